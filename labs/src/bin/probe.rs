@@ -1,0 +1,592 @@
+//! `probe`: the lab harness's eyes inside a container.
+//!
+//! Each subcommand observes one thing and prints it in a fixed, shell-free format, so a lab's
+//! outcome never depends on a shell's quirks. The harness compiles this file on its own with
+//! `rustc -C target-feature=+crt-static` (see `build.rs`) and copies the static binary into every
+//! fixture rootfs, where no C library exists. It therefore uses the standard library only, and
+//! declares the few C functions it needs itself.
+//!
+//! Run `probe help` for the list.
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+#[allow(non_camel_case_types)]
+type pid_t = i32;
+
+#[repr(C)]
+struct Timeval {
+    sec: i64,
+    usec: i64,
+}
+
+#[repr(C)]
+struct Rusage {
+    utime: Timeval,
+    stime: Timeval,
+    rest: [i64; 14],
+}
+
+#[repr(C)]
+struct Utsname {
+    fields: [[u8; 65]; 6],
+}
+
+unsafe extern "C" {
+    fn getpid() -> pid_t;
+    fn getppid() -> pid_t;
+    fn getuid() -> u32;
+    fn getgid() -> u32;
+    fn geteuid() -> u32;
+    fn fork() -> pid_t;
+    fn waitpid(pid: pid_t, status: *mut i32, options: i32) -> pid_t;
+    fn kill(pid: pid_t, sig: i32) -> i32;
+    fn chroot(path: *const std::ffi::c_char) -> i32;
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    fn uname(buf: *mut Utsname) -> i32;
+    fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+    fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
+    fn pause() -> i32;
+    fn shmget(key: i32, size: usize, flags: i32) -> i32;
+    fn sched_getaffinity(pid: pid_t, size: usize, mask: *mut u64) -> i32;
+    fn setrlimit(resource: i32, limit: *const [u64; 2]) -> i32;
+    fn _exit(code: i32) -> !;
+}
+
+const F_GETFD: i32 = 1;
+const RUSAGE_SELF: i32 = 0;
+const RLIMIT_CORE: i32 = 4;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        return fail("usage: probe COMMAND [ARG...] (probe help lists them)");
+    };
+    let rest = &args[1..];
+    match run(command, rest) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("probe: {message}");
+    ExitCode::from(1)
+}
+
+type Outcome = Result<u8, String>;
+
+fn arg<'a>(args: &'a [String], index: usize, what: &str) -> Result<&'a str, String> {
+    args.get(index)
+        .map(String::as_str)
+        .ok_or_else(|| format!("missing argument: {what}"))
+}
+
+fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("{what} must be a number, not {text:?}"))
+}
+
+fn out(text: impl AsRef<str>) -> Outcome {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", text.as_ref());
+    let _ = stdout.flush();
+    Ok(0)
+}
+
+fn run(command: &str, args: &[String]) -> Outcome {
+    match command {
+        "help" => out(HELP),
+        "echo" => out(args.join(" ")),
+        "echo-err" => {
+            eprintln!("{}", args.join(" "));
+            Ok(0)
+        }
+        "exit" => number::<u8>(arg(args, 0, "code")?, "exit code"),
+        "fault" => fault(arg(args, 0, "4, 5 or 11")?),
+        "kill-self" => kill_self(number(arg(args, 0, "signal number")?, "signal")?),
+        "pid" => out(pid().to_string()),
+        "ppid" => {
+            // SAFETY: getppid has no arguments and cannot fail.
+            out(unsafe { getppid() }.to_string())
+        }
+        "cwd" => out(std::env::current_dir()
+            .map_err(|e| format!("cwd: {e}"))?
+            .display()
+            .to_string()),
+        "env" => env(args),
+        "fds" => fds(),
+        "ls" => ls(arg(args, 0, "path")?),
+        "read" => read(arg(args, 0, "path")?),
+        "write" => write(arg(args, 0, "path")?, &args[1..].join(" ")),
+        "cat" => cat(),
+        "escape" => escape(arg(args, 0, "marker path")?),
+        "hostname" => out(hostname()),
+        "uid" => uid(),
+        "ns" => ns(args),
+        "mounts" => mounts(),
+        "caps" => caps(),
+        "cgroup" => read("/proc/self/cgroup"),
+        "alloc" => alloc(parse_size(arg(args, 0, "size (16m)")?)?),
+        "fork" => fork_many(number(arg(args, 0, "count")?, "count")?),
+        "burn" => burn(parse_duration(arg(args, 0, "duration (500ms)")?)?),
+        "cpus" => cpus(),
+        "ps" => ps(),
+        "zombies" => zombies(),
+        "sleep" => {
+            std::thread::sleep(parse_duration(arg(args, 0, "duration")?)?);
+            Ok(0)
+        }
+        "trap" => trap(args),
+        "orphans" => orphans(number(arg(args, 0, "count")?, "count")?),
+        "shm" => shm(number(arg(args, 0, "key")?, "key")?),
+        "stat" => stat(arg(args, 0, "path")?),
+        "net" => net(),
+        other => Err(format!("unknown command {other:?} (probe help lists them)")),
+    }
+}
+
+const HELP: &str = "\
+probe: observe a container from inside. Commands:
+  echo ARG...        print the arguments          echo-err ARG...   the same, on stderr
+  exit N             exit with status N           cat               copy stdin to stdout
+  fault 4|5|11       die by a signal the kernel forces (SIGILL, SIGTRAP, SIGSEGV): even PID 1 dies
+  kill-self SIG      send signal SIG to itself; print 'survived' if still alive
+  pid | ppid | cwd   print the process id, parent's id, working directory
+  env [KEY]          print the environment sorted, or KEY's value
+  fds                print the open file descriptors
+  ls PATH | read PATH | write PATH TEXT | stat PATH
+  escape MARKER      try the classic chroot escape; say whether MARKER is then visible
+  hostname | uid | ns [KIND...] | mounts | caps | cgroup | cpus | net
+  ps | zombies       list processes (pid comm) / count zombie processes
+  alloc SIZE         allocate and touch SIZE bytes (16m, 1g)
+  fork N             start N children at once; report how many started
+  burn DURATION      spin on the CPU for DURATION of wall time; print CPU time used
+  sleep DURATION     sleep (500ms, 2s)
+  trap SIG...        print 'ready', wait for one of the signals, print 'got SIGNAME'
+  orphans N          leave N orphaned grandchildren behind, which then exit
+  shm KEY            say whether a SysV shared memory segment with KEY exists";
+
+fn pid() -> pid_t {
+    // SAFETY: getpid has no arguments and cannot fail.
+    unsafe { getpid() }
+}
+
+fn fault(kind: &str) -> Outcome {
+    // No core dumps from the lab.
+    let zero = [0u64; 2];
+    // SAFETY: setrlimit reads two u64s from a live array.
+    unsafe { setrlimit(RLIMIT_CORE, &zero) };
+    let _ = std::io::stdout().flush();
+    match kind {
+        // SAFETY: ud2 is an undefined instruction: the kernel kills us with SIGILL right here.
+        "4" | "ill" => unsafe { std::arch::asm!("ud2") },
+        // SAFETY: int3 is a breakpoint: with no debugger the kernel kills us with SIGTRAP.
+        "5" | "trap" => unsafe { std::arch::asm!("int3") },
+        // SAFETY: writing through a null pointer faults: the kernel kills us with SIGSEGV.
+        "11" | "segv" => unsafe { std::ptr::null_mut::<u8>().write_volatile(1) },
+        other => return Err(format!("unknown fault {other:?}: use 4, 5 or 11")),
+    }
+    Err("the fault did not kill the probe".into())
+}
+
+fn kill_self(signal: i32) -> Outcome {
+    // SAFETY: kill with our own pid and a signal number.
+    if unsafe { kill(pid(), signal) } != 0 {
+        return Err(format!(
+            "kill({signal}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    out("survived")
+}
+
+fn env(args: &[String]) -> Outcome {
+    if let Some(key) = args.first() {
+        return match std::env::var_os(key) {
+            Some(value) => out(value.to_string_lossy()),
+            None => Err(format!("{key} is not set")),
+        };
+    }
+    let mut vars: Vec<String> = std::env::vars_os()
+        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    vars.sort();
+    out(vars.join("\n"))
+}
+
+/// Lists open descriptors with fcntl(F_GETFD), which needs no /proc.
+fn fds() -> Outcome {
+    let open: Vec<String> = (0..4096)
+        // SAFETY: F_GETFD only queries the flags of a descriptor number.
+        .filter(|&fd| unsafe { fcntl(fd, F_GETFD) } >= 0)
+        .map(|fd: i32| fd.to_string())
+        .collect();
+    out(open.join(" "))
+}
+
+fn ls(path: &str) -> Outcome {
+    let entries = std::fs::read_dir(path).map_err(|e| format!("ls {path}: {e}"))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    out(names.join("\n"))
+}
+
+fn read(path: &str) -> Outcome {
+    let text = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&text);
+    let _ = stdout.flush();
+    Ok(0)
+}
+
+fn write(path: &str, text: &str) -> Outcome {
+    std::fs::write(path, text).map_err(|e| format!("write {path}: {e}"))?;
+    out(format!("wrote {path}"))
+}
+
+fn cat() -> Outcome {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| format!("stdin: {e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&input);
+    let _ = stdout.flush();
+    Ok(0)
+}
+
+/// The classic escape from chroot(2): chroot into a subdirectory (the kernel does not move the
+/// working directory), walk up with `..` past the old root, and chroot to what is found there.
+fn escape(marker: &str) -> Outcome {
+    // Work relative to the current root, so the directory can be removed after the chroot:
+    // chroot(2) does not move the working directory.
+    std::env::set_current_dir("/").map_err(|e| format!("cd /: {e}"))?;
+    let dir = format!(".probe-escape-{}", pid());
+    let _ = std::fs::create_dir(&dir);
+    let c_dir = CString::new(dir.as_str()).map_err(|e| e.to_string())?;
+    // SAFETY: chroot reads a NUL-terminated path.
+    let rc = unsafe { chroot(c_dir.as_ptr()) };
+    let chroot_error = std::io::Error::last_os_error();
+    let _ = std::fs::remove_dir(&dir);
+    if rc != 0 {
+        return out(format!("contained: chroot failed ({chroot_error})"));
+    }
+    for _ in 0..64 {
+        let _ = std::env::set_current_dir("..");
+    }
+    let dot = CString::new(".").map_err(|e| e.to_string())?;
+    // SAFETY: chroot reads a NUL-terminated path.
+    unsafe { chroot(dot.as_ptr()) };
+    if std::path::Path::new(marker).exists() {
+        out(format!("escaped: {marker} is visible"))
+    } else {
+        out(format!("contained: {marker} is not visible"))
+    }
+}
+
+fn hostname() -> String {
+    let mut name = Utsname {
+        fields: [[0; 65]; 6],
+    };
+    // SAFETY: uname fills a struct utsname (six 65-byte fields on Linux).
+    unsafe { uname(&mut name) };
+    let node = &name.fields[1];
+    let end = node.iter().position(|&b| b == 0).unwrap_or(node.len());
+    String::from_utf8_lossy(&node[..end]).into_owned()
+}
+
+fn uid() -> Outcome {
+    // SAFETY: these calls have no arguments and cannot fail.
+    let (uid, gid, euid) = unsafe { (getuid(), getgid(), geteuid()) };
+    out(format!("uid={uid} gid={gid} euid={euid}"))
+}
+
+fn ns(args: &[String]) -> Outcome {
+    let kinds: Vec<String> = if args.is_empty() {
+        ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        args.to_vec()
+    };
+    let mut lines = Vec::new();
+    for kind in kinds {
+        let link = std::fs::read_link(format!("/proc/self/ns/{kind}"))
+            .map_err(|e| format!("ns {kind}: {e}"))?;
+        lines.push(format!("{kind} {}", link.display()));
+    }
+    out(lines.join("\n"))
+}
+
+fn mounts() -> Outcome {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let points: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .collect();
+    out(points.join("\n"))
+}
+
+fn caps() -> Outcome {
+    let text = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Cap")).collect();
+    out(lines.join("\n"))
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) => (d, lower.chars().last().unwrap_or('b')),
+        None => (lower.as_str(), 'b'),
+    };
+    let n: usize = number(digits, "size")?;
+    let shift = match unit {
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        _ => 0,
+    };
+    Ok(n << shift)
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return Ok(Duration::from_millis(number(ms, "milliseconds")?));
+    }
+    let secs = text.strip_suffix('s').unwrap_or(text);
+    Ok(Duration::from_secs_f64(number(secs, "seconds")?))
+}
+
+fn alloc(bytes: usize) -> Outcome {
+    let mut buffer: Vec<u8> = Vec::new();
+    buffer
+        .try_reserve_exact(bytes)
+        .map_err(|e| format!("alloc {bytes}: {e}"))?;
+    // Touch every page so the memory is really charged, not just reserved.
+    buffer.resize(bytes, 1);
+    for page in buffer.chunks_mut(4096) {
+        page[0] = 7;
+    }
+    std::hint::black_box(&buffer);
+    out(format!("allocated {} MiB", bytes >> 20))
+}
+
+fn fork_many(count: usize) -> Outcome {
+    let mut children = Vec::new();
+    let mut first_error = None;
+    for _ in 0..count {
+        // SAFETY: the child only sleeps and exits with _exit; it touches no shared state.
+        let child = unsafe { fork() };
+        match child {
+            0 => {
+                std::thread::sleep(Duration::from_secs(3));
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { _exit(0) }
+            }
+            -1 => {
+                first_error.get_or_insert_with(std::io::Error::last_os_error);
+            }
+            pid => children.push(pid),
+        }
+    }
+    let started = children.len();
+    for &child in &children {
+        // SAFETY: kill and waitpid on our own children.
+        unsafe {
+            kill(child, 9);
+            waitpid(child, std::ptr::null_mut(), 0);
+        }
+    }
+    match first_error {
+        None => out(format!("forked {started} of {count}")),
+        Some(err) => {
+            out(format!("forked {started} of {count}"))?;
+            eprintln!("probe: fork failed after {started}: {err}");
+            Ok(0)
+        }
+    }
+}
+
+fn cpu_time() -> Duration {
+    let mut usage = Rusage {
+        utime: Timeval { sec: 0, usec: 0 },
+        stime: Timeval { sec: 0, usec: 0 },
+        rest: [0; 14],
+    };
+    // SAFETY: getrusage fills a struct rusage, whose layout `Rusage` matches on x86_64.
+    unsafe { getrusage(RUSAGE_SELF, &mut usage) };
+    let micros = |t: &Timeval| t.sec.unsigned_abs() * 1_000_000 + t.usec.unsigned_abs();
+    Duration::from_micros(micros(&usage.utime) + micros(&usage.stime))
+}
+
+fn burn(wall: Duration) -> Outcome {
+    let start = Instant::now();
+    let mut x: u64 = 1;
+    while start.elapsed() < wall {
+        for _ in 0..10_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    out(format!("cpu {}ms", cpu_time().as_millis()))
+}
+
+fn cpus() -> Outcome {
+    let mut mask = [0u64; 16];
+    // SAFETY: the kernel writes at most `size` bytes into `mask`.
+    let rc = unsafe { sched_getaffinity(0, std::mem::size_of_val(&mask), mask.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(format!(
+            "sched_getaffinity: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let set: Vec<String> = (0..1024)
+        .filter(|cpu| mask[cpu / 64] & (1 << (cpu % 64)) != 0)
+        .map(|cpu| cpu.to_string())
+        .collect();
+    out(set.join(","))
+}
+
+fn processes() -> Result<Vec<(u32, String, char)>, String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))? {
+        let Ok(entry) = entry else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ...; comm may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let state = stat[close + 1..].trim_start().chars().next().unwrap_or('?');
+        found.push((pid, comm, state));
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn ps() -> Outcome {
+    let lines: Vec<String> = processes()?
+        .into_iter()
+        .map(|(pid, comm, _)| format!("{pid} {comm}"))
+        .collect();
+    out(lines.join("\n"))
+}
+
+fn zombies() -> Outcome {
+    let count = processes()?.iter().filter(|(_, _, s)| *s == 'Z').count();
+    out(format!("zombies {count}"))
+}
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: i32) {
+    CAUGHT.store(signal, Ordering::SeqCst);
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        10 => "SIGUSR1",
+        12 => "SIGUSR2",
+        15 => "SIGTERM",
+        28 => "SIGWINCH",
+        _ => "signal",
+    }
+}
+
+fn trap(args: &[String]) -> Outcome {
+    for name in args {
+        let signo = match name.trim_start_matches("SIG") {
+            "HUP" => 1,
+            "INT" => 2,
+            "QUIT" => 3,
+            "USR1" => 10,
+            "USR2" => 12,
+            "TERM" => 15,
+            "WINCH" => 28,
+            other => number(other, "signal")?,
+        };
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { signal(signo, on_signal) };
+    }
+    out("ready")?;
+    while CAUGHT.load(Ordering::SeqCst) == 0 {
+        // SAFETY: pause blocks until a signal handler ran.
+        unsafe { pause() };
+    }
+    let caught = CAUGHT.load(Ordering::SeqCst);
+    out(format!("got {}", signal_name(caught)))
+}
+
+/// Leaves `count` orphans: each child forks a grandchild and exits at once, so the grandchild
+/// is re-parented to PID 1, which must reap it when it exits a moment later.
+fn orphans(count: usize) -> Outcome {
+    for _ in 0..count {
+        // SAFETY: the children only fork, sleep and _exit.
+        match unsafe { fork() } {
+            0 => {
+                // SAFETY: as above.
+                if unsafe { fork() } == 0 {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                // SAFETY: ends the process without the parent's destructors.
+                unsafe { _exit(0) }
+            }
+            -1 => return Err(format!("fork: {}", std::io::Error::last_os_error())),
+            child => {
+                // SAFETY: reaps our own direct child.
+                unsafe { waitpid(child, std::ptr::null_mut(), 0) };
+            }
+        }
+    }
+    // Let the orphans exit so PID 1 has something to reap.
+    std::thread::sleep(Duration::from_millis(500));
+    out(format!("left {count} orphans"))
+}
+
+fn shm(key: i32) -> Outcome {
+    // SAFETY: shmget with size 0 and no flags only looks the key up.
+    let id = unsafe { shmget(key, 0, 0) };
+    out(if id >= 0 { "shm present" } else { "shm absent" })
+}
+
+fn stat(path: &str) -> Outcome {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("stat {path}: {e}"))?;
+    out(format!(
+        "uid={} gid={} mode={:o}",
+        meta.uid(),
+        meta.gid(),
+        meta.mode() & 0o7777
+    ))
+}
+
+fn net() -> Outcome {
+    let text =
+        std::fs::read_to_string("/proc/net/dev").map_err(|e| format!("/proc/net/dev: {e}"))?;
+    let names: BTreeSet<&str> = text
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(str::trim)
+        .collect();
+    out(names.into_iter().collect::<Vec<_>>().join("\n"))
+}

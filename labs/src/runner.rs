@@ -1,0 +1,503 @@
+//! Running one check: fill in the placeholders, run the host commands and the engine, and
+//! compare what came back with what the check expects.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::Fixtures;
+use crate::lab::{Check, ExitSpec, Lab, Random, substitute};
+
+/// The binary under test, and the stage it claims to be.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The stage number: decides which `closed_in` and `since` checks apply.
+    pub stage: u32,
+    /// The engine binary.
+    pub bin: PathBuf,
+}
+
+/// Everything a check needs besides itself.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The binary under test.
+    pub target: Target,
+    /// The built fixtures.
+    pub fixtures: Fixtures,
+    /// The lab seed: the same seed draws the same random values.
+    pub seed: u64,
+}
+
+/// How a check relates to the stage under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// Runs, and must pass.
+    Normally,
+    /// Runs, and must fail: a later stage closed the hole it demonstrates.
+    Closed,
+    /// Does not apply yet (`since` is a later stage).
+    NotYet,
+}
+
+impl Check {
+    /// How this check relates to `stage`.
+    pub fn applies(&self, stage: u32) -> Applies {
+        if self.since.is_some_and(|since| stage < since) {
+            Applies::NotYet
+        } else if self.closed_in.is_some_and(|closed| stage >= closed) {
+            Applies::Closed
+        } else {
+            Applies::Normally
+        }
+    }
+}
+
+/// Runs `check` of `lab`: `Ok` when it holds (or, for a closed check, when it fails as it must).
+pub fn run_check(ctx: &Context, lab: &Lab, check: &Check) -> Result<(), String> {
+    let outcome = run_all(ctx, lab, check);
+    match (check.applies(ctx.target.stage), outcome) {
+        (Applies::Closed, Ok(())) => Err(format!(
+            "this check demonstrates a hole that stage {:02} closes, so it must fail against a \
+             stage {:02} binary, but it passed",
+            check.closed_in.unwrap_or_default(),
+            ctx.target.stage
+        )),
+        (Applies::Closed, Err(_)) => Ok(()),
+        (_, outcome) => outcome,
+    }
+}
+
+fn run_all(ctx: &Context, lab: &Lab, check: &Check) -> Result<(), String> {
+    let copies = check.parallel.unwrap_or(1);
+    if copies == 1 {
+        return run_once(ctx, lab, check, 0).map_err(|e| with_seed(ctx, e));
+    }
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..copies)
+            .map(|i| scope.spawn(move || run_once(ctx, lab, check, i)))
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, handle)| match handle.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("run {i} of {copies}: {e}")),
+                Err(_) => Some(format!("run {i} of {copies}: the harness thread panicked")),
+            })
+            .collect()
+    });
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        let shown: Vec<&str> = errors.iter().take(3).map(String::as_str).collect();
+        Err(with_seed(
+            ctx,
+            format!(
+                "{} of {copies} concurrent runs failed; the first:\n{}",
+                errors.len(),
+                shown.join("\n")
+            ),
+        ))
+    }
+}
+
+fn with_seed(ctx: &Context, message: String) -> String {
+    format!("{message}\n(replay with LAB_SEED={})", ctx.seed)
+}
+
+/// A random lowercase word of eight letters.
+fn word(rng: &mut fastrand::Rng) -> String {
+    (0..8).map(|_| rng.lowercase()).collect()
+}
+
+fn check_rng(ctx: &Context, lab: &Lab, check: &Check, index: usize) -> fastrand::Rng {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&lab.name, &check.name, index).hash(&mut hasher);
+    fastrand::Rng::with_seed(ctx.seed ^ hasher.finish())
+}
+
+/// The placeholder values of one run of a check.
+fn values(
+    ctx: &Context,
+    lab: &Lab,
+    check: &Check,
+    index: usize,
+    tmp: &std::path::Path,
+) -> BTreeMap<String, String> {
+    let mut rng = check_rng(ctx, lab, check, index);
+    let fixtures = &ctx.fixtures;
+    let mut values: BTreeMap<String, String> = fixtures.extra.clone();
+    let path = |p: &std::path::Path| p.display().to_string();
+    values.insert("bin".into(), path(&ctx.target.bin));
+    values.insert("rootfs".into(), path(&fixtures.rootfs));
+    values.insert("probe".into(), path(&fixtures.probe));
+    values.insert("fixtures".into(), path(&fixtures.dir));
+    values.insert("tmp".into(), path(tmp));
+    values.insert("random".into(), word(&mut rng));
+    values.insert("seed".into(), ctx.seed.to_string());
+    values.insert("i".into(), index.to_string());
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    values.insert("host_hostname".into(), hostname.trim().to_string());
+    for (name, random) in &check.random {
+        let value = match random {
+            Random::Range([low, high]) => rng.i64(*low..=*high).to_string(),
+            Random::OneOf(list) => list[rng.usize(..list.len())].clone(),
+        };
+        values.insert(name.clone(), value);
+    }
+    values
+}
+
+/// Runs a host shell command; it must exit 0.
+fn host(command: &str, values: &BTreeMap<String, String>, when: &str) -> Result<(), String> {
+    let line = substitute(command, values);
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{when}: cannot run sh: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{when} host command failed ({}): {line}\n{}{}",
+        output.status,
+        excerpt("stdout", &output.stdout),
+        excerpt("stderr", &output.stderr)
+    ))
+}
+
+fn excerpt(name: &str, bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.is_empty() {
+        return format!("  {name}: (empty)\n");
+    }
+    let shown: String = text.chars().take(1500).collect();
+    let more = if text.chars().count() > 1500 {
+        "\n  …"
+    } else {
+        ""
+    };
+    format!(
+        "  {name}: {}{more}\n",
+        shown.trim_end().replace('\n', "\n    ")
+    )
+}
+
+fn split(line: &str, values: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    let words = shlex::split(line).ok_or_else(|| format!("unbalanced quotes in {line:?}"))?;
+    Ok(words.iter().map(|w| substitute(w, values)).collect())
+}
+
+/// What an engine run produced.
+struct Outcome {
+    command: String,
+    code: Option<i32>,
+    signal: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    timed_out: bool,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        let status = match (self.code, self.signal, self.timed_out) {
+            (_, _, true) => "timed out and was killed".to_string(),
+            (Some(code), _, _) => format!("exit {code}"),
+            (None, Some(signal), _) => format!("killed by signal {signal}"),
+            _ => "no status".to_string(),
+        };
+        format!(
+            "command: {}\n  status: {status}\n{}{}",
+            self.command,
+            excerpt("stdout", &self.stdout),
+            excerpt("stderr", &self.stderr)
+        )
+    }
+}
+
+fn spawn_reader(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => into
+                    .lock()
+                    .map(|mut v| v.extend_from_slice(&buf[..n]))
+                    .unwrap_or(()),
+            }
+        }
+    });
+}
+
+fn kill_group(child: &Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group we created for the run.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+}
+
+/// Runs one engine command line and collects what it did.
+fn engine(
+    check: &Check,
+    argv: &[String],
+    stdin: Option<&str>,
+    values: &mut BTreeMap<String, String>,
+) -> Result<Outcome, String> {
+    let (program, args) = argv.split_first().ok_or("an empty command line")?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (key, value) in &check.env {
+        command.env(key, substitute(value, values));
+    }
+    if let Some(uid) = check.as_uid {
+        command.uid(uid).gid(uid);
+    }
+    let extra_fd = if check.inherit_fd {
+        Some(std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?)
+    } else {
+        None
+    };
+    if let Some(file) = &extra_fd {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe; it gives the engine a descriptor 7 without
+        // close-on-exec, which a careful engine closes before its command starts.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(fd, 7) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let shown = argv.join(" ");
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    drop(extra_fd);
+    values.insert("engine_pid".into(), child.id().to_string());
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    if let Some(pipe) = child.stdout.take() {
+        spawn_reader(pipe, stdout.clone());
+    }
+    if let Some(pipe) = child.stderr.take() {
+        spawn_reader(pipe, stderr.clone());
+    }
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let text = substitute(text, values);
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(check.timeout.unwrap_or(60));
+    let mut during_error = None;
+    if let Some(during) = &check.during {
+        let wanted = substitute(&during.wait_for, values);
+        let seen = loop {
+            let has = stdout
+                .lock()
+                .map(|v| String::from_utf8_lossy(&v).contains(&wanted))
+                .unwrap_or(false);
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if has || exited || Instant::now() > deadline {
+                break has;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if seen {
+            during_error = during
+                .host
+                .iter()
+                .find_map(|cmd| host(cmd, values, "during the run").err());
+        } else {
+            during_error = Some(format!("the command never printed {wanted:?}"));
+        }
+    }
+    let (status, timed_out) = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break (Some(status), false),
+            Ok(None) if Instant::now() > deadline => {
+                kill_group(&child);
+                break (child.wait().ok(), true);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(format!("wait for {program}: {e}")),
+        }
+    };
+    // The readers finish when the pipes close; a leftover process holding them open must not
+    // hang the harness, so wait a bounded time.
+    let drained = Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&stdout) + Arc::strong_count(&stderr) > 2 && Instant::now() < drained {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let outcome = Outcome {
+        command: shown,
+        code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        stdout: stdout.lock().map(|v| v.clone()).unwrap_or_default(),
+        stderr: stderr.lock().map(|v| v.clone()).unwrap_or_default(),
+        timed_out,
+    };
+    match during_error {
+        Some(error) => Err(format!("{error}\n{}", outcome.describe())),
+        None => Ok(outcome),
+    }
+}
+
+fn expected_exit(spec: &ExitSpec, values: &BTreeMap<String, String>) -> Result<i32, String> {
+    match spec {
+        ExitSpec::Code(code) => Ok(*code),
+        ExitSpec::Expr(expr) => substitute(expr, values)
+            .split('+')
+            .map(|term| {
+                term.trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("exit expression {expr:?}: {term:?} is not a number"))
+            })
+            .sum(),
+    }
+}
+
+/// Compares an outcome with the check's expectations; lists every mismatch.
+fn compare(
+    check: &Check,
+    outcome: &Outcome,
+    values: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let expect = &check.expect;
+    let mut problems = Vec::new();
+    if outcome.timed_out {
+        problems.push(format!(
+            "the command did not finish within {} s",
+            check.timeout.unwrap_or(60)
+        ));
+    }
+    if let Some(spec) = &expect.exit {
+        let wanted = expected_exit(spec, values)?;
+        if outcome.code != Some(wanted) {
+            problems.push(format!("expected exit {wanted}"));
+        }
+    }
+    let streams = [
+        (
+            "stdout",
+            &outcome.stdout,
+            &expect.stdout,
+            &expect.stdout_contains,
+            &expect.stdout_lacks,
+            &expect.stdout_regex,
+        ),
+        (
+            "stderr",
+            &outcome.stderr,
+            &expect.stderr,
+            &expect.stderr_contains,
+            &expect.stderr_lacks,
+            &expect.stderr_regex,
+        ),
+    ];
+    for (name, bytes, exact, contains, lacks, regex) in streams {
+        let text = String::from_utf8_lossy(bytes);
+        if let Some(exact) = exact {
+            let wanted = substitute(exact, values);
+            if text != wanted {
+                problems.push(format!("expected {name} exactly {wanted:?}"));
+            }
+        }
+        for needle in contains {
+            let needle = substitute(needle, values);
+            if !text.contains(&needle) {
+                problems.push(format!("expected {name} to contain {needle:?}"));
+            }
+        }
+        for needle in lacks {
+            let needle = substitute(needle, values);
+            if text.contains(&needle) {
+                problems.push(format!("expected {name} not to contain {needle:?}"));
+            }
+        }
+        if let Some(pattern) = regex {
+            let pattern = substitute(pattern, values);
+            let re = regex::Regex::new(&pattern).map_err(|e| format!("bad regex: {e}"))?;
+            if !re.is_match(&text) {
+                problems.push(format!("expected {name} to match /{pattern}/"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", problems.join("\n"), outcome.describe()))
+    }
+}
+
+fn run_once(ctx: &Context, lab: &Lab, check: &Check, index: usize) -> Result<(), String> {
+    let tmp = tempfile::Builder::new()
+        .prefix("skiff-lab-")
+        .tempdir()
+        .map_err(|e| format!("create a temporary directory: {e}"))?;
+    let mut values = values(ctx, lab, check, index, tmp.path());
+    let result = run_steps(ctx, check, &mut values);
+    for command in &check.cleanup {
+        let _ = host(command, &values, "cleanup");
+    }
+    result
+}
+
+fn run_steps(
+    ctx: &Context,
+    check: &Check,
+    values: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
+    for command in &check.host_before {
+        host(command, values, "before the run")?;
+    }
+    let lines = check.run.lines();
+    let (last, first) = lines.split_last().ok_or("no command to run")?;
+    for line in first {
+        let argv = split(line, values)?;
+        let outcome = engine(check, &argv, None, values)?;
+        if outcome.code != Some(0) {
+            return Err(format!(
+                "a preparatory command failed\n{}",
+                outcome.describe()
+            ));
+        }
+    }
+    let argv = split(last, values)?;
+    let outcome = engine(check, &argv, check.stdin.as_deref(), values)?;
+    compare(check, &outcome, values)?;
+    for command in &check.host_after {
+        host(command, values, "after the run")?;
+    }
+    if check.expect.no_leaks {
+        let left = crate::leaks::scan(std::slice::from_ref(&ctx.target.bin));
+        if !left.is_empty() {
+            return Err(format!(
+                "skiff left these on the host:\n  {}",
+                left.join("\n  ")
+            ));
+        }
+    }
+    Ok(())
+}

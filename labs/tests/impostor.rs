@@ -1,0 +1,62 @@
+//! The harness tests itself: every lab runs against the impostor, a binary that takes the same
+//! flags but runs the command on the host without isolating it. A check marked `isolation`
+//! (or closed by the stage) must fail there, or it would pass against an engine that isolates
+//! nothing; every other check must pass, or the impostor is not a faithful stand-in.
+
+use std::process::ExitCode;
+
+use labs::{Applies, Context, Target, run_check};
+use libtest_mimic::{Arguments, Trial};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let fixtures = match labs::fixtures() {
+        Ok(f) => f.clone(),
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let seed = labs::seed();
+    eprintln!("impostor self-test, LAB_SEED={seed}");
+    let files = labs::lab_files().expect("the labs directory is readable");
+    let mut trials = Vec::new();
+    for path in files {
+        let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).expect("lab files parse");
+        let stage = lab.stage;
+        let labs = labs::labs_for_stage(stage).expect("required labs exist");
+        let ctx = Context {
+            target: Target {
+                stage,
+                bin: env!("CARGO_BIN_EXE_impostor").into(),
+            },
+            fixtures: fixtures.clone(),
+            seed,
+        };
+        for lab in labs {
+            for check in &lab.checks {
+                let applies = check.applies(stage);
+                let must_fail = check.isolation || applies == Applies::Closed;
+                let name = format!("stage{stage:02}::{}::{}", lab.name, check.name);
+                let (ctx, lab, check) = (ctx.clone(), lab.clone(), check.clone());
+                trials.push(
+                    Trial::test(name, move || {
+                        match (must_fail, run_check(&ctx, &lab, &check)) {
+                            (true, Ok(())) => Err("this check passed against the impostor, which \
+                            isolates nothing: it cannot tell a container from a host process"
+                                .into()),
+                            (false, Err(e)) => Err(format!(
+                                "this check does not test isolation, yet it failed against the \
+                             impostor: the check or the impostor is wrong\n{e}"
+                            )
+                            .into()),
+                            _ => Ok(()),
+                        }
+                    })
+                    .with_ignored_flag(applies == Applies::NotYet),
+                );
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}

@@ -1,0 +1,79 @@
+//! Command-line pieces every stage binary shares: the process flags (`-w`, `-e`), and the way a
+//! binary parses its arguments and ends, with Docker's exit codes.
+//!
+//! Each later stage flattens [`ProcessArgs`] into its own `run` arguments, so every binary accepts
+//! every flag of the stages before it.
+
+use clap::{Args, Parser};
+
+use crate::error::LaunchError;
+use crate::process::Process;
+
+/// The exit code for the engine's own failures, bad flags included (Docker's code).
+pub const EXIT_ENGINE: i32 = 125;
+
+// ANCHOR: process_args
+/// Flags that shape the process: where it starts and what its environment holds.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProcessArgs {
+    /// Working directory inside the container (must exist there)
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Set an environment variable (KEY=VALUE, or KEY to copy the engine's value)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+// ANCHOR_END: process_args
+
+impl ProcessArgs {
+    /// Applies the flags to `process`.
+    pub fn apply(&self, process: &mut Process) -> Result<(), LaunchError> {
+        for arg in &self.env {
+            process.apply_env_arg(arg)?;
+        }
+        if let Some(dir) = &self.workdir {
+            process.cwd = dir.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Parses the command line; on a usage error prints clap's message and exits 125 (help and
+/// version exit 0), as `docker run --bogus` does.
+pub fn parse<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { EXIT_ENGINE } else { 0 };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Ends the engine: with the command's code on success, or with the error printed as one line
+/// (`name: what failed: why: what to do`) and its exit code (125, 126 or 127).
+pub fn finish(name: &str, result: anyhow::Result<i32>) -> ! {
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("{name}: {err:#}");
+            let code = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<LaunchError>())
+                .map_or(EXIT_ENGINE, LaunchError::exit_code);
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Prints what features noted about the end of the command and any cleanup warnings.
+pub fn report_exit(name: &str, exit: &crate::Exit) {
+    for note in &exit.notes {
+        eprintln!("{name}: {note}");
+    }
+    for warning in &exit.warnings {
+        eprintln!("{name}: warning: {warning}");
+    }
+}

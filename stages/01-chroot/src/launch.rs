@@ -1,0 +1,476 @@
+//! The launch sequence: how a container process comes to life, and the hooks stages plug into.
+//!
+//! ```text
+//!  parent (the engine)                         child
+//!  ───────────────────                         ─────
+//!  Feature::prepare   (write the Plan)
+//!  clone3(CLONE_NEW* from the plan) ─────────▶ reset signals
+//!  Feature::started   (pid known)              WaitForParent  ◀── blocks
+//!  write "go" ─────────────────────────────────▶ steps: before_root, change_root, after_root
+//!                                              chdir(workdir)
+//!  read error pipe ◀── EOF on a successful ─── execve(command)
+//!  wait for exit        exec (close-on-exec)
+//!  Feature::exited, Feature::cleanup
+//! ```
+//!
+//! See clone(2) (`clone3`), execve(2), pipe(2), wait(2).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::error::{FeatureError, LaunchError};
+use crate::plan::{Plan, Step, cstr};
+use crate::process::{Process, c_strings};
+use crate::signals::Forwarder;
+
+// ANCHOR: feature
+/// A piece of isolation that plugs into the launch sequence. Each stage contributes features;
+/// the binary of stage N runs the features of stages 1 to N, in order.
+pub trait Feature {
+    /// A short name for errors ("namespaces", "cgroup").
+    fn name(&self) -> &'static str;
+
+    /// In the parent, before the child exists: create host-side things and write down the
+    /// child's steps in `plan`.
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError>;
+
+    /// In the parent, once the child exists but before it runs its steps (it waits for the
+    /// go-ahead): put it in a cgroup, write its uid map, give it a network.
+    fn started(&mut self, _child: &Started) -> Result<(), FeatureError> {
+        Ok(())
+    }
+
+    /// In the parent, after the command exited: read counters, add notes to the exit.
+    fn exited(&mut self, _exit: &mut Exit) {}
+
+    /// In the parent, always last, also after a failed start: remove what `prepare` made.
+    fn cleanup(&mut self) -> Result<(), FeatureError> {
+        Ok(())
+    }
+}
+// ANCHOR_END: feature
+
+/// A child that exists and waits for the go-ahead.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// Its process id, as the host sees it.
+    pub pid: Pid,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit status, when it exited.
+    pub status: Option<i32>,
+    /// The signal that killed it, when one did.
+    pub signal: Option<i32>,
+    /// Things a feature learned about the end ("killed by the OOM killer").
+    pub notes: Vec<String>,
+    /// Cleanup that failed: something may be left on the host.
+    pub warnings: Vec<String>,
+}
+
+impl Exit {
+    /// The code the engine exits with: the command's own, or 128 + N for death by signal N, as a
+    /// shell reports it.
+    pub fn code(&self) -> i32 {
+        match (self.status, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(signal)) => 128 + signal,
+            (None, None) => 125,
+        }
+    }
+}
+
+/// The child's report when a step fails: which step, and the errno.
+const REPORT_LEN: usize = 8;
+/// The step index that means "execve failed".
+const EXEC_STEP: u32 = u32::MAX;
+
+/// What the child needs to exec the command, as C data prepared in the parent.
+struct ExecData {
+    candidates: Vec<CString>,
+    /// Kept alive because `argv_ptrs` points into it.
+    _argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    /// Kept alive because `envp_ptrs` points into it.
+    _envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl ExecData {
+    fn new(process: &Process) -> Result<Self, LaunchError> {
+        let argv = c_strings(&process.args)?;
+        let envp = c_strings(&process.env)?;
+        let candidates = c_strings(&process.exec_candidates())?;
+        let argv_ptrs = argv
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp_ptrs = envp
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        Ok(ExecData {
+            candidates,
+            _argv: argv,
+            argv_ptrs,
+            _envp: envp,
+            envp_ptrs,
+        })
+    }
+}
+
+/// The argument block of clone3(2), `struct clone_args` from `<linux/sched.h>`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A container whose command is running.
+pub struct Running<'a> {
+    pid: Pid,
+    features: &'a mut [Box<dyn Feature>],
+}
+
+/// Launches `process` with `features` and waits for it to end.
+pub fn run(process: &Process, features: &mut [Box<dyn Feature>]) -> Result<Exit, LaunchError> {
+    spawn(process, features)?.wait()
+}
+
+// ANCHOR: spawn
+/// Starts the container and returns once its command has been exec'd (or failed to be).
+pub fn spawn<'a>(
+    process: &Process,
+    features: &'a mut [Box<dyn Feature>],
+) -> Result<Running<'a>, LaunchError> {
+    process.validate()?;
+    let uid = nix::unistd::geteuid();
+    if !uid.is_root() {
+        return Err(LaunchError::NotRoot { uid: uid.as_raw() });
+    }
+
+    // 1. Every feature writes down its part of the plan.
+    let mut plan = Plan::default();
+    for index in 0..features.len() {
+        if let Err(source) = features[index].prepare(&mut plan) {
+            let feature = features[index].name();
+            cleanup_all(&mut features[..=index]);
+            return Err(LaunchError::Feature { feature, source });
+        }
+    }
+    match start_child(process, &plan, features) {
+        Ok(pid) => Ok(Running { pid, features }),
+        Err(err) => {
+            cleanup_all(features);
+            Err(err)
+        }
+    }
+}
+// ANCHOR_END: spawn
+
+fn start_child(
+    process: &Process,
+    plan: &Plan,
+    features: &mut [Box<dyn Feature>],
+) -> Result<Pid, LaunchError> {
+    // 2. Everything the child touches is prepared now, before the clone.
+    let exec = ExecData::new(process)?;
+    let (go_read, go_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+    let steps: Vec<Step> = std::iter::once(Step::WaitForParent(go_read.as_raw_fd()))
+        .chain(plan.steps().cloned())
+        .chain([Step::Chdir(cstr(&process.cwd)?)])
+        .collect();
+    let mut args = CloneArgs {
+        flags: plan.clone_flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+
+    // 3. The clone. From here until execve, the child runs `child_main` only.
+    // SAFETY: clone3 with no stack behaves like fork(2): the child continues on a copy of this
+    // thread's stack. It only runs `child_main`, which makes raw system calls on data prepared
+    // above and never returns.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    let pid = match Errno::result(rc) {
+        Ok(0) => child_main(&steps, &exec, err_write.as_raw_fd()),
+        Ok(pid) => Pid::from_raw(libc::pid_t::try_from(pid).unwrap_or(libc::pid_t::MAX)),
+        Err(errno) => {
+            return Err(LaunchError::Sys {
+                call: "clone3",
+                errno,
+            });
+        }
+    };
+    drop(go_read);
+    drop(err_write);
+
+    // 4. The child waits; the features that act on it from outside do so now.
+    let started = Started { pid };
+    for feature in features.iter_mut() {
+        if let Err(source) = feature.started(&started) {
+            kill_and_reap(pid);
+            return Err(LaunchError::Feature {
+                feature: feature.name(),
+                source,
+            });
+        }
+    }
+
+    // 5. Go. The error pipe then reads end-of-file when execve succeeded (the pipe is
+    // close-on-exec), or the child's report when something failed.
+    if let Err(errno) = nix::unistd::write(&go_write, b"g") {
+        kill_and_reap(pid);
+        return Err(LaunchError::Sys {
+            call: "write to the child",
+            errno,
+        });
+    }
+    drop(go_write);
+    let mut report = [0u8; REPORT_LEN];
+    let n = read_full(&err_read, &mut report);
+    if n == 0 {
+        return Ok(pid);
+    }
+    kill_and_reap(pid);
+    let index = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+    let errno = Errno::from_raw(i32::from_ne_bytes([
+        report[4], report[5], report[6], report[7],
+    ]));
+    Err(child_error(process, &steps, index, errno))
+}
+
+/// Turns the child's report into an error that names what failed.
+fn child_error(process: &Process, steps: &[Step], index: u32, errno: Errno) -> LaunchError {
+    let command = process.args.first().cloned().unwrap_or_default();
+    if index == EXEC_STEP {
+        return match errno {
+            Errno::ENOENT | Errno::ENOTDIR => LaunchError::NotFound { command },
+            errno => LaunchError::CannotExecute { command, errno },
+        };
+    }
+    match steps.get(index as usize) {
+        Some(step) => LaunchError::Child {
+            step: step.to_string(),
+            errno,
+            hint: step.hint(errno),
+        },
+        None => LaunchError::Sys {
+            call: "the child's report",
+            errno,
+        },
+    }
+}
+
+// ANCHOR: child
+/// The child, between clone and exec. No allocation, no locks, no printing: only system calls
+/// on data the parent prepared.
+fn child_main(steps: &[Step], exec: &ExecData, report_fd: libc::c_int) -> ! {
+    reset_signals();
+    for (index, step) in steps.iter().enumerate() {
+        if let Err(errno) = step.run() {
+            report_and_exit(report_fd, u32::try_from(index).unwrap_or(0), errno, 125);
+        }
+    }
+    // Every descriptor but 0, 1, 2 closes at exec: the command starts with those three only.
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+
+    let mut denied = false;
+    for candidate in &exec.candidates {
+        // SAFETY: path, argv and envp are NUL-terminated C strings and NULL-terminated arrays
+        // built before the clone; execve only returns on failure.
+        unsafe {
+            libc::execve(
+                candidate.as_ptr(),
+                exec.argv_ptrs.as_ptr(),
+                exec.envp_ptrs.as_ptr(),
+            )
+        };
+        match Errno::last() {
+            // Not here: try the next directory of PATH, as execvp(3) does.
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            Errno::EACCES => denied = true,
+            errno => report_and_exit(report_fd, EXEC_STEP, errno, 126),
+        }
+    }
+    if denied {
+        report_and_exit(report_fd, EXEC_STEP, Errno::EACCES, 126)
+    }
+    report_and_exit(report_fd, EXEC_STEP, Errno::ENOENT, 127)
+}
+// ANCHOR_END: child
+
+/// Restores default signal handling: the engine may block or ignore signals (Rust ignores
+/// SIGPIPE), and blocked or ignored signals survive execve.
+fn reset_signals() {
+    // SAFETY: sigaction and sigprocmask with zeroed, fully initialised structs are
+    // async-signal-safe; failures (for SIGKILL/SIGSTOP) are expected and harmless.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..libc::SIGRTMIN() {
+            libc::sigaction(signal, &default, std::ptr::null_mut());
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+fn report_and_exit(fd: libc::c_int, index: u32, errno: Errno, code: i32) -> ! {
+    let mut report = [0u8; REPORT_LEN];
+    report[..4].copy_from_slice(&index.to_ne_bytes());
+    report[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+    // SAFETY: writes 8 bytes from a stack buffer; _exit ends the process without running any
+    // of the parent's atexit handlers or destructors.
+    unsafe {
+        libc::write(fd, report.as_ptr().cast(), REPORT_LEN);
+        libc::_exit(code)
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| LaunchError::Sys {
+        call: "pipe2",
+        errno,
+    })
+}
+
+/// Reads until `buf` is full or end of file; returns the bytes read.
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match nix::unistd::read(fd, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    filled
+}
+
+fn kill_and_reap(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    let _ = wait_for(pid);
+}
+
+fn wait_for(pid: Pid) -> Result<WaitStatus, LaunchError> {
+    loop {
+        match waitpid(pid, None) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(LaunchError::Sys {
+                    call: "waitpid",
+                    errno,
+                });
+            }
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return Ok(status),
+            Ok(_) => continue,
+        }
+    }
+}
+
+fn cleanup_all(features: &mut [Box<dyn Feature>]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for feature in features.iter_mut().rev() {
+        if let Err(err) = feature.cleanup() {
+            warnings.push(format!("{}: cleanup: {err}", feature.name()));
+        }
+    }
+    warnings
+}
+
+impl Running<'_> {
+    /// The command's process id, as the host sees it.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Waits for the command to end, then lets every feature see the exit and clean up.
+    pub fn wait(self) -> Result<Exit, LaunchError> {
+        let status = wait_for(self.pid);
+        self.finish(status)
+    }
+
+    /// Like [`Running::wait`], forwarding the signals `forwarder` catches to the command.
+    pub fn wait_forwarding(self, forwarder: &Forwarder) -> Result<Exit, LaunchError> {
+        let status = loop {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    break Ok(status);
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    break Err(LaunchError::Sys {
+                        call: "waitpid",
+                        errno,
+                    });
+                }
+            }
+            if let Some(signal) = forwarder.next() {
+                // The command may already be gone; the next waitpid tells.
+                let _ = nix::sys::signal::kill(self.pid, signal);
+            }
+        };
+        self.finish(status)
+    }
+
+    fn finish(self, status: Result<WaitStatus, LaunchError>) -> Result<Exit, LaunchError> {
+        let mut exit = Exit {
+            status: None,
+            signal: None,
+            notes: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match status {
+            Ok(WaitStatus::Exited(_, code)) => exit.status = Some(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => exit.signal = Some(signal as i32),
+            Ok(_) => {}
+            Err(err) => {
+                cleanup_all(self.features);
+                return Err(err);
+            }
+        }
+        for feature in self.features.iter_mut() {
+            feature.exited(&mut exit);
+        }
+        exit.warnings = cleanup_all(self.features);
+        Ok(exit)
+    }
+}
