@@ -327,6 +327,9 @@ fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno>
 pub struct Plan {
     /// `CLONE_NEW*` flags for clone(2): the namespaces the child is born in.
     pub clone_flags: u64,
+    /// The container's root directory on the host, set by the feature that changes root (which
+    /// comes first). Steps before the root change reach into it with [`Plan::in_root`].
+    pub rootfs: std::path::PathBuf,
     /// Steps in the child before its root changes (mounts into the new root, for example).
     pub before_root: Vec<Step>,
     /// The root change itself: `chroot` at stage 01, `pivot_root` from stage 02.
@@ -337,6 +340,12 @@ pub struct Plan {
 // ANCHOR_END: plan
 
 impl Plan {
+    /// A path inside the container, as the host sees it before the root changes:
+    /// `in_root("/proc")` is `<rootfs>/proc`.
+    pub fn in_root(&self, path: &str) -> Result<CString, crate::LaunchError> {
+        cstr(self.rootfs.join(path.trim_start_matches('/')))
+    }
+
     /// All steps in the order the child runs them.
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         self.before_root

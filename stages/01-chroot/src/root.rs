@@ -34,6 +34,7 @@ impl Feature for ChangeRoot {
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         check_rootfs(&self.rootfs).map_err(|e| FeatureError::msg(e.to_string()))?;
         let rootfs = cstr(&self.rootfs).map_err(|e| FeatureError::msg(e.to_string()))?;
+        plan.rootfs = self.rootfs.clone();
         plan.change_root.push(Step::Chroot(rootfs));
         Ok(())
     }

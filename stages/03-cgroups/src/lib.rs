@@ -1,0 +1,1 @@
+//! # Stage 03: cgroups (being written)
