@@ -221,6 +221,14 @@ pub const BUILTIN_PLACEHOLDERS: &[&str] = &[
     "host_hostname",
     "engine_pid",
     "fixtures",
+    "root",
+    "host_ns_cgroup",
+    "host_ns_ipc",
+    "host_ns_mnt",
+    "host_ns_net",
+    "host_ns_pid",
+    "host_ns_user",
+    "host_ns_uts",
 ];
 
 impl Lab {

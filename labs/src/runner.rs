@@ -138,6 +138,11 @@ fn values(
     values.insert("probe".into(), path(&fixtures.probe));
     values.insert("fixtures".into(), path(&fixtures.dir));
     values.insert("tmp".into(), path(tmp));
+    // Every run gets a store of its own, which goes away with the check's temporary directory.
+    values.insert("root".into(), path(&tmp.join("root")));
+    for (kind, inode) in host_namespaces() {
+        values.insert(format!("host_ns_{kind}"), inode);
+    }
     values.insert("random".into(), word(&mut rng));
     values.insert("seed".into(), ctx.seed.to_string());
     values.insert("i".into(), index.to_string());
@@ -151,6 +156,17 @@ fn values(
         values.insert(name.clone(), value);
     }
     values
+}
+
+/// The host's namespaces as `/proc/self/ns` shows them: ("pid", "pid:[4026531836]").
+fn host_namespaces() -> Vec<(String, String)> {
+    ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"]
+        .iter()
+        .filter_map(|kind| {
+            let link = std::fs::read_link(format!("/proc/self/ns/{kind}")).ok()?;
+            Some((kind.to_string(), link.display().to_string()))
+        })
+        .collect()
 }
 
 /// Runs a host shell command; it must exit 0.
@@ -263,6 +279,9 @@ fn engine(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(root) = values.get("root") {
+        command.env("SKIFF_ROOT", root);
+    }
     for (key, value) in &check.env {
         command.env(key, substitute(value, values));
     }

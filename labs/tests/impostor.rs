@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     eprintln!("impostor self-test, LAB_SEED={seed}");
     let files = labs::lab_files().expect("the labs directory is readable");
     let mut trials = Vec::new();
+    let mut last = Vec::new();
     for path in files {
         let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).expect("lab files parse");
         let stage = lab.stage;
@@ -38,8 +39,9 @@ fn main() -> ExitCode {
                 let applies = check.applies(stage);
                 let must_fail = check.isolation || applies == Applies::Closed;
                 let name = format!("stage{stage:02}::{}::{}", lab.name, check.name);
+                let list = if check.last { &mut last } else { &mut trials };
                 let (ctx, lab, check) = (ctx.clone(), lab.clone(), check.clone());
-                trials.push(
+                list.push(
                     Trial::test(name, move || {
                         match (must_fail, run_check(&ctx, &lab, &check)) {
                             (true, Ok(())) => Err("this check passed against the impostor, which \
@@ -58,5 +60,12 @@ fn main() -> ExitCode {
             }
         }
     }
-    libtest_mimic::run(&args, trials).exit_code()
+    // Checks marked final scan the host, so they run after all the others.
+    let first = libtest_mimic::run(&args, trials);
+    let second = libtest_mimic::run(&args, last);
+    if first.has_failed() || second.has_failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -8,7 +8,7 @@
 //! nothing, so it would teach nothing.
 
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -80,6 +80,9 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 struct Parsed {
+    hostname: Option<String>,
+    namespaces: Option<String>,
+    user: Option<String>,
     rootfs: Option<PathBuf>,
     workdir: String,
     env: Vec<(String, String)>,
@@ -88,6 +91,9 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut parsed = Parsed {
+        hostname: None,
+        namespaces: None,
+        user: None,
         rootfs: None,
         workdir: "/".into(),
         env: vec![("PATH".into(), DEFAULT_PATH.into())],
@@ -128,6 +134,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         };
         match (flag, value) {
             ("--rootfs", Some(v)) => parsed.rootfs = Some(PathBuf::from(v)),
+            ("--hostname", Some(v)) => parsed.hostname = Some(v),
+            ("--ns", Some(v)) => parsed.namespaces = Some(v),
+            ("-u" | "--user", Some(v)) => parsed.user = Some(v),
             ("-w" | "--workdir", Some(v)) => parsed.workdir = v,
             ("-e" | "--env", Some(v)) => {
                 let (key, value) = match v.split_once('=') {
@@ -147,6 +156,35 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         i += 1;
     }
     Ok(parsed)
+}
+
+fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
+    if let Some(name) = &parsed.hostname {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            return Err(format!("invalid hostname {name:?}"));
+        }
+    }
+    if let Some(list) = &parsed.namespaces {
+        const KNOWN: &[&str] = &["pid", "uts", "ipc", "mnt", "mount", "net", "cgroup", "user"];
+        if let Some(bad) = list.split(',').find(|n| !KNOWN.contains(n)) {
+            return Err(format!("unknown namespace {bad:?}"));
+        }
+    }
+    if let Some(user) = &parsed.user {
+        let name = user.split(':').next().unwrap_or_default();
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+        let known = name.parse::<u32>().is_ok()
+            || passwd.lines().any(|l| l.split(':').next() == Some(name));
+        if !known {
+            return Err(format!("unable to find user {name}"));
+        }
+    }
+    Ok(())
 }
 
 /// Finds the command inside the rootfs, the way PATH lookup would inside a container.
@@ -186,7 +224,7 @@ fn main() -> ExitCode {
     if unsafe { libc::geteuid() } != 0 {
         return fail("must run as root", 125);
     }
-    let Some(rootfs) = parsed.rootfs else {
+    let Some(rootfs) = parsed.rootfs.clone() else {
         return fail("--rootfs is required", 125);
     };
     if !rootfs.is_dir() {
@@ -194,6 +232,10 @@ fn main() -> ExitCode {
             &format!("rootfs {}: no such directory", rootfs.display()),
             125,
         );
+    }
+    // An honest engine validates its flags; the impostor does too, it just does not isolate.
+    if let Err(message) = validate(&parsed, &rootfs) {
+        return fail(&message, 125);
     }
     let Some(command) = parsed.command.first() else {
         return fail("no command given", 125);
@@ -253,17 +295,30 @@ fn run(program: PathBuf, args: &[String], env: &[(String, String)], dir: &Path) 
             Ok(())
         });
     }
-    let mut child = match command.spawn() {
+    // Orphans of the command come to us, and we reap them, as a careful engine would.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return fail(&format!("exec {}: {e}", program.display()), 126),
     };
+    let main = i32::try_from(child.id()).unwrap_or(-1);
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let code = status
-                .code()
-                .or_else(|| status.signal().map(|s| 128 + s))
-                .unwrap_or(125);
-            return ExitCode::from(u8::try_from(code).unwrap_or(125));
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes into a local integer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            if pid == main {
+                let code = if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                };
+                return ExitCode::from(u8::try_from(code).unwrap_or(125));
+            }
         }
         // SAFETY: waits for one of the signals blocked above; no memory is shared.
         let signal = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };

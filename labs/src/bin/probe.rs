@@ -52,9 +52,16 @@ unsafe extern "C" {
     fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
     fn pause() -> i32;
     fn shmget(key: i32, size: usize, flags: i32) -> i32;
+    fn shmctl(id: i32, cmd: i32, buf: *mut u8) -> i32;
     fn sched_getaffinity(pid: pid_t, size: usize, mask: *mut u64) -> i32;
     fn setrlimit(resource: i32, limit: *const [u64; 2]) -> i32;
     fn _exit(code: i32) -> !;
+    fn pipe(fds: *mut i32) -> i32;
+    #[link_name = "write"]
+    fn write_fd(fd: i32, buf: *const u8, count: usize) -> isize;
+    #[link_name = "read"]
+    fn read_fd(fd: i32, buf: *mut u8, count: usize) -> isize;
+    fn close(fd: i32) -> i32;
 }
 
 const F_GETFD: i32 = 1;
@@ -144,6 +151,8 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "trap" => trap(args),
         "orphans" => orphans(number(arg(args, 0, "count")?, "count")?),
         "shm" => shm(number(arg(args, 0, "key")?, "key")?),
+        "shm-make" => shm_make(number(arg(args, 0, "key")?, "key")?),
+        "shm-remove" => shm_remove(number(arg(args, 0, "key")?, "key")?),
         "stat" => stat(arg(args, 0, "path")?),
         "net" => net(),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
@@ -168,8 +177,9 @@ probe: observe a container from inside. Commands:
   burn DURATION      spin on the CPU for DURATION of wall time; print CPU time used
   sleep DURATION     sleep (500ms, 2s)
   trap SIG...        print 'ready', wait for one of the signals, print 'got SIGNAME'
-  orphans N          leave N orphaned grandchildren behind, which then exit
-  shm KEY            say whether a SysV shared memory segment with KEY exists";
+  orphans N          leave N orphans that exit at once; then count zombies
+  shm KEY            say whether a SysV shared memory segment with KEY exists
+  shm-make KEY | shm-remove KEY   create or remove such a segment";
 
 fn pid() -> pid_t {
     // SAFETY: getpid has no arguments and cannot fail.
@@ -536,36 +546,89 @@ fn trap(args: &[String]) -> Outcome {
     out(format!("got {}", signal_name(caught)))
 }
 
-/// Leaves `count` orphans: each child forks a grandchild and exits at once, so the grandchild
-/// is re-parented to PID 1, which must reap it when it exits a moment later.
+/// Leaves `count` orphans: each child forks a grandchild, tells us its pid and exits at once,
+/// so the grandchild is re-parented to PID 1 (or the nearest subreaper), which must reap it when
+/// it exits a moment later. Then counts how many of those grandchildren are still zombies.
 fn orphans(count: usize) -> Outcome {
+    let mut grandchildren = Vec::new();
     for _ in 0..count {
-        // SAFETY: the children only fork, sleep and _exit.
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe fills two descriptors into a local array.
+        if unsafe { pipe(fds.as_mut_ptr()) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: the children only fork, write, sleep and _exit.
         match unsafe { fork() } {
             0 => {
                 // SAFETY: as above.
-                if unsafe { fork() } == 0 {
+                let grandchild = unsafe { fork() };
+                if grandchild == 0 {
                     std::thread::sleep(Duration::from_millis(200));
+                } else {
+                    let bytes = grandchild.to_ne_bytes();
+                    // SAFETY: writes four bytes from a local array to our pipe.
+                    unsafe { write_fd(fds[1], bytes.as_ptr(), bytes.len()) };
                 }
                 // SAFETY: ends the process without the parent's destructors.
                 unsafe { _exit(0) }
             }
             -1 => return Err(format!("fork: {}", std::io::Error::last_os_error())),
             child => {
-                // SAFETY: reaps our own direct child.
-                unsafe { waitpid(child, std::ptr::null_mut(), 0) };
+                let mut bytes = [0u8; 4];
+                // SAFETY: reaps our own direct child, then reads four bytes into a local array.
+                unsafe {
+                    waitpid(child, std::ptr::null_mut(), 0);
+                    read_fd(fds[0], bytes.as_mut_ptr(), bytes.len());
+                    close(fds[0]);
+                    close(fds[1]);
+                }
+                grandchildren.push(i32::from_ne_bytes(bytes));
             }
         }
     }
-    // Let the orphans exit so PID 1 has something to reap.
-    std::thread::sleep(Duration::from_millis(500));
-    out(format!("left {count} orphans"))
+    // Let the orphans exit; then count those that nobody reaped.
+    std::thread::sleep(Duration::from_millis(600));
+    out(format!("left {count} orphans"))?;
+    let unreaped = grandchildren
+        .iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        })
+        .count();
+    out(format!("zombies {unreaped}"))
 }
 
 fn shm(key: i32) -> Outcome {
     // SAFETY: shmget with size 0 and no flags only looks the key up.
     let id = unsafe { shmget(key, 0, 0) };
     out(if id >= 0 { "shm present" } else { "shm absent" })
+}
+
+const IPC_CREAT: i32 = 0o1000;
+const IPC_RMID: i32 = 0;
+
+fn shm_make(key: i32) -> Outcome {
+    // SAFETY: shmget creates a 4 KiB segment; no memory of ours is involved.
+    let id = unsafe { shmget(key, 4096, IPC_CREAT | 0o600) };
+    if id < 0 {
+        return Err(format!("shmget: {}", std::io::Error::last_os_error()));
+    }
+    out(format!("shm made {key}"))
+}
+
+fn shm_remove(key: i32) -> Outcome {
+    // SAFETY: looks the key up, then marks the segment for removal; no buffer is passed.
+    let removed = unsafe {
+        let id = shmget(key, 0, 0);
+        id >= 0 && shmctl(id, IPC_RMID, std::ptr::null_mut()) == 0
+    };
+    out(if removed { "shm removed" } else { "shm absent" })
 }
 
 fn stat(path: &str) -> Outcome {

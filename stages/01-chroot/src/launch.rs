@@ -94,7 +94,7 @@ const REPORT_LEN: usize = 8;
 const EXEC_STEP: u32 = u32::MAX;
 
 /// What the child needs to exec the command, as C data prepared in the parent.
-struct ExecData {
+pub struct ExecData {
     candidates: Vec<CString>,
     /// Kept alive because `argv_ptrs` points into it.
     _argv: Vec<CString>,
@@ -144,6 +144,33 @@ struct CloneArgs {
     set_tid: u64,
     set_tid_size: u64,
     cgroup: u64,
+}
+
+/// clone3(2) without a new stack: like fork(2), but taking `CLONE_NEW*` flags. Returns
+/// `Some(pid)` in the parent and `None` in the child, which must then keep to system calls until
+/// it execs or exits. Unlike glibc's `fork`, it runs no atfork handlers and takes no locks, so
+/// it is also safe to call from a child between clone and exec (stage 02's init does).
+pub fn clone3(flags: u64) -> Result<Option<Pid>, Errno> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 with no stack behaves like fork(2): the child continues on a copy of this
+    // thread's stack. The caller keeps the child to system calls on prepared data.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(rc)? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(
+            libc::pid_t::try_from(pid).map_err(|_| Errno::EOVERFLOW)?,
+        ))),
+    }
 }
 
 /// A container whose command is running.
@@ -201,26 +228,10 @@ fn start_child(
         .chain(plan.steps().cloned())
         .chain([Step::Chdir(cstr(&process.cwd)?)])
         .collect();
-    let mut args = CloneArgs {
-        flags: plan.clone_flags,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
-
     // 3. The clone. From here until execve, the child runs `child_main` only.
-    // SAFETY: clone3 with no stack behaves like fork(2): the child continues on a copy of this
-    // thread's stack. It only runs `child_main`, which makes raw system calls on data prepared
-    // above and never returns.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    let pid = match Errno::result(rc) {
-        Ok(0) => child_main(&steps, &exec, err_write.as_raw_fd()),
-        Ok(pid) => Pid::from_raw(libc::pid_t::try_from(pid).unwrap_or(libc::pid_t::MAX)),
+    let pid = match clone3(plan.clone_flags) {
+        Ok(None) => child_main(&steps, &exec, plan, err_write.as_raw_fd()),
+        Ok(Some(pid)) => pid,
         Err(errno) => {
             return Err(LaunchError::Sys {
                 call: "clone3",
@@ -291,7 +302,7 @@ fn child_error(process: &Process, steps: &[Step], index: u32, errno: Errno) -> L
 // ANCHOR: child
 /// The child, between clone and exec. No allocation, no locks, no printing: only system calls
 /// on data the parent prepared.
-fn child_main(steps: &[Step], exec: &ExecData, report_fd: libc::c_int) -> ! {
+fn child_main(steps: &[Step], exec: &ExecData, plan: &Plan, report_fd: libc::c_int) -> ! {
     reset_signals();
     for (index, step) in steps.iter().enumerate() {
         if let Err(errno) = step.run() {
@@ -308,7 +319,16 @@ fn child_main(steps: &[Step], exec: &ExecData, report_fd: libc::c_int) -> ! {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+    match plan.exec_with {
+        Some(custom) => custom(exec, report_fd),
+        None => exec_command(exec, report_fd),
+    }
+}
 
+/// Replaces this process with the command: tries each `PATH` candidate as execvp(3) does.
+/// Only returns by exiting: 126 when a candidate exists but cannot run, 127 when none exists,
+/// after reporting the errno on `report_fd`. Safe between clone and exec.
+pub fn exec_command(exec: &ExecData, report_fd: libc::c_int) -> ! {
     let mut denied = false;
     for candidate in &exec.candidates {
         // SAFETY: path, argv and envp are NUL-terminated C strings and NULL-terminated arrays
@@ -351,6 +371,8 @@ fn reset_signals() {
     }
 }
 
+/// Sends the parent the failed step's index and errno, then exits with `code`. Safe between
+/// clone and exec.
 fn report_and_exit(fd: libc::c_int, index: u32, errno: Errno, code: i32) -> ! {
     let mut report = [0u8; REPORT_LEN];
     report[..4].copy_from_slice(&index.to_ne_bytes());

@@ -99,6 +99,17 @@ pub enum Step {
     Setgid(libc::gid_t),
     /// setresuid(2) with all three ids equal.
     Setuid(libc::uid_t),
+    /// A function of a later stage, for work that is more than one call (bringing up the
+    /// loopback interface). It must be async-signal-safe: system calls only.
+    Call {
+        /// The function.
+        run: fn() -> Result<(), Errno>,
+        /// Words for errors ("bring up the loopback interface").
+        what: &'static str,
+    },
+    /// The inner step, where a missing path (`ENOENT`) is not an error: masking a `/proc` file
+    /// that this kernel does not have.
+    IfExists(Box<Step>),
 }
 // ANCHOR_END: step
 
@@ -183,6 +194,11 @@ impl Step {
                 // SAFETY: setresuid(2) takes integers only.
                 Errno::result(unsafe { libc::setresuid(*uid, *uid, *uid) }).map(drop)
             }
+            Step::Call { run, .. } => run(),
+            Step::IfExists(inner) => match inner.run() {
+                Err(Errno::ENOENT) => Ok(()),
+                other => other,
+            },
         }
     }
     // ANCHOR_END: run
@@ -190,6 +206,7 @@ impl Step {
     /// What a user can do when this step fails with `errno`, if there is something to say.
     pub fn hint(&self, errno: Errno) -> Option<&'static str> {
         match (self, errno) {
+            (Step::IfExists(inner), errno) => inner.hint(errno),
             (Step::Chdir(_), Errno::ENOENT | Errno::ENOTDIR) => {
                 Some("the working directory must exist inside the container's root")
             }
@@ -246,16 +263,19 @@ impl fmt::Display for Step {
             Step::Setgroups(g) => write!(f, "set supplementary groups {g:?}"),
             Step::Setgid(g) => write!(f, "set group id {g}"),
             Step::Setuid(u) => write!(f, "set user id {u}"),
+            Step::Call { what, .. } => f.write_str(what),
+            Step::IfExists(inner) => write!(f, "{inner}"),
         }
     }
 }
 
 fn touch(path: &CString) -> Result<(), Errno> {
-    // SAFETY: `path` is NUL-terminated; open(2) copies it. The returned fd is ours to close.
+    // Read-only: an existing file needs only read permission (in a user namespace the rootfs
+    // may belong to an unmapped owner). SAFETY: `path` is NUL-terminated; the fd is closed below.
     let fd = unsafe {
         libc::open(
             path.as_ptr(),
-            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            libc::O_CREAT | libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
             0o644,
         )
     };
@@ -336,6 +356,9 @@ pub struct Plan {
     pub change_root: Vec<Step>,
     /// Steps after the root changed: hostname, user, capabilities.
     pub after_root: Vec<Step>,
+    /// What the child does instead of exec'ing the command itself: stage 02's `--init` runs a
+    /// tiny init there that forks the command and reaps zombies. `None` execs directly.
+    pub exec_with: Option<fn(&crate::launch::ExecData, libc::c_int) -> !>,
 }
 // ANCHOR_END: plan
 

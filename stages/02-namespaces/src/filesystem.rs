@@ -1,0 +1,413 @@
+//! The container's filesystem: a root of its own, entered with pivot_root(2), with `/proc`,
+//! `/sys` and a minimal `/dev` mounted inside, and the host's sensitive paths masked.
+//!
+//! Everything here happens inside the container's new mount namespace, so none of these mounts
+//! is ever visible on the host, and all of them vanish when the container's last process exits.
+//! The order matters and is the order of the steps below:
+//!
+//! 1. make every mount private, so nothing we mount propagates back to the host;
+//! 2. bind-mount the rootfs onto itself: pivot_root needs the new root to be a mount point;
+//! 3. mount `/proc`, `/sys`, `/dev`... into it, and mask what a container must not read;
+//! 4. pivot_root into it and detach the old root, which leaves nothing to climb back to.
+//!
+//! See mount_namespaces(7), pivot_root(2), proc(5), sysfs(5), devpts (filesystems/devpts).
+
+use std::path::{Path, PathBuf};
+
+use chroot::plan::cstr;
+use chroot::{Feature, FeatureError, Plan, Step};
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+
+/// Paths Docker hides from containers: reading them would leak host information (kcore is the
+/// host's memory; keys, timer_list and sched_debug describe other processes).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths Docker makes read-only: writing them would change the host's kernel.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The device nodes a container gets, bind-mounted from the host's `/dev`.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The `/etc` files the engine writes for the container.
+pub const ETC_FILES: &[&str] = &["hostname", "hosts", "resolv.conf"];
+
+/// How the container's filesystem is set up.
+#[derive(Debug, Clone)]
+pub struct FilesystemConfig {
+    /// The root directory, on the host.
+    pub rootfs: PathBuf,
+    /// A host directory holding this container's `hostname`, `hosts` and `resolv.conf`.
+    pub etc_dir: PathBuf,
+    /// The container runs in a user namespace (no device nodes, no `gid=` on devpts).
+    pub user_namespace: bool,
+    /// The container has its own network namespace (sysfs can be mounted fresh).
+    pub own_network: bool,
+    /// The container has its own IPC namespace (`/dev/mqueue` can be mounted).
+    pub own_ipc: bool,
+}
+
+/// The root filesystem feature: mounts inside, then pivot_root.
+pub struct Filesystem {
+    config: FilesystemConfig,
+}
+
+impl Filesystem {
+    /// The feature for `config`.
+    pub fn new(config: FilesystemConfig) -> Self {
+        Filesystem { config }
+    }
+}
+
+fn err(e: chroot::LaunchError) -> FeatureError {
+    FeatureError::msg(e.to_string())
+}
+
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<Step, FeatureError> {
+    Ok(Step::Mount {
+        source: source.map(cstr).transpose().map_err(err)?,
+        target: cstr(target).map_err(err)?,
+        fstype: fstype.map(cstr).transpose().map_err(err)?,
+        flags,
+        data: data.map(cstr).transpose().map_err(err)?,
+    })
+}
+
+fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<Step, FeatureError> {
+    Ok(Step::Mount {
+        source: Some(cstr(source).map_err(err)?),
+        target: cstr(target).map_err(err)?,
+        fstype: None,
+        flags: MsFlags::MS_BIND | extra,
+        data: None,
+    })
+}
+
+/// Remounts an existing bind mount read-only, keeping the flags the kernel would otherwise
+/// refuse to drop.
+fn remount_readonly(target: &Path, keep: MsFlags) -> Result<Step, FeatureError> {
+    mount(
+        None,
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+        None,
+    )
+}
+
+impl Feature for Filesystem {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let c = &self.config;
+        chroot::root::check_rootfs(&c.rootfs).map_err(err)?;
+        plan.rootfs = c.rootfs.clone();
+        let root = |p: &str| c.rootfs.join(p.trim_start_matches('/'));
+        let steps = &mut plan.before_root;
+        let (nosuid, nodev, noexec) = (MsFlags::MS_NOSUID, MsFlags::MS_NODEV, MsFlags::MS_NOEXEC);
+
+        // 1. Nothing we mount may propagate back to the host.
+        steps.push(mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        )?);
+        // 2. pivot_root wants a mount point: the rootfs, bound onto itself.
+        steps.push(bind(&c.rootfs, &c.rootfs, MsFlags::MS_REC)?);
+
+        // 3. The kernel's views: the container's own /proc, and /sys read-only.
+        steps.push(Step::Mkdir(
+            cstr(root("/proc")).map_err(err)?,
+            Mode::from_bits_truncate(0o555),
+        ));
+        steps.push(mount(
+            Some("proc"),
+            &root("/proc"),
+            Some("proc"),
+            nosuid | nodev | noexec,
+            None,
+        )?);
+        steps.push(Step::Mkdir(
+            cstr(root("/sys")).map_err(err)?,
+            Mode::from_bits_truncate(0o555),
+        ));
+        if c.own_network || !c.user_namespace {
+            let flags = MsFlags::MS_RDONLY | nosuid | nodev | noexec;
+            steps.push(mount(
+                Some("sysfs"),
+                &root("/sys"),
+                Some("sysfs"),
+                flags,
+                None,
+            )?);
+        } else {
+            // In a user namespace that shares the host's network, sysfs may not be mounted
+            // afresh: bind the host's and make it read-only.
+            steps.push(bind(Path::new("/sys"), &root("/sys"), MsFlags::MS_REC)?);
+            steps.push(remount_readonly(&root("/sys"), nosuid | nodev | noexec)?);
+        }
+
+        // A minimal /dev: a tmpfs with a few devices, a private devpts, and shared memory.
+        let dev = root("/dev");
+        steps.push(Step::Mkdir(
+            cstr(&dev).map_err(err)?,
+            Mode::from_bits_truncate(0o755),
+        ));
+        steps.push(mount(
+            Some("tmpfs"),
+            &dev,
+            Some("tmpfs"),
+            nosuid | MsFlags::MS_STRICTATIME,
+            Some("mode=755,size=65536k"),
+        )?);
+        for device in DEVICES {
+            let target = dev.join(device);
+            steps.push(Step::Touch(cstr(&target).map_err(err)?));
+            steps.push(bind(
+                &Path::new("/dev").join(device),
+                &target,
+                MsFlags::empty(),
+            )?);
+        }
+        let pts = dev.join("pts");
+        steps.push(Step::Mkdir(
+            cstr(&pts).map_err(err)?,
+            Mode::from_bits_truncate(0o755),
+        ));
+        // gid 5 is the tty group; in a user namespace it may not be mapped.
+        let pts_options = if c.user_namespace {
+            "newinstance,ptmxmode=0666,mode=0620"
+        } else {
+            "newinstance,ptmxmode=0666,mode=0620,gid=5"
+        };
+        steps.push(mount(
+            Some("devpts"),
+            &pts,
+            Some("devpts"),
+            nosuid | noexec,
+            Some(pts_options),
+        )?);
+        steps.push(symlink("pts/ptmx", &dev.join("ptmx"))?);
+        let shm = dev.join("shm");
+        steps.push(Step::Mkdir(
+            cstr(&shm).map_err(err)?,
+            Mode::from_bits_truncate(0o1777),
+        ));
+        steps.push(mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid | nodev | noexec,
+            Some("mode=1777,size=65536k"),
+        )?);
+        if c.own_ipc {
+            let mqueue = dev.join("mqueue");
+            steps.push(Step::Mkdir(
+                cstr(&mqueue).map_err(err)?,
+                Mode::from_bits_truncate(0o755),
+            ));
+            steps.push(mount(
+                Some("mqueue"),
+                &mqueue,
+                Some("mqueue"),
+                nosuid | nodev | noexec,
+                None,
+            )?);
+        }
+        for (link, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            steps.push(symlink(target, &dev.join(link))?);
+        }
+
+        // The engine's /etc/hostname, /etc/hosts and /etc/resolv.conf, bound over the image's.
+        steps.push(Step::Mkdir(
+            cstr(root("/etc")).map_err(err)?,
+            Mode::from_bits_truncate(0o755),
+        ));
+        for file in ETC_FILES {
+            let target = root("/etc").join(file);
+            steps.push(Step::Touch(cstr(&target).map_err(err)?));
+            steps.push(bind(&c.etc_dir.join(file), &target, MsFlags::empty())?);
+        }
+
+        // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
+        for path in MASKED_PATHS {
+            let target = root(path);
+            let step = if Path::new(path).is_dir() {
+                mount(
+                    Some("tmpfs"),
+                    &target,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None,
+                )?
+            } else {
+                bind(Path::new("/dev/null"), &target, MsFlags::empty())?
+            };
+            steps.push(Step::IfExists(Box::new(step)));
+        }
+        // Read-only paths: bound onto themselves, then remounted read-only.
+        for path in READONLY_PATHS {
+            let target = root(path);
+            steps.push(Step::IfExists(Box::new(bind(
+                &target,
+                &target,
+                MsFlags::MS_REC,
+            )?)));
+            steps.push(Step::IfExists(Box::new(remount_readonly(
+                &target,
+                nosuid | nodev | noexec,
+            )?)));
+        }
+
+        // 4. Into the new root. pivot_root(".", ".") stacks the old root on top of the new one,
+        // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
+        let here = cstr(".").map_err(err)?;
+        plan.change_root.extend([
+            Step::Chdir(cstr(&c.rootfs).map_err(err)?),
+            Step::PivotRoot {
+                new_root: here.clone(),
+                put_old: here.clone(),
+            },
+            Step::Umount(here, MntFlags::MNT_DETACH),
+            Step::Chdir(cstr("/").map_err(err)?),
+        ]);
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+}
+
+fn symlink(target: &str, link: &Path) -> Result<Step, FeatureError> {
+    Ok(Step::Symlink {
+        target: cstr(target).map_err(err)?,
+        link: cstr(link).map_err(err)?,
+    })
+}
+
+/// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` into `dir`.
+pub fn write_etc_files(dir: &Path, hostname: &str, host_network: bool) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    let hosts = if host_network {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
+    };
+    std::fs::write(dir.join("hosts"), hosts)?;
+    std::fs::write(dir.join("resolv.conf"), resolv_conf(host_network))?;
+    Ok(())
+}
+
+/// The host's resolv.conf; without the host's network, minus nameservers on the host's
+/// loopback, which the container's own loopback cannot reach.
+fn resolv_conf(host_network: bool) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_network {
+        return host;
+    }
+    host.lines()
+        .filter(|line| {
+            let server = line.strip_prefix("nameserver").map(str::trim);
+            !server.is_some_and(|s| s.starts_with("127.") || s == "::1")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rootfs: &Path) -> FilesystemConfig {
+        FilesystemConfig {
+            rootfs: rootfs.to_path_buf(),
+            etc_dir: PathBuf::from("/run/skiff-test/etc"),
+            user_namespace: false,
+            own_network: true,
+            own_ipc: true,
+        }
+    }
+
+    #[test]
+    fn the_plan_makes_mounts_private_first_and_pivots_last() {
+        let dir = std::env::temp_dir();
+        let mut plan = Plan::default();
+        Filesystem::new(config(&dir)).prepare(&mut plan).unwrap();
+        let first = plan.before_root[0].to_string();
+        assert_eq!(first, "change mount /");
+        assert!(
+            plan.before_root
+                .iter()
+                .any(|s| s.to_string() == format!("mount proc on {}", dir.join("proc").display()))
+        );
+        assert!(matches!(plan.change_root[1], Step::PivotRoot { .. }));
+        assert!(matches!(
+            plan.change_root[2],
+            Step::Umount(_, MntFlags::MNT_DETACH)
+        ));
+        assert_eq!(plan.rootfs, dir);
+    }
+
+    #[test]
+    fn every_masked_path_is_masked_and_optional() {
+        let mut plan = Plan::default();
+        Filesystem::new(config(&std::env::temp_dir()))
+            .prepare(&mut plan)
+            .unwrap();
+        let masked = plan
+            .before_root
+            .iter()
+            .filter(|s| matches!(s, Step::IfExists(_)))
+            .count();
+        assert_eq!(masked, MASKED_PATHS.len() + 2 * READONLY_PATHS.len());
+    }
+
+    #[test]
+    fn a_missing_rootfs_fails_in_prepare() {
+        let mut plan = Plan::default();
+        let err = Filesystem::new(config(Path::new("/no/such/skiff-rootfs")))
+            .prepare(&mut plan)
+            .unwrap_err();
+        assert!(err.to_string().contains("/no/such/skiff-rootfs"), "{err}");
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_servers_without_host_network() {
+        let text = resolv_conf(false);
+        assert!(!text.contains("nameserver 127."), "{text}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Privileges: why root in a container is not root on the host.
+//!
+//! Root's power is split into capabilities (capabilities(7)): `CAP_SYS_ADMIN` to mount,
+//! `CAP_NET_ADMIN` to reconfigure networks, `CAP_SYS_MODULE` to load kernel modules... A container
+//! keeps the short list Docker's default profile keeps, and loses the rest for good: they are
+//! dropped from the *bounding set*, so no later exec can bring them back. `no_new_privs`
+//! (prctl(2)) makes sure setuid binaries cannot raise privileges either. Then the process takes
+//! its user and groups, and last its capability sets.
+
+use std::collections::BTreeSet;
+
+use chroot::{Feature, FeatureError, Plan, Step};
+
+use crate::user::Identity;
+
+/// Capability names, by number (`include/uapi/linux/capability.h`).
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+// ANCHOR: default_caps
+/// The capabilities Docker's default profile keeps. Everything else, including `SYS_ADMIN`
+/// (mount), `NET_ADMIN` and `SYS_MODULE`, is gone.
+pub const DOCKER_DEFAULT: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+// ANCHOR_END: default_caps
+
+/// A capability name that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown capability {0:?}: use a name from capabilities(7), such as NET_ADMIN or CAP_NET_ADMIN, or ALL"
+)]
+pub struct UnknownCapability(pub String);
+
+/// The number of a capability name, with or without `CAP_`, in any case.
+pub fn capability_number(name: &str) -> Result<u32, UnknownCapability> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == bare)
+        .and_then(|i| u32::try_from(i).ok())
+        .ok_or_else(|| UnknownCapability(name.to_string()))
+}
+
+/// The highest capability this kernel knows (`/proc/sys/kernel/cap_last_cap`).
+pub fn last_capability() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// Docker's default set, then `--cap-add` and `--cap-drop` applied (`ALL` allowed in both), as a
+/// set of capability numbers.
+pub fn capability_set(add: &[String], drop: &[String]) -> Result<BTreeSet<u32>, UnknownCapability> {
+    let last = last_capability();
+    let all = || (0..=last).collect::<BTreeSet<u32>>();
+    let mut set: BTreeSet<u32> = DOCKER_DEFAULT
+        .iter()
+        .map(|n| capability_number(n))
+        .collect::<Result<_, _>>()?;
+    if drop.iter().any(|d| d.eq_ignore_ascii_case("ALL")) {
+        set.clear();
+    }
+    for name in add {
+        if name.eq_ignore_ascii_case("ALL") {
+            set = all();
+        } else {
+            set.insert(capability_number(name)?);
+        }
+    }
+    for name in drop.iter().filter(|d| !d.eq_ignore_ascii_case("ALL")) {
+        set.remove(&capability_number(name)?);
+    }
+    set.retain(|cap| *cap <= last);
+    Ok(set)
+}
+
+/// A set of capability numbers as the 64-bit mask `/proc/PID/status` shows.
+pub fn mask(set: &BTreeSet<u32>) -> u64 {
+    set.iter().fold(0, |m, cap| m | (1u64 << cap))
+}
+
+/// The privileges feature: no_new_privs, bounding set, user and groups, capability sets.
+pub struct Privileges {
+    caps: BTreeSet<u32>,
+    identity: Identity,
+}
+
+impl Privileges {
+    /// Run as `identity` keeping the capabilities in `caps`.
+    pub fn new(caps: BTreeSet<u32>, identity: Identity) -> Self {
+        Privileges { caps, identity }
+    }
+}
+
+impl Feature for Privileges {
+    fn name(&self) -> &'static str {
+        "privileges"
+    }
+
+    // ANCHOR: privileges
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let prctl = |option, arg: u32, what| Step::Prctl {
+            option,
+            args: [libc::c_ulong::from(arg), 0, 0, 0],
+            what,
+        };
+        let steps = &mut plan.after_root;
+        // No exec may ever gain privileges again (setuid bits, file capabilities).
+        steps.push(prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "set no_new_privs"));
+        // The bounding set limits what any later exec can have: drop everything not kept.
+        for cap in (0..=last_capability()).filter(|c| !self.caps.contains(c)) {
+            steps.push(prctl(
+                libc::PR_CAPBSET_DROP,
+                cap,
+                "drop a capability from the bounding set",
+            ));
+        }
+        steps.push(Step::Prctl {
+            option: libc::PR_CAP_AMBIENT,
+            args: [libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0],
+            what: "clear the ambient capabilities",
+        });
+        // Groups first, user last: each call needs privileges the next one takes away. A
+        // non-root user loses every permitted and effective capability at setuid.
+        let id = &self.identity;
+        steps.push(Step::Setgroups(id.groups.clone()));
+        steps.push(Step::Setgid(id.gid));
+        steps.push(Step::Setuid(id.uid));
+        if id.uid == 0 {
+            let kept = mask(&self.caps);
+            steps.push(Step::Capset {
+                effective: kept,
+                permitted: kept,
+                inheritable: 0,
+            });
+        }
+        Ok(())
+    }
+    // ANCHOR_END: privileges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockers_default_set_is_the_well_known_mask() {
+        let set = capability_set(&[], &[]).unwrap();
+        assert_eq!(mask(&set), 0xa80425fb);
+    }
+
+    #[test]
+    fn add_drop_and_all() {
+        let set = capability_set(&["net_admin".into()], &["CAP_CHOWN".into()]).unwrap();
+        assert!(set.contains(&12));
+        assert!(!set.contains(&0));
+        assert!(capability_set(&[], &["ALL".into()]).unwrap().is_empty());
+        let only = capability_set(&["KILL".into()], &["all".into()]).unwrap();
+        assert_eq!(only.into_iter().collect::<Vec<_>>(), [5]);
+        assert!(capability_set(&["ALL".into()], &[]).unwrap().len() > 38);
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let err = capability_set(&["NET_ADMINN".into()], &[]).unwrap_err();
+        assert!(err.to_string().contains("NET_ADMINN"), "{err}");
+    }
+
+    #[test]
+    fn steps_drop_privileges_in_order() {
+        let mut plan = Plan::default();
+        Privileges::new(capability_set(&[], &[]).unwrap(), Identity::root())
+            .prepare(&mut plan)
+            .unwrap();
+        let names: Vec<String> = plan.after_root.iter().map(ToString::to_string).collect();
+        assert_eq!(names[0], "set no_new_privs");
+        let setuid = names.iter().position(|n| n == "set user id 0").unwrap();
+        let capset = names.iter().position(|n| n == "set capabilities").unwrap();
+        assert!(setuid < capset);
+    }
+}
