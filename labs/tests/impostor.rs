@@ -62,7 +62,10 @@ fn main() -> ExitCode {
     }
     // Checks marked final scan the host, so they run after all the others.
     let first = libtest_mimic::run(&args, trials);
-    let second = libtest_mimic::run(&args, last);
+    // One at a time: a final check scans the host, and must not see another one running.
+    let mut one_by_one = args.clone();
+    one_by_one.test_threads = Some(1);
+    let second = libtest_mimic::run(&one_by_one, last);
     if first.has_failed() || second.has_failed() {
         ExitCode::FAILURE
     } else {

@@ -17,6 +17,9 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Flags of any stage that take a value (the impostor ignores most of them).
 const VALUE_FLAGS: &[&str] = &[
     "--rootfs",
+    "--cidfile",
+    "-c",
+    "--cgroup-parent",
     "-w",
     "--workdir",
     "-e",
@@ -80,6 +83,8 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 struct Parsed {
+    cidfile: Option<PathBuf>,
+    limits: Vec<(String, String)>,
     hostname: Option<String>,
     namespaces: Option<String>,
     user: Option<String>,
@@ -91,6 +96,8 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut parsed = Parsed {
+        cidfile: None,
+        limits: Vec::new(),
         hostname: None,
         namespaces: None,
         user: None,
@@ -135,6 +142,11 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         match (flag, value) {
             ("--rootfs", Some(v)) => parsed.rootfs = Some(PathBuf::from(v)),
             ("--hostname", Some(v)) => parsed.hostname = Some(v),
+            ("--cidfile", Some(v)) => parsed.cidfile = Some(PathBuf::from(v)),
+            ("-m" | "--memory" | "--cpus" | "--cpuset-cpus", Some(v)) => {
+                let name = if flag == "-m" { "--memory" } else { flag };
+                parsed.limits.push((name.to_string(), v));
+            }
             ("--ns", Some(v)) => parsed.namespaces = Some(v),
             ("-u" | "--user", Some(v)) => parsed.user = Some(v),
             ("-w" | "--workdir", Some(v)) => parsed.workdir = v,
@@ -182,6 +194,46 @@ fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
             || passwd.lines().any(|l| l.split(':').next() == Some(name));
         if !known {
             return Err(format!("unable to find user {name}"));
+        }
+    }
+    for (flag, value) in &parsed.limits {
+        let bad = |why: &str| Err(format!("{flag} {value:?}: {why}"));
+        match flag.as_str() {
+            "--memory" => {
+                let lower = value.to_ascii_lowercase();
+                let (digits, shift) = match lower.strip_suffix(['b', 'k', 'm', 'g']) {
+                    Some(d) if lower.ends_with('k') => (d, 10),
+                    Some(d) if lower.ends_with('m') => (d, 20),
+                    Some(d) if lower.ends_with('g') => (d, 30),
+                    Some(d) => (d, 0),
+                    None => (lower.as_str(), 0),
+                };
+                match digits.parse::<u64>() {
+                    Ok(n) if (n << shift) < 6 << 20 => return bad("below the minimum of 6 MiB"),
+                    Ok(_) => {}
+                    Err(_) => return bad("not a size"),
+                }
+            }
+            "--cpus" => match value.parse::<f64>() {
+                Ok(n) if n >= 0.01 => {}
+                _ => return bad("must be a number of CPUs, at least 0.01"),
+            },
+            _ => {
+                let online =
+                    std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+                let max: u32 = online
+                    .trim()
+                    .rsplit(['-', ','])
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let too_high = value
+                    .split([',', '-'])
+                    .any(|n| n.parse::<u32>().map_or(true, |n| n > max));
+                if too_high {
+                    return bad(&format!("this host has CPUs {}", online.trim()));
+                }
+            }
         }
     }
     Ok(())
@@ -236,6 +288,14 @@ fn main() -> ExitCode {
     // An honest engine validates its flags; the impostor does too, it just does not isolate.
     if let Err(message) = validate(&parsed, &rootfs) {
         return fail(&message, 125);
+    }
+    if let Some(path) = &parsed.cidfile {
+        let id: String = (0..64)
+            .map(|i| char::from(b"0123456789abcdef"[(std::process::id() as usize + i * 7) % 16]))
+            .collect();
+        if let Err(e) = std::fs::write(path, id) {
+            return fail(&format!("--cidfile {}: {e}", path.display()), 125);
+        }
     }
     let Some(command) = parsed.command.first() else {
         return fail("no command given", 125);

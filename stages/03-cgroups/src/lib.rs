@@ -1,1 +1,84 @@
-//! # Stage 03: cgroups (being written)
+//! # Stage 03: cgroups
+//!
+//! Namespaces decide what a container can *see*; control groups decide how much it can *use*.
+//! cgroups limit and control CPU, memory and I/O: the kernel counts every page, every
+//! microsecond of CPU and every process against the group a process belongs to, and enforces
+//! the group's limits (the OOM killer for memory, throttling for CPU, a refused `fork` for pids).
+//! A cgroup is a directory in a special filesystem; limits are numbers written to its files.
+//!
+//! This crate gives each container a cgroup, on any of the three setups a Linux host can have
+//! (cgroups(7)):
+//!
+//! - [`detect`]: which setup the host has: unified (v2), legacy (v1) or hybrid;
+//! - [`Cgroup`], with [`V1Cgroup`] and [`V2Cgroup`] behind it: create, limit, join, measure and
+//!   remove a container's cgroup, whichever the setup;
+//! - [`CgroupArgs`] and [`Limits`]: Docker's flags (`--memory 64m`, `--cpus 1.5`,
+//!   `--pids-limit 100`...), checked before anything is created;
+//! - [`CgroupFeature`]: the hooks into stage 01's launch sequence;
+//! - [`usage()`]: what a running container has used (`skiff stats`).
+//!
+//! ```no_run
+//! use cgroups::{CgroupArgs, CgroupFeature};
+//! use chroot::{ChangeRoot, Feature, Process, launch};
+//!
+//! let args = CgroupArgs {
+//!     memory: Some("64m".into()),
+//!     pids_limit: Some("100".into()),
+//!     ..CgroupArgs::default()
+//! };
+//! let limits = args.limits()?; // bad input fails here, before anything exists
+//! let mut features: Vec<Box<dyn Feature>> = vec![
+//!     Box::new(ChangeRoot::new("/srv/rootfs")),
+//!     Box::new(CgroupFeature::new("3f2a9c", limits)),
+//! ];
+//! let exit = launch::run(&Process::new(vec!["/bin/sh".into()]), &mut features)?;
+//! for note in &exit.notes {
+//!     eprintln!("{note}"); // "killed by the OOM killer: ..."
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+pub mod cgroup;
+pub mod detect;
+pub mod error;
+pub mod feature;
+pub mod files;
+pub mod limits;
+pub mod usage;
+pub mod v1;
+pub mod v2;
+pub mod view;
+
+pub use cgroup::{Cgroup, CgroupPath, DEFAULT_PARENT, open};
+pub use detect::{Host, Setup, V1Hierarchy};
+pub use error::{CgroupError, LimitError};
+pub use feature::CgroupFeature;
+pub use limits::{CgroupArgs, CpuList, CpuQuota, Limits, PidsLimit, Swap};
+pub use usage::Usage;
+pub use v1::V1Cgroup;
+pub use v2::V2Cgroup;
+
+/// The usage of the running container `id`, whose cgroup is under the default parent
+/// (`skiff`): memory now and at its peak, CPU time, processes. What `skiff stats` shows.
+pub fn usage(id: &str) -> Result<Usage, CgroupError> {
+    usage_under(DEFAULT_PARENT, id)
+}
+
+/// Like [`usage()`], for a container started with `--cgroup-parent PARENT`.
+pub fn usage_under(parent: &str, id: &str) -> Result<Usage, CgroupError> {
+    let host = Host::detect()?;
+    open(host, CgroupPath::new(parent, id)?).usage()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lab_03_parses() {
+        let path = labs::labs_dir().join("03-cgroups.toml");
+        let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).unwrap();
+        assert_eq!(lab.stage, 3);
+        assert_eq!(lab.requires, ["01-chroot", "02-namespaces"]);
+        assert!(lab.checks.iter().any(|c| c.isolation));
+        assert!(lab.checks.iter().any(|c| c.last));
+    }
+}

@@ -1,4 +1,57 @@
-//! # Stage 04: layered images (being written)
+//! # Stage 04: layered images
 //!
-//! Modules are added by the work in progress: `reference`, `digest`, `store`, `layer`,
-//! `archive` (docker-archive and OCI layout), `dockerfile`.
+//! A container image is a stack of filesystem layers plus a little JSON: a config (what to run,
+//! with which environment) and a manifest (which blobs make the image). This crate is the part of
+//! skiff that stores and moves images:
+//!
+//! - [`digest`]: content addressing, every blob named by its SHA-256;
+//! - [`reference`](mod@reference): image names (`busybox` is `docker.io/library/busybox:latest`);
+//! - [`store`]: the store on disk: blobs, unpacked layers, image records, tags;
+//! - [`unpack`] and [`diff`]: layer tarballs into directories overlayfs can stack, and a
+//!   directory of changes back into a layer, with whiteouts translated both ways;
+//! - [`config_json`]: configs written byte for byte as Go tools write them (the id is their hash);
+//! - [`image`]: images read from the store, resolved by name or id, and made from a parent plus
+//!   one layer ([`image::create_image`], for `commit` and `build`);
+//! - [`archive`]: `load` and `save` as docker-archive or OCI image layout; [`import`](mod@import)
+//!   for a root filesystem tarball;
+//! - [`dockerfile`]: the Dockerfile parser `build` reads;
+//! - [`ops`]: `images`, `rmi`, `tag`, `inspect`, `history`, with Docker's columns and rules;
+//! - [`human`]: sizes and times the way Docker prints them.
+//!
+//! ```no_run
+//! use images::store::Store;
+//!
+//! let store = Store::open("/var/lib/skiff")?;
+//! let rootfs = std::fs::File::open("rootfs.tar")?;
+//! let tag = images::reference::ImageRef::parse("demo:1")?;
+//! let imported = images::import::import(&store, rootfs, "rootfs.tar", Some(&tag))?;
+//! // The overlay's lower dirs, lowest first.
+//! let lower = store.layer_dirs(&imported.id)?;
+//! images::archive::save(&store, &["demo:1"], images::archive::SaveFormat::OciArchive, "demo.tar".as_ref())?;
+//! # let _ = lower;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod archive;
+pub mod compression;
+pub mod config_json;
+pub mod diff;
+pub mod digest;
+pub mod dockerfile;
+pub mod error;
+pub mod human;
+pub mod image;
+pub mod import;
+pub mod ops;
+pub mod reference;
+pub mod store;
+pub mod unpack;
+
+#[cfg(test)]
+mod testutil;
+
+pub use digest::Digest;
+pub use error::{ImageError, LayerError};
+pub use image::{Image, create_image};
+pub use reference::ImageRef;
+pub use store::Store;

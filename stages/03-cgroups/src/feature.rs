@@ -1,0 +1,262 @@
+//! The cgroup feature: how stage 03 plugs into the launch sequence of stage 01.
+//!
+//! | hook       | where           | what                                                        |
+//! |------------|-----------------|-------------------------------------------------------------|
+//! | `prepare`  | parent          | create `skiff/ID` in every controller, write the limits; plan the container's `/sys/fs/cgroup` |
+//! | `started`  | parent          | write the child's pid to `cgroup.procs` while it waits for the go-ahead, so all its work counts |
+//! | `exited`   | parent          | read the OOM counter (and usage with `--stats`): notes       |
+//! | `cleanup`  | parent          | kill what is left inside, remove the cgroup (and an empty `skiff/`) |
+//!
+//! The child does nothing cgroup-related but the mounts: it is born outside the cgroup and put in
+//! from outside, which is how runc and Docker do it. See cgroups(7).
+
+use chroot::{Exit, Feature, FeatureError, Plan, Started};
+
+use crate::cgroup::{self, Cgroup, CgroupPath, DEFAULT_PARENT};
+use crate::detect::Host;
+use crate::error::LimitError;
+use crate::limits::{CgroupArgs, Limits, Swap, human_bytes};
+use crate::view;
+
+// ANCHOR: feature
+/// A cgroup with limits for one container.
+pub struct CgroupFeature {
+    id: String,
+    limits: Limits,
+    /// The parent cgroup below each controller's root: `skiff`, or `--cgroup-parent`.
+    pub parent: String,
+    /// Give the container a read-only `/sys/fs/cgroup` of its own. Needs a mount namespace (it
+    /// is skipped without one) and a `/sys/fs/cgroup` directory in the rootfs: turn it off when
+    /// the rootfs has no `/sys` mounted.
+    pub mount_cgroupfs: bool,
+    /// Note the usage when the command ends (`--stats`).
+    pub report_usage: bool,
+    /// The host's setup; detected in `prepare` unless given (tests give a fake one).
+    host: Option<Host>,
+    /// The cgroup, once `prepare` started making it.
+    cgroup: Option<Box<dyn Cgroup>>,
+}
+
+impl Feature for CgroupFeature {
+    fn name(&self) -> &'static str {
+        "cgroup"
+    }
+
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let path = CgroupPath::new(&self.parent, &self.id)
+            .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
+        let host = match &self.host {
+            Some(host) => host.clone(),
+            None => Host::detect()
+                .map_err(|err| FeatureError::with("detect the host's cgroups", err))?
+                .clone(),
+        };
+        let mut cgroup = cgroup::open(&host, path.clone());
+        let created = cgroup.create(&self.limits);
+        // Kept even on failure: cleanup removes whatever was made.
+        self.cgroup = Some(cgroup);
+        created.map_err(|err| {
+            FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
+        })?;
+        if self.mount_cgroupfs && view::has_mount_namespace(plan) {
+            let steps = view::steps(&host, &path, plan)
+                .map_err(|err| FeatureError::with("plan the container's /sys/fs/cgroup", err))?;
+            plan.before_root.extend(steps);
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
+        let Some(cgroup) = &self.cgroup else {
+            return Ok(());
+        };
+        cgroup.add(child.pid).map_err(|err| {
+            FeatureError::with(format!("move process {} into its cgroup", child.pid), err)
+        })
+    }
+
+    fn exited(&mut self, exit: &mut Exit) {
+        let Some(cgroup) = &self.cgroup else {
+            return;
+        };
+        if let Ok(Some(kills)) = cgroup.oom_kills() {
+            exit.notes.extend(oom_note(kills, exit, &self.limits));
+        }
+        if self.report_usage {
+            exit.notes.push(match cgroup.usage() {
+                Ok(usage) => format!("usage: {}", usage.summary()),
+                Err(err) => format!("usage: unavailable: {err}"),
+            });
+        }
+    }
+
+    fn cleanup(&mut self) -> Result<(), FeatureError> {
+        let Some(mut cgroup) = self.cgroup.take() else {
+            return Ok(());
+        };
+        cgroup
+            .remove()
+            .map_err(|err| FeatureError::with("remove the container's cgroup", err))
+    }
+}
+// ANCHOR_END: feature
+
+impl CgroupFeature {
+    /// A cgroup named `id` under `skiff`, with `limits`.
+    pub fn new(id: &str, limits: Limits) -> Self {
+        CgroupFeature {
+            id: id.to_string(),
+            limits,
+            parent: DEFAULT_PARENT.to_string(),
+            mount_cgroupfs: true,
+            report_usage: false,
+            host: None,
+            cgroup: None,
+        }
+    }
+
+    /// Uses `host` instead of detecting the host's setup.
+    pub fn with_host(mut self, host: Host) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The limits it applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The container's cgroup, from `prepare` until `cleanup` (for usage while it runs).
+    pub fn cgroup(&self) -> Option<&dyn Cgroup> {
+        self.cgroup.as_deref()
+    }
+}
+
+impl CgroupArgs {
+    /// The feature these flags ask for, for container `id`: limits, `--cgroup-parent`, `--stats`.
+    pub fn feature(&self, id: &str) -> Result<CgroupFeature, LimitError> {
+        let mut feature = CgroupFeature::new(id, self.limits()?);
+        if let Some(parent) = &self.cgroup_parent {
+            CgroupPath::new(parent, id)
+                .map_err(|err| LimitError::new("--cgroup-parent", parent, err.to_string()))?;
+            feature.parent = parent.clone();
+        }
+        feature.report_usage = self.stats;
+        Ok(feature)
+    }
+}
+
+// ANCHOR: oom
+/// What to tell the user when the memory controller counted OOM kills. The counter is the
+/// kernel's own (`oom_kill` in v1's `memory.oom_control`, v2's `memory.events`), so this is
+/// not a guess from exit code 137, which any `kill -9` also gives.
+pub fn oom_note(kills: u64, exit: &Exit, limits: &Limits) -> Option<String> {
+    if kills == 0 {
+        return None;
+    }
+    let reached = match (limits.memory, limits.memory_swap) {
+        (Some(memory), Some(Swap::Total(total))) if total > memory => format!(
+            "the container reached its memory+swap limit of {} (--memory-swap)",
+            human_bytes(total)
+        ),
+        (Some(memory), _) => format!(
+            "the container reached its memory limit of {} (--memory)",
+            human_bytes(memory)
+        ),
+        (None, _) => "the host ran out of memory".to_string(),
+    };
+    // With an init in the container (stage 02), its exit status reports the kill as 137.
+    let killed = exit.signal == Some(libc::SIGKILL) || exit.status == Some(128 + libc::SIGKILL);
+    Some(if killed {
+        format!("killed by the OOM killer: {reached}")
+    } else {
+        let processes = if kills == 1 { "process" } else { "processes" };
+        format!("the OOM killer killed {kills} {processes} of the container: {reached}")
+    })
+}
+// ANCHOR_END: oom
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(status: Option<i32>, signal: Option<i32>) -> Exit {
+        Exit {
+            status,
+            signal,
+            notes: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn oom_notes_name_the_limit() {
+        let limits = Limits {
+            memory: Some(32 << 20),
+            ..Limits::default()
+        };
+        let killed = exit(None, Some(9));
+        assert_eq!(oom_note(0, &killed, &limits), None);
+        assert_eq!(
+            oom_note(1, &killed, &limits).unwrap(),
+            "killed by the OOM killer: the container reached its memory limit of 32 MiB (--memory)"
+        );
+        assert_eq!(
+            oom_note(1, &exit(Some(137), None), &limits).unwrap(),
+            "killed by the OOM killer: the container reached its memory limit of 32 MiB (--memory)"
+        );
+        assert_eq!(
+            oom_note(2, &exit(Some(0), None), &limits).unwrap(),
+            "the OOM killer killed 2 processes of the container: the container reached its \
+             memory limit of 32 MiB (--memory)"
+        );
+        let swap = Limits {
+            memory_swap: Some(Swap::Total(64 << 20)),
+            ..limits
+        };
+        assert!(
+            oom_note(1, &killed, &swap)
+                .unwrap()
+                .ends_with("memory+swap limit of 64 MiB (--memory-swap)")
+        );
+        assert_eq!(
+            oom_note(1, &killed, &Limits::default()).unwrap(),
+            "killed by the OOM killer: the host ran out of memory"
+        );
+    }
+
+    #[test]
+    fn args_make_a_feature_with_parent_and_stats() {
+        let args = CgroupArgs {
+            memory: Some("64m".into()),
+            cgroup_parent: Some("ci/jobs".into()),
+            stats: true,
+            ..CgroupArgs::default()
+        };
+        let feature = args.feature("ab").unwrap();
+        assert_eq!(feature.parent, "ci/jobs");
+        assert!(feature.report_usage);
+        assert_eq!(feature.limits().memory, Some(64 << 20));
+        let bad = CgroupArgs {
+            cgroup_parent: Some("../escape".into()),
+            ..CgroupArgs::default()
+        };
+        let err = bad.feature("ab").err().unwrap();
+        assert!(
+            err.to_string().starts_with("--cgroup-parent \"../escape\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_id_fails_in_prepare_before_anything_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut feature =
+            CgroupFeature::new("../x", Limits::default()).with_host(Host::v2(dir.path()));
+        let err = feature.prepare(&mut Plan::default()).unwrap_err();
+        assert!(err.to_string().contains("invalid container id"), "{err}");
+        assert!(feature.cgroup().is_none());
+        feature.cleanup().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
