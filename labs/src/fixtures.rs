@@ -61,11 +61,28 @@ fn build() -> anyhow::Result<Fixtures> {
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let probe = probe_path();
     let rootfs = build_rootfs(&dir, &probe)?;
+    let mut extra = BTreeMap::new();
+    // Image archives for lab 04, next to the rootfs they are made of.
+    let key = rootfs
+        .file_name()
+        .map(|n| n.to_string_lossy().replace("rootfs-", ""))
+        .unwrap_or_default();
+    let images = dir.join(format!("images-{key}"));
+    crate::images::build(&images, &rootfs).context("build the image fixtures")?;
+    for (name, path) in crate::images::placeholders(&images) {
+        extra.insert(name.to_string(), path.display().to_string());
+    }
+    extra.insert("busybox".into(), BUSYBOX.into());
+    // The repository, for files it keeps (images/busybox/Dockerfile).
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    extra.insert("repo".into(), repo.display().to_string());
     Ok(Fixtures {
         dir,
         rootfs,
         probe,
-        extra: BTreeMap::new(),
+        extra,
     })
 }
 

@@ -104,6 +104,10 @@ pub struct Check {
     pub inherit_fd: bool,
     /// Run the whole check this many times at once, from threads.
     pub parallel: Option<usize>,
+    /// Host shell commands run once before all copies of a `parallel` check (with `{shared}`, a
+    /// directory all copies share); each must succeed.
+    #[serde(default)]
+    pub setup: Vec<String>,
     /// Host shell commands before the run; each must succeed.
     #[serde(default)]
     pub host_before: Vec<String>,
@@ -222,6 +226,7 @@ pub const BUILTIN_PLACEHOLDERS: &[&str] = &[
     "engine_pid",
     "fixtures",
     "root",
+    "shared",
     "host_ns_cgroup",
     "host_ns_ipc",
     "host_ns_mnt",
@@ -281,6 +286,7 @@ impl Lab {
                 .run
                 .lines()
                 .into_iter()
+                .chain(check.setup.iter().map(String::as_str))
                 .chain(check.host_before.iter().map(String::as_str))
                 .chain(check.host_after.iter().map(String::as_str))
                 .chain(check.cleanup.iter().map(String::as_str))

@@ -7,7 +7,8 @@
 //! - `cargo test -p namespaces` runs labs 01 and 02 against the `namespaces` binary, each check as
 //!   its own test (`cargo test -p namespaces pid` runs the checks whose name holds `pid`);
 //! - `LAB_BIN=/path/to/yours cargo test -p namespaces` runs them against your binary;
-//! - `cargo run -p labs -- check 02 --bin PATH` prints a readable report.
+//! - `cargo run -p labs -- check 02 --bin PATH` prints a readable report;
+//! - `cargo run --release -p labs -- bench` times container startup ([`bench`]).
 //!
 //! A stage's test file is one line:
 //!
@@ -25,7 +26,9 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Trial};
 
+pub mod bench;
 pub mod fixtures;
+pub mod images;
 pub mod lab;
 pub mod leaks;
 pub mod runner;
@@ -57,7 +60,7 @@ pub fn lab_files() -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Placeholders that fixtures of later stages add (checked when a lab file loads).
-pub const STAGE_PLACEHOLDERS: &[&str] = &[];
+pub const STAGE_PLACEHOLDERS: &[&str] = images::PLACEHOLDERS;
 
 /// Loads the lab of `stage` and every lab it requires, earliest first.
 pub fn labs_for_stage(stage: u32) -> Result<Vec<Lab>, String> {
@@ -164,8 +167,13 @@ pub fn run_tests(stage: u32, default_bin: &str) -> ExitCode {
         seed,
     };
     let (normal, last) = trials(&ctx, &labs, "");
-    let first = libtest_mimic::run(&args, normal);
-    // One at a time: a final check scans the host, and must not see another one running.
+    run_two_phases(&args, normal, last)
+}
+
+/// Runs the checks, then the `final` ones one at a time: a final check scans the host, and must
+/// not see another check running.
+pub fn run_two_phases(args: &Arguments, normal: Vec<Trial>, last: Vec<Trial>) -> ExitCode {
+    let first = libtest_mimic::run(args, normal);
     let mut one_by_one = args.clone();
     one_by_one.test_threads = Some(1);
     let second = libtest_mimic::run(&one_by_one, last);

@@ -4,6 +4,7 @@
 //! cargo run -p labs -- list
 //! cargo run -p labs -- check 01 --bin target/debug/chroot
 //! cargo run -p labs -- check 02 --bin ./my-engine pid
+//! cargo run --release -p labs -- bench
 //! ```
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Command {
         /// Only the checks whose name contains this
         filter: Option<String>,
     },
+    /// Time container startup: each stage, the unshare floor, runc, crun, docker, podman and a
+    /// VM, as labs/bench.toml lists them; writes target/bench/report.md and startup.svg
+    Bench(labs::bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Bench(options) => match labs::bench::run(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("labs: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { stage, bin, filter } => {
             let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
             match labs::report(stage, &bin, filter.as_deref()) {

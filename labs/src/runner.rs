@@ -72,13 +72,24 @@ pub fn run_check(ctx: &Context, lab: &Lab, check: &Check) -> Result<(), String> 
 }
 
 fn run_all(ctx: &Context, lab: &Lab, check: &Check) -> Result<(), String> {
+    let shared = tempfile::Builder::new()
+        .prefix("skiff-lab-shared-")
+        .tempdir()
+        .map_err(|e| format!("create a temporary directory: {e}"))?;
+    let shared = shared.path();
+    if !check.setup.is_empty() {
+        let values = values(ctx, lab, check, 0, shared, shared);
+        for command in &check.setup {
+            host(command, &values, "setting up").map_err(|e| with_seed(ctx, e))?;
+        }
+    }
     let copies = check.parallel.unwrap_or(1);
     if copies == 1 {
-        return run_once(ctx, lab, check, 0).map_err(|e| with_seed(ctx, e));
+        return run_once(ctx, lab, check, 0, shared).map_err(|e| with_seed(ctx, e));
     }
     let errors: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..copies)
-            .map(|i| scope.spawn(move || run_once(ctx, lab, check, i)))
+            .map(|i| scope.spawn(move || run_once(ctx, lab, check, i, shared)))
             .collect();
         handles
             .into_iter()
@@ -128,6 +139,7 @@ fn values(
     check: &Check,
     index: usize,
     tmp: &std::path::Path,
+    shared: &std::path::Path,
 ) -> BTreeMap<String, String> {
     let mut rng = check_rng(ctx, lab, check, index);
     let fixtures = &ctx.fixtures;
@@ -138,6 +150,7 @@ fn values(
     values.insert("probe".into(), path(&fixtures.probe));
     values.insert("fixtures".into(), path(&fixtures.dir));
     values.insert("tmp".into(), path(tmp));
+    values.insert("shared".into(), path(shared));
     // Every run gets a store of its own, which goes away with the check's temporary directory.
     values.insert("root".into(), path(&tmp.join("root")));
     for (kind, inode) in host_namespaces() {
@@ -264,9 +277,12 @@ fn kill_group(child: &Child) {
 fn engine(
     check: &Check,
     argv: &[String],
-    stdin: Option<&str>,
+    last: bool,
     values: &mut BTreeMap<String, String>,
 ) -> Result<Outcome, String> {
+    // Stdin and the `during` actions belong to the last command; earlier ones only prepare.
+    let stdin = check.stdin.as_deref().filter(|_| last);
+    let during = check.during.as_ref().filter(|_| last);
     let (program, args) = argv.split_first().ok_or("an empty command line")?;
     let mut command = Command::new(program);
     command
@@ -329,7 +345,7 @@ fn engine(
     }
     let deadline = Instant::now() + Duration::from_secs(check.timeout.unwrap_or(60));
     let mut during_error = None;
-    if let Some(during) = &check.during {
+    if let Some(during) = during {
         let wanted = substitute(&during.wait_for, values);
         let seen = loop {
             let has = stdout
@@ -470,12 +486,18 @@ fn compare(
     }
 }
 
-fn run_once(ctx: &Context, lab: &Lab, check: &Check, index: usize) -> Result<(), String> {
+fn run_once(
+    ctx: &Context,
+    lab: &Lab,
+    check: &Check,
+    index: usize,
+    shared: &std::path::Path,
+) -> Result<(), String> {
     let tmp = tempfile::Builder::new()
         .prefix("skiff-lab-")
         .tempdir()
         .map_err(|e| format!("create a temporary directory: {e}"))?;
-    let mut values = values(ctx, lab, check, index, tmp.path());
+    let mut values = values(ctx, lab, check, index, tmp.path(), shared);
     let result = run_steps(ctx, check, &mut values);
     for command in &check.cleanup {
         let _ = host(command, &values, "cleanup");
@@ -495,7 +517,7 @@ fn run_steps(
     let (last, first) = lines.split_last().ok_or("no command to run")?;
     for line in first {
         let argv = split(line, values)?;
-        let outcome = engine(check, &argv, None, values)?;
+        let outcome = engine(check, &argv, false, values)?;
         if outcome.code != Some(0) {
             return Err(format!(
                 "a preparatory command failed\n{}",
@@ -504,7 +526,7 @@ fn run_steps(
         }
     }
     let argv = split(last, values)?;
-    let outcome = engine(check, &argv, check.stdin.as_deref(), values)?;
+    let outcome = engine(check, &argv, true, values)?;
     compare(check, &outcome, values)?;
     for command in &check.host_after {
         host(command, values, "after the run")?;

@@ -8,6 +8,17 @@ use std::process::ExitCode;
 use labs::{Applies, Context, Target, run_check};
 use libtest_mimic::{Arguments, Trial};
 
+/// The engine binary of each stage, by stage number.
+const STAGE_BINARIES: [&str; 7] = [
+    "chroot",
+    "namespaces",
+    "cgroups",
+    "images",
+    "networking",
+    "volumes",
+    "skiff",
+];
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let fixtures = match labs::fixtures() {
@@ -26,6 +37,24 @@ fn main() -> ExitCode {
         let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).expect("lab files parse");
         let stage = lab.stage;
         let labs = labs::labs_for_stage(stage).expect("required labs exist");
+        // From stage 04 the impostor hands image management to the real engine of that stage
+        // (built next to the impostor by `cargo test --workspace`).
+        if stage >= 4 {
+            let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_impostor"))
+                .parent()
+                .map(|d| d.to_path_buf());
+            let engine = bin_dir.map(|d| d.join(STAGE_BINARIES[(stage - 1) as usize]));
+            match engine.filter(|e| e.exists()) {
+                // SAFETY: set before any trial thread starts; nothing else reads the environment.
+                Some(engine) => unsafe { std::env::set_var("IMPOSTOR_DELEGATE", engine) },
+                None => {
+                    eprintln!(
+                        "skipping stage {stage:02}: its engine binary is not built (run cargo test --workspace)"
+                    );
+                    continue;
+                }
+            }
+        }
         let ctx = Context {
             target: Target {
                 stage,
@@ -60,15 +89,5 @@ fn main() -> ExitCode {
             }
         }
     }
-    // Checks marked final scan the host, so they run after all the others.
-    let first = libtest_mimic::run(&args, trials);
-    // One at a time: a final check scans the host, and must not see another one running.
-    let mut one_by_one = args.clone();
-    one_by_one.test_threads = Some(1);
-    let second = libtest_mimic::run(&one_by_one, last);
-    if first.has_failed() || second.has_failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    labs::run_two_phases(&args, trials, last)
 }

@@ -83,6 +83,9 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 struct Parsed {
+    marker: Option<PathBuf>,
+    root: Option<String>,
+    entrypoint: Option<String>,
     cidfile: Option<PathBuf>,
     limits: Vec<(String, String)>,
     hostname: Option<String>,
@@ -96,6 +99,9 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut parsed = Parsed {
+        marker: None,
+        root: std::env::var("SKIFF_ROOT").ok(),
+        entrypoint: None,
         cidfile: None,
         limits: Vec::new(),
         hostname: None,
@@ -143,6 +149,8 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--rootfs", Some(v)) => parsed.rootfs = Some(PathBuf::from(v)),
             ("--hostname", Some(v)) => parsed.hostname = Some(v),
             ("--cidfile", Some(v)) => parsed.cidfile = Some(PathBuf::from(v)),
+            ("--root", Some(v)) => parsed.root = Some(v),
+            ("--entrypoint", Some(v)) => parsed.entrypoint = Some(v),
             ("-m" | "--memory" | "--cpus" | "--cpuset-cpus", Some(v)) => {
                 let name = if flag == "-m" { "--memory" } else { flag };
                 parsed.limits.push((name.to_string(), v));
@@ -265,10 +273,19 @@ fn resolve(rootfs: &Path, command: &str, path: &str) -> Result<PathBuf, u8> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let delegate = std::env::var_os("IMPOSTOR_DELEGATE").map(PathBuf::from);
     if args.first().map(String::as_str) != Some("run") {
-        return fail("usage: impostor run [FLAGS] [--] COMMAND [ARG...]", 125);
+        // Image management (load, save, images, rmi...) isolates nothing: from stage 04 on, the
+        // impostor hands it to the real engine and impersonates only `run`.
+        return match delegate {
+            Some(engine) => {
+                let error = Command::new(engine).args(&args).exec();
+                fail(&format!("exec the delegate: {error}"), 125)
+            }
+            None => fail("usage: impostor run [FLAGS] [--] COMMAND [ARG...]", 125),
+        };
     }
-    let parsed = match parse(&args[1..]) {
+    let mut parsed = match parse(&args[1..]) {
         Ok(p) => p,
         Err(e) => return fail(&e, 125),
     };
@@ -276,9 +293,33 @@ fn main() -> ExitCode {
     if unsafe { libc::geteuid() } != 0 {
         return fail("must run as root", 125);
     }
+    // `run IMAGE ...`: the image's layers flattened into a plain directory, which stands in for
+    // the rootfs. It is deleted again when the command has run.
+    let mut flattened = None;
+    if parsed.rootfs.is_none()
+        && let Some(engine) = &delegate
+    {
+        match image_rootfs(engine, &mut parsed) {
+            Ok(dir) => {
+                parsed.rootfs = Some(dir.path().join("rootfs"));
+                flattened = Some(dir);
+            }
+            Err(message) => return fail(&message, 125),
+        }
+    }
     let Some(rootfs) = parsed.rootfs.clone() else {
         return fail("--rootfs is required", 125);
     };
+    let code = run_parsed(&parsed, &rootfs);
+    drop(flattened);
+    if let Some(marker) = &parsed.marker {
+        let _ = std::fs::remove_dir_all(marker);
+    }
+    code
+}
+
+fn run_parsed(parsed: &Parsed, rootfs: &Path) -> ExitCode {
+    let rootfs = rootfs.to_path_buf();
     if !rootfs.is_dir() {
         return fail(
             &format!("rootfs {}: no such directory", rootfs.display()),
@@ -286,7 +327,7 @@ fn main() -> ExitCode {
         );
     }
     // An honest engine validates its flags; the impostor does too, it just does not isolate.
-    if let Err(message) = validate(&parsed, &rootfs) {
+    if let Err(message) = validate(parsed, &rootfs) {
         return fail(&message, 125);
     }
     if let Some(path) = &parsed.cidfile {
@@ -317,6 +358,185 @@ fn main() -> ExitCode {
         );
     }
     run(program, &parsed.command[1..], &parsed.env, &workdir)
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Saves the image with the real engine, flattens its layers into a directory (applying
+/// whiteouts and opaque directories), and folds the image's config into `parsed` the way Docker
+/// combines them with the command line.
+fn image_rootfs(engine: &Path, parsed: &mut Parsed) -> Result<TempDir, String> {
+    let Some(image) = parsed.command.first().cloned() else {
+        return Err("no image given".into());
+    };
+    let dir = TempDir(std::env::temp_dir().join(format!("impostor-image-{}", std::process::id())));
+    std::fs::create_dir_all(dir.path().join("rootfs")).map_err(|e| e.to_string())?;
+    let archive = dir.path().join("image.tar");
+    let root: Vec<String> = parsed
+        .root
+        .iter()
+        .flat_map(|r| ["--root".to_string(), r.clone()])
+        .collect();
+    let save = |quiet: bool| {
+        Command::new(engine)
+            .arg("save")
+            .args(&root)
+            .arg("-o")
+            .arg(&archive)
+            .arg(&image)
+            .stderr(if quiet {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::inherit()
+            })
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !save(image == "hello-world") {
+        // The engine makes hello-world on first use: let it, then try again.
+        let _ = Command::new(engine)
+            .arg("run")
+            .args(&root)
+            .arg(&image)
+            .stdout(std::process::Stdio::null())
+            .status();
+        if !save(false) {
+            return Err(format!("Unable to find image '{image}' locally"));
+        }
+    }
+    let file = std::fs::File::open(&archive).map_err(|e| e.to_string())?;
+    let mut entries = std::collections::HashMap::new();
+    for entry in tar::Archive::new(file)
+        .entries()
+        .map_err(|e| e.to_string())?
+    {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let name = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .display()
+            .to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| e.to_string())?;
+        entries.insert(name, bytes);
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(entries.get("manifest.json").ok_or("no manifest.json")?)
+            .map_err(|e| e.to_string())?;
+    let config_name = manifest[0]["Config"].as_str().ok_or("no config")?;
+    // Bookkeeping an honest engine does too: mark the image as in use while the command runs.
+    if let Some(hex) = config_name
+        .rsplit('/')
+        .next()
+        .map(|n| n.trim_end_matches(".json"))
+    {
+        let root = parsed
+            .root
+            .clone()
+            .unwrap_or_else(|| "/var/lib/skiff".into());
+        let marker = Path::new(&root)
+            .join("containers")
+            .join(format!("impostor-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&marker);
+        let _ = std::fs::write(marker.join("image"), format!("sha256:{hex}"));
+        parsed.marker = Some(marker);
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(entries.get(config_name).ok_or("no config blob")?)
+            .map_err(|e| e.to_string())?;
+    let rootfs = dir.path().join("rootfs");
+    for layer in manifest[0]["Layers"].as_array().ok_or("no layers")? {
+        let bytes = entries
+            .get(layer.as_str().unwrap_or_default())
+            .ok_or("missing layer")?;
+        flatten_layer(bytes, &rootfs)?;
+    }
+    // Docker's Entrypoint/Cmd rules, then the image's Env and WorkingDir.
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let runtime = &config["config"];
+    let command: Vec<String> = parsed.command[1..].to_vec();
+    parsed.command = match &parsed.entrypoint {
+        Some(e) if e.is_empty() => command,
+        Some(e) => std::iter::once(e.clone()).chain(command).collect(),
+        None if command.is_empty() => strings(&runtime["Entrypoint"])
+            .into_iter()
+            .chain(strings(&runtime["Cmd"]))
+            .collect(),
+        None => strings(&runtime["Entrypoint"])
+            .into_iter()
+            .chain(command)
+            .collect(),
+    };
+    let mut env: Vec<(String, String)> = strings(&runtime["Env"])
+        .iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    for (key, value) in std::mem::take(&mut parsed.env) {
+        env.retain(|(k, _)| *k != key);
+        env.push((key, value));
+    }
+    parsed.env = env;
+    if let Some(workdir) = runtime["WorkingDir"].as_str().filter(|w| !w.is_empty())
+        && parsed.workdir == "/"
+    {
+        parsed.workdir = workdir.to_string();
+        let _ = std::fs::create_dir_all(rootfs.join(workdir.trim_start_matches('/')));
+    }
+    Ok(dir)
+}
+
+/// Applies one layer tarball onto `rootfs`: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties
+/// its directory, anything else is unpacked (tar's own checks keep it inside).
+fn flatten_layer(bytes: &[u8], rootfs: &Path) -> Result<(), String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive.set_preserve_permissions(true);
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = rootfs.join(path.parent().unwrap_or(Path::new("")));
+        if name == ".wh..wh..opq" {
+            for child in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                let _ = std::fs::remove_dir_all(child.path())
+                    .or_else(|_| std::fs::remove_file(child.path()));
+            }
+        } else if let Some(hidden) = name.strip_prefix(".wh.") {
+            let target = parent.join(hidden);
+            let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
+        } else {
+            entry
+                .unpack_in(rootfs)
+                .map_err(|e| format!("unpack {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the program on the host, forwarding signals and passing its status back.

@@ -58,7 +58,7 @@ pub fn finish(name: &str, result: anyhow::Result<i32>) -> ! {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("{name}: {err:#}");
+            eprintln!("{name}: {}", one_line(&err));
             let code = err
                 .chain()
                 .find_map(|cause| cause.downcast_ref::<LaunchError>())
@@ -67,6 +67,36 @@ pub fn finish(name: &str, result: anyhow::Result<i32>) -> ! {
         }
     }
 }
+
+/// The error and its causes on one line, `what: why: why`. A cause whose words the message
+/// already holds is not repeated (many errors print their source themselves).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+// ANCHOR: launch_and_wait
+/// Launches the container, forwarding the signals the engine gets to it, waits for it, prints
+/// what the features noted, and returns the exit code: the last lines of every stage's `run`.
+pub fn launch_and_wait(
+    name: &str,
+    process: &Process,
+    features: &mut [Box<dyn crate::Feature>],
+) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let forwarder = crate::signals::Forwarder::install().context("catch signals to forward")?;
+    let exit = crate::launch::spawn(process, features)?.wait_forwarding(&forwarder)?;
+    report_exit(name, &exit);
+    Ok(exit.code())
+}
+// ANCHOR_END: launch_and_wait
 
 /// Prints what features noted about the end of the command and any cleanup warnings.
 pub fn report_exit(name: &str, exit: &crate::Exit) {

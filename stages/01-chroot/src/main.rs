@@ -7,10 +7,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use chroot::cli::{self, ProcessArgs};
-use chroot::signals::Forwarder;
-use chroot::{ChangeRoot, Feature, Process, launch};
+use chroot::{ChangeRoot, Feature, Process};
 use clap::{Parser, Subcommand};
 
 /// skiff, stage 01: run a command in another root directory.
@@ -57,9 +55,6 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     args.process.apply(&mut process)?;
     let mut features: Vec<Box<dyn Feature>> = vec![Box::new(ChangeRoot::new(args.rootfs))];
 
-    let forwarder = Forwarder::install().context("catch signals to forward")?;
-    let exit = launch::spawn(&process, &mut features)?.wait_forwarding(&forwarder)?;
-    cli::report_exit("chroot", &exit);
-    Ok(exit.code())
+    cli::launch_and_wait("chroot", &process, &mut features)
 }
 // ANCHOR_END: main_run

@@ -195,9 +195,24 @@ impl NamespaceArgs {
         process: &mut Process,
         network: &NetworkMode,
     ) -> anyhow::Result<Container> {
+        let id = ContainerId::random().context("make a container id")?;
+        let read = crate::user::read_in(rootfs);
+        self.build_with(id, rootfs, &read, process, network)
+    }
+
+    /// The general form: container `id`, whose root will be at `rootfs` once earlier features
+    /// have prepared it (an image's overlay is mounted later), and whose files can already be
+    /// read with `read` (for `--user NAME`).
+    pub fn build_with(
+        &self,
+        id: ContainerId,
+        rootfs: &Path,
+        read: crate::user::ReadFile<'_>,
+        process: &mut Process,
+        network: &NetworkMode,
+    ) -> anyhow::Result<Container> {
         let namespaces = self.namespace_set(network)?;
         let ids = IdMapping::parse(self.userns.as_deref().unwrap_or("host"))?;
-        let id = ContainerId::random().context("make a container id")?;
         let hostname = match &self.hostname {
             Some(name) if !namespaces.contains(&Namespace::Uts) => {
                 bail!(
@@ -210,7 +225,7 @@ impl NamespaceArgs {
         };
         check_hostname(&hostname)?;
         let identity = match &self.user {
-            Some(spec) => resolve(spec, rootfs)?,
+            Some(spec) => resolve(spec, read)?,
             None => Identity::root(),
         };
         let caps = capability_set(&self.cap_add, &self.cap_drop)?;

@@ -108,6 +108,39 @@ fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<Step, FeatureErr
     })
 }
 
+/// Changes the flags of an existing bind mount.
+fn remount(target: &Path, flags: MsFlags) -> Result<Step, FeatureError> {
+    mount(
+        None,
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None,
+    )
+}
+
+/// The mount flags of the filesystem holding `path` (nosuid, noexec, nodev, ro), which a
+/// remount in a user namespace must keep.
+fn current_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::FsFlags;
+    let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let flags = stat.flags();
+    [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(fs, _)| flags.contains(*fs))
+    .fold(MsFlags::empty(), |all, (_, ms)| all | ms)
+}
+
 /// Remounts an existing bind mount read-only, keeping the flags the kernel would otherwise
 /// refuse to drop.
 fn remount_readonly(target: &Path, keep: MsFlags) -> Result<Step, FeatureError> {
@@ -142,8 +175,12 @@ impl Feature for Filesystem {
             MsFlags::MS_REC | MsFlags::MS_PRIVATE,
             None,
         )?);
-        // 2. pivot_root wants a mount point: the rootfs, bound onto itself.
+        // 2. pivot_root wants a mount point: the rootfs, bound onto itself. Remounted `nodev`:
+        // root in the container keeps CAP_MKNOD (Docker's default set), and a disk device node
+        // made in its root must not open. The flags the rootfs already has are kept, or a user
+        // namespace would refuse the remount.
         steps.push(bind(&c.rootfs, &c.rootfs, MsFlags::MS_REC)?);
+        steps.push(remount(&c.rootfs, current_flags(&c.rootfs) | nodev)?);
 
         // 3. The kernel's views: the container's own /proc, and /sys read-only.
         steps.push(Step::Mkdir(
@@ -187,7 +224,9 @@ impl Feature for Filesystem {
             Some("tmpfs"),
             &dev,
             Some("tmpfs"),
-            nosuid | MsFlags::MS_STRICTATIME,
+            // nodev here too: the devices below are bind mounts of the host's, each a mount of
+            // its own, so they still work; a node made with mknod in /dev does not.
+            nosuid | nodev | MsFlags::MS_STRICTATIME,
             Some("mode=755,size=65536k"),
         )?);
         for device in DEVICES {

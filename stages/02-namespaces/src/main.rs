@@ -8,10 +8,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
+use chroot::Process;
 use chroot::cli::{self, ProcessArgs};
-use chroot::signals::Forwarder;
-use chroot::{Process, launch};
 use clap::{Parser, Subcommand};
 use namespaces::NamespaceArgs;
 
@@ -63,9 +61,6 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut container = args.namespaces.build(&args.rootfs, &mut process)?;
     args.namespaces.write_cidfile(&container.id)?;
 
-    let forwarder = Forwarder::install().context("catch signals to forward")?;
-    let exit = launch::spawn(&process, &mut container.features)?.wait_forwarding(&forwarder)?;
-    cli::report_exit("namespaces", &exit);
-    Ok(exit.code())
+    cli::launch_and_wait("namespaces", &process, &mut container.features)
 }
 // ANCHOR_END: main_run

@@ -51,8 +51,17 @@ struct PasswdEntry {
     home: String,
 }
 
-fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
-    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+/// Reads a file of the container's root by its path inside (`etc/passwd`): from a directory for
+/// `--rootfs`, through the image's layers for an image.
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A [`ReadFile`] for a plain directory.
+pub fn read_in(rootfs: &Path) -> impl Fn(&str) -> Option<String> + '_ {
+    move |path| std::fs::read_to_string(rootfs.join(path)).ok()
+}
+
+fn read_passwd(read: ReadFile<'_>) -> Vec<PasswdEntry> {
+    let text = read("etc/passwd").unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
@@ -67,8 +76,8 @@ fn read_passwd(rootfs: &Path) -> Vec<PasswdEntry> {
 }
 
 /// (name, gid, members) for each line of the container's `/etc/group`.
-fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
-    let text = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+fn read_group(read: ReadFile<'_>) -> Vec<(String, u32, Vec<String>)> {
+    let text = read("etc/group").unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
@@ -91,9 +100,9 @@ fn read_group(rootfs: &Path) -> Vec<(String, u32, Vec<String>)> {
 }
 
 // ANCHOR: resolve
-/// Resolves a `--user` spec inside `rootfs`. A numeric uid not in passwd is fine (gid 0, home
-/// `/`), as in Docker; a name must exist.
-pub fn resolve(spec: &str, rootfs: &Path) -> Result<Identity, UserError> {
+/// Resolves a `--user` spec against the container's own files. A numeric uid not in passwd is
+/// fine (gid 0, home `/`), as in Docker; a name must exist.
+pub fn resolve(spec: &str, read: ReadFile<'_>) -> Result<Identity, UserError> {
     let invalid = || UserError::Invalid(spec.to_string());
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) if !g.contains(':') => (u, Some(g)),
@@ -103,7 +112,7 @@ pub fn resolve(spec: &str, rootfs: &Path) -> Result<Identity, UserError> {
     if user.is_empty() || group == Some("") {
         return Err(invalid());
     }
-    let passwd = read_passwd(rootfs);
+    let passwd = read_passwd(read);
     let entry = match user.parse::<u32>() {
         Ok(uid) => passwd.iter().find(|e| e.uid == uid),
         Err(_) if user.starts_with('-') => return Err(invalid()),
@@ -119,7 +128,7 @@ pub fn resolve(spec: &str, rootfs: &Path) -> Result<Identity, UserError> {
         (None, Ok(uid)) => uid,
         (None, Err(_)) => return Err(invalid()),
     };
-    let groups_file = read_group(rootfs);
+    let groups_file = read_group(read);
     let gid = match group {
         None => entry.map_or(0, |e| e.gid),
         Some(g) => match g.parse::<u32>() {
@@ -201,20 +210,20 @@ mod tests {
     #[test]
     fn names_and_numbers_resolve_in_the_rootfs() {
         let dir = rootfs();
-        let lab = resolve("lab", dir.path()).unwrap();
+        let lab = resolve("lab", &read_in(dir.path())).unwrap();
         assert_eq!(
             (lab.uid, lab.gid, lab.home.as_str()),
             (1000, 1000, "/home/lab")
         );
         assert_eq!(lab.groups, vec![1000, 10]);
-        let numeric = resolve("4242:77", dir.path()).unwrap();
+        let numeric = resolve("4242:77", &read_in(dir.path())).unwrap();
         assert_eq!(
             (numeric.uid, numeric.gid, numeric.home.as_str()),
             (4242, 77, "/")
         );
-        let by_uid = resolve("1000", dir.path()).unwrap();
+        let by_uid = resolve("1000", &read_in(dir.path())).unwrap();
         assert_eq!(by_uid.gid, 1000);
-        assert_eq!(resolve("lab:root", dir.path()).unwrap().gid, 0);
+        assert_eq!(resolve("lab:root", &read_in(dir.path())).unwrap().gid, 0);
     }
 
     #[test]
@@ -222,16 +231,19 @@ mod tests {
         let dir = rootfs();
         for bad in ["", ":", "1:2:3", "-1", "lab:", "1:-5"] {
             assert!(
-                matches!(resolve(bad, dir.path()), Err(UserError::Invalid(_))),
+                matches!(
+                    resolve(bad, &read_in(dir.path())),
+                    Err(UserError::Invalid(_))
+                ),
                 "{bad:?}"
             );
         }
         assert!(matches!(
-            resolve("nobody-here", dir.path()),
+            resolve("nobody-here", &read_in(dir.path())),
             Err(UserError::NoUser(_))
         ));
         assert!(matches!(
-            resolve("lab:nogroup-here", dir.path()),
+            resolve("lab:nogroup-here", &read_in(dir.path())),
             Err(UserError::NoGroup(_))
         ));
     }

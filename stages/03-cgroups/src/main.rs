@@ -7,11 +7,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use cgroups::CgroupArgs;
+use chroot::Process;
 use chroot::cli::{self, ProcessArgs};
-use chroot::signals::Forwarder;
-use chroot::{Process, launch};
 use clap::{Parser, Subcommand};
 use namespaces::NamespaceArgs;
 
@@ -70,9 +68,6 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     container.features.push(Box::new(cgroup));
     args.namespaces.write_cidfile(&container.id)?;
 
-    let forwarder = Forwarder::install().context("catch signals to forward")?;
-    let exit = launch::spawn(&process, &mut container.features)?.wait_forwarding(&forwarder)?;
-    cli::report_exit("cgroups", &exit);
-    Ok(exit.code())
+    cli::launch_and_wait("cgroups", &process, &mut container.features)
 }
 // ANCHOR_END: main_run

@@ -116,8 +116,17 @@ impl Store {
                             .repo_digests
                             .iter()
                             .any(|d| ImageRef::parse(d).is_ok_and(|r| r.name() == name));
+                    // A pull by tag of a multi-platform image records the index's digest.
+                    let pulled_as = || {
+                        record.repo_digests.iter().any(|d| {
+                            ImageRef::parse(d)
+                                .is_ok_and(|r| r.name() == name && r.digest() == Some(pinned))
+                        })
+                    };
                     if in_repository
-                        && (record.manifest.as_str() == pinned || id.as_str() == pinned)
+                        && (record.manifest.as_str() == pinned
+                            || id.as_str() == pinned
+                            || pulled_as())
                     {
                         return Ok(id);
                     }

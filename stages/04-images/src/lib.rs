@@ -15,8 +15,12 @@
 //! - [`archive`]: `load` and `save` as docker-archive or OCI image layout; [`import`](mod@import)
 //!   for a root filesystem tarball;
 //! - [`dockerfile`]: the Dockerfile parser `build` reads;
+//! - [`builder`]: `build` itself: each RUN a container whose changes are committed, each COPY a
+//!   layer laid out directly, and a cache that makes an unchanged rebuild reuse every step;
 //! - [`ops`]: `images`, `rmi`, `tag`, `inspect`, `history`, with Docker's columns and rules;
-//! - [`human`]: sizes and times the way Docker prints them.
+//! - [`human`]: sizes and times the way Docker prints them;
+//! - [`registry`]: `pull`, `push`, `login`, `logout` and `search` against a registry (the OCI
+//!   distribution spec), every blob checked against its digest before it is stored.
 //!
 //! ```no_run
 //! use images::store::Store;
@@ -33,8 +37,11 @@
 //! ```
 
 pub mod archive;
+pub mod builder;
+pub mod builtin;
 pub mod compression;
 pub mod config_json;
+pub mod container;
 pub mod diff;
 pub mod digest;
 pub mod dockerfile;
@@ -43,7 +50,10 @@ pub mod human;
 pub mod image;
 pub mod import;
 pub mod ops;
+pub mod overlay;
 pub mod reference;
+pub mod registry;
+pub mod run;
 pub mod store;
 pub mod unpack;
 

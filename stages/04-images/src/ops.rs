@@ -35,11 +35,49 @@ pub struct ImageRow {
     pub size: u64,
 }
 
+/// The layers and history that make an image what it is: a parent's are a prefix of its child's.
+fn lineage(image: &Image) -> (Vec<String>, Vec<String>) {
+    let diff_ids = image.config.rootfs().diff_ids().clone();
+    let history = image
+        .config
+        .history()
+        .iter()
+        .flatten()
+        .map(|h| h.created_by().clone().unwrap_or_default())
+        .collect();
+    (diff_ids, history)
+}
+
+/// Whether `image` is an intermediate image: untagged, and the parent of another image (its
+/// layers and history are a strict prefix of another's), as `build` leaves behind for its cache.
+fn is_intermediate(image: &Image, all: &[(Vec<String>, Vec<String>)]) -> bool {
+    if !image.repo_tags.is_empty() {
+        return false;
+    }
+    let (layers, history) = lineage(image);
+    all.iter().any(|(other_layers, other_history)| {
+        other_history.len() > history.len()
+            && other_history.starts_with(&history)
+            && other_layers.starts_with(&layers)
+    })
+}
+
 /// Every image, one row per tag (one `<none>` row for an untagged image), newest first.
-pub fn list(store: &Store) -> Result<Vec<ImageRow>> {
+/// Intermediate images (untagged parents of other images, left by `build`) only with `all`,
+/// as `docker images -a`.
+pub fn list(store: &Store, all: bool) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::new();
-    for id in store.image_ids()? {
-        let image = store.image(&id)?;
+    let images: Vec<Image> = store
+        .image_ids()?
+        .iter()
+        .map(|id| store.image(id))
+        .collect::<Result<_>>()?;
+    let lineages: Vec<_> = images.iter().map(lineage).collect();
+    for image in &images {
+        if !all && is_intermediate(image, &lineages) {
+            continue;
+        }
+        let id = image.id.clone();
         let tags: Vec<ImageRef> = image
             .repo_tags
             .iter()
@@ -461,7 +499,7 @@ pub(crate) mod tests {
     #[test]
     fn an_imported_image_can_be_listed_inspected_and_mounted() {
         let (_dir, store, id) = store_with_image("demo:1");
-        let rows = list(&store).unwrap();
+        let rows = list(&store, true).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(
             (rows[0].repository.as_str(), rows[0].tag.as_str()),
@@ -622,7 +660,7 @@ pub(crate) mod tests {
             store.image(&id).is_ok(),
             "the image stays while a container uses it"
         );
-        let rows = list(&store).unwrap();
+        let rows = list(&store, true).unwrap();
         assert_eq!(
             (rows[0].repository.as_str(), rows[0].tag.as_str()),
             ("<none>", "<none>")
@@ -718,7 +756,7 @@ pub(crate) mod tests {
         let (blob, _) = store.put_blob(&orphan[..], None, "orphan").unwrap();
         store.unpack_layer(&blob, None, "orphan").unwrap();
         assert_eq!(
-            list(&store).unwrap().len(),
+            list(&store, true).unwrap().len(),
             1,
             "only complete images are listed"
         );

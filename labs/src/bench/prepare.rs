@@ -1,0 +1,478 @@
+//! Getting each contestant ready before any clock starts: build the stage binaries, import the
+//! image, write the OCI bundles, ask whether a docker daemon answers. A contestant that cannot
+//! run here is skipped with a note saying why (not installed, not written yet); one that should
+//! run but fails is reported as failing, with its first error line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::config::{CommandSpec, EngineSpec, OciSpec, StageSpec, parse_size};
+use super::progress::Progress;
+use super::timing::{first_line, run_timed};
+
+/// Where things are, shared by every contestant.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The fixture rootfs: busybox and the probe.
+    pub rootfs: PathBuf,
+    /// The workload's command and arguments.
+    pub workload: Vec<String>,
+    /// The workspace, where `cargo build` runs.
+    pub workspace: PathBuf,
+    /// Cargo's target directory: stage binaries are in its `release/`.
+    pub target_dir: PathBuf,
+    /// Build the stage binaries first (else use what `release/` holds).
+    pub build: bool,
+    /// Scratch space for this run, removed at the end.
+    pub work: PathBuf,
+    /// Kept between runs: the VM's kernel.
+    pub cache: PathBuf,
+}
+
+impl Setup {
+    /// The state root every stage binary gets as `SKIFF_ROOT`: named so that anything left
+    /// behind in it is found by the leak check.
+    pub fn skiff_root(&self) -> PathBuf {
+        self.work.join("skiff-root")
+    }
+
+    /// A directory for a run's stdout and stderr files.
+    pub fn logs(&self) -> PathBuf {
+        self.work.join("logs")
+    }
+}
+
+/// A contestant ready to be timed.
+#[derive(Debug, Clone, Default)]
+pub struct Ready {
+    /// The program to launch.
+    pub program: PathBuf,
+    /// Its arguments; `{id}` becomes a fresh id on each run.
+    pub args: Vec<String>,
+    /// Environment variables added to the harness's own.
+    pub env: Vec<(String, String)>,
+    /// Prefix of the per-run id (`skiff-bench-runc-<pid>`).
+    pub id_prefix: String,
+    /// A line the run must print to count as a success (the VM's guest reports its workload's
+    /// exit status this way).
+    pub expect_stdout: Option<String>,
+    /// An OCI runtime and its state directory, to delete containers a run left behind.
+    pub oci_state: Option<(PathBuf, PathBuf)>,
+    /// A word shown with its name in the chart ("KVM", "TCG").
+    pub tag: Option<String>,
+    /// Short notes for the table ("memory limit 64 MiB").
+    pub notes: Vec<String>,
+    /// Longer notes for the report ("KVM: a probe boot hung: using TCG").
+    pub details: Vec<String>,
+}
+
+impl Ready {
+    /// The id of run `index`.
+    pub fn id(&self, index: usize) -> String {
+        format!("{}-{index}", self.id_prefix)
+    }
+
+    /// The command of run `index`.
+    pub fn command(&self, index: usize) -> Command {
+        let id = self.id(index);
+        let mut command = Command::new(&self.program);
+        command.args(self.args.iter().map(|a| a.replace("{id}", &id)));
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// After run `index`: deletes its OCI container if the runtime left it (`run` normally
+    /// deletes it itself).
+    pub fn after_run(&self, index: usize) {
+        if let Some((runtime, state)) = &self.oci_state {
+            let id = self.id(index);
+            if state.join(&id).exists() {
+                let _ = Command::new(runtime)
+                    .arg("--root")
+                    .arg(state)
+                    .args(["delete", "--force", &id])
+                    .output();
+            }
+        }
+    }
+}
+
+/// What preparing a contestant came to.
+#[derive(Debug)]
+pub enum Prepared {
+    /// It can be timed.
+    Ready(Box<Ready>),
+    /// It cannot run here, and that is not its fault (not installed, not written yet).
+    Skipped(String),
+    /// It should run here, and does not.
+    Failed(String),
+}
+
+/// Fills placeholders in `args`: a `{workload}` argument becomes the workload's arguments.
+pub fn fill(args: &[String], values: &BTreeMap<&str, String>, workload: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "{workload}" {
+            out.extend(workload.iter().cloned());
+            continue;
+        }
+        let mut filled = arg.clone();
+        for (name, value) in values {
+            filled = filled.replace(&format!("{{{name}}}"), value);
+        }
+        out.push(filled);
+    }
+    out
+}
+
+/// The placeholder values every contestant may use.
+fn values(setup: &Setup) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([("rootfs", setup.rootfs.to_string_lossy().into_owned())])
+}
+
+/// Finds `program` on `PATH` (or takes it as a path when it holds a `/`).
+pub fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Runs a helper command (not timed) and returns its stdout, or its first error line.
+fn helper(setup: &Setup, command: &mut Command, timeout: Duration) -> Result<String, String> {
+    let logs = setup.logs();
+    match run_timed(command, timeout, &logs) {
+        Ok(done) if done.succeeded() => Ok(done.stdout),
+        Ok(done) => Err(done.failure()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+// ANCHOR: stage
+/// A stage binary: built with cargo (unless `--no-build`), found in `target/release`, given a
+/// state root of its own; for stage 04 on, the fixture rootfs imported as an image first.
+pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
+    let bin = setup.target_dir.join("release").join(&spec.package);
+    if setup.build {
+        let _step = progress.step(&format!("cargo build --release -p {}", spec.package));
+        let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "--quiet", "-p", &spec.package])
+            .arg("--target-dir")
+            .arg(&setup.target_dir)
+            .current_dir(&setup.workspace)
+            .output();
+        match output {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if stderr.contains("did not match any packages") {
+                    return Prepared::Skipped(format!(
+                        "package {} is not in the workspace yet",
+                        spec.package
+                    ));
+                }
+                let line = stderr
+                    .lines()
+                    .find(|l| l.starts_with("error"))
+                    .map(str::to_string)
+                    .or_else(|| first_line(&stderr))
+                    .unwrap_or_default();
+                return Prepared::Failed(format!(
+                    "cargo build --release -p {} failed: {line}",
+                    spec.package
+                ));
+            }
+            Err(e) => return Prepared::Failed(format!("cannot run cargo: {e}")),
+        }
+    }
+    if !is_executable(&bin) {
+        let hint = if setup.build {
+            "the stage has no binary yet"
+        } else {
+            "--no-build: build it first"
+        };
+        return Prepared::Skipped(format!("no release/{} ({hint})", spec.package));
+    }
+    let root = setup.skiff_root().to_string_lossy().into_owned();
+    let env = vec![("SKIFF_ROOT".to_string(), root)];
+    let mut values = values(setup);
+    if let Some(image) = &spec.image {
+        let tarball = setup.work.join("busybox-rootfs.tar");
+        if let Err(e) = tar_rootfs(&setup.rootfs, &tarball) {
+            return Prepared::Failed(format!("tar the fixture rootfs: {e}"));
+        }
+        values.insert("image", image.clone());
+        values.insert("tarball", tarball.to_string_lossy().into_owned());
+        let import = fill(&spec.import, &values, &setup.workload);
+        let _step = progress.step(&format!("{} {}", spec.package, import.join(" ")));
+        let mut command = Command::new(&bin);
+        command.args(&import).envs(env.iter().map(|(k, v)| (k, v)));
+        if let Err(line) = helper(setup, &mut command, Duration::from_secs(300)) {
+            return Prepared::Failed(format!(
+                "{} {} failed: {line}",
+                spec.package,
+                import.join(" ")
+            ));
+        }
+    }
+    Prepared::Ready(Box::new(Ready {
+        program: bin,
+        args: fill(&spec.args, &values, &setup.workload),
+        env,
+        ..Ready::default()
+    }))
+}
+// ANCHOR_END: stage
+
+/// A tarball of the rootfs, as `tar -C ROOTFS -cf TARBALL .` makes it (symlinks kept).
+fn tar_rootfs(rootfs: &Path, tarball: &Path) -> std::io::Result<()> {
+    if tarball.exists() {
+        return Ok(());
+    }
+    let file = std::fs::File::create(tarball)?;
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", rootfs)?;
+    builder
+        .into_inner()?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    Ok(())
+}
+
+/// A program on `PATH`: the `unshare` floor.
+pub fn command(spec: &CommandSpec, setup: &Setup) -> Prepared {
+    let Some(program) = which(&spec.program) else {
+        return Prepared::Skipped(format!("{} is not installed", spec.program));
+    };
+    Prepared::Ready(Box::new(Ready {
+        program,
+        args: fill(&spec.args, &values(setup), &setup.workload),
+        ..Ready::default()
+    }))
+}
+
+/// A container engine: only when its daemon answers and the image is already here.
+pub fn engine(spec: &EngineSpec, setup: &Setup) -> Prepared {
+    let Some(client) = which(&spec.client) else {
+        return Prepared::Skipped(format!("{} is not installed", spec.client));
+    };
+    // The bench stays on this machine: no remote daemon.
+    for var in ["DOCKER_HOST", "CONTAINER_HOST"] {
+        if let Ok(value) = std::env::var(var)
+            && !value.starts_with("unix://")
+            && spec.global_args.is_empty()
+        {
+            return Prepared::Skipped(format!(
+                "{var}={value} points away from this machine: the bench only talks to a local daemon"
+            ));
+        }
+    }
+    let mut info = Command::new(&client);
+    info.args(&spec.global_args).arg("info");
+    if let Err(line) = helper(setup, &mut info, Duration::from_secs(20)) {
+        // "exit 1: Cannot connect to the Docker daemon..." → the daemon's own words.
+        let said = match line.split_once(": ") {
+            Some((status, said)) if status.starts_with("exit ") => said,
+            _ => line.as_str(),
+        };
+        return Prepared::Skipped(format!("no daemon answers ({} info: {said})", spec.client));
+    }
+    let mut inspect = Command::new(&client);
+    inspect
+        .args(&spec.global_args)
+        .args(["image", "inspect", &spec.image]);
+    if helper(setup, &mut inspect, Duration::from_secs(20)).is_err() {
+        return Prepared::Skipped(format!(
+            "image {} is not present locally (the bench never pulls: no internet)",
+            spec.image
+        ));
+    }
+    let mut values = values(setup);
+    values.insert("image", spec.image.clone());
+    let mut args = spec.global_args.clone();
+    args.extend(fill(&spec.args, &values, &setup.workload));
+    Prepared::Ready(Box::new(Ready {
+        program: client,
+        args,
+        ..Ready::default()
+    }))
+}
+
+// ANCHOR: oci
+/// An OCI runtime: a bundle whose config.json is the runtime's own `spec` template with the
+/// workload, no terminal, the fixture rootfs (read-only), the namespaces of the floor and the
+/// memory limit; each run is `RUNTIME --root STATE run --bundle BUNDLE ID` with a fresh id.
+pub fn oci(spec: &OciSpec, setup: &Setup) -> Prepared {
+    let Some(runtime) = which(&spec.runtime) else {
+        return Prepared::Skipped(format!("{} is not installed", spec.runtime));
+    };
+    let dir = setup.work.join(format!("oci-{}", spec.runtime));
+    let (bundle, state) = (dir.join("bundle"), dir.join("state"));
+    for path in [&bundle, &state] {
+        if let Err(e) = std::fs::create_dir_all(path) {
+            return Prepared::Failed(format!("create {}: {e}", path.display()));
+        }
+    }
+    let mut template = Command::new(&runtime);
+    template.arg("spec").current_dir(&bundle);
+    if let Err(line) = helper(setup, &mut template, Duration::from_secs(20)) {
+        return Prepared::Failed(format!("{} spec failed: {line}", spec.runtime));
+    }
+    let memory = match spec.memory.as_deref().map(parse_size).transpose() {
+        Ok(memory) => memory,
+        Err(message) => return Prepared::Failed(message),
+    };
+    let config = bundle.join("config.json");
+    let written = std::fs::read_to_string(&config)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+        .and_then(|value| bundle_config(value, &setup.rootfs, &setup.workload, memory))
+        .and_then(|value| {
+            let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+            std::fs::write(&config, text).map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        return Prepared::Failed(format!("write {}: {e}", config.display()));
+    }
+    let mut notes = Vec::new();
+    if let Some(bytes) = memory {
+        notes.push(format!("memory limit {} MiB", bytes >> 20));
+    }
+    Prepared::Ready(Box::new(Ready {
+        program: runtime.clone(),
+        args: vec![
+            "--root".into(),
+            state.to_string_lossy().into_owned(),
+            "run".into(),
+            "--bundle".into(),
+            bundle.to_string_lossy().into_owned(),
+            "{id}".into(),
+        ],
+        id_prefix: format!("skiff-bench-{}-{}", spec.runtime, std::process::id()),
+        oci_state: Some((runtime, state)),
+        notes,
+        ..Ready::default()
+    }))
+}
+
+/// Edits the runtime's template config.json for the bench.
+fn bundle_config(
+    mut config: Value,
+    rootfs: &Path,
+    workload: &[String],
+    memory: Option<u64>,
+) -> Result<Value, String> {
+    let object = |value: &mut Value, key: &str| -> Result<(), String> {
+        if !value.get(key).is_some_and(Value::is_object) {
+            value
+                .as_object_mut()
+                .ok_or("config.json is not an object")?
+                .insert(key.into(), json!({}));
+        }
+        Ok(())
+    };
+    object(&mut config, "process")?;
+    config["process"]["args"] = json!(workload);
+    config["process"]["terminal"] = json!(false);
+    config["root"] = json!({ "path": rootfs, "readonly": true });
+    object(&mut config, "linux")?;
+    let mut namespaces: Vec<Value> = config["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for kind in ["pid", "network", "ipc", "uts", "mount", "cgroup"] {
+        if !namespaces.iter().any(|ns| ns["type"] == kind) {
+            namespaces.push(json!({ "type": kind }));
+        }
+    }
+    config["linux"]["namespaces"] = json!(namespaces);
+    if let Some(bytes) = memory {
+        object(&mut config["linux"], "resources")?;
+        config["linux"]["resources"]["memory"] = json!({ "limit": bytes });
+    }
+    Ok(config)
+}
+// ANCHOR_END: oci
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_the_workload_spliced() {
+        let values = BTreeMap::from([("rootfs", "/r".to_string()), ("image", "bb".to_string())]);
+        let args: Vec<String> = ["run", "--rootfs={rootfs}", "{image}", "{workload}", "{id}"]
+            .map(String::from)
+            .to_vec();
+        let workload = vec!["/bin/echo".to_string(), "a b".to_string()];
+        assert_eq!(
+            fill(&args, &values, &workload),
+            ["run", "--rootfs=/r", "bb", "/bin/echo", "a b", "{id}"]
+        );
+    }
+
+    #[test]
+    fn each_run_gets_its_own_id() {
+        let ready = Ready {
+            program: "runc".into(),
+            args: vec!["run".into(), "{id}".into()],
+            id_prefix: "skiff-bench-runc-7".into(),
+            ..Ready::default()
+        };
+        let args: Vec<_> = ready.command(3).get_args().map(|a| a.to_owned()).collect();
+        assert_eq!(args, ["run", "skiff-bench-runc-7-3"]);
+    }
+
+    #[test]
+    fn the_bundle_runs_the_workload_in_the_rootfs_with_a_memory_limit() {
+        let template = json!({
+            "ociVersion": "1.0.2",
+            "process": { "terminal": true, "args": ["sh"] },
+            "root": { "path": "rootfs", "readonly": true },
+            "linux": { "namespaces": [{ "type": "pid" }, { "type": "mount" }], "resources": {} }
+        });
+        let config = bundle_config(
+            template,
+            Path::new("/srv/rootfs"),
+            &["/bin/true".into()],
+            Some(64 << 20),
+        )
+        .unwrap();
+        assert_eq!(config["process"]["args"], json!(["/bin/true"]));
+        assert_eq!(config["process"]["terminal"], json!(false));
+        assert_eq!(config["root"]["path"], json!("/srv/rootfs"));
+        assert_eq!(
+            config["linux"]["resources"]["memory"]["limit"],
+            json!(67_108_864)
+        );
+        let kinds: Vec<&str> = config["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ns| ns["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["pid", "mount", "network", "ipc", "uts", "cgroup"]);
+        assert_eq!(config["ociVersion"], json!("1.0.2"), "the rest is kept");
+    }
+
+    #[test]
+    fn which_finds_programs_on_path() {
+        assert!(which("sh").is_some());
+        assert!(which("no-such-program-here").is_none());
+        assert_eq!(which("/bin/sh"), Some(PathBuf::from("/bin/sh")));
+    }
+}

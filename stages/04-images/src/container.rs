@@ -1,0 +1,124 @@
+//! A container of an image, ready to launch: the image's config combined with the command line
+//! ([`crate::run`]), stage 02's namespaces and filesystem, and an overlay of the image's layers
+//! as its root ([`crate::overlay`]). `run` uses it, and so does `build` for each `RUN` step.
+
+use std::sync::{Arc, Mutex};
+
+use chroot::Process;
+use chroot::cli::ProcessArgs;
+use namespaces::{Container, ContainerId, NamespaceArgs, NetworkMode};
+
+use crate::digest::Digest;
+use crate::overlay::{CommitRequest, Overlay, read_through, rootfs_of};
+use crate::reference::ImageRef;
+use crate::store::Store;
+
+/// Where a commit leaves the new image's id, or why there is none, once the container exited.
+pub type CommitOutcome = Arc<Mutex<Option<Result<Digest, String>>>>;
+
+/// What to run, in a container of which image.
+pub struct ContainerRequest<'a> {
+    /// The store holding the image.
+    pub store: &'a Store,
+    /// The image.
+    pub image: Digest,
+    /// The command after the image name (empty: the image's Cmd).
+    pub command: Vec<String>,
+    /// `--entrypoint`.
+    pub entrypoint: Option<String>,
+    /// `-e`, `-w`.
+    pub process: ProcessArgs,
+    /// Stage 02's flags (`--root` among them: it must be the store's root).
+    pub namespaces: NamespaceArgs,
+    /// Commit the changes as a new image tagged so, and report the outcome here.
+    pub commit: Option<(ImageRef, CommitOutcome)>,
+    /// The history line of the commit; by default `skiff run --commit: COMMAND`, with the
+    /// comment `skiff run --commit`. A line given here (a build step's) has no comment.
+    pub created_by: Option<String>,
+    /// Tag the committed image with nothing (`build` steps are untagged until the last).
+    pub untagged_commit: bool,
+    /// Commit even when the command fails (`run --commit`: yes; a `build` step: no).
+    pub commit_on_failure: bool,
+}
+
+impl<'a> ContainerRequest<'a> {
+    /// A request to run `command` in a container of `image`, with default flags.
+    pub fn new(store: &'a Store, image: Digest, command: Vec<String>) -> Self {
+        let namespaces = NamespaceArgs {
+            root: store.root().to_path_buf(),
+            ..NamespaceArgs::default()
+        };
+        ContainerRequest {
+            store,
+            image,
+            command,
+            entrypoint: None,
+            process: ProcessArgs::default(),
+            namespaces,
+            commit: None,
+            created_by: None,
+            untagged_commit: false,
+            commit_on_failure: true,
+        }
+    }
+
+    // ANCHOR: build
+    /// The process and the features of container `id`; nothing exists on the host until the
+    /// features' `prepare` runs.
+    pub fn build(
+        self,
+        id: ContainerId,
+        network: &NetworkMode,
+    ) -> anyhow::Result<(Process, Container)> {
+        let image = self.store.image(&self.image)?;
+        let config = image.config.config().clone().unwrap_or_default();
+        let spec = crate::run::image_process(&config, self.entrypoint.as_deref(), &self.command)?;
+
+        let mut process = Process::new(spec.args);
+        for entry in &spec.env {
+            if let Some((key, value)) = entry.split_once('=') {
+                process.set_env(key, value);
+            }
+        }
+        let mut make_dirs = Vec::new();
+        if let Some(workdir) = &spec.workdir {
+            process.cwd = workdir.clone();
+            make_dirs.push(workdir.clone());
+        }
+        self.process.apply(&mut process)?;
+        let mut namespaces = self.namespaces.clone();
+        if namespaces.user.is_none() {
+            namespaces.user = spec.user.clone();
+        }
+
+        let dir = namespaces.root.join("containers").join(id.full());
+        let rootfs = rootfs_of(&dir);
+        let layers = self.store.layer_dirs(&self.image)?;
+        let read = |path: &str| read_through(&layers, path);
+        let mut container = namespaces.build_with(id, &rootfs, &read, &mut process, network)?;
+        let mut overlay = Overlay::new(self.store, &self.image, &dir, make_dirs)?;
+        if let Some((tag, outcome)) = self.commit {
+            let comment = self
+                .created_by
+                .is_none()
+                .then(|| "skiff run --commit".to_string());
+            let created_by = self
+                .created_by
+                .unwrap_or_else(|| format!("skiff run --commit: {}", process.args.join(" ")));
+            overlay = overlay.commit_to(CommitRequest {
+                tag: (!self.untagged_commit).then_some(tag),
+                created_by,
+                comment,
+                on_failure: self.commit_on_failure,
+                config,
+                outcome,
+            });
+        }
+        // After the state directory (which holds the mount) and before the filesystem feature
+        // (which needs the mounted root): cleanup runs in reverse, so the overlay is unmounted
+        // before the directory is removed.
+        container.features.insert(1, Box::new(overlay));
+        Ok((process, container))
+    }
+    // ANCHOR_END: build
+}

@@ -1,0 +1,766 @@
+//! `images`: skiff as it stands after stage 04. Containers run from images: layers in a
+//! content-addressed store, stacked with overlayfs; images loaded, saved, imported, tagged,
+//! inspected, built from Dockerfiles and committed from a container's changes.
+//!
+//! ```text
+//! images run [FLAGS] IMAGE [COMMAND [ARG...]]      (or run --rootfs DIR COMMAND, as before)
+//! images load -i FILE | save -o FILE IMAGE... | import FILE [NAME[:TAG]]
+//! images images | rmi IMAGE... | tag SOURCE TARGET | inspect IMAGE... | history IMAGE
+//! images build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V]... [--no-cache] [-q] DIR
+//! images pull [--platform OS/ARCH] NAME[:TAG|@DIGEST] | push NAME[:TAG] | search [REGISTRY/]TERM
+//! images login [SERVER] -u USER --password-stdin | logout [SERVER]
+//! ```
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use cgroups::CgroupArgs;
+use chroot::cli::{self, ProcessArgs};
+use chroot::signals::Forwarder;
+use chroot::{Process, launch};
+use clap::{Args, Parser, Subcommand};
+use images::container::{CommitOutcome, ContainerRequest};
+use images::reference::ImageRef;
+use images::store::{DEFAULT_ROOT, Store};
+use images::{Digest, ImageError};
+use namespaces::{ContainerId, NamespaceArgs};
+
+/// skiff, stage 04: run containers from images.
+#[derive(Parser)]
+#[command(name = "images", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a command in a new container of an image (or of a --rootfs directory)
+    Run(Box<RunArgs>),
+    /// Load images from a docker-archive or OCI archive (a file, or stdin)
+    Load(LoadArgs),
+    /// Save images to a docker-archive (default) or OCI archive
+    Save(SaveArgs),
+    /// Create an image from a root filesystem tarball
+    Import(ImportArgs),
+    /// List images
+    #[command(visible_alias = "ls")]
+    Images(ListArgs),
+    /// Remove images
+    Rmi(RmiArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Show images' details as JSON
+    Inspect(InspectArgs),
+    /// Show how an image was made, layer by layer
+    History(HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search Docker Hub, or a registry's catalog, for images
+    Search(SearchArgs),
+}
+
+/// Where the store is.
+#[derive(Args)]
+struct StoreArgs {
+    /// Where skiff keeps its state
+    #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
+    root: PathBuf,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.root)?)
+    }
+}
+
+// ANCHOR: run_args
+#[derive(Args)]
+struct RunArgs {
+    /// Run in this directory instead of an image (stages 01 to 03)
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+
+    /// Override the image's ENTRYPOINT ("" clears it)
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
+
+    /// Turn the container's changes into a new image when it exits
+    #[arg(long, value_name = "NAME[:TAG]")]
+    commit: Option<String>,
+
+    /// Remove the container when it exits (always so at this stage)
+    #[arg(long)]
+    rm: bool,
+
+    /// Pull the image before running: missing (only when absent), always, or never
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "missing",
+        value_parser = ["missing", "always", "never"]
+    )]
+    pull: String,
+
+    #[command(flatten)]
+    process: ProcessArgs,
+
+    #[command(flatten)]
+    namespaces: NamespaceArgs,
+
+    #[command(flatten)]
+    cgroup: CgroupArgs,
+
+    /// The image (unless --rootfs is given), then the command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND]"
+    )]
+    args: Vec<String>,
+}
+// ANCHOR_END: run_args
+
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Read from this archive instead of stdin
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SaveArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Write to this file instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// docker-archive (default), oci-archive (or oci), or oci-dir
+    #[arg(long, default_value = "docker-archive", value_name = "FORMAT")]
+    format: String,
+    /// The images to save
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// A root filesystem tarball (plain or gzip), or - for stdin
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// The new image's name
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Show all images, also the intermediate ones build leaves for its cache
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image ids
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct RmiArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Remove even if a container uses it (the image is then only untagged)
+    #[arg(short, long)]
+    force: bool,
+    /// The images to remove
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct TagArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// An image name or id
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    source: String,
+    /// The new name
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    target: String,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The images to inspect
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Do not truncate the output
+    #[arg(long)]
+    no_trunc: bool,
+    /// The image
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Name the image NAME[:TAG] (may be repeated)
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: DIR/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Set a build argument: NAME=VALUE, or NAME to take its value from the environment
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    build_args: Vec<String>,
+    /// Run every step again: reuse nothing from the cache
+    #[arg(long)]
+    no_cache: bool,
+    /// Print only the image id
+    #[arg(short, long)]
+    quiet: bool,
+    /// The build context: the directory COPY and ADD read from
+    #[arg(value_name = "DIR")]
+    context: PathBuf,
+}
+
+/// Where the registry config is, and whether the registry may use plain HTTP.
+#[derive(Args)]
+struct RegistryArgs {
+    /// The directory of config.json (credentials, insecure-registries) [default: $SKIFF_CONFIG, else ~/.config/skiff]
+    #[arg(long = "config", value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Allow plain HTTP and unverified TLS for this registry (loopback registries always may)
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl RegistryArgs {
+    fn options(&self) -> anyhow::Result<images::registry::Options> {
+        let mut options = images::registry::Options::load(self.config.clone())?;
+        options.insecure = self.insecure;
+        Ok(options)
+    }
+}
+
+#[derive(Args)]
+struct PullArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Choose this platform from a multi-platform image [default: this machine's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Print only the image's full name
+    #[arg(short, long)]
+    quiet: bool,
+    /// The image
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    image: String,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print only the image's name
+    #[arg(short, long)]
+    quiet: bool,
+    /// The image (its name says the registry and repository)
+    #[arg(value_name = "NAME[:TAG]")]
+    image: String,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The user name
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    username: Option<String>,
+    /// The password (insecure: it shows in the process list; use --password-stdin)
+    #[arg(short = 'p', long = "password", value_name = "PASSWORD")]
+    password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// The registry [default: docker.io]
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
+#[derive(Args)]
+struct LogoutArgs {
+    /// The directory of config.json [default: $SKIFF_CONFIG, else ~/.config/skiff]
+    #[arg(long = "config", value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// The registry [default: docker.io]
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Show at most this many results (1 to 100)
+    #[arg(long, default_value_t = 25)]
+    limit: usize,
+    /// Do not truncate descriptions
+    #[arg(long)]
+    no_trunc: bool,
+    /// A name to look for on Docker Hub, or REGISTRY/TERM for a registry's catalog
+    /// (localhost:5000/app; localhost:5000/ lists everything)
+    #[arg(value_name = "[REGISTRY/]TERM")]
+    term: String,
+}
+
+fn main() {
+    let cli: Cli = cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(*args),
+        Command::Load(args) => load(args),
+        Command::Save(args) => save(args),
+        Command::Import(args) => import(args),
+        Command::Images(args) => list(args),
+        Command::Rmi(args) => rmi(args),
+        Command::Tag(args) => tag(args),
+        Command::Inspect(args) => inspect(args),
+        Command::History(args) => history(args),
+        Command::Build(args) => build(args),
+        Command::Pull(args) => pull(args),
+        Command::Push(args) => push(args),
+        Command::Login(args) => login(args),
+        Command::Logout(args) => logout(args),
+        Command::Search(args) => search(args),
+    };
+    cli::finish("images", result);
+}
+
+// ANCHOR: find_image
+/// Finds the image `run` uses, pulling it as `--pull` says (Docker's `run --pull`). The built-in
+/// `hello-world` comes first: it needs no registry at all.
+fn find_image(
+    store: &Store,
+    name: &str,
+    policy: images::registry::PullPolicy,
+) -> anyhow::Result<Digest> {
+    use images::registry::PullPolicy;
+    let reference = ImageRef::parse(name).ok();
+    if let Some(reference) = &reference
+        && images::builtin::is_builtin(reference)
+    {
+        return match store.resolve(name) {
+            Ok(id) => Ok(id),
+            Err(ImageError::NoSuchImage(_)) => Ok(images::builtin::hello_world(store)?),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if policy != PullPolicy::Always {
+        match store.resolve(name) {
+            Ok(id) => return Ok(id),
+            Err(ImageError::NoSuchImage(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // An image id names nothing a registry could serve.
+    let pullable = reference.filter(|_| !name.starts_with(Digest::PREFIX));
+    let Some(reference) = pullable.filter(|_| policy != PullPolicy::Never) else {
+        bail!(
+            "Unable to find image '{name}' locally: pull it (images pull {name}), load it (images load -i FILE), build it (images build -t {name} DIR) or import a rootfs tarball"
+        )
+    };
+    if policy == PullPolicy::Missing {
+        eprintln!("Unable to find image '{}' locally", reference.familiar());
+    }
+    let options = images::registry::Options::load(None)?;
+    let progress = images::registry::ConsoleProgress::stderr();
+    let pulled = images::registry::pull(store, &reference, &options, &progress)?;
+    for warning in &pulled.warnings {
+        eprintln!("images: warning: {warning}");
+    }
+    Ok(pulled.id)
+}
+// ANCHOR_END: find_image
+
+// ANCHOR: main_run
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    // Everything is checked before anything is created.
+    args.cgroup.limits()?;
+    let commit_tag = args
+        .commit
+        .as_deref()
+        .map(ImageRef::parse_tag)
+        .transpose()
+        .context("--commit")?;
+    let network = args.namespaces.network_mode();
+    if let namespaces::NetworkMode::Other(mode) = &network {
+        bail!(
+            "invalid --network {mode:?}: this stage knows none and host (bridge networks come in stage 05)"
+        );
+    }
+    let id = ContainerId::random().context("make a container id")?;
+    let (process, mut container, commit) = match &args.rootfs {
+        Some(rootfs) => {
+            if commit_tag.is_some() {
+                bail!("--commit needs an image: a --rootfs directory has no layers to add to");
+            }
+            let mut process = Process::new(args.args.clone());
+            args.process.apply(&mut process)?;
+            let read = namespaces::user::read_in(rootfs);
+            let container =
+                args.namespaces
+                    .build_with(id, rootfs, &read, &mut process, &network)?;
+            (process, container, None)
+        }
+        None => run_image(&args, id, commit_tag.as_ref(), &network)?,
+    };
+    container
+        .features
+        .push(Box::new(args.cgroup.feature(container.id.full())?));
+    args.namespaces.write_cidfile(&container.id)?;
+
+    let forwarder = Forwarder::install().context("catch signals to forward")?;
+    let exit = launch::spawn(&process, &mut container.features)?.wait_forwarding(&forwarder)?;
+    cli::report_exit("images", &exit);
+    // A commit that failed is the engine's failure, whatever the command did.
+    if let Some(outcome) = commit
+        && let Ok(guard) = outcome.lock()
+        && let Some(Err(_)) = &*guard
+    {
+        return Ok(cli::EXIT_ENGINE);
+    }
+    Ok(exit.code())
+}
+// ANCHOR_END: main_run
+
+/// The process and features of a container of an image: the image's config combined with the
+/// command line, and an overlay of its layers as the root.
+fn run_image(
+    args: &RunArgs,
+    id: ContainerId,
+    commit_tag: Option<&ImageRef>,
+    network: &namespaces::NetworkMode,
+) -> anyhow::Result<(Process, namespaces::Container, Option<CommitOutcome>)> {
+    let store = Store::open(&args.namespaces.root)?;
+    let (name, command) = args.args.split_first().context("no image given")?;
+    let image = find_image(&store, name, args.pull.parse()?)?;
+    let mut request = ContainerRequest::new(&store, image, command.to_vec());
+    request.entrypoint = args.entrypoint.clone();
+    request.process = args.process.clone();
+    request.namespaces = args.namespaces.clone();
+    let mut commit = None;
+    if let Some(tag) = commit_tag {
+        let outcome: CommitOutcome = Arc::new(Mutex::new(None));
+        commit = Some(outcome.clone());
+        request.commit = Some((tag.clone(), outcome));
+    }
+    let (process, container) = request.build(id, network)?;
+    Ok((process, container, commit))
+}
+
+fn load(args: LoadArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let loaded = match &args.input {
+        Some(path) => images::archive::load(&store, path)?,
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!(
+                    "requested load from stdin, but stdin is a terminal: use -i FILE or redirect an archive in"
+                );
+            }
+            let temp = store.temp_path("load-stdin");
+            let copied = std::fs::File::create(&temp)
+                .and_then(|mut file| std::io::copy(&mut std::io::stdin().lock(), &mut file));
+            let result = copied
+                .map_err(anyhow::Error::from)
+                .and_then(|_| Ok(images::archive::load(&store, &temp)?));
+            let _ = std::fs::remove_file(&temp);
+            result?
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("images: warning: {warning}");
+    }
+    if !args.quiet {
+        for line in loaded.messages() {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+fn save(args: SaveArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let format: images::archive::SaveFormat = args.format.parse()?;
+    let names: Vec<&str> = args.images.iter().map(String::as_str).collect();
+    match &args.output {
+        Some(path) => images::archive::save(&store, &names, format, path)?,
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal: use -o FILE or redirect stdout");
+            }
+            let temp = store.temp_path("save-stdout");
+            let result = images::archive::save(&store, &names, format, &temp)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| copy_to_stdout(&temp));
+            let _ = std::fs::remove_file(&temp);
+            result?;
+        }
+    }
+    Ok(0)
+}
+
+fn copy_to_stdout(path: &Path) -> anyhow::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut stdout = std::io::stdout().lock();
+    std::io::copy(&mut file, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let tag = args.name.as_deref().map(ImageRef::parse_tag).transpose()?;
+    let imported = if args.file == "-" {
+        images::import::import(&store, std::io::stdin().lock(), "-", tag.as_ref())?
+    } else {
+        let file = std::fs::File::open(&args.file)
+            .with_context(|| format!("open {}: give a rootfs tarball", args.file))?;
+        images::import::import(&store, file, &args.file, tag.as_ref())?
+    };
+    for warning in &imported.warnings {
+        eprintln!("images: warning: {warning}");
+    }
+    println!("{}", imported.id);
+    Ok(0)
+}
+
+fn list(args: ListArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let rows = images::ops::list(&store, args.all)?;
+    print!(
+        "{}",
+        images::ops::images_table(&rows, args.quiet, std::time::SystemTime::now())
+    );
+    Ok(0)
+}
+
+fn rmi(args: RmiArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let mut failed = None;
+    for name in &args.images {
+        match images::ops::remove(&store, name, args.force) {
+            Ok(removed) => removed.iter().for_each(|r| println!("{r}")),
+            Err(e) => {
+                eprintln!("images: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(_) => Ok(cli::EXIT_ENGINE),
+        None => Ok(0),
+    }
+}
+
+fn tag(args: TagArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    images::ops::tag(&store, &args.source, &args.target)?;
+    Ok(0)
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.images {
+        match images::ops::inspect(&store, name) {
+            Ok(inspected) => found.push(inspected),
+            Err(e) => missing.push(e),
+        }
+    }
+    // Docker prints what it found, as a JSON array indented by four spaces, then the errors.
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(&found, &mut serializer)?;
+    println!("{}", String::from_utf8_lossy(&out));
+    for e in &missing {
+        eprintln!("images: {e}");
+    }
+    Ok(if missing.is_empty() {
+        0
+    } else {
+        cli::EXIT_ENGINE
+    })
+}
+
+fn history(args: HistoryArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let rows = images::ops::history(&store, &args.image)?;
+    print!(
+        "{}",
+        images::ops::history_table(&rows, args.no_trunc, std::time::SystemTime::now())
+    );
+    Ok(0)
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<i32> {
+    let tags = args.tags.iter().map(|t| ImageRef::parse_tag(t));
+    let options = images::builder::BuildOptions {
+        context: args.context,
+        dockerfile: args.file,
+        tags: tags.collect::<Result<_, _>>()?,
+        build_args: images::builder::parse_build_args(&args.build_args)?,
+        no_cache: args.no_cache,
+        quiet: args.quiet,
+        forward_signals: true,
+    };
+    let store = args.store.open()?;
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    match images::builder::build(&store, &options, &mut stdout, &mut stderr) {
+        Ok(built) => {
+            if args.quiet {
+                println!("{}", built.id);
+            }
+            Ok(0)
+        }
+        // A RUN that failed (1, as Docker) or was interrupted (130) is not the engine's failure.
+        Err(e) if e.exit_code() != cli::EXIT_ENGINE => {
+            eprintln!("images: {e}");
+            Ok(e.exit_code())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ANCHOR: main_pull
+fn pull(args: PullArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let mut options = args.registry.options()?;
+    options.platform = args
+        .platform
+        .as_deref()
+        .map(images::registry::Platform::parse)
+        .transpose()?;
+    let reference = ImageRef::parse(&args.image)?;
+    let pulled = if args.quiet {
+        images::registry::pull(&store, &reference, &options, &images::registry::Quiet)?
+    } else {
+        let last = args.image.rsplit('/').next().unwrap_or(&args.image);
+        if !last.contains([':', '@']) {
+            println!("Using default tag: latest");
+        }
+        let progress = images::registry::ConsoleProgress::stdout();
+        images::registry::pull(&store, &reference, &options, &progress)?
+    };
+    for warning in &pulled.warnings {
+        eprintln!("images: warning: {warning}");
+    }
+    println!("{}", reference.full());
+    Ok(0)
+}
+// ANCHOR_END: main_pull
+
+fn push(args: PushArgs) -> anyhow::Result<i32> {
+    let store = args.store.open()?;
+    let options = args.registry.options()?;
+    let reference = ImageRef::parse(&args.image)?;
+    if args.quiet {
+        images::registry::push(&store, &reference, &options, &images::registry::Quiet)?;
+        println!("{}", reference.familiar());
+    } else {
+        let progress = images::registry::ConsoleProgress::stdout();
+        images::registry::push(&store, &reference, &options, &progress)?;
+    }
+    Ok(0)
+}
+
+fn login(args: LoginArgs) -> anyhow::Result<i32> {
+    let options = args.registry.options()?;
+    let Some(username) = args.username.filter(|u| !u.is_empty()) else {
+        bail!(
+            "login needs a user name: -u USER, with --password-stdin (or -p PASSWORD); skiff does not prompt"
+        );
+    };
+    let password = match (args.password, args.password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(password), false) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            password
+        }
+        (None, true) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+                .context("read the password from stdin")?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => bail!(
+            "login needs a password: --password-stdin (or -p PASSWORD); skiff does not prompt"
+        ),
+    };
+    if password.is_empty() {
+        bail!("login: the password is empty");
+    }
+    let credentials = images::registry::auth::Credentials { username, password };
+    images::registry::login(args.server.as_deref(), credentials, &options).context("login")?;
+    eprintln!(
+        "WARNING! Your password will be stored unencrypted in {}.",
+        options.config.path.display()
+    );
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
+    let options = images::registry::Options::load(args.config)?;
+    match images::registry::logout(args.server.as_deref(), &options)? {
+        images::registry::Logout::Removed(key) => println!("Removing login credentials for {key}"),
+        images::registry::Logout::NotLoggedIn(key) => println!("Not logged in to {key}"),
+    }
+    Ok(0)
+}
+
+fn search(args: SearchArgs) -> anyhow::Result<i32> {
+    if !(1..=100).contains(&args.limit) {
+        bail!("limit {} is outside the range of [1, 100]", args.limit);
+    }
+    let options = args.registry.options()?;
+    let results = images::registry::search(&args.term, args.limit, &options)?;
+    print!(
+        "{}",
+        images::registry::search::results_table(&results, args.no_trunc)
+    );
+    Ok(0)
+}
