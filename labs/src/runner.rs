@@ -266,11 +266,46 @@ fn spawn_reader(mut pipe: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>)
     });
 }
 
-fn kill_group(child: &Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group we created for the run.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+/// Stops a run that took too long. The engine's container is killed first, so the engine sees
+/// it end and cleans up (a killed engine would leave its cgroup, mounts and state behind); only
+/// an engine that still has not exited after a few seconds is killed itself, with its group.
+fn stop(child: &mut Child) {
+    let Ok(engine) = i32::try_from(child.id()) else {
+        return;
+    };
+    for member in process_group(engine).into_iter().filter(|p| *p != engine) {
+        // SAFETY: kill(2) on a process of the group the harness made for this run.
+        unsafe { libc::kill(member, libc::SIGKILL) };
     }
+    let grace = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < grace {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) with a negative pid signals the process group we created for the run.
+    unsafe { libc::kill(-engine, libc::SIGKILL) };
+}
+
+/// The processes whose process group is `group`.
+fn process_group(group: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(2)?.parse::<i32>().ok()
+                })
+                == Some(group)
+        })
+        .collect()
 }
 
 /// Runs one engine command line and collects what it did.
@@ -366,12 +401,16 @@ fn engine(
         } else {
             during_error = Some(format!("the command never printed {wanted:?}"));
         }
+        // The check already failed: do not wait out the timeout.
+        if during_error.is_some() {
+            stop(&mut child);
+        }
     }
     let (status, timed_out) = loop {
         match child.try_wait() {
             Ok(Some(status)) => break (Some(status), false),
             Ok(None) if Instant::now() > deadline => {
-                kill_group(&child);
+                stop(&mut child);
                 break (child.wait().ok(), true);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(2)),

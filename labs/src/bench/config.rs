@@ -4,6 +4,7 @@
 //! runs = 20                        # timed runs per contestant (`--runs` overrides)
 //! warmup = 2                       # untimed runs before them
 //! timeout = 30                     # seconds before one run is killed
+//! settle_ms = 100                  # pause after each run
 //!
 //! [workload]
 //! command = ["/bin/true"]          # what every contestant runs in the busybox root
@@ -69,6 +70,10 @@ pub struct BenchFile {
     pub warmup: usize,
     /// Seconds before a run is killed and its contestant marked as failing.
     pub timeout: u64,
+    /// Milliseconds of pause after each run, so the kernel's deferred teardown of one run
+    /// (namespaces, cgroups) is not charged to the next.
+    #[serde(default)]
+    pub settle_ms: u64,
     /// What every contestant runs.
     pub workload: Workload,
     /// The contestants, in the order of the table and the chart.

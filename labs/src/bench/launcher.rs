@@ -11,7 +11,7 @@
 //! forked child starts as a copy of its parent, and its peak resident set ("high-water mark")
 //! starts at the parent's size; execve(2) keeps that peak in the process's `ru_maxrss`. A
 //! contestant forked by the harness itself would report at least the harness's own memory. A
-//! contestant forked by this launcher inherits only the launcher's few hundred KiB.
+//! contestant forked by this launcher inherits only the launcher's own megabyte or so.
 //!
 //! The clock starts just before the fork and stops when the pidfd of the child (pidfd_open(2))
 //! becomes readable, which happens the moment it exits; poll(2) waits for that with the timeout,

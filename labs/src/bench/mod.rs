@@ -83,7 +83,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 // ANCHOR: run
-/// Runs the bench: prepare every contestant, time them one after the other, clean up, report.
+/// Runs the bench: prepare every contestant, time them taking turns, clean up, report.
 pub fn run(options: &Options) -> anyhow::Result<()> {
     let path = options
         .file
@@ -118,10 +118,31 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         .map(|contestant| (contestant, prepare_one(contestant, &setup, &progress)))
         .collect();
 
-    // 2. Time each contestant in turn.
-    let machine = Machine::read();
-    let mut entries = Vec::new();
+    // 2. Time them all, one run of each per round.
     for (contestant, prepared) in &prepared {
+        match prepared {
+            Prepared::Skipped(why) => {
+                progress.note(&format!("{}: skipped: {why}", contestant.name()))
+            }
+            Prepared::Failed(why) => {
+                progress.note(&format!("{}: FAILED: {why}", contestant.name()))
+            }
+            Prepared::Ready(_) => {}
+        }
+    }
+    let machine = Machine::read();
+    let mut timings: Vec<Option<Timing>> = prepared
+        .iter()
+        .map(|(contestant, prepared)| match prepared {
+            Prepared::Ready(ready) => {
+                Some(Timing::new(contestant, ready, &file, options, &progress))
+            }
+            _ => None,
+        })
+        .collect();
+    round_robin(&mut timings, &setup, Duration::from_millis(file.settle_ms));
+    let mut entries = Vec::new();
+    for ((contestant, prepared), timing) in prepared.iter().zip(timings) {
         let mut entry = Entry {
             name: contestant.name().to_string(),
             measures: contestant.measures.clone(),
@@ -131,21 +152,16 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             details: vec![],
             outcome: Outcome::Skipped(String::new()),
         };
-        match prepared {
-            Prepared::Ready(ready) => {
-                entry.outcome = time(contestant, ready, &file, options, &setup, &progress);
+        match (prepared, timing) {
+            (Prepared::Ready(ready), Some(timing)) => {
+                entry.outcome = timing.outcome();
                 entry.tag.clone_from(&ready.tag);
                 entry.notes.clone_from(&ready.notes);
                 entry.details.clone_from(&ready.details);
             }
-            Prepared::Skipped(why) => {
-                progress.note(&format!("{}: skipped: {why}", contestant.name()));
-                entry.outcome = Outcome::Skipped(why.clone());
-            }
-            Prepared::Failed(why) => {
-                progress.note(&format!("{}: FAILED: {why}", contestant.name()));
-                entry.outcome = Outcome::Failed(why.clone());
-            }
+            (Prepared::Skipped(why), _) => entry.outcome = Outcome::Skipped(why.clone()),
+            (Prepared::Failed(why), _) => entry.outcome = Outcome::Failed(why.clone()),
+            (Prepared::Ready(_), None) => entry.outcome = Outcome::Failed("not timed".into()),
         }
         entries.push(entry);
     }
@@ -156,10 +172,11 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             delete_oci_leftovers(ready);
         }
     }
+    let launcher_floor_mib = launcher_floor(&setup);
     let warnings = work.finish();
     let results = Results {
         machine,
-        launcher_floor_mib: launcher_floor(&setup),
+        launcher_floor_mib,
         workload: file.workload.command.join(" "),
         entries,
         targets: file.targets.clone(),
@@ -212,68 +229,120 @@ fn prepare_one(contestant: &Contestant, setup: &Setup, progress: &Progress) -> P
 }
 
 // ANCHOR: time
-/// Warm-up runs, then timed runs; the first failing run ends the contestant with its error.
-fn time(
-    contestant: &Contestant,
-    ready: &Ready,
-    file: &BenchFile,
-    options: &Options,
-    setup: &Setup,
-    progress: &Progress,
-) -> Outcome {
-    let runs = match (options.runs, contestant.runs) {
-        (Some(asked), Some(own)) => asked.min(own),
-        (asked, own) => asked.or(own).unwrap_or(file.runs),
-    };
-    let warmup = contestant.warmup.unwrap_or(file.warmup);
-    let timeout = Duration::from_secs(contestant.timeout.unwrap_or(file.timeout));
-    let mut bar = progress.runs(contestant.name(), warmup, runs);
-    let (mut walls, mut rss) = (Vec::new(), Vec::new());
-    for index in 0..warmup + runs {
-        let result = run_timed(&ready.command(index), timeout, &setup.logs());
-        ready.after_run(index);
-        let failure = match &result {
-            Err(e) => Some(e.to_string()),
-            Ok(done) if !done.succeeded() => Some(done.failure()),
-            Ok(done) => ready
-                .expect_stdout
-                .as_ref()
-                .filter(|expected| !done.stdout.contains(expected.as_str()))
-                .map(|expected| {
-                    let last = done.stdout.lines().rev().find_map(first_line);
-                    format!("no {expected:?} in its output; last line: {last:?}")
-                }),
-        };
-        let done = match (result, failure) {
-            (Ok(done), None) => done,
-            (_, failure) => {
-                let failure = failure.unwrap_or_default();
-                bar.finish("FAILED");
-                return Outcome::Failed(failure);
-            }
-        };
-        bar.tick(done.wall);
-        if index >= warmup {
-            walls.push(done.wall);
-            rss.push(done.max_rss_kib as f64 / 1024.0);
+/// Runs every contestant once per round until each has done its warm-up and timed runs. Taking
+/// turns, rather than one contestant after the other, spreads whatever else the machine is
+/// doing over all of them alike, so it does not bend the ratios between them. After each run
+/// the bench pauses for `settle`: the kernel tears some things down after the process is gone
+/// (a network namespace, a cgroup), and that work must not land in the next contestant's time.
+fn round_robin(timings: &mut [Option<Timing>], setup: &Setup, settle: Duration) {
+    while timings.iter().flatten().any(Timing::pending) {
+        for timing in timings.iter_mut().flatten().filter(|t| t.pending()) {
+            timing.run_once(setup);
+            std::thread::sleep(settle);
         }
     }
-    match (Summary::of_millis(&walls), Summary::of(&rss)) {
-        (Some(time), Some(rss)) => {
-            bar.finish(&format!(
-                "median {} ms (min {}, max {})",
-                format_ms(time.median),
-                format_ms(time.min),
-                format_ms(time.max)
+}
+
+/// One contestant's runs so far.
+struct Timing<'a> {
+    ready: &'a Ready,
+    warmup: usize,
+    runs: usize,
+    timeout: Duration,
+    started: usize,
+    walls: Vec<Duration>,
+    rss_mib: Vec<f64>,
+    failure: Option<String>,
+    bar: progress::Runs,
+}
+
+impl<'a> Timing<'a> {
+    fn new(
+        contestant: &Contestant,
+        ready: &'a Ready,
+        file: &BenchFile,
+        options: &Options,
+        progress: &Progress,
+    ) -> Timing<'a> {
+        let runs = match (options.runs, contestant.runs) {
+            (Some(asked), Some(own)) => asked.min(own),
+            (asked, own) => asked.or(own).unwrap_or(file.runs),
+        };
+        let warmup = contestant.warmup.unwrap_or(file.warmup);
+        Timing {
+            ready,
+            warmup,
+            runs,
+            timeout: Duration::from_secs(contestant.timeout.unwrap_or(file.timeout)),
+            started: 0,
+            walls: Vec::new(),
+            rss_mib: Vec::new(),
+            failure: None,
+            bar: progress.runs(contestant.name(), warmup, runs),
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.failure.is_none() && self.started < self.warmup + self.runs
+    }
+
+    /// One run: a warm-up run is checked but not kept. The first failing run ends the
+    /// contestant with its error.
+    fn run_once(&mut self, setup: &Setup) {
+        let index = self.started;
+        self.started += 1;
+        let result = run_timed(&self.ready.command(index), self.timeout, &setup.logs());
+        self.ready.after_run(index);
+        let done = match result {
+            Err(e) => return self.fail(e.to_string()),
+            Ok(done) if !done.succeeded() => return self.fail(done.failure()),
+            Ok(done) => done,
+        };
+        if let Some(expected) = &self.ready.expect_stdout
+            && !done.stdout.contains(expected.as_str())
+        {
+            let last = done.stdout.lines().rev().find_map(first_line);
+            return self.fail(format!(
+                "no {expected:?} in its output; last line: {last:?}"
             ));
-            Outcome::Measured(Measurement {
+        }
+        self.bar.tick(done.wall);
+        if index >= self.warmup {
+            self.walls.push(done.wall);
+            self.rss_mib.push(done.max_rss_kib as f64 / 1024.0);
+        }
+        if !self.pending() {
+            let summary = match Summary::of_millis(&self.walls) {
+                Some(t) => format!(
+                    "median {} ms (min {}, max {})",
+                    format_ms(t.median),
+                    format_ms(t.min),
+                    format_ms(t.max)
+                ),
+                None => "no timed runs".into(),
+            };
+            self.bar.finish(&summary);
+        }
+    }
+
+    fn fail(&mut self, failure: String) {
+        self.bar.finish(&format!("FAILED: {failure}"));
+        self.failure = Some(failure);
+    }
+
+    fn outcome(self) -> Outcome {
+        if let Some(failure) = self.failure {
+            return Outcome::Failed(failure);
+        }
+        match (Summary::of_millis(&self.walls), Summary::of(&self.rss_mib)) {
+            (Some(time), Some(rss)) => Outcome::Measured(Measurement {
                 time,
                 rss_mib: rss.median,
-                runs,
-                warmup,
-            })
+                runs: self.runs,
+                warmup: self.warmup,
+            }),
+            _ => Outcome::Failed("no timed runs".into()),
         }
-        _ => Outcome::Failed("no timed runs".into()),
     }
 }
 // ANCHOR_END: time

@@ -1,64 +1,74 @@
-//! Progress while the bench runs: indicatif bars on a terminal, plain lines otherwise (a log, CI).
+//! Progress while the bench runs: indicatif bars on a terminal (one per contestant, since they
+//! take turns), plain lines otherwise (a log, CI).
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::stats::format_ms;
 
 /// Where progress goes: stderr, so stdout holds only the table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Progress {
-    terminal: bool,
+    bars: Option<MultiProgress>,
 }
 
 impl Progress {
     /// Bars when stderr is a terminal, lines when it is not.
     pub fn new() -> Progress {
         Progress {
-            terminal: std::io::stderr().is_terminal(),
+            bars: std::io::stderr().is_terminal().then(MultiProgress::new),
         }
     }
 
-    /// A one-line note ("skipped podman: not installed").
+    /// A one-line note ("podman: skipped: not installed").
     pub fn note(&self, text: &str) {
-        eprintln!("bench: {text}");
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(format!("bench: {text}"));
+            }
+            None => eprintln!("bench: {text}"),
+        }
     }
 
     /// A slow step with no count (a build, a download): a spinner, or one line.
     pub fn step(&self, text: &str) -> Step {
-        if self.terminal {
-            let spinner = ProgressBar::new_spinner().with_message(text.to_string());
-            spinner.enable_steady_tick(Duration::from_millis(120));
-            Step {
-                spinner: Some(spinner),
+        match &self.bars {
+            Some(bars) => {
+                let spinner = bars.add(ProgressBar::new_spinner().with_message(text.to_string()));
+                spinner.enable_steady_tick(Duration::from_millis(120));
+                Step {
+                    spinner: Some(spinner),
+                }
             }
-        } else {
-            eprintln!("bench: {text}");
-            Step { spinner: None }
+            None => {
+                eprintln!("bench: {text}");
+                Step { spinner: None }
+            }
         }
     }
 
     /// The runs of one contestant.
     pub fn runs(&self, name: &str, warmup: usize, runs: usize) -> Runs {
         let total = warmup + runs;
-        let bar = if self.terminal {
-            let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} {msg}")
+        let bar = self.bars.as_ref().map(|bars| {
+            let style = ProgressStyle::with_template("{prefix:>16} [{bar:24}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
-            let bar = ProgressBar::new(total as u64).with_style(style);
+            let bar = bars.add(ProgressBar::new(total as u64).with_style(style));
             bar.set_prefix(name.to_string());
-            Some(bar)
-        } else {
+            bar
+        });
+        if bar.is_none() {
             eprintln!("bench: {name}: {warmup} warm-up + {runs} timed runs");
-            None
-        };
+        }
         Runs {
             bar,
             name: name.to_string(),
             done: 0,
             total,
+            finished: false,
         }
     }
 }
@@ -88,6 +98,7 @@ pub struct Runs {
     name: String,
     done: usize,
     total: usize,
+    finished: bool,
 }
 
 impl Runs {
@@ -111,9 +122,12 @@ impl Runs {
         }
     }
 
-    /// The contestant is done: `summary` says how it went.
-    pub fn finish(self, summary: &str) {
-        match self.bar {
+    /// The contestant is done: `summary` says how it went (only the first call counts).
+    pub fn finish(&mut self, summary: &str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        match &self.bar {
             Some(bar) => bar.finish_with_message(summary.to_string()),
             None => eprintln!("bench: {}: {summary}", self.name),
         }

@@ -2,11 +2,12 @@
 //!
 //! The harness does not fork contestants itself: it asks `bench-launcher` (a small static
 //! program, `launcher.rs` beside this file) to. A forked child's peak memory starts at its
-//! parent's size, so a contestant forked by the harness would report at least the harness's own
-//! memory; forked by the launcher, it inherits only the launcher's few hundred KiB. The launcher
-//! also keeps the clock: from just before its fork to the moment the child exits (it waits on a
-//! pidfd, with the timeout), and reports wait4's `ru_maxrss`: the largest peak resident set of
-//! any one process of the tree that the child waited for (getrusage(2)), not their sum.
+//! parent's size, so a contestant forked by the harness would report at least the harness's
+//! own memory; forked by the launcher, it inherits only the launcher's own megabyte or so. The
+//! launcher also keeps the clock: from just before its fork to the moment the child exits (it
+//! waits on a pidfd, with the timeout), and reports wait4's `ru_maxrss`: the largest peak
+//! resident set of any one process of the tree that the child waited for (getrusage(2)), not
+//! their sum.
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -66,7 +66,7 @@ pub fn prepare(spec: &VmSpec, setup: &Setup, progress: &Progress) -> Prepared {
             if kvm {
                 "KVM"
             } else {
-                "no KVM, QEMU's emulator (TCG)"
+                "No KVM, so QEMU's emulator (TCG)"
             }
         )],
         ..Ready::default()

@@ -5,7 +5,8 @@
 //!  ───────────────────                         ─────
 //!  Feature::prepare   (write the Plan)
 //!  clone3(CLONE_NEW* from the plan) ─────────▶ reset signals
-//!  Feature::started   (pid known)              WaitForParent  ◀── blocks
+//!  Feature::started   (pid known)              early steps (meanwhile)
+//!                                              WaitForParent  ◀── blocks
 //!  write "go" ─────────────────────────────────▶ steps: before_root, change_root, after_root
 //!                                              chdir(workdir)
 //!  read error pipe ◀── EOF on a successful ─── execve(command)
@@ -224,8 +225,12 @@ fn start_child(
     let exec = ExecData::new(process)?;
     let (go_read, go_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let steps: Vec<Step> = std::iter::once(Step::WaitForParent(go_read.as_raw_fd()))
-        .chain(plan.steps().cloned())
+    let steps: Vec<Step> = plan
+        .early
+        .iter()
+        .cloned()
+        .chain([Step::WaitForParent(go_read.as_raw_fd())])
+        .chain(plan.steps_after_go().cloned())
         .chain([Step::Chdir(cstr(&process.cwd)?)])
         .collect();
     // 3. The clone. From here until execve, the child runs `child_main` only.

@@ -110,6 +110,14 @@ pub enum Step {
     /// The inner step, where a missing path (`ENOENT`) is not an error: masking a `/proc` file
     /// that this kernel does not have.
     IfExists(Box<Step>),
+    /// Writes `data` to an existing file in one write(2): a kernel control file, such as a
+    /// cgroup's `tasks`.
+    WriteFile {
+        /// The file.
+        path: CString,
+        /// What to write.
+        data: Vec<u8>,
+    },
 }
 // ANCHOR_END: step
 
@@ -199,6 +207,7 @@ impl Step {
                 Err(Errno::ENOENT) => Ok(()),
                 other => other,
             },
+            Step::WriteFile { path, data } => write_file(path, data),
         }
     }
     // ANCHOR_END: run
@@ -265,6 +274,14 @@ impl fmt::Display for Step {
             Step::Setuid(u) => write!(f, "set user id {u}"),
             Step::Call { what, .. } => f.write_str(what),
             Step::IfExists(inner) => write!(f, "{inner}"),
+            Step::WriteFile { path, data } => {
+                write!(
+                    f,
+                    "write {:?} to {}",
+                    String::from_utf8_lossy(data),
+                    Show(path)
+                )
+            }
         }
     }
 }
@@ -283,6 +300,25 @@ fn touch(path: &CString) -> Result<(), Errno> {
     // SAFETY: `fd` was just opened by us and is closed once.
     unsafe { libc::close(fd) };
     Ok(())
+}
+
+fn write_file(path: &CString, data: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated; the fd is ours and closed below.
+    let fd = Errno::result(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: writes `data.len()` bytes from a live slice.
+    let written = Errno::result(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) });
+    // SAFETY: closes the descriptor opened above, once.
+    unsafe { libc::close(fd) };
+    match written {
+        Ok(n) if n.unsigned_abs() == data.len() => Ok(()),
+        Ok(_) => Err(Errno::EIO),
+        Err(errno) => Err(errno),
+    }
 }
 
 fn wait_for_parent(fd: RawFd) -> Result<(), Errno> {
@@ -350,7 +386,11 @@ pub struct Plan {
     /// The container's root directory on the host, set by the feature that changes root (which
     /// comes first). Steps before the root change reach into it with [`Plan::in_root`].
     pub rootfs: std::path::PathBuf,
-    /// Steps in the child before its root changes (mounts into the new root, for example).
+    /// Steps the child runs at once, while the parent is still busy with the `started` hooks
+    /// (a cgroup attach can take milliseconds): work that needs nothing from the parent, such as
+    /// mounts into the new root. Everything else waits for the go-ahead.
+    pub early: Vec<Step>,
+    /// Steps in the child, after the go-ahead, before its root changes.
     pub before_root: Vec<Step>,
     /// The root change itself: `chroot` at stage 01, `pivot_root` from stage 02.
     pub change_root: Vec<Step>,
@@ -369,8 +409,8 @@ impl Plan {
         cstr(self.rootfs.join(path.trim_start_matches('/')))
     }
 
-    /// All steps in the order the child runs them.
-    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+    /// The steps after the go-ahead, in the order the child runs them.
+    pub fn steps_after_go(&self) -> impl Iterator<Item = &Step> {
         self.before_root
             .iter()
             .chain(&self.change_root)

@@ -179,13 +179,19 @@ impl NamespaceArgs {
     /// Validates every flag, then describes the container: nothing is created on the host until
     /// its features run.
     pub fn build(&self, rootfs: &Path, process: &mut Process) -> anyhow::Result<Container> {
+        let network = self.checked_network()?;
+        self.build_with_network(rootfs, process, &network)
+    }
+
+    /// The network mode, refusing the ones a later stage brings.
+    pub fn checked_network(&self) -> anyhow::Result<NetworkMode> {
         let network = self.network_mode();
         if let NetworkMode::Other(mode) = &network {
             bail!(
                 "invalid --network {mode:?}: this stage knows none and host (bridge networks come in stage 05)"
             );
         }
-        self.build_with_network(rootfs, process, &network)
+        Ok(network)
     }
 
     /// [`NamespaceArgs::build`] for a network mode a later stage has already decided on.

@@ -20,20 +20,21 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
 /// Paths Docker hides from containers: reading them would leak host information (kcore is the
-/// host's memory; keys, timer_list and sched_debug describe other processes).
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
+/// host's memory; keys, timer_list and sched_debug describe other processes). The directories
+/// get an empty read-only tmpfs, the files `/dev/null`.
+pub const MASKED_PATHS: &[(&str, bool)] = &[
+    ("/proc/asound", true),
+    ("/proc/acpi", true),
+    ("/proc/interrupts", false),
+    ("/proc/kcore", false),
+    ("/proc/keys", false),
+    ("/proc/latency_stats", false),
+    ("/proc/timer_list", false),
+    ("/proc/timer_stats", false),
+    ("/proc/sched_debug", false),
+    ("/proc/scsi", true),
+    ("/sys/firmware", true),
+    ("/sys/devices/virtual/powercap", true),
 ];
 
 /// Paths Docker makes read-only: writing them would change the host's kernel.
@@ -164,7 +165,14 @@ impl Feature for Filesystem {
         chroot::root::check_rootfs(&c.rootfs).map_err(err)?;
         plan.rootfs = c.rootfs.clone();
         let root = |p: &str| c.rootfs.join(p.trim_start_matches('/'));
-        let steps = &mut plan.before_root;
+        // The mounts need nothing from the parent, so they run while it is still busy (joining a
+        // cgroup can take milliseconds) — unless there is a user namespace, whose id maps the
+        // parent writes first.
+        let steps = if c.user_namespace {
+            &mut plan.before_root
+        } else {
+            &mut plan.early
+        };
         let (nosuid, nodev, noexec) = (MsFlags::MS_NOSUID, MsFlags::MS_NODEV, MsFlags::MS_NOEXEC);
 
         // 1. Nothing we mount may propagate back to the host.
@@ -304,9 +312,9 @@ impl Feature for Filesystem {
         }
 
         // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
-        for path in MASKED_PATHS {
+        for (path, is_dir) in MASKED_PATHS {
             let target = root(path);
-            let step = if Path::new(path).is_dir() {
+            let step = if *is_dir {
                 mount(
                     Some("tmpfs"),
                     &target,
@@ -406,10 +414,12 @@ mod tests {
         let dir = std::env::temp_dir();
         let mut plan = Plan::default();
         Filesystem::new(config(&dir)).prepare(&mut plan).unwrap();
-        let first = plan.before_root[0].to_string();
+        // Without a user namespace the mounts need nothing from the parent: they run early.
+        assert!(plan.before_root.is_empty());
+        let first = plan.early[0].to_string();
         assert_eq!(first, "change mount /");
         assert!(
-            plan.before_root
+            plan.early
                 .iter()
                 .any(|s| s.to_string() == format!("mount proc on {}", dir.join("proc").display()))
         );
@@ -428,11 +438,21 @@ mod tests {
             .prepare(&mut plan)
             .unwrap();
         let masked = plan
-            .before_root
+            .early
             .iter()
             .filter(|s| matches!(s, Step::IfExists(_)))
             .count();
         assert_eq!(masked, MASKED_PATHS.len() + 2 * READONLY_PATHS.len());
+    }
+
+    #[test]
+    fn with_a_user_namespace_the_mounts_wait_for_the_id_maps() {
+        let mut plan = Plan::default();
+        let mut with_userns = config(&std::env::temp_dir());
+        with_userns.user_namespace = true;
+        Filesystem::new(with_userns).prepare(&mut plan).unwrap();
+        assert!(plan.early.is_empty());
+        assert_eq!(plan.before_root[0].to_string(), "change mount /");
     }
 
     #[test]

@@ -232,8 +232,14 @@ impl Feature for Namespaces {
             }
         }
         if self.has(Namespace::Net) {
-            // A new network namespace holds one device, `lo`, and it is down.
-            plan.before_root.push(Step::Call {
+            // A new network namespace holds one device, `lo`, and it is down. Bringing it up needs
+            // nothing from the parent (and a user namespace's root has the right to).
+            let steps = if self.ids.is_some() {
+                &mut plan.before_root
+            } else {
+                &mut plan.early
+            };
+            steps.push(Step::Call {
                 run: loopback_up,
                 what: "bring up the loopback interface",
             });

@@ -43,6 +43,12 @@ pub trait Cgroup: Send {
     /// Moves process `pid`, all its threads, into the cgroup. Its children are born there.
     fn add(&self, pid: Pid) -> Result<(), CgroupError>;
 
+    /// The writes with which a single-threaded child can move *itself* into the cgroup, when
+    /// that is cheaper than [`Cgroup::add`] from outside: `(file, contents)` pairs.
+    fn self_join(&self) -> Option<Vec<(PathBuf, &'static [u8])>> {
+        None
+    }
+
     /// What the cgroup has used so far. Counters the host does not have are `None`.
     fn usage(&self) -> Result<Usage, CgroupError>;
 

@@ -10,7 +10,8 @@
 //! The child does nothing cgroup-related but the mounts: it is born outside the cgroup and put in
 //! from outside, which is how runc and Docker do it. See cgroups(7).
 
-use chroot::{Exit, Feature, FeatureError, Plan, Started};
+use chroot::plan::cstr;
+use chroot::{Exit, Feature, FeatureError, Plan, Started, Step};
 
 use crate::cgroup::{self, Cgroup, CgroupPath, DEFAULT_PARENT};
 use crate::detect::Host;
@@ -35,6 +36,8 @@ pub struct CgroupFeature {
     host: Option<Host>,
     /// The cgroup, once `prepare` started making it.
     cgroup: Option<Box<dyn Cgroup>>,
+    /// The child moves itself into the cgroup (v1), so `started` has nothing to do.
+    joins_itself: bool,
 }
 
 impl Feature for CgroupFeature {
@@ -51,8 +54,28 @@ impl Feature for CgroupFeature {
                 .map_err(|err| FeatureError::with("detect the host's cgroups", err))?
                 .clone(),
         };
+        let host = crate::v1::narrow(&host, &self.limits);
         let mut cgroup = cgroup::open(&host, path.clone());
         let created = cgroup.create(&self.limits);
+        // The child joins by itself, first thing, when that is cheaper: before the go-ahead, so
+        // before its cgroup namespace is made and long before it execs.
+        self.joins_itself = false;
+        if created.is_ok()
+            && let Some(writes) = cgroup.self_join()
+        {
+            let steps = writes
+                .into_iter()
+                .map(|(path, data)| {
+                    Ok(Step::WriteFile {
+                        path: cstr(&path)?,
+                        data: data.to_vec(),
+                    })
+                })
+                .collect::<Result<Vec<_>, chroot::LaunchError>>()
+                .map_err(|err| FeatureError::with("plan the cgroup join", err))?;
+            plan.early.splice(0..0, steps);
+            self.joins_itself = true;
+        }
         // Kept even on failure: cleanup removes whatever was made.
         self.cgroup = Some(cgroup);
         created.map_err(|err| {
@@ -70,6 +93,9 @@ impl Feature for CgroupFeature {
         let Some(cgroup) = &self.cgroup else {
             return Ok(());
         };
+        if self.joins_itself {
+            return Ok(());
+        }
         cgroup.add(child.pid).map_err(|err| {
             FeatureError::with(format!("move process {} into its cgroup", child.pid), err)
         })
@@ -112,6 +138,7 @@ impl CgroupFeature {
             report_usage: false,
             host: None,
             cgroup: None,
+            joins_itself: false,
         }
     }
 

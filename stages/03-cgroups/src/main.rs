@@ -62,9 +62,13 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut process = Process::new(args.command);
     args.process.apply(&mut process)?;
     // Every flag is checked before anything exists on the host.
-    args.cgroup.limits()?;
-    let mut container = args.namespaces.build(&args.rootfs, &mut process)?;
-    let cgroup = args.cgroup.feature(container.id.full())?;
+    let id = namespaces::ContainerId::random()?;
+    let cgroup = args.cgroup.feature(id.full())?;
+    let network = args.namespaces.checked_network()?;
+    let read = namespaces::user::read_in(&args.rootfs);
+    let mut container =
+        args.namespaces
+            .build_with(id, &args.rootfs, &read, &mut process, &network)?;
     container.features.push(Box::new(cgroup));
     args.namespaces.write_cidfile(&container.id)?;
 

@@ -1,8 +1,11 @@
 //! cgroup v1: one tree per hierarchy. A container's cgroup is a directory in each of them
 //! (`memory/skiff/ID`, `cpu/skiff/ID`, `pids/skiff/ID`...), and its process is added to each.
 //!
-//! skiff joins every hierarchy the host mounts, not only those it limits, so that inside the
-//! container's cgroup namespace every hierarchy starts at the container's own cgroup. Two v1
+//! skiff joins the hierarchies it needs (see [`narrow`]): memory, pids and cpuacct always, for
+//! limits, counting and usage, and cpu, cpuset or blkio when a limit asks. Each joined hierarchy
+//! costs a directory, an attach and a mount in the container; the others would cost the same for
+//! nothing. (Inside the container's cgroup namespace the others still show `/`: the namespace is
+//! rooted where the process was when it was made.) Two v1
 //! quirks: a new cpuset cgroup has empty `cpuset.cpus` and `cpuset.mems` and refuses tasks
 //! until they are filled in; and `memory.memsw.limit_in_bytes` (memory plus swap) may never be
 //! below `memory.limit_in_bytes`, so memory is written first. See the kernel's `cgroup-v1/`
@@ -57,6 +60,23 @@ impl V1Cgroup {
             })
     }
 }
+
+/// The controllers a container always joins: memory (limits, OOM counters, usage), pids
+/// (counting, and finding every process to kill) and cpuacct (CPU time for `--stats` and
+/// `stats`).
+const ALWAYS: [&str; 3] = ["memory", "pids", "cpuacct"];
+
+// ANCHOR: narrow
+/// The host as a container with `limits` sees it: only the v1 hierarchies it joins.
+pub fn narrow(host: &Host, limits: &Limits) -> Host {
+    let wanted: Vec<&str> = ALWAYS.iter().copied().chain(needed(limits)).collect();
+    let mut narrowed = host.clone();
+    narrowed
+        .v1
+        .retain(|h| wanted.iter().any(|controller| h.has(controller)));
+    narrowed
+}
+// ANCHOR_END: narrow
 
 /// The controllers each limit needs.
 fn needed(limits: &Limits) -> Vec<&'static str> {
@@ -175,6 +195,21 @@ impl Cgroup for V1Cgroup {
         }
         Ok(())
     }
+
+    // ANCHOR: self_join
+    /// Moving another process into a v1 cgroup takes a global lock whose writer waits for an
+    /// RCU grace period: milliseconds, on every container start. A thread that moves *itself*
+    /// by writing `0` to `tasks` skips that lock (the kernel's `cgroup_procs_write_start`), and
+    /// the child is a single thread until it execs. So the child joins by itself.
+    fn self_join(&self) -> Option<Vec<(PathBuf, &'static [u8])>> {
+        Some(
+            self.paths()
+                .into_iter()
+                .map(|dir| (dir.join("tasks"), &b"0"[..]))
+                .collect(),
+        )
+    }
+    // ANCHOR_END: self_join
 
     fn usage(&self) -> Result<Usage, CgroupError> {
         let read = |controller: &str, file: &str| match self.dir_of(controller) {

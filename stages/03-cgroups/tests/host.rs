@@ -326,9 +326,10 @@ fn a_container_killed_by_a_signal_is_cleaned_up() {
     ];
     let process = Process::new(vec![probe(), "sleep".into(), "30s".into()]);
     let running = launch::spawn(&process, &mut features).unwrap();
-    // While it runs, the cgroup exists in every hierarchy and holds the process.
+    // While it runs, the cgroup exists in every hierarchy it joins and holds the process.
     let pid = running.pid().as_raw();
-    for dir in paths_of(&id) {
+    let joined = cgroups::v1::narrow(host(), &limits(&[("--memory", "64m")]));
+    for dir in open(&joined, CgroupPath::skiff(&id).expect("a valid id")).paths() {
         let procs = read(&dir.join("cgroup.procs"));
         assert_eq!(procs.trim(), pid.to_string(), "{}", dir.display());
     }

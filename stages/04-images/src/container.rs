@@ -93,10 +93,10 @@ impl<'a> ContainerRequest<'a> {
 
         let dir = namespaces.root.join("containers").join(id.full());
         let rootfs = rootfs_of(&dir);
-        let layers = self.store.layer_dirs(&self.image)?;
+        let layers = self.store.layer_dirs_of(&image);
         let read = |path: &str| read_through(&layers, path);
         let mut container = namespaces.build_with(id, &rootfs, &read, &mut process, network)?;
-        let mut overlay = Overlay::new(self.store, &self.image, &dir, make_dirs)?;
+        let mut overlay = Overlay::new(self.store, &self.image, layers.clone(), &dir, make_dirs);
         if let Some((tag, outcome)) = self.commit {
             let comment = self
                 .created_by

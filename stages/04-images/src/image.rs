@@ -158,12 +158,16 @@ impl Store {
     /// The unpacked layer directories of an image, lowest first: the overlay's lower dirs. (The
     /// `lowerdir=` mount option lists them the other way round, topmost first.)
     pub fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
-        let image = self.image(id)?;
-        Ok(image
+        Ok(self.layer_dirs_of(&self.image(id)?))
+    }
+
+    /// [`Store::layer_dirs`] of an image already read.
+    pub fn layer_dirs_of(&self, image: &Image) -> Vec<PathBuf> {
+        image
             .layers
             .iter()
             .map(|layer| self.layer_dir(&layer.diff_id))
-            .collect())
+            .collect()
     }
     // ANCHOR_END: layer_dirs
 }

@@ -416,20 +416,15 @@ fn find_image(
 // ANCHOR: main_run
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Everything is checked before anything is created.
-    args.cgroup.limits()?;
+    let id = ContainerId::random().context("make a container id")?;
+    let cgroup = args.cgroup.feature(id.full())?;
     let commit_tag = args
         .commit
         .as_deref()
         .map(ImageRef::parse_tag)
         .transpose()
         .context("--commit")?;
-    let network = args.namespaces.network_mode();
-    if let namespaces::NetworkMode::Other(mode) = &network {
-        bail!(
-            "invalid --network {mode:?}: this stage knows none and host (bridge networks come in stage 05)"
-        );
-    }
-    let id = ContainerId::random().context("make a container id")?;
+    let network = args.namespaces.checked_network()?;
     let (process, mut container, commit) = match &args.rootfs {
         Some(rootfs) => {
             if commit_tag.is_some() {
@@ -445,9 +440,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
         None => run_image(&args, id, commit_tag.as_ref(), &network)?,
     };
-    container
-        .features
-        .push(Box::new(args.cgroup.feature(container.id.full())?));
+    container.features.push(Box::new(cgroup));
     args.namespaces.write_cidfile(&container.id)?;
 
     let forwarder = Forwarder::install().context("catch signals to forward")?;

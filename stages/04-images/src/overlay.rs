@@ -59,24 +59,25 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// Stacks the layers of `image` (from `store`) for the container whose state directory is
-    /// `dir`. `make_dirs` are directories to create in the container's root if the image lacks
-    /// them (its WorkingDir, as Docker does).
+    /// Stacks `lowers`, the layer directories of `image` lowest first, for the container whose
+    /// state directory is `dir`. `make_dirs` are directories to create in the container's root
+    /// if the image lacks them (its WorkingDir, as Docker does).
     pub fn new(
         store: &Store,
         image: &Digest,
+        lowers: Vec<PathBuf>,
         dir: &Path,
         make_dirs: Vec<String>,
-    ) -> crate::error::Result<Self> {
-        Ok(Overlay {
+    ) -> Self {
+        Overlay {
             store: store.clone(),
             image: image.clone(),
-            lowers: store.layer_dirs(image)?,
+            lowers,
             dir: dir.to_path_buf(),
             make_dirs,
             commit: None,
             mounted: false,
-        })
+        }
     }
 
     /// Turns the container's changes into a new image when it exits.
@@ -166,7 +167,12 @@ impl Feature for Overlay {
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         let merged = rootfs_of(&self.dir);
         let empty = self.dir.join("empty");
-        for dir in [self.upper(), self.work(), merged.clone(), empty.clone()] {
+        let mut dirs = vec![self.upper(), self.work(), merged.clone()];
+        // overlayfs needs at least one lower dir: an image without layers gets an empty one.
+        if self.lowers.is_empty() {
+            dirs.push(empty.clone());
+        }
+        for dir in dirs {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| FeatureError::with(format!("create {}", dir.display()), e))?;
         }
