@@ -186,7 +186,10 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
     };
     let bin = release.join(&spec.package);
     if setup.build {
-        let _step = progress.step(&format!("cargo build --release -p {} (static)", spec.package));
+        let _step = progress.step(&format!(
+            "cargo build --release -p {} (static)",
+            spec.package
+        ));
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo
             .args(["build", "--release", "--quiet", "-p", &spec.package])

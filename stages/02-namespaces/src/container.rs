@@ -323,7 +323,18 @@ impl Feature for StateDir {
     }
 
     fn cleanup(&mut self) -> Result<(), FeatureError> {
-        match std::fs::remove_dir_all(&self.dir) {
+        // The files this feature wrote, by name (cheaper than a walk); then whatever later
+        // stages left in the directory.
+        for file in crate::filesystem::ETC_FILES {
+            let _ = std::fs::remove_file(self.dir.join(file));
+        }
+        let removed = match std::fs::remove_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                std::fs::remove_dir_all(&self.dir)
+            }
+            other => other,
+        };
+        match removed {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FeatureError::with(
                 format!("remove {}", self.dir.display()),
                 e,

@@ -229,20 +229,44 @@ impl Feature for Overlay {
 
     fn cleanup(&mut self) -> Result<(), FeatureError> {
         self.unmount()?;
+        // What overlayfs itself put in the work dir: removed by name, which is cheaper than a
+        // walk; a walk only for what a container left in its upper dir.
+        let work = self.work();
+        // overlayfs's own: work/work, and with `volatile` work/work/incompat/volatile/dirty.
+        let volatile = work.join("work/incompat/volatile");
+        let _ = std::fs::remove_file(volatile.join("dirty"));
+        for dir in [
+            volatile.clone(),
+            work.join("work/incompat"),
+            work.join("work"),
+            work.join("index"),
+        ] {
+            let _ = std::fs::remove_dir(dir);
+        }
         for dir in [
             self.upper(),
-            self.work(),
+            work,
             rootfs_of(&self.dir),
             self.dir.join("empty"),
         ] {
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(FeatureError::with(format!("remove {}", dir.display()), e));
-                }
-                _ => {}
-            }
+            remove_dir(&dir)?;
         }
+        let _ = std::fs::remove_file(self.dir.join("image"));
         Ok(())
+    }
+}
+
+/// Removes `dir`: at once when it is empty (the usual case), with everything in it otherwise.
+fn remove_dir(dir: &Path) -> Result<(), FeatureError> {
+    let removed = match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => std::fs::remove_dir_all(dir),
+        other => other,
+    };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(FeatureError::with(format!("remove {}", dir.display()), e))
+        }
+        _ => Ok(()),
     }
 }
 
