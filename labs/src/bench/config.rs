@@ -122,7 +122,7 @@ pub struct Contestant {
 }
 // ANCHOR_END: bench_file
 
-/// A stage binary of this workspace, built with `cargo build --release -p PACKAGE`.
+/// A stage binary of this workspace, built statically with `cargo build --release -p PACKAGE`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
