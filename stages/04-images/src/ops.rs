@@ -235,13 +235,62 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<Vec<Removed>> {
         Ok(last && users.is_empty())
     })?;
     if delete {
+        // Read before the record goes (a corrupt image has no readable lineage: no parents).
+        let image = store.image(&id).ok();
         store.remove_record(&id)?;
         removed.push(Removed::Deleted(id));
+        // Then the untagged parents `build` left for its cache, as Docker deletes them: each
+        // one that no other image descends from and no container uses.
+        if let Some(image) = image {
+            removed.extend(remove_unused_parents(store, &image)?);
+        }
         store.collect_garbage(&lock)?;
     }
     Ok(removed)
 }
 // ANCHOR_END: remove
+
+/// Deletes the untagged ancestors of `image` that nothing else needs any more, nearest first.
+fn remove_unused_parents(store: &Store, image: &Image) -> Result<Vec<Removed>> {
+    let mut removed = Vec::new();
+    let (mut layers, mut history) = lineage(image);
+    loop {
+        // Images that cannot be read (corrupt) are nobody's parent here.
+        let images: Vec<Image> = store
+            .image_ids()?
+            .iter()
+            .filter_map(|id| store.image(id).ok())
+            .collect();
+        // The nearest ancestor: the longest history that is a strict prefix of this one.
+        let parent = images
+            .iter()
+            .filter(|candidate| {
+                let (l, h) = lineage(candidate);
+                h.len() < history.len() && history.starts_with(&h) && layers.starts_with(&l)
+            })
+            .max_by_key(|candidate| lineage(candidate).1.len());
+        let Some(parent) = parent else {
+            return Ok(removed);
+        };
+        let (parent_layers, parent_history) = lineage(parent);
+        let has_children = images.iter().any(|other| {
+            let (l, h) = lineage(other);
+            other.id != parent.id
+                && h.len() > parent_history.len()
+                && h.starts_with(&parent_history)
+                && l.starts_with(&parent_layers)
+        });
+        if !parent.repo_tags.is_empty()
+            || has_children
+            || !containers_using(store, &parent.id)?.is_empty()
+        {
+            return Ok(removed);
+        }
+        store.remove_record(&parent.id)?;
+        removed.push(Removed::Deleted(parent.id.clone()));
+        (layers, history) = (parent_layers, parent_history);
+    }
+}
 
 /// `tag SOURCE TARGET`: `TARGET` (a name and tag, no digest) names the image `SOURCE` names.
 pub fn tag(store: &Store, source: &str, target: &str) -> Result<()> {
