@@ -293,6 +293,21 @@ fn parse_blkio(text: &str) -> Result<Option<u16>, LimitError> {
 
 // ANCHOR: conversion
 impl Limits {
+    /// The controllers these limits need; the block I/O one is named `blkio` on v1 and `io` on
+    /// v2, so the caller says which.
+    pub fn controllers(&self, block_io: &'static str) -> Vec<&'static str> {
+        [
+            (self.memory.is_some(), "memory"),
+            (self.cpu_quota.is_some() || self.cpu_shares.is_some(), "cpu"),
+            (self.cpuset_cpus.is_some(), "cpuset"),
+            (self.pids.is_some(), "pids"),
+            (self.blkio_weight.is_some(), block_io),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, controller)| wanted.then_some(controller))
+        .collect()
+    }
+
     /// The memory+swap limit to set: `None` without a memory limit; the memory limit itself
     /// unless `--memory-swap` said otherwise, so that the memory limit is real and not
     /// silently extended by swap.

@@ -69,7 +69,11 @@ const ALWAYS: [&str; 3] = ["memory", "pids", "cpuacct"];
 // ANCHOR: narrow
 /// The host as a container with `limits` sees it: only the v1 hierarchies it joins.
 pub fn narrow(host: &Host, limits: &Limits) -> Host {
-    let wanted: Vec<&str> = ALWAYS.iter().copied().chain(needed(limits)).collect();
+    let wanted: Vec<&str> = ALWAYS
+        .iter()
+        .copied()
+        .chain(limits.controllers("blkio"))
+        .collect();
     let mut narrowed = host.clone();
     narrowed
         .v1
@@ -77,27 +81,6 @@ pub fn narrow(host: &Host, limits: &Limits) -> Host {
     narrowed
 }
 // ANCHOR_END: narrow
-
-/// The controllers each limit needs.
-fn needed(limits: &Limits) -> Vec<&'static str> {
-    let mut needed = Vec::new();
-    if limits.memory.is_some() {
-        needed.push("memory");
-    }
-    if limits.cpu_quota.is_some() || limits.cpu_shares.is_some() {
-        needed.push("cpu");
-    }
-    if limits.cpuset_cpus.is_some() {
-        needed.push("cpuset");
-    }
-    if limits.pids.is_some() {
-        needed.push("pids");
-    }
-    if limits.blkio_weight.is_some() {
-        needed.push("blkio");
-    }
-    needed
-}
 
 // ANCHOR: cpuset
 /// A new cpuset cgroup starts with no CPUs and no memory nodes, and takes no process until it
@@ -124,7 +107,7 @@ impl Cgroup for V1Cgroup {
     }
 
     fn create(&mut self, limits: &Limits) -> Result<(), CgroupError> {
-        for controller in needed(limits) {
+        for controller in limits.controllers("blkio") {
             self.need(controller)?;
         }
         for hierarchy in &self.hierarchies {

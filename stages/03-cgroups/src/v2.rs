@@ -83,27 +83,6 @@ fn enable_controllers(above: &Path, _dir: &Path) -> Result<(), CgroupError> {
     }
 }
 
-/// The controllers each limit needs.
-fn needed(limits: &Limits) -> Vec<&'static str> {
-    let mut needed = Vec::new();
-    if limits.memory.is_some() {
-        needed.push("memory");
-    }
-    if limits.cpu_quota.is_some() || limits.cpu_shares.is_some() {
-        needed.push("cpu");
-    }
-    if limits.cpuset_cpus.is_some() {
-        needed.push("cpuset");
-    }
-    if limits.pids.is_some() {
-        needed.push("pids");
-    }
-    if limits.blkio_weight.is_some() {
-        needed.push("io");
-    }
-    needed
-}
-
 // ANCHOR: v2
 impl Cgroup for V2Cgroup {
     fn paths(&self) -> Vec<PathBuf> {
@@ -112,7 +91,7 @@ impl Cgroup for V2Cgroup {
 
     fn create(&mut self, limits: &Limits) -> Result<(), CgroupError> {
         let offered = available(&self.root)?;
-        for controller in needed(limits) {
+        for controller in limits.controllers("io") {
             if !offered.iter().any(|c| c == controller) {
                 return Err(CgroupError::V2ControllerMissing {
                     controller,

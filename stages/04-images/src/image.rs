@@ -154,6 +154,17 @@ impl Store {
     }
     // ANCHOR_END: resolve
 
+    /// The tag `name` is, when it is one and it names image `id` (not an id, a digest or another
+    /// image's tag): what `rmi` untags and `save` records.
+    pub fn tag_naming(&self, name: &str, id: &Digest) -> Option<ImageRef> {
+        let reference = ImageRef::parse(name).ok()?;
+        if reference.digest().is_some() {
+            return None;
+        }
+        let tags = self.tags().ok()?;
+        (tags.get(&reference.name(), &reference.full()) == Some(id)).then_some(reference)
+    }
+
     // ANCHOR: layer_dirs
     /// The unpacked layer directories of an image, lowest first: the overlay's lower dirs. (The
     /// `lowerdir=` mount option lists them the other way round, topmost first.)

@@ -178,16 +178,7 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<Vec<Removed>> {
     let lock = store.lock_exclusive()?;
     let id = store.resolve(name)?;
     let users = containers_using(store, &id)?;
-    let by_tag = ImageRef::parse(name)
-        .ok()
-        .filter(|r| r.digest().is_none())
-        .filter(|r| {
-            store
-                .tags()
-                .ok()
-                .and_then(|t| t.get(&r.name(), &r.full()).cloned())
-                == Some(id.clone())
-        });
+    let by_tag = store.tag_naming(name, &id);
     let mut removed = Vec::new();
     let delete = store.update_tags(|index| {
         let references = index.references_to(&id);

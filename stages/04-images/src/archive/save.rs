@@ -70,16 +70,7 @@ fn wanted(store: &Store, names: &[&str]) -> Result<Vec<(Image, Vec<ImageRef>)>> 
     let mut images: Vec<(Image, Vec<ImageRef>)> = Vec::new();
     for name in names {
         let id = store.resolve(name)?;
-        let tag = ImageRef::parse(name)
-            .ok()
-            .filter(|r| r.digest().is_none())
-            .filter(|r| {
-                store
-                    .tags()
-                    .ok()
-                    .and_then(|t| t.get(&r.name(), &r.full()).cloned())
-                    == Some(id.clone())
-            });
+        let tag = store.tag_naming(name, &id);
         let i = match images.iter().position(|(image, _)| image.id == id) {
             Some(i) => i,
             None => {
