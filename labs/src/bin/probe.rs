@@ -155,6 +155,12 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "shm-remove" => shm_remove(number(arg(args, 0, "key")?, "key")?),
         "stat" => stat(arg(args, 0, "path")?),
         "net" => net(),
+        "addr" => addr(arg(args, 0, "interface")?),
+        "gateway" => gateway(),
+        "resolve" => resolve(arg(args, 0, "name")?).map(|ip| out(ip.to_string()))?,
+        "listen" => listen(number(arg(args, 0, "port")?, "port")?, false),
+        "serve" => listen(number(arg(args, 0, "port")?, "port")?, true),
+        "connect" => connect(arg(args, 0, "host:port")?, &args[1..].join(" ")),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
 }
@@ -178,6 +184,10 @@ probe: observe a container from inside. Commands:
   sleep DURATION     sleep (500ms, 2s)
   trap SIG...        print 'ready', wait for one of the signals, print 'got SIGNAME'
   orphans N          leave N orphans that exit at once; then count zombies
+  addr IFACE         print the interface's IPv4 address/prefix    gateway  the default route's
+  resolve NAME       look NAME up in /etc/hosts (no DNS: the probe is static)
+  listen PORT        print 'listening', answer one TCP connection, exit; serve PORT: answer forever
+  connect HOST:PORT [TEXT]  send TEXT, print the answer ('hello from HOSTNAME: TEXT')
   shm KEY            say whether a SysV shared memory segment with KEY exists
   shm-make KEY | shm-remove KEY   create or remove such a segment";
 
@@ -640,6 +650,134 @@ fn stat(path: &str) -> Outcome {
         meta.gid(),
         meta.mode() & 0o7777
     ))
+}
+
+/// The IPv4 address and prefix of `iface`, from /proc/net/fib_trie's local entries would be
+/// heavy: the SIOCGIFADDR and SIOCGIFNETMASK ioctls give them directly.
+fn addr(iface: &str) -> Outcome {
+    #[repr(C)]
+    struct IfreqAddr {
+        name: [u8; 16],
+        family: u16,
+        port: u16,
+        addr: [u8; 4],
+        pad: [u8; 16],
+    }
+    const SIOCGIFADDR: u64 = 0x8915;
+    const SIOCGIFNETMASK: u64 = 0x891b;
+    unsafe extern "C" {
+        fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+        fn ioctl(fd: i32, request: u64, ...) -> i32;
+    }
+    let mut request = IfreqAddr {
+        name: [0; 16],
+        family: 0,
+        port: 0,
+        addr: [0; 4],
+        pad: [0; 16],
+    };
+    if iface.len() >= 16 {
+        return Err(format!("interface name {iface:?} is too long"));
+    }
+    request.name[..iface.len()].copy_from_slice(iface.as_bytes());
+    // SAFETY: a datagram socket for ioctls; closed below.
+    let fd = unsafe { socket(2, 2, 0) };
+    if fd < 0 {
+        return Err(format!("socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both ioctls fill the ifreq we own.
+    let (got_addr, got_mask, address, mask) = unsafe {
+        let a = ioctl(fd, SIOCGIFADDR, &mut request);
+        let address = request.addr;
+        let m = ioctl(fd, SIOCGIFNETMASK, &mut request);
+        (a, m, address, request.addr)
+    };
+    // SAFETY: closes the socket opened above.
+    unsafe { close(fd) };
+    if got_addr != 0 || got_mask != 0 {
+        return Err(format!(
+            "{iface}: no IPv4 address ({})",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let prefix: u32 = mask.iter().map(|b| b.count_ones()).sum();
+    out(format!("{}/{prefix}", std::net::Ipv4Addr::from(address)))
+}
+
+/// The default route's gateway, from /proc/net/route (little-endian hex).
+fn gateway() -> Outcome {
+    let text =
+        std::fs::read_to_string("/proc/net/route").map_err(|e| format!("/proc/net/route: {e}"))?;
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&"00000000")
+            && let Some(hex) = fields.get(2)
+            && let Ok(raw) = u32::from_str_radix(hex, 16)
+        {
+            return out(format!(
+                "{} via {}",
+                std::net::Ipv4Addr::from(raw.swap_bytes()),
+                fields[0]
+            ));
+        }
+    }
+    Err("no default route".into())
+}
+
+/// NAME's address from /etc/hosts, as the C library's `files` source would find it. The probe
+/// is static, so it cannot load the resolver's plugins; containers find each other by name
+/// through /etc/hosts in skiff anyway.
+fn resolve(name: &str) -> Result<std::net::IpAddr, String> {
+    if let Ok(ip) = name.parse() {
+        return Ok(ip);
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").map_err(|e| format!("/etc/hosts: {e}"))?;
+    hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let ip: std::net::IpAddr = words.next()?.parse().ok()?;
+            words.any(|w| w == name).then_some(ip)
+        })
+        .next()
+        .ok_or_else(|| format!("{name}: not found in /etc/hosts"))
+}
+
+fn listen(port: u16, forever: bool) -> Outcome {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| format!("listen on {port}: {e}"))?;
+    out("listening")?;
+    loop {
+        let (stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(&stream);
+        let _ = std::io::BufRead::read_line(&mut reader, &mut line);
+        let answer = format!("hello from {}: {}\n", hostname(), line.trim_end());
+        let _ = (&stream).write_all(answer.as_bytes());
+        if !forever {
+            return out(format!("answered {}", line.trim_end()));
+        }
+    }
+}
+
+fn connect(target: &str, text: &str) -> Outcome {
+    let (host, port) = target
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{target:?}: expected HOST:PORT"))?;
+    let ip = resolve(host)?;
+    let port: u16 = number(port, "port")?;
+    let address = std::net::SocketAddr::new(ip, port);
+    let stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))
+        .map_err(|e| format!("connect to {address}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    (&stream)
+        .write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut answer)
+        .map_err(|e| format!("receive: {e}"))?;
+    out(answer.trim_end())
 }
 
 fn net() -> Outcome {

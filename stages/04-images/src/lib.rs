@@ -39,6 +39,7 @@
 pub mod archive;
 pub mod builder;
 pub mod builtin;
+pub mod cli;
 pub mod compression;
 pub mod config_json;
 pub mod container;
