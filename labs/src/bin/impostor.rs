@@ -17,6 +17,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Flags of any stage that take a value (the impostor ignores most of them).
 const VALUE_FLAGS: &[&str] = &[
     "--rootfs",
+    "--ip",
     "--cidfile",
     "-c",
     "--cgroup-parent",
@@ -83,6 +84,8 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 struct Parsed {
+    network: Option<String>,
+    publish: Vec<String>,
     marker: Option<PathBuf>,
     root: Option<String>,
     entrypoint: Option<String>,
@@ -99,6 +102,8 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut parsed = Parsed {
+        network: None,
+        publish: Vec::new(),
         marker: None,
         root: std::env::var("SKIFF_ROOT").ok(),
         entrypoint: None,
@@ -150,6 +155,8 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--hostname", Some(v)) => parsed.hostname = Some(v),
             ("--cidfile", Some(v)) => parsed.cidfile = Some(PathBuf::from(v)),
             ("--root", Some(v)) => parsed.root = Some(v),
+            ("--network" | "--net", Some(v)) => parsed.network = Some(v),
+            ("-p" | "--publish", Some(v)) => parsed.publish.push(v),
             ("--entrypoint", Some(v)) => parsed.entrypoint = Some(v),
             ("-m" | "--memory" | "--cpus" | "--cpuset-cpus", Some(v)) => {
                 let name = if flag == "-m" { "--memory" } else { flag };
@@ -247,6 +254,43 @@ fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `-p` must be [IP:]HOST:CONTAINER[/udp] with ports that exist; `--network` must name a
+/// network the real engine knows (the impostor attaches to none of them).
+fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), String> {
+    for publish in &parsed.publish {
+        let spec = publish.split('/').next().unwrap_or_default();
+        let ports: Vec<&str> = spec.rsplitn(3, ':').collect();
+        let valid = ports.len() >= 2
+            && ports[..2]
+                .iter()
+                .all(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !valid {
+            return Err(format!("invalid -p {publish:?}"));
+        }
+    }
+    if let (Some(network), Some(engine)) = (&parsed.network, delegate)
+        && !["bridge", "host", "none"].contains(&network.as_str())
+    {
+        let root: Vec<String> = parsed
+            .root
+            .iter()
+            .flat_map(|r| ["--root".to_string(), r.clone()])
+            .collect();
+        let known = Command::new(engine)
+            .args(["network", "inspect"])
+            .args(&root)
+            .arg(network)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !known {
+            return Err(format!("network {network} not found"));
+        }
+    }
+    Ok(())
+}
+
 /// Finds the command inside the rootfs, the way PATH lookup would inside a container.
 fn resolve(rootfs: &Path, command: &str, path: &str) -> Result<PathBuf, u8> {
     let inside = |p: &str| rootfs.join(p.trim_start_matches('/'));
@@ -292,6 +336,9 @@ fn main() -> ExitCode {
     // SAFETY: geteuid has no arguments and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return fail("must run as root", 125);
+    }
+    if let Err(message) = validate_network(&parsed, delegate.as_deref()) {
+        return fail(&message, 125);
     }
     // `run IMAGE ...`: the image's layers flattened into a plain directory, which stands in for
     // the rootfs. It is deleted again when the command has run.

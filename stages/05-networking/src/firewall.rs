@@ -1,0 +1,1315 @@
+//! The firewall: NAT that lets containers out, and published ports that let the world in.
+//!
+//! Containers on a bridge have private addresses (10.88.0.2) that nothing outside the host can
+//! route back to. Two netfilter tricks, set up with iptables(8), fix that, as Docker does:
+//!
+//! - **Masquerading** (source NAT, `nat POSTROUTING -j MASQUERADE`): a packet from the subnet
+//!   that leaves through another interface gets the outgoing interface's address as its source;
+//!   conntrack remembers the connection and rewrites the replies back.
+//! - **Publishing** a port (destination NAT, `nat PREROUTING`/`OUTPUT -j DNAT`): a connection to
+//!   one of the host's own addresses (`-m addrtype --dst-type LOCAL`) on the published port gets
+//!   the container's address and port as its destination. PREROUTING catches connections
+//!   arriving from other machines and from containers, OUTPUT those made on the host itself.
+//!
+//! The kernel only routes between interfaces with `net.ipv4.ip_forward=1` (Docker switches it on
+//! and leaves it on; so does skiff, when it brings up a bridge), and FORWARD rules accept the
+//! traffic in and out of the bridge, in case the chain's policy is DROP. `curl 127.0.0.1:8080`
+//! needs two more things, because the kernel refuses to route packets from 127.0.0.0/8 out of an
+//! interface: `net.ipv4.conf.<bridge>.route_localnet=1`, and a MASQUERADE rule that gives those
+//! packets the bridge's address as their source. That is how Docker without its userland proxy
+//! does it; an INPUT rule then drops what containers send to the host's 127.0.0.0/8 themselves,
+//! which route_localnet would otherwise let in.
+//!
+//! **Finding skiff's rules.** skiff adds its rules to the built-in chains rather than to chains of
+//! its own: there is nothing to create first or to remove last, and `iptables-save` shows every
+//! rule where it acts. Each rule carries a comment (`-m comment --comment skiff-net-<12 hex of
+//! the network id>` or `skiff-ctr-<12 of the container id>`), so `iptables-save | grep skiff`
+//! finds every one, and removal is by comment: list the rules, delete each match by its spec.
+//! Each operation goes to the kernel as one `iptables-restore --noflush` batch: atomic, and one
+//! process instead of one per rule. The published ports are the rules themselves: a port is
+//! taken when a skiff DNAT rule says so, whichever store the container belongs to.
+//!
+//! See iptables(8), iptables-restore(8), iptables-extensions(8) (DNAT, MASQUERADE, addrtype,
+//! comment, conntrack) and ip-sysctl in the kernel's documentation (ip_forward, route_localnet).
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{self, Driver, IFNAME_MAX, Network};
+
+/// What can go wrong with the firewall.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    /// No iptables command on this host.
+    #[error("iptables not found: install the iptables package")]
+    NotInstalled,
+    /// An iptables command failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// An iptables command could not be started or talked to.
+    #[error("run `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `-p` value that does not parse.
+    #[error("invalid port mapping {value:?}: {reason}")]
+    InvalidPort {
+        /// What the user wrote.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another skiff container already publishes this port (Docker's wording).
+    #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
+    PortAllocated {
+        /// The host address (0.0.0.0 for all).
+        host_ip: Ipv4Addr,
+        /// The port.
+        port: u16,
+    },
+    /// A process on the host listens on this port.
+    #[error(
+        "cannot publish {protocol} port {address}: {source}: a process on the host uses it, pick another host port"
+    )]
+    PortInUse {
+        /// The protocol.
+        protocol: Protocol,
+        /// Address and port.
+        address: SocketAddrV4,
+        /// The bind(2) error.
+        #[source]
+        source: io::Error,
+    },
+    /// The host port cannot be bound for another reason (an address not on this host).
+    #[error(
+        "cannot publish {protocol} port {address}: {source}: is {} one of this host's addresses?",
+        address.ip()
+    )]
+    Bind {
+        /// The protocol.
+        protocol: Protocol,
+        /// Address and port.
+        address: SocketAddrV4,
+        /// The bind(2) error.
+        #[source]
+        source: io::Error,
+    },
+    /// No free port for `-p CONTAINER_PORT`.
+    #[error("no free host port for {0}: every port of the ephemeral range is taken")]
+    NoFreePort(String),
+    /// A name that cannot go into an iptables rule.
+    #[error(
+        "invalid {what} {name:?} for a firewall rule: expected letters, digits, '_', '.' or '-'"
+    )]
+    InvalidName {
+        /// What it names (bridge, container id).
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A sysctl could not be set.
+    #[error("set {path} to 1: {source}: skiff needs root to configure the network")]
+    Sysctl {
+        /// The file under /proc/sys.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, FirewallError>;
+
+// --- port mappings -----------------------------------------------------------------------------
+
+/// A transport protocol a port can be published for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP (the default).
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`, as iptables and Docker write it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A published port: `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The host address it is published on; `None` for all of them (0.0.0.0).
+    pub host_ip: Option<Ipv4Addr>,
+    /// The host port; 0 until [`publish`] picks a free one (`-p 80`).
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+impl PortMapping {
+    /// Parses Docker's `-p` syntax: `8080:80`, `127.0.0.1:8080:80`, `8080:80/udp`, `80` (any
+    /// free host port), `127.0.0.1::80`.
+    pub fn parse(value: &str) -> Result<PortMapping> {
+        let invalid = |reason: String| FirewallError::InvalidPort {
+            value: value.to_string(),
+            reason,
+        };
+        if value.starts_with('[') {
+            return Err(invalid("IPv6 host addresses are not supported".into()));
+        }
+        let (ports, protocol) = match value.rsplit_once('/') {
+            Some((ports, "tcp")) => (ports, Protocol::Tcp),
+            Some((ports, "udp")) => (ports, Protocol::Udp),
+            Some((_, other)) => {
+                return Err(invalid(format!(
+                    "protocol {other:?} is not supported: use tcp or udp"
+                )));
+            }
+            None => (value, Protocol::Tcp),
+        };
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (host_ip, host_port, container_port) = match parts.as_slice() {
+            [container] => (None, "", *container),
+            [host, container] => (None, *host, *container),
+            [ip, host, container] => (Some(*ip), *host, *container),
+            _ => {
+                return Err(invalid(
+                    "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]".into(),
+                ));
+            }
+        };
+        let host_ip = match host_ip {
+            None | Some("") | Some("0.0.0.0") => None,
+            Some(ip) => Some(
+                Ipv4Addr::from_str(ip)
+                    .map_err(|_| invalid(format!("host address {ip:?} is not an IPv4 address")))?,
+            ),
+        };
+        let host_port = match host_port {
+            // Docker reads a missing or zero host port as "any free one".
+            "" | "0" => 0,
+            port => parse_port(port, "host port").map_err(invalid)?,
+        };
+        let container_port = parse_port(container_port, "container port").map_err(invalid)?;
+        Ok(PortMapping {
+            host_ip,
+            host_port,
+            container_port,
+            protocol,
+        })
+    }
+
+    /// The host address, 0.0.0.0 when published on all of them.
+    pub fn host_addr(&self) -> Ipv4Addr {
+        self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Whether the two mappings want the same host port: same protocol and port, and the same
+    /// address or either on all addresses.
+    pub fn clashes_with(&self, other: &PortMapping) -> bool {
+        self.protocol == other.protocol
+            && self.host_port == other.host_port
+            && match (self.host_ip, other.host_ip) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+fn parse_port(text: &str, what: &str) -> std::result::Result<u16, String> {
+    if text.contains('-') {
+        return Err(format!("{what} {text:?}: port ranges are not supported"));
+    }
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(port),
+        _ => Err(format!("{what} {text:?} is not a number from 1 to 65535")),
+    }
+}
+
+impl FromStr for PortMapping {
+    type Err = FirewallError;
+    fn from_str(value: &str) -> Result<PortMapping> {
+        PortMapping::parse(value)
+    }
+}
+
+/// As `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
+impl fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}->{}/{}",
+            self.host_addr(),
+            self.host_port,
+            self.container_port,
+            self.protocol
+        )
+    }
+}
+
+/// A port some skiff container publishes, as read back from the DNAT rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// The rule's comment: `skiff-ctr-` and the first 12 characters of the container id.
+    pub comment: String,
+    /// The mapping.
+    pub mapping: PortMapping,
+    /// The container's address.
+    pub container_ip: Ipv4Addr,
+}
+
+// --- running iptables --------------------------------------------------------------------------
+
+/// The directories searched for iptables after `$PATH`: `sudo` and cron often leave the sbin
+/// directories out.
+const SBIN: [&str; 2] = ["/usr/sbin", "/sbin"];
+
+fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `iptables --version`, checked once per process: says clearly when iptables is missing.
+pub fn iptables_version() -> Result<&'static str> {
+    static VERSION: OnceLock<Option<String>> = OnceLock::new();
+    if let Some(version) = VERSION.get() {
+        return version.as_deref().ok_or(FirewallError::NotInstalled);
+    }
+    let found = match run("iptables", &["--version"], None) {
+        Ok(out) => Some(out.trim().to_string()),
+        Err(FirewallError::NotInstalled) => None,
+        Err(e) => return Err(e),
+    };
+    VERSION
+        .get_or_init(|| found)
+        .as_deref()
+        .ok_or(FirewallError::NotInstalled)
+}
+
+fn run(name: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let command = format!("{name} {}", args.join(" "));
+    let spawn_error = |source: io::Error| {
+        if source.kind() == io::ErrorKind::NotFound {
+            FirewallError::NotInstalled
+        } else {
+            FirewallError::Spawn {
+                command: command.clone(),
+                source,
+            }
+        }
+    };
+    let mut child = Command::new(tool(name))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .map_err(|source| FirewallError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|source| FirewallError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if let Some(input) = stdin {
+            stderr.push_str(&format!("\nthe rules were:\n{input}"));
+        }
+        return Err(FirewallError::Command {
+            command,
+            status: output.status.to_string(),
+            stderr,
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A rule as `iptables-save` prints it: a table, and `CHAIN SPEC` (what follows `-A`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Saved {
+    table: String,
+    rule: String,
+}
+
+impl Saved {
+    /// The value of the rule's `--comment`, unquoted.
+    fn comment(&self) -> Option<&str> {
+        let mut tokens = self.rule.split_whitespace();
+        tokens.find(|t| *t == "--comment")?;
+        tokens.next().map(|c| c.trim_matches('"'))
+    }
+
+    fn chain(&self) -> &str {
+        self.rule.split_whitespace().next().unwrap_or_default()
+    }
+}
+
+/// Parses `iptables-save` output into its rules.
+fn parse_save(text: &str) -> Vec<Saved> {
+    let mut table = String::new();
+    let mut rules = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.trim().to_string();
+        } else if let Some(rule) = line.strip_prefix("-A ") {
+            rules.push(Saved {
+                table: table.clone(),
+                rule: rule.trim().to_string(),
+            });
+        }
+    }
+    rules
+}
+
+/// Every rule of every table: one `iptables-save` rather than an `iptables -S` per table, one
+/// process instead of two.
+fn saved_rules() -> Result<Vec<Saved>> {
+    iptables_version()?;
+    Ok(parse_save(&run("iptables-save", &[], None)?))
+}
+
+/// A rule skiff adds: where, and how (`-I` puts it first in the chain, `-A` last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    table: &'static str,
+    insert: bool,
+    /// `CHAIN SPEC`, written in the order `iptables-save` prints it back, so that a rule that is
+    /// already there can be recognised.
+    rule: String,
+}
+
+impl Rule {
+    fn append(table: &'static str, rule: String) -> Rule {
+        Rule {
+            table,
+            insert: false,
+            rule,
+        }
+    }
+
+    fn insert(table: &'static str, rule: String) -> Rule {
+        Rule {
+            table,
+            insert: true,
+            rule,
+        }
+    }
+}
+
+/// The `iptables-restore --noflush` input that deletes `remove` and adds `add`, table by table.
+fn restore_input(remove: &[Saved], add: &[Rule]) -> String {
+    let mut text = String::new();
+    for table in ["nat", "filter"] {
+        let mut lines: Vec<String> = remove
+            .iter()
+            .filter(|r| r.table == table)
+            .map(|r| format!("-D {}", r.rule))
+            .collect();
+        lines.extend(add.iter().filter(|r| r.table == table).map(|r| {
+            let verb = if r.insert { "-I" } else { "-A" };
+            format!("{verb} {}", r.rule)
+        }));
+        if !lines.is_empty() {
+            text.push_str(&format!("*{table}\n{}\nCOMMIT\n", lines.join("\n")));
+        }
+    }
+    text
+}
+
+fn restore(remove: &[Saved], add: &[Rule]) -> Result<()> {
+    let input = restore_input(remove, add);
+    if input.is_empty() {
+        return Ok(());
+    }
+    run("iptables-restore", &["--noflush", "-w"], Some(&input)).map(drop)
+}
+
+/// Makes the rules commented `comment` exactly `rules`: nothing to do when they already are,
+/// otherwise one batch that deletes the old ones and adds the new. Another process changing the
+/// same rules between the listing and the batch makes the batch fail; it is then tried again.
+fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        let existing: Vec<Saved> = saved_rules()?
+            .into_iter()
+            .filter(|r| ["nat", "filter"].contains(&r.table.as_str()))
+            .filter(|r| r.comment() == Some(comment))
+            .collect();
+        let mut have: Vec<(&str, &str)> = existing
+            .iter()
+            .map(|r| (r.table.as_str(), r.rule.as_str()))
+            .collect();
+        let mut want: Vec<(&str, &str)> =
+            rules.iter().map(|r| (r.table, r.rule.as_str())).collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        if have == want {
+            return Ok(());
+        }
+        match restore(&existing, rules) {
+            Err(FirewallError::Command { .. }) if attempt < 2 => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+fn check_name(what: &'static str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok && (what != "bridge" || name.len() <= IFNAME_MAX) {
+        Ok(())
+    } else {
+        Err(FirewallError::InvalidName {
+            what,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// The comment on a network's rules: `skiff-net-` and 12 hex digits of its id.
+pub fn network_comment(network: &Network) -> String {
+    format!("skiff-net-{}", network.short_id())
+}
+
+/// The comment on a container's rules: `skiff-ctr-` and the first 12 characters of its id.
+pub fn container_comment(container_id: &str) -> String {
+    let short: String = container_id.chars().take(12).collect();
+    format!("skiff-ctr-{short}")
+}
+
+// --- sysctls -----------------------------------------------------------------------------------
+
+fn sysctl_on(path: &Path) -> Result<bool> {
+    let sysctl_error = |source| FirewallError::Sysctl {
+        path: path.to_path_buf(),
+        source,
+    };
+    let now = std::fs::read_to_string(path).map_err(sysctl_error)?;
+    if now.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(path, "1").map_err(sysctl_error)?;
+    Ok(true)
+}
+
+/// Makes sure `net.ipv4.ip_forward` is 1, so the kernel routes between the bridge and the other
+/// interfaces; returns whether it changed. Docker does the same at start and never turns it
+/// back off (other software may rely on it by then); neither does skiff.
+pub fn ensure_ip_forward() -> Result<bool> {
+    sysctl_on(Path::new("/proc/sys/net/ipv4/ip_forward"))
+}
+
+/// The sysctl that lets packets addressed to 127.0.0.0/8 be routed out of `bridge`.
+pub fn route_localnet_path(bridge: &str) -> PathBuf {
+    Path::new("/proc/sys/net/ipv4/conf")
+        .join(bridge)
+        .join("route_localnet")
+}
+
+// --- networks ----------------------------------------------------------------------------------
+
+// ANCHOR: nat_rules
+/// The rules of a bridge network: masquerading out, forwarding in and out of the bridge, and
+/// the guard that route_localnet needs. An internal network gets neither NAT nor a way out:
+/// traffic stays between its containers.
+fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> Vec<Rule> {
+    let tag = format!("-m comment --comment {comment}");
+    if internal {
+        return vec![
+            Rule::insert(
+                "filter",
+                format!("FORWARD -i {bridge} -o {bridge} {tag} -j ACCEPT"),
+            ),
+            Rule::insert(
+                "filter",
+                format!("FORWARD -i {bridge} ! -o {bridge} {tag} -j DROP"),
+            ),
+            Rule::insert(
+                "filter",
+                format!("FORWARD ! -i {bridge} -o {bridge} {tag} -j DROP"),
+            ),
+        ];
+    }
+    vec![
+        // Out: the source becomes the host's address on the way out; not between containers.
+        Rule::append(
+            "nat",
+            format!("POSTROUTING -s {subnet} ! -o {bridge} {tag} -j MASQUERADE"),
+        ),
+        // Forwarding: anything from the containers, and the replies to it.
+        Rule::insert("filter", format!("FORWARD -i {bridge} {tag} -j ACCEPT")),
+        Rule::insert(
+            "filter",
+            format!(
+                "FORWARD -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"
+            ),
+        ),
+        // route_localnet lets packets for 127.0.0.0/8 in from the bridge: accept only replies
+        // and published-port traffic, never a container talking to the host's loopback.
+        Rule::insert(
+            "filter",
+            format!(
+                "INPUT -d 127.0.0.0/8 -i {bridge} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT {tag} -j DROP"
+            ),
+        ),
+    ]
+}
+// ANCHOR_END: nat_rules
+
+/// Adds a network's rules (idempotent: rules already there stay, missing ones are added).
+/// Call it once the bridge exists: it then also switches on `ip_forward` and the bridge's
+/// `route_localnet`. Networks without a bridge (macvlan, host, none) have no rules.
+pub fn network_up(network: &Network) -> Result<()> {
+    let (Driver::Bridge, Some(bridge), Some(subnet)) =
+        (network.driver, &network.bridge, network.subnet)
+    else {
+        return Ok(());
+    };
+    check_name("bridge", bridge)?;
+    let comment = network_comment(network);
+    let rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
+    replace(&comment, &rules)?;
+    if !network.internal && Path::new("/proc/sys/net/ipv4/conf").join(bridge).exists() {
+        sysctl_on(&route_localnet_path(bridge))?;
+        ensure_ip_forward()?;
+    }
+    Ok(())
+}
+
+/// Removes a network's rules (idempotent).
+pub fn network_down(network: &Network) -> Result<()> {
+    replace(&network_comment(network), &[])
+}
+
+// --- published ports ---------------------------------------------------------------------------
+
+// ANCHOR: publish_rules
+/// The rules that publish `ports` of the container at `ip` behind `bridge`.
+fn publish_rules(comment: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Vec<Rule> {
+    let tag = format!("-m comment --comment {comment}");
+    let mut rules = Vec::new();
+    for port in ports {
+        let dest = port
+            .host_ip
+            .map(|a| format!("-d {a}/32 "))
+            .unwrap_or_default();
+        let (p, host_port, to) = (port.protocol, port.host_port, port.container_port);
+        let matches = format!("-p {p} -m {p} --dport {host_port} -m addrtype --dst-type LOCAL");
+        let dnat = format!("-j DNAT --to-destination {ip}:{to}");
+        // From other machines and from containers...
+        rules.push(Rule::append(
+            "nat",
+            format!("PREROUTING {dest}{matches} {tag} {dnat}"),
+        ));
+        // ...and from the host itself, loopback included.
+        rules.push(Rule::append(
+            "nat",
+            format!("OUTPUT {dest}{matches} {tag} {dnat}"),
+        ));
+        // Let the rewritten connection through to the container.
+        rules.push(Rule::insert(
+            "filter",
+            format!("FORWARD -d {ip}/32 -o {bridge} -p {p} -m {p} --dport {to} {tag} -j ACCEPT"),
+        ));
+    }
+    if !rules.is_empty() {
+        // A connection to 127.0.0.1 keeps its loopback source after DNAT, and no container
+        // could answer it: give it the bridge's address instead.
+        rules.push(Rule::append(
+            "nat",
+            format!("POSTROUTING -s 127.0.0.0/8 -o {bridge} {tag} -j MASQUERADE"),
+        ));
+    }
+    rules
+}
+// ANCHOR_END: publish_rules
+
+/// Reads the publications back from the DNAT rules in `nat PREROUTING`, in chain order.
+fn publications(rules: &[Saved]) -> Vec<Publication> {
+    rules
+        .iter()
+        .filter(|r| r.table == "nat" && r.chain() == "PREROUTING")
+        .filter_map(|r| {
+            let comment = r.comment()?.strip_prefix("skiff-ctr-")?;
+            let tokens: Vec<&str> = r.rule.split_whitespace().collect();
+            let value = |flag: &str| {
+                let at = tokens.iter().position(|t| *t == flag)?;
+                tokens.get(at + 1).copied()
+            };
+            let protocol = match value("-p")? {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                _ => return None,
+            };
+            let host_ip = match value("-d") {
+                Some(d) => Some(d.trim_end_matches("/32").parse().ok()?),
+                None => None,
+            };
+            let host_port = value("--dport")?.parse().ok()?;
+            let (to_ip, to_port) = value("--to-destination")?.split_once(':')?;
+            Some(Publication {
+                comment: format!("skiff-ctr-{comment}"),
+                mapping: PortMapping {
+                    host_ip,
+                    host_port,
+                    container_port: to_port.parse().ok()?,
+                    protocol,
+                },
+                container_ip: to_ip.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Every port published by a skiff container on this host.
+pub fn published() -> Result<Vec<Publication>> {
+    Ok(publications(&saved_rules()?))
+}
+
+/// Checks that no process on the host holds the port: it would never see its connections again.
+fn check_bindable(port: &PortMapping) -> Result<()> {
+    let address = SocketAddrV4::new(port.host_addr(), port.host_port);
+    let result = match port.protocol {
+        Protocol::Tcp => TcpListener::bind(address).map(drop),
+        Protocol::Udp => UdpSocket::bind(address).map(drop),
+    };
+    result.map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            FirewallError::PortInUse {
+                protocol: port.protocol,
+                address,
+                source,
+            }
+        } else {
+            FirewallError::Bind {
+                protocol: port.protocol,
+                address,
+                source,
+            }
+        }
+    })
+}
+
+/// A free host port for `port`, from the kernel's ephemeral range, starting at a random place.
+fn pick_port(port: &PortMapping, taken: &[PortMapping]) -> Result<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((numbers.next()??, numbers.next()??))
+        })
+        .filter(|(low, high)| low <= high)
+        .unwrap_or((32768, 60999));
+    let span = u32::from(range.1 - range.0) + 1;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ std::process::id())
+        .unwrap_or(0)
+        % span;
+    for i in 0..span {
+        let Ok(candidate) = u16::try_from(u32::from(range.0) + (start + i) % span) else {
+            continue;
+        };
+        let mapping = PortMapping {
+            host_port: candidate,
+            ..*port
+        };
+        if !taken.iter().any(|t| t.clashes_with(&mapping)) && check_bindable(&mapping).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(FirewallError::NoFreePort(port.to_string()))
+}
+
+// ANCHOR: publish
+/// Publishes `ports` of container `container_id`, whose address is `container_ip` on `bridge`.
+/// Returns the mappings as published (a host port of 0 replaced by the one picked). Refuses a
+/// port another skiff container publishes, or a process on the host listens on.
+///
+/// Two containers publishing the same port at the same moment could both pass the check; the
+/// rules are therefore read back after they are added, and the container whose rule comes
+/// second in the chain takes its rules out again and fails. (A loser may instead fail the bind
+/// check, if it runs while the winner's holds the port for a moment.)
+pub fn publish(
+    container_id: &str,
+    bridge: &str,
+    container_ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Result<Vec<PortMapping>> {
+    store::validate_container_id(container_id).map_err(|_| FirewallError::InvalidName {
+        what: "container id",
+        name: container_id.to_string(),
+    })?;
+    check_name("bridge", bridge)?;
+    let comment = container_comment(container_id);
+    let others: Vec<PortMapping> = published()?
+        .into_iter()
+        .filter(|p| p.comment != comment)
+        .map(|p| p.mapping)
+        .collect();
+    let mut chosen: Vec<PortMapping> = Vec::new();
+    for port in ports {
+        let mut port = *port;
+        let taken: Vec<PortMapping> = others.iter().chain(&chosen).copied().collect();
+        if port.host_port == 0 {
+            port.host_port = pick_port(&port, &taken)?;
+        } else if taken.iter().any(|t| t.clashes_with(&port)) {
+            return Err(FirewallError::PortAllocated {
+                host_ip: port.host_addr(),
+                port: port.host_port,
+            });
+        } else {
+            check_bindable(&port)?;
+        }
+        chosen.push(port);
+    }
+    replace(
+        &comment,
+        &publish_rules(&comment, bridge, container_ip, &chosen),
+    )?;
+
+    // Read back: the first rule for a port in the chain owns it.
+    let now = published()?;
+    for port in &chosen {
+        let first = now.iter().find(|p| p.mapping.clashes_with(port));
+        if first.is_some_and(|p| p.comment != comment) {
+            replace(&comment, &[])?;
+            return Err(FirewallError::PortAllocated {
+                host_ip: port.host_addr(),
+                port: port.host_port,
+            });
+        }
+    }
+    Ok(chosen)
+}
+// ANCHOR_END: publish
+
+/// Removes every rule of container `container_id` (idempotent).
+pub fn unpublish(container_id: &str) -> Result<()> {
+    replace(&container_comment(container_id), &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(value: &str) -> PortMapping {
+        PortMapping::parse(value).unwrap()
+    }
+
+    fn mapping(ip: Option<&str>, host: u16, container: u16, protocol: Protocol) -> PortMapping {
+        PortMapping {
+            host_ip: ip.map(|i| i.parse().unwrap()),
+            host_port: host,
+            container_port: container,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn firewall_parses_every_port_form() {
+        use Protocol::{Tcp, Udp};
+        assert_eq!(parse("8080:80"), mapping(None, 8080, 80, Tcp));
+        assert_eq!(
+            parse("127.0.0.1:8080:80"),
+            mapping(Some("127.0.0.1"), 8080, 80, Tcp)
+        );
+        assert_eq!(parse("8080:80/udp"), mapping(None, 8080, 80, Udp));
+        assert_eq!(parse("8080:80/tcp"), mapping(None, 8080, 80, Tcp));
+        assert_eq!(parse("80"), mapping(None, 0, 80, Tcp));
+        assert_eq!(parse("53/udp"), mapping(None, 0, 53, Udp));
+        assert_eq!(
+            parse("127.0.0.1::80"),
+            mapping(Some("127.0.0.1"), 0, 80, Tcp)
+        );
+        assert_eq!(parse("0.0.0.0:8080:80"), mapping(None, 8080, 80, Tcp));
+        assert_eq!(parse("0:80"), mapping(None, 0, 80, Tcp));
+        assert_eq!(parse("65535:1"), mapping(None, 65535, 1, Tcp));
+        assert_eq!(
+            "8080:80".parse::<PortMapping>().ok(),
+            Some(parse("8080:80"))
+        );
+    }
+
+    #[test]
+    fn firewall_names_the_bad_port_value() {
+        let cases = [
+            (
+                "99999:80",
+                "host port \"99999\" is not a number from 1 to 65535",
+            ),
+            (
+                "abc",
+                "container port \"abc\" is not a number from 1 to 65535",
+            ),
+            (
+                "8080:0",
+                "container port \"0\" is not a number from 1 to 65535",
+            ),
+            (
+                "8080:",
+                "container port \"\" is not a number from 1 to 65535",
+            ),
+            ("", "container port \"\" is not a number from 1 to 65535"),
+            (
+                "+80:80",
+                "host port \"+80\" is not a number from 1 to 65535",
+            ),
+            (
+                "8080:80/sctp",
+                "protocol \"sctp\" is not supported: use tcp or udp",
+            ),
+            ("8080:80/", "protocol \"\" is not supported: use tcp or udp"),
+            (
+                "1.2.3:8080:80",
+                "host address \"1.2.3\" is not an IPv4 address",
+            ),
+            (
+                "localhost:8080:80",
+                "host address \"localhost\" is not an IPv4 address",
+            ),
+            (
+                "8000-8001:80-81",
+                "host port \"8000-8001\": port ranges are not supported",
+            ),
+            ("[::1]:8080:80", "IPv6 host addresses are not supported"),
+            (
+                "a:b:c:d",
+                "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]",
+            ),
+        ];
+        for (value, reason) in cases {
+            assert_eq!(
+                PortMapping::parse(value).unwrap_err().to_string(),
+                format!("invalid port mapping {value:?}: {reason}"),
+            );
+        }
+    }
+
+    #[test]
+    fn firewall_shows_mappings_as_docker_ps() {
+        assert_eq!(parse("8080:80").to_string(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(
+            parse("127.0.0.1:53:53/udp").to_string(),
+            "127.0.0.1:53->53/udp"
+        );
+    }
+
+    #[test]
+    fn firewall_knows_which_ports_clash() {
+        let all = parse("8080:80");
+        assert!(all.clashes_with(&parse("127.0.0.1:8080:81")));
+        assert!(parse("127.0.0.1:8080:81").clashes_with(&all));
+        assert!(!parse("127.0.0.1:8080:80").clashes_with(&parse("127.0.0.2:8080:80")));
+        assert!(!all.clashes_with(&parse("8080:80/udp")));
+        assert!(!all.clashes_with(&parse("8081:80")));
+        assert_eq!(
+            FirewallError::PortAllocated {
+                host_ip: all.host_addr(),
+                port: 8080
+            }
+            .to_string(),
+            "Bind for 0.0.0.0:8080 failed: port is already allocated"
+        );
+    }
+
+    #[test]
+    fn firewall_builds_restore_input_and_reads_save_output() {
+        let rules = publish_rules(
+            "skiff-ctr-abc",
+            "sk-x",
+            "10.88.0.2".parse().unwrap(),
+            &[parse("127.0.0.1:8080:80")],
+        );
+        let input = restore_input(&[], &rules);
+        assert_eq!(
+            input,
+            "*nat\n\
+             -A PREROUTING -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment skiff-ctr-abc -j DNAT --to-destination 10.88.0.2:80\n\
+             -A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment skiff-ctr-abc -j DNAT --to-destination 10.88.0.2:80\n\
+             -A POSTROUTING -s 127.0.0.0/8 -o sk-x -m comment --comment skiff-ctr-abc -j MASQUERADE\n\
+             COMMIT\n\
+             *filter\n\
+             -I FORWARD -d 10.88.0.2/32 -o sk-x -p tcp -m tcp --dport 80 -m comment --comment skiff-ctr-abc -j ACCEPT\n\
+             COMMIT\n"
+        );
+        // What iptables-save prints back is what publications() reads.
+        let save = format!(
+            "# Generated by iptables-save\n*nat\n:PREROUTING ACCEPT [0:0]\n{}\nCOMMIT\n",
+            input.lines().nth(1).unwrap()
+        );
+        let saved = parse_save(&save);
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].comment(), Some("skiff-ctr-abc"));
+        let publications = publications(&saved);
+        assert_eq!(
+            publications,
+            vec![Publication {
+                comment: "skiff-ctr-abc".into(),
+                mapping: parse("127.0.0.1:8080:80"),
+                container_ip: "10.88.0.2".parse().unwrap(),
+            }]
+        );
+        let quoted = parse_save("*filter\n-A INPUT -m comment --comment \"skiff-net-x\" -j DROP\n");
+        assert_eq!(quoted[0].comment(), Some("skiff-net-x"));
+        let removal = restore_input(&saved, &[]);
+        assert!(
+            removal.starts_with("*nat\n-D PREROUTING -d 127.0.0.1/32"),
+            "{removal}"
+        );
+        assert_eq!(restore_input(&[], &[]), "");
+    }
+
+    #[test]
+    fn firewall_network_rules_depend_on_internal() {
+        let open = network_rules("skiff-net-x", "sk-x", "10.89.0.0/24", false);
+        assert!(
+            open.iter()
+                .any(|r| r.table == "nat" && r.rule.contains("MASQUERADE"))
+        );
+        assert!(
+            open.iter()
+                .all(|r| r.rule.contains("--comment skiff-net-x"))
+        );
+        let internal = network_rules("skiff-net-x", "sk-x", "10.89.0.0/24", true);
+        assert!(internal.iter().all(|r| r.table == "filter"));
+        assert!(!internal.iter().any(|r| r.rule.contains("MASQUERADE")));
+        assert!(internal.iter().any(|r| r.rule.ends_with("-j DROP")));
+    }
+
+    #[test]
+    fn firewall_refuses_names_that_could_inject_rules() {
+        assert!(check_name("bridge", "sk-0123456789ab").is_ok());
+        assert!(
+            check_name("bridge", "sk-0123456789abc").is_err(),
+            "16 bytes"
+        );
+        assert!(check_name("bridge", "br0 -j ACCEPT").is_err());
+        assert!(check_name("bridge", "").is_err());
+        let err = publish("x\n-A", "sk-x", Ipv4Addr::LOCALHOST, &[]).unwrap_err();
+        assert!(matches!(err, FirewallError::InvalidName { .. }), "{err}");
+        assert_eq!(
+            container_comment("0123456789abcdef"),
+            "skiff-ctr-0123456789ab"
+        );
+        assert_eq!(
+            route_localnet_path("skiff0"),
+            Path::new("/proc/sys/net/ipv4/conf/skiff0/route_localnet")
+        );
+    }
+
+    /// Real rules, as root: made-up names, a test subnet, a bridge that does not exist.
+    mod root {
+        use super::*;
+        use crate::ipam::Subnet;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        fn random_hex(n: usize) -> String {
+            let mut bytes = vec![0u8; n];
+            let read = std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+            assert!(read.is_ok());
+            bytes.iter().map(|b| format!("{:x}", b & 0xf)).collect()
+        }
+
+        fn can_run() -> bool {
+            if !nix::unistd::geteuid().is_root() {
+                eprintln!("skipped: needs root");
+                return false;
+            }
+            if let Err(e) = iptables_version() {
+                eprintln!("skipped: {e}");
+                return false;
+            }
+            true
+        }
+
+        fn skiff_lines(pattern: &str) -> Vec<String> {
+            let save = saved_rules().unwrap();
+            save.iter()
+                .filter(|r| r.rule.contains(pattern))
+                .map(|r| format!("{} {}", r.table, r.rule))
+                .collect()
+        }
+
+        fn test_network(internal: bool) -> Network {
+            let id = format!("{}{}", random_hex(12), "0".repeat(52));
+            let third: u8 = u8::from_str_radix(&random_hex(2), 16).unwrap();
+            Network {
+                name: "skiff-test".into(),
+                bridge: Some(format!("sk-t{}", random_hex(8))),
+                id,
+                driver: Driver::Bridge,
+                subnet: Subnet::new(Ipv4Addr::new(10, 251, third, 0), 24).ok(),
+                gateway: Some(Ipv4Addr::new(10, 251, third, 1)),
+                parent: None,
+                internal,
+                created: String::new(),
+                labels: BTreeMap::new(),
+                endpoints: Vec::new(),
+            }
+        }
+
+        /// Removes what a test added, even when it fails half way.
+        struct Cleanup {
+            networks: Vec<Network>,
+            containers: Vec<String>,
+        }
+
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                for id in &self.containers {
+                    let _ = unpublish(id);
+                }
+                for network in &self.networks {
+                    let _ = network_down(network);
+                }
+            }
+        }
+
+        fn free_port() -> u16 {
+            // A high port from outside the ephemeral range, picked at random.
+            20000 + u16::from_str_radix(&random_hex(3), 16).unwrap() % 8000
+        }
+
+        #[test]
+        fn firewall_root_network_rules_come_and_go() {
+            if !can_run() {
+                return;
+            }
+            for internal in [false, true] {
+                let network = test_network(internal);
+                let _cleanup = Cleanup {
+                    networks: vec![network.clone()],
+                    containers: vec![],
+                };
+                let comment = network_comment(&network);
+                network_up(&network).unwrap();
+                let lines = skiff_lines(&comment);
+                let bridge = network.bridge.as_deref().unwrap();
+                let subnet = network.subnet.unwrap().to_string();
+                if internal {
+                    assert_eq!(lines.len(), 3, "{lines:#?}");
+                    assert!(lines.iter().all(|l| l.starts_with("filter FORWARD")));
+                } else {
+                    let masquerade = format!(
+                        "nat POSTROUTING -s {subnet} ! -o {bridge} -m comment --comment {comment} -j MASQUERADE"
+                    );
+                    assert!(lines.contains(&masquerade), "{lines:#?}");
+                    assert_eq!(lines.len(), 4, "{lines:#?}");
+                }
+                // Again: nothing changes, nothing doubles.
+                network_up(&network).unwrap();
+                assert_eq!(skiff_lines(&comment), lines);
+                // The rules read back exactly as written, so network_up recognises them.
+                let written: BTreeSet<String> = network_rules(&comment, bridge, &subnet, internal)
+                    .iter()
+                    .map(|r| format!("{} {}", r.table, r.rule))
+                    .collect();
+                assert_eq!(written, lines.iter().cloned().collect());
+                network_down(&network).unwrap();
+                assert!(skiff_lines(&comment).is_empty());
+                network_down(&network).unwrap();
+            }
+        }
+
+        #[test]
+        fn firewall_root_published_ports_come_and_go() {
+            if !can_run() {
+                return;
+            }
+            let network = test_network(false);
+            let bridge = network.bridge.clone().unwrap();
+            let first = format!("skifftest{}", random_hex(12));
+            let second = format!("skifftest{}", random_hex(12));
+            let _cleanup = Cleanup {
+                networks: vec![],
+                containers: vec![first.clone(), second.clone()],
+            };
+            let gateway = network.gateway.unwrap();
+            let ip_a = Ipv4Addr::from(u32::from(gateway) + 1);
+            let ip_b = Ipv4Addr::from(u32::from(gateway) + 2);
+            let port = free_port();
+            let loopback_port = port + 1;
+            let ports = [
+                PortMapping::parse(&format!("{port}:80")).unwrap(),
+                PortMapping::parse(&format!("127.0.0.1:{loopback_port}:81/udp")).unwrap(),
+                PortMapping::parse("82").unwrap(),
+            ];
+            let published_ports = publish(&first, &bridge, ip_a, &ports).unwrap();
+            assert_eq!(published_ports[..2], ports[..2]);
+            assert_ne!(published_ports[2].host_port, 0, "a host port was picked");
+
+            let comment = container_comment(&first);
+            let lines = skiff_lines(&comment);
+            // PREROUTING + OUTPUT + FORWARD per port, and one loopback MASQUERADE.
+            assert_eq!(lines.len(), 10, "{lines:#?}");
+            let dnat = format!(
+                "nat PREROUTING -p tcp -m tcp --dport {port} -m addrtype --dst-type LOCAL -m comment --comment {comment} -j DNAT --to-destination {ip_a}:80"
+            );
+            assert!(lines.contains(&dnat), "{lines:#?}");
+            let loopback = format!(
+                "nat OUTPUT -d 127.0.0.1/32 -p udp -m udp --dport {loopback_port} -m addrtype --dst-type LOCAL -m comment --comment {comment} -j DNAT --to-destination {ip_a}:81"
+            );
+            assert!(lines.contains(&loopback), "{lines:#?}");
+            let ours: Vec<PortMapping> = published()
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.comment == comment)
+                .map(|p| p.mapping)
+                .collect();
+            assert_eq!(ours, published_ports);
+
+            // The same port from another container is refused with Docker's words, on all
+            // addresses or on one; the other protocol is free.
+            let err = publish(&second, &bridge, ip_b, &[ports[0]]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("Bind for 0.0.0.0:{port} failed: port is already allocated")
+            );
+            let one_address = PortMapping::parse(&format!("127.0.0.1:{port}:80")).unwrap();
+            assert!(matches!(
+                publish(&second, &bridge, ip_b, &[one_address]),
+                Err(FirewallError::PortAllocated { .. })
+            ));
+            assert!(
+                skiff_lines(&container_comment(&second)).is_empty(),
+                "nothing half-made"
+            );
+            let udp = PortMapping::parse(&format!("{port}:80/udp")).unwrap();
+            assert_eq!(publish(&second, &bridge, ip_b, &[udp]).unwrap(), vec![udp]);
+
+            // Publishing again replaces, never doubles.
+            publish(&first, &bridge, ip_a, &published_ports).unwrap();
+            assert_eq!(skiff_lines(&comment), lines);
+
+            unpublish(&first).unwrap();
+            unpublish(&second).unwrap();
+            assert!(skiff_lines(&comment).is_empty());
+            assert!(skiff_lines(&container_comment(&second)).is_empty());
+            unpublish(&first).unwrap();
+        }
+
+        #[test]
+        fn firewall_root_one_of_racing_publishers_wins() {
+            if !can_run() {
+                return;
+            }
+            let ids: Vec<String> = (0..4)
+                .map(|_| format!("skifftest{}", random_hex(12)))
+                .collect();
+            let _cleanup = Cleanup {
+                networks: vec![],
+                containers: ids.clone(),
+            };
+            let port = PortMapping::parse(&format!("{}:80", free_port())).unwrap();
+            let threads: Vec<_> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let id = id.clone();
+                    let ip = Ipv4Addr::new(10, 251, 0, 2 + u8::try_from(i).unwrap());
+                    std::thread::spawn(move || publish(&id, "sk-trace", ip, &[port]))
+                })
+                .collect();
+            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let winners = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(winners, 1, "{results:?}");
+            // A loser may also meet the winner's bind check holding the port for a moment.
+            let lost = |r: &Result<_>| {
+                matches!(
+                    r,
+                    Err(FirewallError::PortAllocated { .. } | FirewallError::PortInUse { .. })
+                )
+            };
+            assert!(results.iter().all(|r| r.is_ok() || lost(r)), "{results:?}");
+            let owners: BTreeSet<String> = published()
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.mapping == port)
+                .map(|p| p.comment)
+                .collect();
+            assert_eq!(owners.len(), 1, "{owners:?}");
+        }
+
+        #[test]
+        fn firewall_root_refuses_a_port_a_host_process_holds() {
+            if !can_run() {
+                return;
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let id = format!("skifftest{}", random_hex(12));
+            let _cleanup = Cleanup {
+                networks: vec![],
+                containers: vec![id.clone()],
+            };
+            let mapping = PortMapping::parse(&format!("127.0.0.1:{port}:80")).unwrap();
+            let err = publish(&id, "sk-tnone", Ipv4Addr::new(10, 251, 0, 2), &[mapping]);
+            assert!(
+                matches!(err, Err(FirewallError::PortInUse { .. })),
+                "{err:?}"
+            );
+            // An address that is not this host's (TEST-NET-1) cannot be published on.
+            let elsewhere = PortMapping::parse("192.0.2.1:8080:80").unwrap();
+            let err = publish(&id, "sk-tnone", Ipv4Addr::new(10, 251, 0, 2), &[elsewhere]);
+            let message = err.map_err(|e| e.to_string()).unwrap_err();
+            assert!(
+                message.contains("is 192.0.2.1 one of this host's addresses?"),
+                "{message}"
+            );
+            assert!(skiff_lines(&container_comment(&id)).is_empty());
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! # Stage 05: networking — containers on networks
+//!
+//! Stage 02 gave each container a network namespace holding only `lo`. This stage plugs it in:
+//! a Linux bridge per network (the switch), a veth pair per container (the cable, one end born
+//! inside the container's namespace as `eth0`), addresses from the network's subnet, NAT rules in
+//! the host's firewall (the router), published ports, names between the containers of a
+//! network, and macvlan networks that put a container directly on a host link.
+//!
+//! - [`netlink`]: links, addresses and routes through rtnetlink, as `ip` does;
+//! - [`ipam`]: subnets and address allocation;
+//! - [`store`]: networks on disk, and which container holds which address;
+//! - [`firewall`]: iptables rules for NAT and published ports;
+//! - [`hosts`]: names, through each container's `/etc/hosts`;
+//! - [`feature`]: the hooks into the launch sequence;
+//! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
+pub mod cli;
+pub mod feature;
+pub mod firewall;
+pub mod hosts;
+pub mod ipam;
+pub mod netlink;
+pub mod store;
