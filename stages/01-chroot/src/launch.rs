@@ -247,11 +247,15 @@ fn start_child(
     drop(go_read);
     drop(err_write);
 
-    // 4. The child waits; the features that act on it from outside do so now.
+    // 4. The child waits; the features that act on it from outside do so now. When one fails
+    // and the child has already reported a failed early step, that step is the real cause.
     let started = Started { pid };
     for feature in features.iter_mut() {
         if let Err(source) = feature.started(&started) {
             kill_and_reap(pid);
+            if let Some((index, errno)) = read_report(&err_read) {
+                return Err(child_error(process, &steps, index, errno));
+            }
             return Err(LaunchError::Feature {
                 feature: feature.name(),
                 source,
@@ -260,26 +264,38 @@ fn start_child(
     }
 
     // 5. Go. The error pipe then reads end-of-file when execve succeeded (the pipe is
-    // close-on-exec), or the child's report when something failed.
-    if let Err(errno) = nix::unistd::write(&go_write, b"g") {
-        kill_and_reap(pid);
-        return Err(LaunchError::Sys {
-            call: "write to the child",
-            errno,
-        });
-    }
+    // close-on-exec), or the child's report when something failed. A child that failed an
+    // early step has exited already: the go-ahead finds no reader, and its report says why.
+    let go = nix::unistd::write(&go_write, b"g");
     drop(go_write);
-    let mut report = [0u8; REPORT_LEN];
-    let n = read_full(&err_read, &mut report);
-    if n == 0 {
-        return Ok(pid);
+    if let Some((index, errno)) = read_report(&err_read) {
+        kill_and_reap(pid);
+        return Err(child_error(process, &steps, index, errno));
     }
-    kill_and_reap(pid);
+    match go {
+        Ok(_) => Ok(pid),
+        Err(errno) => {
+            kill_and_reap(pid);
+            Err(LaunchError::Sys {
+                call: "write to the child",
+                errno,
+            })
+        }
+    }
+}
+
+/// The child's report on the error pipe: the index of the step that failed and its errno, or
+/// `None` at end-of-file (the child exec'd, or died without a word).
+fn read_report(err_read: &OwnedFd) -> Option<(u32, Errno)> {
+    let mut report = [0u8; REPORT_LEN];
+    if read_full(err_read, &mut report) == 0 {
+        return None;
+    }
     let index = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
     let errno = Errno::from_raw(i32::from_ne_bytes([
         report[4], report[5], report[6], report[7],
     ]));
-    Err(child_error(process, &steps, index, errno))
+    Some((index, errno))
 }
 
 /// Turns the child's report into an error that names what failed.

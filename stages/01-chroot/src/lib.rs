@@ -40,6 +40,6 @@ pub mod signals;
 
 pub use error::{FeatureError, LaunchError};
 pub use launch::{Exit, Feature, Started};
-pub use plan::{Plan, Step};
+pub use plan::{ChildStep, Plan, Step};
 pub use process::Process;
 pub use root::ChangeRoot;

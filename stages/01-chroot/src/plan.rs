@@ -118,8 +118,26 @@ pub enum Step {
         /// What to write.
         data: Vec<u8>,
     },
+    /// A step a later stage defines, with data of its own: a few system calls that belong
+    /// together (stage 06 opens a mount point safely inside the root, then mounts on it).
+    Custom(std::sync::Arc<dyn ChildStep>),
 }
 // ANCHOR_END: step
+
+// ANCHOR: child_step
+/// A step of a later stage. `run` executes in the child between clone and exec, so the same
+/// rules hold as for every other step: system calls only, on data prepared before the clone; no
+/// allocation, no locks, no printing.
+pub trait ChildStep: fmt::Debug + fmt::Display + Send + Sync {
+    /// Makes the step's system calls.
+    fn run(&self) -> Result<(), Errno>;
+
+    /// What a user can do when the step fails with `errno`, if there is something to say.
+    fn hint(&self, _errno: Errno) -> Option<&'static str> {
+        None
+    }
+}
+// ANCHOR_END: child_step
 
 impl Step {
     // ANCHOR: run
@@ -208,6 +226,7 @@ impl Step {
                 other => other,
             },
             Step::WriteFile { path, data } => write_file(path, data),
+            Step::Custom(step) => step.run(),
         }
     }
     // ANCHOR_END: run
@@ -216,6 +235,7 @@ impl Step {
     pub fn hint(&self, errno: Errno) -> Option<&'static str> {
         match (self, errno) {
             (Step::IfExists(inner), errno) => inner.hint(errno),
+            (Step::Custom(step), errno) => step.hint(errno),
             (Step::Chdir(_), Errno::ENOENT | Errno::ENOTDIR) => {
                 Some("the working directory must exist inside the container's root")
             }
@@ -274,6 +294,7 @@ impl fmt::Display for Step {
             Step::Setuid(u) => write!(f, "set user id {u}"),
             Step::Call { what, .. } => f.write_str(what),
             Step::IfExists(inner) => write!(f, "{inner}"),
+            Step::Custom(step) => write!(f, "{step}"),
             Step::WriteFile { path, data } => {
                 write!(
                     f,

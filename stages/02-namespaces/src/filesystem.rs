@@ -122,7 +122,7 @@ fn remount(target: &Path, flags: MsFlags) -> Result<Step, FeatureError> {
 
 /// The mount flags of the filesystem holding `path` (nosuid, noexec, nodev, ro), which a
 /// remount in a user namespace must keep.
-fn current_flags(path: &Path) -> MsFlags {
+pub fn current_flags(path: &Path) -> MsFlags {
     use nix::sys::statvfs::FsFlags;
     let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
         return MsFlags::empty();

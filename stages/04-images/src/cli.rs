@@ -426,6 +426,8 @@ pub struct PreparedRun {
     pub container: namespaces::Container,
     /// Filled in when the container exited, for `--commit`.
     pub commit: Option<CommitOutcome>,
+    /// The image's `VOLUME` paths, where a later stage mounts volumes (none for `--rootfs`).
+    pub volumes: Vec<String>,
 }
 
 /// Checks every flag, then describes the container `run` starts, on the network a later stage
@@ -442,7 +444,7 @@ pub fn prepare_run(
         .map(ImageRef::parse_tag)
         .transpose()
         .context("--commit")?;
-    let (process, mut container, commit) = match &args.rootfs {
+    let (process, mut container, commit, volumes) = match &args.rootfs {
         Some(rootfs) => {
             if commit_tag.is_some() {
                 bail!("--commit needs an image: a --rootfs directory has no layers to add to");
@@ -453,7 +455,7 @@ pub fn prepare_run(
             let container = args
                 .namespaces
                 .build_with(id, rootfs, &read, &mut process, network)?;
-            (process, container, None)
+            (process, container, None, Vec::new())
         }
         None => run_image(args, id, commit_tag.as_ref(), network)?,
     };
@@ -462,6 +464,7 @@ pub fn prepare_run(
         process,
         container,
         commit,
+        volumes,
     })
 }
 
@@ -499,10 +502,22 @@ fn run_image(
     id: ContainerId,
     commit_tag: Option<&ImageRef>,
     network: &namespaces::NetworkMode,
-) -> anyhow::Result<(Process, namespaces::Container, Option<CommitOutcome>)> {
+) -> anyhow::Result<(
+    Process,
+    namespaces::Container,
+    Option<CommitOutcome>,
+    Vec<String>,
+)> {
     let store = Store::open(&args.namespaces.root)?;
     let (name, command) = args.args.split_first().context("no image given")?;
     let image = find_image(&store, name, args.pull.parse()?)?;
+    let volumes = store
+        .image(&image)?
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.volumes().clone())
+        .unwrap_or_default();
     let mut request = ContainerRequest::new(&store, image, command.to_vec());
     request.entrypoint = args.entrypoint.clone();
     request.process = args.process.clone();
@@ -514,7 +529,7 @@ fn run_image(
         request.commit = Some((tag.clone(), outcome));
     }
     let (process, container) = request.build(id, network)?;
-    Ok((process, container, commit))
+    Ok((process, container, commit, volumes))
 }
 
 fn load(args: LoadArgs) -> anyhow::Result<i32> {

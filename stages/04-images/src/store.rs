@@ -176,15 +176,8 @@ impl Store {
     }
 
     fn lock(&self, path: &Path, mode: FlockArg) -> Result<StoreLock> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| ImageError::io(format!("open lock file {}", path.display()), e))?;
-        let lock = Flock::lock(file, mode).map_err(|(_, errno)| {
-            ImageError::io(format!("lock {}", path.display()), errno.into())
-        })?;
+        let lock = lock_file(path, mode)
+            .map_err(|e| ImageError::io(format!("lock {}", path.display()), e))?;
         Ok(StoreLock { _lock: lock })
     }
 
@@ -205,18 +198,8 @@ impl Store {
 
     /// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let temp = self.temp_path("write");
-        let result = (|| {
-            let mut file = File::create(&temp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&temp, path)?;
-            sync_parent(path)
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            ImageError::io(format!("write {}", path.display()), e)
-        })
+        replace_via(&self.temp_path("write"), path, bytes)
+            .map_err(|e| ImageError::io(format!("write {}", path.display()), e))
     }
 
     // --- blobs -------------------------------------------------------------------------------
@@ -613,6 +596,47 @@ fn sync_parent(path: &Path) -> io::Result<()> {
         Some(dir) => File::open(dir)?.sync_all(),
         None => Ok(()),
     }
+}
+
+/// Opens `path` (creating it) and takes an flock(2) on it, waiting for any other holder; the
+/// lock lasts as long as the returned value. flock locks belong to the open file description,
+/// so two threads of one process that each call this exclude each other as two processes do.
+/// The later stages' stores (networks, volumes) lock their directories with it too.
+pub fn lock_file(path: &Path, mode: FlockArg) -> io::Result<Flock<File>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    Flock::lock(file, mode).map_err(|(_, errno)| errno.into())
+}
+
+/// Replaces `path` with `bytes` so that a reader sees the old file or the whole new one, never
+/// half of one: a temporary file next to it (`.NAME.tmp-PID`), fsync, rename(2), fsync of the
+/// directory.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    replace_via(
+        &path.with_file_name(format!(".{name}.tmp-{}", std::process::id())),
+        path,
+        bytes,
+    )
+}
+
+/// Writes `bytes` to `temp`, syncs it and renames it over `path` (same filesystem); removes
+/// `temp` when anything fails.
+fn replace_via(temp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let result = (|| {
+        let mut file = File::create(temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(temp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(temp);
+    }
+    result
 }
 
 #[cfg(test)]

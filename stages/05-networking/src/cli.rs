@@ -75,9 +75,9 @@ impl NetworkArgs {
 }
 
 // ANCHOR: run
-/// `networking run`: stage 04's container, attached to a network.
-pub fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let id = ContainerId::random().context("make a container id")?;
+/// Stage 04's container, attached to a network: checks the flags, then describes the
+/// container; nothing exists on the host until its features run. A later stage adds to it.
+pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::PreparedRun> {
     let ports = args.network.ports()?;
     let ip = args
         .network
@@ -125,10 +125,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
                 ports,
             })));
     }
+    Ok(prepared)
+}
+// ANCHOR_END: run
+
+/// `networking run`: stage 04's container, attached to a network.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let id = ContainerId::random().context("make a container id")?;
+    let prepared = prepare(&args, id)?;
     args.run.namespaces.write_cidfile(&prepared.container.id)?;
     images::cli::launch_prepared("networking", prepared)
 }
-// ANCHOR_END: run
 
 /// Where the store is.
 #[derive(Args)]

@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -408,16 +408,8 @@ fn lock(root: &Path) -> Result<Locked> {
     let dir = root.join("networks");
     fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
     let path = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_error(format!("open lock file {}", path.display()), e))?;
-    // flock(2) locks belong to the open file description: two threads of one process that each
-    // open the file exclude each other just as two processes do.
-    let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| io_error(format!("lock {}", path.display()), errno.into()))?;
+    let lock = images::store::lock_file(&path, FlockArg::LockExclusive)
+        .map_err(|e| io_error(format!("lock {}", path.display()), e))?;
     Ok(Locked { dir, _lock: lock })
 }
 // ANCHOR_END: lock
@@ -460,21 +452,10 @@ impl Locked {
     /// Writes `network`'s file atomically: a temp file, fsync, rename over the old one.
     fn write(&self, network: &Network) -> Result<()> {
         let path = self.path(&network.id);
-        let temp = self
-            .dir
-            .join(format!(".{}.tmp-{}", network.id, std::process::id()));
-        let result = (|| {
-            let bytes = serde_json::to_vec_pretty(network).map_err(io::Error::other)?;
-            let mut file = File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&temp, &path)?;
-            File::open(&self.dir)?.sync_all()
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            io_error(format!("write {}", path.display()), e)
-        })
+        serde_json::to_vec_pretty(network)
+            .map_err(io::Error::other)
+            .and_then(|bytes| images::store::write_file_atomic(&path, &bytes))
+            .map_err(|e| io_error(format!("write {}", path.display()), e))
     }
 
     fn delete(&self, network: &Network) -> Result<()> {
