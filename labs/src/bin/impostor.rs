@@ -84,6 +84,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 struct Parsed {
+    mounts: Vec<(String, String)>,
     network: Option<String>,
     publish: Vec<String>,
     marker: Option<PathBuf>,
@@ -102,6 +103,7 @@ struct Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut parsed = Parsed {
+        mounts: Vec::new(),
         network: None,
         publish: Vec::new(),
         marker: None,
@@ -157,6 +159,10 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--root", Some(v)) => parsed.root = Some(v),
             ("--network" | "--net", Some(v)) => parsed.network = Some(v),
             ("-p" | "--publish", Some(v)) => parsed.publish.push(v),
+            ("-v" | "--volume" | "--mount" | "--tmpfs", Some(v)) => {
+                let name = if flag == "-v" { "--volume" } else { flag };
+                parsed.mounts.push((name.to_string(), v));
+            }
             ("--entrypoint", Some(v)) => parsed.entrypoint = Some(v),
             ("-m" | "--memory" | "--cpus" | "--cpuset-cpus", Some(v)) => {
                 let name = if flag == "-m" { "--memory" } else { flag };
@@ -291,6 +297,73 @@ fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), Stri
     Ok(())
 }
 
+/// `-v`, `--mount` and `--tmpfs` must be well-formed, name valid volumes and existing bind
+/// sources, and not share a target; the impostor mounts none of them.
+fn validate_mounts(parsed: &Parsed) -> Result<(), String> {
+    let mut targets = Vec::new();
+    for (flag, value) in &parsed.mounts {
+        let (source, target) = match flag.as_str() {
+            "--volume" => {
+                let parts: Vec<&str> = value.split(':').collect();
+                match parts.as_slice() {
+                    [target] => (None, target.to_string()),
+                    [source, target] | [source, target, _] => {
+                        (Some(source.to_string()), target.to_string())
+                    }
+                    _ => return Err(format!("invalid volume specification: '{value}'")),
+                }
+            }
+            "--tmpfs" => (
+                None,
+                value.split(':').next().unwrap_or_default().to_string(),
+            ),
+            _ => {
+                let field = |keys: &[&str]| {
+                    value.split(',').find_map(|f| {
+                        let (k, v) = f.split_once('=')?;
+                        keys.contains(&k).then(|| v.to_string())
+                    })
+                };
+                let source = field(&["source", "src"]);
+                if field(&["type"]).as_deref() == Some("bind") {
+                    let exists = source
+                        .as_deref()
+                        .is_some_and(|s| std::fs::symlink_metadata(s).is_ok());
+                    if !exists {
+                        return Err(format!(
+                            "bind source path does not exist: {}",
+                            source.unwrap_or_default()
+                        ));
+                    }
+                }
+                let target = field(&["target", "destination", "dst"]).unwrap_or_default();
+                (source, target)
+            }
+        };
+        if let Some(name) = source.filter(|s| !s.starts_with('/') && !s.starts_with('.')) {
+            let valid = name.len() >= 2
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !valid {
+                return Err(format!(
+                    "\"{name}\" includes invalid characters for a local volume name"
+                ));
+            }
+        }
+        if !target.starts_with('/') {
+            return Err(format!("'{target}' mount path must be absolute"));
+        }
+        let target = target.trim_end_matches('/').to_string();
+        if targets.contains(&target) {
+            return Err(format!("Duplicate mount point: {target}"));
+        }
+        targets.push(target);
+    }
+    Ok(())
+}
+
 /// Finds the command inside the rootfs, the way PATH lookup would inside a container.
 fn resolve(rootfs: &Path, command: &str, path: &str) -> Result<PathBuf, u8> {
     let inside = |p: &str| rootfs.join(p.trim_start_matches('/'));
@@ -337,7 +410,9 @@ fn main() -> ExitCode {
     if unsafe { libc::geteuid() } != 0 {
         return fail("must run as root", 125);
     }
-    if let Err(message) = validate_network(&parsed, delegate.as_deref()) {
+    if let Err(message) =
+        validate_network(&parsed, delegate.as_deref()).and_then(|()| validate_mounts(&parsed))
+    {
         return fail(&message, 125);
     }
     // `run IMAGE ...`: the image's layers flattened into a plain directory, which stands in for

@@ -1,0 +1,355 @@
+//! The volumes feature: how stage 06 plugs into the launch sequence.
+//!
+//! ```text
+//!  prepare   for each mount, shallowest target first:
+//!              a volume: attach it in the store (made on first use); a new one gets the image's
+//!                        files at the target copied in, unless nocopy
+//!              a bind:   check the host path (`-v` creates a missing directory)
+//!            then one child step each: open the target inside the root, mount onto it
+//!  (child)   the steps run after stage 02's mounts, before pivot_root, in the container's own
+//!            mount namespace: the host never sees these mounts, and they vanish with it
+//!  cleanup   detach from the volumes; an anonymous volume of a --rm container is removed
+//! ```
+//!
+//! No mount is made on the host, so nothing can be left behind there: the kernel drops the
+//! container's mount namespace, and its mounts with it, when its last process exits.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chroot::plan::cstr;
+use chroot::{Feature, FeatureError, Plan, Step};
+use nix::mount::MsFlags;
+
+use crate::mount::MountInRoot;
+use crate::spec::{MountSpec, Source};
+use crate::store;
+
+fn err(e: impl std::fmt::Display) -> FeatureError {
+    FeatureError::msg(e.to_string())
+}
+
+/// The mounts of one container.
+pub struct VolumesFeature {
+    /// The store root (`--root`).
+    root: PathBuf,
+    /// The container's id.
+    container_id: String,
+    /// What to mount, shallowest target first.
+    specs: Vec<MountSpec>,
+    /// The container has a user namespace: mounts wait for its id maps.
+    user_namespace: bool,
+    /// `--rm`: anonymous volumes go with the container.
+    remove_anonymous: bool,
+    /// The volumes attached so far: name, anonymous.
+    attached: Vec<(String, bool)>,
+}
+
+impl VolumesFeature {
+    /// The feature for container `container_id` of the store at `root`.
+    pub fn new(
+        root: &Path,
+        container_id: &str,
+        specs: Vec<MountSpec>,
+        user_namespace: bool,
+        remove_anonymous: bool,
+    ) -> Self {
+        VolumesFeature {
+            root: root.to_path_buf(),
+            container_id: container_id.to_string(),
+            specs,
+            user_namespace,
+            remove_anonymous,
+            attached: Vec::new(),
+        }
+    }
+}
+
+/// The flags of the filesystem holding `path` that a read-only remount must keep (the kernel
+/// refuses to drop `nosuid`, `nodev`, `noexec` of a mount locked by a user namespace).
+fn locked_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::FsFlags;
+    let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
+    [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(fs, _)| stat.flags().contains(*fs))
+    .fold(MsFlags::empty(), |all, (_, ms)| all | ms)
+}
+
+// ANCHOR: mount_step
+/// The child's step for one mount onto `spec.target` inside `rootfs`. `volume_dir` is the
+/// volume's directory, for a volume.
+pub fn mount_step(
+    rootfs: &Path,
+    spec: &MountSpec,
+    volume_dir: Option<&Path>,
+) -> Result<MountInRoot, FeatureError> {
+    let components: Vec<&str> = spec.target.split('/').filter(|c| !c.is_empty()).collect();
+    let prefixes = (1..=components.len())
+        .map(|n| cstr(components[..n].join("/")))
+        .collect::<Result<Vec<CString>, _>>()
+        .map_err(err)?;
+    let names = components
+        .iter()
+        .map(cstr)
+        .collect::<Result<Vec<CString>, _>>()
+        .map_err(err)?;
+    let bind = |source: &Path, file: bool| -> Result<MountInRoot, FeatureError> {
+        Ok(MountInRoot {
+            root: cstr(rootfs).map_err(err)?,
+            prefixes: prefixes.clone(),
+            names: names.clone(),
+            file,
+            source: Some(cstr(source).map_err(err)?),
+            fstype: None,
+            // Recursive, as Docker's binds are: mounts under the source come along.
+            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+            data: None,
+            remount: spec.readonly.then(|| locked_flags(source)),
+            target: spec.target.clone(),
+        })
+    };
+    match (&spec.source, volume_dir) {
+        (Source::Volume(_), Some(dir)) => bind(dir, false),
+        (Source::Volume(_), None) => Err(FeatureError::msg(format!(
+            "volume for {} has no directory",
+            spec.target
+        ))),
+        (Source::Bind(path), _) => {
+            let file = fs::metadata(path).is_ok_and(|m| !m.is_dir());
+            bind(path, file)
+        }
+        (Source::Tmpfs(options), _) => {
+            let mut flags = spec.flags;
+            if spec.readonly {
+                flags |= MsFlags::MS_RDONLY;
+            }
+            Ok(MountInRoot {
+                root: cstr(rootfs).map_err(err)?,
+                prefixes,
+                names,
+                file: false,
+                source: Some(cstr("tmpfs").map_err(err)?),
+                fstype: Some(cstr("tmpfs").map_err(err)?),
+                flags,
+                data: (!options.is_empty())
+                    .then(|| cstr(options))
+                    .transpose()
+                    .map_err(err)?,
+                remount: None,
+                target: spec.target.clone(),
+            })
+        }
+    }
+}
+// ANCHOR_END: mount_step
+
+impl Feature for VolumesFeature {
+    fn name(&self) -> &'static str {
+        "volumes"
+    }
+
+    // ANCHOR: prepare
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let rootfs = plan.rootfs.clone();
+        let mut steps = Vec::new();
+        for spec in &self.specs {
+            let volume_dir = match &spec.source {
+                Source::Volume(name) => {
+                    let (volume, new) =
+                        store::attach(&self.root, name.as_deref(), &self.container_id)
+                            .map_err(err)?;
+                    self.attached.push((volume.name.clone(), volume.anonymous));
+                    if new && !spec.nocopy {
+                        copy_up(&rootfs, &spec.target, &volume.mountpoint).map_err(|e| {
+                            err(format!(
+                                "copy the image's {} into volume {}: {e}",
+                                spec.target, volume.name
+                            ))
+                        })?;
+                    }
+                    Some(volume.mountpoint)
+                }
+                Source::Bind(path) => {
+                    if fs::symlink_metadata(path).is_err() {
+                        if !spec.create_source {
+                            return Err(err(format!(
+                                "bind source path does not exist: {}",
+                                path.display()
+                            )));
+                        }
+                        // Docker's -v makes a missing host directory; --mount refuses.
+                        fs::create_dir_all(path).map_err(|e| {
+                            err(format!("create bind source {}: {e}", path.display()))
+                        })?;
+                    }
+                    None
+                }
+                Source::Tmpfs(_) => None,
+            };
+            let step = mount_step(&rootfs, spec, volume_dir.as_deref())?;
+            steps.push(Step::Custom(Arc::new(step)));
+        }
+        // After stage 02's mounts, in the same list: at once without a user namespace, after
+        // the go-ahead (the id maps) with one.
+        if self.user_namespace {
+            plan.before_root.extend(steps);
+        } else {
+            plan.early.extend(steps);
+        }
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    fn cleanup(&mut self) -> Result<(), FeatureError> {
+        let mut errors = Vec::new();
+        for (name, anonymous) in self.attached.drain(..) {
+            let remove = anonymous && self.remove_anonymous;
+            if let Err(e) = store::detach(&self.root, &name, &self.container_id, remove) {
+                errors.push(format!("detach volume {name}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FeatureError::msg(errors.join("; ")))
+        }
+    }
+}
+
+// ANCHOR: copy_up
+/// A new volume mounted where the image has files starts with a copy of them, as in Docker:
+/// `-v data:/etc` shows the image's `/etc`, and the copy is the volume's from then on. The
+/// target is opened with openat2(2) inside the root, like the mount itself, so an image's
+/// symlink cannot make skiff copy the host's files.
+pub fn copy_up(rootfs: &Path, target: &str, volume: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    if rootfs.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let root = fs::File::open(rootfs)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let relative = target.trim_start_matches('/');
+    let dir = match nix::fcntl::openat2(&root, relative, how) {
+        Ok(fd) => fd,
+        // Nothing there (or not a directory): nothing to copy.
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    use std::os::fd::AsRawFd;
+    let source = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    // The volume's root takes the owner and mode of the directory it covers.
+    let meta = fs::metadata(&source)?;
+    std::os::unix::fs::chown(volume, Some(meta.uid()), Some(meta.gid()))?;
+    fs::set_permissions(volume, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    copy_tree(&source, volume)
+}
+
+/// Copies the content of `from` into `to`: directories, files, symlinks (as links), device
+/// nodes and fifos, with owners, modes and modification times. Never follows a symlink.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, dest) = (entry.path(), to.join(entry.file_name()));
+        let meta = fs::symlink_metadata(&source)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            fs::create_dir(&dest)?;
+            copy_tree(&source, &dest)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &dest)?;
+        } else if kind.is_file() {
+            fs::copy(&source, &dest)?;
+        } else {
+            let mode = nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777);
+            let sflag = nix::sys::stat::SFlag::from_bits_truncate(meta.mode() & libc::S_IFMT);
+            nix::sys::stat::mknod(&dest, sflag, mode, meta.rdev())?;
+        }
+        std::os::unix::fs::lchown(&dest, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            fs::set_permissions(&dest, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+        let times = [
+            nix::sys::time::TimeSpec::new(meta.atime(), meta.atime_nsec()),
+            nix::sys::time::TimeSpec::new(meta.mtime(), meta.mtime_nsec()),
+        ];
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &dest,
+            &times[0],
+            &times[1],
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )?;
+    }
+    Ok(())
+}
+// ANCHOR_END: copy_up
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse_volume;
+
+    #[test]
+    fn steps_name_the_target_and_bind_recursively() {
+        let spec = parse_volume("/etc:/host/etc:ro").unwrap();
+        let step = mount_step(Path::new("/r"), &spec, None).unwrap();
+        assert_eq!(step.to_string(), "mount /etc on /host/etc");
+        assert_eq!(
+            step.prefixes,
+            vec![c"host".to_owned(), c"host/etc".to_owned()]
+        );
+        assert_eq!(step.names, vec![c"host".to_owned(), c"etc".to_owned()]);
+        assert!(step.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
+        assert!(step.remount.is_some() && !step.file);
+        let file = mount_step(
+            Path::new("/r"),
+            &parse_volume("/etc/hostname:/h").unwrap(),
+            None,
+        );
+        assert!(file.unwrap().file);
+    }
+
+    #[test]
+    fn copy_up_copies_the_image_and_never_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let volume = dir.path().join("volume");
+        fs::create_dir_all(root.join("srv/sub")).unwrap();
+        fs::create_dir_all(&volume).unwrap();
+        fs::write(root.join("srv/sub/file"), "hello").unwrap();
+        fs::set_permissions(root.join("srv/sub/file"), fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("srv/link")).unwrap();
+        copy_up(&root, "/srv", &volume).unwrap();
+        assert_eq!(
+            fs::read_to_string(volume.join("sub/file")).unwrap(),
+            "hello"
+        );
+        let mode = fs::metadata(volume.join("sub/file")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(
+            fs::read_link(volume.join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+
+        // An image whose /data is a symlink to the host's /etc: resolved inside the root, it
+        // leads to the image's /etc, which does not exist, so nothing is copied.
+        std::os::unix::fs::symlink("/etc", root.join("data")).unwrap();
+        let other = dir.path().join("other");
+        fs::create_dir_all(&other).unwrap();
+        copy_up(&root, "/data", &other).unwrap();
+        assert_eq!(fs::read_dir(&other).unwrap().count(), 0);
+        copy_up(&root, "/nothing/here", &other).unwrap();
+    }
+}
