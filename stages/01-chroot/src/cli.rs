@@ -4,17 +4,21 @@
 //! Each later stage flattens [`ProcessArgs`] into its own `run` arguments, so every binary accepts
 //! every flag of the stages before it.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser};
 
 use crate::error::LaunchError;
+use crate::prepared::Prepared;
 use crate::process::Process;
+use crate::root::ChangeRoot;
 
 /// The exit code for the engine's own failures, bad flags included (Docker's code).
 pub const EXIT_ENGINE: i32 = 125;
 
 // ANCHOR: process_args
 /// Flags that shape the process: where it starts and what its environment holds.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct ProcessArgs {
     /// Working directory inside the container (must exist there)
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
@@ -25,6 +29,42 @@ pub struct ProcessArgs {
     pub env: Vec<String>,
 }
 // ANCHOR_END: process_args
+
+// ANCHOR: run_args
+/// `run`'s flags at stage 01.
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+pub struct RunArgs {
+    /// The directory that becomes the command's root
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: PathBuf,
+
+    /// `-w`, `-e`.
+    #[command(flatten)]
+    pub process: ProcessArgs,
+
+    /// The command to run and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+// ANCHOR_END: run_args
+
+// ANCHOR: prepare
+impl RunArgs {
+    /// The process these flags describe.
+    pub fn process(&self) -> Result<Process, LaunchError> {
+        let mut process = Process::new(self.command.clone());
+        self.process.apply(&mut process)?;
+        Ok(process)
+    }
+
+    /// Stage 01's container: the process, with its root changed to `--rootfs`.
+    pub fn prepare(&self) -> Result<Prepared, LaunchError> {
+        let mut prepared = Prepared::new(self.process()?);
+        prepared.add(ChangeRoot::new(&self.rootfs));
+        Ok(prepared)
+    }
+}
+// ANCHOR_END: prepare
 
 impl ProcessArgs {
     /// Applies the flags to `process`.
@@ -85,14 +125,10 @@ pub fn one_line(err: &anyhow::Error) -> String {
 // ANCHOR: launch_and_wait
 /// Launches the container, forwarding the signals the engine gets to it, waits for it, prints
 /// what the features noted, and returns the exit code: the last lines of every stage's `run`.
-pub fn launch_and_wait(
-    name: &str,
-    process: &Process,
-    features: &mut [Box<dyn crate::Feature>],
-) -> anyhow::Result<i32> {
+pub fn launch_and_wait(name: &str, prepared: &mut Prepared) -> anyhow::Result<i32> {
     use anyhow::Context;
     let forwarder = crate::signals::Forwarder::install().context("catch signals to forward")?;
-    let exit = crate::launch::spawn(process, features)?.wait_forwarding(&forwarder)?;
+    let exit = prepared.spawn()?.wait_forwarding(&forwarder)?;
     report_exit(name, &exit);
     Ok(exit.code())
 }

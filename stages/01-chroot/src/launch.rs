@@ -30,12 +30,53 @@ use crate::plan::{Plan, Step, cstr};
 use crate::process::{Process, c_strings};
 use crate::signals::Forwarder;
 
+// ANCHOR: slot
+/// The fixed points of the launch sequence where features plug in, in the order they prepare
+/// (they clean up in the reverse order). The order is the one rule every stage relies on: an
+/// image's overlay exists before the root is changed into it, `/sys` is mounted before the
+/// cgroup's view goes over it, every mount is made before the root turns read-only, the
+/// hostname is set while the capability to do so is still there. Features that share a slot
+/// keep the order they were added in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    /// The container's state directory (stage 02): made first, removed last.
+    State,
+    /// What the root is made of when it is more than a directory: an image's layers, stacked
+    /// by overlayfs (stage 04).
+    Image,
+    /// New namespaces, and a user namespace's id maps (stage 02).
+    Namespaces,
+    /// The change of root: chroot (stage 01), or pivot_root after `/proc`, `/sys` and `/dev`
+    /// are mounted (stage 02).
+    Root,
+    /// The cgroup (stage 03), whose `/sys/fs/cgroup` view goes over `/sys`.
+    Cgroup,
+    /// Volumes, bind mounts and tmpfs (stage 06), mounted into the root.
+    Volumes,
+    /// The root made read-only (stage 06), after every mount into it.
+    Seal,
+    /// The network (stage 05): a veth or macvlan moved into the child's network namespace.
+    Network,
+    /// The hostname (stage 02), set while the child may still do so.
+    Hostname,
+    /// User, groups, capabilities and no_new_privs (stage 02): the last change of credentials.
+    Privileges,
+    /// What runs as PID 1 (stage 02's `--init`).
+    Init,
+    /// The container's stdin, stdout and stderr, or its terminal (stage 07).
+    Stdio,
+}
+// ANCHOR_END: slot
+
 // ANCHOR: feature
 /// A piece of isolation that plugs into the launch sequence. Each stage contributes features;
-/// the binary of stage N runs the features of stages 1 to N, in order.
+/// the binary of stage N runs the features of stages 1 to N, in the order of their slots.
 pub trait Feature {
     /// A short name for errors ("namespaces", "cgroup").
     fn name(&self) -> &'static str;
+
+    /// Where in the launch sequence it plugs in.
+    fn slot(&self) -> Slot;
 
     /// In the parent, before the child exists: create host-side things and write down the
     /// child's steps in `plan`.
@@ -54,6 +95,11 @@ pub trait Feature {
     fn cleanup(&mut self) -> Result<(), FeatureError> {
         Ok(())
     }
+
+    /// Before `prepare`: the container outlives this run of its command (stage 07), so
+    /// `cleanup` must leave what a later start of the same container needs: its state
+    /// directory, its writable layer, its volumes. Only removing the container removes those.
+    fn keep(&mut self) {}
 }
 // ANCHOR_END: feature
 
@@ -197,7 +243,9 @@ pub fn spawn<'a>(
         return Err(LaunchError::NotRoot { uid: uid.as_raw() });
     }
 
-    // 1. Every feature writes down its part of the plan.
+    // 1. Every feature writes down its part of the plan, in the order of the slots (a stable
+    // sort: features of one slot keep their order).
+    features.sort_by_key(|feature| feature.slot());
     let mut plan = Plan::default();
     for index in 0..features.len() {
         if let Err(source) = features[index].prepare(&mut plan) {
@@ -226,8 +274,7 @@ fn start_child(
     let (go_read, go_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
     let steps: Vec<Step> = plan
-        .early
-        .iter()
+        .steps_before_go()
         .cloned()
         .chain([Step::WaitForParent(go_read.as_raw_fd())])
         .chain(plan.steps_after_go().cloned())

@@ -6,7 +6,9 @@
 //! - [`Process`]: what to run (command, arguments, environment, working directory);
 //! - [`Plan`] and [`Step`]: the system calls the child makes between `clone` and `exec`,
 //!   written down by the parent *before* the child exists (see "Fork safety" below);
-//! - [`Feature`]: the hooks a stage plugs into the launch sequence;
+//! - [`Feature`]: the hooks a stage plugs into the launch sequence, at a fixed [`Slot`];
+//! - [`Prepared`]: a container described before it exists, which each stage's `prepare`
+//!   returns and the next stage adds to;
 //! - [`launch`]: the sequence itself: prepare, clone, let the child run its steps, exec, wait,
 //!   clean up;
 //! - [`ChangeRoot`]: the one feature of this stage, `chroot(2)` into a directory.
@@ -34,12 +36,14 @@ pub mod cli;
 pub mod error;
 pub mod launch;
 pub mod plan;
+pub mod prepared;
 pub mod process;
 pub mod root;
 pub mod signals;
 
 pub use error::{FeatureError, LaunchError};
-pub use launch::{Exit, Feature, Started};
+pub use launch::{Exit, Feature, Slot, Started};
 pub use plan::{ChildStep, Plan, Step};
+pub use prepared::Prepared;
 pub use process::Process;
 pub use root::ChangeRoot;

@@ -5,10 +5,7 @@
 //! chroot run --rootfs DIR [-w DIR] [-e KEY=VALUE]... [--] COMMAND [ARG...]
 //! ```
 
-use std::path::PathBuf;
-
-use chroot::cli::{self, ProcessArgs};
-use chroot::{ChangeRoot, Feature, Process};
+use chroot::cli::{self, RunArgs};
 use clap::{Parser, Subcommand};
 
 /// skiff, stage 01: run a command in another root directory.
@@ -25,22 +22,6 @@ enum Command {
     Run(RunArgs),
 }
 
-// ANCHOR: run_args
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The directory that becomes the command's root
-    #[arg(long, value_name = "DIR")]
-    rootfs: PathBuf,
-
-    #[command(flatten)]
-    process: ProcessArgs,
-
-    /// The command to run and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    command: Vec<String>,
-}
-// ANCHOR_END: run_args
-
 fn main() {
     let cli: Cli = cli::parse();
     let result = match cli.command {
@@ -51,10 +32,7 @@ fn main() {
 
 // ANCHOR: main_run
 fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut process = Process::new(args.command);
-    args.process.apply(&mut process)?;
-    let mut features: Vec<Box<dyn Feature>> = vec![Box::new(ChangeRoot::new(args.rootfs))];
-
-    cli::launch_and_wait("chroot", &process, &mut features)
+    let mut prepared = args.prepare()?;
+    cli::launch_and_wait("chroot", &mut prepared)
 }
 // ANCHOR_END: main_run

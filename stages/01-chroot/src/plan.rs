@@ -407,6 +407,12 @@ pub struct Plan {
     /// The container's root directory on the host, set by the feature that changes root (which
     /// comes first). Steps before the root change reach into it with [`Plan::in_root`].
     pub rootfs: std::path::PathBuf,
+    /// Whether the child is born in a user namespace of its own. Its work in the new root then
+    /// waits for the go-ahead: until the parent has written its id maps it is nobody there.
+    pub user_namespace: bool,
+    /// Steps the child runs first of all, at once: joining its cgroup (stage 03), so that
+    /// everything it does from then on counts there.
+    pub enter: Vec<Step>,
     /// Steps the child runs at once, while the parent is still busy with the `started` hooks
     /// (a cgroup attach can take milliseconds): work that needs nothing from the parent, such as
     /// mounts into the new root. Everything else waits for the go-ahead.
@@ -428,6 +434,24 @@ impl Plan {
     /// `in_root("/proc")` is `<rootfs>/proc`.
     pub fn in_root(&self, path: &str) -> Result<CString, crate::LaunchError> {
         cstr(self.rootfs.join(path.trim_start_matches('/')))
+    }
+
+    // ANCHOR: root_setup
+    /// Where the steps that set up the new root go: mounts into it, loopback up. They need
+    /// nothing from the parent, so they run early, while the parent works; with a user
+    /// namespace they wait for the go-ahead, once the id maps exist.
+    pub fn root_setup(&mut self) -> &mut Vec<Step> {
+        if self.user_namespace {
+            &mut self.before_root
+        } else {
+            &mut self.early
+        }
+    }
+    // ANCHOR_END: root_setup
+
+    /// The steps before the go-ahead, in the order the child runs them.
+    pub fn steps_before_go(&self) -> impl Iterator<Item = &Step> {
+        self.enter.iter().chain(&self.early)
     }
 
     /// The steps after the go-ahead, in the order the child runs them.

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{FeatureError, LaunchError};
-use crate::launch::Feature;
+use crate::launch::{Feature, Slot};
 use crate::plan::{Plan, Step, cstr};
 
 // ANCHOR: change_root
@@ -29,6 +29,10 @@ impl ChangeRoot {
 impl Feature for ChangeRoot {
     fn name(&self) -> &'static str {
         "change root"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Root
     }
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {

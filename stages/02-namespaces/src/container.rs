@@ -1,27 +1,28 @@
 //! From flags to features: the stage 02 flags of `run`, and the container they describe.
 //!
-//! Later stages flatten [`NamespaceArgs`] into their own `run` and call [`NamespaceArgs::build`],
-//! then add their features to the list it returns.
+//! Later stages flatten [`NamespaceArgs`] into their own `run` and call
+//! [`NamespaceArgs::prepare`] with stage 01's container, then add their features to the
+//! [`Container`] it returns.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chroot::{Feature, FeatureError, Plan, Process};
+use chroot::{Feature, FeatureError, Plan, Prepared};
 use clap::Args;
 
 use crate::filesystem::{Filesystem, FilesystemConfig, write_etc_files};
 use crate::id::ContainerId;
 use crate::namespaces::{IdMapping, Namespace, Namespaces, default_set, parse_list};
 use crate::security::{Privileges, capability_set};
-use crate::user::{Identity, resolve};
+use crate::user::{Identity, ReadFile, resolve};
 
 /// Where skiff keeps its state when `--root` and `SKIFF_ROOT` are not given.
 pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
 
 // ANCHOR: args
 /// The flags stage 02 adds to `run`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct NamespaceArgs {
     /// Where skiff keeps its state
     #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
@@ -81,6 +82,48 @@ pub struct NamespaceArgs {
 }
 // ANCHOR_END: args
 
+/// Where the store is: the `--root` of every command that is not `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RootArgs {
+    /// Where skiff keeps its state
+    #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+// ANCHOR: run_args
+/// `run`'s flags at stage 02: stage 01's, and the namespaces'.
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+pub struct RunArgs {
+    /// Stage 01's flags: `--rootfs`, `-w`, `-e`, the command.
+    #[command(flatten)]
+    pub base: chroot::cli::RunArgs,
+
+    /// Stage 02's flags.
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
+}
+// ANCHOR_END: run_args
+
+impl RunArgs {
+    /// Stage 02's container, with a new id, on the network `--network` names.
+    pub fn prepare(&self) -> anyhow::Result<Container> {
+        let id = ContainerId::random().context("make a container id")?;
+        self.prepare_on(id, self.namespaces.checked_network()?)
+    }
+
+    /// Stage 02's container `id`, on a network a later stage decided on.
+    pub fn prepare_on(&self, id: ContainerId, network: NetworkMode) -> anyhow::Result<Container> {
+        let read = crate::user::read_in(&self.base.rootfs);
+        self.namespaces.prepare(Base {
+            prepared: self.base.prepare()?,
+            rootfs: self.base.rootfs.clone(),
+            read: &read,
+            id,
+            network,
+        })
+    }
+}
+
 /// What the network flag asks for, as far as stage 02 understands it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkMode {
@@ -92,7 +135,26 @@ pub enum NetworkMode {
     Other(String),
 }
 
-/// A container ready to launch: its id, hostname, state directory and features.
+/// What a container of stage 02 is made from besides its flags: stage 01's container (the
+/// process, and a root to change into), where that root is on the host, how to read its files
+/// before it exists (an image's overlay is mounted later), its id, and the network mode a later
+/// stage decided on.
+pub struct Base<'a> {
+    /// Stage 01's container.
+    pub prepared: Prepared,
+    /// The root directory, on the host.
+    pub rootfs: PathBuf,
+    /// Reads a file of the root by its path inside (`etc/passwd`), for `--user NAME`.
+    pub read: ReadFile<'a>,
+    /// The container's id.
+    pub id: ContainerId,
+    /// The network mode.
+    pub network: NetworkMode,
+}
+
+// ANCHOR: container
+/// A container ready to launch: its id, hostname, state directory, and what runs with which
+/// features.
 pub struct Container {
     /// The container's id.
     pub id: ContainerId,
@@ -104,9 +166,10 @@ pub struct Container {
     pub namespaces: BTreeSet<Namespace>,
     /// The user-namespace mapping, if any.
     pub ids: Option<IdMapping>,
-    /// The features, in launch order.
-    pub features: Vec<Box<dyn Feature>>,
+    /// The process and the features.
+    pub prepared: Prepared,
 }
+// ANCHOR_END: container
 
 fn private(flag: &'static str, value: Option<&str>) -> anyhow::Result<Option<bool>> {
     match value {
@@ -175,14 +238,6 @@ impl NamespaceArgs {
         Ok(set)
     }
 
-    // ANCHOR: build
-    /// Validates every flag, then describes the container: nothing is created on the host until
-    /// its features run.
-    pub fn build(&self, rootfs: &Path, process: &mut Process) -> anyhow::Result<Container> {
-        let network = self.checked_network()?;
-        self.build_with_network(rootfs, process, &network)
-    }
-
     /// The network mode, refusing the ones a later stage brings.
     pub fn checked_network(&self) -> anyhow::Result<NetworkMode> {
         let network = self.network_mode();
@@ -194,30 +249,19 @@ impl NamespaceArgs {
         Ok(network)
     }
 
-    /// [`NamespaceArgs::build`] for a network mode a later stage has already decided on.
-    pub fn build_with_network(
-        &self,
-        rootfs: &Path,
-        process: &mut Process,
-        network: &NetworkMode,
-    ) -> anyhow::Result<Container> {
-        let id = ContainerId::random().context("make a container id")?;
-        let read = crate::user::read_in(rootfs);
-        self.build_with(id, rootfs, &read, process, network)
-    }
-
-    /// The general form: container `id`, whose root will be at `rootfs` once earlier features
-    /// have prepared it (an image's overlay is mounted later), and whose files can already be
-    /// read with `read` (for `--user NAME`).
-    pub fn build_with(
-        &self,
-        id: ContainerId,
-        rootfs: &Path,
-        read: crate::user::ReadFile<'_>,
-        process: &mut Process,
-        network: &NetworkMode,
-    ) -> anyhow::Result<Container> {
-        let namespaces = self.namespace_set(network)?;
+    // ANCHOR: prepare
+    /// Stage 02's container: stage 01's, with the chroot replaced by pivot_root in new
+    /// namespaces, `/proc`, `/sys` and `/dev` mounted, and Docker's privileges. Checks every
+    /// flag first; nothing is created on the host until the features run.
+    pub fn prepare(&self, base: Base<'_>) -> anyhow::Result<Container> {
+        let Base {
+            mut prepared,
+            rootfs,
+            read,
+            id,
+            network,
+        } = base;
+        let namespaces = self.namespace_set(&network)?;
         let ids = IdMapping::parse(self.userns.as_deref().unwrap_or("host"))?;
         let hostname = match &self.hostname {
             Some(name) if !namespaces.contains(&Namespace::Uts) => {
@@ -236,6 +280,7 @@ impl NamespaceArgs {
         };
         let caps = capability_set(&self.cap_add, &self.cap_drop)?;
         // Docker gives every process HOSTNAME, and HOME from passwd, unless set.
+        let process = &mut prepared.process;
         if process.get_env("HOSTNAME").is_none() {
             process.set_env("HOSTNAME", &hostname);
         }
@@ -245,28 +290,26 @@ impl NamespaceArgs {
 
         let dir = self.root.join("containers").join(id.full());
         let ns = Namespaces::new(namespaces.clone(), ids)?;
-        let filesystem = Filesystem::new(FilesystemConfig {
-            rootfs: rootfs.to_path_buf(),
+        prepared.add(StateDir {
+            dir: dir.clone(),
+            hostname: hostname.clone(),
+            host_network: network == NetworkMode::Host,
+            keep: false,
+        });
+        // pivot_root instead of stage 01's chroot: the same slot, done differently.
+        prepared.replace(Filesystem::new(FilesystemConfig {
+            rootfs,
             etc_dir: dir.clone(),
-            user_namespace: ids.is_some(),
             own_network: ns.has(Namespace::Net),
             own_ipc: ns.has(Namespace::Ipc),
-        });
-        let mut features: Vec<Box<dyn Feature>> = vec![
-            Box::new(StateDir {
-                dir: dir.clone(),
-                hostname: hostname.clone(),
-                host_network: *network == NetworkMode::Host,
-            }),
-            Box::new(ns),
-            Box::new(filesystem),
-        ];
-        if ns_has_uts(&namespaces) {
-            features.push(Box::new(SetHostname(hostname.clone())));
+        }));
+        prepared.add(ns);
+        if namespaces.contains(&Namespace::Uts) {
+            prepared.add(SetHostname(hostname.clone()));
         }
-        features.push(Box::new(Privileges::new(caps, identity)));
+        prepared.add(Privileges::new(caps, identity));
         if self.init {
-            features.push(Box::new(crate::init::Init));
+            prepared.add(crate::init::Init);
         }
         Ok(Container {
             id,
@@ -274,10 +317,10 @@ impl NamespaceArgs {
             dir,
             namespaces,
             ids,
-            features,
+            prepared,
         })
     }
-    // ANCHOR_END: build
+    // ANCHOR_END: prepare
 
     /// Writes the container id to `--cidfile`, refusing to overwrite, as Docker does.
     pub fn write_cidfile(&self, id: &ContainerId) -> anyhow::Result<()> {
@@ -300,16 +343,15 @@ impl NamespaceArgs {
     }
 }
 
-fn ns_has_uts(set: &BTreeSet<Namespace>) -> bool {
-    set.contains(&Namespace::Uts)
-}
-
-/// The container's state directory: its `/etc` files now, more in later stages. Removed when
-/// the container ends.
+// ANCHOR: state_dir
+/// The container's state directory: its `/etc` files, and what later stages keep there.
+/// Removed when the container ends, unless it outlives its command (stage 07): then it stays
+/// for the next start, until the container is removed.
 struct StateDir {
     dir: PathBuf,
     hostname: String,
     host_network: bool,
+    keep: bool,
 }
 
 impl Feature for StateDir {
@@ -317,32 +359,46 @@ impl Feature for StateDir {
         "state directory"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::State
+    }
+
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         write_etc_files(&self.dir, &self.hostname, self.host_network)
             .map_err(|e| FeatureError::with(format!("write {}", self.dir.display()), e))
     }
 
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+
     fn cleanup(&mut self) -> Result<(), FeatureError> {
-        // The files this feature wrote, by name (cheaper than a walk); then whatever later
-        // stages left in the directory.
-        for file in crate::filesystem::ETC_FILES {
-            let _ = std::fs::remove_file(self.dir.join(file));
+        if self.keep {
+            return Ok(());
         }
-        let removed = match std::fs::remove_dir(&self.dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-                std::fs::remove_dir_all(&self.dir)
-            }
-            other => other,
-        };
-        match removed {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FeatureError::with(
-                format!("remove {}", self.dir.display()),
-                e,
-            )),
-            _ => Ok(()),
-        }
+        sweep_state_dir(&self.dir)
+            .map_err(|e| FeatureError::with(format!("remove {}", self.dir.display()), e))
     }
 }
+
+/// Removes a container's state directory and everything in it; a directory that is gone
+/// already is fine. What `cleanup` does at the end of a run of stages 02 to 06, and what
+/// stage 07's `rm` does, from the record alone, for any container.
+pub fn sweep_state_dir(dir: &Path) -> std::io::Result<()> {
+    // The files stage 02 wrote, by name (cheaper than a walk); then whatever later stages left.
+    for file in crate::filesystem::ETC_FILES {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    let removed = match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => std::fs::remove_dir_all(dir),
+        other => other,
+    };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+// ANCHOR_END: state_dir
 
 /// Sets the hostname inside the container's UTS namespace.
 struct SetHostname(String);
@@ -350,6 +406,10 @@ struct SetHostname(String);
 impl Feature for SetHostname {
     fn name(&self) -> &'static str {
         "hostname"
+    }
+
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Hostname
     }
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {

@@ -59,8 +59,6 @@ pub struct FilesystemConfig {
     pub rootfs: PathBuf,
     /// A host directory holding this container's `hostname`, `hosts` and `resolv.conf`.
     pub etc_dir: PathBuf,
-    /// The container runs in a user namespace (no device nodes, no `gid=` on devpts).
-    pub user_namespace: bool,
     /// The container has its own network namespace (sysfs can be mounted fresh).
     pub own_network: bool,
     /// The container has its own IPC namespace (`/dev/mqueue` can be mounted).
@@ -159,6 +157,10 @@ impl Feature for Filesystem {
         "filesystem"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Root
+    }
+
     // ANCHOR: prepare
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let c = &self.config;
@@ -168,11 +170,8 @@ impl Feature for Filesystem {
         // The mounts need nothing from the parent, so they run while it is still busy (joining a
         // cgroup can take milliseconds) — unless there is a user namespace, whose id maps the
         // parent writes first.
-        let steps = if c.user_namespace {
-            &mut plan.before_root
-        } else {
-            &mut plan.early
-        };
+        let user_namespace = plan.user_namespace;
+        let steps = plan.root_setup();
         let (nosuid, nodev, noexec) = (MsFlags::MS_NOSUID, MsFlags::MS_NODEV, MsFlags::MS_NOEXEC);
 
         // 1. Nothing we mount may propagate back to the host.
@@ -206,7 +205,7 @@ impl Feature for Filesystem {
             cstr(root("/sys")).map_err(err)?,
             Mode::from_bits_truncate(0o555),
         ));
-        if c.own_network || !c.user_namespace {
+        if c.own_network || !user_namespace {
             let flags = MsFlags::MS_RDONLY | nosuid | nodev | noexec;
             steps.push(mount(
                 Some("sysfs"),
@@ -252,7 +251,7 @@ impl Feature for Filesystem {
             Mode::from_bits_truncate(0o755),
         ));
         // gid 5 is the tty group; in a user namespace it may not be mapped.
-        let pts_options = if c.user_namespace {
+        let pts_options = if user_namespace {
             "newinstance,ptmxmode=0666,mode=0620"
         } else {
             "newinstance,ptmxmode=0666,mode=0620,gid=5"
@@ -403,7 +402,6 @@ mod tests {
         FilesystemConfig {
             rootfs: rootfs.to_path_buf(),
             etc_dir: PathBuf::from("/run/skiff-test/etc"),
-            user_namespace: false,
             own_network: true,
             own_ipc: true,
         }
@@ -447,10 +445,13 @@ mod tests {
 
     #[test]
     fn with_a_user_namespace_the_mounts_wait_for_the_id_maps() {
-        let mut plan = Plan::default();
-        let mut with_userns = config(&std::env::temp_dir());
-        with_userns.user_namespace = true;
-        Filesystem::new(with_userns).prepare(&mut plan).unwrap();
+        let mut plan = Plan {
+            user_namespace: true,
+            ..Plan::default()
+        };
+        Filesystem::new(config(&std::env::temp_dir()))
+            .prepare(&mut plan)
+            .unwrap();
         assert!(plan.early.is_empty());
         assert_eq!(plan.before_root[0].to_string(), "change mount /");
     }

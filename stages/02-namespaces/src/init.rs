@@ -99,6 +99,10 @@ impl chroot::Feature for Init {
         "init"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Init
+    }
+
     fn prepare(&mut self, plan: &mut chroot::Plan) -> Result<(), chroot::FeatureError> {
         plan.exec_with = Some(run_under_init);
         Ok(())

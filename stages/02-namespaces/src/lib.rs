@@ -13,15 +13,24 @@
 //! - [`security::Privileges`]: no_new_privs, the bounding set, user and groups, capabilities;
 //! - [`init::Init`]: `--init`, a PID 1 that reaps zombies and forwards signals.
 //!
-//! [`container::NamespaceArgs::build`] turns the command-line flags into that list.
+//! [`container::NamespaceArgs::prepare`] turns the command-line flags into that list, on top of
+//! stage 01's container.
+//!
+//! From stage 07 on a container outlives its command; what the engine knows of it is its
+//! [`record::Record`], kept in [`records::Records`] under the container's state directory,
+//! which this stage owns.
 
 pub mod container;
 pub mod filesystem;
 pub mod id;
 pub mod init;
 pub mod namespaces;
+pub mod record;
+pub mod records;
 pub mod security;
+pub mod sweep;
 pub mod user;
 
-pub use container::{Container, NamespaceArgs, NetworkMode};
+pub use container::{Base, Container, NamespaceArgs, NetworkMode, RootArgs, RunArgs};
 pub use id::ContainerId;
+pub use sweep::Sweep;

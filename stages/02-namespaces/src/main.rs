@@ -6,12 +6,9 @@
 //! namespaces run --rootfs DIR [--hostname NAME] [--pid host] [--userns remap] [--init] ... [--] COMMAND [ARG...]
 //! ```
 
-use std::path::PathBuf;
-
-use chroot::Process;
-use chroot::cli::{self, ProcessArgs};
+use chroot::cli;
 use clap::{Parser, Subcommand};
-use namespaces::NamespaceArgs;
+use namespaces::RunArgs;
 
 /// skiff, stage 02: run a command in its own namespaces.
 #[derive(Parser)]
@@ -27,25 +24,6 @@ enum Command {
     Run(RunArgs),
 }
 
-// ANCHOR: run_args
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The directory that becomes the container's root
-    #[arg(long, value_name = "DIR")]
-    rootfs: PathBuf,
-
-    #[command(flatten)]
-    process: ProcessArgs,
-
-    #[command(flatten)]
-    namespaces: NamespaceArgs,
-
-    /// The command to run and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    command: Vec<String>,
-}
-// ANCHOR_END: run_args
-
 fn main() {
     let cli: Cli = cli::parse();
     let result = match cli.command {
@@ -56,11 +34,8 @@ fn main() {
 
 // ANCHOR: main_run
 fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let mut process = Process::new(args.command);
-    args.process.apply(&mut process)?;
-    let mut container = args.namespaces.build(&args.rootfs, &mut process)?;
+    let mut container = args.prepare()?;
     args.namespaces.write_cidfile(&container.id)?;
-
-    cli::launch_and_wait("namespaces", &process, &mut container.features)
+    cli::launch_and_wait("namespaces", &mut container.prepared)
 }
 // ANCHOR_END: main_run

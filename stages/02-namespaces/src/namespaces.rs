@@ -217,7 +217,12 @@ impl Feature for Namespaces {
         "namespaces"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Namespaces
+    }
+
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        plan.user_namespace = self.ids.is_some();
         if self.ids.is_some() {
             // Once the engine has written the id maps, become the namespace's root: until then
             // the child's ids are unmapped there, and files it creates would have no owner.
@@ -234,12 +239,7 @@ impl Feature for Namespaces {
         if self.has(Namespace::Net) {
             // A new network namespace holds one device, `lo`, and it is down. Bringing it up needs
             // nothing from the parent (and a user namespace's root has the right to).
-            let steps = if self.ids.is_some() {
-                &mut plan.before_root
-            } else {
-                &mut plan.early
-            };
-            steps.push(Step::Call {
+            plan.root_setup().push(Step::Call {
                 run: loopback_up,
                 what: "bring up the loopback interface",
             });

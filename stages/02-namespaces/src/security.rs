@@ -154,6 +154,10 @@ impl Feature for Privileges {
         "privileges"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Privileges
+    }
+
     // ANCHOR: privileges
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let prctl = |option, arg: u32, what| Step::Prctl {

@@ -45,6 +45,10 @@ impl Feature for CgroupFeature {
         "cgroup"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Cgroup
+    }
+
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let path = CgroupPath::new(&self.parent, &self.id)
             .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
@@ -146,6 +150,14 @@ impl CgroupFeature {
     pub fn with_host(mut self, host: Host) -> Self {
         self.host = Some(host);
         self
+    }
+
+    /// Where the cgroup is below each hierarchy's root, `<parent>/<id>`: what a container's
+    /// record keeps, for a sweep and `stats`.
+    pub fn path(&self) -> String {
+        CgroupPath::new(&self.parent, &self.id)
+            .map(|p| p.relative().display().to_string())
+            .unwrap_or_else(|_| format!("{}/{}", self.parent, self.id))
     }
 
     /// The limits it applies.

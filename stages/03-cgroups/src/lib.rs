@@ -39,6 +39,7 @@
 //! ```
 
 pub mod cgroup;
+pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod feature;
@@ -63,6 +64,30 @@ pub use v2::V2Cgroup;
 pub fn usage(id: &str) -> Result<Usage, CgroupError> {
     usage_under(DEFAULT_PARENT, id)
 }
+
+// ANCHOR: sweep
+/// Stage 03's part of sweeping a container away (see [`namespaces::sweep`]): its cgroup, then
+/// stage 02's part. Returns what could not be undone.
+pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    let mut left = Vec::new();
+    if let Some(path) = sweep.cgroup
+        && let Err(e) = remove_cgroup(path)
+    {
+        left.push(format!("remove cgroup {path}: {e}"));
+    }
+    left.extend(namespaces::sweep::sweep(sweep));
+    left
+}
+
+/// Removes the cgroup `path` (`<parent>/<id>`, as a container's record keeps it) in every
+/// hierarchy, killing what is left inside first; skiff's own empty parent goes too. Nothing
+/// there is fine. What the feature's cleanup does, from the record alone.
+pub fn remove_cgroup(path: &str) -> Result<(), CgroupError> {
+    let (parent, id) = path.rsplit_once('/').unwrap_or(("", path));
+    let host = Host::detect()?;
+    open(host, CgroupPath::new(parent, id)?).remove()
+}
+// ANCHOR_END: sweep
 
 /// Like [`usage()`], for a container started with `--cgroup-parent PARENT`.
 pub fn usage_under(parent: &str, id: &str) -> Result<Usage, CgroupError> {

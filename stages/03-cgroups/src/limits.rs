@@ -27,7 +27,7 @@ pub const BLKIO_WEIGHT: (u16, u16) = (10, 1000);
 // ANCHOR: cgroup_args
 /// The resource flags of `run`, Docker's names and units. A stage binary flattens this into its
 /// own arguments and turns it into [`Limits`] with [`CgroupArgs::limits`].
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct CgroupArgs {
     /// Memory limit: a number with an optional unit b, k, m or g (at least 6m)
     #[arg(short = 'm', long, value_name = "BYTES", allow_negative_numbers = true)]

@@ -400,6 +400,10 @@ impl Feature for Namespaces {
         "test namespaces"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Namespaces
+    }
+
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         plan.clone_flags |= u64::from(libc::CLONE_NEWNS.unsigned_abs());
         plan.before_root.push(Step::Mount {

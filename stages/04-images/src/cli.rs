@@ -10,14 +10,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use cgroups::CgroupArgs;
 use chroot::cli::{self, ProcessArgs};
-use chroot::signals::Forwarder;
-use chroot::{Process, launch};
 use clap::{Args, Subcommand};
-use namespaces::{ContainerId, NamespaceArgs};
+use namespaces::{ContainerId, NamespaceArgs, RootArgs};
 
 use crate::container::{CommitOutcome, ContainerRequest};
 use crate::reference::ImageRef;
-use crate::store::{DEFAULT_ROOT, Store};
+use crate::store::Store;
 use crate::{Digest, ImageError};
 
 /// The image commands of stage 04, which every later stage keeps as they are.
@@ -76,23 +74,9 @@ impl ImageCommand {
     }
 }
 
-/// Where the store is.
-#[derive(Args)]
-pub struct StoreArgs {
-    /// Where skiff keeps its state
-    #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
-    root: PathBuf,
-}
-
-impl StoreArgs {
-    fn open(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.root)?)
-    }
-}
-
 // ANCHOR: run_args
 /// `run`'s flags: stages 01 to 03's, and the image's.
-#[derive(Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct RunArgs {
     /// Run in this directory instead of an image (stages 01 to 03)
     #[arg(long, value_name = "DIR")]
@@ -145,7 +129,7 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct LoadArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Read from this archive instead of stdin
     #[arg(short = 'i', long = "input", value_name = "FILE")]
     input: Option<PathBuf>,
@@ -158,7 +142,7 @@ pub struct LoadArgs {
 #[derive(Args)]
 pub struct SaveArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Write to this file instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -174,7 +158,7 @@ pub struct SaveArgs {
 #[derive(Args)]
 pub struct ImportArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// A root filesystem tarball (plain or gzip), or - for stdin
     #[arg(value_name = "FILE")]
     file: String,
@@ -187,7 +171,7 @@ pub struct ImportArgs {
 #[derive(Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Show all images, also the intermediate ones build leaves for its cache
     #[arg(short, long)]
     all: bool,
@@ -200,7 +184,7 @@ pub struct ListArgs {
 #[derive(Args)]
 pub struct RmiArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Remove even if a container uses it (the image is then only untagged)
     #[arg(short, long)]
     force: bool,
@@ -213,7 +197,7 @@ pub struct RmiArgs {
 #[derive(Args)]
 pub struct TagArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// An image name or id
     #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     source: String,
@@ -226,7 +210,7 @@ pub struct TagArgs {
 #[derive(Args)]
 pub struct InspectArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// The images to inspect
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
@@ -236,7 +220,7 @@ pub struct InspectArgs {
 #[derive(Args)]
 pub struct HistoryArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Do not truncate the output
     #[arg(long)]
     no_trunc: bool,
@@ -249,7 +233,7 @@ pub struct HistoryArgs {
 #[derive(Args)]
 pub struct BuildArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     /// Name the image NAME[:TAG] (may be repeated)
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     tags: Vec<String>,
@@ -294,7 +278,7 @@ impl RegistryArgs {
 #[derive(Args)]
 pub struct PullArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Choose this platform from a multi-platform image [default: this machine's]
@@ -312,7 +296,7 @@ pub struct PullArgs {
 #[derive(Args)]
 pub struct PushArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: RootArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print only the image's name
@@ -417,13 +401,13 @@ fn find_image(
 // ANCHOR_END: find_image
 
 // ANCHOR: main_run
-/// A container ready to launch, from `run`'s flags: the process, the features, and where a
-/// `--commit` will leave its outcome.
+/// A container ready to launch, from `run`'s flags: what runs with which features, the image,
+/// and where a `--commit` will leave its outcome.
 pub struct PreparedRun {
-    /// What runs.
-    pub process: Process,
-    /// Its id, hostname, state directory and features (the cgroup's included).
+    /// Its id, hostname, state directory, process and features (the cgroup's included).
     pub container: namespaces::Container,
+    /// The image it runs (none for `--rootfs`).
+    pub image: Option<Digest>,
     /// Filled in when the container exited, for `--commit`.
     pub commit: Option<CommitOutcome>,
     /// The image's `VOLUME` paths, where a later stage mounts volumes (none for `--rootfs`).
@@ -431,58 +415,58 @@ pub struct PreparedRun {
 }
 
 /// Checks every flag, then describes the container `run` starts, on the network a later stage
-/// has decided on; nothing exists on the host until its features run.
+/// has decided on; nothing exists on the host until its features run. With `--rootfs` it is
+/// stage 03's container; with an image, stage 03's on an overlay of the image's layers.
 pub fn prepare_run(
     args: &RunArgs,
     id: ContainerId,
     network: &namespaces::NetworkMode,
 ) -> anyhow::Result<PreparedRun> {
-    let cgroup = args.cgroup.feature(id.full())?;
     let commit_tag = args
         .commit
         .as_deref()
         .map(ImageRef::parse_tag)
         .transpose()
         .context("--commit")?;
-    let (process, mut container, commit, volumes) = match &args.rootfs {
+    match &args.rootfs {
         Some(rootfs) => {
             if commit_tag.is_some() {
                 bail!("--commit needs an image: a --rootfs directory has no layers to add to");
             }
-            let mut process = Process::new(args.args.clone());
-            args.process.apply(&mut process)?;
-            let read = namespaces::user::read_in(rootfs);
-            let container = args
-                .namespaces
-                .build_with(id, rootfs, &read, &mut process, network)?;
-            (process, container, None, Vec::new())
+            let stage03 = cgroups::cli::RunArgs {
+                base: namespaces::RunArgs {
+                    base: chroot::cli::RunArgs {
+                        rootfs: rootfs.clone(),
+                        process: args.process.clone(),
+                        command: args.args.clone(),
+                    },
+                    namespaces: args.namespaces.clone(),
+                },
+                cgroup: args.cgroup.clone(),
+            };
+            Ok(PreparedRun {
+                container: stage03.prepare_on(id, network.clone())?,
+                image: None,
+                commit: None,
+                volumes: Vec::new(),
+            })
         }
-        None => run_image(args, id, commit_tag.as_ref(), network)?,
-    };
-    container.features.push(Box::new(cgroup));
-    Ok(PreparedRun {
-        process,
-        container,
-        commit,
-        volumes,
-    })
+        None => run_image(args, id, commit_tag.as_ref(), network),
+    }
 }
 
 /// Launches a prepared container and waits for it, forwarding signals; `name` prefixes the
 /// engine's messages. A commit that failed is the engine's failure (exit 125), whatever the
 /// command did.
 pub fn launch_prepared(name: &str, mut prepared: PreparedRun) -> anyhow::Result<i32> {
-    let forwarder = Forwarder::install().context("catch signals to forward")?;
-    let exit = launch::spawn(&prepared.process, &mut prepared.container.features)?
-        .wait_forwarding(&forwarder)?;
-    cli::report_exit(name, &exit);
+    let code = cli::launch_and_wait(name, &mut prepared.container.prepared)?;
     if let Some(outcome) = prepared.commit
         && let Ok(guard) = outcome.lock()
         && let Some(Err(_)) = &*guard
     {
         return Ok(cli::EXIT_ENGINE);
     }
-    Ok(exit.code())
+    Ok(code)
 }
 
 /// `images run`.
@@ -495,19 +479,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 // ANCHOR_END: main_run
 
-/// The process and features of a container of an image: the image's config combined with the
-/// command line, and an overlay of its layers as the root.
+/// A container of an image: the image's config combined with the command line, and an
+/// overlay of its layers as the root.
 fn run_image(
     args: &RunArgs,
     id: ContainerId,
     commit_tag: Option<&ImageRef>,
     network: &namespaces::NetworkMode,
-) -> anyhow::Result<(
-    Process,
-    namespaces::Container,
-    Option<CommitOutcome>,
-    Vec<String>,
-)> {
+) -> anyhow::Result<PreparedRun> {
     let store = Store::open(&args.namespaces.root)?;
     let (name, command) = args.args.split_first().context("no image given")?;
     let image = find_image(&store, name, args.pull.parse()?)?;
@@ -518,22 +497,27 @@ fn run_image(
         .as_ref()
         .and_then(|c| c.volumes().clone())
         .unwrap_or_default();
-    let mut request = ContainerRequest::new(&store, image, command.to_vec());
+    let mut request = ContainerRequest::new(&store, image.clone(), command.to_vec());
     request.entrypoint = args.entrypoint.clone();
     request.process = args.process.clone();
     request.namespaces = args.namespaces.clone();
+    request.cgroup = Some(args.cgroup.clone());
     let mut commit = None;
     if let Some(tag) = commit_tag {
         let outcome: CommitOutcome = Arc::new(Mutex::new(None));
         commit = Some(outcome.clone());
         request.commit = Some((tag.clone(), outcome));
     }
-    let (process, container) = request.build(id, network)?;
-    Ok((process, container, commit, volumes))
+    Ok(PreparedRun {
+        container: request.build(id, network)?,
+        image: Some(image),
+        commit,
+        volumes,
+    })
 }
 
 fn load(args: LoadArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let loaded = match &args.input {
         Some(path) => crate::archive::load(&store, path)?,
         None => {
@@ -564,7 +548,7 @@ fn load(args: LoadArgs) -> anyhow::Result<i32> {
 }
 
 fn save(args: SaveArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let format: crate::archive::SaveFormat = args.format.parse()?;
     let names: Vec<&str> = args.images.iter().map(String::as_str).collect();
     match &args.output {
@@ -593,7 +577,7 @@ fn copy_to_stdout(path: &Path) -> anyhow::Result<()> {
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let tag = args.name.as_deref().map(ImageRef::parse_tag).transpose()?;
     let imported = if args.file == "-" {
         crate::import::import(&store, std::io::stdin().lock(), "-", tag.as_ref())?
@@ -610,7 +594,7 @@ fn import(args: ImportArgs) -> anyhow::Result<i32> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let rows = crate::ops::list(&store, args.all)?;
     print!(
         "{}",
@@ -620,7 +604,7 @@ fn list(args: ListArgs) -> anyhow::Result<i32> {
 }
 
 fn rmi(args: RmiArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let mut failed = None;
     for name in &args.images {
         match crate::ops::remove(&store, name, args.force) {
@@ -638,13 +622,13 @@ fn rmi(args: RmiArgs) -> anyhow::Result<i32> {
 }
 
 fn tag(args: TagArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     crate::ops::tag(&store, &args.source, &args.target)?;
     Ok(0)
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for name in &args.images {
@@ -670,7 +654,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<i32> {
 }
 
 fn history(args: HistoryArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let rows = crate::ops::history(&store, &args.image)?;
     print!(
         "{}",
@@ -690,7 +674,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
         quiet: args.quiet,
         forward_signals: true,
     };
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     match crate::builder::build(&store, &options, &mut stdout, &mut stderr) {
         Ok(built) => {
@@ -710,7 +694,7 @@ fn build(args: BuildArgs) -> anyhow::Result<i32> {
 
 // ANCHOR: main_pull
 fn pull(args: PullArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let mut options = args.registry.options()?;
     options.platform = args
         .platform
@@ -737,7 +721,7 @@ fn pull(args: PullArgs) -> anyhow::Result<i32> {
 // ANCHOR_END: main_pull
 
 fn push(args: PushArgs) -> anyhow::Result<i32> {
-    let store = args.store.open()?;
+    let store = Store::open(&args.store.root)?;
     let options = args.registry.options()?;
     let reference = ImageRef::parse(&args.image)?;
     if args.quiet {

@@ -4,9 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use chroot::Process;
+use cgroups::CgroupArgs;
 use chroot::cli::ProcessArgs;
-use namespaces::{Container, ContainerId, NamespaceArgs, NetworkMode};
+use chroot::{ChangeRoot, Prepared, Process};
+use namespaces::{Base, Container, ContainerId, NamespaceArgs, NetworkMode};
 
 use crate::digest::Digest;
 use crate::overlay::{CommitRequest, Overlay, read_through, rootfs_of};
@@ -30,6 +31,8 @@ pub struct ContainerRequest<'a> {
     pub process: ProcessArgs,
     /// Stage 02's flags (`--root` among them: it must be the store's root).
     pub namespaces: NamespaceArgs,
+    /// Stage 03's flags: the container gets a cgroup with these limits; none without.
+    pub cgroup: Option<CgroupArgs>,
     /// Commit the changes as a new image tagged so, and report the outcome here.
     pub commit: Option<(ImageRef, CommitOutcome)>,
     /// The history line of the commit; by default `skiff run --commit: COMMAND`, with the
@@ -55,6 +58,7 @@ impl<'a> ContainerRequest<'a> {
             entrypoint: None,
             process: ProcessArgs::default(),
             namespaces,
+            cgroup: None,
             commit: None,
             created_by: None,
             untagged_commit: false,
@@ -63,13 +67,10 @@ impl<'a> ContainerRequest<'a> {
     }
 
     // ANCHOR: build
-    /// The process and the features of container `id`; nothing exists on the host until the
-    /// features' `prepare` runs.
-    pub fn build(
-        self,
-        id: ContainerId,
-        network: &NetworkMode,
-    ) -> anyhow::Result<(Process, Container)> {
+    /// Container `id` of the image, on `network`: stage 02's container (stage 03's, with
+    /// `cgroup`), whose root is an overlay of the image's layers. Nothing exists on the host
+    /// until the features' `prepare` runs.
+    pub fn build(self, id: ContainerId, network: &NetworkMode) -> anyhow::Result<Container> {
         let image = self.store.image(&self.image)?;
         let config = image.config.config().clone().unwrap_or_default();
         let spec = crate::run::image_process(&config, self.entrypoint.as_deref(), &self.command)?;
@@ -91,20 +92,37 @@ impl<'a> ContainerRequest<'a> {
             namespaces.user = spec.user.clone();
         }
 
+        // The root is where the overlay will be mounted; until then the image's files are read
+        // through its layers.
         let dir = namespaces.root.join("containers").join(id.full());
         let rootfs = rootfs_of(&dir);
         let layers = self.store.layer_dirs_of(&image);
         let read = |path: &str| read_through(&layers, path);
-        let mut container = namespaces.build_with(id, &rootfs, &read, &mut process, network)?;
+        let mut below = Prepared::new(process);
+        below.add(ChangeRoot::new(&rootfs));
+        let base = Base {
+            prepared: below,
+            rootfs,
+            read: &read,
+            id,
+            network: network.clone(),
+        };
+        let mut container = match &self.cgroup {
+            Some(cgroup) => cgroups::cli::prepare(base, &namespaces, cgroup)?,
+            None => namespaces.prepare(base)?,
+        };
         let mut overlay = Overlay::new(self.store, &self.image, layers.clone(), &dir, make_dirs);
         if let Some((tag, outcome)) = self.commit {
             let comment = self
                 .created_by
                 .is_none()
                 .then(|| "skiff run --commit".to_string());
-            let created_by = self
-                .created_by
-                .unwrap_or_else(|| format!("skiff run --commit: {}", process.args.join(" ")));
+            let created_by = self.created_by.unwrap_or_else(|| {
+                format!(
+                    "skiff run --commit: {}",
+                    container.prepared.process.args.join(" ")
+                )
+            });
             overlay = overlay.commit_to(CommitRequest {
                 tag: (!self.untagged_commit).then_some(tag),
                 created_by,
@@ -114,11 +132,10 @@ impl<'a> ContainerRequest<'a> {
                 outcome,
             });
         }
-        // After the state directory (which holds the mount) and before the filesystem feature
-        // (which needs the mounted root): cleanup runs in reverse, so the overlay is unmounted
-        // before the directory is removed.
-        container.features.insert(1, Box::new(overlay));
-        Ok((process, container))
+        // Its slot puts it after the state directory (which holds the mount) and before the
+        // root change (which needs the mounted root).
+        container.prepared.add(overlay);
+        Ok(container)
     }
     // ANCHOR_END: build
 }

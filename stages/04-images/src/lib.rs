@@ -61,6 +61,21 @@ pub mod unpack;
 #[cfg(test)]
 mod testutil;
 
+// ANCHOR: sweep
+/// Stage 04's part of sweeping a container away (see [`namespaces::sweep`]): its overlay is
+/// unmounted, and with `remove` its writable layer deleted; then stage 03's part. Returns
+/// what could not be undone.
+pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    let dir = namespaces::record::container_dir(sweep.root, sweep.id);
+    let mut left = Vec::new();
+    if let Err(e) = overlay::sweep(&dir, sweep.remove) {
+        left.push(e.to_string());
+    }
+    left.extend(cgroups::sweep(sweep));
+    left
+}
+// ANCHOR_END: sweep
+
 pub use digest::Digest;
 pub use error::{ImageError, LayerError};
 pub use image::{Image, create_image};

@@ -56,6 +56,7 @@ pub struct Overlay {
     make_dirs: Vec<String>,
     commit: Option<CommitRequest>,
     mounted: bool,
+    keep: bool,
 }
 
 impl Overlay {
@@ -77,6 +78,7 @@ impl Overlay {
             make_dirs,
             commit: None,
             mounted: false,
+            keep: false,
         }
     }
 
@@ -163,6 +165,10 @@ impl Feature for Overlay {
         "overlay"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Image
+    }
+
     // ANCHOR: mount
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         let merged = rootfs_of(&self.dir);
@@ -190,10 +196,13 @@ impl Feature for Overlay {
                 Some(options),
             )
         };
-        // `volatile` (Linux 5.10+) skips syncing the upper dir to disk at unmount: a container's
-        // changes are thrown away or committed at once, never needed after a crash. It saves
-        // tens of milliseconds per container. Older kernels refuse the option: mount without.
-        mount(&format!("{options},volatile"))
+        // `volatile` (Linux 5.10+) skips syncing the upper dir to disk at unmount, which saves
+        // tens of milliseconds per container: right when the changes are thrown away or
+        // committed at once, never needed after a crash. A container that outlives its command
+        // (stage 07) keeps them for its next start, so it gets a durable overlay. Older kernels
+        // refuse the option: mount without.
+        let volatile = if self.keep { "" } else { ",volatile" };
+        mount(&format!("{options}{volatile}"))
             .or_else(|_| mount(&options))
             .map_err(|e| FeatureError::with(format!("mount overlay on {}", merged.display()), e))?;
         self.mounted = true;
@@ -227,34 +236,55 @@ impl Feature for Overlay {
         }
     }
 
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+
     fn cleanup(&mut self) -> Result<(), FeatureError> {
         self.unmount()?;
-        // What overlayfs itself put in the work dir: removed by name, which is cheaper than a
-        // walk; a walk only for what a container left in its upper dir.
-        let work = self.work();
-        // overlayfs's own: work/work, and with `volatile` work/work/incompat/volatile/dirty.
-        let volatile = work.join("work/incompat/volatile");
-        let _ = std::fs::remove_file(volatile.join("dirty"));
-        for dir in [
-            volatile.clone(),
-            work.join("work/incompat"),
-            work.join("work"),
-            work.join("index"),
-        ] {
-            let _ = std::fs::remove_dir(dir);
-        }
-        for dir in [
-            self.upper(),
-            work,
-            rootfs_of(&self.dir),
-            self.dir.join("empty"),
-        ] {
-            remove_dir(&dir)?;
-        }
-        let _ = std::fs::remove_file(self.dir.join("image"));
-        Ok(())
+        sweep(&self.dir, !self.keep)
     }
 }
+
+// ANCHOR: sweep
+/// The overlay of the container whose state directory is `dir`, swept away: unmounted if it
+/// is mounted, and with `remove` its writable layer deleted too (without, it stays for the
+/// container's next start). Idempotent. The feature's cleanup ends with it, and stage 07's
+/// `rm` calls it from the record alone, for a container whose engine died.
+pub fn sweep(dir: &Path, remove: bool) -> Result<(), FeatureError> {
+    let merged = rootfs_of(dir);
+    match nix::mount::umount2(&merged, MntFlags::empty()) {
+        // Not mounted, or not there at all: nothing to undo.
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(_) => nix::mount::umount2(&merged, MntFlags::MNT_DETACH)
+            .map_err(|e| FeatureError::with(format!("unmount {}", merged.display()), e))?,
+    }
+    // What overlayfs itself put in the work dir, removed by name, which is cheaper than a
+    // walk: work/work, and with `volatile` work/work/incompat/volatile/dirty.
+    let work = dir.join("work");
+    let volatile = work.join("work/incompat/volatile");
+    let _ = std::fs::remove_file(volatile.join("dirty"));
+    for dir in [
+        volatile.clone(),
+        work.join("work/incompat"),
+        work.join("work"),
+        work.join("index"),
+    ] {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if !remove {
+        // The changes stay for the next start; so does the image marker, which keeps the
+        // image from being removed while a container of it exists.
+        return Ok(());
+    }
+    // A walk only for what a container left in its upper dir.
+    for dir in [dir.join("upper"), work, merged, dir.join("empty")] {
+        remove_dir(&dir)?;
+    }
+    let _ = std::fs::remove_file(dir.join("image"));
+    Ok(())
+}
+// ANCHOR_END: sweep
 
 /// Removes `dir`: at once when it is empty (the usual case), with everything in it otherwise.
 fn remove_dir(dir: &Path) -> Result<(), FeatureError> {

@@ -51,7 +51,7 @@ use crate::error::{ImageError, LayerError, Result};
 use crate::unpack::{Unpacked, unpack};
 
 /// The store's root when none is given.
-pub const DEFAULT_ROOT: &str = "/var/lib/skiff";
+pub use namespaces::container::DEFAULT_ROOT;
 
 /// An image store on disk.
 #[derive(Debug, Clone)]

@@ -1,11 +1,8 @@
 //! The command line of stage 05: `run` with `--network`, `-p`, `--name`, `--ip`, and the
 //! `network` commands (`create`, `ls`, `inspect`, `rm`, `prune`), on top of stage 04's.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use images::store::DEFAULT_ROOT;
 use namespaces::{ContainerId, NetworkMode};
 
 use crate::feature::{Attachment, NetworkFeature};
@@ -14,7 +11,7 @@ use crate::store::{self, CreateOptions, Driver};
 
 // ANCHOR: args
 /// The flags stage 05 adds to `run`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct NetworkArgs {
     /// Publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
@@ -31,7 +28,7 @@ pub struct NetworkArgs {
 // ANCHOR_END: args
 
 /// `run`'s flags: stage 04's and stage 05's.
-#[derive(Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 #[group(id = "networking_run")]
 pub struct RunArgs {
     /// Flags of stage 04 (and before it).
@@ -111,19 +108,17 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     let mut prepared = images::cli::prepare_run(&args.run, id, &mode)?;
     if let Choice::Attach(network) = choice {
         let container = &prepared.container;
-        prepared
-            .container
-            .features
-            .push(Box::new(NetworkFeature::new(Attachment {
-                root: args.run.namespaces.root.clone(),
-                network,
-                container_id: container.id.full().to_string(),
-                name: args.network.name.clone().unwrap_or_default(),
-                hostname: container.hostname.clone(),
-                hosts_file: container.dir.join("hosts"),
-                ip,
-                ports,
-            })));
+        let feature = NetworkFeature::new(Attachment {
+            root: args.run.namespaces.root.clone(),
+            network,
+            container_id: container.id.full().to_string(),
+            name: args.network.name.clone().unwrap_or_default(),
+            hostname: container.hostname.clone(),
+            hosts_file: container.dir.join("hosts"),
+            ip,
+            ports,
+        });
+        prepared.container.prepared.add(feature);
     }
     Ok(prepared)
 }
@@ -137,13 +132,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     images::cli::launch_prepared("networking", prepared)
 }
 
-/// Where the store is.
-#[derive(Args)]
-pub struct RootArgs {
-    /// Where skiff keeps its state
-    #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
-    pub root: PathBuf,
-}
+pub use namespaces::RootArgs;
 
 /// The `network` commands.
 #[derive(Subcommand)]

@@ -108,6 +108,10 @@ impl Feature for NetworkFeature {
         "network"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Network
+    }
+
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         let want = &self.want;
         // Joining and making sure the bridge exists are one step for the containers around: the
@@ -184,43 +188,14 @@ impl Feature for NetworkFeature {
     // ANCHOR_END: started
 
     fn cleanup(&mut self) -> Result<(), FeatureError> {
-        let mut errors = Vec::new();
-        if self.published
-            && let Err(e) = firewall::unpublish(&self.want.container_id)
-        {
-            errors.push(format!("remove published ports: {e}"));
-        }
-        let Some((network, endpoint)) = self.joined.take() else {
+        if self.joined.take().is_none() && !self.published {
             return Ok(());
-        };
-        // Deleting the host end deletes the pair; when the namespace died first, the kernel has
-        // already deleted both, and deleting is a no-op.
-        if network.driver == Driver::Bridge
-            && let Err(e) = Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
-        {
-            errors.push(format!("delete {}: {e}", endpoint.host_link));
         }
-        let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-        match store::leave(&self.want.root, &network.name, &self.want.container_id) {
-            Ok(left) => {
-                if let Err(e) = crate::hosts::rewrite(&self.want.root, &left) {
-                    errors.push(format!("rewrite /etc/hosts of network {}: {e}", left.name));
-                }
-                // The default bridge goes with its last container: nothing of skiff's stays on
-                // the host while no container runs.
-                if left.is_default()
-                    && left.endpoints.is_empty()
-                    && let Err(e) = remove_bridge(&left)
-                {
-                    errors.push(e);
-                }
-            }
-            Err(e) => errors.push(format!("leave network {}: {e}", network.name)),
-        }
-        if errors.is_empty() {
+        let left = release(&self.want.root, &self.want.container_id, self.published);
+        if left.is_empty() {
             Ok(())
         } else {
-            Err(FeatureError::msg(errors.join("; ")))
+            Err(FeatureError::msg(left.join("; ")))
         }
     }
 }
@@ -236,3 +211,60 @@ pub fn remove_bridge(network: &Network) -> Result<(), String> {
         .and_then(|mut n| n.delete_link(bridge))
         .map_err(|e| format!("delete bridge {bridge}: {e}"))
 }
+
+// ANCHOR: release
+/// Everything container `container_id` holds on its networks, released: its published ports'
+/// rules (with `unpublish`), its veths, its addresses, its names in the others' `/etc/hosts`;
+/// the default bridge goes with its last container. What the feature's cleanup does, and what a
+/// sweep does from the record alone. Idempotent; returns what could not be undone.
+pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> Vec<String> {
+    let mut errors = Vec::new();
+    if unpublish && let Err(e) = firewall::unpublish(container_id) {
+        errors.push(format!("remove published ports: {e}"));
+    }
+    // Leaving and taking down the default bridge are one step for the containers around: a
+    // container joining at the same time finds the bridge either up or gone, never half.
+    let _host = match store::host_lock() {
+        Ok(lock) => lock,
+        Err(e) => return vec![format!("take the network lock: {e}")],
+    };
+    let left = match store::leave_all(root, container_id) {
+        Ok(left) => left,
+        Err(e) => return vec![format!("leave networks: {e}")],
+    };
+    for (network, endpoint) in left {
+        // Deleting the host end deletes the pair; when the namespace died first, the kernel
+        // has already deleted both, and deleting is a no-op.
+        if network.driver == Driver::Bridge
+            && let Err(e) = Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
+        {
+            errors.push(format!("delete {}: {e}", endpoint.host_link));
+        }
+        if let Err(e) = crate::hosts::rewrite(root, &network) {
+            errors.push(format!(
+                "rewrite /etc/hosts of network {}: {e}",
+                network.name
+            ));
+        }
+        // The default bridge goes with its last container: nothing of skiff's stays on the
+        // host while no container runs.
+        if network.is_default()
+            && network.endpoints.is_empty()
+            && let Err(e) = remove_bridge(&network)
+        {
+            errors.push(e);
+        }
+    }
+    errors
+}
+// ANCHOR_END: release
+
+// ANCHOR: sweep
+/// Stage 05's part of sweeping a container away (see [`namespaces::sweep`]): everything it
+/// holds on its networks, then stage 04's part. Returns what could not be undone.
+pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    let mut left = release(sweep.root, sweep.id, true);
+    left.extend(images::sweep(sweep));
+    left
+}
+// ANCHOR_END: sweep

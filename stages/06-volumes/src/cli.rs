@@ -1,13 +1,10 @@
 //! The command line of stage 06: `run` with `-v`, `--mount`, `--tmpfs` and `--read-only`, and
 //! the `volume` commands (`create`, `ls`, `inspect`, `rm`, `prune`), on top of stage 05's.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use chroot::plan::cstr;
 use chroot::{Feature, FeatureError, Plan, Step};
 use clap::{Args, Subcommand};
-use images::store::DEFAULT_ROOT;
 use namespaces::ContainerId;
 use nix::mount::MsFlags;
 
@@ -17,7 +14,7 @@ use crate::store;
 
 // ANCHOR: args
 /// The flags stage 06 adds to `run`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct VolumeArgs {
     /// Mount a volume or a host path: [NAME:|/HOST/PATH:]/CONTAINER/PATH[:ro|rw|nocopy]
     #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
@@ -38,7 +35,7 @@ pub struct VolumeArgs {
 // ANCHOR_END: args
 
 /// `run`'s flags: stage 05's (and before) and stage 06's.
-#[derive(Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 #[group(id = "volumes_run")]
 pub struct RunArgs {
     /// Flags of stage 05 (and before it).
@@ -53,13 +50,15 @@ pub struct RunArgs {
 /// `--read-only`: the root, already a bind mount of its own (stage 02 made it one for
 /// pivot_root), remounted read-only once every mount point inside it exists. With a user
 /// namespace, after the go-ahead, where the other mounts are.
-struct ReadOnlyRoot {
-    user_namespace: bool,
-}
+struct ReadOnlyRoot;
 
 impl Feature for ReadOnlyRoot {
     fn name(&self) -> &'static str {
         "read-only root"
+    }
+
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Seal
     }
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
@@ -75,12 +74,9 @@ impl Feature for ReadOnlyRoot {
                 | keep,
             data: None,
         };
-        // Last of the mounts, in the list they are in: the change of root comes right after.
-        if self.user_namespace {
-            plan.before_root.push(step);
-        } else {
-            plan.early.push(step);
-        }
+        // Last of the mounts (its slot comes after every feature that mounts into the root), in
+        // the list they are in: the change of root comes right after.
+        plan.root_setup().push(step);
         Ok(())
     }
 }
@@ -107,42 +103,39 @@ fn image_volumes(specs: &mut Vec<MountSpec>, paths: &[String]) -> anyhow::Result
 }
 
 // ANCHOR: run
-/// `volumes run`: stage 05's container, with volumes, bind mounts and tmpfs mounted inside.
-pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+/// Stage 05's container, with volumes, bind mounts and tmpfs mounted inside: checks the flags,
+/// then describes the container; nothing exists on the host until its features run.
+pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::PreparedRun> {
     // Every -v, --mount and --tmpfs is checked before anything exists on the host.
     let v = &args.volumes;
     let mut specs = spec::all(&v.volume, &v.mount, &v.tmpfs)?;
-    let id = ContainerId::random().context("make a container id")?;
     let mut prepared = networking::cli::prepare(&args.network, id)?;
     image_volumes(&mut specs, &prepared.volumes)?;
     let run = &args.network.run;
     let container = &mut prepared.container;
     if !specs.is_empty() {
-        container.features.push(Box::new(VolumesFeature::new(
-            &run.namespaces.root,
-            container.id.full(),
-            specs,
-            container.ids.is_some(),
-            run.rm,
-        )));
+        let feature = VolumesFeature::new(&run.namespaces.root, container.id.full(), specs, run.rm);
+        container.prepared.add(feature);
     }
     if v.read_only {
-        container.features.push(Box::new(ReadOnlyRoot {
-            user_namespace: container.ids.is_some(),
-        }));
+        container.prepared.add(ReadOnlyRoot);
     }
-    run.namespaces.write_cidfile(&container.id)?;
-    images::cli::launch_prepared("volumes", prepared)
+    Ok(prepared)
 }
 // ANCHOR_END: run
 
-/// Where the store is.
-#[derive(Args)]
-pub struct RootArgs {
-    /// Where skiff keeps its state
-    #[arg(long, env = "SKIFF_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
-    pub root: PathBuf,
+/// `volumes run`: stage 05's container, with volumes, bind mounts and tmpfs mounted inside.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let id = ContainerId::random().context("make a container id")?;
+    let prepared = prepare(&args, id)?;
+    args.network
+        .run
+        .namespaces
+        .write_cidfile(&prepared.container.id)?;
+    images::cli::launch_prepared("volumes", prepared)
 }
+
+pub use namespaces::RootArgs;
 
 /// The `volume` commands.
 #[derive(Subcommand)]
@@ -380,7 +373,8 @@ mod tests {
             labels: [("tier".to_string(), "db".to_string())].into(),
             anonymous: false,
             users: vec![],
-            mountpoint: PathBuf::new(),
+            target: None,
+            mountpoint: std::path::PathBuf::new(),
         };
         let f = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
         assert!(matches(&volume, &f("dangling", "true")).unwrap());

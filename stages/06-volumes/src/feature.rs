@@ -8,7 +8,8 @@
 //!            then one child step each: open the target inside the root, mount onto it
 //!  (child)   the steps run after stage 02's mounts, before pivot_root, in the container's own
 //!            mount namespace: the host never sees these mounts, and they vanish with it
-//!  cleanup   detach from the volumes; an anonymous volume of a --rm container is removed
+//!  cleanup   detach from the volumes (unless the container outlives its command, stage 07);
+//!            an anonymous volume of a --rm container is removed
 //! ```
 //!
 //! No mount is made on the host, so nothing can be left behind there: the kernel drops the
@@ -40,12 +41,12 @@ pub struct VolumesFeature {
     container_id: String,
     /// What to mount, shallowest target first.
     specs: Vec<MountSpec>,
-    /// The container has a user namespace: mounts wait for its id maps.
-    user_namespace: bool,
     /// `--rm`: anonymous volumes go with the container.
     remove_anonymous: bool,
-    /// The volumes attached so far: name, anonymous.
-    attached: Vec<(String, bool)>,
+    /// The container outlives its command (stage 07): it keeps its volumes until removed.
+    keep: bool,
+    /// Some volume was attached.
+    attached: bool,
 }
 
 impl VolumesFeature {
@@ -54,16 +55,15 @@ impl VolumesFeature {
         root: &Path,
         container_id: &str,
         specs: Vec<MountSpec>,
-        user_namespace: bool,
         remove_anonymous: bool,
     ) -> Self {
         VolumesFeature {
             root: root.to_path_buf(),
             container_id: container_id.to_string(),
             specs,
-            user_namespace,
             remove_anonymous,
-            attached: Vec::new(),
+            keep: false,
+            attached: false,
         }
     }
 }
@@ -158,6 +158,10 @@ impl Feature for VolumesFeature {
         "volumes"
     }
 
+    fn slot(&self) -> chroot::Slot {
+        chroot::Slot::Volumes
+    }
+
     // ANCHOR: prepare
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let rootfs = plan.rootfs.clone();
@@ -165,10 +169,14 @@ impl Feature for VolumesFeature {
         for spec in &self.specs {
             let volume_dir = match &spec.source {
                 Source::Volume(name) => {
-                    let (volume, new) =
-                        store::attach(&self.root, name.as_deref(), &self.container_id)
-                            .map_err(err)?;
-                    self.attached.push((volume.name.clone(), volume.anonymous));
+                    let (volume, new) = store::attach(
+                        &self.root,
+                        name.as_deref(),
+                        &self.container_id,
+                        &spec.target,
+                    )
+                    .map_err(err)?;
+                    self.attached = true;
                     if new && !spec.nocopy {
                         copy_up(&rootfs, &spec.target, &volume.mountpoint).map_err(|e| {
                             err(format!(
@@ -201,30 +209,42 @@ impl Feature for VolumesFeature {
         }
         // After stage 02's mounts, in the same list: at once without a user namespace, after
         // the go-ahead (the id maps) with one.
-        if self.user_namespace {
-            plan.before_root.extend(steps);
-        } else {
-            plan.early.extend(steps);
-        }
+        plan.root_setup().extend(steps);
         Ok(())
     }
     // ANCHOR_END: prepare
 
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+
     fn cleanup(&mut self) -> Result<(), FeatureError> {
-        let mut errors = Vec::new();
-        for (name, anonymous) in self.attached.drain(..) {
-            let remove = anonymous && self.remove_anonymous;
-            if let Err(e) = store::detach(&self.root, &name, &self.container_id, remove) {
-                errors.push(format!("detach volume {name}: {e}"));
-            }
+        // A container that outlives its command keeps its volumes, as a stopped Docker
+        // container does: `volume rm` refuses them until the container is removed.
+        if self.keep || !self.attached {
+            return Ok(());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(FeatureError::msg(errors.join("; ")))
-        }
+        store::detach_all(&self.root, &self.container_id, self.remove_anonymous)
+            .map(drop)
+            .map_err(|e| err(format!("detach volumes: {e}")))
     }
 }
+
+// ANCHOR: sweep
+/// Stage 06's part of sweeping a container away (see [`namespaces::sweep`]): when it is
+/// removed, its hold on volumes (and its anonymous ones with `anonymous_volumes`); then stage
+/// 05's part. Returns what could not be undone.
+pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    let mut left = Vec::new();
+    if sweep.remove
+        && let Err(e) = store::detach_all(sweep.root, sweep.id, sweep.anonymous_volumes)
+    {
+        left.push(format!("detach volumes: {e}"));
+    }
+    left.extend(networking::feature::sweep(sweep));
+    left
+}
+// ANCHOR_END: sweep
 
 // ANCHOR: copy_up
 /// A new volume mounted where the image has files starts with a copy of them, as in Docker:

@@ -83,6 +83,10 @@ pub struct Volume {
     /// The containers that have it mounted now.
     #[serde(default)]
     pub users: Vec<String>,
+    /// For an anonymous volume: the path it was made for, so a container started again gets
+    /// the same one back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Where its content is on the host (not stored: it follows from the root).
     #[serde(skip)]
     pub mountpoint: PathBuf,
@@ -179,6 +183,7 @@ impl Locked {
             labels,
             anonymous,
             users: Vec::new(),
+            target: None,
             mountpoint: data,
         };
         self.write(&volume)?;
@@ -245,9 +250,15 @@ pub fn list(root: &Path) -> Result<Vec<Volume>> {
 
 // ANCHOR: use
 /// A container starts using a volume: the named one (created when missing, as `docker run -v
-/// data:/srv` does) or a new anonymous one. Returns the volume and whether it was just made
-/// (only a new, empty volume gets the image's files copied in).
-pub fn attach(root: &Path, name: Option<&str>, container_id: &str) -> Result<(Volume, bool)> {
+/// data:/srv` does), or for `name` `None` an anonymous one for `target`: the one this container
+/// had there before (a container started again), else a new one. Returns the volume and whether
+/// it was just made (only a new, empty volume gets the image's files copied in).
+pub fn attach(
+    root: &Path,
+    name: Option<&str>,
+    container_id: &str,
+    target: &str,
+) -> Result<(Volume, bool)> {
     let store = lock(root)?;
     let (mut volume, new) = match name {
         Some(name) => match store.read(name) {
@@ -255,7 +266,21 @@ pub fn attach(root: &Path, name: Option<&str>, container_id: &str) -> Result<(Vo
             Err(StoreError::NoSuchVolume(_)) => (store.make(name, BTreeMap::new(), false)?, true),
             Err(e) => return Err(e),
         },
-        None => (store.make(&random_name()?, BTreeMap::new(), true)?, true),
+        None => {
+            let had = store.read_all()?.into_iter().find(|v| {
+                v.anonymous
+                    && v.target.as_deref() == Some(target)
+                    && v.users.iter().any(|u| u == container_id)
+            });
+            match had {
+                Some(volume) => (volume, false),
+                None => {
+                    let mut volume = store.make(&random_name()?, BTreeMap::new(), true)?;
+                    volume.target = Some(target.to_string());
+                    (volume, true)
+                }
+            }
+        }
     };
     if !volume.users.iter().any(|u| u == container_id) {
         volume.users.push(container_id.to_string());
@@ -280,6 +305,30 @@ pub fn detach(root: &Path, name: &str, container_id: &str, remove: bool) -> Resu
     } else {
         store.write(&volume)
     }
+}
+
+/// A container stops using every volume it has: what its removal does (`rm`, the end of a run
+/// of stages 06 and earlier). With `remove_anonymous` (`--rm`, `rm -v`) its anonymous volumes
+/// go too, unless another container still uses one. Returns the volumes it had.
+pub fn detach_all(root: &Path, container_id: &str, remove_anonymous: bool) -> Result<Vec<String>> {
+    if !root.join("volumes").exists() {
+        return Ok(Vec::new());
+    }
+    let store = lock(root)?;
+    let mut had = Vec::new();
+    for mut volume in store.read_all()? {
+        if !volume.users.iter().any(|u| u == container_id) {
+            continue;
+        }
+        volume.users.retain(|u| u != container_id);
+        if remove_anonymous && volume.anonymous && volume.users.is_empty() {
+            store.delete(&volume.name)?;
+        } else {
+            store.write(&volume)?;
+        }
+        had.push(volume.name);
+    }
+    Ok(had)
 }
 // ANCHOR_END: use
 
@@ -390,7 +439,7 @@ mod tests {
         let r = root();
         let id = "c".repeat(64);
         fs::create_dir_all(r.path().join("containers").join(&id)).unwrap();
-        let (volume, new) = attach(r.path(), Some("data"), &id).unwrap();
+        let (volume, new) = attach(r.path(), Some("data"), &id, "/srv").unwrap();
         assert!(new);
         let err = remove(r.path(), "data", false).unwrap_err().to_string();
         assert_eq!(
@@ -410,7 +459,7 @@ mod tests {
     #[test]
     fn users_whose_container_is_gone_do_not_count() {
         let r = root();
-        attach(r.path(), Some("data"), &"d".repeat(64)).unwrap();
+        attach(r.path(), Some("data"), &"d".repeat(64), "/srv").unwrap();
         assert!(inspect(r.path(), "data").unwrap().users.is_empty());
         remove(r.path(), "data", false).unwrap();
     }
@@ -420,12 +469,18 @@ mod tests {
         let r = root();
         let id = "e".repeat(64);
         fs::create_dir_all(r.path().join("containers").join(&id)).unwrap();
-        let (anon, _) = attach(r.path(), None, &id).unwrap();
+        let (anon, _) = attach(r.path(), None, &id, "/data").unwrap();
         assert!(anon.anonymous && anon.name.len() == 64);
+        // Started again, the container gets the same one back; another path, another one.
+        let (again, new) = attach(r.path(), None, &id, "/data").unwrap();
+        assert_eq!((again.name.as_str(), new), (anon.name.as_str(), false));
+        let (other, _) = attach(r.path(), None, &id, "/logs").unwrap();
+        assert_ne!(other.name, anon.name);
+        detach(r.path(), &other.name, &id, true).unwrap();
         detach(r.path(), &anon.name, &id, true).unwrap();
         assert!(list(r.path()).unwrap().is_empty());
 
-        let (kept, _) = attach(r.path(), None, &id).unwrap();
+        let (kept, _) = attach(r.path(), None, &id, "/data").unwrap();
         create(r.path(), Some("named"), BTreeMap::new()).unwrap();
         detach(r.path(), &kept.name, &id, false).unwrap();
         fs::write(kept.mountpoint.join("f"), "12345").unwrap();

@@ -58,19 +58,13 @@ pub(super) fn run_step(
     request.untagged_commit = true;
     request.commit_on_failure = false;
     request.created_by = Some(step.created_by(None));
-    let (process, mut container) = request
+    let mut container = request
         .build(id, &NetworkMode::None)
         .map_err(|e| failed(format!("{e:#}")))?;
 
     progress.line(format_args!(" ---> Running in {short}"));
     let log = TempPath(store.temp_path("build-run-log"));
-    let exit = launch_quietly(
-        &process,
-        &mut container.features,
-        quiet,
-        log.path(),
-        forward_signals,
-    );
+    let exit = launch_quietly(&mut container.prepared, quiet, log.path(), forward_signals);
     progress.line(format_args!("Removing intermediate container {short}"));
     let exit = match exit {
         Ok((_, true)) => {
@@ -116,8 +110,7 @@ pub(super) fn run_step(
 /// into `log`) and waits for it; with `forward_signals`, signals reach it while it runs, and an
 /// interrupt stops it. Returns how it ended, and whether it was interrupted.
 fn launch_quietly(
-    process: &chroot::Process,
-    features: &mut [Box<dyn chroot::Feature>],
+    prepared: &mut chroot::Prepared,
     quiet: bool,
     log: &std::path::Path,
     forward_signals: bool,
@@ -145,7 +138,7 @@ fn launch_quietly(
         // The child inherits the engine's descriptors 0, 1 and 2 at the clone; the engine gets
         // its own back as soon as the child exists.
         let _redirected = Redirected::new(&null, log.as_ref()).map_err(io_failed("dup2"))?;
-        launch::spawn(process, features)
+        prepared.spawn()
     };
     let ended = match (running, &forwarder) {
         (Ok(running), Some(forwarder)) => wait_interruptible(running, forwarder),
