@@ -119,6 +119,8 @@ pub struct Exit {
     pub signal: Option<i32>,
     /// Things a feature learned about the end ("killed by the OOM killer").
     pub notes: Vec<String>,
+    /// The kernel's OOM killer killed a process of the container (set by stage 03's cgroup).
+    pub oom_killed: bool,
     /// Cleanup that failed: something may be left on the host.
     pub warnings: Vec<String>,
 }
@@ -546,6 +548,7 @@ impl Running<'_> {
             status: None,
             signal: None,
             notes: Vec::new(),
+            oom_killed: false,
             warnings: Vec::new(),
         };
         match status {

@@ -38,6 +38,12 @@ impl Forwarder {
         Ok(Forwarder { fd })
     }
 
+    /// The signalfd, to wait on with poll(2) beside other descriptors.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
     /// Waits for the next signal. Returns one to forward, or `None` for SIGCHLD (a child ended:
     /// time to call waitpid) and for interruptions.
     pub fn next(&self) -> Option<Signal> {

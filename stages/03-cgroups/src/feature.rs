@@ -110,6 +110,7 @@ impl Feature for CgroupFeature {
             return;
         };
         if let Ok(Some(kills)) = cgroup.oom_kills() {
+            exit.oom_killed |= kills > 0;
             exit.notes.extend(oom_note(kills, exit, &self.limits));
         }
         if self.report_usage {
@@ -224,6 +225,7 @@ mod tests {
             status,
             signal,
             notes: Vec::new(),
+            oom_killed: false,
             warnings: Vec::new(),
         }
     }

@@ -31,6 +31,7 @@ pub enum ImageCommand {
     #[command(visible_alias = "ls")]
     Images(ListArgs),
     /// Remove images
+    #[command(visible_alias = "rm")]
     Rmi(RmiArgs),
     /// Give an image another name
     Tag(TagArgs),

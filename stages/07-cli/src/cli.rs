@@ -1,0 +1,579 @@
+//! The command line of stage 07: Docker's container commands (`run -d`, `create`, `start`,
+//! `attach`, `stop`, `kill`, `restart`, `rm`, `wait`, `ps`, `logs`, `inspect`), Docker's
+//! management groups (`skiff container ls`, `skiff image rm`), and every earlier stage's
+//! commands, under one binary.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use images::cli::ImageCommand;
+use namespaces::RootArgs;
+use networking::cli::NetworkCommand;
+use volumes::cli::VolumeCommand;
+
+use crate::client::{self, Ended};
+use crate::lifecycle;
+use crate::monitor::Report;
+use crate::spec::RunArgs;
+
+/// skiff: a container engine, written to be read.
+#[derive(Parser)]
+#[command(name = "skiff", version)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command.
+#[derive(Subcommand)]
+pub enum Command {
+    /// The container commands.
+    #[command(flatten)]
+    Container(ContainerCommand),
+    /// Manage containers
+    #[command(name = "container")]
+    ContainerGroup {
+        /// The command.
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    /// Manage images
+    Image {
+        /// The command.
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Manage volumes
+    Volume {
+        /// The command.
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
+    /// Manage networks
+    Network {
+        /// The command.
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Load images from a docker-archive or OCI archive (a file, or stdin)
+    Load(images::cli::LoadArgs),
+    /// Save images to a docker-archive (default) or OCI archive
+    Save(images::cli::SaveArgs),
+    /// Create an image from a root filesystem tarball
+    Import(images::cli::ImportArgs),
+    /// List images
+    Images(images::cli::ListArgs),
+    /// Remove images
+    Rmi(images::cli::RmiArgs),
+    /// Give an image another name
+    Tag(images::cli::TagArgs),
+    /// Show how an image was made, layer by layer
+    History(images::cli::HistoryArgs),
+    /// Build an image from a Dockerfile
+    Build(images::cli::BuildArgs),
+    /// Download an image from a registry
+    Pull(images::cli::PullArgs),
+    /// Upload an image to a registry
+    Push(images::cli::PushArgs),
+    /// Log in to a registry
+    Login(images::cli::LoginArgs),
+    /// Log out from a registry
+    Logout(images::cli::LogoutArgs),
+    /// Search Docker Hub, or a registry's catalog, for images
+    Search(images::cli::SearchArgs),
+    /// The process that holds a running container (started by `run` and `start`)
+    #[command(hide = true)]
+    ContainerMonitor(MonitorArgs),
+}
+
+/// The container commands, at the top level and under `skiff container`.
+#[derive(Subcommand)]
+pub enum ContainerCommand {
+    /// Create and start a container (in the background with -d)
+    Run(Box<RunArgs>),
+    /// Create a container, without starting it
+    Create(Box<RunArgs>),
+    /// Start created or stopped containers
+    Start(StartArgs),
+    /// Attach to a running container's stdin, stdout and stderr
+    Attach(AttachArgs),
+    /// Stop running containers: the stop signal, then SIGKILL after a timeout
+    Stop(StopArgs),
+    /// Stop, then start containers
+    Restart(StopArgs),
+    /// Send a signal to running containers (SIGKILL by default)
+    Kill(KillArgs),
+    /// Remove containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Block until containers stop; print their exit codes
+    Wait(ContainersArgs),
+    /// List containers
+    #[command(visible_aliases = ["ls", "list"])]
+    Ps(crate::ps::PsArgs),
+    /// Show what a container wrote
+    Logs(crate::logs_command::LogsArgs),
+    /// Show containers', images', networks' or volumes' details as JSON
+    Inspect(crate::inspect::InspectArgs),
+}
+
+/// Containers, by id, name or id prefix.
+#[derive(Args)]
+pub struct ContainersArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `start`'s flags.
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach stdout and stderr, and pass signals on
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach stdin
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// The keys that detach from the container's terminal
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// The containers.
+    #[command(flatten)]
+    pub containers: ContainersArgs,
+}
+
+/// `attach`'s flags.
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Do not attach stdin
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Pass the signals this process gets on to the container
+    #[arg(long = "sig-proxy", default_value = "true", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// The keys that detach from the container's terminal
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// `stop`'s and `restart`'s flags.
+#[derive(Args)]
+pub struct StopArgs {
+    /// The signal to send first (default: the container's stop signal, SIGTERM)
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+    /// Seconds to wait before SIGKILL (default: the container's, 10)
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS"
+    )]
+    pub time: Option<u32>,
+    /// The containers.
+    #[command(flatten)]
+    pub containers: ContainersArgs,
+}
+
+/// `kill`'s flags.
+#[derive(Args)]
+pub struct KillArgs {
+    /// The signal to send
+    #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+    /// The containers.
+    #[command(flatten)]
+    pub containers: ContainersArgs,
+}
+
+/// `rm`'s flags.
+#[derive(Args)]
+pub struct RmArgs {
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove its anonymous volumes too
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// The containers.
+    #[command(flatten)]
+    pub containers: ContainersArgs,
+}
+
+/// The monitor's arguments.
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The descriptor of the pipe to report on
+    #[arg(long = "report-fd")]
+    pub report_fd: Option<i32>,
+    /// The descriptor of an attach socket already listening
+    #[arg(long = "listen-fd")]
+    pub listen_fd: Option<i32>,
+    /// A client is connected already: accept it before starting
+    #[arg(long = "expect-client")]
+    pub expect_client: bool,
+    /// The container's id
+    pub id: String,
+}
+
+/// How a command failed: the message is printed, then the process exits with the code.
+pub struct Failure {
+    /// What went wrong.
+    pub error: anyhow::Error,
+    /// The exit code.
+    pub code: i32,
+}
+
+/// The exit code of a container command's own failure: 125 for the commands that run
+/// containers, 1 for the others (Docker's codes).
+pub fn failure_code(command: &Command) -> i32 {
+    match command {
+        Command::Container(c) | Command::ContainerGroup { command: c } => match c {
+            ContainerCommand::Run(_) | ContainerCommand::Create(_) | ContainerCommand::Start(_) => {
+                chroot::cli::EXIT_ENGINE
+            }
+            _ => 1,
+        },
+        Command::ContainerMonitor(_) => 1,
+        // The earlier stages' commands keep their codes.
+        _ => chroot::cli::EXIT_ENGINE,
+    }
+}
+
+// ANCHOR: dispatch
+impl Command {
+    /// Runs the command; returns the exit code.
+    pub fn execute(self) -> anyhow::Result<i32> {
+        match self {
+            Command::Container(command) | Command::ContainerGroup { command } => command.execute(),
+            Command::Image { command } => command.execute(),
+            Command::Volume { command } => command.execute(),
+            Command::Network { command } => command.execute(),
+            Command::Load(args) => ImageCommand::Load(args).execute(),
+            Command::Save(args) => ImageCommand::Save(args).execute(),
+            Command::Import(args) => ImageCommand::Import(args).execute(),
+            Command::Images(args) => ImageCommand::Images(args).execute(),
+            Command::Rmi(args) => ImageCommand::Rmi(args).execute(),
+            Command::Tag(args) => ImageCommand::Tag(args).execute(),
+            Command::History(args) => ImageCommand::History(args).execute(),
+            Command::Build(args) => ImageCommand::Build(args).execute(),
+            Command::Pull(args) => ImageCommand::Pull(args).execute(),
+            Command::Push(args) => ImageCommand::Push(args).execute(),
+            Command::Login(args) => ImageCommand::Login(args).execute(),
+            Command::Logout(args) => ImageCommand::Logout(args).execute(),
+            Command::Search(args) => ImageCommand::Search(args).execute(),
+            Command::ContainerMonitor(args) => Ok(monitor(args)),
+        }
+    }
+}
+
+impl ContainerCommand {
+    /// Runs the command; returns the exit code.
+    pub fn execute(self) -> anyhow::Result<i32> {
+        match self {
+            ContainerCommand::Run(args) => run(*args),
+            ContainerCommand::Create(args) => {
+                let record = crate::container::create(&args)?;
+                println!("{}", record.id);
+                Ok(0)
+            }
+            ContainerCommand::Start(args) => start(args),
+            ContainerCommand::Attach(args) => attach_command(args),
+            ContainerCommand::Stop(args) => stop(args, false),
+            ContainerCommand::Restart(args) => stop(args, true),
+            ContainerCommand::Kill(args) => kill(args),
+            ContainerCommand::Rm(args) => rm(args),
+            ContainerCommand::Wait(args) => wait(args),
+            ContainerCommand::Ps(args) => crate::ps::command(args),
+            ContainerCommand::Logs(args) => crate::logs_command::command(args),
+            ContainerCommand::Inspect(args) => crate::inspect::command(args),
+        }
+    }
+}
+// ANCHOR_END: dispatch
+
+/// Each of `keys` in turn: Docker's commands act on every container they can and report the
+/// others, then exit 1 if any failed.
+fn each(keys: &[String], mut act: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<i32> {
+    let mut failed = false;
+    for key in keys {
+        if let Err(e) = act(key) {
+            eprintln!("Error: {}", chroot::cli::one_line(&e));
+            failed = true;
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+// ANCHOR: run
+/// `run`: create, then start: under a monitor in the background with `-d`, or attached, as
+/// `docker run` is: the container's output here, signals passed on, its exit code this
+/// command's.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    // Signals are caught before anything else exists, and before any thread starts.
+    let forwarder = (!args.lifecycle.detach)
+        .then(chroot::signals::Forwarder::install)
+        .transpose()
+        .context("catch signals to pass on")?;
+    let record = crate::container::create(&args)?;
+    let root = args.root();
+    let Some(forwarder) = forwarder else {
+        return match lifecycle::start(root, &record, None)? {
+            Report::Started(_) => {
+                println!("{}", record.id);
+                Ok(0)
+            }
+            Report::Failed(code, message) => {
+                eprintln!("skiff: {message}");
+                Ok(code)
+            }
+        };
+    };
+    let options = client::Options {
+        streams: args.attached()?,
+        tty: args.lifecycle.tty,
+        sig_proxy: args.lifecycle.sig_proxy,
+        detach_keys: detach_keys(args.lifecycle.detach_keys.as_deref())?,
+    };
+    attached_start(root, &record, &options, &forwarder)
+}
+// ANCHOR_END: run
+
+/// Starts `record` with a client attached from the first byte, and relays until it ends.
+fn attached_start(
+    root: &Path,
+    record: &crate::container::Record,
+    options: &client::Options,
+    forwarder: &chroot::signals::Forwarder,
+) -> anyhow::Result<i32> {
+    let dir = crate::container::records(root).dir(&record.id);
+    let listener = crate::attach::listen(&dir).context("make the container's attach socket")?;
+    let stream = client::connect(&dir, options.streams).context("attach to the container")?;
+    let report = lifecycle::start(root, record, Some(&listener))?;
+    drop(listener);
+    if let Report::Failed(code, message) = report {
+        eprintln!("skiff: {message}");
+        return Ok(code);
+    }
+    Ok(match client::relay(stream, options, forwarder)? {
+        Ended::Exited(code) => code,
+        Ended::Detached => 0,
+        // The monitor died: the record says how the container ended.
+        Ended::Lost => lifecycle::find(root, &record.id).map_or(125, |r| r.state.exit_code),
+    })
+}
+
+fn detach_keys(keys: Option<&str>) -> anyhow::Result<crate::attach::DetachKeys> {
+    keys.map_or(
+        Ok(crate::attach::DetachKeys::default()),
+        crate::attach::DetachKeys::parse,
+    )
+}
+
+fn start(args: StartArgs) -> anyhow::Result<i32> {
+    let root = &args.containers.root.root;
+    if args.attach || args.interactive {
+        let [key] = args.containers.containers.as_slice() else {
+            anyhow::bail!("you cannot start and attach multiple containers at once");
+        };
+        let record = lifecycle::find(root, key)?;
+        let forwarder = chroot::signals::Forwarder::install().context("catch signals")?;
+        let options = client::Options {
+            streams: crate::attach::Streams {
+                stdin: args.interactive && record.config.open_stdin,
+                stdout: true,
+                stderr: true,
+            },
+            tty: record.config.tty,
+            sig_proxy: true,
+            detach_keys: detach_keys(args.detach_keys.as_deref())?,
+        };
+        if record.state.is_running() {
+            return attach_to(root, &record, &options, &forwarder);
+        }
+        return attached_start(root, &record, &options, &forwarder);
+    }
+    each(&args.containers.containers, |key| {
+        let record = lifecycle::find(root, key)?;
+        if !record.state.is_running()
+            && let Report::Failed(_, message) = lifecycle::start(root, &record, None)?
+        {
+            anyhow::bail!("{message}");
+        }
+        println!("{key}");
+        Ok(())
+    })
+    .map(|code| {
+        if code == 0 {
+            0
+        } else {
+            chroot::cli::EXIT_ENGINE
+        }
+    })
+}
+
+fn attach_command(args: AttachArgs) -> anyhow::Result<i32> {
+    let root = &args.root.root;
+    let record = lifecycle::find(root, &args.container)?;
+    if !record.state.is_running() {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
+    let forwarder = chroot::signals::Forwarder::install().context("catch signals")?;
+    let options = client::Options {
+        streams: crate::attach::Streams {
+            stdin: !args.no_stdin && record.config.open_stdin,
+            stdout: true,
+            stderr: true,
+        },
+        tty: record.config.tty,
+        sig_proxy: args.sig_proxy,
+        detach_keys: detach_keys(args.detach_keys.as_deref())?,
+    };
+    attach_to(root, &record, &options, &forwarder)
+}
+
+/// Attaches to a running container.
+fn attach_to(
+    root: &Path,
+    record: &crate::container::Record,
+    options: &client::Options,
+    forwarder: &chroot::signals::Forwarder,
+) -> anyhow::Result<i32> {
+    let dir = crate::container::records(root).dir(&record.id);
+    let stream = client::connect(&dir, options.streams).context("attach to the container")?;
+    Ok(match client::relay(stream, options, forwarder)? {
+        Ended::Exited(code) => code,
+        Ended::Detached => 0,
+        Ended::Lost => lifecycle::find(root, &record.id).map_or(1, |r| r.state.exit_code),
+    })
+}
+
+fn stop(args: StopArgs, then_start: bool) -> anyhow::Result<i32> {
+    let root = &args.containers.root.root;
+    let signal = args
+        .signal
+        .as_deref()
+        .map(crate::signal::parse)
+        .transpose()?;
+    each(&args.containers.containers, |key| {
+        let record = lifecycle::find(root, key)?;
+        let stopped = lifecycle::stop(root, &record, signal, args.time)?;
+        if then_start && let Report::Failed(_, message) = lifecycle::start(root, &stopped, None)? {
+            anyhow::bail!("{message}");
+        }
+        println!("{key}");
+        Ok(())
+    })
+}
+
+fn kill(args: KillArgs) -> anyhow::Result<i32> {
+    let root = &args.containers.root.root;
+    let signal = crate::signal::parse(&args.signal)?;
+    each(&args.containers.containers, |key| {
+        lifecycle::kill(&lifecycle::find(root, key)?, signal)?;
+        println!("{key}");
+        Ok(())
+    })
+}
+
+fn rm(args: RmArgs) -> anyhow::Result<i32> {
+    let root = &args.containers.root.root;
+    each(&args.containers.containers, |key| {
+        let record = lifecycle::find(root, key)?;
+        lifecycle::remove(root, &record, args.force, args.volumes)?;
+        println!("{key}");
+        Ok(())
+    })
+}
+
+fn wait(args: ContainersArgs) -> anyhow::Result<i32> {
+    each(&args.containers, |key| {
+        println!("{}", lifecycle::wait(&args.root.root, key)?);
+        Ok(())
+    })
+}
+
+/// `container-monitor`: the monitor's own process.
+fn monitor(args: MonitorArgs) -> i32 {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the starting command put these descriptors there for this process alone.
+    let report = args
+        .report_fd
+        .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+    // SAFETY: as above.
+    let listener = args
+        .listen_fd
+        .map(|fd| unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) });
+    for fd in [args.report_fd, args.listen_fd].into_iter().flatten() {
+        // Never passed on to the container.
+        // SAFETY: fcntl on a descriptor this process holds.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    crate::monitor::run(
+        &args.root.root,
+        &args.id,
+        report,
+        listener,
+        args.expect_client,
+    )
+}
+
+// ANCHOR: parse
+/// Parses the command line. `run` and `create` take `-h` for `--hostname`, as Docker's do, so
+/// their help is `--help` only. A usage error exits 125, as `docker run --bogus` does. Returns
+/// the command and the code its own failure exits with.
+pub fn parse() -> (Cli, i32) {
+    use clap::{CommandFactory, FromArgMatches};
+    fn hostname_short(command: clap::Command) -> clap::Command {
+        command
+            .disable_help_flag(true)
+            .arg(
+                clap::Arg::new("help")
+                    .long("help")
+                    .action(clap::ArgAction::Help)
+                    .help("Print help"),
+            )
+            .mut_arg("hostname", |arg| arg.short('h'))
+    }
+    let command = Cli::command()
+        .mut_subcommand("run", hostname_short)
+        .mut_subcommand("create", hostname_short)
+        .mut_subcommand("container", |group| {
+            group
+                .mut_subcommand("run", hostname_short)
+                .mut_subcommand("create", hostname_short)
+        });
+    let parsed = command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(cli) => {
+            let code = failure_code(&cli.command);
+            (cli, code)
+        }
+        Err(err) => {
+            let code = if err.use_stderr() {
+                chroot::cli::EXIT_ENGINE
+            } else {
+                0
+            };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    }
+}
+// ANCHOR_END: parse

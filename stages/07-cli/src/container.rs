@@ -1,0 +1,139 @@
+//! Containers as objects: `create` makes one, a record on disk, and nothing runs yet.
+//!
+//! `create` checks every flag by preparing the whole container once, exactly as a start will
+//! (stages 01 to 06: the image found or pulled, every `-v`, `-p` and limit checked), writes the
+//! record with a unique name, and stops. The container exists from then on, in `ps -a` as
+//! Created, whatever process comes next; `start` (or the rest of `run`) gives it a monitor.
+
+use std::path::Path;
+
+use anyhow::Context;
+use namespaces::ContainerId;
+use namespaces::record::{Config, RECORD_VERSION, State};
+use namespaces::records::{RecordError, Records};
+
+use crate::spec::RunArgs;
+
+/// A container's record, with the flags it was created with.
+pub type Record = namespaces::record::Record<RunArgs>;
+
+/// The records of the store at `root`.
+pub fn records(root: &Path) -> Records {
+    Records::new(root)
+}
+
+// ANCHOR: create
+/// `create`: checks every flag, resolves the image, and writes the record of a new container.
+pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
+    let mut spec = args.clone();
+    let root = spec.root().to_path_buf();
+    let records = records(&root);
+    let id = ContainerId::random().context("make a container id")?;
+    if let Some(name) = spec.name() {
+        namespaces::records::check_name(name)?;
+    }
+    // The name goes into the spec too: it is the container's name on its networks.
+    let name = match spec.name() {
+        Some(name) => name.to_string(),
+        None => free_name(&records)?,
+    };
+    spec.volumes.network.network.name = Some(name.clone());
+    // The whole container described once, as every start will: bad flags fail here.
+    let prepared = volumes::cli::prepare(&spec.volumes, id.clone())?;
+    let config = config_of(&spec, &prepared)?;
+    spec.resolve(prepared.image.as_ref())?;
+    let record = Record {
+        version: RECORD_VERSION,
+        id: id.full().to_string(),
+        name,
+        created: images::human::now_rfc3339(),
+        image: config.image.clone(),
+        image_id: prepared
+            .image
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        config,
+        cgroup: Some(spec.image_args().cgroup.feature(id.full())?.path()),
+        state: State::default(),
+        spec,
+    };
+    let locked = records.lock()?;
+    match locked.create(&record) {
+        Ok(()) => {}
+        // A made-up name that another create took meanwhile: the user never asked for it.
+        Err(RecordError::NameInUse { .. }) if args.name().is_none() => {
+            drop(locked);
+            return create(args);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    drop(locked);
+    if let Err(e) = args.image_args().namespaces.write_cidfile(&id) {
+        crate::lifecycle::remove_record(&root, &record);
+        return Err(e);
+    }
+    Ok(record)
+}
+// ANCHOR_END: create
+
+/// A made-up name (`adjective_noun`) that no container of the store has now.
+fn free_name(records: &Records) -> anyhow::Result<String> {
+    let taken: std::collections::BTreeSet<String> = records
+        .list::<serde::de::IgnoredAny>()?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let seed = ContainerId::random()?;
+    let seed = u64::from_str_radix(&seed.full()[..16], 16).unwrap_or_default();
+    for attempt in 0..1000u32 {
+        let name = crate::names::make(seed.rotate_left(attempt * 7), attempt / 10);
+        if !taken.contains(&name) {
+            return Ok(name);
+        }
+    }
+    anyhow::bail!("could not make up a free container name: give one with --name")
+}
+
+/// Docker's `Config` of the container: what the image said, as the flags changed it.
+fn config_of(spec: &RunArgs, prepared: &images::cli::PreparedRun) -> anyhow::Result<Config> {
+    let run = spec.image_args();
+    let process = &prepared.container.prepared.process;
+    let (image, command) = match &run.rootfs {
+        Some(rootfs) => (rootfs.display().to_string(), run.args.clone()),
+        None => {
+            let (image, command) = run.args.split_first().context("no image given")?;
+            (image.clone(), command.to_vec())
+        }
+    };
+    // Docker keeps the entrypoint and the command apart: --entrypoint replaces the image's and
+    // drops its Cmd; a command after the image name replaces the Cmd.
+    let (mut entrypoint, mut cmd) = (Vec::new(), command.clone());
+    if let Some(id) = &prepared.image {
+        let store = images::Store::open(spec.root())?;
+        let image = store.image(id)?.config.config().clone().unwrap_or_default();
+        entrypoint = match run.entrypoint.as_deref() {
+            Some("") => Vec::new(),
+            Some(flag) => vec![flag.to_string()],
+            None => image.entrypoint().clone().unwrap_or_default(),
+        };
+        if command.is_empty() && run.entrypoint.is_none() {
+            cmd = image.cmd().clone().unwrap_or_default();
+        }
+    }
+    let lifecycle = &spec.lifecycle;
+    Ok(Config {
+        hostname: prepared.container.hostname.clone(),
+        user: run.namespaces.user.clone().unwrap_or_default(),
+        env: process.env.clone(),
+        cmd,
+        entrypoint,
+        working_dir: process.cwd.clone(),
+        labels: spec.labels()?,
+        stop_signal: format!("{:?}", spec.stop_signal()?),
+        stop_timeout: lifecycle.stop_timeout,
+        tty: lifecycle.tty,
+        open_stdin: lifecycle.interactive,
+        image,
+    })
+}

@@ -1,0 +1,33 @@
+//! # Stage 07: skiff — containers as objects
+//!
+//! Until stage 06 a container lived exactly as long as the command that ran it. Here it becomes
+//! an object with a life of its own, as in Docker: created, started, stopped, started again,
+//! removed; running in the background while you do something else, its output kept.
+//!
+//! - [`spec`]: `run`'s flags, checked and resolved, kept as the container's specification;
+//! - [`container`]: `create`: the record (stage 02's) with a unique name;
+//! - [`monitor`]: the small process that holds a running container: its parent, its streams'
+//!   owner, its log's writer, its restart policy;
+//! - [`stdio`]: the container's streams: pipes, or a terminal made inside it;
+//! - [`attach`] and [`client`]: the socket protocol between a monitor and a terminal;
+//! - [`lifecycle`]: start, stop, kill, restart, rm, wait, and what a dead monitor means;
+//! - [`logs`]: Docker's json-file log, written and read;
+//! - [`ps`], [`inspect`], [`format`]: Docker's tables, JSON and Go templates;
+//! - [`cli`]: the commands.
+
+pub mod attach;
+pub mod cli;
+pub mod client;
+pub mod container;
+pub mod format;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod logs_command;
+pub mod monitor;
+pub mod names;
+pub mod ps;
+pub mod restart;
+pub mod signal;
+pub mod spec;
+pub mod stdio;

@@ -1,0 +1,378 @@
+//! The lifecycle of a container, command by command: start (a monitor), stop, kill, restart,
+//! remove, wait; and the rule every command follows when it reads a record: a container whose
+//! monitor is gone is not running, whatever its record says.
+//!
+//! ```text
+//!            create          start            (command ends)
+//!   ──────► Created ───────► Running ─────────► Exited ◄──┐
+//!                              │ ▲    restart policy │     │ stop, kill, a dead monitor
+//!                              │ └──── Restarting ◄──┘     │
+//!                              └───────────────────────────┘
+//!   rm: Created or Exited ──► gone (rm -f: Running too, killed first)
+//! ```
+//!
+//! Signals reach the container's first process through a pidfd (pidfd_open(2)), opened and
+//! then checked against the start time in the record, so a pid the kernel has handed to
+//! another process since is never signalled.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use namespaces::Sweep;
+use namespaces::record::{ProcessRef, Status};
+use namespaces::records::Records;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+
+use crate::container::{Record, records};
+use crate::monitor::Report;
+
+// ANCHOR: find
+/// Finds a container by id, name or id prefix, and brings its record up to date first.
+pub fn find(root: &Path, key: &str) -> anyhow::Result<Record> {
+    let record = records(root).find::<crate::spec::RunArgs>(key)?;
+    Ok(reconcile(root, record))
+}
+
+/// Every container of the store, oldest first, each brought up to date.
+pub fn list(root: &Path) -> anyhow::Result<Vec<Record>> {
+    let all = records(root).list::<crate::spec::RunArgs>()?;
+    Ok(all.into_iter().map(|r| reconcile(root, r)).collect())
+}
+// ANCHOR_END: find
+
+// ANCHOR: reconcile
+/// A record that says running while its monitor is gone (killed, or the host rebooted) is out
+/// of date: the container died with its monitor. Its host state is swept away from the record
+/// (mounts, cgroup, network endpoint; its writable layer stays) and the record says exited.
+pub fn reconcile(root: &Path, record: Record) -> Record {
+    let live = matches!(
+        record.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    );
+    if !live || record.state.monitor.is_some_and(|m| m.is_alive()) {
+        return record;
+    }
+    let records = records(root);
+    let Ok(locked) = records.lock() else {
+        return record;
+    };
+    // Another command may have done it meanwhile.
+    let Ok(Some(current)) = records.load::<crate::spec::RunArgs>(&record.id) else {
+        return record;
+    };
+    if !matches!(
+        current.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) || current.state.monitor.is_some_and(|m| m.is_alive())
+    {
+        return current;
+    }
+    let left = sweep_runtime(root, &current);
+    let monitor = current.state.monitor.map_or(0, |m| m.pid);
+    let updated = locked
+        .update::<crate::spec::RunArgs>(&record.id, |r| {
+            r.state.status = Status::Exited;
+            r.state.exit_code = 137;
+            r.state.error = if left.is_empty() {
+                format!("its monitor (pid {monitor}) died, and the container with it")
+            } else {
+                format!(
+                    "its monitor (pid {monitor}) died; sweeping it left: {}",
+                    left.join("; ")
+                )
+            };
+            r.state.pid = None;
+            r.state.monitor = None;
+            r.state.finished_at = Some(images::human::now_rfc3339());
+        })
+        .ok()
+        .flatten();
+    updated.unwrap_or(current)
+}
+// ANCHOR_END: reconcile
+
+/// Sweeps what a run of the container holds on the host (its processes, mounts, cgroup,
+/// network endpoint), keeping the container itself. Returns what could not be undone.
+fn sweep_runtime(root: &Path, record: &Record) -> Vec<String> {
+    // Its processes first: a container whose monitor died may still have some (with
+    // `--pid host` only the first process dies with the monitor); the cgroup sweep kills them.
+    volumes::feature::sweep(&Sweep::of(root, record, false))
+}
+
+/// Sweeps the whole container away (the state directory, and so the record, last); with
+/// `anonymous_volumes` its anonymous volumes too. Returns what could not be undone.
+pub fn sweep_removed(root: &Path, record: &Record, anonymous_volumes: bool) -> Vec<String> {
+    let mut sweep = Sweep::of(root, record, true);
+    sweep.anonymous_volumes = anonymous_volumes;
+    volumes::feature::sweep(&sweep)
+}
+
+/// Removes a record that was just written, for a create that failed after it.
+pub fn remove_record(root: &Path, record: &Record) {
+    let _ = sweep_removed(root, record, true);
+}
+
+// ANCHOR: spawn_monitor
+/// Starts container `record` under a new monitor, and returns the monitor's report: started,
+/// or why not. With `listener`, the monitor takes over the attach socket, where a client of
+/// the caller's is already waiting.
+pub fn start(
+    root: &Path,
+    record: &Record,
+    listener: Option<&UnixListener>,
+) -> anyhow::Result<Report> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let exe = std::env::current_exe().context("find skiff's own binary")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("container-monitor")
+        .arg("--root")
+        .arg(root)
+        .args(["--report-fd", "3"]);
+    if listener.is_some() {
+        command.args(["--listen-fd", "4", "--expect-client"]);
+    }
+    command
+        .arg(&record.id)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let report = write.as_raw_fd();
+    let listen = listener.map(AsRawFd::as_raw_fd);
+    // SAFETY: between fork and exec the closure makes system calls only, on descriptors this
+    // process holds: no allocation, no lock.
+    unsafe {
+        command.pre_exec(move || detach_into(report, listen));
+    }
+    let mut intermediate = command.spawn().context("start the container's monitor")?;
+    // The process spawn made has forked the monitor and exited.
+    let _ = intermediate.wait();
+    drop(write);
+    Ok(crate::monitor::read_report(File::from(read)))
+}
+
+/// In the child of `spawn`, before exec: the report pipe becomes descriptor 3 and the attach
+/// socket 4; then a session of its own, away from the caller's terminal, and a second fork, so
+/// the monitor is nobody's child but init's (or the nearest subreaper's) and never a zombie of
+/// a long-lived caller.
+fn detach_into(report: i32, listen: Option<i32>) -> std::io::Result<()> {
+    let last = |rc: libc::c_int| {
+        if rc < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    };
+    // SAFETY: fcntl, dup2, close, setsid and _exit are system calls on integers.
+    unsafe {
+        // Out of the way first, so the two dup2 below cannot overwrite each other.
+        let report = last(libc::fcntl(report, libc::F_DUPFD_CLOEXEC, 100))?;
+        let listen = match listen {
+            Some(fd) => Some(last(libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100))?),
+            None => None,
+        };
+        last(libc::dup2(report, 3))?;
+        libc::close(report);
+        if let Some(fd) = listen {
+            last(libc::dup2(fd, 4))?;
+            libc::close(fd);
+        }
+        last(libc::setsid())?;
+        match chroot::launch::clone3(0) {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => libc::_exit(0),
+            Err(errno) => Err(errno.into()),
+        }
+    }
+}
+// ANCHOR_END: spawn_monitor
+
+/// A pidfd for the process `process`, if it is still that process.
+fn open_process(process: ProcessRef) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, process.pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: the kernel just returned this descriptor, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Checked after opening: if the start time matches now, the pidfd holds that process.
+    process.is_alive().then_some(fd)
+}
+
+/// Sends `signal` through a pidfd. See pidfd_send_signal(2).
+fn send(pidfd: &OwnedFd, signal: Signal) -> std::io::Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo and no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits up to `timeout` for the process behind `pidfd` to end; `true` when it did.
+fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let until = Instant::now() + timeout;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let millis = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) if Instant::now() >= until => return false,
+            _ => {}
+        }
+    }
+}
+
+/// Waits until the container's monitor is gone (it recorded the end and cleaned up), at most
+/// `timeout`; a monitor stuck longer is killed, and the record brought up to date.
+fn wait_monitor(root: &Path, record: &Record, timeout: Duration) -> Record {
+    if let Some(monitor) = record.state.monitor
+        && let Some(pidfd) = open_process(monitor)
+        && !wait_exit(&pidfd, timeout)
+    {
+        let _ = send(&pidfd, Signal::SIGKILL);
+        wait_exit(&pidfd, Duration::from_secs(5));
+    }
+    match records(root).load::<crate::spec::RunArgs>(&record.id) {
+        Ok(Some(record)) => reconcile(root, record),
+        _ => record.clone(),
+    }
+}
+
+fn mark_stopped(root: &Path, id: &str) -> anyhow::Result<()> {
+    records(root)
+        .lock()?
+        .update::<crate::spec::RunArgs>(id, |r| r.state.stopped_by_user = true)?;
+    Ok(())
+}
+
+// ANCHOR: stop
+/// `stop`: the stop signal, then SIGKILL after `timeout` seconds, and waits for the end to be
+/// recorded. A container that is not running is stopped already.
+pub fn stop(
+    root: &Path,
+    record: &Record,
+    signal: Option<Signal>,
+    timeout: Option<u32>,
+) -> anyhow::Result<Record> {
+    if !matches!(
+        record.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
+        return Ok(record.clone());
+    }
+    mark_stopped(root, &record.id)?;
+    let signal = match signal {
+        Some(signal) => signal,
+        None => crate::signal::parse(&record.config.stop_signal).unwrap_or(Signal::SIGTERM),
+    };
+    let timeout = timeout.or(record.config.stop_timeout).unwrap_or(10);
+    if let Some(pidfd) = record.state.pid.and_then(open_process) {
+        let _ = send(&pidfd, signal);
+        if !wait_exit(&pidfd, Duration::from_secs(timeout.into())) {
+            let _ = send(&pidfd, Signal::SIGKILL);
+            wait_exit(&pidfd, Duration::from_secs(10));
+        }
+    }
+    Ok(wait_monitor(root, record, Duration::from_secs(30)))
+}
+// ANCHOR_END: stop
+
+/// `kill`: a signal to the container's first process (SIGKILL by default). Docker's error for
+/// a container that is not running.
+pub fn kill(record: &Record, signal: Signal) -> anyhow::Result<()> {
+    let Some(pidfd) = record
+        .state
+        .pid
+        .filter(|_| record.state.status == Status::Running)
+        .and_then(open_process)
+    else {
+        bail!(
+            "Cannot kill container: {0}: Container {0} is not running",
+            record.name
+        );
+    };
+    send(&pidfd, signal).with_context(|| format!("send {signal} to container {}", record.name))
+}
+
+// ANCHOR: remove
+/// `rm`: refuses a running container unless `force` (then kills it first), and sweeps the
+/// container away: its writable layer, its hold on volumes (its anonymous ones too with
+/// `volumes`), its state directory and record.
+pub fn remove(root: &Path, record: &Record, force: bool, volumes: bool) -> anyhow::Result<()> {
+    let mut record = record.clone();
+    if matches!(
+        record.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
+        if !force {
+            bail!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                record.id
+            );
+        }
+        mark_stopped(root, &record.id)?;
+        if let Some(pidfd) = record.state.pid.and_then(open_process) {
+            let _ = send(&pidfd, Signal::SIGKILL);
+            wait_exit(&pidfd, Duration::from_secs(10));
+        }
+        record = wait_monitor(root, &record, Duration::from_secs(30));
+    }
+    let left = sweep_removed(root, &record, volumes);
+    if left.is_empty() {
+        return Ok(());
+    }
+    // Half removed: Docker's Dead state, which only another rm can help.
+    if let Ok(locked) = records(root).lock() {
+        let _ = locked.update::<crate::spec::RunArgs>(&record.id, |r| {
+            r.state.status = Status::Dead;
+            r.state.error = left.join("; ");
+        });
+    }
+    bail!(
+        "removal of container {} is not complete: {}",
+        record.name,
+        left.join("; ")
+    )
+}
+// ANCHOR_END: remove
+
+/// `wait`: blocks until the container is not running, and returns its exit code.
+pub fn wait(root: &Path, key: &str) -> anyhow::Result<i32> {
+    loop {
+        let record = find(root, key)?;
+        match record.state.status {
+            Status::Running | Status::Paused | Status::Restarting => {}
+            _ => return Ok(record.state.exit_code),
+        }
+        match record.state.pid.and_then(open_process) {
+            // Wakes up as soon as the process ends; then the monitor records it.
+            Some(pidfd) => {
+                wait_exit(&pidfd, Duration::from_secs(1));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The records of a store, for callers that only need to change one.
+pub fn store(root: &Path) -> Records {
+    records(root)
+}

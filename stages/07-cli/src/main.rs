@@ -1,0 +1,32 @@
+//! `skiff`: the container engine as it stands at the end of the course. Every stage's
+//! commands, and containers that outlive the command that started them.
+//!
+//! ```text
+//! skiff run [-d] [-it] [--name N] [--restart P] [-p ...] [-v ...] [FLAGS] IMAGE [COMMAND...]
+//! skiff create | start | attach | stop | restart | kill | rm | wait  CONTAINER...
+//! skiff ps [-a] [-q] | logs [-f] CONTAINER | inspect NAME...
+//! skiff container ... | image ... | volume ... | network ...   (Docker's management groups)
+//! skiff images | build | pull | push | load | save | tag | rmi | ...
+//! ```
+
+fn main() {
+    let (cli, code) = skiff::cli::parse();
+    let result = cli.command.execute();
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            let message = chroot::cli::one_line(&error);
+            if code == chroot::cli::EXIT_ENGINE {
+                eprintln!("skiff: {message}");
+            } else {
+                eprintln!("Error: {message}");
+            }
+            // A command that could not be executed (126) or found (127) keeps Docker's code.
+            let launch = error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<chroot::LaunchError>())
+                .map(chroot::LaunchError::exit_code);
+            std::process::exit(launch.unwrap_or(code));
+        }
+    }
+}
