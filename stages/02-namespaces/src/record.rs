@@ -166,20 +166,30 @@ impl ProcessRef {
         start_time(pid).map(|start| ProcessRef { pid, start })
     }
 
-    /// This very process still exists (it may be a zombie its parent has not reaped).
+    /// This very process still runs: it exists, with the same start time, and is not a
+    /// zombie (an ended process its parent has not reaped yet).
     pub fn is_alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start)
+        stat(self.pid)
+            .is_some_and(|(state, start)| start == self.start && !matches!(state, 'Z' | 'X'))
     }
 }
 
-/// Field 22 of `/proc/PID/stat`, the start time. The second field, the command name, is in
-/// parentheses and may hold spaces and parentheses itself, so the fields are counted after the
-/// last `)`.
+/// Field 22 of `/proc/PID/stat`, the start time.
 pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
+}
+
+/// Fields 3 and 22 of `/proc/PID/stat`: the state (`R`, `S`, `Z` for a zombie...) and the
+/// start time. The second field, the command name, is in parentheses and may hold spaces and
+/// parentheses itself, so the fields are counted after the last `)`.
+fn stat(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;
-    // After the `)`: field 3 (state) is the first; field 22 is the 20th.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), field 22 is the 19th.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 // ANCHOR_END: process_ref
 

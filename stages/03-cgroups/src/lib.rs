@@ -89,6 +89,14 @@ pub fn remove_cgroup(path: &str) -> Result<(), CgroupError> {
 }
 // ANCHOR_END: sweep
 
+/// How many processes of the cgroup `path` (`<parent>/<id>`) the OOM killer has killed;
+/// `None` without a memory controller to ask. Read before a sweep removes the cgroup.
+pub fn oom_kills_at(path: &str) -> Result<Option<u64>, CgroupError> {
+    let (parent, id) = path.rsplit_once('/').unwrap_or(("", path));
+    let host = Host::detect()?;
+    open(host, CgroupPath::new(parent, id)?).oom_kills()
+}
+
 /// Like [`usage()`], for a container started with `--cgroup-parent PARENT`.
 pub fn usage_under(parent: &str, id: &str) -> Result<Usage, CgroupError> {
     let host = Host::detect()?;

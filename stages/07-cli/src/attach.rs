@@ -11,7 +11,7 @@
 //!
 //!  client -> monitor   HELLO (which streams), STDIN data, STDIN_EOF, RESIZE rows cols,
 //!                      SIGNAL number
-//!  monitor -> client   STDOUT data, STDERR data, EXIT code (the container ended)
+//!  monitor -> client   STDOUT data, STDERR data, NOTE text, EXIT code (the container ended)
 //! ```
 //!
 //! `run` in the foreground is create, start, attach, wait: it connects before the container
@@ -43,6 +43,9 @@ pub mod kind {
     pub const EXIT: u8 = 6;
     /// Client to monitor, first: the streams it wants, one bit each (1 stdin, 2 stdout, 4 stderr).
     pub const HELLO: u8 = 7;
+    /// Monitor to client: something the engine has to say about the end ("killed by the OOM
+    /// killer"), for the client to print as its own message.
+    pub const NOTE: u8 = 8;
 }
 // ANCHOR_END: kinds
 

@@ -226,6 +226,18 @@ pub struct MonitorArgs {
     /// A client is connected already: accept it before starting
     #[arg(long = "expect-client")]
     pub expect_client: bool,
+    /// The last part: the container exited with this status
+    #[arg(long)]
+    pub exited: Option<i32>,
+    /// The last part: a signal killed the container
+    #[arg(long = "killed-by")]
+    pub killed_by: Option<i32>,
+    /// An attached client to tell: FD:STREAMS
+    #[arg(long = "client")]
+    pub client: Vec<String>,
+    /// The wait before the next restart, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    pub backoff: u64,
     /// The container's id
     pub id: String,
 }
@@ -507,29 +519,48 @@ fn wait(args: ContainersArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// `container-monitor`: the monitor's own process.
+/// `container-monitor`: the monitor's own process, its first part or, with `--exited` or
+/// `--killed-by`, its last.
 fn monitor(args: MonitorArgs) -> i32 {
     use std::os::fd::FromRawFd;
-    // SAFETY: the starting command put these descriptors there for this process alone.
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let owned = |fd: i32| {
+        // Never passed on to the container.
+        // SAFETY: fcntl on a descriptor the process before us put there for this one alone.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        fd
+    };
+    // SAFETY: as above: these descriptors are this process's alone.
     let report = args
         .report_fd
-        .map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+        .map(|fd| unsafe { std::fs::File::from_raw_fd(owned(fd)) });
     // SAFETY: as above.
     let listener = args
         .listen_fd
-        .map(|fd| unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) });
-    for fd in [args.report_fd, args.listen_fd].into_iter().flatten() {
-        // Never passed on to the container.
-        // SAFETY: fcntl on a descriptor this process holds.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    crate::monitor::run(
-        &args.root.root,
-        &args.id,
-        report,
-        listener,
-        args.expect_client,
-    )
+        .map(|fd| unsafe { UnixListener::from_raw_fd(owned(fd)) });
+    let root = &args.root.root;
+    let status = match (args.exited, args.killed_by) {
+        (None, None) => {
+            return crate::monitor::run(root, &args.id, report, listener, args.expect_client);
+        }
+        (code, signal) => crate::pump::Status { code, signal },
+    };
+    let clients = args
+        .client
+        .iter()
+        .filter_map(|client| {
+            let (fd, bits) = client.split_once(':')?;
+            let fd: i32 = fd.parse().ok()?;
+            // SAFETY: as above.
+            let stream = unsafe { UnixStream::from_raw_fd(owned(fd)) };
+            let wants = crate::attach::Streams::from_bits(bits.parse().ok()?);
+            Some(crate::pump::Client::new(stream, wants))
+        })
+        .collect();
+    let Some(listener) = listener else {
+        return 2;
+    };
+    crate::monitor::finish(root, &args.id, listener, clients, status, args.backoff)
 }
 
 // ANCHOR: parse

@@ -195,6 +195,7 @@ pub fn relay(stream: UnixStream, options: &Options, forwarder: &Forwarder) -> io
                 let mut err = io::stderr().lock();
                 let _ = err.write_all(&payload).and_then(|()| err.flush());
             }
+            kind::NOTE => eprintln!("skiff: {}", String::from_utf8_lossy(&payload)),
             kind::EXIT if payload.len() == 4 => {
                 let code = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
                 return Ok(Ended::Exited(code));

@@ -6,8 +6,8 @@
 //!
 //! - [`spec`]: `run`'s flags, checked and resolved, kept as the container's specification;
 //! - [`container`]: `create`: the record (stage 02's) with a unique name;
-//! - [`monitor`]: the small process that holds a running container: its parent, its streams'
-//!   owner, its log's writer, its restart policy;
+//! - [`monitor`] and [`pump`]: the small process that holds a running container: its parent,
+//!   its streams' owner, its log's writer, its restart policy;
 //! - [`stdio`]: the container's streams: pipes, or a terminal made inside it;
 //! - [`attach`] and [`client`]: the socket protocol between a monitor and a terminal;
 //! - [`lifecycle`]: start, stop, kill, restart, rm, wait, and what a dead monitor means;
@@ -27,6 +27,7 @@ pub mod logs_command;
 pub mod monitor;
 pub mod names;
 pub mod ps;
+pub mod pump;
 pub mod restart;
 pub mod signal;
 pub mod spec;

@@ -99,7 +99,7 @@ pub fn reconcile(root: &Path, record: Record) -> Record {
 
 /// Sweeps what a run of the container holds on the host (its processes, mounts, cgroup,
 /// network endpoint), keeping the container itself. Returns what could not be undone.
-fn sweep_runtime(root: &Path, record: &Record) -> Vec<String> {
+pub fn sweep_runtime(root: &Path, record: &Record) -> Vec<String> {
     // Its processes first: a container whose monitor died may still have some (with
     // `--pid host` only the first process dies with the monitor); the cgroup sweep kills them.
     volumes::feature::sweep(&Sweep::of(root, record, false))

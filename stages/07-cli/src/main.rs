@@ -10,6 +10,11 @@
 //! ```
 
 fn main() {
+    // The monitor's steady state parses its own arguments: it must stay small (pump.rs).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("container-pump") {
+        std::process::exit(skiff::pump::main(&args[2..]));
+    }
     let (cli, code) = skiff::cli::parse();
     let result = cli.command.execute();
     match result {

@@ -8,29 +8,31 @@
 //! `conmon`. skiff has no daemon either, and does what Podman does: `skiff run` and `start`
 //! start a monitor (skiff's own binary again, `skiff container-monitor ID`), away from the
 //! terminal and the command that typed it (a new session, after a double fork), and the monitor
-//! starts the container:
+//! starts the container. Its life has three parts, each a program of its own over one process:
 //!
 //! ```text
-//!  skiff run/start      spawns the monitor ──────► reads one line: started, or the error
-//!  monitor              prepares the container from its record (stages 01-06)
-//!                       launches it: stdout/stderr into pipes, or a terminal (-t)
-//!                       record: running, pid and start time ──► "started"
-//!                       loop: output ──► json-file log and attached clients
-//!                             clients' input ──► the container's stdin, resizes, signals
-//!                       the exit: features clean up (the writable layer stays)
-//!                       record: exited, exit code, OOM, finished
-//!                       restart policy? wait, start again : leave (--rm: remove it)
+//!  skiff run/start     spawns the monitor ─────────► reads one line: started, or the error
+//!  1. monitor          prepares the container from its record (stages 01-06), launches it:
+//!                      stdout/stderr into pipes, or a terminal (-t); record: running, pid
+//!                      and start time ──► "started"; exec ──┐
+//!  2. pump (pump.rs)   output ──► json-file log, clients;   │ while it runs: a small loop
+//!                      clients' input ──► the container     │
+//!                      it ended: reap it; exec ──┐          │
+//!  3. monitor --finish the OOM counter; sweep what the run held (mounts, cgroup, network; the
+//!                      writable layer stays; --rm: all of it); record: exited, exit code;
+//!                      tell the clients; restart policy? wait, back to 1 : leave
 //! ```
 //!
 //! The container's first process dies with its monitor (`PR_SET_PDEATHSIG`), so a killed
 //! monitor cannot leave a container that nobody watches: the next command that looks at the
 //! record finds the monitor gone (its pid and start time no longer match) and sweeps the
-//! container's host state away from the record alone.
+//! container's host state away from the record alone — the same sweep as part 3.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,11 +42,12 @@ use namespaces::record::{ProcessRef, Status};
 use namespaces::records::Records;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::attach::{self, FrameBuffer, Streams, kind};
+use crate::attach::{self, kind};
 use crate::container::Record;
-use crate::logs::{LogOptions, LogWriter, Stream};
+use crate::logs::LogOptions;
+use crate::pump::{self, Client, Ends, Handover};
 use crate::restart::{Backoff, RestartPolicy};
-use crate::stdio::{Ends, Stdio};
+use crate::stdio::Stdio;
 
 /// What the monitor tells the command that started it, in one line of JSON on the report pipe.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -53,19 +56,6 @@ pub enum Report {
     Started(i32),
     /// The start failed: Docker's exit code for it, and why.
     Failed(i32, String),
-}
-
-/// A client attached over the socket.
-struct Client {
-    stream: UnixStream,
-    wants: Streams,
-    buffer: FrameBuffer,
-}
-
-/// How one run ended.
-struct Ended {
-    code: i32,
-    oom: bool,
 }
 
 /// A start that failed before the command ran.
@@ -86,9 +76,9 @@ fn failed(error: anyhow::Error) -> Failed {
 }
 
 // ANCHOR: monitor
-/// The monitor's life: starts container `id` of the store at `root`, and starts it again
-/// while its restart policy says so. `report` is the pipe to the command that started it;
-/// `listener` the attach socket it made, where `expect_client` says one client is waiting.
+/// Part 1: starts container `id` of the store at `root`. `report` is the pipe to the command
+/// that started it; `listener` the attach socket that command made, where `expect_client` says
+/// one client is waiting.
 pub fn run(
     root: &Path,
     id: &str,
@@ -100,10 +90,8 @@ pub fn run(
     let record = match records.load::<crate::spec::RunArgs>(id) {
         Ok(Some(record)) => record,
         Ok(None) => {
-            return send_report(
-                &mut report,
-                &Report::Failed(1, format!("No such container: {id}")),
-            );
+            let message = format!("No such container: {id}");
+            return send_report(&mut report, &Report::Failed(1, message));
         }
         Err(e) => return send_report(&mut report, &Report::Failed(1, e.to_string())),
     };
@@ -111,10 +99,8 @@ pub fn run(
     let listener = match listener.map_or_else(|| attach::listen(&dir), Ok) {
         Ok(listener) => listener,
         Err(e) => {
-            let message = format!(
-                "listen on {}: {e}",
-                dir.join(attach::socket_name()).display()
-            );
+            let path = dir.join(attach::socket_name());
+            let message = format!("listen on {}: {e}", path.display());
             return send_report(&mut report, &Report::Failed(125, message));
         }
     };
@@ -122,92 +108,7 @@ pub fn run(
     if expect_client && let Some(client) = accept_waiting(&listener) {
         clients.push(client);
     }
-    let _ = listener.set_nonblocking(true);
-    let policy = record.spec.restart_policy().unwrap_or(RestartPolicy::No);
-    let log_options = LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default();
-    let mut log = LogWriter::open(&crate::logs::log_path(&dir, id), log_options).ok();
-    let mut backoff = Backoff::default();
-    let mut record = record;
-    loop {
-        let began = Instant::now();
-        let ended = run_once(
-            &records,
-            &record,
-            &listener,
-            &mut clients,
-            &mut log,
-            &mut report,
-        );
-        let ended = match ended {
-            Ok(ended) => ended,
-            Err(failure) => {
-                let never_ran = record.state.started_at.is_none();
-                update(&records, id, |r| {
-                    r.state.status = if never_ran {
-                        Status::Created
-                    } else {
-                        Status::Exited
-                    };
-                    r.state.exit_code = failure.code;
-                    r.state.error = failure.message.clone();
-                    r.state.pid = None;
-                    r.state.monitor = None;
-                });
-                send_report(&mut report, &Report::Failed(failure.code, failure.message));
-                for client in &mut clients {
-                    let _ = attach::write_frame(
-                        &mut client.stream,
-                        kind::EXIT,
-                        &failure.code.to_be_bytes(),
-                    );
-                }
-                if record.spec.auto_remove() {
-                    crate::lifecycle::sweep_removed(root, &record, true);
-                }
-                return 1;
-            }
-        };
-        // The clients of this run learn how it ended, and go: a restart is a new run.
-        for mut client in clients.drain(..) {
-            let _ = attach::write_frame(&mut client.stream, kind::EXIT, &ended.code.to_be_bytes());
-        }
-        let now = images::human::now_rfc3339();
-        let Some(after) = update(&records, id, |r| {
-            r.state.status = Status::Exited;
-            r.state.exit_code = ended.code;
-            r.state.oom_killed = ended.oom;
-            r.state.finished_at = Some(now.clone());
-            r.state.pid = None;
-        }) else {
-            // Removed meanwhile (--rm, or rm -f): nothing left to record.
-            return 0;
-        };
-        if !policy.restarts(
-            ended.code,
-            after.state.restart_count,
-            after.state.stopped_by_user,
-        ) {
-            break;
-        }
-        let wait = backoff.after(began.elapsed());
-        update(&records, id, |r| {
-            r.state.status = Status::Restarting;
-            r.state.restart_count += 1;
-        });
-        if !sleep_unless_stopped(&records, id, wait) {
-            update(&records, id, |r| r.state.status = Status::Exited);
-            break;
-        }
-        match records.load::<crate::spec::RunArgs>(id) {
-            Ok(Some(fresh)) => record = fresh,
-            _ => return 0,
-        }
-    }
-    update(&records, id, |r| r.state.monitor = None);
-    if record.spec.auto_remove() {
-        crate::lifecycle::sweep_removed(root, &record, true);
-    }
-    0
+    start(root, &record, listener, clients, report, 0)
 }
 // ANCHOR_END: monitor
 
@@ -215,28 +116,8 @@ pub fn run(
 fn accept_waiting(listener: &UnixListener) -> Option<Client> {
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     poll(&mut fds, PollTimeout::from(2000u16)).ok()?;
-    accept(listener)
+    pump::accept(listener)
 }
-
-// ANCHOR: accept
-/// Accepts a client and reads its HELLO, which it sends first thing: until then the monitor
-/// would not know which streams to send it, and a container's first output could be lost.
-fn accept(listener: &UnixListener) -> Option<Client> {
-    let (mut stream, _) = listener.accept().ok()?;
-    stream.set_nonblocking(false).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let wants = match attach::read_frame(&mut stream) {
-        Ok(Some((kind::HELLO, payload))) => Streams::from_bits(payload.first().copied()?),
-        _ => return None,
-    };
-    stream.set_read_timeout(None).ok()?;
-    Some(Client {
-        stream,
-        wants,
-        buffer: FrameBuffer::default(),
-    })
-}
-// ANCHOR_END: accept
 
 /// Changes the record under the store's lock; `None` when the container is gone.
 fn update(records: &Records, id: &str, change: impl FnOnce(&mut Record)) -> Option<Record> {
@@ -256,6 +137,277 @@ fn send_report(report: &mut Option<File>, message: &Report) -> i32 {
     }
 }
 
+/// Sends every client a frame, and lets them go.
+fn tell(clients: Vec<Client>, notes: &[String], code: i32) {
+    for mut client in clients {
+        for note in notes {
+            let _ = attach::write_frame(&mut client.stream, kind::NOTE, note.as_bytes());
+        }
+        let _ = attach::write_frame(&mut client.stream, kind::EXIT, &code.to_be_bytes());
+    }
+}
+
+// ANCHOR: start
+/// Launches the container from its record and hands over to the pump; returns the code the
+/// monitor exits with when the start failed (or the exec did, after pumping here).
+fn start(
+    root: &Path,
+    record: &Record,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    mut report: Option<File>,
+    backoff_ms: u64,
+) -> i32 {
+    let records = Records::new(root);
+    let ends = match launch(record) {
+        Ok(launched) => launched,
+        Err(failure) => {
+            let never_ran = record.state.started_at.is_none();
+            update(&records, &record.id, |r| {
+                r.state.status = if never_ran {
+                    Status::Created
+                } else {
+                    Status::Exited
+                };
+                r.state.exit_code = failure.code;
+                r.state.error = failure.message.clone();
+                r.state.pid = None;
+                r.state.monitor = None;
+            });
+            send_report(&mut report, &Report::Failed(failure.code, failure.message));
+            tell(clients, &[], failure.code);
+            if record.spec.auto_remove() {
+                crate::lifecycle::sweep_removed(root, record, true);
+            }
+            return 1;
+        }
+    };
+    let (pid, ends) = ends;
+    let now = images::human::now_rfc3339();
+    let me = ProcessRef::of(std::process::id().cast_signed());
+    let child = ProcessRef::of(pid);
+    update(&records, &record.id, |r| {
+        r.state.status = Status::Running;
+        r.state.pid = child;
+        r.state.monitor = me;
+        r.state.started_at = Some(now.clone());
+        r.state.exit_code = 0;
+        r.state.error.clear();
+        r.state.oom_killed = false;
+        r.state.stopped_by_user = false;
+    });
+    send_report(&mut report, &Report::Started(pid));
+    let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let handover = Handover {
+        engine: engine.clone(),
+        root: root.to_path_buf(),
+        id: record.id.clone(),
+        pid,
+        listener,
+        ends,
+        clients,
+        log: LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default(),
+        backoff_ms,
+    };
+    // The pump's own small program when it is there (it is beside skiff once built or
+    // installed), else skiff in pump mode.
+    let pump = engine.with_file_name("skiff-pump");
+    let mut command = if pump.is_file() {
+        std::process::Command::new(pump)
+    } else {
+        let mut command = std::process::Command::new(&engine);
+        command.arg("container-pump");
+        command
+    };
+    // Named `skiff-pump` in ps(1) either way.
+    let error = command.arg0("skiff-pump").args(handover.to_args()).exec();
+    // The exec failed: pump here, then finish here.
+    eprintln!("skiff monitor: exec the pump: {error}");
+    let Handover {
+        listener,
+        ends,
+        mut clients,
+        log,
+        ..
+    } = handover;
+    let dir = records.dir(&record.id);
+    let mut writer =
+        crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log).ok();
+    pump::pump(pid, ends, &listener, &mut clients, &mut writer);
+    let status = pump::reap(pid);
+    finish(root, &record.id, listener, clients, status, backoff_ms)
+}
+// ANCHOR_END: start
+
+// ANCHOR: launch
+/// Prepares the container from its record (every stage's features, kept: the container
+/// outlives this run unless `--rm`), adds its streams, and launches it. Returns its first
+/// process and the monitor's ends of its streams.
+fn launch(record: &Record) -> Result<(i32, Ends), Failed> {
+    let spec = &record.spec;
+    let id = ContainerId::from_hex(&record.id)
+        .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
+    let mut prepared = volumes::cli::prepare(&spec.volumes, id).map_err(failed)?;
+    let container = &mut prepared.container.prepared;
+    if !spec.auto_remove() {
+        container.keep();
+    }
+    let io_failed =
+        |e: std::io::Error| failed(anyhow::Error::from(e).context("make the container's stdio"));
+    let console = if spec.lifecycle.tty {
+        if container.process.get_env("TERM").is_none() {
+            // What Docker sets for -t: programs need to know what the terminal understands.
+            container.process.set_env("TERM", "xterm");
+        }
+        let (stdio, socket) = Stdio::terminal().map_err(io_failed)?;
+        container.add(stdio);
+        Err(socket)
+    } else {
+        let (stdio, ends) = Stdio::pipes(spec.lifecycle.interactive).map_err(io_failed)?;
+        container.add(stdio);
+        Ok(ends)
+    };
+    // The features' own cleanup never runs here: this process becomes the pump, and part 3
+    // sweeps from the record, the same path.
+    let pid = container.spawn().map_err(|e| failed(e.into()))?.pid().as_raw();
+    let ends = match console {
+        Ok(ends) => ends,
+        // The terminal's master arrives from the container once it made it.
+        Err(socket) => Ends::Terminal(receive(&socket).map_err(io_failed)?),
+    };
+    Ok((pid, ends))
+}
+// ANCHOR_END: launch
+
+fn receive(socket: &OwnedFd) -> std::io::Result<OwnedFd> {
+    crate::stdio::receive_master(socket)
+}
+
+/// From the pump: execs part 3 with what it needs. Returns only when the exec failed.
+pub fn exec_finish(
+    engine: &Path,
+    root: &Path,
+    id: &str,
+    listener: &UnixListener,
+    clients: &[Client],
+    backoff_ms: u64,
+    status: pump::Status,
+) {
+    let mut command = std::process::Command::new(engine);
+    command
+        .arg0("skiff")
+        .arg("container-monitor")
+        .arg("--root")
+        .arg(root)
+        .args(["--listen-fd", &pump::keep(listener)])
+        .args(["--backoff", &backoff_ms.to_string()]);
+    match (status.code, status.signal) {
+        (Some(code), _) => command.args(["--exited", &code.to_string()]),
+        (None, Some(signal)) => command.args(["--killed-by", &signal.to_string()]),
+        (None, None) => command.args(["--exited", "125"]),
+    };
+    for client in clients {
+        let arg = format!("{}:{}", pump::keep(&client.stream), client.wants.bits());
+        command.args(["--client", &arg]);
+    }
+    let error = command.arg(id).exec();
+    eprintln!("skiff pump: exec the monitor: {error}");
+}
+
+// ANCHOR: finish
+/// Part 3: the container's first process ended with `status`. Reads the OOM counter, sweeps
+/// what the run held (all of the container with `--rm`), records the end, tells the clients,
+/// and starts the container again when its restart policy says so.
+pub fn finish(
+    root: &Path,
+    id: &str,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    status: pump::Status,
+    backoff_ms: u64,
+) -> i32 {
+    let records = Records::new(root);
+    let code = status.exit_code();
+    let Ok(Some(record)) = records.load::<crate::spec::RunArgs>(id) else {
+        // Removed meanwhile (rm -f): nothing left to record.
+        tell(clients, &[], code);
+        return 0;
+    };
+    let mut notes = oom_notes(&record, status);
+    let oom = !notes.is_empty();
+    let remove = record.spec.auto_remove();
+    let left = if remove {
+        crate::lifecycle::sweep_removed(root, &record, true)
+    } else {
+        crate::lifecycle::sweep_runtime(root, &record)
+    };
+    notes.extend(left.iter().map(|l| format!("warning: cleanup: {l}")));
+    let now = images::human::now_rfc3339();
+    let after = update(&records, id, |r| {
+        r.state.status = Status::Exited;
+        r.state.exit_code = code;
+        r.state.oom_killed = oom;
+        r.state.finished_at = Some(now.clone());
+        r.state.pid = None;
+    });
+    tell(clients, &notes, code);
+    let Some(after) = after else {
+        return 0;
+    };
+    let policy = after.spec.restart_policy().unwrap_or(RestartPolicy::No);
+    if !policy.restarts(code, after.state.restart_count, after.state.stopped_by_user) {
+        update(&records, id, |r| r.state.monitor = None);
+        return 0;
+    }
+    let ran = after
+        .state
+        .started_at
+        .as_deref()
+        .and_then(images::human::parse_time)
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default();
+    let mut backoff = Backoff::from_millis(backoff_ms);
+    let wait = backoff.after(ran);
+    update(&records, id, |r| {
+        r.state.status = Status::Restarting;
+        r.state.restart_count += 1;
+    });
+    if !sleep_unless_stopped(&records, id, wait) {
+        update(&records, id, |r| {
+            r.state.status = Status::Exited;
+            r.state.monitor = None;
+        });
+        return 0;
+    }
+    match records.load::<crate::spec::RunArgs>(id) {
+        Ok(Some(fresh)) => start(root, &fresh, listener, Vec::new(), None, backoff.millis()),
+        _ => 0,
+    }
+}
+// ANCHOR_END: finish
+
+/// What to tell about an OOM kill, from the cgroup's own counter (read before the sweep
+/// removes the cgroup); nothing when there was none.
+fn oom_notes(record: &Record, status: pump::Status) -> Vec<String> {
+    let Some(path) = record.cgroup.as_deref() else {
+        return Vec::new();
+    };
+    let Ok(Some(kills)) = cgroups::oom_kills_at(path) else {
+        return Vec::new();
+    };
+    let limits = record.spec.image_args().cgroup.limits().unwrap_or_default();
+    let exit = chroot::Exit {
+        status: status.code,
+        signal: status.signal,
+        notes: Vec::new(),
+        oom_killed: false,
+        warnings: Vec::new(),
+    };
+    cgroups::feature::oom_note(kills, &exit, &limits)
+        .into_iter()
+        .collect()
+}
+
 /// Sleeps before a restart; `false` when `stop`, `kill` or `rm` ended the container meanwhile.
 fn sleep_unless_stopped(records: &Records, id: &str, wait: Duration) -> bool {
     let until = Instant::now() + wait;
@@ -272,341 +424,12 @@ fn sleep_unless_stopped(records: &Records, id: &str, wait: Duration) -> bool {
     }
 }
 
-// ANCHOR: run_once
-/// One run: prepares the container from its record, launches it, pumps its streams until it
-/// ends, and lets its features clean up.
-fn run_once(
-    records: &Records,
-    record: &Record,
-    listener: &UnixListener,
-    clients: &mut Vec<Client>,
-    log: &mut Option<LogWriter>,
-    report: &mut Option<File>,
-) -> Result<Ended, Failed> {
-    let spec = &record.spec;
-    let id = ContainerId::from_hex(&record.id)
-        .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
-    let mut prepared = volumes::cli::prepare(&spec.volumes, id).map_err(failed)?;
-    let container = &mut prepared.container.prepared;
-    if !spec.auto_remove() {
-        container.keep();
-    }
-    let tty = spec.lifecycle.tty;
-    if tty && container.process.get_env("TERM").is_none() {
-        // What Docker sets for -t: programs need to know what the terminal understands.
-        container.process.set_env("TERM", "xterm");
-    }
-    let io_failed =
-        |e: io::Error| failed(anyhow::Error::from(e).context("make the container's stdio"));
-    let pending = if tty {
-        let (stdio, socket) = Stdio::terminal().map_err(io_failed)?;
-        container.add(stdio);
-        Pending::Console(socket)
-    } else {
-        let (stdio, ends) = Stdio::pipes(spec.lifecycle.interactive).map_err(io_failed)?;
-        container.add(stdio);
-        Pending::Pipes(ends)
-    };
-    let running = container.spawn().map_err(|e| failed(e.into()))?;
-    let pid = running.pid().as_raw();
-    // The terminal's master arrives from the container once it made it.
-    let ends = match pending {
-        Pending::Pipes(ends) => ends,
-        Pending::Console(socket) => {
-            Ends::Terminal(crate::stdio::receive_master(&socket).map_err(io_failed)?)
-        }
-    };
-    let now = images::human::now_rfc3339();
-    let me = ProcessRef::of(std::process::id().cast_signed());
-    let child = ProcessRef::of(pid);
-    update(records, &record.id, |r| {
-        r.state.status = Status::Running;
-        r.state.pid = child;
-        r.state.monitor = me;
-        r.state.started_at = Some(now.clone());
-        r.state.exit_code = 0;
-        r.state.error.clear();
-        r.state.oom_killed = false;
-        r.state.stopped_by_user = false;
-    });
-    send_report(report, &Report::Started(pid));
-    pump(pid, ends, listener, clients, log);
-    let exit = running.wait().map_err(|e| failed(e.into()))?;
-    Ok(Ended {
-        code: exit.code(),
-        oom: exit.oom_killed,
-    })
-}
-// ANCHOR_END: run_once
-
-/// The container's streams before it started: pipes are made in advance; a terminal's master
-/// arrives over the console socket once the container made it.
-enum Pending {
-    Pipes(Ends),
-    Console(OwnedFd),
-}
-
-/// Opens a pidfd for `pid`: readable once the process has ended. See pidfd_open(2).
-fn pidfd(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).map_err(io::Error::other)?) })
-}
-
-fn set_nonblocking(fd: BorrowedFd<'_>) {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let _ = fcntl(
-            fd,
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        );
-    }
-}
-
-/// A stream the container writes, and where it goes.
-struct Output {
-    fd: OwnedFd,
-    stream: Stream,
-    open: bool,
-}
-
-// ANCHOR: pump
-/// Moves bytes until the container's first process has ended: its output to the log and the
-/// clients, the clients' input to it.
-fn pump(
-    pid: i32,
-    ends: Ends,
-    listener: &UnixListener,
-    clients: &mut Vec<Client>,
-    log: &mut Option<LogWriter>,
-) {
-    let (mut outputs, mut stdin, terminal) = match ends {
-        Ends::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => (
-            vec![
-                Output {
-                    fd: stdout,
-                    stream: Stream::Stdout,
-                    open: true,
-                },
-                Output {
-                    fd: stderr,
-                    stream: Stream::Stderr,
-                    open: true,
-                },
-            ],
-            stdin,
-            None,
-        ),
-        Ends::Terminal(master) => {
-            let input = master.try_clone().ok();
-            (
-                vec![Output {
-                    fd: master,
-                    stream: Stream::Stdout,
-                    open: true,
-                }],
-                input,
-                Some(()),
-            )
-        }
-    };
-    for output in &outputs {
-        set_nonblocking(output.fd.as_fd());
-    }
-    let Ok(exited) = pidfd(pid) else {
-        return;
-    };
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut done = false;
-    while !done {
-        let mut fds = vec![
-            PollFd::new(exited.as_fd(), PollFlags::POLLIN),
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-        ];
-        let open: Vec<usize> = (0..outputs.len()).filter(|&i| outputs[i].open).collect();
-        fds.extend(
-            open.iter()
-                .map(|&i| PollFd::new(outputs[i].fd.as_fd(), PollFlags::POLLIN)),
-        );
-        fds.extend(
-            clients
-                .iter()
-                .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)),
-        );
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
-        }
-        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
-        done = ready(0);
-        let new_client = ready(1);
-        let readable: Vec<usize> = open
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| ready(2 + k))
-            .map(|(_, &i)| i)
-            .collect();
-        let talking: Vec<usize> = (0..clients.len())
-            .filter(|&k| ready(2 + open.len() + k))
-            .collect();
-        drop(fds);
-        for i in readable {
-            drain(&mut outputs[i], &mut buf, log, clients);
-        }
-        if new_client && let Some(client) = accept(listener) {
-            clients.push(client);
-        }
-        let mut gone = Vec::new();
-        for k in talking {
-            if !serve(
-                &mut clients[k],
-                &mut stdin,
-                terminal.is_some(),
-                pid,
-                &outputs,
-                &mut buf,
-            ) {
-                gone.push(k);
-            }
-        }
-        for k in gone.into_iter().rev() {
-            clients.remove(k);
-        }
-    }
-    // The process ended: what it wrote last is still in the pipes.
-    for output in &mut outputs {
-        if output.open {
-            drain(output, &mut buf, log, clients);
-        }
-    }
-    if let Some(log) = log {
-        let _ = log.flush();
-    }
-}
-// ANCHOR_END: pump
-
-/// Reads what `output` holds now, into the log and to the clients that want it.
-fn drain(
-    output: &mut Output,
-    buf: &mut [u8],
-    log: &mut Option<LogWriter>,
-    clients: &mut Vec<Client>,
-) {
-    loop {
-        match nix::unistd::read(output.fd.as_fd(), buf) {
-            Ok(0) => {
-                output.open = false;
-                return;
-            }
-            Ok(n) => {
-                let data = &buf[..n];
-                if let Some(log) = log {
-                    let _ = log.write(output.stream, data);
-                }
-                let frame = match output.stream {
-                    Stream::Stdout => kind::STDOUT,
-                    Stream::Stderr => kind::STDERR,
-                };
-                clients.retain_mut(|client| {
-                    let wanted = match output.stream {
-                        Stream::Stdout => client.wants.stdout,
-                        Stream::Stderr => client.wants.stderr,
-                    };
-                    !wanted || attach::write_frame(&mut client.stream, frame, data).is_ok()
-                });
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            // Nothing more for now.
-            Err(nix::errno::Errno::EAGAIN) => return,
-            // EIO: a terminal whose other side is closed.
-            Err(_) => {
-                output.open = false;
-                return;
-            }
-        }
-    }
-}
-
-/// Reads and obeys what a client sent; `false` when it is gone.
-fn serve(
-    client: &mut Client,
-    stdin: &mut Option<OwnedFd>,
-    terminal: bool,
-    pid: i32,
-    outputs: &[Output],
-    buf: &mut [u8],
-) -> bool {
-    let n = match client.stream.read(buf) {
-        Ok(0) | Err(_) => return false,
-        Ok(n) => n,
-    };
-    client.buffer.extend(&buf[..n]);
-    loop {
-        let (frame, payload) = match client.buffer.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return true,
-            Err(_) => return false,
-        };
-        match frame {
-            kind::STDIN if client.wants.stdin => {
-                if let Some(fd) = stdin.as_ref()
-                    && write_all(fd.as_fd(), &payload).is_err()
-                {
-                    *stdin = None;
-                }
-            }
-            // The container's stdin closes with its client's (Docker's StdinOnce); a terminal
-            // has no end of input to pass on.
-            kind::STDIN_EOF if client.wants.stdin && !terminal => *stdin = None,
-            kind::RESIZE if payload.len() == 4 => {
-                if let Some(master) = outputs.first().filter(|_| terminal) {
-                    let rows = u16::from_be_bytes([payload[0], payload[1]]);
-                    let cols = u16::from_be_bytes([payload[2], payload[3]]);
-                    crate::stdio::resize(&master.fd, rows, cols);
-                }
-            }
-            kind::SIGNAL if payload.len() == 4 => {
-                let number = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-                if let Ok(signal) = nix::sys::signal::Signal::try_from(number) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Writes all of `data` to `fd`, which may be nonblocking.
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) => {
-                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-                let _ = poll(&mut fds, PollTimeout::from(1000u16));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 /// The report a starting command reads: the first line the monitor writes, or end of file
 /// when it died first.
 pub fn read_report(pipe: File) -> Report {
     let mut line = String::new();
-    let mut reader = io::BufReader::new(pipe);
-    match io::BufRead::read_line(&mut reader, &mut line) {
+    let mut reader = std::io::BufReader::new(pipe);
+    match std::io::BufRead::read_line(&mut reader, &mut line) {
         Ok(n) if n > 0 => serde_json::from_str(&line).unwrap_or_else(|e| {
             Report::Failed(
                 125,

@@ -103,6 +103,21 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// A backoff whose next wait is `millis` (0: the first, 100 ms).
+    pub fn from_millis(millis: u64) -> Self {
+        match millis {
+            0 => Backoff::default(),
+            millis => Backoff {
+                next: Duration::from_millis(millis),
+            },
+        }
+    }
+
+    /// The next wait, in milliseconds, to hand over to the next monitor.
+    pub fn millis(&self) -> u64 {
+        u64::try_from(self.next.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// How long to wait after a run that lasted `ran`.
     pub fn after(&mut self, ran: Duration) -> Duration {
         if ran >= Duration::from_secs(10) {

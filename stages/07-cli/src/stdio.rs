@@ -25,23 +25,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use chroot::{ChildStep, Feature, FeatureError, Plan, Slot, Started, Step};
+
+use crate::pump::Ends;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-
-/// The monitor's ends of the container's streams, once it started.
-pub enum Ends {
-    /// Pipes.
-    Pipes {
-        /// Where the monitor writes the container's stdin (with `-i`).
-        stdin: Option<OwnedFd>,
-        /// Where it reads the container's stdout.
-        stdout: OwnedFd,
-        /// Where it reads the container's stderr.
-        stderr: OwnedFd,
-    },
-    /// A terminal: the master side, read and written by the monitor.
-    Terminal(OwnedFd),
-}
 
 /// The feature, and what the monitor keeps of it.
 pub struct Stdio {

@@ -1,0 +1,524 @@
+//! The monitor's steady state: a small loop that moves bytes while the container runs.
+//!
+//! Starting a container takes the whole engine (images, networks, volumes, cgroups: every
+//! stage's code), and so does cleaning up after it. Between the two, for hours or weeks, the
+//! monitor only moves bytes: the container's output to its log and its attached clients, the
+//! clients' input to it. So once the container runs, the monitor exec(2)s `skiff-pump`, a small
+//! program of its own built from this module alone (or, when it is missing, skiff again in
+//! this mode, which parses its arguments by hand), which keeps the descriptors it was given:
+//! the container's streams, the attach socket, the clients. The container stays its child across the exec (exec keeps the
+//! process; only the program changes). When the container's first process ends, the pump reaps
+//! it and execs the full monitor once more to record the end, clean up and apply the restart
+//! policy. That is how a monitor stays at about a megabyte of memory. See execve(2), poll(2).
+//!
+//! ```text
+//!  skiff container-monitor ID      prepare, launch, record "running"       (the whole engine)
+//!     └─ exec skiff container-pump ...    output ──► log, clients          (this loop)
+//!           └─ exec skiff container-monitor --finish ...   record, clean up, restart?
+//! ```
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::attach::{self, FrameBuffer, Streams, kind};
+use crate::logs::{LogOptions, LogWriter, Stream};
+
+/// A client attached over the socket.
+pub struct Client {
+    /// Its connection.
+    pub stream: UnixStream,
+    /// The streams it wants.
+    pub wants: Streams,
+    buffer: FrameBuffer,
+}
+
+impl Client {
+    /// A client that said it wants `wants`.
+    pub fn new(stream: UnixStream, wants: Streams) -> Self {
+        Client {
+            stream,
+            wants,
+            buffer: FrameBuffer::default(),
+        }
+    }
+}
+
+// ANCHOR: accept
+/// Accepts a client and reads its HELLO, which it sends first thing: until then the monitor
+/// would not know which streams to send it, and a container's first output could be lost.
+pub fn accept(listener: &UnixListener) -> Option<Client> {
+    let (mut stream, _) = listener.accept().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let wants = match attach::read_frame(&mut stream) {
+        Ok(Some((kind::HELLO, payload))) => Streams::from_bits(payload.first().copied()?),
+        _ => return None,
+    };
+    stream.set_read_timeout(None).ok()?;
+    Some(Client::new(stream, wants))
+}
+// ANCHOR_END: accept
+
+/// The container's streams, as the monitor holds them.
+pub enum Ends {
+    /// Pipes: where it writes the container's stdin (with `-i`), and reads stdout and stderr.
+    Pipes {
+        /// The container's stdin.
+        stdin: Option<OwnedFd>,
+        /// Its stdout.
+        stdout: OwnedFd,
+        /// Its stderr.
+        stderr: OwnedFd,
+    },
+    /// A terminal's master side, read and written.
+    Terminal(OwnedFd),
+}
+
+/// Everything the pump is handed over an exec: numbers in its arguments.
+pub struct Handover {
+    /// skiff's own binary, for the monitor's last part.
+    pub engine: PathBuf,
+    /// The store's root.
+    pub root: PathBuf,
+    /// The container's id.
+    pub id: String,
+    /// The container's first process, this process's child.
+    pub pid: i32,
+    /// The attach socket.
+    pub listener: UnixListener,
+    /// The container's streams.
+    pub ends: Ends,
+    /// The attached clients.
+    pub clients: Vec<Client>,
+    /// How the log rotates.
+    pub log: LogOptions,
+    /// The wait before a restart, for the monitor that comes after.
+    pub backoff_ms: u64,
+}
+
+/// A descriptor to pass on: no longer closed at exec.
+pub fn keep(fd: &impl std::os::fd::AsRawFd) -> String {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this process holds.
+    unsafe { libc::fcntl(raw, libc::F_SETFD, 0) };
+    raw.to_string()
+}
+
+impl Handover {
+    /// The arguments after `container-pump`, with every descriptor kept open across the exec.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            self.engine.display().to_string(),
+            self.root.display().to_string(),
+            self.id.clone(),
+            self.pid.to_string(),
+            keep(&self.listener),
+            self.log.max_size.unwrap_or(0).to_string(),
+            self.log.max_file.to_string(),
+            self.backoff_ms.to_string(),
+        ];
+        match &self.ends {
+            Ends::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                args.push("pipes".into());
+                args.push(keep(stdout));
+                args.push(keep(stderr));
+                args.push(stdin.as_ref().map_or("-".into(), keep));
+            }
+            Ends::Terminal(master) => {
+                args.push("terminal".into());
+                args.push(keep(master));
+            }
+        }
+        for client in &self.clients {
+            args.push(format!("{}:{}", keep(&client.stream), client.wants.bits()));
+        }
+        args
+    }
+
+    /// Reads the arguments back; `None` when they are not the pump's.
+    fn parse(args: &[String]) -> Option<Handover> {
+        fn fd(text: &str) -> Option<OwnedFd> {
+            let raw: RawFd = text.parse().ok()?;
+            // SAFETY: the monitor before the exec put this descriptor there for us alone.
+            (raw > 2).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+        }
+        let mut it = args.iter().map(String::as_str);
+        let engine = PathBuf::from(it.next()?);
+        let root = PathBuf::from(it.next()?);
+        let id = it.next()?.to_string();
+        let pid = it.next()?.parse().ok()?;
+        let listener = UnixListener::from(fd(it.next()?)?);
+        let max_size: u64 = it.next()?.parse().ok()?;
+        let max_file = it.next()?.parse().ok()?;
+        let backoff_ms = it.next()?.parse().ok()?;
+        let ends = match it.next()? {
+            "pipes" => {
+                let stdout = fd(it.next()?)?;
+                let stderr = fd(it.next()?)?;
+                let stdin = it.next()?;
+                let stdin = if stdin == "-" { None } else { Some(fd(stdin)?) };
+                Ends::Pipes {
+                    stdin,
+                    stdout,
+                    stderr,
+                }
+            }
+            "terminal" => Ends::Terminal(fd(it.next()?)?),
+            _ => return None,
+        };
+        let clients = it
+            .map(|client| {
+                let (raw, bits) = client.split_once(':')?;
+                Some(Client::new(
+                    UnixStream::from(fd(raw)?),
+                    Streams::from_bits(bits.parse().ok()?),
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Handover {
+            engine,
+            root,
+            id,
+            pid,
+            listener,
+            ends,
+            clients,
+            log: LogOptions {
+                max_size: (max_size > 0).then_some(max_size),
+                max_file,
+            },
+            backoff_ms,
+        })
+    }
+}
+
+/// How the container's first process ended: its exit status, or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// The exit status, when it exited.
+    pub code: Option<i32>,
+    /// The signal, when one killed it.
+    pub signal: Option<i32>,
+}
+
+impl Status {
+    /// Docker's exit code: the status, or 128 + N.
+    pub fn exit_code(self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(signal)) => 128 + signal,
+            (None, None) => 125,
+        }
+    }
+}
+
+// ANCHOR: main
+/// `container-pump ARGS...`: pumps until the container's first process ends, reaps it, and
+/// hands over to the monitor's last part. Returns only when it cannot exec.
+pub fn main(args: &[String]) -> i32 {
+    let Some(handover) = Handover::parse(args) else {
+        eprintln!("skiff container-pump: bad arguments (this mode is for skiff's monitor only)");
+        return 2;
+    };
+    let Handover {
+        engine,
+        root,
+        id,
+        pid,
+        listener,
+        ends,
+        mut clients,
+        log,
+        backoff_ms,
+    } = handover;
+    let dir = namespaces::record::container_dir(&root, &id);
+    let mut writer = LogWriter::open(&crate::logs::log_path(&dir, &id), log).ok();
+    pump(pid, ends, &listener, &mut clients, &mut writer);
+    drop(writer);
+    let status = reap(pid);
+    crate::monitor::exec_finish(&engine, &root, &id, &listener, &clients, backoff_ms, status);
+    2
+}
+// ANCHOR_END: main
+
+/// Waits for the container's first process and reaps it.
+pub fn reap(pid: i32) -> Status {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                return Status {
+                    code: Some(code),
+                    signal: None,
+                };
+            }
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                return Status {
+                    code: None,
+                    signal: Some(signal as i32),
+                };
+            }
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(_) => {
+                return Status {
+                    code: None,
+                    signal: None,
+                };
+            }
+        }
+    }
+}
+
+/// Opens a pidfd for `pid`: readable once the process has ended. See pidfd_open(2).
+fn pidfd(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).map_err(io::Error::other)?;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+    }
+}
+
+/// A stream the container writes, and where it goes.
+struct Output {
+    fd: OwnedFd,
+    stream: Stream,
+    open: bool,
+}
+
+// ANCHOR: pump
+/// Moves bytes until the container's first process has ended: its output to the log and the
+/// clients, the clients' input to it.
+pub fn pump(
+    pid: i32,
+    ends: Ends,
+    listener: &UnixListener,
+    clients: &mut Vec<Client>,
+    log: &mut Option<LogWriter>,
+) {
+    let (mut outputs, mut stdin, terminal) = match ends {
+        Ends::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => (
+            vec![
+                Output {
+                    fd: stdout,
+                    stream: Stream::Stdout,
+                    open: true,
+                },
+                Output {
+                    fd: stderr,
+                    stream: Stream::Stderr,
+                    open: true,
+                },
+            ],
+            stdin,
+            false,
+        ),
+        Ends::Terminal(master) => {
+            let input = master.try_clone().ok();
+            let output = Output {
+                fd: master,
+                stream: Stream::Stdout,
+                open: true,
+            };
+            (vec![output], input, true)
+        }
+    };
+    for output in &outputs {
+        set_nonblocking(output.fd.as_fd());
+    }
+    let _ = listener.set_nonblocking(true);
+    let Ok(exited) = pidfd(pid) else {
+        return;
+    };
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut done = false;
+    while !done {
+        let open: Vec<usize> = (0..outputs.len()).filter(|&i| outputs[i].open).collect();
+        let mut fds = vec![
+            PollFd::new(exited.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        ];
+        fds.extend(
+            open.iter()
+                .map(|&i| PollFd::new(outputs[i].fd.as_fd(), PollFlags::POLLIN)),
+        );
+        fds.extend(
+            clients
+                .iter()
+                .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)),
+        );
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        done = ready(0);
+        let new_client = ready(1);
+        let readable: Vec<usize> = (0..open.len())
+            .filter(|&k| ready(2 + k))
+            .map(|k| open[k])
+            .collect();
+        let talking: Vec<usize> = (0..clients.len())
+            .filter(|&k| ready(2 + open.len() + k))
+            .collect();
+        drop(fds);
+        for i in readable {
+            drain(&mut outputs[i], &mut buf, log, clients);
+        }
+        if new_client && let Some(client) = accept(listener) {
+            clients.push(client);
+        }
+        for k in talking.into_iter().rev() {
+            if !serve(
+                &mut clients[k],
+                &mut stdin,
+                terminal,
+                pid,
+                &outputs,
+                &mut buf,
+            ) {
+                clients.remove(k);
+            }
+        }
+    }
+    // The process ended: what it wrote last is still in the pipes.
+    for output in &mut outputs {
+        if output.open {
+            drain(output, &mut buf, log, clients);
+        }
+    }
+    if let Some(log) = log {
+        let _ = log.flush();
+    }
+}
+// ANCHOR_END: pump
+
+/// Reads what `output` holds now, into the log and to the clients that want it.
+fn drain(
+    output: &mut Output,
+    buf: &mut [u8],
+    log: &mut Option<LogWriter>,
+    clients: &mut Vec<Client>,
+) {
+    loop {
+        match nix::unistd::read(output.fd.as_fd(), buf) {
+            Ok(0) => {
+                output.open = false;
+                return;
+            }
+            Ok(n) => {
+                let data = &buf[..n];
+                if let Some(log) = log {
+                    let _ = log.write(output.stream, data);
+                }
+                let frame = match output.stream {
+                    Stream::Stdout => kind::STDOUT,
+                    Stream::Stderr => kind::STDERR,
+                };
+                clients.retain_mut(|client| {
+                    let wanted = match output.stream {
+                        Stream::Stdout => client.wants.stdout,
+                        Stream::Stderr => client.wants.stderr,
+                    };
+                    !wanted || attach::write_frame(&mut client.stream, frame, data).is_ok()
+                });
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            // Nothing more for now.
+            Err(nix::errno::Errno::EAGAIN) => return,
+            // EIO: a terminal whose other side is closed.
+            Err(_) => {
+                output.open = false;
+                return;
+            }
+        }
+    }
+}
+
+/// Reads and obeys what a client sent; `false` when it is gone.
+fn serve(
+    client: &mut Client,
+    stdin: &mut Option<OwnedFd>,
+    terminal: bool,
+    pid: i32,
+    outputs: &[Output],
+    buf: &mut [u8],
+) -> bool {
+    let n = match client.stream.read(buf) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    client.buffer.extend(&buf[..n]);
+    loop {
+        let (frame, payload) = match client.buffer.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return true,
+            Err(_) => return false,
+        };
+        match frame {
+            kind::STDIN if client.wants.stdin => {
+                if let Some(fd) = stdin.as_ref()
+                    && write_all(fd.as_fd(), &payload).is_err()
+                {
+                    *stdin = None;
+                }
+            }
+            // The container's stdin closes with its client's (Docker's StdinOnce); a terminal
+            // has no end of input to pass on.
+            kind::STDIN_EOF if client.wants.stdin && !terminal => *stdin = None,
+            kind::RESIZE if payload.len() == 4 && terminal => {
+                if let Some(master) = outputs.first() {
+                    let rows = u16::from_be_bytes([payload[0], payload[1]]);
+                    let cols = u16::from_be_bytes([payload[2], payload[3]]);
+                    crate::stdio::resize(&master.fd, rows, cols);
+                }
+            }
+            kind::SIGNAL if payload.len() == 4 => {
+                let number = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                if let Ok(signal) = nix::sys::signal::Signal::try_from(number) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes all of `data` to `fd`, which may be nonblocking.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::from(1000u16));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
