@@ -145,20 +145,34 @@ impl Overlay {
 
     fn commit_changes(&mut self, request: &CommitRequest) -> Result<Digest, String> {
         self.unmount().map_err(|e| e.to_string())?;
-        prune_mount_points(&self.upper());
-        let history = crate::image::history_entry(&request.created_by, request.comment.as_deref());
-        crate::image::create_image(
-            &self.store,
-            Some(&self.image),
-            Some(&self.upper()),
-            request.config.clone(),
-            history,
-            request.tag.as_slice(),
-        )
-        .map(|created| created.id)
-        .map_err(|e| e.to_string())
+        commit(&self.store, &self.dir, &self.image, request).map_err(|e| e.to_string())
     }
 }
+
+// ANCHOR: commit
+/// Turns the changes of the container whose state directory is `dir` into a new image on top of
+/// `image`: its writable layer (the overlay unmounted) becomes one more layer. What `--commit`
+/// does when the container ends, in-process (stage 04) or from the record (stage 07).
+pub fn commit(
+    store: &Store,
+    dir: &Path,
+    image: &Digest,
+    request: &CommitRequest,
+) -> Result<Digest, crate::ImageError> {
+    let upper = dir.join("upper");
+    prune_mount_points(&upper);
+    let history = crate::image::history_entry(&request.created_by, request.comment.as_deref());
+    crate::image::create_image(
+        store,
+        Some(image),
+        Some(&upper),
+        request.config.clone(),
+        history,
+        request.tag.as_slice(),
+    )
+    .map(|created| created.id)
+}
+// ANCHOR_END: commit
 
 impl Feature for Overlay {
     fn name(&self) -> &'static str {

@@ -100,7 +100,12 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             }
             NetworkMode::None
         }
-        Choice::Attach(name) => NetworkMode::Other(name.clone()),
+        Choice::Attach(name) => {
+            // A network that does not exist is bad input: refused now, before anything exists
+            // (the default bridge is made on first use).
+            store::inspect(&args.run.namespaces.root, name)?;
+            NetworkMode::Other(name.clone())
+        }
     };
     if let Some(name) = &args.network.name {
         store::check_container_name(name)?;

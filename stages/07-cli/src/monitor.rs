@@ -269,7 +269,11 @@ fn launch(record: &Record) -> Result<(i32, Ends), Failed> {
     };
     // The features' own cleanup never runs here: this process becomes the pump, and part 3
     // sweeps from the record, the same path.
-    let pid = container.spawn().map_err(|e| failed(e.into()))?.pid().as_raw();
+    let pid = container
+        .spawn()
+        .map_err(|e| failed(e.into()))?
+        .pid()
+        .as_raw();
     let ends = match console {
         Ok(ends) => ends,
         // The terminal's master arrives from the container once it made it.
@@ -335,12 +339,13 @@ pub fn finish(
     };
     let mut notes = oom_notes(&record, status);
     let oom = !notes.is_empty();
-    let remove = record.spec.auto_remove();
-    let left = if remove {
-        crate::lifecycle::sweep_removed(root, &record, true)
-    } else {
-        crate::lifecycle::sweep_runtime(root, &record)
-    };
+    // What the run held goes (the overlay unmounted, the writable layer kept); then a
+    // --commit of the changes, and with --rm the rest of the container.
+    let mut left = crate::lifecycle::sweep_runtime(root, &record);
+    notes.extend(commit_on_exit(root, &record));
+    if record.spec.auto_remove() {
+        left.extend(crate::lifecycle::sweep_removed(root, &record, true));
+    }
     notes.extend(left.iter().map(|l| format!("warning: cleanup: {l}")));
     let now = images::human::now_rfc3339();
     let after = update(&records, id, |r| {
@@ -385,6 +390,42 @@ pub fn finish(
     }
 }
 // ANCHOR_END: finish
+
+/// `run --commit NAME`: the container's changes as a new image, once it ended (stage 04's
+/// commit, from the record). Returns what to tell.
+fn commit_on_exit(root: &Path, record: &Record) -> Option<String> {
+    let tag = record.spec.image_args().commit.as_deref()?;
+    let outcome = (|| -> anyhow::Result<String> {
+        let tag = images::ImageRef::parse_tag(tag)?;
+        let store = images::Store::open(root)?;
+        let image: images::Digest = record.image_id.parse()?;
+        let config = store
+            .image(&image)?
+            .config
+            .config()
+            .clone()
+            .unwrap_or_default();
+        let command: Vec<&str> = record
+            .config
+            .entrypoint
+            .iter()
+            .chain(&record.config.cmd)
+            .map(String::as_str)
+            .collect();
+        let request = images::overlay::CommitRequest {
+            tag: Some(tag.clone()),
+            created_by: format!("skiff run --commit: {}", command.join(" ")),
+            comment: Some("skiff run --commit".into()),
+            on_failure: true,
+            config,
+            outcome: std::sync::Arc::default(),
+        };
+        let dir = Records::new(root).dir(&record.id);
+        let id = images::overlay::commit(&store, &dir, &image, &request)?;
+        Ok(format!("committed {} as {}", id.short(), tag.familiar()))
+    })();
+    Some(outcome.unwrap_or_else(|e| format!("commit: {}", chroot::cli::one_line(&e))))
+}
 
 /// What to tell about an OOM kill, from the cgroup's own counter (read before the sweep
 /// removes the cgroup); nothing when there was none.
