@@ -97,6 +97,12 @@ pub fn oom_kills_at(path: &str) -> Result<Option<u64>, CgroupError> {
     open(host, CgroupPath::new(parent, id)?).oom_kills()
 }
 
+/// The usage of the cgroup `path` (`<parent>/<id>`, as a record keeps it).
+pub fn usage_at(path: &str) -> Result<Usage, CgroupError> {
+    let (parent, id) = path.rsplit_once('/').unwrap_or(("", path));
+    usage_under(parent, id)
+}
+
 /// Like [`usage()`], for a container started with `--cgroup-parent PARENT`.
 pub fn usage_under(parent: &str, id: &str) -> Result<Usage, CgroupError> {
     let host = Host::detect()?;

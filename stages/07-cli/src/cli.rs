@@ -569,6 +569,7 @@ fn monitor(args: MonitorArgs) -> i32 {
 /// the command and the code its own failure exits with.
 pub fn parse() -> (Cli, i32) {
     use clap::{CommandFactory, FromArgMatches};
+    // What the earlier stages' help says of their own stage is said of skiff here.
     fn hostname_short(command: clap::Command) -> clap::Command {
         command
             .disable_help_flag(true)
@@ -579,6 +580,12 @@ pub fn parse() -> (Cli, i32) {
                     .help("Print help"),
             )
             .mut_arg("hostname", |arg| arg.short('h'))
+            .mut_arg("rm", |arg| arg.help("Remove the container when it ends"))
+            .mut_arg("network", |arg| {
+                arg.help(
+                    "Connect to a network: bridge (the default), a network's name, host or none",
+                )
+            })
     }
     let command = Cli::command()
         .mut_subcommand("run", hostname_short)

@@ -339,6 +339,15 @@ pub fn finish(
     };
     let mut notes = oom_notes(&record, status);
     let oom = !notes.is_empty();
+    // --stats (stage 03): what the run used, read before its cgroup goes.
+    if record.spec.image_args().cgroup.stats
+        && let Some(path) = record.cgroup.as_deref()
+    {
+        notes.push(match cgroups::usage_at(path) {
+            Ok(usage) => format!("usage: {}", usage.summary()),
+            Err(e) => format!("usage: unavailable: {e}"),
+        });
+    }
     // What the run held goes (the overlay unmounted, the writable layer kept); then a
     // --commit of the changes, and with --rm the rest of the container.
     let mut left = crate::lifecycle::sweep_runtime(root, &record);
