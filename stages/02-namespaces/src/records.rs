@@ -92,7 +92,11 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// Takes `path`'s flock(2) in `mode`, creating the file: the store's locks.
+/// Opens `path` (creating it) and takes an flock(2) on it in `mode`, waiting for any other
+/// holder; the lock lasts as long as the returned value. flock locks belong to the open file
+/// description, so two threads of one process that each call this exclude each other as two
+/// processes do. Every store of skiff's locks with it: containers here, images (stage 04),
+/// networks (05), volumes (06).
 pub fn lock_file(path: &Path, mode: FlockArg) -> io::Result<Flock<File>> {
     let file = fs::OpenOptions::new()
         .create(true)

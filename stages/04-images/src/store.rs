@@ -598,18 +598,8 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Opens `path` (creating it) and takes an flock(2) on it, waiting for any other holder; the
-/// lock lasts as long as the returned value. flock locks belong to the open file description,
-/// so two threads of one process that each call this exclude each other as two processes do.
-/// The later stages' stores (networks, volumes) lock their directories with it too.
-pub fn lock_file(path: &Path, mode: FlockArg) -> io::Result<Flock<File>> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    Flock::lock(file, mode).map_err(|(_, errno)| errno.into())
-}
+/// The store's locks: one flock(2) file each, as every store of skiff's takes them.
+pub use namespaces::records::lock_file;
 
 /// Replaces `path` with `bytes` so that a reader sees the old file or the whole new one, never
 /// half of one: a temporary file next to it (`.NAME.tmp-PID`), fsync, rename(2), fsync of the
