@@ -69,7 +69,6 @@ pub fn measure(
     })
 }
 
-// ANCHOR: monitor_memory
 fn start_and_read(
     spec: &MemorySpec,
     ready: &Ready,
@@ -124,7 +123,6 @@ fn start_and_read(
     }
     Ok((readings, programs))
 }
-// ANCHOR_END: monitor_memory
 
 /// The container's first process, from `inspect -f '{{.State.Pid}}' ID`.
 fn first_pid(ready: &Ready, id: &str, setup: &Setup, timeout: Duration) -> Result<i32, String> {
