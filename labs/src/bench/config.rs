@@ -15,7 +15,9 @@
 //! stage = { package = "chroot", args = ["run", "--rootfs", "{rootfs}", "--", "{workload}"] }
 //! ```
 //!
-//! Each contestant has exactly one of `stage`, `command`, `oci`, `engine` or `vm`. Unknown keys
+//! Each contestant has exactly one of `stage`, `command`, `oci`, `engine` or `vm`. A `[[memory]]`
+//! entry is not timed: it starts containers that keep running and reads what their monitors hold
+//! ([`MemorySpec`]). A `[[target]]` is a ratio of two medians or a memory figure. Unknown keys
 //! are errors (`deny_unknown_fields`), and every error names the file and the line.
 
 use std::collections::BTreeSet;
@@ -25,8 +27,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The placeholders an argument may hold. `{workload}` must be a whole argument: it becomes the
-/// workload's command and arguments.
-pub const PLACEHOLDERS: &[&str] = &["rootfs", "workload", "image", "tarball"];
+/// workload's command and arguments. `{work}` is the bench's scratch directory, removed at the
+/// end (a private store for podman).
+pub const PLACEHOLDERS: &[&str] = &["rootfs", "workload", "image", "tarball", "work"];
 
 /// A bench file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,9 @@ pub struct BenchFile {
     /// The contestants, in the order of the table and the chart.
     #[serde(rename = "contestant")]
     pub contestants: Vec<Contestant>,
+    /// Memory measurements: what a running container's monitor holds.
+    #[serde(default, rename = "memory")]
+    pub memory: Vec<MemorySpec>,
     /// Goals the report checks ("stage 04 at most twice the floor").
     #[serde(default, rename = "target")]
     pub targets: Vec<Target>,
@@ -166,10 +172,37 @@ pub struct EngineSpec {
     /// Flags before the subcommand that keep it on this machine (`-H unix:///var/run/docker.sock`).
     #[serde(default)]
     pub global_args: Vec<String>,
-    /// The image that must already be present: it is never pulled.
+    /// The image it runs. It is never pulled: with `import`, the harness makes it from the
+    /// fixture rootfs before timing and removes it at the end; without, it must be present.
     pub image: String,
+    /// The arguments that import `{tarball}` as `{image}` (`["import", "{tarball}", "{image}"]`).
+    #[serde(default)]
+    pub import: Vec<String>,
     /// The arguments of the timed run.
     pub args: Vec<String>,
+    /// Paths the client makes outside its own store (podman's blob cache, runc's default
+    /// state directory): each one that did not exist before the bench is removed at the end.
+    #[serde(default)]
+    pub leaves: Vec<PathBuf>,
+}
+
+/// What a running container costs in memory: `containers` containers started with a stage
+/// binary's `args` (a `run -d` of a command that keeps running), and the resident memory of
+/// each one's monitor, the parent of its first process (`inspect -f '{{.State.Pid}}'`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySpec {
+    /// Its name in the report and `--only`.
+    pub name: Spanned<String>,
+    /// One sentence: what it measures.
+    pub measures: String,
+    /// How many containers run at once.
+    pub containers: usize,
+    /// The program the monitor runs once its container is up (its argv[0], `skiff-pump`): the
+    /// harness waits for it before reading the monitor's memory.
+    pub monitor: Option<String>,
+    /// The stage binary, the image and the arguments that start one container.
+    pub stage: StageSpec,
 }
 
 /// Whether the virtual machine uses KVM.
@@ -200,18 +233,67 @@ pub struct VmSpec {
     pub kvm_probe_timeout: u64,
 }
 
-/// A goal: `contestant`'s median is at most `max` times the median of `of`.
+/// A goal the report checks: either `contestant`'s median is at most `max` times the median of
+/// `of`, or the median RSS of the `memory` measurement is at most `max_mib` MiB.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// The goal in words ("stage 04 at most twice the floor").
-    pub goal: String,
-    /// The contestant the goal is about.
-    pub contestant: Spanned<String>,
-    /// The contestant it is measured against.
-    pub of: String,
-    /// The largest ratio that meets the goal.
-    pub max: f64,
+    pub goal: Spanned<String>,
+    /// A ratio goal: the contestant it is about.
+    pub contestant: Option<String>,
+    /// A ratio goal: the contestant it is measured against.
+    pub of: Option<String>,
+    /// A ratio goal: the largest ratio that meets it.
+    pub max: Option<f64>,
+    /// A memory goal: the `[[memory]]` measurement it is about.
+    pub memory: Option<String>,
+    /// A memory goal: the largest median RSS, MiB, that meets it.
+    pub max_mib: Option<f64>,
+}
+
+/// What a target compares, once validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Goal<'a> {
+    /// `contestant`'s median over `of`'s median, at most `max`.
+    Ratio {
+        /// The contestant the goal is about.
+        contestant: &'a str,
+        /// The one it is measured against.
+        of: &'a str,
+        /// The largest ratio that meets it.
+        max: f64,
+    },
+    /// A memory measurement's median RSS, at most `max_mib` MiB.
+    Memory {
+        /// The measurement.
+        memory: &'a str,
+        /// The largest median RSS that meets it, MiB.
+        max_mib: f64,
+    },
+}
+
+impl Target {
+    /// What it compares; `None` for a target that mixes the two kinds (validation refuses it).
+    pub fn compares(&self) -> Option<Goal<'_>> {
+        match (
+            self.contestant.as_deref(),
+            self.of.as_deref(),
+            self.max,
+            self.memory.as_deref(),
+            self.max_mib,
+        ) {
+            (Some(contestant), Some(of), Some(max), None, None) => Some(Goal::Ratio {
+                contestant,
+                of,
+                max,
+            }),
+            (None, None, None, Some(memory), Some(max_mib)) => {
+                Some(Goal::Memory { memory, max_mib })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A published figure, drawn on the chart and quoted in the report, never measured here.
@@ -284,6 +366,7 @@ impl Contestant {
         if let Some(engine) = &self.engine {
             lists.push(&engine.args);
             lists.push(&engine.global_args);
+            lists.push(&engine.import);
         }
         lists
     }
@@ -342,29 +425,19 @@ impl BenchFile {
                     format!("contestant {name:?}: runs must be at least 1"),
                 ));
             }
-            for arg in contestant.argument_lists().into_iter().flatten() {
-                if let Some(unknown) = unknown_placeholder(arg) {
-                    return Err(invalid(
-                        at,
-                        format!(
-                            "contestant {name:?}: unknown placeholder {{{unknown}}} in {arg:?} (known: {})",
-                            PLACEHOLDERS.join(", ")
-                        ),
-                    ));
-                }
-                if arg.contains("{workload}") && arg != "{workload}" {
-                    return Err(invalid(
-                        at,
-                        format!("contestant {name:?}: {{workload}} must be a whole argument"),
-                    ));
-                }
+            check_arguments(&contestant.argument_lists())
+                .map_err(|message| invalid(at, format!("contestant {name:?}: {message}")))?;
+            if let Some(stage) = &contestant.stage {
+                check_stage(stage)
+                    .map_err(|message| invalid(at, format!("contestant {name:?}: {message}")))?;
             }
-            if let Some(stage) = &contestant.stage
-                && stage.image.is_some() == stage.import.is_empty()
+            if let Some(engine) = &contestant.engine
+                && !engine.import.is_empty()
+                && !engine.import.iter().any(|a| a.contains("{tarball}"))
             {
                 return Err(invalid(
                     at,
-                    format!("contestant {name:?}: stage.image and stage.import go together"),
+                    format!("contestant {name:?}: engine.import must use {{tarball}}"),
                 ));
             }
             for size in [
@@ -378,27 +451,91 @@ impl BenchFile {
                     .map_err(|message| invalid(at, format!("contestant {name:?}: {message}")))?;
             }
         }
+        let mut memory_names = BTreeSet::new();
+        for memory in &self.memory {
+            let at = memory.name.span().start;
+            let name = memory.name.get_ref().as_str();
+            if names.contains(name) || !memory_names.insert(name) {
+                return Err(invalid(
+                    at,
+                    format!("two contestants or memory measurements are named {name:?}"),
+                ));
+            }
+            if memory.containers == 0 {
+                return Err(invalid(
+                    at,
+                    format!("memory {name:?}: containers must be at least 1"),
+                ));
+            }
+            check_arguments(&[&memory.stage.args, &memory.stage.import])
+                .and_then(|()| check_stage(&memory.stage))
+                .map_err(|message| invalid(at, format!("memory {name:?}: {message}")))?;
+        }
         for target in &self.targets {
-            for name in [target.contestant.get_ref(), &target.of] {
-                if !names.contains(name.as_str()) {
+            let at = target.goal.span().start;
+            let goal = target.goal.get_ref();
+            let (named, known, limit) = match target.compares() {
+                Some(Goal::Ratio {
+                    contestant,
+                    of,
+                    max,
+                }) => (vec![contestant, of], &names, max),
+                Some(Goal::Memory { memory, max_mib }) => (vec![memory], &memory_names, max_mib),
+                None => {
                     return Err(invalid(
-                        target.contestant.span().start,
+                        at,
                         format!(
-                            "target {:?} names {name:?}, which is not a contestant",
-                            target.goal
+                            "target {goal:?} needs either contestant, of and max (a ratio) \
+                             or memory and max_mib (a size)"
                         ),
                     ));
                 }
+            };
+            for name in named {
+                if !known.contains(name) {
+                    let what = if target.memory.is_some() {
+                        "memory measurement"
+                    } else {
+                        "contestant"
+                    };
+                    return Err(invalid(
+                        at,
+                        format!("target {goal:?} names {name:?}, which is not a {what}"),
+                    ));
+                }
             }
-            if target.max.is_nan() || target.max <= 0.0 {
+            if limit.is_nan() || limit <= 0.0 {
                 return Err(invalid(
-                    target.contestant.span().start,
-                    format!("target {:?}: max must be a positive ratio", target.goal),
+                    at,
+                    format!("target {goal:?}: its limit must be a positive number"),
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// Checks the placeholders of every argument list.
+fn check_arguments(lists: &[&[String]]) -> Result<(), String> {
+    for arg in lists.iter().copied().flatten() {
+        if let Some(unknown) = unknown_placeholder(arg) {
+            return Err(format!(
+                "unknown placeholder {{{unknown}}} in {arg:?} (known: {})",
+                PLACEHOLDERS.join(", ")
+            ));
+        }
+        if arg.contains("{workload}") && arg != "{workload}" {
+            return Err("{workload} must be a whole argument".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_stage(stage: &StageSpec) -> Result<(), String> {
+    if stage.image.is_some() == stage.import.is_empty() {
+        return Err("stage.image and stage.import go together".into());
+    }
+    Ok(())
 }
 
 /// The 1-based line of byte offset `at` in `text`.
@@ -497,6 +634,150 @@ max = 10.0
     }
 
     #[test]
+    fn the_repository_bench_file_has_stage_07_its_memory_and_its_targets() {
+        let path = crate::labs_dir().join("bench.toml");
+        let file = BenchFile::load(&path).unwrap();
+        let args = |name: &str| {
+            let contestant = file.contestants.iter().find(|c| c.name() == name).unwrap();
+            let stage = contestant.stage.as_ref().unwrap();
+            assert_eq!(stage.package, "skiff", "{name}");
+            assert_eq!(stage.image.as_deref(), Some("busybox"), "{name}");
+            stage.args.join(" ")
+        };
+        assert_eq!(
+            args("07-skiff-none"),
+            "run --rm --network none --memory 64m {image} {workload}"
+        );
+        assert_eq!(
+            args("07-skiff-bridge"),
+            "run --rm --memory 64m {image} {workload}"
+        );
+        assert_eq!(
+            args("07-skiff-detached"),
+            "run -d --rm --network none --memory 64m {image} {workload}"
+        );
+        let [memory] = file.memory.as_slice() else {
+            panic!("one memory measurement");
+        };
+        assert_eq!(memory.containers, 10);
+        assert_eq!(memory.monitor.as_deref(), Some("skiff-pump"));
+        assert!(memory.stage.args.starts_with(&["run".into(), "-d".into()]));
+        let goals: Vec<Goal> = file.targets.iter().filter_map(Target::compares).collect();
+        assert_eq!(goals.len(), file.targets.len(), "every target is one kind");
+        for goal in [
+            Goal::Ratio {
+                contestant: "07-skiff-none",
+                of: "floor",
+                max: 1.5,
+            },
+            Goal::Ratio {
+                contestant: "07-skiff-detached",
+                of: "floor",
+                max: 2.0,
+            },
+            Goal::Memory {
+                memory: "07-monitor-memory",
+                max_mib: 2.0,
+            },
+            Goal::Memory {
+                memory: "07-monitor-memory",
+                max_mib: 1.0,
+            },
+        ] {
+            assert!(goals.contains(&goal), "no target {goal:?}");
+        }
+        let engines: Vec<&EngineSpec> = file
+            .contestants
+            .iter()
+            .filter_map(|c| c.engine.as_ref())
+            .collect();
+        for engine in engines {
+            assert_eq!(
+                engine.import,
+                ["import", "{tarball}", "{image}"],
+                "{}",
+                engine.client
+            );
+            assert!(
+                !engine.global_args.iter().any(|a| a == "-H"),
+                "{} leaves DOCKER_HOST to choose the daemon",
+                engine.client
+            );
+        }
+    }
+
+    const MEMORY: &str = r#"
+[[memory]]
+name = "07-monitor-memory"
+measures = "monitors"
+containers = 10
+monitor = "skiff-pump"
+[memory.stage]
+package = "skiff"
+image = "busybox"
+import = ["import", "{tarball}", "{image}"]
+args = ["run", "-d", "{image}", "/bin/sleep", "60"]
+
+[[target]]
+goal = "monitor at most 2 MiB"
+memory = "07-monitor-memory"
+max_mib = 2.0
+"#;
+
+    #[test]
+    fn a_memory_measurement_and_its_target_parse() {
+        let file = parse(&format!("{MINIMAL}{MEMORY}")).unwrap();
+        assert_eq!(file.memory[0].name.get_ref(), "07-monitor-memory");
+        assert_eq!(file.memory[0].stage.package, "skiff");
+        assert_eq!(
+            file.targets[1].compares(),
+            Some(Goal::Memory {
+                memory: "07-monitor-memory",
+                max_mib: 2.0
+            })
+        );
+        assert_eq!(
+            file.targets[0].compares(),
+            Some(Goal::Ratio {
+                contestant: "runc",
+                of: "floor",
+                max: 10.0
+            })
+        );
+    }
+
+    #[test]
+    fn memory_measurements_and_targets_are_checked() {
+        let full = format!("{MINIMAL}{MEMORY}");
+        let refused = |from: &str, to: &str| {
+            let text = full.replace(from, to);
+            assert_ne!(text, full, "{from:?} is in the text");
+            parse(&text).unwrap_err().to_string()
+        };
+        let message = refused("containers = 10", "containers = 0");
+        assert!(
+            message.ends_with("memory \"07-monitor-memory\": containers must be at least 1"),
+            "{message}"
+        );
+        let message = refused("memory = \"07-monitor-memory\"", "memory = \"07-monitor\"");
+        assert!(
+            message.contains("names \"07-monitor\", which is not a memory measurement"),
+            "{message}"
+        );
+        let message = refused("max_mib = 2.0", "max_mib = 2.0\nof = \"floor\"");
+        assert!(
+            message.contains("needs either contestant, of and max (a ratio) or memory and max_mib"),
+            "{message}"
+        );
+        let message = refused("max_mib = 2.0", "max_mib = -1.0");
+        assert!(message.contains("must be a positive number"), "{message}");
+        let message = refused("name = \"07-monitor-memory\"", "name = \"floor\"");
+        assert!(message.contains("are named \"floor\""), "{message}");
+        let message = refused("\"/bin/sleep\"", "\"{sleep}\"");
+        assert!(message.contains("unknown placeholder {sleep}"), "{message}");
+    }
+
+    #[test]
     fn a_minimal_file_parses() {
         let file = parse(MINIMAL).unwrap();
         assert_eq!(file.runs, 5);
@@ -504,7 +785,7 @@ max = 10.0
         assert_eq!(file.contestants[0].kind(), Kind::Command);
         assert_eq!(file.contestants[1].kind(), Kind::Oci);
         assert_eq!(file.contestants[1].runs, Some(3));
-        assert_eq!(file.targets[0].max, 10.0);
+        assert_eq!(file.targets[0].max, Some(10.0));
     }
 
     #[test]
@@ -546,7 +827,7 @@ max = 10.0
     fn targets_must_name_contestants() {
         let text = MINIMAL.replace("of = \"floor\"", "of = \"flor\"");
         let message = parse(&text).unwrap_err().to_string();
-        assert!(message.contains("bench.toml:24:"), "{message}");
+        assert!(message.contains("bench.toml:23:"), "{message}");
         assert!(
             message.contains("\"flor\", which is not a contestant"),
             "{message}"

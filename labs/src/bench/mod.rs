@@ -4,13 +4,17 @@
 //! times that for each stage binary of skiff (so the book can show what each layer of isolation
 //! costs), for the floor (util-linux's `unshare` and `chroot` making the same namespaces), for
 //! runc, crun, docker and podman where they can run, and for a virtual machine booting the same
-//! busybox. `labs/bench.toml` lists the contestants ([`config`]).
+//! busybox. For stage 07, whose containers keep running under a monitor, it also measures what
+//! a running container costs in memory ([`resident`]). `labs/bench.toml` lists the contestants
+//! ([`config`]).
 //!
 //! 1. Every contestant is prepared before any clock starts ([`prepare`], [`vm`]): stage binaries
 //!    built, the image imported, OCI bundles written, the kernel fetched, KVM probed.
 //! 2. Each is run a few times untimed (warm-up), then timed ([`timing`]): wall time from launch
 //!    to exit, and wait4's peak RSS. A small static program, `bench-launcher` (`launcher.rs`
-//!    here, compiled on its own by `build.rs`), does the forking and the timing.
+//!    here, compiled on its own by `build.rs`), does the forking and the timing. After each run
+//!    the harness waits, untimed, until what the run started has gone ([`store`]). Then the
+//!    memory measurements run ([`resident`]).
 //! 3. The results become a table on the terminal, a markdown report and an SVG chart under
 //!    `target/bench/` ([`report`], [`svg`]), with the machine they were measured on
 //!    ([`machine`]).
@@ -23,7 +27,9 @@ pub mod machine;
 pub mod prepare;
 pub mod progress;
 pub mod report;
+pub mod resident;
 pub mod stats;
+pub mod store;
 pub mod svg;
 pub mod timing;
 pub mod vm;
@@ -34,11 +40,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use config::{BenchFile, Contestant};
+use config::{BenchFile, Contestant, MemorySpec};
 use machine::Machine;
 use prepare::{Prepared, Ready, Setup};
 use progress::Progress;
-use report::{Entry, Measurement, Outcome, Results};
+use report::{Entry, Measurement, MemoryEntry, MemoryOutcome, Outcome, Results};
 use stats::{Summary, format_ms};
 use timing::{first_line, run_timed};
 
@@ -49,8 +55,9 @@ pub struct Options {
     /// smaller `runs` there (the VM) keeps it
     #[arg(long, value_name = "N")]
     pub runs: Option<usize>,
-    /// Only the contestants whose name contains NAME (repeat for more)
-    #[arg(long, value_name = "NAME")]
+    /// Only the contestants and memory measurements whose name contains NAME (repeat, or
+    /// separate with commas, for more)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
     pub only: Vec<String>,
     /// The bench file [default: labs/bench.toml]
     #[arg(long, value_name = "FILE")]
@@ -93,7 +100,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     if options.runs == Some(0) {
         bail!("--runs must be at least 1");
     }
-    let selected = select(&file, &options.only)?;
+    let (selected, memory) = select(&file, &options.only)?;
     let target_dir = target_dir();
     let out = options
         .out
@@ -116,6 +123,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let prepared: Vec<(&Contestant, Prepared)> = selected
         .into_iter()
         .map(|contestant| (contestant, prepare_one(contestant, &setup, &progress)))
+        .collect();
+    let memory: Vec<(&MemorySpec, Prepared)> = memory
+        .into_iter()
+        .map(|spec| (spec, prepare::stage(&spec.stage, &setup, &progress)))
         .collect();
 
     // 2. Time them all, one run of each per round.
@@ -141,6 +152,12 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         })
         .collect();
     round_robin(&mut timings, &setup, Duration::from_millis(file.settle_ms));
+    // Containers that keep running, after the clocks: they must not share the machine with
+    // a timed run.
+    let memory_entries: Vec<MemoryEntry> = memory
+        .iter()
+        .map(|(spec, prepared)| measure_memory(spec, prepared, &setup, &file, &progress))
+        .collect();
     let mut entries = Vec::new();
     for ((contestant, prepared), timing) in prepared.iter().zip(timings) {
         let mut entry = Entry {
@@ -167,18 +184,24 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     }
 
     // 3. Clean up, then report.
-    for (_, prepared) in &prepared {
+    let mut warnings = Vec::new();
+    for prepared in prepared
+        .iter()
+        .map(|(_, p)| p)
+        .chain(memory.iter().map(|(_, p)| p))
+    {
         if let Prepared::Ready(ready) = prepared {
-            delete_oci_leftovers(ready);
+            warnings.extend(ready.cleanup());
         }
     }
     let launcher_floor_mib = launcher_floor(&setup);
-    let warnings = work.finish();
+    warnings.extend(work.finish());
     let results = Results {
         machine,
         launcher_floor_mib,
         workload: file.workload.command.join(" "),
         entries,
+        memory: memory_entries,
         targets: file.targets.clone(),
         references: file.references.clone(),
     };
@@ -194,22 +217,73 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
 }
 // ANCHOR_END: run
 
-/// The contestants `--only` keeps (all when it is empty).
-fn select<'a>(file: &'a BenchFile, only: &[String]) -> anyhow::Result<Vec<&'a Contestant>> {
-    let selected: Vec<&Contestant> = file
+/// The contestants and memory measurements `--only` keeps (all when it is empty).
+fn select<'a>(
+    file: &'a BenchFile,
+    only: &[String],
+) -> anyhow::Result<(Vec<&'a Contestant>, Vec<&'a MemorySpec>)> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    let contestants: Vec<&Contestant> = file
         .contestants
         .iter()
-        .filter(|c| only.is_empty() || only.iter().any(|o| c.name().contains(o.as_str())))
+        .filter(|c| wanted(c.name()))
         .collect();
-    if selected.is_empty() {
-        let names: Vec<&str> = file.contestants.iter().map(Contestant::name).collect();
+    let memory: Vec<&MemorySpec> = file
+        .memory
+        .iter()
+        .filter(|m| wanted(m.name.get_ref()))
+        .collect();
+    if contestants.is_empty() && memory.is_empty() {
+        let names: Vec<&str> = file
+            .contestants
+            .iter()
+            .map(Contestant::name)
+            .chain(file.memory.iter().map(|m| m.name.get_ref().as_str()))
+            .collect();
         bail!(
             "no contestant matches --only {}: the contestants are {}",
             only.join(", "),
             names.join(", ")
         );
     }
-    Ok(selected)
+    Ok((contestants, memory))
+}
+
+/// Runs one memory measurement, if its stage binary is ready.
+fn measure_memory(
+    spec: &MemorySpec,
+    prepared: &Prepared,
+    setup: &Setup,
+    file: &BenchFile,
+    progress: &Progress,
+) -> MemoryEntry {
+    let name = spec.name.get_ref();
+    let outcome = match prepared {
+        Prepared::Ready(ready) => {
+            let _step = progress.step(&format!("{name}: {} containers", spec.containers));
+            let timeout = Duration::from_secs(file.timeout);
+            match resident::measure(spec, ready, setup, timeout) {
+                Ok(resident) => MemoryOutcome::Measured(resident),
+                Err(why) => {
+                    progress.note(&format!("{name}: FAILED: {why}"));
+                    MemoryOutcome::Failed(why)
+                }
+            }
+        }
+        Prepared::Skipped(why) => {
+            progress.note(&format!("{name}: skipped: {why}"));
+            MemoryOutcome::Skipped(why.clone())
+        }
+        Prepared::Failed(why) => {
+            progress.note(&format!("{name}: FAILED: {why}"));
+            MemoryOutcome::Failed(why.clone())
+        }
+    };
+    MemoryEntry {
+        name: name.clone(),
+        measures: spec.measures.clone(),
+        outcome,
+    }
 }
 
 fn prepare_one(contestant: &Contestant, setup: &Setup, progress: &Progress) -> Prepared {
@@ -291,13 +365,17 @@ impl<'a> Timing<'a> {
     fn run_once(&mut self, setup: &Setup) {
         let index = self.started;
         self.started += 1;
+        let before = self.ready.before_run();
         let result = run_timed(&self.ready.command(index), self.timeout, &setup.logs());
-        self.ready.after_run(index);
+        let settled = self.ready.after_run(index, &before, self.timeout);
         let done = match result {
             Err(e) => return self.fail(e.to_string()),
             Ok(done) if !done.succeeded() => return self.fail(done.failure()),
             Ok(done) => done,
         };
+        if let Err(left) = settled {
+            return self.fail(left);
+        }
         if let Some(expected) = &self.ready.expect_stdout
             && !done.stdout.contains(expected.as_str())
         {
@@ -356,24 +434,6 @@ fn launcher_floor(setup: &Setup) -> Option<f64> {
     done.succeeded().then(|| done.max_rss_kib as f64 / 1024.0)
 }
 
-/// Deletes any container an OCI runtime left in its state directory.
-fn delete_oci_leftovers(ready: &Ready) {
-    let Some((runtime, state)) = &ready.oci_state else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(state) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let id = entry.file_name().to_string_lossy().into_owned();
-        let _ = Command::new(runtime)
-            .arg("--root")
-            .arg(state)
-            .args(["delete", "--force", &id])
-            .output();
-    }
-}
-
 fn write_outputs(results: &Results, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let report = out.join("report.md");
@@ -382,6 +442,9 @@ fn write_outputs(results: &Results, out: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", report.display()))?;
     std::fs::write(&chart, results.svg()).with_context(|| format!("write {}", chart.display()))?;
     println!("{}", results.table());
+    if !results.memory.is_empty() {
+        println!("{}", results.memory_table());
+    }
     for line in results.target_lines() {
         println!("{line}");
     }
@@ -475,10 +538,15 @@ mod tests {
     #[test]
     fn only_selects_by_substring_and_names_the_choices_when_nothing_matches() {
         let file = BenchFile::load(&crate::labs_dir().join("bench.toml")).unwrap();
-        let all = select(&file, &[]).unwrap();
+        let (all, memory) = select(&file, &[]).unwrap();
         assert_eq!(all.len(), file.contestants.len());
-        let runtimes = select(&file, &["runc".into()]).unwrap();
+        assert_eq!(memory.len(), file.memory.len());
+        let (runtimes, memory) = select(&file, &["runc".into()]).unwrap();
         assert!(runtimes.iter().all(|c| c.name().contains("runc")));
+        assert!(memory.is_empty());
+        let (stage_07, memory) = select(&file, &["07".into()]).unwrap();
+        assert_eq!(stage_07.len(), 3, "none, bridge, detached");
+        assert_eq!(memory.len(), 1, "the monitor's memory");
         let message = select(&file, &["nothing-like-this".into()])
             .unwrap_err()
             .to_string();

@@ -1,7 +1,8 @@
 //! Getting each contestant ready before any clock starts: build the stage binaries, import the
-//! image, write the OCI bundles, ask whether a docker daemon answers. A contestant that cannot
-//! run here is skipped with a note saying why (not installed, not written yet); one that should
-//! run but fails is reported as failing, with its first error line.
+//! image, write the OCI bundles, ask whether a docker daemon answers and load the image into it.
+//! A contestant that cannot run here is skipped with a note saying why (not installed, not
+//! written yet); one that should run but fails is reported as failing, with its first error
+//! line. What preparing made (an image in docker's store) is undone at the end ([`Ready::cleanup`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::config::{CommandSpec, EngineSpec, OciSpec, StageSpec, parse_size};
 use super::progress::Progress;
+use super::store::{Snapshot, Store};
 use super::timing::{first_line, run_timed};
 
 /// Where things are, shared by every contestant.
@@ -68,6 +70,13 @@ pub struct Ready {
     pub notes: Vec<String>,
     /// Longer notes for the report ("KVM: a probe boot hung: using TCG").
     pub details: Vec<String>,
+    /// A stage binary's store: after each run the harness waits until what the run started
+    /// has gone ([`Store::settle`]).
+    pub store: Option<Store>,
+    /// Commands run at the end to undo what preparing made (`docker rmi` of the imported image).
+    pub undo: Vec<(PathBuf, Vec<String>)>,
+    /// Paths the contestant made outside its own store, to remove at the end.
+    pub made_paths: Vec<PathBuf>,
 }
 
 impl Ready {
@@ -85,9 +94,20 @@ impl Ready {
         command
     }
 
-    /// After run `index`: deletes its OCI container if the runtime left it (`run` normally
-    /// deletes it itself).
-    pub fn after_run(&self, index: usize) {
+    /// Before a run: what the store holds.
+    pub fn before_run(&self) -> Snapshot {
+        self.store.as_ref().map(Store::snapshot).unwrap_or_default()
+    }
+
+    /// After run `index`, untimed: deletes its OCI container if the runtime left it (`run`
+    /// normally deletes it itself); for a stage, waits until the containers the run started
+    /// and their monitors are gone, so the next run has the machine to itself.
+    pub fn after_run(
+        &self,
+        index: usize,
+        before: &Snapshot,
+        timeout: Duration,
+    ) -> Result<(), String> {
         if let Some((runtime, state)) = &self.oci_state {
             let id = self.id(index);
             if state.join(&id).exists() {
@@ -98,6 +118,58 @@ impl Ready {
                     .output();
             }
         }
+        match &self.store {
+            Some(store) => store.settle(before, timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// At the end: removes what the contestant left or preparing made. Returns what could not
+    /// be removed.
+    pub fn cleanup(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        if let Some((runtime, state)) = &self.oci_state
+            && let Ok(entries) = std::fs::read_dir(state)
+        {
+            for entry in entries.flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let _ = Command::new(runtime)
+                    .arg("--root")
+                    .arg(state)
+                    .args(["delete", "--force", &id])
+                    .output();
+            }
+        }
+        if let Some(store) = &self.store {
+            left.extend(store.clear());
+        }
+        for (program, args) in &self.undo {
+            let mut command = Command::new(program);
+            command.args(args).stdin(std::process::Stdio::null());
+            match command.output() {
+                Ok(output) if output.status.success() => {}
+                Ok(output) => left.push(format!(
+                    "{} {}: {}",
+                    program.display(),
+                    args.join(" "),
+                    first_line(&String::from_utf8_lossy(&output.stderr)).unwrap_or_default()
+                )),
+                Err(e) => left.push(format!("{}: {e}", program.display())),
+            }
+        }
+        for path in &self.made_paths {
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            if let Err(e) = removed
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                left.push(format!("remove {}: {e}", path.display()));
+            }
+        }
+        left
     }
 }
 
@@ -131,7 +203,10 @@ pub fn fill(args: &[String], values: &BTreeMap<&str, String>, workload: &[String
 
 /// The placeholder values every contestant may use.
 fn values(setup: &Setup) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([("rootfs", setup.rootfs.to_string_lossy().into_owned())])
+    BTreeMap::from([
+        ("rootfs", setup.rootfs.to_string_lossy().into_owned()),
+        ("work", setup.work.to_string_lossy().into_owned()),
+    ])
 }
 
 /// Finds `program` on `PATH` (or takes it as a path when it holds a `/`).
@@ -238,10 +313,10 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
     let env = vec![("SKIFF_ROOT".to_string(), root)];
     let mut values = values(setup);
     if let Some(image) = &spec.image {
-        let tarball = setup.work.join("busybox-rootfs.tar");
-        if let Err(e) = tar_rootfs(&setup.rootfs, &tarball) {
-            return Prepared::Failed(format!("tar the fixture rootfs: {e}"));
-        }
+        let tarball = match fixture_tarball(setup) {
+            Ok(tarball) => tarball,
+            Err(failed) => return failed,
+        };
         values.insert("image", image.clone());
         values.insert("tarball", tarball.to_string_lossy().into_owned());
         let import = fill(&spec.import, &values, &setup.workload);
@@ -257,6 +332,10 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
         }
     }
     Prepared::Ready(Box::new(Ready {
+        store: Some(Store {
+            program: bin.clone(),
+            root: setup.skiff_root(),
+        }),
         program: bin,
         args: fill(&spec.args, &values, &setup.workload),
         env,
@@ -264,6 +343,14 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
     }))
 }
 // ANCHOR_END: stage
+
+/// The fixture rootfs as a tarball, made once per bench run: what `import` takes.
+fn fixture_tarball(setup: &Setup) -> Result<PathBuf, Prepared> {
+    let tarball = setup.work.join("busybox-rootfs.tar");
+    tar_rootfs(&setup.rootfs, &tarball)
+        .map_err(|e| Prepared::Failed(format!("tar the fixture rootfs: {e}")))?;
+    Ok(tarball)
+}
 
 /// A tarball of the rootfs, as `tar -C ROOTFS -cf TARBALL .` makes it (symlinks kept).
 fn tar_rootfs(rootfs: &Path, tarball: &Path) -> std::io::Result<()> {
@@ -293,7 +380,10 @@ pub fn command(spec: &CommandSpec, setup: &Setup) -> Prepared {
     }))
 }
 
-/// A container engine: only when its daemon answers and the image is already here.
+// ANCHOR: engine
+/// A container engine: only when its daemon answers (docker finds it through `DOCKER_HOST`,
+/// as its client always does). With `import`, the fixture rootfs is imported as the image
+/// first, and removed again at the end; nothing is ever pulled.
 pub fn engine(spec: &EngineSpec, setup: &Setup) -> Prepared {
     let Some(client) = which(&spec.client) else {
         return Prepared::Skipped(format!("{} is not installed", spec.client));
@@ -309,35 +399,86 @@ pub fn engine(spec: &EngineSpec, setup: &Setup) -> Prepared {
             ));
         }
     }
-    let mut info = Command::new(&client);
-    info.args(&spec.global_args).arg("info");
-    if let Err(line) = helper(setup, &mut info, Duration::from_secs(20)) {
+    // What the client makes outside its store, noted before it runs at all.
+    let made_paths: Vec<PathBuf> = spec
+        .leaves
+        .iter()
+        .filter(|p| !p.exists())
+        .cloned()
+        .collect();
+    let mut values = values(setup);
+    values.insert("image", spec.image.clone());
+    let global_args = fill(&spec.global_args, &values, &setup.workload);
+    let run = |args: &[String]| {
+        let mut command = Command::new(&client);
+        command.args(&global_args).args(args);
+        helper(setup, &mut command, Duration::from_secs(300))
+    };
+    let mut args = global_args.clone();
+    args.extend(fill(&spec.args, &values, &setup.workload));
+    let ready = |undo| {
+        Prepared::Ready(Box::new(Ready {
+            program: client.clone(),
+            args: args.clone(),
+            undo,
+            made_paths: made_paths.clone(),
+            ..Ready::default()
+        }))
+    };
+    if let Err(line) = run(&["info".to_string()]) {
         // "exit 1: Cannot connect to the Docker daemon..." → the daemon's own words.
         let said = match line.split_once(": ") {
             Some((status, said)) if status.starts_with("exit ") => said,
             _ => line.as_str(),
         };
-        return Prepared::Skipped(format!("no daemon answers ({} info: {said})", spec.client));
+        let skipped =
+            Prepared::Skipped(format!("no daemon answers ({} info: {said})", spec.client));
+        return with_paths_removed(skipped, &made_paths);
     }
-    let mut inspect = Command::new(&client);
-    inspect
-        .args(&spec.global_args)
-        .args(["image", "inspect", &spec.image]);
-    if helper(setup, &mut inspect, Duration::from_secs(20)).is_err() {
-        return Prepared::Skipped(format!(
-            "image {} is not present locally (the bench never pulls: no internet)",
-            spec.image
-        ));
+    if spec.import.is_empty() {
+        if run(&["image".into(), "inspect".into(), spec.image.clone()]).is_err() {
+            return with_paths_removed(
+                Prepared::Skipped(format!(
+                    "image {} is not present locally (the bench never pulls: no internet)",
+                    spec.image
+                )),
+                &made_paths,
+            );
+        }
+        return ready(Vec::new());
     }
-    let mut values = values(setup);
-    values.insert("image", spec.image.clone());
-    let mut args = spec.global_args.clone();
-    args.extend(fill(&spec.args, &values, &setup.workload));
-    Prepared::Ready(Box::new(Ready {
-        program: client,
-        args,
+    let tarball = match fixture_tarball(setup) {
+        Ok(tarball) => tarball,
+        Err(failed) => return failed,
+    };
+    values.insert("tarball", tarball.to_string_lossy().into_owned());
+    let import = fill(&spec.import, &values, &setup.workload);
+    let mut undo_args = global_args.clone();
+    undo_args.extend(["rmi".to_string(), spec.image.clone()]);
+    if let Err(line) = run(&import) {
+        return with_paths_removed(
+            Prepared::Failed(format!(
+                "{} {} failed: {line}",
+                spec.client,
+                import.join(" ")
+            )),
+            &made_paths,
+        );
+    }
+    ready(vec![(client.clone(), undo_args)])
+}
+// ANCHOR_END: engine
+
+/// A contestant that will not run leaves nothing behind either.
+fn with_paths_removed(prepared: Prepared, made_paths: &[PathBuf]) -> Prepared {
+    let undo = Ready {
+        made_paths: made_paths.to_vec(),
         ..Ready::default()
-    }))
+    };
+    for warning in undo.cleanup() {
+        eprintln!("bench: not cleaned up: {warning}");
+    }
+    prepared
 }
 
 // ANCHOR: oci

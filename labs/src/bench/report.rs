@@ -1,10 +1,12 @@
-//! The results, three ways: a table on the terminal, a markdown report, an SVG chart.
+//! The results, three ways: a table on the terminal, a markdown report, an SVG chart; with the
+//! memory of running containers' monitors as a table of its own (it is not a time).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use super::config::{Kind, Reference, Target};
+use super::config::{Goal, Kind, Reference, Target};
 use super::machine::Machine;
+use super::resident::Resident;
 use super::stats::{Summary, format_ms, format_ratio};
 use super::svg::{self, Bar, Group};
 
@@ -85,6 +87,28 @@ impl Entry {
     }
 }
 
+/// What happened to one memory measurement.
+#[derive(Debug, Clone)]
+pub enum MemoryOutcome {
+    /// Measured.
+    Measured(Resident),
+    /// Not run here, and why.
+    Skipped(String),
+    /// Should have run, and failed: the first error line.
+    Failed(String),
+}
+
+/// One memory measurement's results.
+#[derive(Debug, Clone)]
+pub struct MemoryEntry {
+    /// Its name.
+    pub name: String,
+    /// What it measures.
+    pub measures: String,
+    /// What happened.
+    pub outcome: MemoryOutcome,
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone)]
 pub struct Results {
@@ -96,6 +120,8 @@ pub struct Results {
     pub launcher_floor_mib: Option<f64>,
     /// One per contestant, in the bench file's order.
     pub entries: Vec<Entry>,
+    /// One per memory measurement.
+    pub memory: Vec<MemoryEntry>,
     /// The goals to check.
     pub targets: Vec<Target>,
     /// Published figures.
@@ -125,45 +151,109 @@ impl Results {
         }
     }
 
-    /// One line per target: met, not met, or not measured, and where every stage stands.
+    fn resident_of(&self, name: &str) -> Result<&Resident, String> {
+        let entry = self
+            .memory
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| format!("{name} was not run (--only)"))?;
+        match &entry.outcome {
+            MemoryOutcome::Measured(resident) => Ok(resident),
+            MemoryOutcome::Skipped(why) => Err(format!("{name} skipped: {why}")),
+            MemoryOutcome::Failed(why) => Err(format!("{name} failed: {why}")),
+        }
+    }
+
+    /// One line per target: met, not met, or not measured; for a ratio, where every stage
+    /// stands against the same contestant.
     pub fn target_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for target in &self.targets {
-            let name = target.contestant.get_ref();
-            let of = &target.of;
-            let verdict = match (self.median_of(name), self.median_of(of)) {
-                (Ok(value), Ok(base)) => {
-                    let ratio = value / base;
-                    let met = if ratio <= target.max {
-                        "met"
-                    } else {
-                        "NOT met"
-                    };
-                    format!(
-                        "{name} / {of} = {} (target at most {}): {met}",
-                        format_ratio(ratio),
-                        format_ratio(target.max)
-                    )
-                }
-                (Err(why), _) | (_, Err(why)) => format!("not measured: {why}"),
+            let line = match target.compares() {
+                Some(Goal::Ratio {
+                    contestant,
+                    of,
+                    max,
+                }) => self.ratio_line(contestant, of, max),
+                Some(Goal::Memory { memory, max_mib }) => self.memory_line(memory, max_mib),
+                None => "not a valid target.".into(),
             };
-            let stages: Vec<String> = self
-                .entries
-                .iter()
-                .filter(|e| e.kind == Kind::Stage)
-                .filter_map(|e| {
-                    let ratio = e.median()? / self.median_of(of).ok()?;
-                    Some(format!("{} {}", e.name, format_ratio(ratio)))
-                })
-                .collect();
-            let context = if stages.is_empty() {
-                String::new()
-            } else {
-                format!(" Stages against {of}: {}.", stages.join(", "))
-            };
-            lines.push(format!("{}: {verdict}.{context}", target.goal));
+            lines.push(format!("{}: {line}", target.goal.get_ref()));
         }
         lines
+    }
+
+    fn ratio_line(&self, name: &str, of: &str, max: f64) -> String {
+        let verdict = match (self.median_of(name), self.median_of(of)) {
+            (Ok(value), Ok(base)) => {
+                let ratio = value / base;
+                format!(
+                    "{name} / {of} = {} (target at most {}): {}",
+                    format_ratio(ratio),
+                    format_ratio(max),
+                    met(ratio <= max)
+                )
+            }
+            (Err(why), _) | (_, Err(why)) => format!("not measured: {why}"),
+        };
+        let stages: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::Stage)
+            .filter_map(|e| {
+                let ratio = e.median()? / self.median_of(of).ok()?;
+                Some(format!("{} {}", e.name, format_ratio(ratio)))
+            })
+            .collect();
+        let context = if stages.is_empty() {
+            String::new()
+        } else {
+            format!(" Stages against {of}: {}.", stages.join(", "))
+        };
+        format!("{verdict}.{context}")
+    }
+
+    fn memory_line(&self, name: &str, max_mib: f64) -> String {
+        match self.resident_of(name) {
+            Ok(resident) => format!(
+                "median RSS {} MiB (target at most {} MiB): {}; median PSS {} MiB.",
+                format_mib(resident.rss_mib.median),
+                format_mib(max_mib),
+                met(resident.rss_mib.median <= max_mib),
+                format_mib(resident.pss_mib.median),
+            ),
+            Err(why) => format!("not measured: {why}."),
+        }
+    }
+
+    /// The memory measurements as a table for the terminal.
+    pub fn memory_table(&self) -> String {
+        let mut writer = tabwriter::TabWriter::new(Vec::new()).padding(2);
+        let _ = writeln!(
+            writer,
+            "MEMORY	CONTAINERS	RSS MiB	MIN	MAX	PSS MiB	MIN	MAX	MONITOR RUNS"
+        );
+        for entry in &self.memory {
+            let _ = writeln!(writer, "{}", memory_cells(entry).join("\t"));
+        }
+        let bytes = writer.into_inner().unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The memory measurements as a markdown table (the book quotes it).
+    pub fn memory_markdown_table(&self) -> String {
+        let mut out = String::from(
+            "| measurement | running containers | RSS MiB, median | min | max | PSS MiB, median | min | max | the monitor runs |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        );
+        for entry in &self.memory {
+            let cells: Vec<String> = memory_cells(entry)
+                .into_iter()
+                .map(|c| c.replace('|', "\\|"))
+                .collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out
     }
 
     /// The table for the terminal.
@@ -234,6 +324,17 @@ impl Results {
             );
         }
         out.push_str(&self.markdown_table());
+        if !self.memory.is_empty() {
+            out.push_str(
+                "\n## Memory per running container\n\n\
+                 Not a time: the resident memory of each running container's monitor, read \
+                 from /proc while the containers run. *RSS* (`VmRSS` in /proc/PID/status) \
+                 counts every page the monitor has resident; *PSS* (`Pss` in \
+                 /proc/PID/smaps_rollup) divides each page by the number of processes sharing \
+                 it, so the monitors' common code counts once between them.\n\n",
+            );
+            out.push_str(&self.memory_markdown_table());
+        }
         out.push_str("\n## What each contestant measures\n\n");
         for entry in &self.entries {
             let _ = write!(out, "- **{}**: {}", entry.name, entry.measures);
@@ -241,6 +342,9 @@ impl Results {
                 let _ = write!(out, ". {detail}");
             }
             out.push('\n');
+        }
+        for entry in &self.memory {
+            let _ = writeln!(out, "- **{}**: {}", entry.name, entry.measures);
         }
         if !self.targets.is_empty() {
             out.push_str("\n## Targets\n\n");
@@ -345,6 +449,42 @@ impl Results {
     }
 }
 
+fn met(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// MiB with two decimals: `1.18`.
+fn format_mib(mib: f64) -> String {
+    format!("{mib:.2}")
+}
+
+fn memory_cells(entry: &MemoryEntry) -> Vec<String> {
+    match &entry.outcome {
+        MemoryOutcome::Measured(r) => vec![
+            entry.name.clone(),
+            r.containers.to_string(),
+            format_mib(r.rss_mib.median),
+            format_mib(r.rss_mib.min),
+            format_mib(r.rss_mib.max),
+            format_mib(r.pss_mib.median),
+            format_mib(r.pss_mib.min),
+            format_mib(r.pss_mib.max),
+            r.programs.join(", "),
+        ],
+        MemoryOutcome::Skipped(why) | MemoryOutcome::Failed(why) => {
+            let word = if matches!(entry.outcome, MemoryOutcome::Skipped(_)) {
+                "skipped"
+            } else {
+                "FAILED"
+            };
+            let mut row = vec![entry.name.clone()];
+            row.extend(std::iter::repeat_n("-".to_string(), 7));
+            row.push(format!("{word}: {why}"));
+            row
+        }
+    }
+}
+
 fn cells(entry: &Entry, fastest: Option<f64>) -> Vec<String> {
     match &entry.outcome {
         Outcome::Measured(m) => vec![
@@ -403,10 +543,16 @@ max = 2.0
 "#;
         let target: Target = toml::from_str(text).unwrap();
         let mut runc_target = target.clone();
-        runc_target.goal = "02 under a third of runc".into();
-        runc_target.contestant = toml::Spanned::new(0..0, "02-namespaces".to_string());
-        runc_target.of = "runc".into();
-        runc_target.max = 1.0 / 3.0;
+        runc_target.goal = toml::Spanned::new(0..0, "02 under a third of runc".to_string());
+        runc_target.contestant = Some("02-namespaces".into());
+        runc_target.of = Some("runc".into());
+        runc_target.max = Some(1.0 / 3.0);
+        let memory_target = |goal: &str, memory: &str, max_mib: f64| -> Target {
+            toml::from_str(&format!(
+                "goal = {goal:?}\nmemory = {memory:?}\nmax_mib = {max_mib:?}\n"
+            ))
+            .unwrap()
+        };
         Results {
             machine: Machine {
                 cpu: "AMD EPYC".into(),
@@ -428,7 +574,38 @@ max = 2.0
                 entry("runc", Kind::Oci, Some(100.0)),
                 entry("vm", Kind::Vm, Some(5000.0)),
             ],
-            targets: vec![target, runc_target],
+            memory: vec![
+                MemoryEntry {
+                    name: "07-monitor".into(),
+                    measures: "what a monitor holds".into(),
+                    outcome: MemoryOutcome::Measured(Resident {
+                        containers: 10,
+                        rss_mib: Summary {
+                            median: 1.5,
+                            min: 1.25,
+                            max: 1.75,
+                        },
+                        pss_mib: Summary {
+                            median: 0.25,
+                            min: 0.2,
+                            max: 0.5,
+                        },
+                        programs: vec!["skiff-pump".into()],
+                    }),
+                },
+                MemoryEntry {
+                    name: "05-monitor".into(),
+                    measures: "stage 05 has no monitor".into(),
+                    outcome: MemoryOutcome::Skipped("no run -d yet".into()),
+                },
+            ],
+            targets: vec![
+                target,
+                runc_target,
+                memory_target("monitor at most 2 MiB", "07-monitor", 2.0),
+                memory_target("monitor at most 1 MiB", "07-monitor", 1.0),
+                memory_target("05's monitor", "05-monitor", 1.0),
+            ],
             references: vec![Reference {
                 name: "Firecracker".into(),
                 ms: 125.0,
@@ -470,6 +647,61 @@ max = 2.0
             lines[1],
             "02 under a third of runc: 02-namespaces / runc = 0.04× (target at most 0.33×): met. \
              Stages against runc: 01-chroot 0.01×, 02-namespaces 0.04×."
+        );
+    }
+
+    #[test]
+    fn memory_targets_compare_the_median_rss_and_state_the_pss() {
+        let lines = results().target_lines();
+        assert_eq!(
+            lines[2],
+            "monitor at most 2 MiB: median RSS 1.50 MiB (target at most 2.00 MiB): met; \
+             median PSS 0.25 MiB."
+        );
+        assert_eq!(
+            lines[3],
+            "monitor at most 1 MiB: median RSS 1.50 MiB (target at most 1.00 MiB): NOT met; \
+             median PSS 0.25 MiB."
+        );
+        assert_eq!(
+            lines[4],
+            "05's monitor: not measured: 05-monitor skipped: no run -d yet."
+        );
+    }
+
+    #[test]
+    fn memory_is_a_table_of_its_own_not_a_time() {
+        let results = results();
+        let table = results.memory_table();
+        let row = table.lines().find(|l| l.starts_with("07-monitor")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "07-monitor",
+                "10",
+                "1.50",
+                "1.25",
+                "1.75",
+                "0.25",
+                "0.20",
+                "0.50",
+                "skiff-pump"
+            ]
+        );
+        let markdown = results.markdown("startup.svg");
+        assert!(markdown.contains("## Memory per running container"));
+        assert!(
+            markdown
+                .contains("| 05-monitor | - | - | - | - | - | - | - | skipped: no run -d yet |")
+        );
+        assert!(
+            !results.markdown_table().contains("07-monitor"),
+            "not a row of the time table"
+        );
+        assert!(
+            !results.svg().contains("07-monitor"),
+            "not a bar of the chart"
         );
     }
 
