@@ -218,6 +218,13 @@ pub fn remove_bridge(network: &Network) -> Result<(), String> {
 /// the default bridge goes with its last container. What the feature's cleanup does, and what a
 /// sweep does from the record alone. Idempotent; returns what could not be undone.
 pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> Vec<String> {
+    // A container on no network of skiff's (none, host, or released already) holds nothing:
+    // ports are only ever published for a container with an endpoint. Reading the store is
+    // cheap; asking the firewall is not.
+    match store::networks_of(root, container_id) {
+        Ok(networks) if networks.is_empty() => return Vec::new(),
+        _ => {}
+    }
     let mut errors = Vec::new();
     if unpublish && let Err(e) = firewall::unpublish(container_id) {
         errors.push(format!("remove published ports: {e}"));

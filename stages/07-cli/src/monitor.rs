@@ -349,9 +349,16 @@ pub fn finish(
         });
     }
     // What the run held goes (the overlay unmounted, the writable layer kept); then a
-    // --commit of the changes, and with --rm the rest of the container.
-    let mut left = crate::lifecycle::sweep_runtime(root, &record);
-    notes.extend(commit_on_exit(root, &record));
+    // --commit of the changes, and with --rm the rest of the container. (Without a commit,
+    // --rm is one sweep of everything.)
+    let commit = record.spec.image_args().commit.is_some();
+    let mut left = Vec::new();
+    if commit || !record.spec.auto_remove() {
+        left = crate::lifecycle::sweep_runtime(root, &record);
+    }
+    if commit {
+        notes.extend(commit_on_exit(root, &record));
+    }
     if record.spec.auto_remove() {
         left.extend(crate::lifecycle::sweep_removed(root, &record, true));
     }
