@@ -341,10 +341,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         .then(chroot::signals::Forwarder::install)
         .transpose()
         .context("catch signals to pass on")?;
-    let record = crate::container::create(&args)?;
+    let (record, prepared) = crate::container::create_prepared(&args)?;
     let root = args.root();
     let Some(forwarder) = forwarder else {
-        return match lifecycle::start(root, &record, None)? {
+        return match lifecycle::start(root, &record, Some(prepared), None, None)? {
             Report::Started(_) => {
                 println!("{}", record.id);
                 Ok(0)
@@ -361,7 +361,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         sig_proxy: args.lifecycle.sig_proxy,
         detach_keys: detach_keys(args.lifecycle.detach_keys.as_deref())?,
     };
-    attached_start(root, &record, &options, &forwarder)
+    attached_start(root, &record, Some(prepared), &options, &forwarder)
 }
 // ANCHOR_END: run
 
@@ -369,13 +369,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
 fn attached_start(
     root: &Path,
     record: &crate::container::Record,
+    prepared: Option<images::cli::PreparedRun>,
     options: &client::Options,
     forwarder: &chroot::signals::Forwarder,
 ) -> anyhow::Result<i32> {
     let dir = crate::container::records(root).dir(&record.id);
     let listener = crate::attach::listen(&dir).context("make the container's attach socket")?;
     let stream = client::connect(&dir, options.streams).context("attach to the container")?;
-    let report = lifecycle::start(root, record, Some(&listener))?;
+    let own = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let report = lifecycle::start(root, record, prepared, Some(&listener), Some(own))?;
     drop(listener);
     if let Report::Failed(code, message) = report {
         eprintln!("skiff: {message}");
@@ -417,12 +419,12 @@ fn start(args: StartArgs) -> anyhow::Result<i32> {
         if record.state.is_running() {
             return attach_to(root, &record, &options, &forwarder);
         }
-        return attached_start(root, &record, &options, &forwarder);
+        return attached_start(root, &record, None, &options, &forwarder);
     }
     each(&args.containers.containers, |key| {
         let record = lifecycle::find(root, key)?;
         if !record.state.is_running()
-            && let Report::Failed(_, message) = lifecycle::start(root, &record, None)?
+            && let Report::Failed(_, message) = lifecycle::start(root, &record, None, None, None)?
         {
             anyhow::bail!("{message}");
         }
@@ -484,7 +486,9 @@ fn stop(args: StopArgs, then_start: bool) -> anyhow::Result<i32> {
     each(&args.containers.containers, |key| {
         let record = lifecycle::find(root, key)?;
         let stopped = lifecycle::stop(root, &record, signal, args.time)?;
-        if then_start && let Report::Failed(_, message) = lifecycle::start(root, &stopped, None)? {
+        if then_start
+            && let Report::Failed(_, message) = lifecycle::start(root, &stopped, None, None, None)?
+        {
             anyhow::bail!("{message}");
         }
         println!("{key}");
@@ -541,7 +545,7 @@ fn monitor(args: MonitorArgs) -> i32 {
     let root = &args.root.root;
     let status = match (args.exited, args.killed_by) {
         (None, None) => {
-            return crate::monitor::run(root, &args.id, report, listener, args.expect_client);
+            return crate::monitor::run_exec(root, &args.id, report, listener, args.expect_client);
         }
         (code, signal) => crate::pump::Status { code, signal },
     };

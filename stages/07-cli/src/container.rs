@@ -22,9 +22,15 @@ pub fn records(root: &Path) -> Records {
     Records::new(root)
 }
 
-// ANCHOR: create
 /// `create`: checks every flag, resolves the image, and writes the record of a new container.
 pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
+    create_prepared(args).map(|(record, _)| record)
+}
+
+// ANCHOR: create
+/// `create`, returning the container prepared as well: `run` launches it from there, without
+/// preparing it a second time.
+pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::PreparedRun)> {
     let mut spec = args.clone();
     let root = spec.root().to_path_buf();
     let records = records(&root);
@@ -64,7 +70,7 @@ pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
         // A made-up name that another create took meanwhile: the user never asked for it.
         Err(RecordError::NameInUse { .. }) if args.name().is_none() => {
             drop(locked);
-            return create(args);
+            return create_prepared(args);
         }
         Err(e) => return Err(e.into()),
     }
@@ -73,7 +79,7 @@ pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
         crate::lifecycle::remove_record(&root, &record);
         return Err(e);
     }
-    Ok(record)
+    Ok((record, prepared))
 }
 // ANCHOR_END: create
 

@@ -120,9 +120,102 @@ pub fn remove_record(root: &Path, record: &Record) {
 
 // ANCHOR: spawn_monitor
 /// Starts container `record` under a new monitor, and returns the monitor's report: started,
-/// or why not. With `listener`, the monitor takes over the attach socket, where a client of
-/// the caller's is already waiting.
+/// or why not. `prepared` is the container as `create` prepared it, when this command just did.
+/// With `listener`, the monitor takes over the attach socket, where a client of the caller's
+/// (`client`, which the monitor must not keep) is already waiting.
+///
+/// The monitor is a fork of this process: it has the container prepared in its memory already,
+/// and launches it without starting skiff again. A fork of a multi-threaded process may only
+/// make system calls until it execs (stage 01's rule), so a caller with threads gets a monitor
+/// that starts as a program of its own and prepares the container from its record.
 pub fn start(
+    root: &Path,
+    record: &Record,
+    prepared: Option<images::cli::PreparedRun>,
+    listener: Option<&UnixListener>,
+    client: Option<std::os::fd::RawFd>,
+) -> anyhow::Result<Report> {
+    if !single_threaded() {
+        return start_exec(root, record, listener);
+    }
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    match chroot::launch::clone3(0).context("fork the container's monitor")? {
+        None => {
+            // The first child: a session of its own, away from the caller's terminal, then a
+            // second fork, so the monitor is nobody's child but init's (or the nearest
+            // subreaper's) and never a zombie of a long-lived caller.
+            let _ = nix::unistd::setsid();
+            match chroot::launch::clone3(0) {
+                Ok(None) => {
+                    drop(read);
+                    let code = monitor_in_fork(root, record, prepared, write, listener, client);
+                    std::process::exit(code)
+                }
+                // SAFETY: _exit ends this intermediate process without running the caller's
+                // exit handlers or destructors.
+                _ => unsafe { libc::_exit(0) },
+            }
+        }
+        Some(child) => {
+            let _ = nix::sys::wait::waitpid(child, None);
+            drop(write);
+            Ok(crate::monitor::read_report(File::from(read)))
+        }
+    }
+}
+
+/// The monitor, in the forked process: its stdio is `/dev/null`, the caller's client is not
+/// its to keep, the caller's blocked signals are unblocked; then part 1.
+fn monitor_in_fork(
+    root: &Path,
+    record: &Record,
+    prepared: Option<images::cli::PreparedRun>,
+    report: OwnedFd,
+    listener: Option<&UnixListener>,
+    client: Option<std::os::fd::RawFd>,
+) -> i32 {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which this process owns.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+    if let Some(fd) = client {
+        // SAFETY: the caller's end of its attach connection, which this process must not hold.
+        unsafe { libc::close(fd) };
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    let listener = listener.and_then(|l| l.try_clone().ok());
+    let expect_client = listener.is_some() && client.is_some();
+    crate::monitor::run(
+        root,
+        record,
+        prepared,
+        Some(File::from(report)),
+        listener,
+        expect_client,
+    )
+}
+
+/// Whether this process has one thread (`Threads:` of /proc/self/status).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(false)
+}
+
+/// [`start`] for a multi-threaded caller: the monitor is skiff again, started as a program.
+fn start_exec(
     root: &Path,
     record: &Record,
     listener: Option<&UnixListener>,
@@ -158,7 +251,7 @@ pub fn start(
     Ok(crate::monitor::read_report(File::from(read)))
 }
 
-/// In the child of `spawn`, before exec: the report pipe becomes descriptor 3 and the attach
+/// In the child of `start_exec`'s spawn, before exec: the report pipe becomes descriptor 3 and the attach
 /// socket 4; then a session of its own, away from the caller's terminal, and a second fork, so
 /// the monitor is nobody's child but init's (or the nearest subreaper's) and never a zombie of
 /// a long-lived caller.

@@ -76,26 +76,19 @@ fn failed(error: anyhow::Error) -> Failed {
 }
 
 // ANCHOR: monitor
-/// Part 1: starts container `id` of the store at `root`. `report` is the pipe to the command
-/// that started it; `listener` the attach socket that command made, where `expect_client` says
-/// one client is waiting.
+/// Part 1: starts container `record` of the store at `root`, from `prepared` when the command
+/// that forked this monitor prepared it already, else from the record. `report` is the pipe to
+/// that command; `listener` the attach socket it made, where `expect_client` says one client
+/// is waiting.
 pub fn run(
     root: &Path,
-    id: &str,
+    record: &Record,
+    prepared: Option<images::cli::PreparedRun>,
     mut report: Option<File>,
     listener: Option<UnixListener>,
     expect_client: bool,
 ) -> i32 {
-    let records = Records::new(root);
-    let record = match records.load::<crate::spec::RunArgs>(id) {
-        Ok(Some(record)) => record,
-        Ok(None) => {
-            let message = format!("No such container: {id}");
-            return send_report(&mut report, &Report::Failed(1, message));
-        }
-        Err(e) => return send_report(&mut report, &Report::Failed(1, e.to_string())),
-    };
-    let dir = records.dir(id);
+    let dir = Records::new(root).dir(&record.id);
     let listener = match listener.map_or_else(|| attach::listen(&dir), Ok) {
         Ok(listener) => listener,
         Err(e) => {
@@ -108,7 +101,26 @@ pub fn run(
     if expect_client && let Some(client) = accept_waiting(&listener) {
         clients.push(client);
     }
-    start(root, &record, listener, clients, report, 0)
+    start(root, record, prepared, listener, clients, report, 0)
+}
+
+/// Part 1 as its own program (`skiff container-monitor ID`), for a caller that cannot fork
+/// (a multi-threaded one): the container is prepared from its record.
+pub fn run_exec(
+    root: &Path,
+    id: &str,
+    mut report: Option<File>,
+    listener: Option<UnixListener>,
+    expect_client: bool,
+) -> i32 {
+    match Records::new(root).load::<crate::spec::RunArgs>(id) {
+        Ok(Some(record)) => run(root, &record, None, report, listener, expect_client),
+        Ok(None) => {
+            let message = format!("No such container: {id}");
+            send_report(&mut report, &Report::Failed(1, message))
+        }
+        Err(e) => send_report(&mut report, &Report::Failed(1, e.to_string())),
+    }
 }
 // ANCHOR_END: monitor
 
@@ -148,18 +160,23 @@ fn tell(clients: Vec<Client>, notes: &[String], code: i32) {
 }
 
 // ANCHOR: start
-/// Launches the container from its record and hands over to the pump; returns the code the
-/// monitor exits with when the start failed (or the exec did, after pumping here).
+/// How long the monitor pumps a new container's streams itself before it hands them to the
+/// small pump program: a container that ends sooner never pays for the two execs.
+const PUMP_AFTER: Duration = Duration::from_secs(1);
+
+/// Launches the container and pumps its streams: here for its first second, then in the pump
+/// program. Returns the code the monitor exits with.
 fn start(
     root: &Path,
     record: &Record,
+    prepared: Option<images::cli::PreparedRun>,
     listener: UnixListener,
-    clients: Vec<Client>,
+    mut clients: Vec<Client>,
     mut report: Option<File>,
     backoff_ms: u64,
 ) -> i32 {
     let records = Records::new(root);
-    let ends = match launch(record) {
+    let (pid, ends) = match launch(record, prepared) {
         Ok(launched) => launched,
         Err(failure) => {
             let never_ran = record.state.started_at.is_none();
@@ -182,7 +199,6 @@ fn start(
             return 1;
         }
     };
-    let (pid, ends) = ends;
     let now = images::human::now_rfc3339();
     let me = ProcessRef::of(std::process::id().cast_signed());
     let child = ProcessRef::of(pid);
@@ -197,6 +213,39 @@ fn start(
         r.state.stopped_by_user = false;
     });
     send_report(&mut report, &Report::Started(pid));
+    let log_options = LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default();
+    let dir = records.dir(&record.id);
+    let mut log =
+        crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log_options).ok();
+    let mut pump = match pump::Pump::new(pid, ends) {
+        Ok(pump) => pump,
+        Err(_) => {
+            return finish(
+                root,
+                &record.id,
+                listener,
+                clients,
+                pump::reap(pid),
+                backoff_ms,
+            );
+        }
+    };
+    let deadline = Instant::now() + PUMP_AFTER;
+    if pump.run(&listener, &mut clients, &mut log, Some(deadline)) {
+        drop(log);
+        return finish(
+            root,
+            &record.id,
+            listener,
+            clients,
+            pump::reap(pid),
+            backoff_ms,
+        );
+    }
+    if let Some(log) = &mut log {
+        let _ = log.flush();
+    }
+    drop(log);
     let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
     let handover = Handover {
         engine: engine.clone(),
@@ -204,16 +253,16 @@ fn start(
         id: record.id.clone(),
         pid,
         listener,
-        ends,
+        ends: pump.into_ends(),
         clients,
-        log: LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default(),
+        log: log_options,
         backoff_ms,
     };
     // The pump's own small program when it is there (it is beside skiff once built or
     // installed), else skiff in pump mode.
-    let pump = engine.with_file_name("skiff-pump");
-    let mut command = if pump.is_file() {
-        std::process::Command::new(pump)
+    let program = engine.with_file_name("skiff-pump");
+    let mut command = if program.is_file() {
+        std::process::Command::new(program)
     } else {
         let mut command = std::process::Command::new(&engine);
         command.arg("container-pump");
@@ -227,27 +276,41 @@ fn start(
         listener,
         ends,
         mut clients,
-        log,
         ..
     } = handover;
-    let dir = records.dir(&record.id);
-    let mut writer =
-        crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log).ok();
-    pump::pump(pid, ends, &listener, &mut clients, &mut writer);
-    let status = pump::reap(pid);
-    finish(root, &record.id, listener, clients, status, backoff_ms)
+    let mut log =
+        crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log_options).ok();
+    if let Ok(mut pump) = pump::Pump::new(pid, ends) {
+        pump.run(&listener, &mut clients, &mut log, None);
+    }
+    drop(log);
+    finish(
+        root,
+        &record.id,
+        listener,
+        clients,
+        pump::reap(pid),
+        backoff_ms,
+    )
 }
 // ANCHOR_END: start
 
 // ANCHOR: launch
-/// Prepares the container from its record (every stage's features, kept: the container
-/// outlives this run unless `--rm`), adds its streams, and launches it. Returns its first
+/// Prepares the container from its record, unless the caller prepared it already (every
+/// stage's features, kept: the container outlives this run unless `--rm`), adds its streams,
+/// and launches it. Returns its first
 /// process and the monitor's ends of its streams.
-fn launch(record: &Record) -> Result<(i32, Ends), Failed> {
+fn launch(
+    record: &Record,
+    prepared: Option<images::cli::PreparedRun>,
+) -> Result<(i32, Ends), Failed> {
     let spec = &record.spec;
     let id = ContainerId::from_hex(&record.id)
         .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
-    let mut prepared = volumes::cli::prepare(&spec.volumes, id).map_err(failed)?;
+    let mut prepared = match prepared {
+        Some(prepared) => prepared,
+        None => volumes::cli::prepare(&spec.volumes, id).map_err(failed)?,
+    };
     let container = &mut prepared.container.prepared;
     if !spec.auto_remove() {
         container.keep();
@@ -401,7 +464,15 @@ pub fn finish(
         return 0;
     }
     match records.load::<crate::spec::RunArgs>(id) {
-        Ok(Some(fresh)) => start(root, &fresh, listener, Vec::new(), None, backoff.millis()),
+        Ok(Some(fresh)) => start(
+            root,
+            &fresh,
+            None,
+            listener,
+            Vec::new(),
+            None,
+            backoff.millis(),
+        ),
         _ => 0,
     }
 }

@@ -21,7 +21,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -242,7 +242,9 @@ pub fn main(args: &[String]) -> i32 {
     } = handover;
     let dir = namespaces::record::container_dir(&root, &id);
     let mut writer = LogWriter::open(&crate::logs::log_path(&dir, &id), log).ok();
-    pump(pid, ends, &listener, &mut clients, &mut writer);
+    if let Ok(mut pump) = Pump::new(pid, ends) {
+        pump.run(&listener, &mut clients, &mut writer, None);
+    }
     drop(writer);
     let status = reap(pid);
     crate::monitor::exec_finish(&engine, &root, &id, &listener, &clients, backoff_ms, status);
@@ -306,112 +308,195 @@ struct Output {
 }
 
 // ANCHOR: pump
-/// Moves bytes until the container's first process has ended: its output to the log and the
-/// clients, the clients' input to it.
-pub fn pump(
+/// The bytes of one running container: its streams, and a pidfd that says when its first
+/// process has ended.
+pub struct Pump {
     pid: i32,
-    ends: Ends,
-    listener: &UnixListener,
-    clients: &mut Vec<Client>,
-    log: &mut Option<LogWriter>,
-) {
-    let (mut outputs, mut stdin, terminal) = match ends {
-        Ends::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => (
-            vec![
-                Output {
-                    fd: stdout,
+    exited: OwnedFd,
+    outputs: Vec<Output>,
+    stdin: Option<OwnedFd>,
+    terminal: bool,
+    buf: Vec<u8>,
+}
+
+impl Pump {
+    /// A pump for the container whose first process is `pid` (this process's child).
+    pub fn new(pid: i32, ends: Ends) -> io::Result<Pump> {
+        let (outputs, stdin, terminal) = match ends {
+            Ends::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                let output = |fd, stream| Output {
+                    fd,
+                    stream,
+                    open: true,
+                };
+                let outputs = vec![
+                    output(stdout, Stream::Stdout),
+                    output(stderr, Stream::Stderr),
+                ];
+                (outputs, stdin, false)
+            }
+            Ends::Terminal(master) => {
+                let input = master.try_clone().ok();
+                let output = Output {
+                    fd: master,
                     stream: Stream::Stdout,
                     open: true,
-                },
-                Output {
-                    fd: stderr,
-                    stream: Stream::Stderr,
-                    open: true,
-                },
-            ],
+                };
+                (vec![output], input, true)
+            }
+        };
+        for output in &outputs {
+            set_nonblocking(output.fd.as_fd());
+        }
+        Ok(Pump {
+            pid,
+            exited: pidfd(pid)?,
+            outputs,
             stdin,
-            false,
-        ),
-        Ends::Terminal(master) => {
-            let input = master.try_clone().ok();
-            let output = Output {
-                fd: master,
-                stream: Stream::Stdout,
-                open: true,
-            };
-            (vec![output], input, true)
-        }
-    };
-    for output in &outputs {
-        set_nonblocking(output.fd.as_fd());
+            terminal,
+            buf: vec![0u8; 32 * 1024],
+        })
     }
-    let _ = listener.set_nonblocking(true);
-    let Ok(exited) = pidfd(pid) else {
-        return;
-    };
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut done = false;
-    while !done {
-        let open: Vec<usize> = (0..outputs.len()).filter(|&i| outputs[i].open).collect();
-        let mut fds = vec![
-            PollFd::new(exited.as_fd(), PollFlags::POLLIN),
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-        ];
-        fds.extend(
-            open.iter()
-                .map(|&i| PollFd::new(outputs[i].fd.as_fd(), PollFlags::POLLIN)),
-        );
-        fds.extend(
-            clients
-                .iter()
-                .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)),
-        );
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return,
-        }
-        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
-        done = ready(0);
-        let new_client = ready(1);
-        let readable: Vec<usize> = (0..open.len())
-            .filter(|&k| ready(2 + k))
-            .map(|k| open[k])
-            .collect();
-        let talking: Vec<usize> = (0..clients.len())
-            .filter(|&k| ready(2 + open.len() + k))
-            .collect();
-        drop(fds);
-        for i in readable {
-            drain(&mut outputs[i], &mut buf, log, clients);
-        }
-        if new_client && let Some(client) = accept(listener) {
-            clients.push(client);
-        }
-        for k in talking.into_iter().rev() {
-            if !serve(
-                &mut clients[k],
-                &mut stdin,
-                terminal,
-                pid,
-                &outputs,
-                &mut buf,
-            ) {
-                clients.remove(k);
+
+    /// Moves bytes, the container's output to the log and the clients, the clients' input to
+    /// it, until its first process has ended (`true`) or `until` has passed (`false`).
+    pub fn run(
+        &mut self,
+        listener: &UnixListener,
+        clients: &mut Vec<Client>,
+        log: &mut Option<LogWriter>,
+        until: Option<Instant>,
+    ) -> bool {
+        let _ = listener.set_nonblocking(true);
+        loop {
+            let timeout = match until {
+                None => PollTimeout::NONE,
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    PollTimeout::from(u16::try_from(left.as_millis()).unwrap_or(u16::MAX))
+                }
+            };
+            let open: Vec<usize> = (0..self.outputs.len())
+                .filter(|&i| self.outputs[i].open)
+                .collect();
+            let mut fds = vec![
+                PollFd::new(self.exited.as_fd(), PollFlags::POLLIN),
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            ];
+            fds.extend(
+                open.iter()
+                    .map(|&i| PollFd::new(self.outputs[i].fd.as_fd(), PollFlags::POLLIN)),
+            );
+            fds.extend(
+                clients
+                    .iter()
+                    .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)),
+            );
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return true,
+            }
+            let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+            let ended = ready(0);
+            let new_client = ready(1);
+            let readable: Vec<usize> = (0..open.len())
+                .filter(|&k| ready(2 + k))
+                .map(|k| open[k])
+                .collect();
+            let talking: Vec<usize> = (0..clients.len())
+                .filter(|&k| ready(2 + open.len() + k))
+                .collect();
+            drop(fds);
+            for i in readable {
+                drain(&mut self.outputs[i], &mut self.buf, log, clients);
+            }
+            if new_client && let Some(client) = accept(listener) {
+                clients.push(client);
+            }
+            for k in talking.into_iter().rev() {
+                if !self.serve(&mut clients[k]) {
+                    clients.remove(k);
+                }
+            }
+            if ended {
+                // The process ended: what it wrote last is still in the pipes.
+                for output in &mut self.outputs {
+                    if output.open {
+                        drain(output, &mut self.buf, log, clients);
+                    }
+                }
+                if let Some(log) = log {
+                    let _ = log.flush();
+                }
+                return true;
             }
         }
     }
-    // The process ended: what it wrote last is still in the pipes.
-    for output in &mut outputs {
-        if output.open {
-            drain(output, &mut buf, log, clients);
+
+    /// The container's streams again, for the pump program that takes over.
+    pub fn into_ends(self) -> Ends {
+        let mut outputs = self.outputs.into_iter().map(|o| o.fd);
+        match (self.terminal, outputs.next(), outputs.next()) {
+            (false, Some(stdout), Some(stderr)) => Ends::Pipes {
+                stdin: self.stdin,
+                stdout,
+                stderr,
+            },
+            (_, Some(master), _) => Ends::Terminal(master),
+            // A pump always has at least one output: a terminal, or stdout and stderr.
+            (_, None, _) => Ends::Terminal(self.exited),
         }
     }
-    if let Some(log) = log {
-        let _ = log.flush();
+
+    /// Reads and obeys what a client sent; `false` when it is gone.
+    fn serve(&mut self, client: &mut Client) -> bool {
+        let n = match client.stream.read(&mut self.buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        client.buffer.extend(&self.buf[..n]);
+        loop {
+            let (frame, payload) = match client.buffer.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return true,
+                Err(_) => return false,
+            };
+            match frame {
+                kind::STDIN if client.wants.stdin => {
+                    if let Some(fd) = self.stdin.as_ref()
+                        && write_all(fd.as_fd(), &payload).is_err()
+                    {
+                        self.stdin = None;
+                    }
+                }
+                // The container's stdin closes with its client's (Docker's StdinOnce); a
+                // terminal has no end of input to pass on.
+                kind::STDIN_EOF if client.wants.stdin && !self.terminal => self.stdin = None,
+                kind::RESIZE if payload.len() == 4 && self.terminal => {
+                    if let Some(master) = self.outputs.first() {
+                        let rows = u16::from_be_bytes([payload[0], payload[1]]);
+                        let cols = u16::from_be_bytes([payload[2], payload[3]]);
+                        crate::stdio::resize(&master.fd, rows, cols);
+                    }
+                }
+                kind::SIGNAL if payload.len() == 4 => {
+                    let number =
+                        i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                    if let Ok(signal) = nix::sys::signal::Signal::try_from(number) {
+                        let pid = nix::unistd::Pid::from_raw(self.pid);
+                        let _ = nix::sys::signal::kill(pid, signal);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 // ANCHOR_END: pump
@@ -454,55 +539,6 @@ fn drain(
                 output.open = false;
                 return;
             }
-        }
-    }
-}
-
-/// Reads and obeys what a client sent; `false` when it is gone.
-fn serve(
-    client: &mut Client,
-    stdin: &mut Option<OwnedFd>,
-    terminal: bool,
-    pid: i32,
-    outputs: &[Output],
-    buf: &mut [u8],
-) -> bool {
-    let n = match client.stream.read(buf) {
-        Ok(0) | Err(_) => return false,
-        Ok(n) => n,
-    };
-    client.buffer.extend(&buf[..n]);
-    loop {
-        let (frame, payload) = match client.buffer.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return true,
-            Err(_) => return false,
-        };
-        match frame {
-            kind::STDIN if client.wants.stdin => {
-                if let Some(fd) = stdin.as_ref()
-                    && write_all(fd.as_fd(), &payload).is_err()
-                {
-                    *stdin = None;
-                }
-            }
-            // The container's stdin closes with its client's (Docker's StdinOnce); a terminal
-            // has no end of input to pass on.
-            kind::STDIN_EOF if client.wants.stdin && !terminal => *stdin = None,
-            kind::RESIZE if payload.len() == 4 && terminal => {
-                if let Some(master) = outputs.first() {
-                    let rows = u16::from_be_bytes([payload[0], payload[1]]);
-                    let cols = u16::from_be_bytes([payload[2], payload[3]]);
-                    crate::stdio::resize(&master.fd, rows, cols);
-                }
-            }
-            kind::SIGNAL if payload.len() == 4 => {
-                let number = i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-                if let Ok(signal) = nix::sys::signal::Signal::try_from(number) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-                }
-            }
-            _ => {}
         }
     }
 }
