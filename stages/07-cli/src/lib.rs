@@ -32,3 +32,15 @@ pub mod restart;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lab_07_parses() {
+        let path = labs::labs_dir().join("07-cli.toml");
+        let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).unwrap();
+        assert_eq!(lab.stage, 7);
+        assert_eq!(lab.requires.len(), 6);
+        assert!(lab.checks.iter().any(|c| c.last));
+    }
+}
