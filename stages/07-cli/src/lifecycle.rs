@@ -188,6 +188,7 @@ fn monitor_in_fork(
         // SAFETY: the caller's end of its attach connection, which this process must not hold.
         unsafe { libc::close(fd) };
     }
+    close_inherited();
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let listener = listener.and_then(|l| l.try_clone().ok());
     let expect_client = listener.is_some() && client.is_some();
@@ -199,6 +200,30 @@ fn monitor_in_fork(
         listener,
         expect_client,
     )
+}
+
+/// Closes the descriptors this process inherited from whoever started the command (those
+/// without close-on-exec: skiff opens every one of its own with it). The caller's shell or test
+/// harness may wait for such a pipe to close; a monitor that lives on must not hold it open.
+fn close_inherited() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl F_GETFD only reads a descriptor's flags; close(2) of one that has no
+        // close-on-exec flag closes a descriptor no value of this program owns.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::close(fd);
+            }
+        }
+    }
 }
 
 /// Whether this process has one thread (`Threads:` of /proc/self/status).
