@@ -88,6 +88,9 @@ pub struct Check {
     pub closed_in: Option<u32>,
     /// Only from this stage on (a behaviour a later stage adds to an earlier lab's subject).
     pub since: Option<u32>,
+    /// Only up to this stage: a later stage changes the behaviour on purpose (from stage 07 a
+    /// container outlives its command), and a check of its own lab says what holds then.
+    pub until: Option<u32>,
     /// Runs after every other check of the run, one at a time (for "nothing left behind").
     #[serde(default, rename = "final")]
     pub last: bool,
@@ -327,6 +330,28 @@ impl Lab {
             if check.parallel == Some(0) {
                 return Err(invalid(&check.name, "parallel = 0 runs nothing".into()));
             }
+            check
+                .validate_stages()
+                .map_err(|m| invalid(&check.name, m))?;
+        }
+        Ok(())
+    }
+}
+
+impl Check {
+    /// `since`, `until` and `closed_in` describe one span of stages.
+    fn validate_stages(&self) -> Result<(), String> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && until < since
+        {
+            return Err(format!(
+                "until = {until} is before since = {since}: the check would apply to no stage"
+            ));
+        }
+        if self.until.is_some() && self.closed_in.is_some() {
+            let why = "a check either stops applying (until) or must fail from a stage on \
+                       (closed_in), not both";
+            return Err(format!("both `until` and `closed_in` are set: {why}"));
         }
         Ok(())
     }
@@ -419,6 +444,28 @@ expect = { exit = "{code}", stdout_regex = "^\\d{3}$" }
         let text = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[check]]").unwrap()..]);
         let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
         assert!(err.to_string().contains("a second check"), "{err}");
+    }
+
+    #[test]
+    fn until_must_not_be_before_since() {
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nsince = 5\nuntil = 4\n");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("until = 4 is before since = 5"),
+            "{err}"
+        );
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nsince = 5\nuntil = 5\n");
+        assert!(Lab::parse(Path::new("x.toml"), &text, &[]).is_ok());
+    }
+
+    #[test]
+    fn until_and_closed_in_are_not_both_set() {
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nuntil = 6\nclosed_in = 4\n");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("both `until` and `closed_in`"),
+            "{err}"
+        );
     }
 
     #[test]

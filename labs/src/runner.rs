@@ -41,6 +41,16 @@ pub enum Applies {
     Closed,
     /// Does not apply yet (`since` is a later stage).
     NotYet,
+    /// No longer applies (`until` is an earlier stage): a later stage changed the behaviour on
+    /// purpose, and a check of its own lab says what holds then.
+    Superseded,
+}
+
+impl Applies {
+    /// The check does not run at this stage.
+    pub fn skipped(self) -> bool {
+        matches!(self, Applies::NotYet | Applies::Superseded)
+    }
 }
 
 impl Check {
@@ -48,6 +58,8 @@ impl Check {
     pub fn applies(&self, stage: u32) -> Applies {
         if self.since.is_some_and(|since| stage < since) {
             Applies::NotYet
+        } else if self.until.is_some_and(|until| stage > until) {
+            Applies::Superseded
         } else if self.closed_in.is_some_and(|closed| stage >= closed) {
             Applies::Closed
         } else {
@@ -580,4 +592,42 @@ fn run_steps(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(stages: &str) -> Check {
+        let text = format!(
+            "stage = 2\nname = \"02-x\"\ntitle = \"x\"\n\n[[check]]\nname = \"c\"\n\
+             teaches = \"Something.\"\n{stages}\nrun = \"{{bin}} run\"\n"
+        );
+        let lab = Lab::parse(std::path::Path::new("x.toml"), &text, &[]).unwrap();
+        lab.checks[0].clone()
+    }
+
+    #[test]
+    fn since_and_until_bound_the_stages_a_check_runs_at() {
+        let check = check("since = 3\nuntil = 6");
+        let at = |stage| check.applies(stage);
+        assert_eq!(
+            [at(2), at(3), at(6), at(7)],
+            [
+                Applies::NotYet,
+                Applies::Normally,
+                Applies::Normally,
+                Applies::Superseded
+            ]
+        );
+        assert!(at(2).skipped() && at(7).skipped() && !at(6).skipped());
+    }
+
+    #[test]
+    fn a_closed_check_runs_and_is_not_skipped() {
+        let check = check("closed_in = 2");
+        assert_eq!(check.applies(1), Applies::Normally);
+        assert_eq!(check.applies(2), Applies::Closed);
+        assert!(!Applies::Closed.skipped());
+    }
 }
