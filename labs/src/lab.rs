@@ -189,7 +189,9 @@ pub struct Expect {
     pub stderr_lacks: Vec<String>,
     /// A regular expression stderr must match.
     pub stderr_regex: Option<String>,
-    /// Nothing of skiff's is left on the host afterwards.
+    /// The last command leaves nothing on the host: no mount, cgroup, link, network namespace,
+    /// firewall rule, process or file under the store that was not there before it. Only for
+    /// `final` checks, which run alone.
     #[serde(default)]
     pub no_leaks: bool,
 }
@@ -333,6 +335,9 @@ impl Lab {
             check
                 .validate_stages()
                 .map_err(|m| invalid(&check.name, m))?;
+            check
+                .validate_leaks()
+                .map_err(|m| invalid(&check.name, m))?;
         }
         Ok(())
     }
@@ -352,6 +357,19 @@ impl Check {
             let why = "a check either stops applying (until) or must fail from a stage on \
                        (closed_in), not both";
             return Err(format!("both `until` and `closed_in` are set: {why}"));
+        }
+        Ok(())
+    }
+
+    /// `no_leaks` compares the whole host before and after the last command, so nothing else
+    /// may run meanwhile: only a `final` check, run once, can promise that.
+    fn validate_leaks(&self) -> Result<(), String> {
+        if self.expect.no_leaks && (!self.last || self.parallel.is_some_and(|n| n > 1)) {
+            let why = "it compares the whole host before and after the last command, and \
+                       another check running meanwhile would show in the difference";
+            return Err(format!(
+                "no_leaks needs final = true and no parallel runs: {why}"
+            ));
         }
         Ok(())
     }
@@ -466,6 +484,18 @@ expect = { exit = "{code}", stdout_regex = "^\\d{3}$" }
             err.to_string().contains("both `until` and `closed_in`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn no_leaks_needs_a_final_check() {
+        let text = GOOD.replace("expect = { exit", "expect = { no_leaks = true, exit");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("no_leaks needs final = true"),
+            "{err}"
+        );
+        let text = text.replace("[[check]]\n", "[[check]]\nfinal = true\n");
+        assert!(Lab::parse(Path::new("x.toml"), &text, &[]).is_ok());
     }
 
     #[test]

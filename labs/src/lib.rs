@@ -170,8 +170,8 @@ pub fn run_tests(stage: u32, default_bin: &str) -> ExitCode {
     run_two_phases(&args, normal, last)
 }
 
-/// Runs the checks, then the `final` ones one at a time: a final check scans the host, and must
-/// not see another check running.
+/// Runs the checks, then the `final` ones one at a time: a final check compares the host before
+/// and after its last command, and another check running meanwhile would show in the difference.
 pub fn run_two_phases(args: &Arguments, normal: Vec<Trial>, last: Vec<Trial>) -> ExitCode {
     let first = libtest_mimic::run(args, normal);
     let mut one_by_one = args.clone();

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::fixtures::Fixtures;
 use crate::lab::{Check, ExitSpec, Lab, Random, substitute};
+use crate::leaks::{self, Snapshot};
+
+/// How long a process the last command started may take to exit before it counts as left behind:
+/// the engine has returned, but a container's processes may still be on their way out.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// The binary under test, and the stage it claims to be.
 #[derive(Debug, Clone)]
@@ -549,18 +554,14 @@ fn run_once(
         .tempdir()
         .map_err(|e| format!("create a temporary directory: {e}"))?;
     let mut values = values(ctx, lab, check, index, tmp.path(), shared);
-    let result = run_steps(ctx, check, &mut values);
+    let result = run_steps(check, &mut values);
     for command in &check.cleanup {
         let _ = host(command, &values, "cleanup");
     }
     result
 }
 
-fn run_steps(
-    ctx: &Context,
-    check: &Check,
-    values: &mut BTreeMap<String, String>,
-) -> Result<(), String> {
+fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(), String> {
     for command in &check.host_before {
         host(command, values, "before the run")?;
     }
@@ -577,16 +578,23 @@ fn run_steps(
         }
     }
     let argv = split(last, values)?;
+    // What the last command must not leave behind is what it adds to the host, so the host is
+    // looked at right before it, after the preparatory commands made what they make. Checks with
+    // `no_leaks` are `final` (`Lab::validate` insists): the harness runs them one at a time after
+    // every other check, so no other check's containers come and go between the two looks.
+    let store = PathBuf::from(values.get("root").cloned().unwrap_or_default());
+    let before = check.expect.no_leaks.then(|| Snapshot::take(&store));
     let outcome = engine(check, &argv, true, values)?;
     compare(check, &outcome, values)?;
     for command in &check.host_after {
         host(command, values, "after the run")?;
     }
-    if check.expect.no_leaks {
-        let left = crate::leaks::scan(std::slice::from_ref(&ctx.target.bin));
+    if let Some(before) = before {
+        let left = leaks::left_behind(&before, &store, EXIT_GRACE);
         if !left.is_empty() {
             return Err(format!(
-                "skiff left these on the host:\n  {}",
+                "the last command added these to the host and nothing removed them (what \
+                 existed before the check does not count):\n  {}",
                 left.join("\n  ")
             ));
         }
