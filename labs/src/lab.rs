@@ -88,6 +88,9 @@ pub struct Check {
     pub closed_in: Option<u32>,
     /// Only from this stage on (a behaviour a later stage adds to an earlier lab's subject).
     pub since: Option<u32>,
+    /// Only up to this stage: a later stage changes the behaviour on purpose (from stage 07 a
+    /// container outlives its command), and a check of its own lab says what holds then.
+    pub until: Option<u32>,
     /// Runs after every other check of the run, one at a time (for "nothing left behind").
     #[serde(default, rename = "final")]
     pub last: bool,
@@ -186,7 +189,9 @@ pub struct Expect {
     pub stderr_lacks: Vec<String>,
     /// A regular expression stderr must match.
     pub stderr_regex: Option<String>,
-    /// Nothing of skiff's is left on the host afterwards.
+    /// The last command leaves nothing on the host: no mount, cgroup, link, network namespace,
+    /// firewall rule, process or file under the store that was not there before it. Only for
+    /// `final` checks, which run alone.
     #[serde(default)]
     pub no_leaks: bool,
 }
@@ -327,6 +332,44 @@ impl Lab {
             if check.parallel == Some(0) {
                 return Err(invalid(&check.name, "parallel = 0 runs nothing".into()));
             }
+            check
+                .validate_stages()
+                .map_err(|m| invalid(&check.name, m))?;
+            check
+                .validate_leaks()
+                .map_err(|m| invalid(&check.name, m))?;
+        }
+        Ok(())
+    }
+}
+
+impl Check {
+    /// `since`, `until` and `closed_in` describe one span of stages.
+    fn validate_stages(&self) -> Result<(), String> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && until < since
+        {
+            return Err(format!(
+                "until = {until} is before since = {since}: the check would apply to no stage"
+            ));
+        }
+        if self.until.is_some() && self.closed_in.is_some() {
+            let why = "a check either stops applying (until) or must fail from a stage on \
+                       (closed_in), not both";
+            return Err(format!("both `until` and `closed_in` are set: {why}"));
+        }
+        Ok(())
+    }
+
+    /// `no_leaks` compares the whole host before and after the last command, so nothing else
+    /// may run meanwhile: only a `final` check, run once, can promise that.
+    fn validate_leaks(&self) -> Result<(), String> {
+        if self.expect.no_leaks && (!self.last || self.parallel.is_some_and(|n| n > 1)) {
+            let why = "it compares the whole host before and after the last command, and \
+                       another check running meanwhile would show in the difference";
+            return Err(format!(
+                "no_leaks needs final = true and no parallel runs: {why}"
+            ));
         }
         Ok(())
     }
@@ -419,6 +462,40 @@ expect = { exit = "{code}", stdout_regex = "^\\d{3}$" }
         let text = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[check]]").unwrap()..]);
         let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
         assert!(err.to_string().contains("a second check"), "{err}");
+    }
+
+    #[test]
+    fn until_must_not_be_before_since() {
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nsince = 5\nuntil = 4\n");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("until = 4 is before since = 5"),
+            "{err}"
+        );
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nsince = 5\nuntil = 5\n");
+        assert!(Lab::parse(Path::new("x.toml"), &text, &[]).is_ok());
+    }
+
+    #[test]
+    fn until_and_closed_in_are_not_both_set() {
+        let text = GOOD.replace("[[check]]\n", "[[check]]\nuntil = 6\nclosed_in = 4\n");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("both `until` and `closed_in`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_leaks_needs_a_final_check() {
+        let text = GOOD.replace("expect = { exit", "expect = { no_leaks = true, exit");
+        let err = Lab::parse(Path::new("x.toml"), &text, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("no_leaks needs final = true"),
+            "{err}"
+        );
+        let text = text.replace("[[check]]\n", "[[check]]\nfinal = true\n");
+        assert!(Lab::parse(Path::new("x.toml"), &text, &[]).is_ok());
     }
 
     #[test]

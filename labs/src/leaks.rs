@@ -1,10 +1,24 @@
-//! What skiff left on the host: the same scan as `shared/tools/leaks`, from Rust.
+//! What an engine left on the host, seen two ways.
 //!
-//! skiff names everything it creates on the host so it can be found: mounts and cgroups carry
-//! `skiff` in their path, links start with `sk-` or `skiff`, firewall rules mention `skiff`. A
-//! leftover process is one whose command line says `skiff` or whose executable is a lab fixture
-//! or the binary under test.
+//! **A diff, for a check.** A check with `no_leaks` takes a [`Snapshot`] of the host (mounts,
+//! cgroups, links, network namespaces, firewall rules, processes, files under the check's store)
+//! right before its last engine command and another after it; [`Snapshot::diff`] lists what the
+//! second holds and the first did not. That finds what an engine added and did not remove however
+//! it names things, and what existed before the check (a default bridge the README's demo made, a
+//! learner's own containers) never counts.
+//!
+//! **A search, for a whole test run.** [`scan`] is the same search as `shared/tools/leaks`: skiff
+//! names everything it creates on the host so it can be found, so after a test run nothing on the
+//! host may carry its names. Mounts and cgroups carry `skiff` in their path, links start with
+//! `sk-` or `skiff`, firewall rules mention `skiff`. A leftover process is one whose command line
+//! says `skiff` or whose executable is a lab fixture or the binary under test.
 
+mod rules;
+mod snapshot;
+
+pub use snapshot::{Mount, Process, ProcessId, Snapshot, left_behind};
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -99,25 +113,66 @@ fn firewall(found: &mut Vec<String>) {
     }
 }
 
+/// How many times each item appears.
+fn count<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usize> {
+    let mut counted = BTreeMap::new();
+    for item in items {
+        *counted.entry(item).or_insert(0) += 1;
+    }
+    counted
+}
+
 /// This process and its ancestors (cargo, the shell): never leftovers.
 fn ancestors() -> Vec<u32> {
     let mut pids = vec![std::process::id()];
     let mut pid = std::process::id();
     while pid > 1 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(stat) = Stat::of(pid) else {
             break;
         };
-        let Some(ppid) = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse().ok())
-        else {
-            break;
-        };
-        pids.push(ppid);
-        pid = ppid;
+        pids.push(stat.ppid);
+        pid = stat.ppid;
     }
     pids
+}
+
+/// The fields of `/proc/PID/stat` (proc(5)) that tell processes apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stat {
+    /// The state letter: `R`, `S`, `Z` for a zombie...
+    state: char,
+    /// The parent's pid.
+    ppid: u32,
+    /// The kernel's `PF_*` flags.
+    flags: u32,
+    /// When the process started, in clock ticks since boot: a pid used again is a new process.
+    start: u64,
+}
+
+/// `PF_KTHREAD` from the kernel's sched.h: the process is a kernel thread.
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+impl Stat {
+    fn of(pid: u32) -> Option<Stat> {
+        Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    /// Parses a stat line. The command name (field 2) may hold spaces and parentheses, so the
+    /// fields are counted from the last `)`: the state is field 3.
+    fn parse(line: &str) -> Option<Stat> {
+        let fields: Vec<&str> = line.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).copied();
+        Some(Stat {
+            state: field(3)?.chars().next()?,
+            ppid: field(4)?.parse().ok()?,
+            flags: field(9)?.parse().ok()?,
+            start: field(22)?.parse().ok()?,
+        })
+    }
+
+    fn kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 fn processes(binaries: &[PathBuf], found: &mut Vec<String>) {

@@ -122,7 +122,7 @@ pub fn trials(ctx: &Context, labs: &[Lab], prefix: &str) -> (Vec<Trial>, Vec<Tri
             let trial = Trial::test(name, move || {
                 run_check(&ctx, &lab_, &check_).map_err(Into::into)
             })
-            .with_ignored_flag(applies == Applies::NotYet);
+            .with_ignored_flag(applies.skipped());
             if check.last {
                 last.push(trial);
             } else {
@@ -170,8 +170,8 @@ pub fn run_tests(stage: u32, default_bin: &str) -> ExitCode {
     run_two_phases(&args, normal, last)
 }
 
-/// Runs the checks, then the `final` ones one at a time: a final check scans the host, and must
-/// not see another check running.
+/// Runs the checks, then the `final` ones one at a time: a final check compares the host before
+/// and after its last command, and another check running meanwhile would show in the difference.
 pub fn run_two_phases(args: &Arguments, normal: Vec<Trial>, last: Vec<Trial>) -> ExitCode {
     let first = libtest_mimic::run(args, normal);
     let mut one_by_one = args.clone();
@@ -219,12 +219,16 @@ pub fn report(stage: u32, bin: &Path, filter: Option<&str>) -> Result<bool, Stri
             current = &lab.name;
         }
         let applies = check.applies(stage);
-        if applies == Applies::NotYet {
+        if applies.skipped() {
             skipped += 1;
+            let (word, bound) = match applies {
+                Applies::Superseded => ("until", check.until),
+                _ => ("from", check.since),
+            };
             println!(
-                "  skip  {} (from stage {:02})",
+                "  skip  {} ({word} stage {:02})",
                 check.name,
-                check.since.unwrap_or(0)
+                bound.unwrap_or(0)
             );
             continue;
         }
@@ -251,6 +255,6 @@ pub fn report(stage: u32, bin: &Path, filter: Option<&str>) -> Result<bool, Stri
             }
         }
     }
-    println!("\n{passed} passed, {failed} failed, {skipped} not yet applicable");
+    println!("\n{passed} passed, {failed} failed, {skipped} not applicable at this stage");
     Ok(failed == 0)
 }

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::fixtures::Fixtures;
 use crate::lab::{Check, ExitSpec, Lab, Random, substitute};
+use crate::leaks::{self, Snapshot};
+
+/// How long a process the last command started may take to exit before it counts as left behind:
+/// the engine has returned, but a container's processes may still be on their way out.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// The binary under test, and the stage it claims to be.
 #[derive(Debug, Clone)]
@@ -41,6 +46,16 @@ pub enum Applies {
     Closed,
     /// Does not apply yet (`since` is a later stage).
     NotYet,
+    /// No longer applies (`until` is an earlier stage): a later stage changed the behaviour on
+    /// purpose, and a check of its own lab says what holds then.
+    Superseded,
+}
+
+impl Applies {
+    /// The check does not run at this stage.
+    pub fn skipped(self) -> bool {
+        matches!(self, Applies::NotYet | Applies::Superseded)
+    }
 }
 
 impl Check {
@@ -48,6 +63,8 @@ impl Check {
     pub fn applies(&self, stage: u32) -> Applies {
         if self.since.is_some_and(|since| stage < since) {
             Applies::NotYet
+        } else if self.until.is_some_and(|until| stage > until) {
+            Applies::Superseded
         } else if self.closed_in.is_some_and(|closed| stage >= closed) {
             Applies::Closed
         } else {
@@ -537,18 +554,14 @@ fn run_once(
         .tempdir()
         .map_err(|e| format!("create a temporary directory: {e}"))?;
     let mut values = values(ctx, lab, check, index, tmp.path(), shared);
-    let result = run_steps(ctx, check, &mut values);
+    let result = run_steps(check, &mut values);
     for command in &check.cleanup {
         let _ = host(command, &values, "cleanup");
     }
     result
 }
 
-fn run_steps(
-    ctx: &Context,
-    check: &Check,
-    values: &mut BTreeMap<String, String>,
-) -> Result<(), String> {
+fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(), String> {
     for command in &check.host_before {
         host(command, values, "before the run")?;
     }
@@ -565,19 +578,64 @@ fn run_steps(
         }
     }
     let argv = split(last, values)?;
+    // What the last command must not leave behind is what it adds to the host, so the host is
+    // looked at right before it, after the preparatory commands made what they make. Checks with
+    // `no_leaks` are `final` (`Lab::validate` insists): the harness runs them one at a time after
+    // every other check, so no other check's containers come and go between the two looks.
+    let store = PathBuf::from(values.get("root").cloned().unwrap_or_default());
+    let before = check.expect.no_leaks.then(|| Snapshot::take(&store));
     let outcome = engine(check, &argv, true, values)?;
     compare(check, &outcome, values)?;
     for command in &check.host_after {
         host(command, values, "after the run")?;
     }
-    if check.expect.no_leaks {
-        let left = crate::leaks::scan(std::slice::from_ref(&ctx.target.bin));
+    if let Some(before) = before {
+        let left = leaks::left_behind(&before, &store, EXIT_GRACE);
         if !left.is_empty() {
             return Err(format!(
-                "skiff left these on the host:\n  {}",
+                "the last command added these to the host and nothing removed them (what \
+                 existed before the check does not count):\n  {}",
                 left.join("\n  ")
             ));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(stages: &str) -> Check {
+        let text = format!(
+            "stage = 2\nname = \"02-x\"\ntitle = \"x\"\n\n[[check]]\nname = \"c\"\n\
+             teaches = \"Something.\"\n{stages}\nrun = \"{{bin}} run\"\n"
+        );
+        let lab = Lab::parse(std::path::Path::new("x.toml"), &text, &[]).unwrap();
+        lab.checks[0].clone()
+    }
+
+    #[test]
+    fn since_and_until_bound_the_stages_a_check_runs_at() {
+        let check = check("since = 3\nuntil = 6");
+        let at = |stage| check.applies(stage);
+        assert_eq!(
+            [at(2), at(3), at(6), at(7)],
+            [
+                Applies::NotYet,
+                Applies::Normally,
+                Applies::Normally,
+                Applies::Superseded
+            ]
+        );
+        assert!(at(2).skipped() && at(7).skipped() && !at(6).skipped());
+    }
+
+    #[test]
+    fn a_closed_check_runs_and_is_not_skipped() {
+        let check = check("closed_in = 2");
+        assert_eq!(check.applies(1), Applies::Normally);
+        assert_eq!(check.applies(2), Applies::Closed);
+        assert!(!Applies::Closed.skipped());
+    }
 }

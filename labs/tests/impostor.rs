@@ -84,7 +84,7 @@ fn main() -> ExitCode {
                             _ => Ok(()),
                         }
                     })
-                    .with_ignored_flag(applies == Applies::NotYet),
+                    .with_ignored_flag(applies.skipped()),
                 );
             }
         }
