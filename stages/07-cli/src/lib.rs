@@ -19,6 +19,7 @@ pub mod attach;
 pub mod cli;
 pub mod client;
 pub mod container;
+pub mod docker_json;
 pub mod format;
 pub mod inspect;
 pub mod lifecycle;
