@@ -12,7 +12,8 @@
 //! - [`attach`] and [`client`]: the socket protocol between a monitor and a terminal;
 //! - [`lifecycle`]: start, stop, kill, restart, rm, wait, and what a dead monitor means;
 //! - [`logs`]: Docker's json-file log, written and read;
-//! - [`ps`], [`inspect`], [`format`]: Docker's tables, JSON and Go templates;
+//! - [`ps`], [`inspect`] and [`docker_json`], [`format`]: Docker's tables, its JSON shapes and
+//!   Go templates;
 //! - [`cli`]: the commands.
 
 pub mod attach;

@@ -822,10 +822,10 @@ impl View {
             Layout::Quiet
         } else if format.is_empty() {
             Layout::Table
-        } else if is_json(format) {
+        } else if crate::format::is_json(format) {
             Layout::Json
         } else {
-            match table_body(format) {
+            match crate::format::table_body(format) {
                 Some("") => Layout::Table,
                 Some(body) => Layout::TableOf(unescape(body)),
                 None => Layout::Template(unescape(format)),
@@ -913,19 +913,6 @@ fn text_of(row: &Map<String, Value>, field: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
-}
-
-/// Docker's table directive: the template of one row after `table` (`crate::format` gets the
-/// same helper; this one stands in until it lands).
-fn table_body(format: &str) -> Option<&str> {
-    format
-        .strip_prefix("table")
-        .map(|body| body.trim_matches(' '))
-}
-
-/// Docker's `--format json`.
-fn is_json(format: &str) -> bool {
-    format == "json"
 }
 
 /// Docker's CLI turns the two characters `\t` and `\n` of a `--format` into a tab and a newline
