@@ -33,6 +33,7 @@ pub struct ProcessArgs {
 // ANCHOR: run_args
 /// `run`'s flags at stage 01.
 #[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+#[group(id = "chroot_run")]
 pub struct RunArgs {
     /// The directory that becomes the command's root
     #[arg(long, value_name = "DIR")]

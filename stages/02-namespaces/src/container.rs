@@ -93,6 +93,7 @@ pub struct RootArgs {
 // ANCHOR: run_args
 /// `run`'s flags at stage 02: stage 01's, and the namespaces'.
 #[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+#[group(id = "namespaces_run")]
 pub struct RunArgs {
     /// Stage 01's flags: `--rootfs`, `-w`, `-e`, the command.
     #[command(flatten)]

@@ -9,6 +9,7 @@ use crate::limits::CgroupArgs;
 // ANCHOR: run_args
 /// `run`'s flags at stage 03.
 #[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+#[group(id = "cgroups_run")]
 pub struct RunArgs {
     /// Stage 02's flags, and stage 01's within them.
     #[command(flatten)]

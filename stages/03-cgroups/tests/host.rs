@@ -400,8 +400,11 @@ impl Feature for Namespaces {
         "test namespaces"
     }
 
+    // It binds the host's `/` onto the rootfs, so it comes after the change of root that names
+    // the rootfs (the same slot, added after it) and before the cgroup, whose view is mounted
+    // into it.
     fn slot(&self) -> chroot::Slot {
-        chroot::Slot::Namespaces
+        chroot::Slot::Root
     }
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {

@@ -78,6 +78,7 @@ impl ImageCommand {
 // ANCHOR: run_args
 /// `run`'s flags: stages 01 to 03's, and the image's.
 #[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+#[group(id = "images_run")]
 pub struct RunArgs {
     /// Run in this directory instead of an image (stages 01 to 03)
     #[arg(long, value_name = "DIR")]
