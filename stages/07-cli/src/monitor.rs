@@ -426,9 +426,23 @@ pub fn finish(
         left.extend(crate::lifecycle::sweep_removed(root, &record, true));
     }
     notes.extend(left.iter().map(|l| format!("warning: cleanup: {l}")));
+    // The end and the restart policy's answer are recorded together: between two runs the
+    // container is restarting, never exited, so `wait` returns only after its last run.
+    let policy = record.spec.restart_policy().unwrap_or(RestartPolicy::No);
     let now = images::human::now_rfc3339();
+    let mut restart = false;
     let after = update(&records, id, |r| {
-        r.state.status = Status::Exited;
+        restart = policy.restarts(code, r.state.restart_count, r.state.stopped_by_user);
+        r.state.status = if restart {
+            Status::Restarting
+        } else {
+            Status::Exited
+        };
+        if restart {
+            r.state.restart_count += 1;
+        } else {
+            r.state.monitor = None;
+        }
         r.state.exit_code = code;
         r.state.oom_killed = oom;
         r.state.finished_at = Some(now.clone());
@@ -438,9 +452,7 @@ pub fn finish(
     let Some(after) = after else {
         return 0;
     };
-    let policy = after.spec.restart_policy().unwrap_or(RestartPolicy::No);
-    if !policy.restarts(code, after.state.restart_count, after.state.stopped_by_user) {
-        update(&records, id, |r| r.state.monitor = None);
+    if !restart {
         return 0;
     }
     let ran = after
@@ -452,10 +464,6 @@ pub fn finish(
         .unwrap_or_default();
     let mut backoff = Backoff::from_millis(backoff_ms);
     let wait = backoff.after(ran);
-    update(&records, id, |r| {
-        r.state.status = Status::Restarting;
-        r.state.restart_count += 1;
-    });
     if !sleep_unless_stopped(&records, id, wait) {
         update(&records, id, |r| {
             r.state.status = Status::Exited;
