@@ -434,6 +434,13 @@ fn engine(
             Err(e) => return Err(format!("wait for {program}: {e}")),
         }
     };
+    // What is left in the run's process group once the engine is gone is the run's leftover
+    // (the command of an engine that was killed, as `kill -9 {engine_pid}` does): it goes with
+    // the run. A real engine's monitor has a session of its own and is not touched.
+    if let Ok(group) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group made for this run.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
     // The readers finish when the pipes close; a leftover process holding them open must not
     // hang the harness, so wait a bounded time.
     let drained = Instant::now() + Duration::from_secs(5);
