@@ -381,6 +381,9 @@ fn engine(
         .map_err(|e| format!("cannot start {program}: {e}"))?;
     drop(extra_fd);
     values.insert("engine_pid".into(), child.id().to_string());
+    // Each run's process group, to be emptied when the check is over.
+    let groups = values.entry("engine_groups".into()).or_default();
+    groups.push_str(&format!("{} ", child.id()));
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let stderr = Arc::new(Mutex::new(Vec::new()));
     if let Some(pipe) = child.stdout.take() {
@@ -434,13 +437,6 @@ fn engine(
             Err(e) => return Err(format!("wait for {program}: {e}")),
         }
     };
-    // What is left in the run's process group once the engine is gone is the run's leftover
-    // (the command of an engine that was killed, as `kill -9 {engine_pid}` does): it goes with
-    // the run. A real engine's monitor has a session of its own and is not touched.
-    if let Ok(group) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group made for this run.
-        unsafe { libc::kill(-group, libc::SIGKILL) };
-    }
     // The readers finish when the pipes close; a leftover process holding them open must not
     // hang the harness, so wait a bounded time.
     let drained = Instant::now() + Duration::from_secs(5);
@@ -565,7 +561,28 @@ fn run_once(
     for command in &check.cleanup {
         let _ = host(command, &values, "cleanup");
     }
+    kill_leftovers(&values);
     result
+}
+
+/// Kills what is left in the process groups of a check's runs, once the check is over: the
+/// command of an engine that the check killed (`kill -9 {engine_pid}`) would live on. After the
+/// check, so its own host commands still see whatever an engine left. A real engine's monitor
+/// has a session of its own and is not touched.
+fn kill_leftovers(values: &BTreeMap<String, String>) {
+    let groups = values
+        .get("engine_groups")
+        .map(String::as_str)
+        .unwrap_or_default();
+    for group in groups
+        .split_whitespace()
+        .filter_map(|g| g.parse::<i32>().ok())
+    {
+        if group > 1 {
+            // SAFETY: kill(2) with a negative pid signals the process group made for that run.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    }
 }
 
 fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(), String> {

@@ -246,7 +246,11 @@ fn start_exec(
     listener: Option<&UnixListener>,
 ) -> anyhow::Result<Report> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let exe = std::env::current_exe().context("find skiff's own binary")?;
+    // This program, normally; a program that uses skiff as a library (a test) names skiff.
+    let exe = match std::env::var_os("SKIFF_ENGINE") {
+        Some(path) => path.into(),
+        None => std::env::current_exe().context("find skiff's own binary")?,
+    };
     let mut command = std::process::Command::new(exe);
     command
         .arg("container-monitor")
