@@ -86,6 +86,10 @@ pub struct Check {
     pub isolation: bool,
     /// From this stage on, the behaviour is gone on purpose (a hole closed): the check must fail.
     pub closed_in: Option<u32>,
+    /// The defence this check proves (`seccomp`, `devices`...): the labs' self-test runs it
+    /// once more against the real engine with that one defence switched off
+    /// (`SKIFF_UNSAFE_DISABLE=NAME`, which debug builds of skiff honour), and there it must fail.
+    pub defence: Option<String>,
     /// Only from this stage on (a behaviour a later stage adds to an earlier lab's subject).
     pub since: Option<u32>,
     /// Only up to this stage: a later stage changes the behaviour on purpose (from stage 07 a
@@ -351,6 +355,16 @@ impl Check {
         {
             return Err(format!(
                 "until = {until} is before since = {since}: the check would apply to no stage"
+            ));
+        }
+        if let Some(defence) = &self.defence
+            && (defence.is_empty()
+                || !defence
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(format!(
+                "defence {defence:?}: name it in lowercase letters, digits and dashes"
             ));
         }
         if self.until.is_some() && self.closed_in.is_some() {

@@ -141,6 +141,7 @@ pub fn run_tests(stage: u32, default_bin: &str) -> ExitCode {
     let target = Target {
         stage,
         bin: target_bin(default_bin),
+        env: Vec::new(),
     };
     let setup = labs_for_stage(stage).and_then(|labs| {
         let fixtures = fixtures().map_err(|e| format!("{e:#}"))?.clone();
@@ -195,6 +196,7 @@ pub fn report(stage: u32, bin: &Path, filter: Option<&str>) -> Result<bool, Stri
         target: Target {
             stage,
             bin: bin.to_path_buf(),
+            env: Vec::new(),
         },
         fixtures,
         seed,

@@ -24,6 +24,8 @@ pub struct Target {
     pub stage: u32,
     /// The engine binary.
     pub bin: PathBuf,
+    /// More environment for every engine command (the self-test switches a defence off here).
+    pub env: Vec<(String, String)>,
 }
 
 /// Everything a check needs besides itself.
@@ -331,6 +333,7 @@ fn engine(
     argv: &[String],
     last: bool,
     values: &mut BTreeMap<String, String>,
+    env: &[(String, String)],
 ) -> Result<Outcome, String> {
     // Stdin and the `during` actions belong to the last command; earlier ones only prepare.
     let stdin = check.stdin.as_deref().filter(|_| last);
@@ -353,6 +356,7 @@ fn engine(
     for (key, value) in &check.env {
         command.env(key, substitute(value, values));
     }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(uid) = check.as_uid {
         command.uid(uid).gid(uid);
     }
@@ -557,7 +561,7 @@ fn run_once(
         .tempdir()
         .map_err(|e| format!("create a temporary directory: {e}"))?;
     let mut values = values(ctx, lab, check, index, tmp.path(), shared);
-    let result = run_steps(check, &mut values);
+    let result = run_steps(check, &mut values, &ctx.target.env);
     for command in &check.cleanup {
         let _ = host(command, &values, "cleanup");
     }
@@ -585,7 +589,11 @@ fn kill_leftovers(values: &BTreeMap<String, String>) {
     }
 }
 
-fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(), String> {
+fn run_steps(
+    check: &Check,
+    values: &mut BTreeMap<String, String>,
+    env: &[(String, String)],
+) -> Result<(), String> {
     for command in &check.host_before {
         host(command, values, "before the run")?;
     }
@@ -593,7 +601,7 @@ fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(),
     let (last, first) = lines.split_last().ok_or("no command to run")?;
     for line in first {
         let argv = split(line, values)?;
-        let outcome = engine(check, &argv, false, values)?;
+        let outcome = engine(check, &argv, false, values, env)?;
         if outcome.code != Some(0) {
             return Err(format!(
                 "a preparatory command failed\n{}",
@@ -608,7 +616,7 @@ fn run_steps(check: &Check, values: &mut BTreeMap<String, String>) -> Result<(),
     // every other check, so no other check's containers come and go between the two looks.
     let store = PathBuf::from(values.get("root").cloned().unwrap_or_default());
     let before = check.expect.no_leaks.then(|| Snapshot::take(&store));
-    let outcome = engine(check, &argv, true, values)?;
+    let outcome = engine(check, &argv, true, values, env)?;
     compare(check, &outcome, values)?;
     for command in &check.host_after {
         host(command, values, "after the run")?;

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             target: Target {
                 stage,
                 bin: env!("CARGO_BIN_EXE_impostor").into(),
+                env: Vec::new(),
             },
             fixtures: fixtures.clone(),
             seed,
@@ -89,5 +90,58 @@ fn main() -> ExitCode {
             }
         }
     }
+    defence_trials(&fixtures, seed, &mut trials, &mut last);
     labs::run_two_phases(&args, trials, last)
+}
+
+/// A check that names the defence it proves must fail against the real engine of its stage with
+/// that one defence switched off: otherwise it would pass against an engine without it.
+fn defence_trials(
+    fixtures: &labs::Fixtures,
+    seed: u64,
+    trials: &mut Vec<Trial>,
+    last: &mut Vec<Trial>,
+) {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_impostor"))
+        .parent()
+        .map(|d| d.to_path_buf())
+        .unwrap_or_default();
+    let files = labs::lab_files().expect("the labs directory is readable");
+    for path in files {
+        let lab = labs::Lab::load(&path, labs::STAGE_PLACEHOLDERS).expect("lab files parse");
+        for check in &lab.checks {
+            let Some(defence) = check.defence.clone() else {
+                continue;
+            };
+            // The first stage the check runs at: its lab's, or later with `since`.
+            let stage = check.since.unwrap_or(lab.stage).max(lab.stage);
+            let engine = bin_dir.join(STAGE_BINARIES[(stage - 1) as usize]);
+            let name = format!("defence::{defence}::{}::{}", lab.name, check.name);
+            let list = if check.last { &mut *last } else { &mut *trials };
+            if !engine.exists() {
+                list.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                continue;
+            }
+            let ctx = Context {
+                target: Target {
+                    stage,
+                    bin: engine,
+                    env: vec![("SKIFF_UNSAFE_DISABLE".into(), defence.clone())],
+                },
+                fixtures: fixtures.clone(),
+                seed,
+            };
+            let (lab, check) = (lab.clone(), check.clone());
+            list.push(Trial::test(name, move || {
+                match run_check(&ctx, &lab, &check) {
+                    Ok(()) => Err(format!(
+                        "this check passed against the engine with its defence `{defence}` \
+                         switched off: it does not prove that defence"
+                    )
+                    .into()),
+                    Err(_) => Ok(()),
+                }
+            }));
+        }
+    }
 }

@@ -33,6 +33,7 @@
 //! as two integers over a pipe.
 
 pub mod cli;
+pub mod defence;
 pub mod error;
 pub mod launch;
 pub mod plan;
