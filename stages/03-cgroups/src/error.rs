@@ -115,6 +115,15 @@ pub enum CgroupError {
         /// Why.
         source: std::io::Error,
     },
+    /// A freeze that did not complete in time.
+    #[error(
+        "the container's processes did not all stop within {seconds} s (one may be in an \
+         uninterruptible kernel call): unpause it and try again"
+    )]
+    FreezeTimeout {
+        /// How long skiff waited.
+        seconds: u64,
+    },
     /// A read of a cgroup file failed.
     #[error("read {path}: {source}")]
     Read {

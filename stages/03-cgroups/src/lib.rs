@@ -44,6 +44,7 @@ pub mod detect;
 pub mod error;
 pub mod feature;
 pub mod files;
+pub mod freeze;
 pub mod limits;
 pub mod usage;
 pub mod v1;
@@ -101,6 +102,22 @@ pub fn oom_kills_at(path: &str) -> Result<Option<u64>, CgroupError> {
 pub fn usage_at(path: &str) -> Result<Usage, CgroupError> {
     let (parent, id) = path.rsplit_once('/').unwrap_or(("", path));
     usage_under(parent, id)
+}
+
+/// The processes of the cgroup `path` (`<parent>/<id>`): those of its `pids` hierarchy on v1
+/// (which every container joins), of its directory on v2.
+pub fn processes_at(path: &str) -> Result<Vec<i32>, CgroupError> {
+    let (parent, id) = path.rsplit_once('/').unwrap_or(("", path));
+    let relative = CgroupPath::new(parent, id)?.relative();
+    let host = Host::detect()?;
+    let dir = match host.setup {
+        Setup::Unified => host.root.join(&relative),
+        Setup::Legacy | Setup::Hybrid => match host.hierarchy("pids") {
+            Some(h) => h.mount_point.join(&relative),
+            None => return Ok(Vec::new()),
+        },
+    };
+    files::pids(&dir)
 }
 
 /// Like [`usage()`], for a container started with `--cgroup-parent PARENT`.

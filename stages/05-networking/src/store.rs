@@ -933,6 +933,26 @@ pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoi
     Ok(left)
 }
 
+/// Renames container `container_id` on every network it is on (`rename`): the name the others
+/// resolve it by. Returns the networks it is on, to rewrite their hosts files.
+pub fn rename(root: &Path, container_id: &str, name: &str) -> Result<Vec<Network>> {
+    let locked = lock(root)?;
+    let mut changed = Vec::new();
+    for mut net in locked.read_all()? {
+        let Some(endpoint) = net
+            .endpoints
+            .iter_mut()
+            .find(|e| e.container_id == container_id)
+        else {
+            continue;
+        };
+        endpoint.name = name.to_string();
+        locked.write(&net)?;
+        changed.push(net);
+    }
+    Ok(changed)
+}
+
 /// The networks container `container_id` is attached to.
 pub fn networks_of(root: &Path, container_id: &str) -> Result<Vec<Network>> {
     with_networks(root, |networks| {

@@ -83,6 +83,10 @@ pub enum Command {
     Logout(images::cli::LogoutArgs),
     /// Search Docker Hub, or a registry's catalog, for images
     Search(images::cli::SearchArgs),
+    /// Show skiff's version
+    Version(AboutArgs),
+    /// Show what skiff manages on this host
+    Info(AboutArgs),
     /// The process that holds a running container (started by `run` and `start`)
     #[command(hide = true)]
     ContainerMonitor(MonitorArgs),
@@ -117,6 +121,73 @@ pub enum ContainerCommand {
     Logs(crate::logs_command::LogsArgs),
     /// Show containers', images', networks' or volumes' details as JSON
     Inspect(crate::inspect::InspectArgs),
+    /// Freeze every process of running containers
+    Pause(ContainersArgs),
+    /// Thaw paused containers
+    Unpause(ContainersArgs),
+    /// Show a running container's processes
+    Top(TopArgs),
+    /// Show where a container's ports are published
+    Port(PortArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+}
+
+/// `top`'s arguments.
+#[derive(Args)]
+pub struct TopArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Options for ps(1) (default: -ef)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PS OPTIONS"
+    )]
+    pub ps_args: Vec<String>,
+}
+
+/// `port`'s arguments.
+#[derive(Args)]
+pub struct PortArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// One port of the container: PORT[/PROTOCOL]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub private: Option<String>,
+}
+
+/// `rename`'s arguments.
+#[derive(Args)]
+pub struct RenameArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Its new name
+    #[arg(value_name = "NEW_NAME")]
+    pub name: String,
+}
+
+/// `version`'s and `info`'s flags.
+#[derive(Args)]
+pub struct AboutArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// Format the output with a Go template (or `json`)
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// Containers, by id, name or id prefix.
@@ -288,6 +359,11 @@ impl Command {
             Command::Login(args) => ImageCommand::Login(args).execute(),
             Command::Logout(args) => ImageCommand::Logout(args).execute(),
             Command::Search(args) => ImageCommand::Search(args).execute(),
+            Command::Version(args) => about(&args, &crate::system::Version::here(), |v| v.text()),
+            Command::Info(args) => {
+                let info = crate::system::Info::gather(&args.root.root)?;
+                about(&args, &info, crate::system::Info::text)
+            }
             Command::ContainerMonitor(args) => Ok(monitor(args)),
         }
     }
@@ -313,10 +389,58 @@ impl ContainerCommand {
             ContainerCommand::Ps(args) => crate::ps::command(args),
             ContainerCommand::Logs(args) => crate::logs_command::command(args),
             ContainerCommand::Inspect(args) => crate::inspect::command(args),
+            ContainerCommand::Pause(args) => each(&args.containers, |key| {
+                crate::pause::pause(&args.root.root, &lifecycle::find(&args.root.root, key)?)?;
+                println!("{key}");
+                Ok(())
+            }),
+            ContainerCommand::Unpause(args) => each(&args.containers, |key| {
+                crate::pause::unpause(&args.root.root, &lifecycle::find(&args.root.root, key)?)?;
+                println!("{key}");
+                Ok(())
+            }),
+            ContainerCommand::Top(args) => {
+                let record = lifecycle::find(&args.root.root, &args.container)?;
+                print!("{}", crate::top::top(&record, &args.ps_args)?);
+                Ok(0)
+            }
+            ContainerCommand::Port(args) => {
+                let root = &args.root.root;
+                let record = lifecycle::find(root, &args.container)?;
+                let stores = crate::inspect::Stores::load(root, std::slice::from_ref(&record))?;
+                for line in crate::port::lines(&record, &stores, args.private.as_deref())? {
+                    println!("{line}");
+                }
+                Ok(0)
+            }
+            ContainerCommand::Rename(args) => {
+                let record = lifecycle::find(&args.root.root, &args.container)?;
+                crate::rename::rename(&args.root.root, &record, &args.name)?;
+                Ok(0)
+            }
         }
     }
 }
 // ANCHOR_END: dispatch
+
+/// `version` and `info`: Docker's text, or `--format` (a Go template, or `json`).
+fn about<T: serde::Serialize>(
+    args: &AboutArgs,
+    facts: &T,
+    text: impl Fn(&T) -> String,
+) -> anyhow::Result<i32> {
+    match args.format.as_deref() {
+        None => print!("{}", text(facts)),
+        Some(format) if crate::format::is_json(format) => {
+            println!("{}", serde_json::to_string(facts)?);
+        }
+        Some(format) => {
+            let value = serde_json::to_value(facts)?;
+            println!("{}", crate::format::render(format, &value)?);
+        }
+    }
+    Ok(0)
+}
 
 /// Each of `keys` in turn: Docker's commands act on every container they can and report the
 /// others, then exit 1 if any failed.

@@ -14,6 +14,7 @@
 //! - [`logs`]: Docker's json-file log, written and read;
 //! - [`ps`], [`inspect`] and [`docker_json`], [`format`]: Docker's tables, its JSON shapes and
 //!   Go templates;
+//! - [`pause`], [`top`], [`port`], [`rename`], [`system`]: Docker's other container commands;
 //! - [`cli`]: the commands.
 
 pub mod attach;
@@ -28,12 +29,17 @@ pub mod logs;
 pub mod logs_command;
 pub mod monitor;
 pub mod names;
+pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod pump;
+pub mod rename;
 pub mod restart;
 pub mod signal;
 pub mod spec;
 pub mod stdio;
+pub mod system;
+pub mod top;
 
 #[cfg(test)]
 mod tests {

@@ -407,6 +407,8 @@ pub fn stop(
     let timeout = timeout.or(record.config.stop_timeout).unwrap_or(10);
     if let Some(pidfd) = record.state.pid.and_then(open_process) {
         let _ = send(&pidfd, signal);
+        // A frozen process takes its signal only when it runs again.
+        thaw_paused(record);
         if !wait_exit(&pidfd, Duration::from_secs(timeout.into())) {
             let _ = send(&pidfd, Signal::SIGKILL);
             wait_exit(&pidfd, Duration::from_secs(10));
@@ -422,7 +424,7 @@ pub fn kill(record: &Record, signal: Signal) -> anyhow::Result<()> {
     let Some(pidfd) = record
         .state
         .pid
-        .filter(|_| record.state.status == Status::Running)
+        .filter(|_| matches!(record.state.status, Status::Running | Status::Paused))
         .and_then(open_process)
     else {
         bail!(
@@ -430,7 +432,19 @@ pub fn kill(record: &Record, signal: Signal) -> anyhow::Result<()> {
             record.name
         );
     };
-    send(&pidfd, signal).with_context(|| format!("send {signal} to container {}", record.name))
+    send(&pidfd, signal).with_context(|| format!("send {signal} to container {}", record.name))?;
+    // Other signals wait for `unpause`, as Docker's do; SIGKILL ends a paused container now.
+    if signal == Signal::SIGKILL {
+        thaw_paused(record);
+    }
+    Ok(())
+}
+
+/// Thaws a paused container so that a signal just sent can act.
+fn thaw_paused(record: &Record) {
+    if record.state.status == Status::Paused {
+        let _ = crate::pause::thaw(record);
+    }
 }
 
 // ANCHOR: remove
@@ -452,6 +466,7 @@ pub fn remove(root: &Path, record: &Record, force: bool, volumes: bool) -> anyho
         mark_stopped(root, &record.id)?;
         if let Some(pidfd) = record.state.pid.and_then(open_process) {
             let _ = send(&pidfd, Signal::SIGKILL);
+            thaw_paused(&record);
             wait_exit(&pidfd, Duration::from_secs(10));
         }
         record = wait_monitor(root, &record, Duration::from_secs(30));
