@@ -161,6 +161,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "listen" => listen(number(arg(args, 0, "port")?, "port")?, false),
         "serve" => listen(number(arg(args, 0, "port")?, "port")?, true),
         "connect" => connect(arg(args, 0, "host:port")?, &args[1..].join(" ")),
+        "watch-exe" => watch_exe(parse_duration(arg(args, 0, "duration (10s)")?)?),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
 }
@@ -189,7 +190,9 @@ probe: observe a container from inside. Commands:
   listen PORT        print 'listening', answer one TCP connection, exit; serve PORT: answer forever
   connect HOST:PORT [TEXT]  send TEXT, print the answer ('hello from HOSTNAME: TEXT')
   shm KEY            say whether a SysV shared memory segment with KEY exists
-  shm-make KEY | shm-remove KEY   create or remove such a segment";
+  shm-make KEY | shm-remove KEY   create or remove such a segment
+  watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
+                     print 'caught PID' for one whose program is not in this root (CVE-2019-5736)";
 
 fn pid() -> pid_t {
     // SAFETY: getpid has no arguments and cannot fail.
@@ -790,4 +793,33 @@ fn net() -> Outcome {
         .map(str::trim)
         .collect();
     out(names.into_iter().collect::<Vec<_>>().join("\n"))
+}
+
+/// CVE-2019-5736's first move: a process of the container waits for the engine's helper to
+/// appear in its pid namespace, and reads `/proc/PID/exe`, which leads to the engine's binary
+/// on the host. Pids are handed out in order, so it watches the next few. A program found
+/// there that does not exist in this root is the host's: caught, and said at once. The engine
+/// defends by making its helper non-dumpable, which turns the look into EACCES.
+fn watch_exe(duration: std::time::Duration) -> Outcome {
+    out("watching")?;
+    let until = std::time::Instant::now() + duration;
+    let mut caught = std::collections::BTreeSet::new();
+    while std::time::Instant::now() < until {
+        let last: i32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        for pid in last..=last + 2 {
+            if pid <= 1 || pid == pid_t::from(std::process::id() as i32) || caught.contains(&pid) {
+                continue;
+            }
+            if let Ok(target) = std::fs::read_link(format!("/proc/{pid}/exe"))
+                && !target.exists()
+            {
+                caught.insert(pid);
+                out(format!("caught {pid}: it runs {}", target.display()))?;
+            }
+        }
+    }
+    Ok(0)
 }

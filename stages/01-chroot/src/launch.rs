@@ -200,11 +200,24 @@ struct CloneArgs {
 /// it execs or exits. Unlike glibc's `fork`, it runs no atfork handlers and takes no locks, so
 /// it is also safe to call from a child between clone and exec (stage 02's init does).
 pub fn clone3(flags: u64) -> Result<Option<Pid>, Errno> {
+    clone3_into(flags, None)
+}
+
+/// The `CLONE_INTO_CGROUP` flag of clone3(2) (Linux 5.7); the libc crate has it for glibc only.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// [`clone3`], the child born in the cgroup v2 directory `cgroup` when given: it never runs
+/// a moment outside it, and no write to `cgroup.procs` is needed.
+pub fn clone3_into(flags: u64, cgroup: Option<libc::c_int>) -> Result<Option<Pid>, Errno> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = u64::try_from(fd).map_err(|_| Errno::EBADF)?;
+    }
     // SAFETY: clone3 with no stack behaves like fork(2): the child continues on a copy of this
     // thread's stack. The caller keeps the child to system calls on prepared data.
     let rc = unsafe {
@@ -283,7 +296,7 @@ fn start_child(
         .chain([Step::Chdir(cstr(&process.cwd)?)])
         .collect();
     // 3. The clone. From here until execve, the child runs `child_main` only.
-    let pid = match clone3(plan.clone_flags) {
+    let pid = match clone3_into(plan.clone_flags, plan.cgroup_fd) {
         Ok(None) => child_main(&steps, &exec, plan, err_write.as_raw_fd()),
         Ok(Some(pid)) => pid,
         Err(errno) => {
@@ -565,5 +578,48 @@ impl Running<'_> {
         }
         exit.warnings = cleanup_all(self.features);
         Ok(exit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child born in a cgroup v2 directory is there from its first instruction: its
+    /// `/proc/PID/cgroup` says so before it has done anything.
+    #[test]
+    fn clone3_into_a_v2_cgroup() {
+        let tree = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.controllers").exists());
+        let Some(tree) = tree else {
+            eprintln!("skipped: no cgroup v2 tree mounted here");
+            return;
+        };
+        let name = format!("skiff-clone3-test-{}", std::process::id());
+        let dir = tree.join(&name);
+        if let Err(e) = std::fs::create_dir(&dir) {
+            eprintln!("skipped: cannot make {}: {e}", dir.display());
+            return;
+        }
+        let fd = std::fs::File::open(&dir).unwrap();
+        let pid = match clone3_into(0, Some(fd.as_raw_fd())) {
+            // SAFETY: the child only waits for a signal, then exits.
+            Ok(None) => unsafe {
+                libc::pause();
+                libc::_exit(0)
+            },
+            Ok(Some(pid)) => pid,
+            Err(e) => panic!("clone3 into {}: {e}", dir.display()),
+        };
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(
+            cgroup.lines().any(|l| l == format!("0::/{name}")),
+            "{cgroup}"
+        );
     }
 }

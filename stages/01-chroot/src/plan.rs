@@ -410,6 +410,9 @@ pub struct Plan {
     /// Whether the child is born in a user namespace of its own. Its work in the new root then
     /// waits for the go-ahead: until the parent has written its id maps it is nobody there.
     pub user_namespace: bool,
+    /// The cgroup the child is born in: a descriptor of its directory in a cgroup v2 tree, for
+    /// clone3's `CLONE_INTO_CGROUP` (stage 07's `exec`). `None`: the engine's own cgroup.
+    pub cgroup_fd: Option<std::os::fd::RawFd>,
     /// Steps the child runs first of all, at once: joining its cgroup (stage 03), so that
     /// everything it does from then on counts there.
     pub enter: Vec<Step>,

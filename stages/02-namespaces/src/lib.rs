@@ -24,6 +24,7 @@ pub mod container;
 pub mod filesystem;
 pub mod id;
 pub mod init;
+pub mod join;
 pub mod namespaces;
 pub mod record;
 pub mod records;

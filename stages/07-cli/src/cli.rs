@@ -121,6 +121,8 @@ pub enum ContainerCommand {
     Logs(crate::logs_command::LogsArgs),
     /// Show containers', images', networks' or volumes' details as JSON
     Inspect(crate::inspect::InspectArgs),
+    /// Run a command in a running container
+    Exec(crate::exec::ExecArgs),
     /// Freeze every process of running containers
     Pause(ContainersArgs),
     /// Thaw paused containers
@@ -389,6 +391,7 @@ impl ContainerCommand {
             ContainerCommand::Ps(args) => crate::ps::command(args),
             ContainerCommand::Logs(args) => crate::logs_command::command(args),
             ContainerCommand::Inspect(args) => crate::inspect::command(args),
+            ContainerCommand::Exec(args) => crate::exec::command(args),
             ContainerCommand::Pause(args) => each(&args.containers, |key| {
                 crate::pause::pause(&args.root.root, &lifecycle::find(&args.root.root, key)?)?;
                 println!("{key}");

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod container;
 pub mod docker_json;
+pub mod exec;
 pub mod format;
 pub mod inspect;
 pub mod lifecycle;

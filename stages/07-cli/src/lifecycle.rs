@@ -317,7 +317,7 @@ fn detach_into(report: i32, listen: Option<i32>) -> std::io::Result<()> {
 // ANCHOR_END: spawn_monitor
 
 /// A pidfd for the process `process`, if it is still that process.
-fn open_process(process: ProcessRef) -> Option<OwnedFd> {
+pub fn open_process(process: ProcessRef) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, process.pid, 0) };
     let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;

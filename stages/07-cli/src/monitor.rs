@@ -231,7 +231,7 @@ fn start(
         }
     };
     let deadline = Instant::now() + PUMP_AFTER;
-    if pump.run(&listener, &mut clients, &mut log, Some(deadline)) {
+    if pump.run(Some(&listener), &mut clients, &mut log, Some(deadline)) {
         drop(log);
         return finish(
             root,
@@ -281,7 +281,7 @@ fn start(
     let mut log =
         crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log_options).ok();
     if let Ok(mut pump) = pump::Pump::new(pid, ends) {
-        pump.run(&listener, &mut clients, &mut log, None);
+        pump.run(Some(&listener), &mut clients, &mut log, None);
     }
     drop(log);
     finish(

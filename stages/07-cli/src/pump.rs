@@ -243,7 +243,7 @@ pub fn main(args: &[String]) -> i32 {
     let dir = namespaces::record::container_dir(&root, &id);
     let mut writer = LogWriter::open(&crate::logs::log_path(&dir, &id), log).ok();
     if let Ok(mut pump) = Pump::new(pid, ends) {
-        pump.run(&listener, &mut clients, &mut writer, None);
+        pump.run(Some(&listener), &mut clients, &mut writer, None);
     }
     drop(writer);
     let status = reap(pid);
@@ -366,12 +366,16 @@ impl Pump {
     /// it, until its first process has ended (`true`) or `until` has passed (`false`).
     pub fn run(
         &mut self,
-        listener: &UnixListener,
+        listener: Option<&UnixListener>,
         clients: &mut Vec<Client>,
         log: &mut Option<LogWriter>,
         until: Option<Instant>,
     ) -> bool {
-        let _ = listener.set_nonblocking(true);
+        if let Some(listener) = listener {
+            let _ = listener.set_nonblocking(true);
+        }
+        // The pidfd first, then the listener when there is one, the outputs, the clients.
+        let first_output = 1 + usize::from(listener.is_some());
         loop {
             let timeout = match until {
                 None => PollTimeout::NONE,
@@ -386,10 +390,8 @@ impl Pump {
             let open: Vec<usize> = (0..self.outputs.len())
                 .filter(|&i| self.outputs[i].open)
                 .collect();
-            let mut fds = vec![
-                PollFd::new(self.exited.as_fd(), PollFlags::POLLIN),
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut fds = vec![PollFd::new(self.exited.as_fd(), PollFlags::POLLIN)];
+            fds.extend(listener.map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)));
             fds.extend(
                 open.iter()
                     .map(|&i| PollFd::new(self.outputs[i].fd.as_fd(), PollFlags::POLLIN)),
@@ -405,19 +407,22 @@ impl Pump {
             }
             let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
             let ended = ready(0);
-            let new_client = ready(1);
+            let new_client = listener.is_some() && ready(1);
             let readable: Vec<usize> = (0..open.len())
-                .filter(|&k| ready(2 + k))
+                .filter(|&k| ready(first_output + k))
                 .map(|k| open[k])
                 .collect();
             let talking: Vec<usize> = (0..clients.len())
-                .filter(|&k| ready(2 + open.len() + k))
+                .filter(|&k| ready(first_output + open.len() + k))
                 .collect();
             drop(fds);
             for i in readable {
                 drain(&mut self.outputs[i], &mut self.buf, log, clients);
             }
-            if new_client && let Some(client) = accept(listener) {
+            if new_client
+                && let Some(listener) = listener
+                && let Some(client) = accept(listener)
+            {
                 clients.push(client);
             }
             for k in talking.into_iter().rev() {

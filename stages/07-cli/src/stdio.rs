@@ -33,6 +33,8 @@ use nix::fcntl::OFlag;
 /// The feature, and what the monitor keeps of it.
 pub struct Stdio {
     mode: Mode,
+    /// The process is killed when its parent (the monitor, or `exec`'s client) ends.
+    die_with_parent: bool,
 }
 
 enum Mode {
@@ -68,6 +70,7 @@ impl Stdio {
             mode: Mode::Pipes {
                 child: Some([child_in, out_write, err_write]),
             },
+            die_with_parent: true,
         };
         let ends = Ends::Pipes {
             stdin: parent_in,
@@ -91,8 +94,27 @@ impl Stdio {
                 child: Some(child),
                 ptmx: CString::new("/dev/ptmx").map_err(std::io::Error::other)?,
             },
+            die_with_parent: true,
         };
         Ok((stdio, parent))
+    }
+
+    /// `/dev/null` for all three, and a process that outlives its parent: `exec -d`, whose
+    /// output nobody reads (Docker discards it too).
+    pub fn detached() -> std::io::Result<Stdio> {
+        let null = || -> std::io::Result<OwnedFd> {
+            Ok(std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?
+                .into())
+        };
+        Ok(Stdio {
+            mode: Mode::Pipes {
+                child: Some([null()?, null()?, null()?]),
+            },
+            die_with_parent: false,
+        })
     }
 }
 
@@ -121,6 +143,9 @@ impl Feature for Stdio {
             _ => return Err(FeatureError::msg("the container's stdio was used already")),
         };
         plan.after_root.push(Step::Custom(step));
+        if !self.die_with_parent {
+            return Ok(());
+        }
         // The container dies with its monitor: a container nobody waits for could never be
         // reported, logged or cleaned up. Last, because a change of user clears it.
         plan.after_root.push(Step::Prctl {
