@@ -9,7 +9,7 @@
 //! and `cgroup.events` says `frozen 1` once all of them have stopped. See the kernel's
 //! `cgroup-v1/freezer-subsystem.rst` and `cgroup-v2.rst` ("Freezer").
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::CgroupPath;
@@ -39,8 +39,7 @@ pub fn freeze(path: &str) -> Result<(), CgroupError> {
             wait_until(|| Ok(files::read_keyed(&dir.join("cgroup.events"), "frozen")? == Some(1)))
         }
         Setup::Legacy | Setup::Hybrid => {
-            let dir = v1_freezer_dir(host, &path)?;
-            join_all(host, &path, &dir)?;
+            let dir = crate::v1::join_hierarchy(host, &path, "freezer")?;
             files::write(&dir.join("freezer.state"), "FROZEN")?;
             wait_until(|| Ok(files::read(&dir.join("freezer.state"))?.trim() == "FROZEN"))
         }
@@ -55,7 +54,10 @@ pub fn thaw(path: &str) -> Result<(), CgroupError> {
     match host.setup {
         Setup::Unified => files::write(&v2_dir(host, &path)?.join("cgroup.freeze"), "0"),
         Setup::Legacy | Setup::Hybrid => {
-            let dir = v1_freezer_dir(host, &path)?;
+            let Some(hierarchy) = host.v1.iter().find(|h| h.has("freezer")) else {
+                return Ok(());
+            };
+            let dir = hierarchy.mount_point.join(path.relative());
             // Never frozen: nothing to thaw.
             if !dir.exists() {
                 return Ok(());
@@ -68,49 +70,6 @@ pub fn thaw(path: &str) -> Result<(), CgroupError> {
 fn v2_dir(host: &Host, path: &CgroupPath) -> Result<PathBuf, CgroupError> {
     let root = host.unified.clone().unwrap_or_else(|| host.root.clone());
     Ok(root.join(path.relative()))
-}
-
-/// The container's cgroup in the v1 freezer hierarchy, made (with skiff's parent) if missing.
-fn v1_freezer_dir(host: &Host, path: &CgroupPath) -> Result<PathBuf, CgroupError> {
-    let hierarchy = host
-        .hierarchy("freezer")
-        .ok_or_else(|| CgroupError::ControllerMissing {
-            controller: "freezer",
-            expected: host.root.join("freezer"),
-        })?;
-    let dir = hierarchy.mount_point.join(path.relative());
-    std::fs::create_dir_all(&dir).map_err(|source| CgroupError::Create {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(dir)
-}
-
-/// Moves every process of the container into its freezer cgroup: the ones the `pids`
-/// hierarchy (which every container joins) holds. A process forked meanwhile by one not yet
-/// moved would stay behind, so it goes round until nothing is left to move.
-fn join_all(host: &Host, path: &CgroupPath, freezer: &Path) -> Result<(), CgroupError> {
-    let Some(pids) = host.hierarchy("pids") else {
-        return Ok(());
-    };
-    let source = pids.mount_point.join(path.relative());
-    for _ in 0..10 {
-        let wanted = files::pids(&source)?;
-        let there = files::pids(freezer)?;
-        let missing: Vec<i32> = wanted.into_iter().filter(|p| !there.contains(p)).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        for pid in missing {
-            // A process that exited meanwhile cannot be moved, and need not be.
-            match files::write(&freezer.join("cgroup.procs"), pid.to_string()) {
-                Err(CgroupError::Write { source, .. })
-                    if source.raw_os_error() == Some(libc::ESRCH) => {}
-                other => other?,
-            }
-        }
-    }
-    Ok(())
 }
 
 fn wait_until(done: impl Fn() -> Result<bool, CgroupError>) -> Result<(), CgroupError> {

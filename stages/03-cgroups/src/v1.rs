@@ -82,6 +82,57 @@ pub fn narrow(host: &Host, limits: &Limits) -> Host {
 }
 // ANCHOR_END: narrow
 
+// ANCHOR: join_hierarchy
+/// Brings a running container into one more v1 hierarchy, the one of `controller`: makes its
+/// directory there (with skiff's parent), and moves every process of the container in, the
+/// ones the `pids` hierarchy (which every container joins) holds. What `pause` needs of the
+/// freezer and `update` of a controller the container did not need at its start. A process
+/// forked meanwhile by one not yet moved would stay behind, so it goes round until nothing is
+/// left to move. Returns the directory.
+pub fn join_hierarchy(
+    host: &Host,
+    path: &CgroupPath,
+    controller: &'static str,
+) -> Result<PathBuf, CgroupError> {
+    let hierarchy = host.v1.iter().find(|h| h.has(controller)).ok_or_else(|| {
+        CgroupError::ControllerMissing {
+            controller,
+            expected: host.root.join(controller),
+        }
+    })?;
+    let prepare: cgroup::Prepare<'_> = if hierarchy.has("cpuset") {
+        &fill_cpuset
+    } else {
+        &|_: &Path, _: &Path| Ok(())
+    };
+    let mut dir = hierarchy.mount_point.join(path.relative());
+    if !dir.is_dir() {
+        dir = cgroup::make_dirs(&hierarchy.mount_point, path, Dirs::HOST, prepare)?;
+    }
+    let Some(pids) = host.v1.iter().find(|h| h.has("pids")) else {
+        return Ok(dir);
+    };
+    let source = pids.mount_point.join(path.relative());
+    for _ in 0..10 {
+        let wanted = files::pids(&source)?;
+        let there = files::pids(&dir)?;
+        let missing: Vec<i32> = wanted.into_iter().filter(|p| !there.contains(p)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        for pid in missing {
+            // A process that exited meanwhile cannot be moved, and need not be.
+            match files::write(&dir.join("cgroup.procs"), pid.to_string()) {
+                Err(CgroupError::Write { source, .. })
+                    if source.raw_os_error() == Some(libc::ESRCH) => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(dir)
+}
+// ANCHOR_END: join_hierarchy
+
 // ANCHOR: cpuset
 /// A new cpuset cgroup starts with no CPUs and no memory nodes, and takes no process until it
 /// has both: copy them from the cgroup above (see `cpusets.rst`).
@@ -199,12 +250,33 @@ impl Cgroup for V1Cgroup {
             Some(dir) => files::read_u64_if_exists(&dir.join(file)),
             None => Ok(None),
         };
+        // Only with a blkio directory: the container joins that hierarchy for a weight only.
+        let block = match self.dir_of("blkio").filter(|dir| dir.is_dir()) {
+            Some(dir) => match files::read(&dir.join("blkio.throttle.io_service_bytes")) {
+                Err(err) if err.is_not_found() => None,
+                other => Some(crate::usage::v1_block_io(&other?)),
+            },
+            None => None,
+        };
         Ok(Usage {
             memory_current: read("memory", "memory.usage_in_bytes")?,
             memory_peak: read("memory", "memory.max_usage_in_bytes")?,
             cpu: read("cpuacct", "cpuacct.usage")?.map(Duration::from_nanos),
             pids_current: read("pids", "pids.current")?,
             pids_peak: read("pids", "pids.peak")?,
+            // No limit reads as the largest multiple of the page size.
+            memory_limit: read("memory", "memory.limit_in_bytes")?.filter(|&l| l < 1 << 62),
+            memory_inactive_file: match self.dir_of("memory") {
+                Some(dir) => {
+                    match files::read_keyed(&dir.join("memory.stat"), "total_inactive_file") {
+                        Err(err) if err.is_not_found() => None,
+                        other => other?,
+                    }
+                }
+                None => None,
+            },
+            block_read: block.map(|(read, _)| read),
+            block_write: block.map(|(_, write)| write),
         })
     }
 

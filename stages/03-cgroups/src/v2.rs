@@ -164,12 +164,29 @@ impl Cgroup for V2Cgroup {
             Err(err) if err.is_not_found() => None,
             other => other?,
         };
+        let block = match files::read(&self.file("io.stat")) {
+            Err(err) if err.is_not_found() => None,
+            other => Some(crate::usage::v2_block_io(&other?)),
+        };
         Ok(Usage {
             memory_current: files::read_u64_if_exists(&self.file("memory.current"))?,
             memory_peak: files::read_u64_if_exists(&self.file("memory.peak"))?,
             cpu: cpu_usec.map(Duration::from_micros),
             pids_current: files::read_u64_if_exists(&self.file("pids.current"))?,
             pids_peak: files::read_u64_if_exists(&self.file("pids.peak"))?,
+            memory_limit: match files::read(&self.file("memory.max")) {
+                Err(err) if err.is_not_found() => None,
+                other => other?.trim().parse().ok(),
+            },
+            memory_inactive_file: match files::read_keyed(
+                &self.file("memory.stat"),
+                "inactive_file",
+            ) {
+                Err(err) if err.is_not_found() => None,
+                other => other?,
+            },
+            block_read: block.map(|(read, _)| read),
+            block_write: block.map(|(_, write)| write),
         })
     }
 

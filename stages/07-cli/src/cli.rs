@@ -123,6 +123,12 @@ pub enum ContainerCommand {
     Inspect(crate::inspect::InspectArgs),
     /// Run a command in a running container
     Exec(crate::exec::ExecArgs),
+    /// Show what running containers use: CPU, memory, network, block I/O, processes
+    Stats(crate::stats::StatsArgs),
+    /// Change containers' limits and restart policy, live
+    Update(crate::update::UpdateArgs),
+    /// Show what happens to containers, as it happens
+    Events(crate::events::EventsArgs),
     /// Freeze every process of running containers
     Pause(ContainersArgs),
     /// Thaw paused containers
@@ -392,6 +398,9 @@ impl ContainerCommand {
             ContainerCommand::Logs(args) => crate::logs_command::command(args),
             ContainerCommand::Inspect(args) => crate::inspect::command(args),
             ContainerCommand::Exec(args) => crate::exec::command(args),
+            ContainerCommand::Stats(args) => crate::stats::command(args),
+            ContainerCommand::Update(args) => crate::update::command(&args),
+            ContainerCommand::Events(args) => crate::events::command(&args),
             ContainerCommand::Pause(args) => each(&args.containers, |key| {
                 crate::pause::pause(&args.root.root, &lifecycle::find(&args.root.root, key)?)?;
                 println!("{key}");
@@ -618,6 +627,9 @@ fn stop(args: StopArgs, then_start: bool) -> anyhow::Result<i32> {
         {
             anyhow::bail!("{message}");
         }
+        if then_start {
+            crate::events::emit(root, "restart", &stopped, &[]);
+        }
         println!("{key}");
         Ok(())
     })
@@ -627,7 +639,7 @@ fn kill(args: KillArgs) -> anyhow::Result<i32> {
     let root = &args.containers.root.root;
     let signal = crate::signal::parse(&args.signal)?;
     each(&args.containers.containers, |key| {
-        lifecycle::kill(&lifecycle::find(root, key)?, signal)?;
+        lifecycle::kill(root, &lifecycle::find(root, key)?, signal)?;
         println!("{key}");
         Ok(())
     })

@@ -79,6 +79,7 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
         crate::lifecycle::remove_record(&root, &record);
         return Err(e);
     }
+    crate::events::emit(&root, "create", &record, &[]);
     Ok((record, prepared))
 }
 // ANCHOR_END: create

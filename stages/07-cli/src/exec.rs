@@ -110,11 +110,14 @@ pub fn command(args: ExecArgs) -> anyhow::Result<i32> {
         prepared.add(stdio);
         ends = Some(pipes);
     }
+    let what = args.command.join(" ");
+    crate::events::emit(root, &format!("exec_create: {what}"), &record, &[]);
     let pid = prepared
         .spawn()
         .with_context(|| format!("exec in container {}", record.name))?
         .pid()
         .as_raw();
+    crate::events::emit(root, &format!("exec_start: {what}"), &record, &[]);
     let Some(forwarder) = forwarder else {
         return Ok(0);
     };
@@ -125,7 +128,9 @@ pub fn command(args: ExecArgs) -> anyhow::Result<i32> {
         ),
         (None, None) => bail!("the command has no streams"),
     };
-    relay(pid, ends, streams, &args, &forwarder)
+    let code = relay(pid, ends, streams, &args, &forwarder)?;
+    crate::events::emit(root, "exec_die", &record, &[("exitCode", code.to_string())]);
+    Ok(code)
 }
 
 // ANCHOR: prepare

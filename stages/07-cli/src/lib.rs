@@ -22,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod container;
 pub mod docker_json;
+pub mod events;
 pub mod exec;
 pub mod format;
 pub mod inspect;
@@ -38,9 +39,11 @@ pub mod rename;
 pub mod restart;
 pub mod signal;
 pub mod spec;
+pub mod stats;
 pub mod stdio;
 pub mod system;
 pub mod top;
+pub mod update;
 
 #[cfg(test)]
 mod tests {

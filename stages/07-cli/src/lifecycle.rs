@@ -407,6 +407,12 @@ pub fn stop(
     let timeout = timeout.or(record.config.stop_timeout).unwrap_or(10);
     if let Some(pidfd) = record.state.pid.and_then(open_process) {
         let _ = send(&pidfd, signal);
+        crate::events::emit(
+            root,
+            "kill",
+            record,
+            &[("signal", (signal as i32).to_string())],
+        );
         // A frozen process takes its signal only when it runs again.
         thaw_paused(record);
         if !wait_exit(&pidfd, Duration::from_secs(timeout.into())) {
@@ -414,13 +420,15 @@ pub fn stop(
             wait_exit(&pidfd, Duration::from_secs(10));
         }
     }
-    Ok(wait_monitor(root, record, Duration::from_secs(30)))
+    let stopped = wait_monitor(root, record, Duration::from_secs(30));
+    crate::events::emit(root, "stop", record, &[]);
+    Ok(stopped)
 }
 // ANCHOR_END: stop
 
 /// `kill`: a signal to the container's first process (SIGKILL by default). Docker's error for
 /// a container that is not running.
-pub fn kill(record: &Record, signal: Signal) -> anyhow::Result<()> {
+pub fn kill(root: &Path, record: &Record, signal: Signal) -> anyhow::Result<()> {
     let Some(pidfd) = record
         .state
         .pid
@@ -433,6 +441,12 @@ pub fn kill(record: &Record, signal: Signal) -> anyhow::Result<()> {
         );
     };
     send(&pidfd, signal).with_context(|| format!("send {signal} to container {}", record.name))?;
+    crate::events::emit(
+        root,
+        "kill",
+        record,
+        &[("signal", (signal as i32).to_string())],
+    );
     // Other signals wait for `unpause`, as Docker's do; SIGKILL ends a paused container now.
     if signal == Signal::SIGKILL {
         thaw_paused(record);
@@ -473,6 +487,7 @@ pub fn remove(root: &Path, record: &Record, force: bool, volumes: bool) -> anyho
     }
     let left = sweep_removed(root, &record, volumes);
     if left.is_empty() {
+        crate::events::emit(root, "destroy", &record, &[]);
         return Ok(());
     }
     // Half removed: Docker's Dead state, which only another rm can help.

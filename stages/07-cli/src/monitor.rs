@@ -212,6 +212,7 @@ fn start(
         r.state.oom_killed = false;
         r.state.stopped_by_user = false;
     });
+    crate::events::emit(root, "start", record, &[]);
     send_report(&mut report, &Report::Started(pid));
     let log_options = LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default();
     let dir = records.dir(&record.id);
@@ -422,8 +423,13 @@ pub fn finish(
     if commit {
         notes.extend(commit_on_exit(root, &record));
     }
+    if oom {
+        crate::events::emit(root, "oom", &record, &[]);
+    }
+    crate::events::emit(root, "die", &record, &[("exitCode", code.to_string())]);
     if record.spec.auto_remove() {
         left.extend(crate::lifecycle::sweep_removed(root, &record, true));
+        crate::events::emit(root, "destroy", &record, &[]);
     }
     notes.extend(left.iter().map(|l| format!("warning: cleanup: {l}")));
     // The end and the restart policy's answer are recorded together: between two runs the

@@ -27,7 +27,9 @@ pub fn pause(root: &Path, record: &Record) -> anyhow::Result<()> {
         .as_deref()
         .context("the container has no cgroup to freeze")?;
     cgroups::freeze::freeze(path).with_context(|| format!("pause container {}", record.name))?;
-    set(root, &record.id, Status::Paused)
+    set(root, &record.id, Status::Paused)?;
+    crate::events::emit(root, "pause", record, &[]);
+    Ok(())
 }
 // ANCHOR_END: pause
 
@@ -37,7 +39,9 @@ pub fn unpause(root: &Path, record: &Record) -> anyhow::Result<()> {
         bail!("Container {} is not paused", record.id);
     }
     thaw(record)?;
-    set(root, &record.id, Status::Running)
+    set(root, &record.id, Status::Running)?;
+    crate::events::emit(root, "unpause", record, &[]);
+    Ok(())
 }
 
 /// Thaws the container's processes, if they are frozen.

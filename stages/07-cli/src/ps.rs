@@ -880,25 +880,12 @@ impl View {
     }
 }
 
-/// A `table TEMPLATE`: the template run over the headers gives the header row (Docker's
-/// trick: `{{.ID}}` over a map from field to header prints `CONTAINER ID`), then over each
-/// row; tabs separate the columns, which line up as Docker's tabwriter lines them up.
 fn table_of(
     body: &str,
     rows: impl Iterator<Item = Map<String, Value>>,
 ) -> Result<String, crate::format::FormatError> {
-    let headers: Map<String, Value> = HEADERS
-        .iter()
-        .map(|(field, header)| ((*field).to_string(), Value::String((*header).to_string())))
-        .collect();
-    let header = crate::format::render(body, &Value::Object(headers))?;
-    let mut cells = Vec::new();
-    for row in rows {
-        let text = crate::format::render(body, &Value::Object(row))?;
-        cells.push(text.split('\t').map(str::to_string).collect());
-    }
-    let header: Vec<&str> = header.split('\t').collect();
-    Ok(images::human::table(&header, &cells))
+    let rows: Vec<_> = rows.collect();
+    crate::format::table_of(body, &HEADERS, &rows)
 }
 
 fn header_of(field: &str) -> &'static str {
@@ -915,10 +902,8 @@ fn text_of(row: &Map<String, Value>, field: &str) -> String {
         .to_string()
 }
 
-/// Docker's CLI turns the two characters `\t` and `\n` of a `--format` into a tab and a newline
-/// before it parses the template: that is how a shell user types a column separator.
 fn unescape(format: &str) -> String {
-    format.replace("\\t", "\t").replace("\\n", "\n")
+    crate::format::unescape(format)
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ pub fn rename(root: &Path, record: &Record, name: &str) -> anyhow::Result<()> {
     for network in networking::store::rename(root, &record.id, name)? {
         networking::hosts::rewrite(root, &network)?;
     }
+    let mut renamed = record.clone();
+    renamed.name = name.to_string();
+    crate::events::emit(
+        root,
+        "rename",
+        &renamed,
+        &[("oldName", format!("/{}", record.name))],
+    );
     Ok(())
 }
 // ANCHOR_END: rename

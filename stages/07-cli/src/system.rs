@@ -214,7 +214,8 @@ fn os_release() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> u64 {
+/// The host's memory, in bytes (`MemTotal` of /proc/meminfo).
+pub fn mem_total() -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -222,22 +223,9 @@ fn mem_total() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-/// Docker's `Total Memory: 23.45GiB`: binary units, two decimals.
+/// Docker's `Total Memory: 23.54GiB`: binary units, four significant digits.
 fn human_memory(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    // Two decimals of a memory size need no more precision than f64 has.
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.4}")
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
-        + UNITS[unit]
+    crate::stats::binary_size(bytes)
 }
 
 #[cfg(test)]

@@ -82,6 +82,118 @@ pub fn is_json(format: &str) -> bool {
     format == "json"
 }
 
+// ANCHOR: listing
+/// The columns a list command knows: each field of its rows, with the header Docker prints for
+/// it (`("ID", "CONTAINER ID")`), and the ones its plain table shows.
+pub struct Columns<'a> {
+    /// Every field and its header.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The fields of the default table, in order.
+    pub default: &'a [&'a str],
+}
+
+/// A list of rows as `--format` asks: nothing or `table` for the default table, `table
+/// TEMPLATE` for a table of those columns, `json` for a JSON object per line, any other
+/// template for one line per row. What `ps`, `images`, `stats`, `network ls` and `volume ls`
+/// share.
+pub fn list(
+    format: Option<&str>,
+    columns: &Columns<'_>,
+    rows: &[serde_json::Map<String, serde_json::Value>],
+) -> Result<String, FormatError> {
+    use serde_json::Value;
+    let format = unescape(format.unwrap_or("").trim());
+    if is_json(&format) {
+        return Ok(rows
+            .iter()
+            .map(|r| format!("{}\n", Value::Object(r.clone())))
+            .collect());
+    }
+    match table_body(&format) {
+        _ if format.is_empty() => Ok(default_table(columns, rows)),
+        Some("") => Ok(default_table(columns, rows)),
+        Some(body) => table_of(body, columns.headers, rows),
+        None => {
+            let template = Template::parse(&format)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(format!(
+                        "{}\n",
+                        template.execute(&Value::Object(r.clone()))?
+                    ))
+                })
+                .collect()
+        }
+    }
+}
+
+fn default_table(
+    columns: &Columns<'_>,
+    rows: &[serde_json::Map<String, serde_json::Value>],
+) -> String {
+    let header: Vec<&str> = columns
+        .default
+        .iter()
+        .map(|field| header_of(columns.headers, field))
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .default
+                .iter()
+                .map(|field| {
+                    row.get(*field)
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    images::human::table(&header, &cells)
+}
+
+fn header_of<'a>(headers: &[(&str, &'a str)], field: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or("", |(_, header)| header)
+}
+
+/// A `table TEMPLATE`: the template run over the headers gives the header row (Docker's
+/// trick: `{{.ID}}` over a map from field to header prints `CONTAINER ID`), then over each
+/// row; tabs separate the columns, which line up as Docker's tabwriter lines them up.
+pub fn table_of(
+    body: &str,
+    headers: &[(&str, &str)],
+    rows: &[serde_json::Map<String, serde_json::Value>],
+) -> Result<String, FormatError> {
+    use serde_json::Value;
+    let template = Template::parse(body)?;
+    let names: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(field, header)| ((*field).to_string(), Value::String((*header).to_string())))
+        .collect();
+    let header = template.execute(&Value::Object(names))?;
+    let mut cells = Vec::new();
+    for row in rows {
+        let text = template.execute(&Value::Object(row.clone()))?;
+        cells.push(text.split('\t').map(str::to_string).collect());
+    }
+    let header: Vec<&str> = header.split('\t').collect();
+    Ok(images::human::table(&header, &cells))
+}
+
+/// Docker's CLI turns the two characters `\t` and `\n` of a `--format` into a tab and a
+/// newline before it parses the template: that is how a shell user types a column separator.
+pub fn unescape(format: &str) -> String {
+    format.replace("\\t", "\t").replace("\\n", "\n")
+}
+// ANCHOR_END: listing
+
 /// An error at a byte offset of the template, located as Go does: `:line:column:`, the column
 /// counted in bytes from 0.
 fn located(src: &str, pos: usize, msg: impl fmt::Display) -> FormatError {
