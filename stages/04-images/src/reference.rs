@@ -150,9 +150,6 @@ impl ImageRef {
         if name.is_empty() {
             return Err(invalid(text, "the name is empty"));
         }
-        if name.len() > MAX_NAME {
-            return Err(invalid(text, "the name is longer than 255 characters"));
-        }
         // The first component is a registry if it looks like a host: a '.', a ':', `localhost`,
         // or an upper-case letter (which a repository may not have).
         let (registry, path) = match name.split_once('/') {
@@ -184,6 +181,14 @@ impl ImageRef {
         } else {
             path.to_string()
         };
+        // The limit is on the normalised name, as Docker measures it: a name that fits only in
+        // its short form could be stored, but never read back in its full one.
+        if registry.len() + 1 + repository.len() > MAX_NAME {
+            return Err(invalid(
+                text,
+                "the name is longer than 255 characters (counting docker.io/library/ where it is implied)",
+            ));
+        }
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_string()),
             (tag, _) => tag,
@@ -365,6 +370,26 @@ mod tests {
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Found by the property tests (`tests/props.rs`): a 240-character name parsed, but its full
+    /// form `docker.io/library/<name>:latest`, which the store keeps, did not.
+    #[test]
+    fn a_long_name_is_measured_in_its_normalised_form() {
+        let name = "a".repeat(255 - "docker.io/library/".len());
+        let longest = ImageRef::parse(&name).unwrap();
+        assert_eq!(ImageRef::parse(&longest.full()).unwrap(), longest);
+        let err = ImageRef::parse(&format!("{name}b"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer than 255 characters"), "{err}");
+        let path = format!("user/{}", "b".repeat(255 - "docker.io/user/".len()));
+        assert_eq!(
+            ImageRef::parse(&path).unwrap().name().len(),
+            255,
+            "a name with a namespace has no library/ added"
+        );
+        assert!(ImageRef::parse(&format!("{path}c")).is_err());
     }
 
     #[test]

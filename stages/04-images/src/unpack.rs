@@ -25,6 +25,10 @@
 //! - **Extended attributes**: only `user.*` and `security.capability` are applied. `trusted.*` is
 //!   never taken from a tarball (it would let a layer fake overlay whiteouts); others are ignored.
 //! - **Ownership** is preserved when running as root (as skiff does); mode bits always.
+//! - **Sparse files keep their holes.** A GNU sparse entry says "N bytes of zeros here" in a few
+//!   bytes of header, so a 2 KiB tarball can describe a terabyte. Its holes are written as holes
+//!   (lseek(2), not zeros), and the holes of one layer may add up to [`MAX_SPARSE_HOLES`] at
+//!   most: past that the entry is refused rather than read through.
 //!
 //! A refused tarball fails with an error naming the entry, and [`unpack`] removes the
 //! half-made directory before returning.
@@ -53,6 +57,10 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// The overlayfs attribute that makes a directory opaque.
 pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// The most that the holes of a layer's sparse files may add up to: 8 GiB. Holes take no disk,
+/// but reading past them still costs time (a few seconds at this size).
+pub const MAX_SPARSE_HOLES: u64 = 8 << 30;
 
 /// What unpacking a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +127,8 @@ struct Extractor {
     /// Directory times are set last, once nothing more will be created inside them.
     dir_times: Vec<(Vec<OsString>, TimeSpec)>,
     size: u64,
+    /// The holes of the sparse files so far, against [`MAX_SPARSE_HOLES`].
+    holes: u64,
     warnings: Vec<String>,
 }
 
@@ -137,6 +147,7 @@ impl Extractor {
             is_root: nix::unistd::geteuid().is_root(),
             dir_times: Vec::new(),
             size: 0,
+            holes: 0,
             warnings: Vec::new(),
         })
     }
@@ -163,9 +174,28 @@ impl Extractor {
         let parent = self.open_dir(parents, true, &shown)?;
         match kind {
             EntryType::Directory => self.directory(&parent, &components, &meta, &shown),
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            EntryType::Regular | EntryType::Continuous => {
                 self.clear_slot(&parent, parents, name, false, &shown)?;
-                self.regular(&parent, name, &meta, &mut entry, &shown)
+                self.regular(&parent, name, &meta, &mut entry, false, &shown)
+            }
+            EntryType::GNUSparse => {
+                // The tar reader has expanded the sparse map: `size` counts the holes, the
+                // header's size only the data the archive carries.
+                let holes = entry
+                    .size()
+                    .saturating_sub(entry.header().entry_size().unwrap_or(0));
+                self.holes = self.holes.saturating_add(holes);
+                if self.holes > MAX_SPARSE_HOLES {
+                    return Err(unsafe_entry(
+                        &shown,
+                        format!(
+                            "it is a sparse file of {} bytes, and the holes of this layer's sparse files add up to more than {MAX_SPARSE_HOLES} bytes",
+                            entry.size()
+                        ),
+                    ));
+                }
+                self.clear_slot(&parent, parents, name, false, &shown)?;
+                self.regular(&parent, name, &meta, &mut entry, true, &shown)
             }
             EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
@@ -326,6 +356,7 @@ impl Extractor {
         name: &OsStr,
         meta: &Meta,
         data: &mut tar::Entry<'_, R>,
+        sparse: bool,
         shown: &str,
     ) -> Result<(), LayerError> {
         let flags =
@@ -333,7 +364,12 @@ impl Extractor {
         let fd = nix::fcntl::openat(parent, name, flags, Mode::from_bits_truncate(0o600))
             .map_err(sys(shown, "create file"))?;
         let mut file = File::from(fd);
-        self.size += io::copy(data, &mut file).map_err(|source| LayerError::Entry {
+        let written = if sparse {
+            copy_sparse(data, &mut file)
+        } else {
+            io::copy(data, &mut file)
+        };
+        self.size += written.map_err(|source| LayerError::Entry {
             entry: shown.to_string(),
             op: "write file",
             source,
@@ -539,6 +575,34 @@ impl Extractor {
         Ok(())
     }
 }
+
+// ANCHOR: copy_sparse
+/// Copies a sparse file's content, seeking over blocks of zeros instead of writing them, so that
+/// its holes stay holes on disk. Returns the file's size.
+fn copy_sparse(data: &mut impl Read, file: &mut File) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let block = &buf[..n];
+        if block.iter().all(|b| *b == 0) {
+            file.seek(SeekFrom::Current(i64::try_from(n).unwrap_or(i64::MAX)))?;
+        } else {
+            file.write_all(block)?;
+        }
+        size += n as u64;
+    }
+    // A hole at the end is made by the length alone.
+    file.set_len(size)?;
+    Ok(size)
+}
+// ANCHOR_END: copy_sparse
 
 fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
     nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
@@ -924,6 +988,56 @@ mod tests {
         assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"second");
         assert_eq!(std::fs::read(dest.join("b")).unwrap(), b"now a file");
         assert!(dest.join("c").is_dir());
+    }
+
+    /// A GNU sparse entry: `hole` bytes of zeros, then `data`, described in its header.
+    fn sparse(name: &str, hole: u64, data: &[u8]) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(EntryType::GNUSparse);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
+        header.set_size(data.len() as u64);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        gnu.sparse[0].set_offset(hole);
+        gnu.sparse[0].set_length(data.len() as u64);
+        gnu.set_real_size(hole + data.len() as u64);
+        header.set_cksum();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append(&header, data).unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    /// Found while writing the property tests (`tests/props.rs`): a 2 KiB tarball whose one
+    /// sparse entry has a 512 MiB hole wrote 512 MiB of zeros to disk, and a terabyte hole
+    /// would have filled it.
+    #[test]
+    fn a_sparse_bomb_neither_fills_the_disk_nor_runs_for_ever() {
+        let bytes = sparse("lastlog", 64 << 20, b"x");
+        assert!(bytes.len() <= 2048);
+        let (_tmp, dest, result) = unpack_bytes(&bytes);
+        assert_eq!(result.unwrap().size, (64 << 20) + 1);
+        let meta = std::fs::metadata(dest.join("lastlog")).unwrap();
+        assert_eq!(meta.len(), (64 << 20) + 1, "the file has its size");
+        assert!(
+            meta.blocks() * 512 <= 1 << 20,
+            "the hole is a hole: {} bytes on disk",
+            meta.blocks() * 512
+        );
+        let mut content = std::fs::File::open(dest.join("lastlog")).unwrap();
+        std::io::Seek::seek(&mut content, std::io::SeekFrom::Start(64 << 20)).unwrap();
+        let mut last = Vec::new();
+        content.read_to_end(&mut last).unwrap();
+        assert_eq!(last, b"x", "the data is after the hole");
+
+        let bytes = sparse("bomb", 1 << 40, b"x");
+        refused(
+            &bytes,
+            "bomb",
+            "holes of this layer's sparse files add up to more than",
+        );
     }
 
     #[test]

@@ -312,7 +312,27 @@ impl fmt::Display for Healthcheck {
     }
 }
 
-/// The normalised text: flags in a fixed order, lists as JSON arrays, values quoted.
+/// What separates an instruction's flags from arguments that start with `--` themselves
+/// (`WORKDIR -- --x`): without it the printed text would read as a flag.
+fn end_of_flags(args: &str) -> &'static str {
+    if args.starts_with("--") { "-- " } else { "" }
+}
+
+/// A flag's value as the flag parser reads it back: as it is when it is one plain word, else
+/// in double quotes, so that `--from="x --link"` never prints as `--from=x --link`.
+fn flag_value(value: &str) -> String {
+    let plain = !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'));
+    if plain {
+        return value.to_string();
+    }
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The normalised text: flags in a fixed order, lists as JSON arrays, values quoted. It reads
+/// back as the same instruction, which is what makes it a key for the build cache.
 impl fmt::Display for Instruction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pairs = |kv: &[(String, String)]| {
@@ -322,28 +342,24 @@ impl fmt::Display for Instruction {
                 .join(" ")
         };
         let name = self.name();
-        match self {
+        let args = match self {
             Instruction::From(from) => {
                 f.write_str("FROM ")?;
                 if let Some(p) = &from.platform {
-                    write!(f, "--platform={p} ")?;
+                    write!(f, "--platform={} ", flag_value(p))?;
                 }
-                f.write_str(&from.image)?;
+                write!(f, "{}{}", end_of_flags(&from.image), from.image)?;
                 if let Some(n) = &from.name {
                     write!(f, " AS {n}")?;
                 }
-                Ok(())
+                return Ok(());
             }
-            Instruction::Run(c) | Instruction::Cmd(c) | Instruction::Entrypoint(c) => {
-                write!(f, "{name} {c}")
-            }
-            Instruction::Shell(v) | Instruction::Volume(v) => write!(f, "{name} {}", json_list(v)),
             Instruction::Copy(c) | Instruction::Add(c) => {
                 f.write_str(name)?;
                 let flags = [("from", &c.from), ("chown", &c.chown), ("chmod", &c.chmod)];
                 for (flag, value) in flags {
                     if let Some(v) = value {
-                        write!(f, " --{flag}={v}")?;
+                        write!(f, " --{flag}={}", flag_value(v))?;
                     }
                 }
                 if c.link {
@@ -351,27 +367,28 @@ impl fmt::Display for Instruction {
                 }
                 let mut all = c.sources.clone();
                 all.push(c.dest.clone());
-                write!(f, " {}", json_list(&all))
+                return write!(f, " {}", json_list(&all));
             }
-            Instruction::Env(kv) | Instruction::Label(kv) => write!(f, "{name} {}", pairs(kv)),
-            Instruction::Arg(decls) => {
-                f.write_str(name)?;
-                for d in decls {
-                    match &d.default {
-                        Some(v) => write!(f, " {}={}", d.name, json(v))?,
-                        None => write!(f, " {}", d.name)?,
-                    }
-                }
-                Ok(())
-            }
-            Instruction::Expose(ports) => write!(f, "{name} {}", ports.join(" ")),
-            Instruction::Healthcheck(h) => write!(f, "{name} {h}"),
+            Instruction::Run(c) | Instruction::Cmd(c) | Instruction::Entrypoint(c) => c.to_string(),
+            Instruction::Shell(v) | Instruction::Volume(v) => json_list(v),
+            Instruction::Env(kv) | Instruction::Label(kv) => pairs(kv),
+            Instruction::Arg(decls) => decls
+                .iter()
+                .map(|d| match &d.default {
+                    Some(v) => format!("{}={}", d.name, json(v)),
+                    None => d.name.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            Instruction::Expose(ports) => ports.join(" "),
+            Instruction::Healthcheck(h) => h.to_string(),
             Instruction::Workdir(s)
             | Instruction::User(s)
             | Instruction::StopSignal(s)
             | Instruction::Maintainer(s)
-            | Instruction::Onbuild(s) => write!(f, "{name} {s}"),
-        }
+            | Instruction::Onbuild(s) => s.clone(),
+        };
+        write!(f, "{name} {}{args}", end_of_flags(&args))
     }
 }
 
@@ -414,6 +431,53 @@ mod tests {
             },
         ]);
         assert_eq!(arg.to_string(), r#"ARG V W="1""#);
+    }
+
+    /// Found by the property tests (`tests/props.rs`): `COPY --from="$A" a b` with A set to
+    /// `x --link` printed as `COPY --from=x --link ["a","b"]`, the text of another step.
+    #[test]
+    fn flag_values_with_blanks_are_quoted() {
+        let copy = |from: &str, link: bool| {
+            Instruction::Copy(CopyArgs {
+                sources: vec!["a".into()],
+                dest: "b".into(),
+                from: Some(from.into()),
+                link,
+                ..CopyArgs::default()
+            })
+            .to_string()
+        };
+        assert_eq!(
+            copy("x --link", false),
+            r#"COPY --from="x --link" ["a","b"]"#
+        );
+        assert_eq!(copy("x", true), r#"COPY --from=x --link ["a","b"]"#);
+        assert_eq!(copy(r#"q"\"#, false), r#"COPY --from="q\"\\" ["a","b"]"#);
+        assert_eq!(copy("", false), r#"COPY --from="" ["a","b"]"#);
+    }
+
+    /// Found by the property tests (`tests/props.rs`): `WORKDIR -- --` printed as
+    /// `WORKDIR --`, which reads as a line with no argument.
+    #[test]
+    fn arguments_that_look_like_flags_keep_their_separator() {
+        assert_eq!(
+            Instruction::Workdir("--".into()).to_string(),
+            "WORKDIR -- --"
+        );
+        assert_eq!(
+            Instruction::Run(Command::Shell("--x".into())).to_string(),
+            "RUN -- --x"
+        );
+        let from = Instruction::From(FromArgs {
+            image: "--i".into(),
+            name: None,
+            platform: Some("p".into()),
+        });
+        assert_eq!(from.to_string(), "FROM --platform=p -- --i");
+        assert_eq!(
+            Instruction::Workdir("/--".into()).to_string(),
+            "WORKDIR /--"
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ pub fn parse_instruction(
     escape: char,
 ) -> Result<Instruction, DockerfileError> {
     let (word, rest) = split_first_word(line.trim());
-    let (flag_words, rest) = extract_flags(rest);
+    // Flags are looked for after the same whitespace that is trimmed off the arguments, so an
+    // argument never starts with a `--` that would read as a flag when printed again.
+    let (flag_words, rest) = extract_flags(rest.trim_start());
     let rest = rest.trim();
     let name = word.to_ascii_uppercase();
     let p = Parser {
@@ -896,6 +898,21 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Found by the property tests (`tests/props.rs`): `MAINTAINER \u{a0}--` was read as the
+    /// argument `--`, which prints as `MAINTAINER --`, a line with no argument at all.
+    #[test]
+    fn flags_end_where_the_arguments_start_after_unicode_blanks() {
+        assert_eq!(
+            err("MAINTAINER \u{a0}--"),
+            "Dockerfile:7: MAINTAINER requires exactly one argument"
+        );
+        assert!(err("RUN \u{a0}--network=none true").contains("RUN --network"));
+        assert_eq!(
+            ok("WORKDIR \u{a0}/app"),
+            Instruction::Workdir("/app".into())
+        );
     }
 
     #[test]
