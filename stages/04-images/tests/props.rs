@@ -294,6 +294,20 @@ proptest! {
         }
     }
 
+    /// Each `${...}` inside another is a call on the stack: deep nesting must be an error, not
+    /// a stack overflow, which aborts the process. (Test threads have 2 MiB of stack; a build
+    /// has 8.)
+    #[test]
+    fn deeply_nested_substitutions_are_refused_not_overflowed(
+        opens in prop::collection::vec(prop::sample::select(&["${A:-", "${A+", "\"${A:?", "${A-'"]), 1..4),
+        depth in prop_oneof![0usize..100, 100usize..20_000],
+        word in prop::sample::select(&["WORKDIR", "ENV A=", "ONBUILD WORKDIR", "LABEL l=", "COPY a"]),
+    ) {
+        let open: String = opens.concat();
+        let text = format!("FROM busybox\n{word} {}x{}\n", open.repeat(depth), "}".repeat(depth));
+        let _ = Dockerfile::parse("Dockerfile", &text);
+    }
+
     #[test]
     fn every_accepted_line_prints_back_to_itself(line in line()) {
         let text = format!("FROM busybox\n{line}\n");

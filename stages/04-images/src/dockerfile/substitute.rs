@@ -38,12 +38,19 @@ pub fn substitute_words(word: &str, escape: char, lookup: Lookup) -> Result<Vec<
 
 // ANCHOR_END: substitution
 
+/// How deep `${A:-${B:-...}}` may nest. Each level is a call on the stack, and ONBUILD triggers
+/// come from an image's config, which anyone can write: without a limit, a trigger of 60 KB
+/// overflowed the stack and aborted the build.
+const MAX_NESTING: usize = 64;
+
 /// Reads a word one character at a time.
 struct Lexer<'a> {
     chars: Vec<char>,
     pos: usize,
     escape: char,
     lookup: Lookup<'a>,
+    /// The `${...}` words being read, one inside the other.
+    depth: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -53,6 +60,7 @@ impl<'a> Lexer<'a> {
             pos: 0,
             escape,
             lookup,
+            depth: 0,
         }
     }
 
@@ -204,7 +212,13 @@ impl<'a> Lexer<'a> {
                 if colon { ":" } else { "" }
             ));
         }
-        let word = match self.until(Some('}')) {
+        if self.depth == MAX_NESTING {
+            return Err(format!("substitutions nested more than {MAX_NESTING} deep"));
+        }
+        self.depth += 1;
+        let word = self.until(Some('}'));
+        self.depth -= 1;
+        let word = match word {
             Ok((word, _)) => word,
             Err(_) if self.peek().is_none() => return Err("syntax error: missing '}'".into()),
             Err(e) => return Err(e),
@@ -304,6 +318,23 @@ impl Words {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found while writing the property tests (`tests/props.rs`): `${A:-` nested 10,000 times
+    /// overflowed
+    /// the stack, which aborts the process (no error, no cleanup) instead of failing the line.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let unset = |_: &str| None;
+        let nested = |depth: usize| format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        assert_eq!(substitute(&nested(MAX_NESTING), '\\', &unset).unwrap(), "x");
+        let err = substitute(&nested(100_000), '\\', &unset).unwrap_err();
+        assert!(
+            err.starts_with("substitutions nested more than 64 deep"),
+            "{err}"
+        );
+        let quoted = format!("\"{}\"", nested(100_000));
+        assert!(substitute(&quoted, '\\', &unset).is_err());
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {
