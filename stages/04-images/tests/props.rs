@@ -912,6 +912,7 @@ fn layer_is_sane(layer: &Path, tar_len: usize) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+// ANCHOR: unpack_checked
 /// Unpacks `bytes` next to the sentinel and victim and checks that nothing outside was touched.
 fn unpack_checked(outer: &Outer, bytes: &[u8]) -> Result<(), TestCaseError> {
     let result = images::unpack::unpack(bytes, &outer.layer());
@@ -921,6 +922,7 @@ fn unpack_checked(outer: &Outer, bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     Ok(())
 }
+// ANCHOR_END: unpack_checked
 
 proptest! {
     #![proptest_config(config(128))]
