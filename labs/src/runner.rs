@@ -99,7 +99,7 @@ fn run_all(ctx: &Context, lab: &Lab, check: &Check) -> Result<(), String> {
     if !check.setup.is_empty() {
         let values = values(ctx, lab, check, 0, shared, shared);
         for command in &check.setup {
-            host(command, &values, "setting up").map_err(|e| with_seed(ctx, e))?;
+            host(command, &values, "setting up", &ctx.target.env).map_err(|e| with_seed(ctx, e))?;
         }
     }
     let copies = check.parallel.unwrap_or(1);
@@ -202,11 +202,20 @@ fn host_namespaces() -> Vec<(String, String)> {
 }
 
 /// Runs a host shell command; it must exit 0.
-fn host(command: &str, values: &BTreeMap<String, String>, when: &str) -> Result<(), String> {
+/// Runs a host command of a check with `sh -c`. It gets the target's environment too (the
+/// defence switched off, say), since host commands call the engine as well: a check whose
+/// attack is made by a `host_before` line must meet the same engine as its `run` line.
+fn host(
+    command: &str,
+    values: &BTreeMap<String, String>,
+    when: &str,
+    env: &[(String, String)],
+) -> Result<(), String> {
     let line = substitute(command, values);
     let output = Command::new("sh")
         .arg("-c")
         .arg(&line)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("{when}: cannot run sh: {e}"))?;
@@ -421,7 +430,7 @@ fn engine(
             during_error = during
                 .host
                 .iter()
-                .find_map(|cmd| host(cmd, values, "during the run").err());
+                .find_map(|cmd| host(cmd, values, "during the run", env).err());
         } else {
             during_error = Some(format!("the command never printed {wanted:?}"));
         }
@@ -563,7 +572,7 @@ fn run_once(
     let mut values = values(ctx, lab, check, index, tmp.path(), shared);
     let result = run_steps(check, &mut values, &ctx.target.env);
     for command in &check.cleanup {
-        let _ = host(command, &values, "cleanup");
+        let _ = host(command, &values, "cleanup", &ctx.target.env);
     }
     kill_leftovers(&values);
     result
@@ -595,7 +604,7 @@ fn run_steps(
     env: &[(String, String)],
 ) -> Result<(), String> {
     for command in &check.host_before {
-        host(command, values, "before the run")?;
+        host(command, values, "before the run", env)?;
     }
     let lines = check.run.lines();
     let (last, first) = lines.split_last().ok_or("no command to run")?;
@@ -619,7 +628,7 @@ fn run_steps(
     let outcome = engine(check, &argv, true, values, env)?;
     compare(check, &outcome, values)?;
     for command in &check.host_after {
-        host(command, values, "after the run")?;
+        host(command, values, "after the run", env)?;
     }
     if let Some(before) = before {
         let left = leaks::left_behind(&before, &store, EXIT_GRACE);
