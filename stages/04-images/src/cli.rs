@@ -172,14 +172,15 @@ pub struct ImportArgs {
 /// `images`'s flags.
 #[derive(Args)]
 pub struct ListArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Show all images, also the intermediate ones build leaves for its cache
     #[arg(short, long)]
-    all: bool,
+    pub all: bool,
     /// Only show image ids
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
 /// `rmi`'s arguments.

@@ -159,11 +159,18 @@ pub fn containers_using(store: &Store, id: &Digest) -> Result<Vec<String>> {
     let mut users = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| ImageError::io(format!("list {}", dir.display()), e))?;
-        let Ok(text) = std::fs::read_to_string(entry.path().join("image")) else {
-            continue;
-        };
-        let text = text.trim();
-        if text == id.as_str() || text == id.hex() {
+        // The overlay's marker, while its root is mounted; stage 07's record (`image_id`)
+        // for a container that is created or stopped and has no mount.
+        let marker = std::fs::read_to_string(entry.path().join("image")).unwrap_or_default();
+        let recorded = std::fs::read(entry.path().join("config.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|record| record.get("image_id")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        if [marker.trim(), recorded.as_str()]
+            .iter()
+            .any(|text| *text == id.as_str() || *text == id.hex())
+        {
             users.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
@@ -240,6 +247,39 @@ pub fn remove(store: &Store, name: &str, force: bool) -> Result<Vec<Removed>> {
     Ok(removed)
 }
 // ANCHOR_END: remove
+
+// ANCHOR: prune
+/// `image prune`: deletes the *dangling* images — untagged, not the parent of another image
+/// (build's cache keeps those), and used by no container — or with `all` every image no
+/// container uses. An image a container uses is never deleted, whatever `all` says. Returns
+/// what was untagged and deleted, in `rmi`'s words.
+pub fn prune(store: &Store, all: bool) -> Result<Vec<Removed>> {
+    let images: Vec<Image> = store
+        .image_ids()?
+        .iter()
+        .map(|id| store.image(id))
+        .collect::<Result<_>>()?;
+    let lineages: Vec<_> = images.iter().map(lineage).collect();
+    let mut removed = Vec::new();
+    for image in &images {
+        let dangling = image.repo_tags.is_empty() && !is_intermediate(image, &lineages);
+        if !(all || dangling) || !containers_using(store, &image.id)?.is_empty() {
+            continue;
+        }
+        // An earlier deletion in this loop may have taken this one with it (a parent).
+        if store.resolve(image.id.as_str()).is_err() {
+            continue;
+        }
+        match remove(store, image.id.as_str(), true) {
+            Ok(done) => removed.extend(done),
+            // Another image still names it (a child taken first keeps a parent): leave it.
+            Err(ImageError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+// ANCHOR_END: prune
 
 /// Deletes the untagged ancestors of `image` that nothing else needs any more, nearest first.
 fn remove_unused_parents(store: &Store, image: &Image) -> Result<Vec<Removed>> {

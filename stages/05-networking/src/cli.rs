@@ -7,7 +7,7 @@ use namespaces::{ContainerId, NetworkMode};
 
 use crate::feature::{Attachment, NetworkFeature};
 use crate::firewall::PortMapping;
-use crate::store::{self, CreateOptions, Driver};
+use crate::store::{self, CreateOptions, Driver, Network};
 
 // ANCHOR: args
 /// The flags stage 05 adds to `run`.
@@ -178,6 +178,12 @@ pub enum NetworkCommand {
         /// Only show network ids
         #[arg(short, long)]
         quiet: bool,
+        /// Filter: driver=, id=, label=KEY[=VALUE], name=, scope=local, type=custom|builtin
+        #[arg(short, long, value_name = "FILTER")]
+        filter: Vec<String>,
+        /// `json` for a JSON object per network (skiff, stage 07, takes Go templates too)
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Show networks' details as JSON
     Inspect {
@@ -209,7 +215,46 @@ pub enum NetworkCommand {
     },
 }
 
-fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+// ANCHOR: filter
+/// Whether `network` passes every `--filter` (moby `daemon/network/filter.go`): names and ids
+/// match by part (`name=web` matches `webnet`), the rest exactly; values of one key are
+/// alternatives, different keys must all hold.
+pub fn matches(network: &Network, filters: &[(String, String)]) -> anyhow::Result<bool> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (key, value) in filters {
+        by_key.entry(key.as_str()).or_default().push(value.as_str());
+    }
+    for (key, values) in by_key {
+        let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|v| test(v));
+        let keep = match key {
+            "driver" => any(&|v| v == network.driver.as_str()),
+            "id" => any(&|v| network.id.contains(v)),
+            "name" => any(&|v| network.name.contains(v)),
+            "scope" => any(&|v| v == "local"),
+            "label" => any(&|v| match v.split_once('=') {
+                Some((k, value)) => network.labels.get(k).is_some_and(|l| l == value),
+                None => network.labels.contains_key(v),
+            }),
+            "type" => {
+                for v in &values {
+                    if !matches!(*v, "custom" | "builtin") {
+                        bail!("invalid filter: 'type'='{v}'");
+                    }
+                }
+                any(&|v| (v == "builtin") == network.is_predefined())
+            }
+            other => bail!("invalid filter '{other}'"),
+        };
+        if !keep {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+// ANCHOR_END: filter
+
+/// `KEY=VALUE` flags as pairs.
+pub fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|item| match item.split_once('=') {
@@ -265,8 +310,31 @@ impl NetworkCommand {
                 println!("{}", network.id);
                 Ok(0)
             }
-            NetworkCommand::List { root, quiet } => {
-                let networks = store::list(&root.root)?;
+            NetworkCommand::List {
+                root,
+                quiet,
+                filter,
+                format,
+            } => {
+                let filters = key_values(&filter, "--filter")?;
+                let mut networks = Vec::new();
+                for network in store::list(&root.root)? {
+                    if matches(&network, &filters)? {
+                        networks.push(network);
+                    }
+                }
+                match format.as_deref().map(str::trim) {
+                    None | Some("" | "table") => {}
+                    Some("json") => {
+                        networks
+                            .iter()
+                            .for_each(|n| println!("{}", store::ls_json(n)));
+                        return Ok(0);
+                    }
+                    Some(other) => bail!(
+                        "--format {other:?}: this stage prints `table` or `json`; Go templates are skiff's (stage 07)"
+                    ),
+                }
                 if quiet {
                     networks
                         .iter()

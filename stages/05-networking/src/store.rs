@@ -1000,6 +1000,25 @@ pub fn ls_table(networks: &[Network]) -> String {
     images::human::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
 }
 
+/// One network as `network ls --format json` and its templates see it: Docker's fields.
+pub fn ls_json(network: &Network) -> serde_json::Value {
+    let labels: Vec<String> = network
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    serde_json::json!({
+        "CreatedAt": network.created,
+        "Driver": network.driver.as_str(),
+        "ID": network.short_id(),
+        "IPv6": "false",
+        "Internal": network.internal.to_string(),
+        "Labels": labels.join(","),
+        "Name": network.name,
+        "Scope": "local",
+    })
+}
+
 /// `network inspect` for one network, shaped as Docker's.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

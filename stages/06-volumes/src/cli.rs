@@ -173,6 +173,9 @@ pub enum VolumeCommand {
         /// Filter: dangling=true|false, name=TEXT, label=KEY[=VALUE]
         #[arg(short, long, value_name = "FILTER")]
         filter: Vec<String>,
+        /// `json` for a JSON object per volume (skiff, stage 07, takes Go templates too)
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Show volumes' details as JSON
     Inspect {
@@ -210,7 +213,8 @@ pub enum VolumeCommand {
     },
 }
 
-fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// `KEY=VALUE` flags as pairs.
+pub fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|item| match item.split_once('=') {
@@ -222,7 +226,8 @@ fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, Strin
 }
 
 /// `volume ls --filter`: which volumes to show.
-fn matches(volume: &store::Volume, filters: &[(String, String)]) -> anyhow::Result<bool> {
+/// Whether `volume` passes every `--filter`.
+pub fn matches(volume: &store::Volume, filters: &[(String, String)]) -> anyhow::Result<bool> {
     for (key, value) in filters {
         let keep = match key.as_str() {
             "dangling" => match value.as_str() {
@@ -277,6 +282,7 @@ impl VolumeCommand {
                 root,
                 quiet,
                 filter,
+                format,
             } => {
                 let filters = key_values(&filter, "--filter")?;
                 let mut volumes = Vec::new();
@@ -284,6 +290,18 @@ impl VolumeCommand {
                     if matches(&volume, &filters)? {
                         volumes.push(volume);
                     }
+                }
+                match format.as_deref().map(str::trim) {
+                    None | Some("" | "table") => {}
+                    Some("json") => {
+                        volumes
+                            .iter()
+                            .for_each(|v| println!("{}", store::ls_json(v)));
+                        return Ok(0);
+                    }
+                    Some(other) => bail!(
+                        "--format {other:?}: this stage prints `table` or `json`; Go templates are skiff's (stage 07)"
+                    ),
                 }
                 if quiet {
                     volumes.iter().for_each(|v| println!("{}", v.name));

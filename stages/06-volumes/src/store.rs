@@ -392,6 +392,24 @@ pub fn ls_table(volumes: &[Volume]) -> String {
     images::human::table(&["DRIVER", "VOLUME NAME"], &rows)
 }
 
+/// One volume as `volume ls --format json` and its templates see it: Docker's fields.
+pub fn ls_json(volume: &Volume) -> serde_json::Value {
+    let labels: Vec<String> = volume
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    serde_json::json!({
+        "Driver": "local",
+        "Labels": labels.join(","),
+        "Links": volume.users.len().to_string(),
+        "Mountpoint": volume.mountpoint,
+        "Name": volume.name,
+        "Scope": "local",
+        "Size": "N/A",
+    })
+}
+
 /// `volume inspect`'s JSON: Docker's fields.
 pub fn inspect_json(volumes: &[Volume]) -> String {
     let items: Vec<serde_json::Value> = volumes

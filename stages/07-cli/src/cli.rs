@@ -37,13 +37,19 @@ pub enum Command {
     ContainerGroup {
         /// The command.
         #[command(subcommand)]
-        command: ContainerCommand,
+        command: ContainerGroupCommand,
     },
     /// Manage images
     Image {
         /// The command.
         #[command(subcommand)]
-        command: ImageCommand,
+        command: crate::listings::ImageGroup,
+    },
+    /// Manage skiff: disk usage, pruning, information
+    System {
+        /// The command.
+        #[command(subcommand)]
+        command: crate::prune::SystemCommand,
     },
     /// Manage volumes
     Volume {
@@ -64,7 +70,7 @@ pub enum Command {
     /// Create an image from a root filesystem tarball
     Import(images::cli::ImportArgs),
     /// List images
-    Images(images::cli::ListArgs),
+    Images(crate::listings::ImagesArgs),
     /// Remove images
     Rmi(images::cli::RmiArgs),
     /// Give an image another name
@@ -85,11 +91,25 @@ pub enum Command {
     Search(images::cli::SearchArgs),
     /// Show skiff's version
     Version(AboutArgs),
+    /// Print a shell completion script (bash, zsh, fish...)
+    Completion(crate::completion::CompletionArgs),
+    /// Write skiff's man pages into a directory
+    Man(crate::completion::ManArgs),
     /// Show what skiff manages on this host
     Info(AboutArgs),
     /// The process that holds a running container (started by `run` and `start`)
     #[command(hide = true)]
     ContainerMonitor(MonitorArgs),
+}
+
+/// `skiff container`'s commands: the container commands, and those only the group has.
+#[derive(Subcommand)]
+pub enum ContainerGroupCommand {
+    /// The container commands.
+    #[command(flatten)]
+    Common(ContainerCommand),
+    /// Remove every stopped container
+    Prune(crate::prune::ContainerPruneArgs),
 }
 
 /// The container commands, at the top level and under `skiff container`.
@@ -333,7 +353,10 @@ pub struct Failure {
 /// containers, 1 for the others (Docker's codes).
 pub fn failure_code(command: &Command) -> i32 {
     match command {
-        Command::Container(c) | Command::ContainerGroup { command: c } => match c {
+        Command::Container(c)
+        | Command::ContainerGroup {
+            command: ContainerGroupCommand::Common(c),
+        } => match c {
             ContainerCommand::Run(_) | ContainerCommand::Create(_) | ContainerCommand::Start(_) => {
                 chroot::cli::EXIT_ENGINE
             }
@@ -350,14 +373,21 @@ impl Command {
     /// Runs the command; returns the exit code.
     pub fn execute(self) -> anyhow::Result<i32> {
         match self {
-            Command::Container(command) | Command::ContainerGroup { command } => command.execute(),
+            Command::Container(command)
+            | Command::ContainerGroup {
+                command: ContainerGroupCommand::Common(command),
+            } => command.execute(),
+            Command::ContainerGroup {
+                command: ContainerGroupCommand::Prune(args),
+            } => crate::prune::container_prune(&args),
+            Command::System { command } => command.execute(),
             Command::Image { command } => command.execute(),
-            Command::Volume { command } => command.execute(),
-            Command::Network { command } => command.execute(),
+            Command::Volume { command } => crate::listings::volume(command),
+            Command::Network { command } => crate::listings::network(command),
             Command::Load(args) => ImageCommand::Load(args).execute(),
             Command::Save(args) => ImageCommand::Save(args).execute(),
             Command::Import(args) => ImageCommand::Import(args).execute(),
-            Command::Images(args) => ImageCommand::Images(args).execute(),
+            Command::Images(args) => crate::listings::images(&args),
             Command::Rmi(args) => ImageCommand::Rmi(args).execute(),
             Command::Tag(args) => ImageCommand::Tag(args).execute(),
             Command::History(args) => ImageCommand::History(args).execute(),
@@ -367,6 +397,8 @@ impl Command {
             Command::Login(args) => ImageCommand::Login(args).execute(),
             Command::Logout(args) => ImageCommand::Logout(args).execute(),
             Command::Search(args) => ImageCommand::Search(args).execute(),
+            Command::Completion(args) => crate::completion::completion(&args),
+            Command::Man(args) => crate::completion::man(&args),
             Command::Version(args) => about(&args, &crate::system::Version::here(), |v| v.text()),
             Command::Info(args) => {
                 let info = crate::system::Info::gather(&args.root.root)?;
@@ -436,7 +468,8 @@ impl ContainerCommand {
 // ANCHOR_END: dispatch
 
 /// `version` and `info`: Docker's text, or `--format` (a Go template, or `json`).
-fn about<T: serde::Serialize>(
+/// `version`'s and `info`'s output: Docker's text, JSON, or a template over the facts.
+pub fn about<T: serde::Serialize>(
     args: &AboutArgs,
     facts: &T,
     text: impl Fn(&T) -> String,

@@ -1,0 +1,387 @@
+//! `images`, `network ls` and `volume ls` with Docker's `--filter` and `--format`.
+//!
+//! The stages below list what they keep as a fixed table. Here each row becomes the object
+//! Docker's templates see (`{{.Repository}}:{{.Tag}}`, `{{.Name}}`), and [`crate::format::list`]
+//! prints it as `ps` prints containers: the default table, `table TEMPLATE`, `json`, or a
+//! template per row. The filters are Docker's (docker-images(1), docker-network-ls(1),
+//! docker-volume-ls(1)): values of one key are alternatives, different keys must all hold.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use images::cli::{ImageCommand, ListArgs};
+use images::image::Image;
+use images::ops::ImageRow;
+use images::store::Store;
+use networking::cli::NetworkCommand;
+use serde_json::{Map, Value, json};
+use volumes::cli::VolumeCommand;
+
+use crate::format::{self, Columns};
+
+/// `images` and `image ls`.
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// Stage 04's flags.
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Filter: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE,
+    /// label=KEY[=VALUE]
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format the output: a Go template, `table TEMPLATE`, or `json`
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show whole image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+}
+
+/// `image`'s commands, as Docker groups them.
+#[derive(Subcommand)]
+pub enum ImageGroup {
+    /// Build an image from a Dockerfile
+    Build(images::cli::BuildArgs),
+    /// Show how an image was made, layer by layer
+    History(images::cli::HistoryArgs),
+    /// Create an image from a root filesystem tarball
+    Import(images::cli::ImportArgs),
+    /// Show images' details as JSON
+    Inspect(images::cli::InspectArgs),
+    /// Load images from a docker-archive or OCI archive (a file, or stdin)
+    Load(images::cli::LoadArgs),
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove dangling images (every unused one with -a)
+    Prune(crate::prune::ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(images::cli::PullArgs),
+    /// Upload an image to a registry
+    Push(images::cli::PushArgs),
+    /// Remove images
+    #[command(visible_alias = "rmi")]
+    Rm(images::cli::RmiArgs),
+    /// Save images to a docker-archive (default) or OCI archive
+    Save(images::cli::SaveArgs),
+    /// Give an image another name
+    Tag(images::cli::TagArgs),
+}
+
+impl ImageGroup {
+    /// Runs the command; returns the exit code.
+    pub fn execute(self) -> anyhow::Result<i32> {
+        match self {
+            ImageGroup::Build(args) => ImageCommand::Build(args).execute(),
+            ImageGroup::History(args) => ImageCommand::History(args).execute(),
+            ImageGroup::Import(args) => ImageCommand::Import(args).execute(),
+            ImageGroup::Inspect(args) => ImageCommand::Inspect(args).execute(),
+            ImageGroup::Load(args) => ImageCommand::Load(args).execute(),
+            ImageGroup::Ls(args) => images(&args),
+            ImageGroup::Prune(args) => crate::prune::image_prune(&args),
+            ImageGroup::Pull(args) => ImageCommand::Pull(args).execute(),
+            ImageGroup::Push(args) => ImageCommand::Push(args).execute(),
+            ImageGroup::Rm(args) => ImageCommand::Rmi(args).execute(),
+            ImageGroup::Save(args) => ImageCommand::Save(args).execute(),
+            ImageGroup::Tag(args) => ImageCommand::Tag(args).execute(),
+        }
+    }
+}
+
+// --- images -------------------------------------------------------------------------------------
+
+const IMAGE_HEADERS: [(&str, &str); 9] = [
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("VirtualSize", "SIZE"),
+];
+
+/// The image filters, checked, by key.
+#[derive(Debug, Default)]
+struct ImageFilters {
+    dangling: Option<bool>,
+    reference: Vec<String>,
+    before: Option<String>,
+    since: Option<String>,
+    label: Vec<String>,
+}
+
+impl ImageFilters {
+    fn parse(flags: &[String]) -> anyhow::Result<ImageFilters> {
+        let mut filters = ImageFilters::default();
+        for (key, value) in networking::cli::key_values(flags, "--filter")? {
+            match key.as_str() {
+                "dangling" => {
+                    filters.dangling = Some(match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("Invalid filter 'dangling={value}'"),
+                    });
+                }
+                "reference" => filters.reference.push(value),
+                "before" => filters.before = Some(value),
+                "since" => filters.since = Some(value),
+                "label" => filters.label.push(value),
+                other => bail!("invalid filter '{other}'"),
+            }
+        }
+        Ok(filters)
+    }
+}
+
+/// Docker's reference filter: a glob over `name:tag` or the name alone (`busy*`, `*:1.36`);
+/// `*` does not cross a `/`, as Go's path.Match.
+fn reference_matches(pattern: &str, row: &ImageRow) -> bool {
+    let name = &row.repository;
+    let full = format!("{name}:{}", row.tag);
+    [name.as_str(), full.as_str()]
+        .iter()
+        .any(|candidate| glob(pattern.as_bytes(), candidate.as_bytes()))
+}
+
+/// path.Match's `*` and `?` (no character classes).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            glob(rest, text)
+                || text
+                    .split_first()
+                    .is_some_and(|(c, more)| *c != b'/' && glob(pattern, more))
+        }
+        (Some((b'?', rest)), Some((c, more))) => *c != b'/' && glob(rest, more),
+        (Some((p, rest)), Some((c, more))) => p == c && glob(rest, more),
+        _ => false,
+    }
+}
+
+fn created_time(row: &ImageRow) -> Option<SystemTime> {
+    row.created.as_deref().and_then(images::human::parse_time)
+}
+
+/// The image's labels, from its config.
+fn labels(image: &Image) -> BTreeMap<String, String> {
+    image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().clone())
+        .map(|l| l.into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn image_row(
+    row: &ImageRow,
+    store: &Store,
+    args: &ImagesArgs,
+    now: SystemTime,
+) -> Map<String, Value> {
+    let id = if args.no_trunc {
+        row.id.to_string()
+    } else {
+        row.id.short().to_string()
+    };
+    let digest = store
+        .image(&row.id)
+        .ok()
+        .and_then(|i| i.repo_digests.first().cloned())
+        .and_then(|d| d.split_once('@').map(|(_, d)| d.to_string()))
+        .unwrap_or_else(|| "<none>".to_string());
+    let size = images::human::human_size(row.size);
+    let value = json!({
+        "Containers": "N/A",
+        "CreatedAt": row.created.clone().unwrap_or_default(),
+        "CreatedSince": images::human::ago(row.created.as_deref(), now),
+        "Digest": digest,
+        "ID": id,
+        "Repository": row.repository,
+        "SharedSize": "N/A",
+        "Size": size,
+        "Tag": row.tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": size,
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+// ANCHOR: images
+/// `images`: stage 04's rows, filtered, as the format asks.
+pub fn images(args: &ImagesArgs) -> anyhow::Result<i32> {
+    let filters = ImageFilters::parse(&args.filter)?;
+    let store = Store::open(&args.list.store.root)?;
+    // A dangling filter looks at every image, intermediate ones too, as Docker's does.
+    let all = args.list.all || filters.dangling.is_some();
+    let rows = images::ops::list(&store, all)?;
+    let bound = |name: &Option<String>| -> anyhow::Result<Option<SystemTime>> {
+        let Some(name) = name else { return Ok(None) };
+        let id = store.resolve(name)?;
+        Ok(store
+            .image(&id)?
+            .created()
+            .and_then(images::human::parse_time))
+    };
+    let (before, since) = (bound(&filters.before)?, bound(&filters.since)?);
+    let mut kept = Vec::new();
+    for row in rows {
+        let created = created_time(&row);
+        let dangling = row.repository == "<none>";
+        let keep = filters.dangling.is_none_or(|d| d == dangling)
+            && (filters.reference.is_empty()
+                || filters.reference.iter().any(|p| reference_matches(p, &row)))
+            && before.is_none_or(|b| created.is_some_and(|c| c < b))
+            && since.is_none_or(|s| created.is_some_and(|c| c > s))
+            && (filters.label.is_empty() || {
+                let labels = store.image(&row.id).map(|i| labels(&i)).unwrap_or_default();
+                filters.label.iter().all(|l| match l.split_once('=') {
+                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                    None => labels.contains_key(l),
+                })
+            });
+        if keep {
+            kept.push(row);
+        }
+    }
+    if args.list.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for row in &kept {
+            let id = if args.no_trunc {
+                row.id.to_string()
+            } else {
+                row.id.short().to_string()
+            };
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(0);
+    }
+    let now = SystemTime::now();
+    let maps: Vec<Map<String, Value>> = kept
+        .iter()
+        .map(|r| image_row(r, &store, args, now))
+        .collect();
+    let default: &[&str] = if args.digests {
+        &["Repository", "Tag", "Digest", "ID", "CreatedSince", "Size"]
+    } else {
+        &["Repository", "Tag", "ID", "CreatedSince", "Size"]
+    };
+    let columns = Columns {
+        headers: &IMAGE_HEADERS,
+        default,
+    };
+    print!("{}", format::list(args.format.as_deref(), &columns, &maps)?);
+    Ok(0)
+}
+// ANCHOR_END: images
+
+// --- network ls and volume ls -------------------------------------------------------------------
+
+const NETWORK_HEADERS: [(&str, &str); 8] = [
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
+
+const VOLUME_HEADERS: [(&str, &str); 7] = [
+    ("Driver", "DRIVER"),
+    ("Name", "VOLUME NAME"),
+    ("Scope", "SCOPE"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("Links", "LINKS"),
+    ("Size", "SIZE"),
+];
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `network ls` with a template: stage 05 filters, stage 07 formats. Other forms of the
+/// command go to stage 05 as they are.
+pub fn network(command: NetworkCommand) -> anyhow::Result<i32> {
+    let NetworkCommand::List {
+        root,
+        quiet: false,
+        filter,
+        format: Some(format),
+    } = command
+    else {
+        return command.execute();
+    };
+    let filters = networking::cli::key_values(&filter, "--filter")?;
+    let mut rows = Vec::new();
+    for network in networking::store::list(&root.root)? {
+        if networking::cli::matches(&network, &filters)? {
+            rows.push(object(networking::store::ls_json(&network)));
+        }
+    }
+    let columns = Columns {
+        headers: &NETWORK_HEADERS,
+        default: &["ID", "Name", "Driver", "Scope"],
+    };
+    print!("{}", format::list(Some(&format), &columns, &rows)?);
+    Ok(0)
+}
+
+/// `volume ls` with a template: stage 06 filters, stage 07 formats.
+pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
+    let VolumeCommand::List {
+        root,
+        quiet: false,
+        filter,
+        format: Some(format),
+    } = command
+    else {
+        return command.execute();
+    };
+    let filters = volumes::cli::key_values(&filter, "--filter")?;
+    let mut rows = Vec::new();
+    for volume in volumes::store::list(&root.root)? {
+        if volumes::cli::matches(&volume, &filters)? {
+            rows.push(object(volumes::store::ls_json(&volume)));
+        }
+    }
+    let columns = Columns {
+        headers: &VOLUME_HEADERS,
+        default: &["Driver", "Name"],
+    };
+    print!("{}", format::list(Some(&format), &columns, &rows)?);
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_globs_as_path_match() {
+        assert!(glob(b"busy*", b"busybox"));
+        assert!(glob(b"*:1.36", b"busybox:1.36"));
+        assert!(!glob(b"*", b"library/busybox"));
+        assert!(glob(b"*/busybox", b"library/busybox"));
+        assert!(glob(b"b?sybox", b"busybox"));
+        assert!(!glob(b"busy", b"busybox"));
+    }
+}
