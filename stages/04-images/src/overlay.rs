@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chroot::{Exit, Feature, FeatureError, Plan};
+use namespaces::in_root::Root;
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::digest::Digest;
@@ -220,11 +221,16 @@ impl Feature for Overlay {
             .or_else(|_| mount(&options))
             .map_err(|e| FeatureError::with(format!("mount overlay on {}", merged.display()), e))?;
         self.mounted = true;
-        for dir in &self.make_dirs {
-            let path = merged.join(dir.trim_start_matches('/'));
-            std::fs::create_dir_all(&path).map_err(|e| {
-                FeatureError::with(format!("create working directory {dir} in the image"), e)
-            })?;
+        // The WorkingDir is the image's word: `/../../../tmp/x` or a path through a symlink to
+        // the host's /tmp must be made inside the root, never joined to it as a string.
+        if !self.make_dirs.is_empty() {
+            let root = Root::open(&merged)
+                .map_err(|e| FeatureError::with(format!("open {}", merged.display()), e))?;
+            for dir in &self.make_dirs {
+                root.make_dirs(dir).map_err(|e| {
+                    FeatureError::with(format!("create working directory {dir} in the image"), e)
+                })?;
+            }
         }
         Ok(())
     }
@@ -337,10 +343,14 @@ fn prune_mount_points(upper: &Path) {
 pub fn read_through(layers: &[PathBuf], path: &str) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     for layer in layers.iter().rev() {
-        let candidate = layer.join(path);
-        match std::fs::symlink_metadata(&candidate) {
+        // Each layer is opened as a root: a symlinked `/etc` leads within the layer, never to
+        // the host's.
+        let Ok(root) = Root::open(layer) else {
+            continue;
+        };
+        match root.metadata(path) {
             Ok(meta) if meta.file_type().is_char_device() => return None, // a whiteout
-            Ok(meta) if meta.is_file() => return std::fs::read_to_string(&candidate).ok(),
+            Ok(meta) if meta.is_file() => return root.read_to_string(path).ok(),
             _ => continue,
         }
     }
@@ -368,6 +378,18 @@ mod tests {
             Some("low group")
         );
         assert_eq!(read_through(&layers, "etc/shadow"), None);
+    }
+
+    #[test]
+    fn a_symlinked_etc_is_read_inside_its_layer() {
+        // A layer whose /etc is a symlink to a host directory holding a passwd.
+        let dir = tempfile::tempdir().unwrap();
+        let (host, layer) = (dir.path().join("host"), dir.path().join("layer"));
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::create_dir_all(&layer).unwrap();
+        std::fs::write(host.join("passwd"), "intruder:x:0:0::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(&host, layer.join("etc")).unwrap();
+        assert_eq!(read_through(&[layer], "etc/passwd"), None);
     }
 
     #[test]
