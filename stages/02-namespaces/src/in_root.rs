@@ -540,6 +540,22 @@ impl Root {
         File::from(fd).metadata()
     }
 
+    /// Opens the directory `path` inside the root (`O_PATH`), making nothing.
+    pub fn open_dir(&self, path: &str) -> io::Result<OwnedFd> {
+        let relative = match path.trim_start_matches('/') {
+            "" => ".",
+            relative => relative,
+        };
+        let relative = cstr(relative).map_err(io::Error::other)?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        Ok(open_in_root(
+            self.fd.as_fd(),
+            &relative,
+            flags,
+            self.confined,
+        )?)
+    }
+
     /// Reads the regular file at `path` inside the root (`/etc/passwd`): a fifo or a device
     /// there is refused, not read forever.
     pub fn read_to_string(&self, path: &str) -> io::Result<String> {
