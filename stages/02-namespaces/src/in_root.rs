@@ -200,23 +200,15 @@ impl PathInRoot {
     // ANCHOR_END: walk
 
     /// The directory above the path and its last name, for making an entry there (a symlink).
+    /// Runs in the child: no allocation.
     fn open_parent(&self, root: BorrowedFd<'_>) -> Result<(OwnedFd, &CStr), Errno> {
         let name = self.names.last().ok_or(Errno::EINVAL)?;
-        let parent = match self.prefixes.len() {
-            0 | 1 => open_in_root(
-                root,
-                c".",
-                OFlag::O_PATH | OFlag::O_DIRECTORY,
-                self.confined,
-            )?,
-            n => PathInRoot {
-                prefixes: self.prefixes[..n - 1].to_vec(),
-                names: Vec::new(),
-                text: String::new(),
-                confined: self.confined,
-            }
-            .open(root, Create::Nothing)?,
+        let above = match self.prefixes.len() {
+            0 | 1 => c".",
+            n => self.prefixes[n - 2].as_c_str(),
         };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        let parent = open_in_root(root, above, flags, self.confined)?;
         Ok((parent, name))
     }
 }

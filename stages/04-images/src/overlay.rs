@@ -325,10 +325,29 @@ fn remove_dir(dir: &Path) -> Result<(), FeatureError> {
 /// directories), which are the engine's business, not the image's. Docker keeps these in a
 /// separate "init" layer for the same reason.
 fn prune_mount_points(upper: &Path) {
-    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
-        let path = upper.join(file);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
-            let _ = std::fs::remove_file(&path);
+    use nix::fcntl::{AtFlags, OFlag};
+    // The container may have made its /etc a symlink to a host directory: `etc` is opened
+    // without following it, so the files removed are the upper dir's, never the host's.
+    let etc = nix::fcntl::open(
+        upper,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .and_then(|upper| {
+        nix::fcntl::openat(
+            &upper,
+            "etc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    });
+    if let Ok(etc) = etc {
+        for file in ["hostname", "hosts", "resolv.conf"] {
+            let empty = nix::sys::stat::fstatat(&etc, file, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size == 0);
+            if empty {
+                let _ = nix::unistd::unlinkat(&etc, file, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            }
         }
     }
     // remove_dir only removes empty directories, which is exactly the condition.
@@ -390,6 +409,19 @@ mod tests {
         std::fs::write(host.join("passwd"), "intruder:x:0:0::/:/bin/sh\n").unwrap();
         std::os::unix::fs::symlink(&host, layer.join("etc")).unwrap();
         assert_eq!(read_through(&[layer], "etc/passwd"), None);
+    }
+
+    #[test]
+    fn pruning_never_follows_a_symlinked_etc() {
+        // A container replaced its /etc with a link to a host directory holding an empty hosts.
+        let dir = tempfile::tempdir().unwrap();
+        let (host, upper) = (dir.path().join("host"), dir.path().join("upper"));
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::write(host.join("hosts"), "").unwrap();
+        std::os::unix::fs::symlink(&host, upper.join("etc")).unwrap();
+        prune_mount_points(&upper);
+        assert!(host.join("hosts").exists());
     }
 
     #[test]
