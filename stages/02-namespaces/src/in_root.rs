@@ -548,25 +548,29 @@ impl Root {
         )?)
     }
 
-    /// Reads the regular file at `path` inside the root (`/etc/passwd`): a fifo or a device
-    /// there is refused, not read forever.
+    /// Reads the regular file at `path` inside the root (`/etc/passwd`). It is looked at before
+    /// it is opened for reading: a fifo there would block, and opening a device node has effects
+    /// of its own (the engine runs on the host, where nothing is `nodev`). The file is then
+    /// opened again through the first descriptor's `/proc/self/fd/N`, so it is the very inode
+    /// that was looked at, even if the container swapped the path in between.
     pub fn read_to_string(&self, path: &str) -> io::Result<String> {
-        let relative = cstr(path.trim_start_matches('/')).map_err(io::Error::other)?;
-        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-        let mut file = File::from(open_in_root(
-            self.fd.as_fd(),
-            &relative,
-            flags,
-            self.confined,
-        )?);
-        if !file.metadata()?.is_file() {
+        let relative = match path.trim_start_matches('/') {
+            "" => ".",
+            relative => relative,
+        };
+        let relative = cstr(relative).map_err(io::Error::other)?;
+        let looked_at = open_in_root(self.fd.as_fd(), &relative, OFlag::O_PATH, self.confined)?;
+        if !File::from(looked_at.try_clone()?).metadata()?.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{path} in the image is not a regular file"),
             ));
         }
+        let mut buf = [0u8; 32];
+        let flags = OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let reopened = nix::fcntl::open(proc_fd_path(&looked_at, &mut buf), flags, Mode::empty())?;
         let mut text = String::new();
-        file.read_to_string(&mut text)?;
+        File::from(reopened).read_to_string(&mut text)?;
         Ok(text)
     }
 
