@@ -13,11 +13,13 @@
 //! See mount_namespaces(7), pivot_root(2), proc(5), sysfs(5), devpts (filesystems/devpts).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chroot::plan::cstr;
 use chroot::{Feature, FeatureError, Plan, Step};
 use nix::mount::{MntFlags, MsFlags};
-use nix::sys::stat::Mode;
+
+use crate::in_root::{Create, MountInRoot, MountSource, Root, SymlinkInRoot};
 
 /// Paths Docker hides from containers: reading them would leak host information (kcore is the
 /// host's memory; keys, timer_list and sched_debug describe other processes). The directories
@@ -140,18 +142,6 @@ pub fn current_flags(path: &Path) -> MsFlags {
     .fold(MsFlags::empty(), |all, (_, ms)| all | ms)
 }
 
-/// Remounts an existing bind mount read-only, keeping the flags the kernel would otherwise
-/// refuse to drop.
-fn remount_readonly(target: &Path, keep: MsFlags) -> Result<Step, FeatureError> {
-    mount(
-        None,
-        target,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
-        None,
-    )
-}
-
 impl Feature for Filesystem {
     fn name(&self) -> &'static str {
         "filesystem"
@@ -166,7 +156,6 @@ impl Feature for Filesystem {
         let c = &self.config;
         chroot::root::check_rootfs(&c.rootfs).map_err(err)?;
         plan.rootfs = c.rootfs.clone();
-        let root = |p: &str| c.rootfs.join(p.trim_start_matches('/'));
         // The mounts need nothing from the parent, so they run while it is still busy (joining a
         // cgroup can take milliseconds) — unless there is a user namespace, whose id maps the
         // parent writes first.
@@ -195,106 +184,92 @@ impl Feature for Filesystem {
         steps.push(bind(&c.rootfs, &c.rootfs, MsFlags::MS_REC)?);
         steps.push(remount(&c.rootfs, current_flags(&c.rootfs) | nodev)?);
 
-        // 3. The kernel's views: the container's own /proc, and /sys read-only.
-        steps.push(Step::Mkdir(
-            cstr(root("/proc")).map_err(err)?,
-            Mode::from_bits_truncate(0o555),
-        ));
-        steps.push(mount(
-            Some("proc"),
-            &root("/proc"),
-            Some("proc"),
-            nosuid | nodev | noexec,
-            None,
-        )?);
-        steps.push(Step::Mkdir(
-            cstr(root("/sys")).map_err(err)?,
-            Mode::from_bits_truncate(0o555),
+        // 3. The kernel's views: the container's own /proc, and /sys read-only. Every target
+        // is a path of the image's (its /proc may be a symlink to anywhere): each is opened
+        // inside the root and mounted on through its descriptor (see `in_root`).
+        let rootfs = &Root::open(&c.rootfs)
+            .map_err(|e| FeatureError::with(format!("open rootfs {}", c.rootfs.display()), e))?;
+        let on = |target: &str, create: Create, source: MountSource| Target {
+            rootfs,
+            target: target.to_string(),
+            create,
+            source,
+        };
+        steps.push(custom(
+            on("/proc", Create::Dirs(0o555), host("proc")?).mount(
+                Some("proc"),
+                nosuid | nodev | noexec,
+                None,
+            )?,
         ));
         if c.own_network || !user_namespace {
             let flags = MsFlags::MS_RDONLY | nosuid | nodev | noexec;
-            steps.push(mount(
-                Some("sysfs"),
-                &root("/sys"),
-                Some("sysfs"),
-                flags,
-                None,
-            )?);
+            steps.push(custom(
+                on("/sys", Create::Dirs(0o555), host("sysfs")?).mount(
+                    Some("sysfs"),
+                    flags,
+                    None,
+                )?,
+            ));
         } else {
             // In a user namespace that shares the host's network, sysfs may not be mounted
             // afresh: bind the host's and make it read-only.
-            steps.push(bind(Path::new("/sys"), &root("/sys"), MsFlags::MS_REC)?);
-            steps.push(remount_readonly(&root("/sys"), nosuid | nodev | noexec)?);
+            steps.push(custom(
+                on("/sys", Create::Dirs(0o555), host("/sys")?)
+                    .mount(None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?
+                    .read_only(nosuid | nodev | noexec),
+            ));
         }
 
         // A minimal /dev: a tmpfs with a few devices, a private devpts, and shared memory.
-        let dev = root("/dev");
-        steps.push(Step::Mkdir(
-            cstr(&dev).map_err(err)?,
-            Mode::from_bits_truncate(0o755),
+        steps.push(custom(
+            on("/dev", Create::Dirs(0o755), host("tmpfs")?).mount(
+                Some("tmpfs"),
+                // nodev here too: the devices below are bind mounts of the host's, each a mount of
+                // its own, so they still work; a node made with mknod in /dev does not.
+                nosuid | nodev | MsFlags::MS_STRICTATIME,
+                Some("mode=755,size=65536k"),
+            )?,
         ));
-        steps.push(mount(
-            Some("tmpfs"),
-            &dev,
-            Some("tmpfs"),
-            // nodev here too: the devices below are bind mounts of the host's, each a mount of
-            // its own, so they still work; a node made with mknod in /dev does not.
-            nosuid | nodev | MsFlags::MS_STRICTATIME,
-            Some("mode=755,size=65536k"),
-        )?);
         for device in DEVICES {
-            let target = dev.join(device);
-            steps.push(Step::Touch(cstr(&target).map_err(err)?));
-            steps.push(bind(
-                &Path::new("/dev").join(device),
-                &target,
-                MsFlags::empty(),
-            )?);
+            let source = host(&format!("/dev/{device}"))?;
+            steps.push(custom(
+                on(&format!("/dev/{device}"), Create::File, source).mount(
+                    None,
+                    MsFlags::MS_BIND,
+                    None,
+                )?,
+            ));
         }
-        let pts = dev.join("pts");
-        steps.push(Step::Mkdir(
-            cstr(&pts).map_err(err)?,
-            Mode::from_bits_truncate(0o755),
-        ));
         // gid 5 is the tty group; in a user namespace it may not be mapped.
         let pts_options = if user_namespace {
             "newinstance,ptmxmode=0666,mode=0620"
         } else {
             "newinstance,ptmxmode=0666,mode=0620,gid=5"
         };
-        steps.push(mount(
-            Some("devpts"),
-            &pts,
-            Some("devpts"),
-            nosuid | noexec,
-            Some(pts_options),
-        )?);
-        steps.push(symlink("pts/ptmx", &dev.join("ptmx"))?);
-        let shm = dev.join("shm");
-        steps.push(Step::Mkdir(
-            cstr(&shm).map_err(err)?,
-            Mode::from_bits_truncate(0o1777),
+        steps.push(custom(
+            on("/dev/pts", Create::Dirs(0o755), host("devpts")?).mount(
+                Some("devpts"),
+                nosuid | noexec,
+                Some(pts_options),
+            )?,
         ));
-        steps.push(mount(
-            Some("shm"),
-            &shm,
-            Some("tmpfs"),
-            nosuid | nodev | noexec,
-            Some("mode=1777,size=65536k"),
-        )?);
-        if c.own_ipc {
-            let mqueue = dev.join("mqueue");
-            steps.push(Step::Mkdir(
-                cstr(&mqueue).map_err(err)?,
-                Mode::from_bits_truncate(0o755),
-            ));
-            steps.push(mount(
-                Some("mqueue"),
-                &mqueue,
-                Some("mqueue"),
+        steps.push(symlink(rootfs, "pts/ptmx", "/dev/ptmx")?);
+        steps.push(custom(
+            on("/dev/shm", Create::Dirs(0o1777), host("shm")?).mount(
+                Some("tmpfs"),
                 nosuid | nodev | noexec,
-                None,
-            )?);
+                Some("mode=1777,size=65536k"),
+            )?,
+        ));
+        if c.own_ipc {
+            steps.push(custom(
+                on("/dev/mqueue", Create::Dirs(0o755), host("mqueue")?).mount(
+                    Some("mqueue"),
+                    nosuid | nodev | noexec,
+                    None,
+                )?,
+            ));
         }
         for (link, target) in [
             ("fd", "/proc/self/fd"),
@@ -302,48 +277,44 @@ impl Feature for Filesystem {
             ("stdout", "/proc/self/fd/1"),
             ("stderr", "/proc/self/fd/2"),
         ] {
-            steps.push(symlink(target, &dev.join(link))?);
+            steps.push(symlink(rootfs, target, &format!("/dev/{link}"))?);
         }
 
+        // ANCHOR: etc_files
         // The engine's /etc/hostname, /etc/hosts and /etc/resolv.conf, bound over the image's.
-        steps.push(Step::Mkdir(
-            cstr(root("/etc")).map_err(err)?,
-            Mode::from_bits_truncate(0o755),
-        ));
+        // The image's /etc may be a symlink to a host directory: the files are made, and
+        // mounted on, where that link leads *inside* the root.
         for file in ETC_FILES {
-            let target = root("/etc").join(file);
-            steps.push(Step::Touch(cstr(&target).map_err(err)?));
-            steps.push(bind(&c.etc_dir.join(file), &target, MsFlags::empty())?);
+            let source = MountSource::Host(cstr(c.etc_dir.join(file)).map_err(err)?);
+            steps.push(custom(
+                on(&format!("/etc/{file}"), Create::File, source).mount(
+                    None,
+                    MsFlags::MS_BIND,
+                    None,
+                )?,
+            ));
         }
+        // ANCHOR_END: etc_files
 
         // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
         for (path, is_dir) in MASKED_PATHS {
-            let target = root(path);
             let step = if *is_dir {
-                mount(
-                    Some("tmpfs"),
-                    &target,
+                on(path, Create::Nothing, host("tmpfs")?).mount(
                     Some("tmpfs"),
                     MsFlags::MS_RDONLY,
                     None,
                 )?
             } else {
-                bind(Path::new("/dev/null"), &target, MsFlags::empty())?
+                on(path, Create::Nothing, host("/dev/null")?).mount(None, MsFlags::MS_BIND, None)?
             };
-            steps.push(Step::IfExists(Box::new(step)));
+            steps.push(Step::IfExists(Box::new(custom(step))));
         }
         // Read-only paths: bound onto themselves, then remounted read-only.
         for path in READONLY_PATHS {
-            let target = root(path);
-            steps.push(Step::IfExists(Box::new(bind(
-                &target,
-                &target,
-                MsFlags::MS_REC,
-            )?)));
-            steps.push(Step::IfExists(Box::new(remount_readonly(
-                &target,
-                nosuid | nodev | noexec,
-            )?)));
+            let step = on(path, Create::Nothing, MountSource::Itself)
+                .mount(None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?
+                .read_only(nosuid | nodev | noexec);
+            steps.push(Step::IfExists(Box::new(custom(step))));
         }
 
         // 4. Into the new root. pivot_root(".", ".") stacks the old root on top of the new one,
@@ -363,11 +334,45 @@ impl Feature for Filesystem {
     // ANCHOR_END: prepare
 }
 
-fn symlink(target: &str, link: &Path) -> Result<Step, FeatureError> {
-    Ok(Step::Symlink {
-        target: cstr(target).map_err(err)?,
-        link: cstr(link).map_err(err)?,
-    })
+/// A mount point inside the root, and what to mount there.
+struct Target<'a> {
+    rootfs: &'a Root,
+    target: String,
+    create: Create,
+    source: MountSource,
+}
+
+impl Target<'_> {
+    fn mount(
+        self,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<MountInRoot, FeatureError> {
+        let Target {
+            rootfs,
+            target,
+            create,
+            source,
+        } = self;
+        MountInRoot::new(rootfs, &target, create, source, fstype, flags, data)
+            .map_err(|e| FeatureError::with(format!("resolve {target} inside the root"), e))
+    }
+}
+
+/// A name or host path skiff chose, as a mount's source.
+fn host(path: &str) -> Result<MountSource, FeatureError> {
+    cstr(path).map(MountSource::Host).map_err(err)
+}
+
+fn custom(step: impl chroot::ChildStep + 'static) -> Step {
+    Step::Custom(Arc::new(step))
+}
+
+fn symlink(rootfs: &Root, target: &str, link: &str) -> Result<Step, FeatureError> {
+    SymlinkInRoot::new(rootfs, link, target)
+        .map(custom)
+        .map_err(|e| FeatureError::with(format!("resolve {link} inside the root"), e))
 }
 
 /// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` into `dir`.
@@ -425,7 +430,7 @@ mod tests {
         assert!(
             plan.early
                 .iter()
-                .any(|s| s.to_string() == format!("mount proc on {}", dir.join("proc").display()))
+                .any(|s| s.to_string() == "mount proc on /proc")
         );
         assert!(matches!(plan.change_root[1], Step::PivotRoot { .. }));
         assert!(matches!(
@@ -446,7 +451,7 @@ mod tests {
             .iter()
             .filter(|s| matches!(s, Step::IfExists(_)))
             .count();
-        assert_eq!(masked, MASKED_PATHS.len() + 2 * READONLY_PATHS.len());
+        assert_eq!(masked, MASKED_PATHS.len() + READONLY_PATHS.len());
     }
 
     #[test]

@@ -23,6 +23,7 @@
 pub mod container;
 pub mod filesystem;
 pub mod id;
+pub mod in_root;
 pub mod init;
 pub mod join;
 pub mod namespaces;

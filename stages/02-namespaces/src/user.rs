@@ -55,10 +55,18 @@ struct PasswdEntry {
 /// `--rootfs`, through the image's layers for an image.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// A [`ReadFile`] for a plain directory.
+// ANCHOR: read_in
+/// A [`ReadFile`] for a plain directory. The files are opened inside it (see
+/// [`crate::in_root`]): an image whose `/etc` is a symlink to the host's `/etc` gets its own
+/// `/etc/passwd` read, or none, never the host's.
 pub fn read_in(rootfs: &Path) -> impl Fn(&str) -> Option<String> + '_ {
-    move |path| std::fs::read_to_string(rootfs.join(path)).ok()
+    move |path| {
+        crate::in_root::Root::open(rootfs)
+            .and_then(|root| root.read_to_string(path))
+            .ok()
+    }
 }
+// ANCHOR_END: read_in
 
 fn read_passwd(read: ReadFile<'_>) -> Vec<PasswdEntry> {
     let text = read("etc/passwd").unwrap_or_default();
@@ -245,6 +253,18 @@ mod tests {
         assert!(matches!(
             resolve("lab:nogroup-here", &read_in(dir.path())),
             Err(UserError::NoGroup(_))
+        ));
+    }
+
+    #[test]
+    fn passwd_is_read_inside_the_rootfs() {
+        // An image whose /etc is a symlink to a host directory with a passwd of its own.
+        let host = rootfs();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(host.path().join("etc"), dir.path().join("etc")).unwrap();
+        assert!(matches!(
+            resolve("lab", &read_in(dir.path())),
+            Err(UserError::NoUser(_))
         ));
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chroot::{Exit, Feature, FeatureError, Plan};
+use namespaces::in_root::Root;
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::digest::Digest;
@@ -220,11 +221,16 @@ impl Feature for Overlay {
             .or_else(|_| mount(&options))
             .map_err(|e| FeatureError::with(format!("mount overlay on {}", merged.display()), e))?;
         self.mounted = true;
-        for dir in &self.make_dirs {
-            let path = merged.join(dir.trim_start_matches('/'));
-            std::fs::create_dir_all(&path).map_err(|e| {
-                FeatureError::with(format!("create working directory {dir} in the image"), e)
-            })?;
+        // The WorkingDir is the image's word: `/../../../tmp/x` or a path through a symlink to
+        // the host's /tmp must be made inside the root, never joined to it as a string.
+        if !self.make_dirs.is_empty() {
+            let root = Root::open(&merged)
+                .map_err(|e| FeatureError::with(format!("open {}", merged.display()), e))?;
+            for dir in &self.make_dirs {
+                root.make_dirs(dir).map_err(|e| {
+                    FeatureError::with(format!("create working directory {dir} in the image"), e)
+                })?;
+            }
         }
         Ok(())
     }
@@ -319,10 +325,29 @@ fn remove_dir(dir: &Path) -> Result<(), FeatureError> {
 /// directories), which are the engine's business, not the image's. Docker keeps these in a
 /// separate "init" layer for the same reason.
 fn prune_mount_points(upper: &Path) {
-    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
-        let path = upper.join(file);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
-            let _ = std::fs::remove_file(&path);
+    use nix::fcntl::{AtFlags, OFlag};
+    // The container may have made its /etc a symlink to a host directory: `etc` is opened
+    // without following it, so the files removed are the upper dir's, never the host's.
+    let etc = nix::fcntl::open(
+        upper,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .and_then(|upper| {
+        nix::fcntl::openat(
+            &upper,
+            "etc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    });
+    if let Ok(etc) = etc {
+        for file in ["hostname", "hosts", "resolv.conf"] {
+            let empty = nix::sys::stat::fstatat(&etc, file, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_size == 0);
+            if empty {
+                let _ = nix::unistd::unlinkat(&etc, file, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            }
         }
     }
     // remove_dir only removes empty directories, which is exactly the condition.
@@ -337,10 +362,14 @@ fn prune_mount_points(upper: &Path) {
 pub fn read_through(layers: &[PathBuf], path: &str) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     for layer in layers.iter().rev() {
-        let candidate = layer.join(path);
-        match std::fs::symlink_metadata(&candidate) {
+        // Each layer is opened as a root: a symlinked `/etc` leads within the layer, never to
+        // the host's.
+        let Ok(root) = Root::open(layer) else {
+            continue;
+        };
+        match root.metadata(path) {
             Ok(meta) if meta.file_type().is_char_device() => return None, // a whiteout
-            Ok(meta) if meta.is_file() => return std::fs::read_to_string(&candidate).ok(),
+            Ok(meta) if meta.is_file() => return root.read_to_string(path).ok(),
             _ => continue,
         }
     }
@@ -368,6 +397,31 @@ mod tests {
             Some("low group")
         );
         assert_eq!(read_through(&layers, "etc/shadow"), None);
+    }
+
+    #[test]
+    fn a_symlinked_etc_is_read_inside_its_layer() {
+        // A layer whose /etc is a symlink to a host directory holding a passwd.
+        let dir = tempfile::tempdir().unwrap();
+        let (host, layer) = (dir.path().join("host"), dir.path().join("layer"));
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::create_dir_all(&layer).unwrap();
+        std::fs::write(host.join("passwd"), "intruder:x:0:0::/:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(&host, layer.join("etc")).unwrap();
+        assert_eq!(read_through(&[layer], "etc/passwd"), None);
+    }
+
+    #[test]
+    fn pruning_never_follows_a_symlinked_etc() {
+        // A container replaced its /etc with a link to a host directory holding an empty hosts.
+        let dir = tempfile::tempdir().unwrap();
+        let (host, upper) = (dir.path().join("host"), dir.path().join("upper"));
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::write(host.join("hosts"), "").unwrap();
+        std::os::unix::fs::symlink(&host, upper.join("etc")).unwrap();
+        prune_mount_points(&upper);
+        assert!(host.join("hosts").exists());
     }
 
     #[test]

@@ -15,7 +15,6 @@
 //! No mount is made on the host, so nothing can be left behind there: the kernel drops the
 //! container's mount namespace, and its mounts with it, when its last process exits.
 
-use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,9 +24,9 @@ use chroot::plan::cstr;
 use chroot::{Feature, FeatureError, Plan, Step};
 use nix::mount::MsFlags;
 
-use crate::mount::MountInRoot;
 use crate::spec::{MountSpec, Source};
 use crate::store;
+use namespaces::in_root::{Create, MountInRoot, MountSource, Root};
 
 fn err(e: impl std::fmt::Display) -> FeatureError {
     FeatureError::msg(e.to_string())
@@ -86,36 +85,31 @@ fn locked_flags(path: &Path) -> MsFlags {
 }
 
 // ANCHOR: mount_step
-/// The child's step for one mount onto `spec.target` inside `rootfs`. `volume_dir` is the
-/// volume's directory, for a volume.
+/// The child's step for one mount onto `spec.target` inside `root` (stage 02's
+/// [`MountInRoot`]: the target opened inside the root, made if missing, mounted on by
+/// descriptor). `volume_dir` is the volume's directory, for a volume.
 pub fn mount_step(
-    rootfs: &Path,
+    root: &Root,
     spec: &MountSpec,
     volume_dir: Option<&Path>,
 ) -> Result<MountInRoot, FeatureError> {
-    let components: Vec<&str> = spec.target.split('/').filter(|c| !c.is_empty()).collect();
-    let prefixes = (1..=components.len())
-        .map(|n| cstr(components[..n].join("/")))
-        .collect::<Result<Vec<CString>, _>>()
-        .map_err(err)?;
-    let names = components
-        .iter()
-        .map(cstr)
-        .collect::<Result<Vec<CString>, _>>()
-        .map_err(err)?;
+    let resolve = |e: std::io::Error| {
+        FeatureError::with(format!("resolve {} inside the root", spec.target), e)
+    };
+    let host = |source: &Path| cstr(source).map(MountSource::Host).map_err(err);
     let bind = |source: &Path, file: bool| -> Result<MountInRoot, FeatureError> {
-        Ok(MountInRoot {
-            root: cstr(rootfs).map_err(err)?,
-            prefixes: prefixes.clone(),
-            names: names.clone(),
-            file,
-            source: Some(cstr(source).map_err(err)?),
-            fstype: None,
-            // Recursive, as Docker's binds are: mounts under the source come along.
-            flags: MsFlags::MS_BIND | MsFlags::MS_REC,
-            data: None,
-            remount: spec.readonly.then(|| locked_flags(source)),
-            target: spec.target.clone(),
+        let create = if file {
+            Create::File
+        } else {
+            Create::Dirs(0o755)
+        };
+        // Recursive, as Docker's binds are: mounts under the source come along.
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        let step = MountInRoot::new(root, &spec.target, create, host(source)?, None, flags, None)
+            .map_err(resolve)?;
+        Ok(match spec.readonly {
+            true => step.read_only(locked_flags(source)),
+            false => step,
         })
     };
     match (&spec.source, volume_dir) {
@@ -133,21 +127,17 @@ pub fn mount_step(
             if spec.readonly {
                 flags |= MsFlags::MS_RDONLY;
             }
-            Ok(MountInRoot {
-                root: cstr(rootfs).map_err(err)?,
-                prefixes,
-                names,
-                file: false,
-                source: Some(cstr("tmpfs").map_err(err)?),
-                fstype: Some(cstr("tmpfs").map_err(err)?),
+            let data = (!options.is_empty()).then_some(options.as_str());
+            MountInRoot::new(
+                root,
+                &spec.target,
+                Create::Dirs(0o755),
+                host(Path::new("tmpfs"))?,
+                Some("tmpfs"),
                 flags,
-                data: (!options.is_empty())
-                    .then(|| cstr(options))
-                    .transpose()
-                    .map_err(err)?,
-                remount: None,
-                target: spec.target.clone(),
-            })
+                data,
+            )
+            .map_err(resolve)
         }
     }
 }
@@ -165,6 +155,13 @@ impl Feature for VolumesFeature {
     // ANCHOR: prepare
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let rootfs = plan.rootfs.clone();
+        let root =
+            match self.specs.is_empty() {
+                true => None,
+                false => Some(Root::open(&rootfs).map_err(|e| {
+                    FeatureError::with(format!("open rootfs {}", rootfs.display()), e)
+                })?),
+            };
         let mut steps = Vec::new();
         for spec in &self.specs {
             let volume_dir = match &spec.source {
@@ -204,7 +201,10 @@ impl Feature for VolumesFeature {
                 }
                 Source::Tmpfs(_) => None,
             };
-            let step = mount_step(&rootfs, spec, volume_dir.as_deref())?;
+            let root = root
+                .as_ref()
+                .ok_or_else(|| err("no rootfs to mount into"))?;
+            let step = mount_step(root, spec, volume_dir.as_deref())?;
             steps.push(Step::Custom(Arc::new(step)));
         }
         // After stage 02's mounts, in the same list: at once without a user namespace, after
@@ -252,20 +252,14 @@ pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
 /// target is opened with openat2(2) inside the root, like the mount itself, so an image's
 /// symlink cannot make skiff copy the host's files.
 pub fn copy_up(rootfs: &Path, target: &str, volume: &Path) -> std::io::Result<()> {
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     if rootfs.as_os_str().is_empty() {
         return Ok(());
     }
-    let root = fs::File::open(rootfs)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let relative = target.trim_start_matches('/');
-    let dir = match nix::fcntl::openat2(&root, relative, how) {
+    let dir = match Root::open(rootfs)?.open_dir(target) {
         Ok(fd) => fd,
         // Nothing there (or not a directory): nothing to copy.
-        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Ok(()),
+        Err(e) => return Err(e),
     };
     use std::os::fd::AsRawFd;
     let source = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
@@ -323,22 +317,16 @@ mod tests {
 
     #[test]
     fn steps_name_the_target_and_bind_recursively() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path()).unwrap();
         let spec = parse_volume("/etc:/host/etc:ro").unwrap();
-        let step = mount_step(Path::new("/r"), &spec, None).unwrap();
+        let step = mount_step(&root, &spec, None).unwrap();
         assert_eq!(step.to_string(), "mount /etc on /host/etc");
-        assert_eq!(
-            step.prefixes,
-            vec![c"host".to_owned(), c"host/etc".to_owned()]
-        );
-        assert_eq!(step.names, vec![c"host".to_owned(), c"etc".to_owned()]);
+        assert_eq!(step.target.text(), "/host/etc");
         assert!(step.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
-        assert!(step.remount.is_some() && !step.file);
-        let file = mount_step(
-            Path::new("/r"),
-            &parse_volume("/etc/hostname:/h").unwrap(),
-            None,
-        );
-        assert!(file.unwrap().file);
+        assert!(step.remount.is_some() && step.create == Create::Dirs(0o755));
+        let file = mount_step(&root, &parse_volume("/etc/hostname:/h").unwrap(), None);
+        assert_eq!(file.unwrap().create, Create::File);
     }
 
     #[test]

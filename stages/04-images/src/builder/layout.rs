@@ -491,4 +491,27 @@ mod tests {
         layout.make_dir("/app/data", Owner::ROOT).unwrap();
         assert_eq!(tree(&f.changes), ["app", "app/data"]);
     }
+
+    #[test]
+    fn a_destination_through_a_link_to_the_host_stays_in_the_image() {
+        // An image whose /etc and /up lead to a directory of the host, absolutely and by `..`.
+        let f = fixture();
+        let host = f._dir.path().join("host");
+        fs::create_dir_all(&host).unwrap();
+        let layer = f._dir.path().join("evil");
+        fs::create_dir_all(&layer).unwrap();
+        symlink(&host, layer.join("etc")).unwrap();
+        symlink("../../../../../../../../..", layer.join("up")).unwrap();
+        let image = ImageTree::new(vec![layer]);
+        let context = BuildContext::open(&f.context).unwrap();
+        for line in ["COPY notes.txt /etc/notes", "COPY app.sh /up/tmp/app.sh"] {
+            let plan = context.resolve(&step(line), &|p| image.is_dir(p)).unwrap();
+            let mut layout = Layout::new(&image, &f.changes, &f.unpack);
+            layout.copy(&plan, Owner::ROOT).unwrap();
+        }
+        assert_eq!(fs::read_dir(&host).unwrap().count(), 0);
+        let inside = f.changes.join(host.strip_prefix("/").unwrap());
+        assert!(inside.join("notes").is_file());
+        assert!(f.changes.join("tmp/app.sh").is_file());
+    }
 }
