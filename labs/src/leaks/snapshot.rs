@@ -305,10 +305,12 @@ fn cmdline(pid: u32) -> Option<String> {
     )
 }
 
-/// Whether a file is a lock: an engine may keep its lock files (`containers.lock`,
-/// `networks/lock`) once made, since removing a lock another engine may hold is a race.
+/// Whether a file is a lock or the store's journal: an engine may keep its lock files
+/// (`containers.lock`, `networks/lock`) once made, since removing a lock another engine may hold
+/// is a race; and its event journal (`events.log`, turned over to `events.log.1`) is history
+/// that `events --since` reads, not state a container holds.
 fn is_lock(name: &str) -> bool {
-    name == "lock" || name.ends_with(".lock")
+    name == "lock" || name.ends_with(".lock") || name == "events.log" || name == "events.log.1"
 }
 
 /// The files and directories under the store root `store`, as paths relative to it, but for
