@@ -63,6 +63,11 @@ pub struct FilesystemConfig {
     pub own_network: bool,
     /// The container has its own IPC namespace (`/dev/mqueue` can be mounted).
     pub own_ipc: bool,
+    /// Host devices to show in the container's `/dev` (`--device`).
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--privileged`: every host device in `/dev`, `/sys` and `/proc/sys` writable, nothing
+    /// masked.
+    pub privileged: bool,
 }
 
 /// The root filesystem feature: mounts inside, then pivot_root.
@@ -212,7 +217,13 @@ impl Feature for Filesystem {
             Mode::from_bits_truncate(0o555),
         ));
         if c.own_network || !user_namespace {
-            let flags = MsFlags::MS_RDONLY | nosuid | nodev | noexec;
+            // Writable only for --privileged, as in Docker.
+            let read_only = if c.privileged {
+                MsFlags::empty()
+            } else {
+                MsFlags::MS_RDONLY
+            };
+            let flags = read_only | nosuid | nodev | noexec;
             steps.push(mount(
                 Some("sysfs"),
                 &root("/sys"),
@@ -251,6 +262,39 @@ impl Feature for Filesystem {
                 MsFlags::empty(),
             )?);
         }
+        // ANCHOR: extra_devices
+        // --device and --privileged: more of the host's nodes, bound the same way. Stage 03's
+        // devices cgroup decides whether they open.
+        let mut extra: Vec<(PathBuf, String)> = c
+            .devices
+            .iter()
+            .map(|d| (d.host.clone(), d.container.clone()))
+            .collect();
+        if c.privileged {
+            extra.extend(
+                crate::devices::host_devices()
+                    .into_iter()
+                    .map(|d| (Path::new("/dev").join(&d), format!("/dev/{d}"))),
+            );
+        }
+        for (host, inside) in &extra {
+            let target = root(inside);
+            let mut parent = target.parent();
+            let mut dirs = Vec::new();
+            while let Some(dir) = parent.filter(|p| p.starts_with(&dev) && *p != dev) {
+                dirs.push(dir.to_path_buf());
+                parent = dir.parent();
+            }
+            for dir in dirs.iter().rev() {
+                steps.push(Step::Mkdir(
+                    cstr(dir).map_err(err)?,
+                    Mode::from_bits_truncate(0o755),
+                ));
+            }
+            steps.push(Step::Touch(cstr(&target).map_err(err)?));
+            steps.push(bind(host, &target, MsFlags::empty())?);
+        }
+        // ANCHOR_END: extra_devices
         let pts = dev.join("pts");
         steps.push(Step::Mkdir(
             cstr(&pts).map_err(err)?,
@@ -317,7 +361,13 @@ impl Feature for Filesystem {
         }
 
         // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
-        for (path, is_dir) in MASKED_PATHS {
+        // --privileged masks nothing and leaves /proc/sys writable, as in Docker.
+        let (masked, read_only) = if c.privileged {
+            (&[][..], &[][..])
+        } else {
+            (MASKED_PATHS, READONLY_PATHS)
+        };
+        for (path, is_dir) in masked {
             let target = root(path);
             let step = if *is_dir {
                 mount(
@@ -333,7 +383,7 @@ impl Feature for Filesystem {
             steps.push(Step::IfExists(Box::new(step)));
         }
         // Read-only paths: bound onto themselves, then remounted read-only.
-        for path in READONLY_PATHS {
+        for path in read_only {
             let target = root(path);
             steps.push(Step::IfExists(Box::new(bind(
                 &target,
@@ -410,6 +460,8 @@ mod tests {
             etc_dir: PathBuf::from("/run/skiff-test/etc"),
             own_network: true,
             own_ipc: true,
+            devices: Vec::new(),
+            privileged: false,
         }
     }
 
@@ -460,6 +512,42 @@ mod tests {
             .unwrap();
         assert!(plan.early.is_empty());
         assert_eq!(plan.before_root[0].to_string(), "change mount /");
+    }
+
+    #[test]
+    fn a_device_is_bound_below_dev_and_privileged_drops_the_masks() {
+        let dir = std::env::temp_dir();
+        let mut with_device = config(&dir);
+        with_device.devices = vec![crate::devices::parse_device("/dev/null:/dev/a/b").unwrap()];
+        let mut plan = Plan::default();
+        Filesystem::new(with_device).prepare(&mut plan).unwrap();
+        let names: Vec<String> = plan.early.iter().map(ToString::to_string).collect();
+        let target = dir.join("dev/a/b").display().to_string();
+        let mkdir = names
+            .iter()
+            .position(|n| n.contains("dev/a") && n.starts_with("create directory"));
+        let bound = names
+            .iter()
+            .position(|n| n.ends_with(&target) && n.contains("/dev/null"));
+        assert!(
+            mkdir.is_some() && bound.is_some() && mkdir < bound,
+            "{names:#?}"
+        );
+
+        let mut privileged = config(&dir);
+        privileged.privileged = true;
+        let mut plan = Plan::default();
+        Filesystem::new(privileged).prepare(&mut plan).unwrap();
+        assert!(!plan.early.iter().any(|s| matches!(s, Step::IfExists(_))));
+        let sys = plan.early.iter().find_map(|s| match s {
+            Step::Mount {
+                fstype: Some(t),
+                flags,
+                ..
+            } if t.as_bytes() == b"sysfs" => Some(*flags),
+            _ => None,
+        });
+        assert!(!sys.unwrap().contains(MsFlags::MS_RDONLY));
     }
 
     #[test]

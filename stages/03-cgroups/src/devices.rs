@@ -77,6 +77,31 @@ pub fn docker_default() -> Vec<DeviceRule> {
 }
 // ANCHOR_END: rule
 
+// ANCHOR: rules_for
+/// The rules of a container: every device with `--privileged`, else Docker's list and one rule
+/// per `--device`, with its permissions.
+pub fn rules_for(
+    privileged: bool,
+    devices: &[namespaces::devices::DeviceMapping],
+) -> Vec<DeviceRule> {
+    if privileged {
+        return vec![DeviceRule::ALL];
+    }
+    let mut rules = docker_default();
+    rules.extend(devices.iter().map(|d| DeviceRule {
+        kind: if d.block {
+            DeviceKind::Block
+        } else {
+            DeviceKind::Char
+        },
+        major: Some(d.major),
+        minor: Some(d.minor),
+        access: DeviceRule::parse_access(&d.permissions).unwrap_or(READ | WRITE | MKNOD),
+    }));
+    rules
+}
+// ANCHOR_END: rules_for
+
 impl DeviceRule {
     /// Every device (`a *:* rwm`): what `--privileged` allows.
     pub const ALL: DeviceRule = DeviceRule {
@@ -439,6 +464,7 @@ mod tests {
 
     /// Runs the program as the kernel would for one access: a tiny interpreter of the eight
     /// opcodes [`program`] uses. Returns r0.
+    #[allow(clippy::cast_possible_truncation)] // 32-bit ALU operations truncate, as the kernel's.
     fn run(insns: &[Insn], kind: i32, access: i32, major: u32, minor: u32) -> u64 {
         let ctx = [u32::try_from(access << 16 | kind).unwrap(), major, minor];
         let mut r = [0u64; 11];
@@ -477,6 +503,15 @@ mod tests {
         assert_eq!(DeviceRule::parse_access("rw"), Some(READ | WRITE));
         assert_eq!(DeviceRule::parse_access("rwx"), None);
         assert_eq!(DeviceRule::parse_access(""), None);
+    }
+
+    #[test]
+    fn devices_and_privileged_make_their_rules() {
+        let null = namespaces::devices::parse_device("/dev/null:/dev/mynull:rw").unwrap();
+        let rules = rules_for(false, std::slice::from_ref(&null));
+        assert_eq!(rules.len(), docker_default().len() + 1);
+        assert_eq!(rules.last().unwrap().line(), "c 1:3 rw");
+        assert_eq!(rules_for(true, &[null]), [DeviceRule::ALL]);
     }
 
     #[test]
