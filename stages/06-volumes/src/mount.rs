@@ -43,8 +43,9 @@ pub struct MountInRoot {
     pub flags: MsFlags,
     /// Filesystem options (`size=...,mode=...`).
     pub data: Option<CString>,
-    /// For a read-only bind mount: the flags of the second mount call that makes it read-only
-    /// (a bind mount takes no flags of its own; it must be remounted).
+    /// For a bind mount: the flags of the second mount call that makes it `nodev` (and
+    /// read-only, with `MS_RDONLY`), besides `MS_BIND | MS_REMOUNT` (a bind mount takes no
+    /// flags of its own; it must be remounted).
     pub remount: Option<MsFlags>,
     /// The target as the user wrote it, for messages.
     pub target: String,
@@ -176,14 +177,14 @@ impl chroot::ChildStep for MountInRoot {
         )?;
         if let Some(flags) = self.remount {
             // The descriptor still names the directory *under* the new mount; opened again,
-            // the path leads into the mount, which is what must become read-only.
+            // the path leads into the mount, which is what must become nodev (or read-only).
             let last = self.prefixes.last().ok_or(Errno::EINVAL)?;
             let mounted = open_in_root(&root, last, !self.file)?;
             nix::mount::mount(
                 None::<&CStr>,
                 proc_fd_path(mounted.0, &mut buf),
                 None::<&CStr>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
                 None::<&CStr>,
             )?;
         }
