@@ -39,6 +39,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--userns",
     "--cap-add",
     "--cap-drop",
+    "--device",
     "--ns",
     "-m",
     "--memory",

@@ -72,6 +72,16 @@ pub struct NamespaceArgs {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
+    /// Add a host device to the container: HOST[:CONTAINER][:PERMISSIONS], such as /dev/fuse or /dev/sdb:/dev/xvdc:r
+    #[arg(long = "device", value_name = "DEVICE")]
+    #[serde(default)]
+    pub device: Vec<String>,
+
+    /// Give extended privileges: every capability, every host device, writable /sys and /proc/sys
+    #[arg(long)]
+    #[serde(default)]
+    pub privileged: bool,
+
     /// Run a tiny init as PID 1 that forwards signals and reaps zombies
     #[arg(long)]
     pub init: bool,
@@ -279,7 +289,8 @@ impl NamespaceArgs {
             Some(spec) => resolve(spec, read)?,
             None => Identity::root(),
         };
-        let caps = capability_set(&self.cap_add, &self.cap_drop)?;
+        let caps = self.capabilities()?;
+        let devices = self.device_mappings()?;
         // Docker gives every process HOSTNAME, and HOME from passwd, unless set.
         let process = &mut prepared.process;
         if process.get_env("HOSTNAME").is_none() {
@@ -303,6 +314,8 @@ impl NamespaceArgs {
             etc_dir: dir.clone(),
             own_network: ns.has(Namespace::Net),
             own_ipc: ns.has(Namespace::Ipc),
+            devices,
+            privileged: self.privileged,
         }));
         prepared.add(ns);
         if namespaces.contains(&Namespace::Uts) {
@@ -322,6 +335,32 @@ impl NamespaceArgs {
         })
     }
     // ANCHOR_END: prepare
+
+    // ANCHOR: privileged
+    /// The capabilities the container keeps: Docker's default set, or every one with
+    /// `--privileged`; then `--cap-add` and `--cap-drop`.
+    pub fn capabilities(&self) -> anyhow::Result<BTreeSet<u32>> {
+        let mut add = self.cap_add.clone();
+        if self.privileged {
+            add.insert(0, "ALL".to_string());
+        }
+        let mut set = capability_set(&add, &self.cap_drop)?;
+        if self.privileged {
+            // "All" is all the engine has: one cannot give what one was not given.
+            set = &set & &crate::security::bounding_set();
+        }
+        Ok(set)
+    }
+    // ANCHOR_END: privileged
+
+    /// Every `--device`, checked against the host (each must be a device node).
+    pub fn device_mappings(&self) -> anyhow::Result<Vec<crate::devices::DeviceMapping>> {
+        Ok(self
+            .device
+            .iter()
+            .map(|spec| crate::devices::parse_device(spec))
+            .collect::<Result<_, _>>()?)
+    }
 
     /// Writes the container id to `--cidfile`, refusing to overwrite, as Docker does.
     pub fn write_cidfile(&self, id: &ContainerId) -> anyhow::Result<()> {

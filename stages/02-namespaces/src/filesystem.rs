@@ -65,6 +65,11 @@ pub struct FilesystemConfig {
     pub own_network: bool,
     /// The container has its own IPC namespace (`/dev/mqueue` can be mounted).
     pub own_ipc: bool,
+    /// Host devices to show in the container's `/dev` (`--device`).
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--privileged`: every host device in `/dev`, `/sys` and `/proc/sys` writable, nothing
+    /// masked.
+    pub privileged: bool,
 }
 
 /// The root filesystem feature: mounts inside, then pivot_root.
@@ -203,7 +208,13 @@ impl Feature for Filesystem {
             )?,
         ));
         if c.own_network || !user_namespace {
-            let flags = MsFlags::MS_RDONLY | nosuid | nodev | noexec;
+            // Writable only for --privileged, as in Docker.
+            let read_only = if c.privileged {
+                MsFlags::empty()
+            } else {
+                MsFlags::MS_RDONLY
+            };
+            let flags = read_only | nosuid | nodev | noexec;
             steps.push(custom(
                 on("/sys", Create::Dirs(0o555), host("sysfs")?).mount(
                     Some("sysfs"),
@@ -241,6 +252,28 @@ impl Feature for Filesystem {
                 )?,
             ));
         }
+        // ANCHOR: extra_devices
+        // --device and --privileged: more of the host's nodes, bound the same way. Stage 03's
+        // devices cgroup decides whether they open.
+        let mut extra: Vec<(PathBuf, String)> = c
+            .devices
+            .iter()
+            .map(|d| (d.host.clone(), d.container.clone()))
+            .collect();
+        if c.privileged {
+            extra.extend(
+                crate::devices::host_devices()
+                    .into_iter()
+                    .map(|d| (Path::new("/dev").join(&d), format!("/dev/{d}"))),
+            );
+        }
+        for (host_node, inside) in &extra {
+            let source = MountSource::Host(cstr(host_node).map_err(err)?);
+            steps.push(custom(
+                on(inside, Create::File, source).mount(None, MsFlags::MS_BIND, None)?,
+            ));
+        }
+        // ANCHOR_END: extra_devices
         // gid 5 is the tty group; in a user namespace it may not be mapped.
         let pts_options = if user_namespace {
             "newinstance,ptmxmode=0666,mode=0620"
@@ -297,7 +330,13 @@ impl Feature for Filesystem {
         // ANCHOR_END: etc_files
 
         // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
-        for (path, is_dir) in MASKED_PATHS {
+        // --privileged masks nothing and leaves /proc/sys writable, as in Docker.
+        let (masked, read_only) = if c.privileged {
+            (&[][..], &[][..])
+        } else {
+            (MASKED_PATHS, READONLY_PATHS)
+        };
+        for (path, is_dir) in masked {
             let step = if *is_dir {
                 on(path, Create::Nothing, host("tmpfs")?).mount(
                     Some("tmpfs"),
@@ -310,7 +349,7 @@ impl Feature for Filesystem {
             steps.push(Step::IfExists(Box::new(custom(step))));
         }
         // Read-only paths: bound onto themselves, then remounted read-only.
-        for path in READONLY_PATHS {
+        for path in read_only {
             let step = on(path, Create::Nothing, MountSource::Itself)
                 .mount(None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?
                 .read_only(nosuid | nodev | noexec);
@@ -415,6 +454,8 @@ mod tests {
             etc_dir: PathBuf::from("/run/skiff-test/etc"),
             own_network: true,
             own_ipc: true,
+            devices: Vec::new(),
+            privileged: false,
         }
     }
 
@@ -465,6 +506,42 @@ mod tests {
             .unwrap();
         assert!(plan.early.is_empty());
         assert_eq!(plan.before_root[0].to_string(), "change mount /");
+    }
+
+    #[test]
+    fn a_device_is_bound_below_dev_and_privileged_drops_the_masks() {
+        let dir = std::env::temp_dir();
+        let mut with_device = config(&dir);
+        with_device.devices = vec![crate::devices::parse_device("/dev/null:/dev/a/b").unwrap()];
+        let mut plan = Plan::default();
+        Filesystem::new(with_device).prepare(&mut plan).unwrap();
+        let names: Vec<String> = plan.early.iter().map(ToString::to_string).collect();
+        let target = dir.join("dev/a/b").display().to_string();
+        let mkdir = names
+            .iter()
+            .position(|n| n.contains("dev/a") && n.starts_with("create directory"));
+        let bound = names
+            .iter()
+            .position(|n| n.ends_with(&target) && n.contains("/dev/null"));
+        assert!(
+            mkdir.is_some() && bound.is_some() && mkdir < bound,
+            "{names:#?}"
+        );
+
+        let mut privileged = config(&dir);
+        privileged.privileged = true;
+        let mut plan = Plan::default();
+        Filesystem::new(privileged).prepare(&mut plan).unwrap();
+        assert!(!plan.early.iter().any(|s| matches!(s, Step::IfExists(_))));
+        let sys = plan.early.iter().find_map(|s| match s {
+            Step::Mount {
+                fstype: Some(t),
+                flags,
+                ..
+            } if t.as_bytes() == b"sysfs" => Some(*flags),
+            _ => None,
+        });
+        assert!(!sys.unwrap().contains(MsFlags::MS_RDONLY));
     }
 
     #[test]

@@ -273,8 +273,9 @@ pub struct MountInRoot {
     pub flags: MsFlags,
     /// Filesystem options (`size=...,mode=...`).
     pub data: Option<CString>,
-    /// For a read-only bind mount: the flags of the second mount call that makes it read-only
-    /// (a bind mount takes no flags of its own; it must be remounted).
+    /// For a bind mount: the flags of a second mount call, besides `MS_BIND | MS_REMOUNT`, that
+    /// makes it read-only, `nodev`... (a bind mount takes no flags of its own; it must be
+    /// remounted).
     pub remount: Option<MsFlags>,
 }
 
@@ -305,6 +306,13 @@ impl MountInRoot {
 
     /// Remounted read-only after the mount, keeping `flags`.
     pub fn read_only(mut self, flags: MsFlags) -> Self {
+        self.remount = Some(flags | MsFlags::MS_RDONLY);
+        self
+    }
+
+    /// Remounted with `flags` after the mount (a bind mount takes no flags of its own: `nodev`,
+    /// `MS_RDONLY` and the rest come with a second call).
+    pub fn remounted(mut self, flags: MsFlags) -> Self {
         self.remount = Some(flags);
         self
     }
@@ -330,13 +338,13 @@ impl chroot::ChildStep for MountInRoot {
         )?;
         if let Some(flags) = self.remount {
             // The descriptor still names the directory *under* the new mount; opened again,
-            // the path leads into the mount, which is what must become read-only.
+            // the path leads into the mount, which is what must be remounted.
             let mounted = self.target.open(root.as_fd(), Create::Nothing)?;
             nix::mount::mount(
                 None::<&CStr>,
                 proc_fd_path(&mounted, &mut buf),
                 None::<&CStr>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
                 None::<&CStr>,
             )?;
         }

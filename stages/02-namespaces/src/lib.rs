@@ -21,6 +21,7 @@
 //! which this stage owns.
 
 pub mod container;
+pub mod devices;
 pub mod filesystem;
 pub mod id;
 pub mod in_root;

@@ -131,6 +131,22 @@ pub fn capability_set(add: &[String], drop: &[String]) -> Result<BTreeSet<u32>, 
     Ok(set)
 }
 
+/// The capabilities this process may still hand on: its bounding set (`CapBnd` in
+/// `/proc/self/status`). A sandbox may run the engine without some; `--privileged` gives all
+/// the others.
+pub fn bounding_set() -> BTreeSet<u32> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    (0..64).filter(|cap| mask & (1u64 << cap) != 0).collect()
+}
+
 /// A set of capability numbers as the 64-bit mask `/proc/PID/status` shows.
 pub fn mask(set: &BTreeSet<u32>) -> u64 {
     set.iter().fold(0, |m, cap| m | (1u64 << cap))

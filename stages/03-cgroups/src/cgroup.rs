@@ -40,6 +40,11 @@ pub trait Cgroup: Send {
     /// Sets `limits` on the cgroup, which exists.
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError>;
 
+    /// Denies the cgroup's processes every device but those `rules` allow: the devices
+    /// controller's files on v1, an eBPF program attached to the directory on v2. See
+    /// [`crate::devices`].
+    fn restrict_devices(&self, rules: &[crate::devices::DeviceRule]) -> Result<(), CgroupError>;
+
     /// Moves process `pid`, all its threads, into the cgroup. Its children are born there.
     fn add(&self, pid: Pid) -> Result<(), CgroupError>;
 

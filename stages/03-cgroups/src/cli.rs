@@ -30,7 +30,10 @@ pub fn prepare(
     namespaces: &NamespaceArgs,
     cgroup: &CgroupArgs,
 ) -> anyhow::Result<Container> {
-    let feature = cgroup.feature(base.id.full())?;
+    let mut feature = cgroup.feature(base.id.full())?;
+    // The devices the container may open: Docker's list, --device, or all with --privileged.
+    let devices = namespaces.device_mappings()?;
+    feature.devices = Some(crate::devices::rules_for(namespaces.privileged, &devices));
     let mut container = namespaces.prepare(base)?;
     container.prepared.add(feature);
     Ok(container)

@@ -173,6 +173,25 @@ pub enum CgroupError {
         /// How long it tried.
         seconds: u64,
     },
+    /// The kernel refused the devices program (cgroup v2).
+    #[error(
+        "load the devices cgroup's eBPF program (BPF_PROG_LOAD): {errno}{}: the verifier said: {log}",
+        bpf_hint(*errno)
+    )]
+    BpfLoad {
+        /// Why.
+        errno: nix::errno::Errno,
+        /// The verifier's log, when it wrote one.
+        log: String,
+    },
+    /// The devices program could not be attached to the container's cgroup (cgroup v2).
+    #[error("attach the devices program to {path} (BPF_PROG_ATTACH): {errno}{}", bpf_hint(*errno))]
+    BpfAttach {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// Why.
+        errno: nix::errno::Errno,
+    },
     /// rmdir(2) of a cgroup failed.
     #[error("remove cgroup {path}: {source}: remove it by hand (rmdir {path})")]
     Remove {
@@ -202,6 +221,15 @@ fn create_hint(err: &std::io::Error) -> &'static str {
         Some(libc::EEXIST) => ": a cgroup with this container id exists already",
         Some(libc::EACCES | libc::EPERM) => ": creating cgroups needs root",
         Some(libc::EROFS) => ": the cgroup filesystem is mounted read-only here",
+        _ => "",
+    }
+}
+
+fn bpf_hint(errno: nix::errno::Errno) -> &'static str {
+    match errno {
+        nix::errno::Errno::EPERM => {
+            ": loading eBPF programs needs root (CAP_BPF and CAP_SYS_ADMIN)"
+        }
         _ => "",
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | hook       | where           | what                                                        |
 //! |------------|-----------------|-------------------------------------------------------------|
-//! | `prepare`  | parent          | create `skiff/ID` in every controller, write the limits; plan the container's `/sys/fs/cgroup` |
+//! | `prepare`  | parent          | create `skiff/ID` in every controller, write the limits, deny devices but Docker's list; plan the container's `/sys/fs/cgroup` |
 //! | `started`  | parent          | write the child's pid to `cgroup.procs` while it waits for the go-ahead, so all its work counts |
 //! | `exited`   | parent          | read the OOM counter (and usage with `--stats`): notes       |
 //! | `cleanup`  | parent          | kill what is left inside, remove the cgroup (and an empty `skiff/`) |
@@ -15,6 +15,7 @@ use chroot::{Exit, Feature, FeatureError, Plan, Started, Step};
 
 use crate::cgroup::{self, Cgroup, CgroupPath, DEFAULT_PARENT};
 use crate::detect::Host;
+use crate::devices::DeviceRule;
 use crate::error::LimitError;
 use crate::limits::{CgroupArgs, Limits, Swap, human_bytes};
 use crate::view;
@@ -32,6 +33,9 @@ pub struct CgroupFeature {
     pub mount_cgroupfs: bool,
     /// Note the usage when the command ends (`--stats`).
     pub report_usage: bool,
+    /// The devices the container may use (see [`crate::devices`]): Docker's default list
+    /// unless `--device` or `--privileged` change it. `None` leaves devices alone.
+    pub devices: Option<Vec<DeviceRule>>,
     /// The host's setup; detected in `prepare` unless given (tests give a fake one).
     host: Option<Host>,
     /// The cgroup, once `prepare` started making it.
@@ -85,6 +89,24 @@ impl Feature for CgroupFeature {
         created.map_err(|err| {
             FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
         })?;
+        // ANCHOR: restrict_devices
+        // Before the child may run: it joins the cgroup first thing, and its rules with it.
+        // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
+        if let Some(rules) = &self.devices
+            && !chroot::defence::disabled("devices-cgroup")
+            && let Some(cgroup) = &self.cgroup
+        {
+            cgroup.restrict_devices(rules).map_err(|err| {
+                FeatureError::with(
+                    format!(
+                        "restrict the devices of cgroup {}",
+                        path.relative().display()
+                    ),
+                    err,
+                )
+            })?;
+        }
+        // ANCHOR_END: restrict_devices
         if self.mount_cgroupfs && view::has_mount_namespace(plan) {
             let steps = view::steps(&host, &path, plan)
                 .map_err(|err| FeatureError::with("plan the container's /sys/fs/cgroup", err))?;
@@ -141,6 +163,7 @@ impl CgroupFeature {
             parent: DEFAULT_PARENT.to_string(),
             mount_cgroupfs: true,
             report_usage: false,
+            devices: Some(crate::devices::docker_default()),
             host: None,
             cgroup: None,
             joins_itself: false,

@@ -41,6 +41,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod detect;
+pub mod devices;
 pub mod error;
 pub mod feature;
 pub mod files;
@@ -55,6 +56,7 @@ pub mod view;
 
 pub use cgroup::{Cgroup, CgroupPath, DEFAULT_PARENT, open};
 pub use detect::{Host, Setup, V1Hierarchy};
+pub use devices::{DeviceKind, DeviceRule};
 pub use error::{CgroupError, LimitError};
 pub use feature::CgroupFeature;
 pub use join::JoinCgroup;

@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 
 use crate::cgroup::{self, Cgroup, CgroupPath, Dirs};
 use crate::detect::{Host, V1Hierarchy};
+use crate::devices::DeviceRule;
 use crate::error::CgroupError;
 use crate::files;
 use crate::limits::{Limits, PidsLimit, Swap};
@@ -62,9 +63,9 @@ impl V1Cgroup {
 }
 
 /// The controllers a container always joins: memory (limits, OOM counters, usage), pids
-/// (counting, and finding every process to kill) and cpuacct (CPU time for `--stats` and
-/// `stats`).
-const ALWAYS: [&str; 3] = ["memory", "pids", "cpuacct"];
+/// (counting, and finding every process to kill), cpuacct (CPU time for `--stats` and
+/// `stats`) and devices (which device nodes may be opened, see [`crate::devices`]).
+const ALWAYS: [&str; 4] = ["memory", "pids", "cpuacct", "devices"];
 
 // ANCHOR: narrow
 /// The host as a container with `limits` sees it: only the v1 hierarchies it joins.
@@ -223,6 +224,10 @@ impl Cgroup for V1Cgroup {
         Ok(())
     }
 
+    fn restrict_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        crate::devices::apply_v1(&self.need("devices")?, rules)
+    }
+
     fn add(&self, pid: Pid) -> Result<(), CgroupError> {
         for dir in self.paths() {
             files::write(&dir.join("cgroup.procs"), pid.to_string())?;
@@ -344,6 +349,7 @@ mod tests {
             ],
         ),
         ("blkio", &[("blkio.bfq.weight", "default 100\n")]),
+        ("devices", &[("devices.deny", ""), ("devices.allow", "")]),
         ("systemd", &[]),
     ];
 
@@ -447,6 +453,22 @@ mod tests {
         assert_eq!(fake.read("pids/skiff/ab/pids.max"), "10");
         assert_eq!(fake.read("blkio/skiff/ab/blkio.bfq.weight"), "300");
         assert_eq!(cgroup.paths().len(), FILES.len());
+    }
+
+    #[test]
+    fn devices_are_denied_then_allowed_in_the_devices_hierarchy() {
+        let fake = Fake::new();
+        let mut cgroup = fake.cgroup("ab");
+        cgroup.create(&Limits::default()).unwrap();
+        cgroup
+            .restrict_devices(&[DeviceRule::char(1, Some(3), crate::devices::READ)])
+            .unwrap();
+        assert_eq!(fake.read("devices/skiff/ab/devices.deny"), "a");
+        assert_eq!(fake.read("devices/skiff/ab/devices.allow"), "c 1:3 r");
+        // A container always joins the devices hierarchy, whatever its limits.
+        let narrowed = narrow(&fake.host, &Limits::default());
+        assert!(narrowed.v1.iter().any(|h| h.has("devices")));
+        assert!(!narrowed.v1.iter().any(|h| h.has("cpuset")));
     }
 
     #[test]

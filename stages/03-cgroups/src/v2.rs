@@ -154,6 +154,10 @@ impl Cgroup for V2Cgroup {
         Ok(())
     }
 
+    fn restrict_devices(&self, rules: &[crate::devices::DeviceRule]) -> Result<(), CgroupError> {
+        crate::devices::apply_v2(&self.dir(), rules)
+    }
+
     fn add(&self, pid: Pid) -> Result<(), CgroupError> {
         files::write(&self.file("cgroup.procs"), pid.to_string())
     }

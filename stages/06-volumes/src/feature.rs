@@ -67,22 +67,26 @@ impl VolumesFeature {
     }
 }
 
-/// The flags of the filesystem holding `path` that a read-only remount must keep (the kernel
-/// refuses to drop `nosuid`, `nodev`, `noexec` of a mount locked by a user namespace).
-fn locked_flags(path: &Path) -> MsFlags {
-    use nix::sys::statvfs::FsFlags;
-    let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
-        return MsFlags::empty();
-    };
-    [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-    ]
-    .into_iter()
-    .filter(|(fs, _)| stat.flags().contains(*fs))
-    .fold(MsFlags::empty(), |all, (_, ms)| all | ms)
+// ANCHOR: nodev
+/// The remount that follows a bind mount of a volume or a host directory: always `nodev`,
+/// read-only with `:ro`, keeping what the source's mount locks. Root in the container keeps
+/// `CAP_MKNOD`, and a volume or a bind is a filesystem it can write: without `nodev`, a node
+/// made there with a host disk's numbers would open (stage 03's devices cgroup is the other
+/// wall). Docker relies on the cgroup alone; skiff keeps both, and no flag lifts this one
+/// (a container that needs a device gets it with `--device`).
+fn bind_remount(spec: &MountSpec, source: &Path) -> Option<MsFlags> {
+    // All of the source's flags, atime ones too: a user namespace locks them all.
+    let mut flags = namespaces::filesystem::current_flags(source);
+    // `nodev-volumes` is a defence the labs prove: a debug build can be told to go without it.
+    if !chroot::defence::disabled("nodev-volumes") {
+        flags |= MsFlags::MS_NODEV;
+    }
+    if spec.readonly {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    (!flags.is_empty()).then_some(flags)
 }
+// ANCHOR_END: nodev
 
 // ANCHOR: mount_step
 /// The child's step for one mount onto `spec.target` inside `root` (stage 02's
@@ -107,9 +111,9 @@ pub fn mount_step(
         let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
         let step = MountInRoot::new(root, &spec.target, create, host(source)?, None, flags, None)
             .map_err(resolve)?;
-        Ok(match spec.readonly {
-            true => step.read_only(locked_flags(source)),
-            false => step,
+        Ok(match bind_remount(spec, source) {
+            Some(flags) => step.remounted(flags),
+            None => step,
         })
     };
     match (&spec.source, volume_dir) {
@@ -124,6 +128,9 @@ pub fn mount_step(
         }
         (Source::Tmpfs(options), _) => {
             let mut flags = spec.flags;
+            if chroot::defence::disabled("nodev-volumes") {
+                flags.remove(MsFlags::MS_NODEV);
+            }
             if spec.readonly {
                 flags |= MsFlags::MS_RDONLY;
             }
@@ -324,7 +331,17 @@ mod tests {
         assert_eq!(step.to_string(), "mount /etc on /host/etc");
         assert_eq!(step.target.text(), "/host/etc");
         assert!(step.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
-        assert!(step.remount.is_some() && step.create == Create::Dirs(0o755));
+        let remount = step.remount.unwrap();
+        assert!(
+            remount.contains(MsFlags::MS_RDONLY | MsFlags::MS_NODEV),
+            "{remount:?}"
+        );
+        assert_eq!(step.create, Create::Dirs(0o755));
+        // Writable binds and volumes are remounted too: nodev.
+        let rw = mount_step(&root, &parse_volume("/etc:/e").unwrap(), None).unwrap();
+        let remount = rw.remount.unwrap();
+        assert!(remount.contains(MsFlags::MS_NODEV), "{remount:?}");
+        assert!(!remount.contains(MsFlags::MS_RDONLY), "{remount:?}");
         let file = mount_step(&root, &parse_volume("/etc/hostname:/h").unwrap(), None);
         assert_eq!(file.unwrap().create, Create::File);
     }

@@ -292,7 +292,7 @@ pub struct Resources {
     /// `--cpuset-mems`.
     pub cpuset_mems: String,
     /// `--device`.
-    pub devices: Vec<()>,
+    pub devices: Vec<DeviceJson>,
     /// `--device-cgroup-rule`.
     pub device_cgroup_rules: Option<Vec<String>>,
     /// `--gpus`.
@@ -543,3 +543,15 @@ pub struct EndpointSettings {
     pub driver_opts: Option<BTreeMap<String, String>>,
 }
 // ANCHOR_END: network_settings
+
+/// One `--device`, as Docker's inspect shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceJson {
+    /// The node on the host.
+    pub path_on_host: String,
+    /// Its path in the container.
+    pub path_in_container: String,
+    /// What the devices cgroup allows (`rwm`).
+    pub cgroup_permissions: String,
+}

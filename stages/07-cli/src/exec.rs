@@ -151,10 +151,16 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
         Some(spec) => namespaces::user::resolve(spec, &read)?,
         None => namespaces::user::Identity::root(),
     };
+    // The container's own set (all of them for a --privileged container), or all with
+    // `exec --privileged`.
     let caps = if args.privileged {
-        namespaces::security::capability_set(&["ALL".to_string()], &[])?
+        namespaces::NamespaceArgs {
+            privileged: true,
+            ..namespaces::NamespaceArgs::default()
+        }
+        .capabilities()?
     } else {
-        namespaces::security::capability_set(&spec.namespaces.cap_add, &spec.namespaces.cap_drop)?
+        spec.namespaces.capabilities()?
     };
 
     let mut process = chroot::Process::new(args.command.clone());

@@ -702,7 +702,7 @@ fn host_config(record: &Record) -> HostConfig {
         links: None,
         oom_score_adj: 0,
         pid_mode: host_or_empty(&ns.pid),
-        privileged: false,
+        privileged: ns.privileged,
         publish_all_ports: false,
         readonly_rootfs: flags.read_only,
         security_opt: None,
@@ -713,14 +713,29 @@ fn host_config(record: &Record) -> HostConfig {
         runtime: "skiff",
         console_size: [0, 0],
         isolation: String::new(),
-        resources: resources(&spec.image_args().cgroup),
+        resources: Resources {
+            devices: ns
+                .device
+                .iter()
+                .filter_map(|spec| namespaces::devices::parse_device(spec).ok())
+                .map(|d| crate::docker_json::DeviceJson {
+                    path_on_host: d.host.display().to_string(),
+                    path_in_container: d.container,
+                    cgroup_permissions: d.permissions,
+                })
+                .collect(),
+            ..resources(&spec.image_args().cgroup)
+        },
         mounts: host_mounts(&flags.mount),
+        // --privileged masks nothing and leaves nothing read-only.
         masked_paths: namespaces::filesystem::MASKED_PATHS
             .iter()
+            .filter(|_| !ns.privileged)
             .map(|(path, _)| (*path).to_string())
             .collect(),
         readonly_paths: namespaces::filesystem::READONLY_PATHS
             .iter()
+            .filter(|_| !ns.privileged)
             .map(|path| (*path).to_string())
             .collect(),
         init: ns.init.then_some(true),
