@@ -14,6 +14,7 @@ use clap::Args;
 use crate::filesystem::{Filesystem, FilesystemConfig, write_etc_files};
 use crate::id::ContainerId;
 use crate::namespaces::{IdMapping, Namespace, Namespaces, default_set, parse_list};
+use crate::seccomp::{Seccomp, SecurityOpts};
 use crate::security::{Privileges, capability_set};
 use crate::user::{Identity, ReadFile, resolve};
 
@@ -71,6 +72,11 @@ pub struct NamespaceArgs {
     /// Drop a capability (or ALL)
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false]
+    #[arg(long = "security-opt", value_name = "OPT")]
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 
     /// Run a tiny init as PID 1 that forwards signals and reaps zombies
     #[arg(long)]
@@ -280,6 +286,8 @@ impl NamespaceArgs {
             None => Identity::root(),
         };
         let caps = capability_set(&self.cap_add, &self.cap_drop)?;
+        // The filter is compiled here, in the parent: the child only installs it.
+        let confinement = SecurityOpts::parse(&self.security_opt)?.confinement(&caps)?;
         // Docker gives every process HOSTNAME, and HOME from passwd, unless set.
         let process = &mut prepared.process;
         if process.get_env("HOSTNAME").is_none() {
@@ -308,7 +316,7 @@ impl NamespaceArgs {
         if namespaces.contains(&Namespace::Uts) {
             prepared.add(SetHostname(hostname.clone()));
         }
-        prepared.add(Privileges::new(caps, identity));
+        prepared.add(Privileges::new(caps, identity).confined(confinement));
         if self.init {
             prepared.add(crate::init::Init);
         }
@@ -322,6 +330,23 @@ impl NamespaceArgs {
         })
     }
     // ANCHOR_END: prepare
+
+    /// Puts the text of a `--security-opt seccomp=PROFILE.json` in place of its path, as Docker
+    /// does at `create`: the container keeps the profile it was made with, and a later start
+    /// needs neither the file nor its old content. A bad profile is refused here.
+    pub fn embed_seccomp_profile(&mut self) -> anyhow::Result<()> {
+        let caps = capability_set(&self.cap_add, &self.cap_drop)?;
+        for opt in &mut self.security_opt {
+            let one = SecurityOpts::parse(std::slice::from_ref(opt))?;
+            if let Seccomp::File(path) = &one.seccomp {
+                one.confinement(&caps)?;
+                let json = std::fs::read_to_string(path)
+                    .with_context(|| format!("read seccomp profile {}", path.display()))?;
+                *opt = format!("seccomp={}", json.trim());
+            }
+        }
+        Ok(())
+    }
 
     /// Writes the container id to `--cidfile`, refusing to overwrite, as Docker does.
     pub fn write_cidfile(&self, id: &ContainerId) -> anyhow::Result<()> {
