@@ -152,9 +152,8 @@ impl SecurityOpts {
         };
         let program = match &self.seccomp {
             Seccomp::Unconfined => None,
-            Seccomp::Default => Some(cached(caps, || {
-                compiled("(Docker's default)", DOCKER_DEFAULT)
-            })?),
+            // About 0.35 ms (benches/namespaces.rs): cheap enough to do at every start.
+            Seccomp::Default => Some(compiled("Docker's default", DOCKER_DEFAULT)?),
             Seccomp::File(path) => {
                 let json = std::fs::read_to_string(path).map_err(|source| SeccompError::Read {
                     path: path.clone(),
@@ -162,7 +161,7 @@ impl SecurityOpts {
                 })?;
                 Some(compiled(&path.display().to_string(), &json)?)
             }
-            Seccomp::Inline(json) => Some(compiled("(kept with the container)", json)?),
+            Seccomp::Inline(json) => Some(compiled("kept with the container", json)?),
         };
         Ok(Confinement {
             no_new_privs: self.no_new_privileges,
@@ -179,27 +178,6 @@ pub struct Confinement {
     pub no_new_privs: bool,
     /// The filter to install; `None`: unconfined.
     pub filter: Option<Arc<InstallFilter>>,
-}
-
-/// Docker's default profile compiled for one capability set, kept for the next container of
-/// this process with the same set (`skiff system service` starts many).
-fn cached(
-    caps: &BTreeSet<u32>,
-    compile: impl FnOnce() -> Result<BpfProgram, SeccompError>,
-) -> Result<BpfProgram, SeccompError> {
-    type Cache = std::sync::Mutex<Vec<(BTreeSet<u32>, BpfProgram)>>;
-    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Ok(entries) = cache.lock()
-        && let Some((_, program)) = entries.iter().find(|(set, _)| set == caps)
-    {
-        return Ok(program.clone());
-    }
-    let program = compile()?;
-    if let Ok(mut entries) = cache.lock() {
-        entries.push((caps.clone(), program.clone()));
-    }
-    Ok(program)
 }
 
 // ANCHOR: profile
