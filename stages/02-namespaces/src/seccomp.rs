@@ -60,7 +60,7 @@ pub enum SeccompError {
     )]
     BadOption(String),
     /// The profile file cannot be read.
-    #[error("read seccomp profile {path}: give the path of a JSON file in Docker's format")]
+    #[error("read seccomp profile {path} (give a JSON file in Docker's format)")]
     Read {
         /// The file.
         path: PathBuf,
@@ -85,7 +85,8 @@ pub enum Seccomp {
     /// Docker's default profile.
     #[default]
     Default,
-    /// No filter at all (`seccomp=unconfined`, and what `--privileged` means).
+    /// No filter at all: `seccomp=unconfined`, and what `--privileged` means (it sets
+    /// [`SecurityOpts::seccomp`] to this).
     Unconfined,
     /// A profile in Docker's format, in this file.
     File(PathBuf),
