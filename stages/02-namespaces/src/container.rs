@@ -475,4 +475,33 @@ mod tests {
         };
         assert!(bad.namespace_set(&NetworkMode::None).is_err());
     }
+
+    #[test]
+    fn create_keeps_the_profile_not_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
+        std::fs::write(&path, format!("{json}\n")).unwrap();
+        let mut args = NamespaceArgs {
+            security_opt: vec![
+                format!("seccomp={}", path.display()),
+                "no-new-privileges".into(),
+            ],
+            ..NamespaceArgs::default()
+        };
+        args.embed_seccomp_profile().unwrap();
+        assert_eq!(
+            args.security_opt,
+            [format!("seccomp={json}"), "no-new-privileges".into()]
+        );
+        let opts = SecurityOpts::parse(&args.security_opt).unwrap();
+        assert_eq!(opts.seccomp, Seccomp::Inline(json.into()));
+        std::fs::write(&path, "{").unwrap();
+        let mut bad = NamespaceArgs {
+            security_opt: vec![format!("seccomp={}", path.display())],
+            ..NamespaceArgs::default()
+        };
+        let err = bad.embed_seccomp_profile().unwrap_err().to_string();
+        assert!(err.contains("profile.json"), "{err}");
+    }
 }
