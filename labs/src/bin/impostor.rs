@@ -71,6 +71,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--log-opt",
     "--sig-proxy",
     "--detach-keys",
+    "--security-opt",
 ];
 
 /// Flags of any stage that take no value.
@@ -108,6 +109,7 @@ struct Parsed {
     hostname: Option<String>,
     namespaces: Option<String>,
     user: Option<String>,
+    security_opts: Vec<String>,
     rootfs: Option<PathBuf>,
     workdir: String,
     env: Vec<(String, String)>,
@@ -128,6 +130,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         hostname: None,
         namespaces: None,
         user: None,
+        security_opts: Vec::new(),
         rootfs: None,
         workdir: "/".into(),
         env: vec![("PATH".into(), DEFAULT_PATH.into())],
@@ -185,6 +188,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             }
             ("--ns", Some(v)) => parsed.namespaces = Some(v),
             ("-u" | "--user", Some(v)) => parsed.user = Some(v),
+            ("--security-opt", Some(v)) => parsed.security_opts.push(v),
             ("-w" | "--workdir", Some(v)) => parsed.workdir = v,
             ("-e" | "--env", Some(v)) => {
                 let (key, value) = match v.split_once('=') {
@@ -230,6 +234,32 @@ fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
             || passwd.lines().any(|l| l.split(':').next() == Some(name));
         if !known {
             return Err(format!("unable to find user {name}"));
+        }
+    }
+    for opt in &parsed.security_opts {
+        // Checked, never applied: a seccomp profile must be readable and name known actions.
+        let Some(path) = opt.strip_prefix("seccomp=").filter(|p| *p != "unconfined") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("read seccomp profile {path}: {e}"))?;
+        const ACTIONS: &[&str] = &[
+            "ALLOW",
+            "ERRNO",
+            "KILL",
+            "KILL_THREAD",
+            "KILL_PROCESS",
+            "TRAP",
+            "LOG",
+            "TRACE",
+        ];
+        for word in text.split("SCMP_ACT_").skip(1) {
+            let action = word.split('"').next().unwrap_or_default();
+            if !ACTIONS.contains(&action) {
+                return Err(format!(
+                    "seccomp profile {path}: unknown action \"SCMP_ACT_{action}\""
+                ));
+            }
         }
     }
     for (flag, value) in &parsed.limits {

@@ -62,6 +62,7 @@ unsafe extern "C" {
     #[link_name = "read"]
     fn read_fd(fd: i32, buf: *mut u8, count: usize) -> isize;
     fn close(fd: i32) -> i32;
+    fn syscall(number: i64, ...) -> i64;
 }
 
 const F_GETFD: i32 = 1;
@@ -137,6 +138,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "ns" => ns(args),
         "mounts" => mounts(),
         "caps" => caps(),
+        "add-key" => add_key(),
         "cgroup" => read("/proc/self/cgroup"),
         "alloc" => alloc(parse_size(arg(args, 0, "size (16m)")?)?),
         "fork" => fork_many(number(arg(args, 0, "count")?, "count")?),
@@ -178,6 +180,7 @@ probe: observe a container from inside. Commands:
   ls PATH | read PATH | write PATH TEXT | stat PATH
   escape MARKER      try the classic chroot escape; say whether MARKER is then visible
   hostname | uid | ns [KIND...] | mounts | caps | cgroup | cpus | net
+  add-key            add a key to this process's keyring with add_key(2) (seccomp refuses it)
   ps | zombies       list processes (pid comm) / count zombie processes
   alloc SIZE         allocate and touch SIZE bytes (16m, 1g)
   fork N             start N children at once; report how many started
@@ -274,6 +277,32 @@ fn read(path: &str) -> Outcome {
 fn write(path: &str, text: &str) -> Outcome {
     std::fs::write(path, text).map_err(|e| format!("write {path}: {e}"))?;
     out(format!("wrote {path}"))
+}
+
+/// add_key(2) of a "user" key to the process keyring, which only this process can see and which
+/// goes when it exits. Keyrings are not namespaced, so Docker's seccomp profile refuses it.
+fn add_key() -> Outcome {
+    #[cfg(target_arch = "x86_64")]
+    const SYS_ADD_KEY: i64 = 248;
+    #[cfg(not(target_arch = "x86_64"))]
+    const SYS_ADD_KEY: i64 = 217;
+    const KEY_SPEC_PROCESS_KEYRING: i64 = -2;
+    let payload = b"skiff";
+    // SAFETY: add_key reads two NUL-terminated strings and `payload.len()` bytes of `payload`.
+    let serial = unsafe {
+        syscall(
+            SYS_ADD_KEY,
+            c"user".as_ptr(),
+            c"skiff-probe".as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            KEY_SPEC_PROCESS_KEYRING,
+        )
+    };
+    if serial < 0 {
+        return Err(format!("add_key: {}", std::io::Error::last_os_error()));
+    }
+    out(format!("added key {serial}"))
 }
 
 fn cat() -> Outcome {

@@ -3,7 +3,9 @@
 //! Each iteration clone3(2)s a child with one `CLONE_NEW*` flag, the child exits at once, and the
 //! parent waits for it; `none` is the same clone with no flag (a plain fork), the baseline the
 //! others add to. The kernel creates the namespace in clone and tears it down when its last
-//! process exits, so both are in the figure. Whole-container startup is `labs bench`.
+//! process exits, so both are in the figure. `seccomp/compile-docker-default` is the cost of
+//! compiling Docker's seccomp profile, paid at every container start. Whole-container startup is
+//! `labs bench`.
 //!
 //! ```text
 //! cargo bench -p namespaces                # measure (as root)
@@ -50,5 +52,20 @@ fn namespace_creation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, namespace_creation);
+/// Compiling Docker's seccomp profile to BPF, which every container start does (in the parent,
+/// before the clone): parsing the JSON, evaluating its capability and architecture conditions,
+/// and seccompiler's code generation.
+fn seccomp_compile(c: &mut Criterion) {
+    let caps = namespaces::security::capability_set(&[], &[]).unwrap_or_default();
+    c.bench_function("seccomp/compile-docker-default", |b| {
+        b.iter(|| {
+            black_box(namespaces::seccomp::compile(
+                black_box(namespaces::seccomp::DOCKER_DEFAULT),
+                &caps,
+            ))
+        })
+    });
+}
+
+criterion_group!(benches, namespace_creation, seccomp_compile);
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use clap::Args;
 use crate::filesystem::{Filesystem, FilesystemConfig, write_etc_files};
 use crate::id::ContainerId;
 use crate::namespaces::{IdMapping, Namespace, Namespaces, default_set, parse_list};
+use crate::seccomp::{Seccomp, SecurityOpts};
 use crate::security::{Privileges, capability_set};
 use crate::user::{Identity, ReadFile, resolve};
 
@@ -81,6 +82,11 @@ pub struct NamespaceArgs {
     #[arg(long)]
     #[serde(default)]
     pub privileged: bool,
+
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges[=true|false]
+    #[arg(long = "security-opt", value_name = "OPT")]
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 
     /// Run a tiny init as PID 1 that forwards signals and reaps zombies
     #[arg(long)]
@@ -291,6 +297,8 @@ impl NamespaceArgs {
         };
         let caps = self.capabilities()?;
         let devices = self.device_mappings()?;
+        // The filter is compiled here, in the parent: the child only installs it.
+        let confinement = self.security_opts()?.confinement(&caps)?;
         // Docker gives every process HOSTNAME, and HOME from passwd, unless set.
         let process = &mut prepared.process;
         if process.get_env("HOSTNAME").is_none() {
@@ -321,7 +329,7 @@ impl NamespaceArgs {
         if namespaces.contains(&Namespace::Uts) {
             prepared.add(SetHostname(hostname.clone()));
         }
-        prepared.add(Privileges::new(caps, identity));
+        prepared.add(Privileges::new(caps, identity).confined(confinement));
         if self.init {
             prepared.add(crate::init::Init);
         }
@@ -353,6 +361,15 @@ impl NamespaceArgs {
     }
     // ANCHOR_END: privileged
 
+    /// The `--security-opt`s, read; `--privileged` means no seccomp filter, as in Docker.
+    pub fn security_opts(&self) -> anyhow::Result<SecurityOpts> {
+        let mut opts = SecurityOpts::parse(&self.security_opt)?;
+        if self.privileged {
+            opts.seccomp = Seccomp::Unconfined;
+        }
+        Ok(opts)
+    }
+
     /// Every `--device`, checked against the host (each must be a device node).
     pub fn device_mappings(&self) -> anyhow::Result<Vec<crate::devices::DeviceMapping>> {
         Ok(self
@@ -360,6 +377,23 @@ impl NamespaceArgs {
             .iter()
             .map(|spec| crate::devices::parse_device(spec))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Puts the text of a `--security-opt seccomp=PROFILE.json` in place of its path, as Docker
+    /// does at `create`: the container keeps the profile it was made with, and a later start
+    /// needs neither the file nor its old content. A bad profile is refused here.
+    pub fn embed_seccomp_profile(&mut self) -> anyhow::Result<()> {
+        let caps = self.capabilities()?;
+        for opt in &mut self.security_opt {
+            let one = SecurityOpts::parse(std::slice::from_ref(opt))?;
+            if let Seccomp::File(path) = &one.seccomp {
+                one.confinement(&caps)?;
+                let json = std::fs::read_to_string(path)
+                    .with_context(|| format!("read seccomp profile {}", path.display()))?;
+                *opt = format!("seccomp={}", json.trim());
+            }
+        }
+        Ok(())
     }
 
     /// Writes the container id to `--cidfile`, refusing to overwrite, as Docker does.
@@ -488,5 +522,34 @@ mod tests {
             ..NamespaceArgs::default()
         };
         assert!(bad.namespace_set(&NetworkMode::None).is_err());
+    }
+
+    #[test]
+    fn create_keeps_the_profile_not_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
+        std::fs::write(&path, format!("{json}\n")).unwrap();
+        let mut args = NamespaceArgs {
+            security_opt: vec![
+                format!("seccomp={}", path.display()),
+                "no-new-privileges".into(),
+            ],
+            ..NamespaceArgs::default()
+        };
+        args.embed_seccomp_profile().unwrap();
+        assert_eq!(
+            args.security_opt,
+            [format!("seccomp={json}"), "no-new-privileges".into()]
+        );
+        let opts = SecurityOpts::parse(&args.security_opt).unwrap();
+        assert_eq!(opts.seccomp, Seccomp::Inline(json.into()));
+        std::fs::write(&path, "{").unwrap();
+        let mut bad = NamespaceArgs {
+            security_opt: vec![format!("seccomp={}", path.display())],
+            ..NamespaceArgs::default()
+        };
+        let err = bad.embed_seccomp_profile().unwrap_err().to_string();
+        assert!(err.contains("profile.json"), "{err}");
     }
 }

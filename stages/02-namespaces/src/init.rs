@@ -43,7 +43,7 @@ pub fn run_under_init(exec: &ExecData, report_fd: libc::c_int) -> ! {
         libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
         (all, empty)
     };
-    let command = match clone3(0) {
+    let command = match clone3(0).or_else(plain_fork) {
         Ok(None) => {
             // SAFETY: restores the empty mask the command expects; async-signal-safe.
             unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) };
@@ -90,6 +90,24 @@ pub fn run_under_init(exec: &ExecData, report_fd: libc::c_int) -> ! {
     }
 }
 // ANCHOR_END: init
+
+/// clone(2) with no flag but the exit signal, a plain fork, where clone3 is answered `ENOSYS`:
+/// Docker's seccomp profile does that, so that programs fall back to clone, whose flags a
+/// filter can see (clone3's are in memory, out of its reach).
+fn plain_fork(errno: nix::errno::Errno) -> Result<Option<nix::unistd::Pid>, nix::errno::Errno> {
+    if errno != nix::errno::Errno::ENOSYS {
+        return Err(errno);
+    }
+    // SAFETY: clone with no stack and no flags behaves like fork(2), as clone3 above does; the
+    // child keeps to system calls on prepared data.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+    match nix::errno::Errno::result(rc)? {
+        0 => Ok(None),
+        pid => Ok(Some(nix::unistd::Pid::from_raw(
+            libc::pid_t::try_from(pid).map_err(|_| nix::errno::Errno::EOVERFLOW)?,
+        ))),
+    }
+}
 
 /// The `--init` feature: the container's first process becomes the init above.
 pub struct Init;

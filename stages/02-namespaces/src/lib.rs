@@ -10,7 +10,8 @@
 //!
 //! - [`namespaces::Namespaces`]: the clone flags, the cgroup namespace, loopback, uid maps;
 //! - [`filesystem::Filesystem`]: mounts inside the new root, masked paths, pivot_root;
-//! - [`security::Privileges`]: no_new_privs, the bounding set, user and groups, capabilities;
+//! - [`security::Privileges`]: the seccomp filter ([`seccomp`]), no_new_privs, the bounding
+//!   set, user and groups, capabilities;
 //! - [`init::Init`]: `--init`, a PID 1 that reaps zombies and forwards signals.
 //!
 //! [`container::NamespaceArgs::prepare`] turns the command-line flags into that list, on top of
@@ -30,6 +31,7 @@ pub mod join;
 pub mod namespaces;
 pub mod record;
 pub mod records;
+pub mod seccomp;
 pub mod security;
 pub mod sweep;
 pub mod user;

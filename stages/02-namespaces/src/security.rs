@@ -3,14 +3,27 @@
 //! Root's power is split into capabilities (capabilities(7)): `CAP_SYS_ADMIN` to mount,
 //! `CAP_NET_ADMIN` to reconfigure networks, `CAP_SYS_MODULE` to load kernel modules... A container
 //! keeps the short list Docker's default profile keeps, and loses the rest for good: they are
-//! dropped from the *bounding set*, so no later exec can bring them back. `no_new_privs`
-//! (prctl(2)) makes sure setuid binaries cannot raise privileges either. Then the process takes
+//! dropped from the *bounding set*, so no later exec can bring them back. Then the process takes
 //! its user and groups, and last its capability sets.
+//!
+//! Two more walls go up here. A seccomp filter (see [`crate::seccomp`]) refuses the system
+//! calls Docker's profile refuses. And with `--security-opt no-new-privileges`, no_new_privs
+//! (prctl(2), `PR_SET_NO_NEW_PRIVS`) stops setuid binaries and file capabilities from raising
+//! privileges; it is off by default, as in Docker, so that `su`, `ping` or `sudo` in an image work.
+//!
+//! The order of the filter and the capabilities matters. The kernel installs a filter only for
+//! a process that has `CAP_SYS_ADMIN` or has set no_new_privs (otherwise a filter could trick a
+//! setuid program into misbehaving). So without no_new_privs the filter goes in *first*, while
+//! the child is still root with every capability, and the capabilities are dropped under it, as
+//! runc does; the calls that follow (prctl, setgroups, setresuid, capset, execve) are all ones
+//! the profile allows. With no_new_privs the filter goes in *last*, just before exec, so that it
+//! has to allow as little of skiff's own work as possible.
 
 use std::collections::BTreeSet;
 
 use chroot::{Feature, FeatureError, Plan, Step};
 
+use crate::seccomp::Confinement;
 use crate::user::Identity;
 
 /// Capability names, by number (`include/uapi/linux/capability.h`).
@@ -152,16 +165,29 @@ pub fn mask(set: &BTreeSet<u32>) -> u64 {
     set.iter().fold(0, |m, cap| m | (1u64 << cap))
 }
 
-/// The privileges feature: no_new_privs, bounding set, user and groups, capability sets.
+/// The privileges feature: seccomp, no_new_privs, bounding set, user and groups, capability
+/// sets.
 pub struct Privileges {
     caps: BTreeSet<u32>,
     identity: Identity,
+    confinement: Confinement,
 }
 
 impl Privileges {
-    /// Run as `identity` keeping the capabilities in `caps`.
+    /// Run as `identity` keeping the capabilities in `caps`, with no seccomp filter and without
+    /// no_new_privs until [`Privileges::confined`] says otherwise.
     pub fn new(caps: BTreeSet<u32>, identity: Identity) -> Self {
-        Privileges { caps, identity }
+        Privileges {
+            caps,
+            identity,
+            confinement: Confinement::default(),
+        }
+    }
+
+    /// The same, with a seccomp filter and no_new_privs as `confinement` has them.
+    pub fn confined(mut self, confinement: Confinement) -> Self {
+        self.confinement = confinement;
+        self
     }
 }
 
@@ -182,8 +208,19 @@ impl Feature for Privileges {
             what,
         };
         let steps = &mut plan.after_root;
-        // No exec may ever gain privileges again (setuid bits, file capabilities).
-        steps.push(prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "set no_new_privs"));
+        let mut seccomp = self
+            .confinement
+            .filter
+            .clone()
+            .filter(|_| !chroot::defence::disabled("seccomp"))
+            .map(|filter| Step::Custom(filter));
+        if self.confinement.no_new_privs {
+            // No exec may ever gain privileges again (setuid bits, file capabilities).
+            steps.push(prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "set no_new_privs"));
+        } else if let Some(filter) = seccomp.take() {
+            // Without no_new_privs, only CAP_SYS_ADMIN may install a filter: do it now.
+            steps.push(filter);
+        }
         // The bounding set limits what any later exec can have: drop everything not kept.
         for cap in (0..=last_capability()).filter(|c| !self.caps.contains(c)) {
             steps.push(prctl(
@@ -211,6 +248,8 @@ impl Feature for Privileges {
                 inheritable: 0,
             });
         }
+        // With no_new_privs, the filter goes in last: it need not allow skiff's own steps.
+        steps.extend(seccomp);
         Ok(())
     }
     // ANCHOR_END: privileges
@@ -243,16 +282,42 @@ mod tests {
         assert!(err.to_string().contains("NET_ADMINN"), "{err}");
     }
 
-    #[test]
-    fn steps_drop_privileges_in_order() {
+    fn step_names(confinement: Confinement) -> Vec<String> {
         let mut plan = Plan::default();
         Privileges::new(capability_set(&[], &[]).unwrap(), Identity::root())
+            .confined(confinement)
             .prepare(&mut plan)
             .unwrap();
-        let names: Vec<String> = plan.after_root.iter().map(ToString::to_string).collect();
-        assert_eq!(names[0], "set no_new_privs");
+        plan.after_root.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn steps_drop_privileges_in_order() {
+        let names = step_names(Confinement::default());
+        assert!(!names.iter().any(|n| n == "set no_new_privs"), "{names:?}");
         let setuid = names.iter().position(|n| n == "set user id 0").unwrap();
         let capset = names.iter().position(|n| n == "set capabilities").unwrap();
         assert!(setuid < capset);
+    }
+
+    #[test]
+    fn the_filter_goes_in_while_it_may() {
+        let filter = crate::seccomp::SecurityOpts::default()
+            .confinement(&capability_set(&[], &[]).unwrap())
+            .unwrap()
+            .filter;
+        // Without no_new_privs: first, while CAP_SYS_ADMIN is still there.
+        let names = step_names(Confinement {
+            no_new_privs: false,
+            filter: filter.clone(),
+        });
+        assert_eq!(names[0], "install the seccomp filter");
+        // With it: no_new_privs first, the filter last.
+        let names = step_names(Confinement {
+            no_new_privs: true,
+            filter,
+        });
+        assert_eq!(names[0], "set no_new_privs");
+        assert_eq!(names.last().unwrap(), "install the seccomp filter");
     }
 }

@@ -6,7 +6,8 @@
 //! [`namespaces::join`]), its cgroup (stage 03's [`cgroups::join`]), and so its root, which
 //! entering its mount namespace brings. Then the same rules as the first process: the same
 //! user unless `-u` says otherwise, the same capabilities (all of them with `--privileged`),
-//! and stdio as `run` has it, pipes or, with `-t`, a terminal made inside the container.
+//! the same seccomp filter and no_new_privs, and stdio as `run` has it, pipes or, with `-t`, a
+//! terminal made inside the container.
 //!
 //! It is stage 01's launch sequence again, with other features in the same slots: where `run`
 //! has "new namespaces" and "a new cgroup", `exec` has "join these" and "join that". Nothing is
@@ -153,6 +154,7 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
     };
     // The container's own set (all of them for a --privileged container), or all with
     // `exec --privileged`.
+    let container_caps = spec.namespaces.capabilities()?;
     let caps = if args.privileged {
         namespaces::NamespaceArgs {
             privileged: true,
@@ -160,8 +162,11 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
         }
         .capabilities()?
     } else {
-        spec.namespaces.capabilities()?
+        container_caps.clone()
     };
+    // The first process's seccomp filter (compiled for the container's capabilities, as runc
+    // does) and no_new_privs: exec is no way around them.
+    let confinement = spec.namespaces.security_opts()?.confinement(&container_caps)?;
 
     let mut process = chroot::Process::new(args.command.clone());
     process.env = environment(args, &record.config.env)?;
@@ -185,7 +190,7 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
     if let Some(cgroup) = record.cgroup.as_deref() {
         prepared.add(cgroups::JoinCgroup::new(cgroup)?);
     }
-    prepared.add(namespaces::security::Privileges::new(caps, identity));
+    prepared.add(namespaces::security::Privileges::new(caps, identity).confined(confinement));
     Ok(prepared)
 }
 // ANCHOR_END: prepare

@@ -705,7 +705,7 @@ fn host_config(record: &Record) -> HostConfig {
         privileged: ns.privileged,
         publish_all_ports: false,
         readonly_rootfs: flags.read_only,
-        security_opt: None,
+        security_opt: non_empty(&ns.security_opt),
         tmpfs: tmpfs_options(&flags.tmpfs),
         uts_mode: host_or_empty(&ns.uts),
         userns_mode: ns.userns.clone().unwrap_or_default(),

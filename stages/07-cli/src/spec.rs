@@ -181,6 +181,8 @@ impl RunArgs {
         // The image is in the store now: a later start never pulls.
         run.pull = "never".to_string();
         run.namespaces.cidfile = None;
+        // The container keeps its seccomp profile, not the path to it, as in Docker.
+        run.namespaces.embed_seccomp_profile()?;
         Ok(())
     }
     // ANCHOR_END: resolve
