@@ -132,6 +132,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Another container's network namespace (`container:NAME|ID`): see
+    /// [`SharedNetwork`](crate::join::SharedNetwork).
+    Container(String),
     /// Anything else (a bridge, a named network): later stages handle it.
     Other(String),
 }
@@ -209,6 +212,9 @@ impl NamespaceArgs {
         match self.network.as_deref() {
             None | Some("none") => NetworkMode::None,
             Some("host") => NetworkMode::Host,
+            Some(mode) if mode.starts_with("container:") => {
+                NetworkMode::Container(mode["container:".len()..].to_string())
+            }
             Some(other) => NetworkMode::Other(other.to_string()),
         }
     }
@@ -233,7 +239,7 @@ impl NamespaceArgs {
             };
         }
         match network {
-            NetworkMode::Host => set.remove(&Namespace::Net),
+            NetworkMode::Host | NetworkMode::Container(_) => set.remove(&Namespace::Net),
             _ => set.insert(Namespace::Net),
         };
         Ok(set)
@@ -264,7 +270,21 @@ impl NamespaceArgs {
         } = base;
         let namespaces = self.namespace_set(&network)?;
         let ids = IdMapping::parse(self.userns.as_deref().unwrap_or("host"))?;
+        // Another container's network, and with it its hostname and /etc files (Docker's).
+        let shared = match &network {
+            NetworkMode::Container(key) => {
+                if self.hostname.is_some() {
+                    bail!("conflicting options: hostname and the network mode");
+                }
+                Some(crate::join::SharedNetwork::find(&self.root, key)?)
+            }
+            _ => None,
+        };
         let hostname = match &self.hostname {
+            None if shared.is_some() => shared
+                .as_ref()
+                .map(|s| s.hostname.clone())
+                .unwrap_or_default(),
             Some(name) if !namespaces.contains(&Namespace::Uts) => {
                 bail!(
                     "--hostname {name:?} cannot be used with the host's UTS namespace (--uts host)"
@@ -300,11 +320,16 @@ impl NamespaceArgs {
         // pivot_root instead of stage 01's chroot: the same slot, done differently.
         prepared.replace(Filesystem::new(FilesystemConfig {
             rootfs,
-            etc_dir: dir.clone(),
-            own_network: ns.has(Namespace::Net),
+            etc_dir: shared
+                .as_ref()
+                .map_or_else(|| dir.clone(), |s| s.dir.clone()),
+            own_network: ns.has(Namespace::Net) || shared.is_some(),
             own_ipc: ns.has(Namespace::Ipc),
         }));
         prepared.add(ns);
+        if let Some(shared) = shared {
+            prepared.add(shared);
+        }
         if namespaces.contains(&Namespace::Uts) {
             prepared.add(SetHostname(hostname.clone()));
         }

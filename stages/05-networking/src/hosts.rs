@@ -50,15 +50,23 @@ ff02::2\tip6-allrouters
 ";
 
 /// The names an endpoint answers to: its container name and its hostname (once if they are
-/// the same), or the first 12 characters of the container id when it has neither.
+/// the same), or the first 12 characters of the container id when it has neither; then the
+/// aliases `network connect --alias` gave it.
 fn names(endpoint: &Endpoint) -> String {
-    match (endpoint.name.as_str(), endpoint.hostname.as_str()) {
+    let mut names = match (endpoint.name.as_str(), endpoint.hostname.as_str()) {
         ("", "") => endpoint.container_id.chars().take(12).collect(),
         (name, "") => name.to_string(),
         ("", hostname) => hostname.to_string(),
         (name, hostname) if name == hostname => name.to_string(),
         (name, hostname) => format!("{name} {hostname}"),
+    };
+    for alias in &endpoint.aliases {
+        if !names.split(' ').any(|n| n == alias) {
+            names.push(' ');
+            names.push_str(alias);
+        }
     }
+    names
 }
 
 /// The hosts file of container `container_id`, given every network: the localhost lines, its

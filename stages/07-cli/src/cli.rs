@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use images::cli::ImageCommand;
 use namespaces::RootArgs;
-use networking::cli::NetworkCommand;
 use volumes::cli::VolumeCommand;
 
 use crate::client::{self, Ended};
@@ -55,7 +54,7 @@ pub enum Command {
     Network {
         /// The command.
         #[command(subcommand)]
-        command: NetworkCommand,
+        command: crate::connect::NetworkGroup,
     },
     /// Load images from a docker-archive or OCI archive (a file, or stdin)
     Load(images::cli::LoadArgs),

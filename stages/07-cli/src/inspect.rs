@@ -461,9 +461,11 @@ pub struct Attachment<'a> {
 /// Docker keeps it), and any it has an endpoint on; sorted by name.
 pub fn attachments<'a>(record: &Record, stores: &'a Stores) -> Vec<Attachment<'a>> {
     let named = match network_choice(record) {
-        Choice::Host => "host".to_string(),
-        Choice::None => "none".to_string(),
-        Choice::Attach(name) => name,
+        Choice::Host => vec!["host".to_string()],
+        Choice::None => vec!["none".to_string()],
+        Choice::Container(_) => Vec::new(),
+        // With what `network connect` and `disconnect` changed.
+        Choice::Attach(_) => record.spec.network_names(),
     };
     let find = |key: &str| {
         stores
@@ -472,7 +474,13 @@ pub fn attachments<'a>(record: &Record, stores: &'a Stores) -> Vec<Attachment<'a
             .find(|n| n.name == key)
             .or_else(|| stores.networks.iter().find(|n| n.id.starts_with(key)))
     };
-    let mut names: Vec<String> = vec![find(&named).map_or(named.clone(), |n| n.name.clone())];
+    let mut names: Vec<String> = Vec::new();
+    for key in named {
+        let name = find(&key).map_or(key.clone(), |n| n.name.clone());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     for network in &stores.networks {
         if network.endpoint(&record.id).is_some() && !names.contains(&network.name) {
             names.push(network.name.clone());
@@ -688,7 +696,7 @@ fn host_config(record: &Record) -> HostConfig {
         },
         auto_remove: spec.auto_remove(),
         volume_driver: String::new(),
-        volumes_from: None,
+        volumes_from: non_empty(&spec.wiring.volumes_from),
         cap_add: non_empty(&ns.cap_add),
         cap_drop: non_empty(&ns.cap_drop),
         cgroupns_mode: or_private(&ns.cgroupns),
@@ -703,7 +711,7 @@ fn host_config(record: &Record) -> HostConfig {
         oom_score_adj: 0,
         pid_mode: host_or_empty(&ns.pid),
         privileged: false,
-        publish_all_ports: false,
+        publish_all_ports: spec.wiring.publish_all,
         readonly_rootfs: flags.read_only,
         security_opt: None,
         tmpfs: tmpfs_options(&flags.tmpfs),
@@ -971,8 +979,13 @@ fn endpoint_settings(record: &Record, attachment: &Attachment<'_>) -> EndpointSe
             .filter(|_| asked_here)
             .map(|ip| IpamConfig { ipv4_address: ip }),
         links: None,
-        // Docker gives a container on a network of the user's its short id as another name.
-        aliases: user_defined.then(|| vec![record.id.chars().take(12).collect()]),
+        // Docker gives a container on a network of the user's its short id as another name,
+        // after the ones `network connect --alias` gave it.
+        aliases: user_defined.then(|| {
+            let mut aliases = endpoint.map(|e| e.aliases.clone()).unwrap_or_default();
+            aliases.push(record.id.chars().take(12).collect());
+            aliases
+        }),
         network_id: network.map(|n| n.id.clone()).unwrap_or_default(),
         endpoint_id: String::new(),
         gateway: endpoint
