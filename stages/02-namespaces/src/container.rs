@@ -209,12 +209,13 @@ pub fn check_hostname(name: &str) -> anyhow::Result<()> {
 impl NamespaceArgs {
     /// The network mode asked for (`none` by default at this stage).
     pub fn network_mode(&self) -> NetworkMode {
-        match self.network.as_deref() {
+        let network = self.network.as_deref();
+        if let Some(key) = network.and_then(|mode| mode.strip_prefix("container:")) {
+            return NetworkMode::Container(key.to_string());
+        }
+        match network {
             None | Some("none") => NetworkMode::None,
             Some("host") => NetworkMode::Host,
-            Some(mode) if mode.starts_with("container:") => {
-                NetworkMode::Container(mode["container:".len()..].to_string())
-            }
             Some(other) => NetworkMode::Other(other.to_string()),
         }
     }

@@ -57,12 +57,12 @@ pub enum Choice {
 impl NetworkArgs {
     /// The network `--network` names: the default bridge when none is given (Docker's default).
     pub fn choice(network: Option<&str>) -> Choice {
+        if let Some(key) = network.and_then(|mode| mode.strip_prefix("container:")) {
+            return Choice::Container(key.to_string());
+        }
         match network {
             Some("host") => Choice::Host,
             Some("none") => Choice::None,
-            Some(mode) if mode.starts_with("container:") => {
-                Choice::Container(mode["container:".len()..].to_string())
-            }
             Some(name) => Choice::Attach(name.to_string()),
             None => Choice::Attach("bridge".to_string()),
         }

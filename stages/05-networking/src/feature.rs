@@ -206,7 +206,15 @@ impl Feature for NetworkFeature {
         if self.joined.take().is_none() && !self.published {
             return Ok(());
         }
-        let left = release(&self.want.root, &self.want.container_id, self.published);
+        let want = &self.want;
+        // The first network's feature (the one with the default route, added first and so
+        // cleaned up last) releases everything, ports and `network connect`s included; one more
+        // network of the container leaves only its own, or the first one's ports would stay.
+        let left = if want.default_route {
+            release(&want.root, &want.container_id, self.published)
+        } else {
+            disconnect_running(&want.root, &want.container_id, &want.network, None)
+        };
         if left.is_empty() {
             Ok(())
         } else {

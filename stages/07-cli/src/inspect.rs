@@ -1123,6 +1123,8 @@ mod tests {
                 mac: Mac::for_ip(ip),
                 host_link: "sk-12345678-bbb".into(),
                 hosts_file: PathBuf::new(),
+                aliases: Vec::new(),
+                interface: "eth0".into(),
             }],
         }
     }
