@@ -13,6 +13,10 @@
 //!            hosts files rewritten; the default bridge goes with its last container
 //! ```
 //!
+//! Stage 07's `network connect` and `network disconnect` do the same to a container that is
+//! already running ([`connect_running`], [`disconnect_running`]): one more interface (`eth1`...)
+//! plugged in from outside, or one taken away, while its other networks stay.
+//!
 //! See veth(4), bridge(8), macvlan in ip-link(8), and the firewall and store modules.
 
 use std::net::Ipv4Addr;

@@ -201,6 +201,26 @@ mod tests {
     }
 
     #[test]
+    fn hosts_name_aliases_after_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let hosts = |n: &str| dir.path().join(format!("{n}.hosts"));
+        create(root, with_subnet("app", "10.89.64.0/24")).unwrap();
+        join(root, "app", "aaaa1", "web", "web", &hosts("a"), None).unwrap();
+        join(root, "app", "bbbb2", "db", "db", &hosts("b"), None).unwrap();
+        let aliases = ["store".to_string(), "db".to_string()];
+        let net = store::annotate(root, "app", "bbbb2", "eth1", &aliases).unwrap();
+        let db = net.endpoint("bbbb2").unwrap();
+        assert_eq!(db.interface, "eth1");
+        let networks = store::with_networks(root, |n| Ok::<_, StoreError>(n.to_vec())).unwrap();
+        // `db` is its name already: said once.
+        assert_eq!(
+            render("aaaa1", &networks),
+            format!("{LOCALHOST_LINES}10.89.64.2\tweb\n10.89.64.3\tdb store\n")
+        );
+    }
+
+    #[test]
     fn hosts_rewrite_keeps_the_inode() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();

@@ -982,7 +982,11 @@ fn endpoint_settings(record: &Record, attachment: &Attachment<'_>) -> EndpointSe
         // Docker gives a container on a network of the user's its short id as another name,
         // after the ones `network connect --alias` gave it.
         aliases: user_defined.then(|| {
-            let mut aliases = endpoint.map(|e| e.aliases.clone()).unwrap_or_default();
+            let mut aliases = match endpoint {
+                Some(endpoint) => endpoint.aliases.clone(),
+                // Stopped: what `network connect` asked for.
+                None => connection_aliases(record, &attachment.name),
+            };
             aliases.push(record.id.chars().take(12).collect());
             aliases
         }),
@@ -1002,6 +1006,19 @@ fn endpoint_settings(record: &Record, attachment: &Attachment<'_>) -> EndpointSe
         mac_address: endpoint.map(|e| e.mac.to_string()).unwrap_or_default(),
         driver_opts: None,
     }
+}
+
+/// The `--alias`es `network connect` gave the container on network `name`.
+fn connection_aliases(record: &Record, name: &str) -> Vec<String> {
+    record
+        .spec
+        .wiring
+        .networks
+        .connected
+        .iter()
+        .filter(|c| c.network == name)
+        .flat_map(|c| c.aliases.clone())
+        .collect()
 }
 
 // --- tests --------------------------------------------------------------------------------------

@@ -156,6 +156,9 @@ pub fn resolve(spec: &mut RunArgs) -> anyhow::Result<()> {
         expose_range(port)?;
     }
     if let Choice::Container(key) = spec.network_choice() {
+        if key.is_empty() {
+            bail!("Invalid network mode: invalid container format container:<name|id>");
+        }
         if !spec.volumes.network.network.publish.is_empty() || spec.wiring.publish_all {
             bail!("conflicting options: port publishing and the container type network mode");
         }
