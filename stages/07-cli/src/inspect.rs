@@ -379,6 +379,17 @@ fn spec_ports(record: &Record) -> Vec<PortMapping> {
         .unwrap_or_default()
 }
 
+/// Its `--expose` ports (`80/tcp`), each of a range.
+fn spec_exposed(record: &Record) -> Vec<String> {
+    record
+        .spec
+        .wiring
+        .expose
+        .iter()
+        .flat_map(|range| crate::wiring::expose_range(range).unwrap_or_default())
+        .collect()
+}
+
 /// Where `--network` put it.
 fn network_choice(record: &Record) -> Choice {
     NetworkArgs::choice(record.spec.image_args().namespaces.network.as_deref())
@@ -422,6 +433,9 @@ pub fn network_ports(record: &Record, stores: &Stores) -> PortMap {
         for exposed in &image.exposed_ports {
             ports.insert(normal_port(exposed), None);
         }
+    }
+    for exposed in spec_exposed(record) {
+        ports.insert(exposed, None);
     }
     for port in published_ports(record, stores) {
         let bindings = ports
@@ -866,6 +880,7 @@ fn config_json(record: &Record, stores: &Stores) -> ConfigJson {
         .flatten();
     let attached = |pick: fn(&crate::attach::Streams) -> bool| streams.as_ref().is_some_and(pick);
     let mut exposed: Vec<String> = image.map(|i| i.exposed_ports.clone()).unwrap_or_default();
+    exposed.extend(spec_exposed(record));
     exposed.extend(
         spec_ports(record)
             .iter()

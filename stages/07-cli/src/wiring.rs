@@ -268,7 +268,7 @@ pub fn publish_all(spec: &mut RunArgs, image: Option<&images::Digest>) -> anyhow
 
 /// An `--expose` value, `PORT[-PORT][/PROTOCOL]`, as the ports it names (`80/tcp`); at most
 /// 1024 of them, since each published one is a firewall rule.
-fn expose_range(value: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) fn expose_range(value: &str) -> anyhow::Result<Vec<String>> {
     let invalid = || anyhow::anyhow!("invalid range format for --expose: {value}");
     let (ports, protocol) = value.split_once('/').unwrap_or((value, "tcp"));
     if !matches!(protocol, "tcp" | "udp") {
