@@ -168,6 +168,9 @@ pub fn resolve(spec: &mut RunArgs) -> anyhow::Result<()> {
         if spec.image_args().namespaces.hostname.is_some() {
             bail!("conflicting options: hostname and the network mode");
         }
+        if spec.volumes.network.network.ip.is_some() {
+            bail!("user specified IP address is supported on user defined networks only");
+        }
         let other = namespaces::join::SharedNetwork::find(&root, &key)?;
         spec.volumes.network.run.namespaces.network = Some(format!("container:{}", other.id));
     }
