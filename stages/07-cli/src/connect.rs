@@ -195,6 +195,9 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         networking::feature::disconnect_running(root, &record.id, &network.name, pid);
         return Err(e.into());
     }
+    if pid.is_some() {
+        crate::events::emit_network(root, "connect", &network, &record.id);
+    }
     Ok(())
 }
 // ANCHOR_END: connect
@@ -248,6 +251,7 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
                 left.join("; ")
             );
         }
+        crate::events::emit_network(root, "disconnect", &network, &record.id);
     }
     forget(root, &record, |key| names(&network, key))
 }
