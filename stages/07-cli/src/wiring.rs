@@ -290,6 +290,46 @@ pub(crate) fn expose_range(value: &str) -> anyhow::Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    fn connection(network: &str) -> Connection {
+        Connection {
+            network: network.into(),
+            ip: None,
+            aliases: vec!["db".into()],
+        }
+    }
+
+    #[test]
+    fn a_stopped_containers_networks_are_its_records() {
+        let mut record = crate::inspect::testing::record(&["--network", "front", "skiff-lab"]);
+        assert_eq!(record.spec.network_names(), ["front"]);
+        let networks = &mut record.spec.wiring.networks;
+        networks.connected.push(connection("back"));
+        assert_eq!(record.spec.network_names(), ["front", "back"]);
+        record.spec.wiring.networks.first_disconnected = true;
+        assert_eq!(record.spec.network_names(), ["back"]);
+        // What inspect shows for it, stopped: the networks by name, the alias asked for.
+        let stores = crate::inspect::Stores::empty(Path::new("/var/lib/skiff-test"));
+        let names: Vec<String> = crate::inspect::attachments(&record, &stores)
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["back"]);
+        // Another container's network namespace has no networks of its own to list.
+        let joined = crate::inspect::testing::record(&["--network", "container:web", "skiff-lab"]);
+        assert!(joined.spec.network_names().is_empty());
+        assert!(crate::inspect::attachments(&joined, &stores).is_empty());
+    }
+
+    #[test]
+    fn a_record_without_wiring_reads_as_none() {
+        let record = crate::inspect::testing::record(&["skiff-lab"]);
+        let mut json = serde_json::to_value(&record.spec).unwrap();
+        json.as_object_mut().unwrap().remove("wiring");
+        let spec: RunArgs = serde_json::from_value(json).unwrap();
+        assert_eq!(spec.wiring.networks, Networks::default());
+        assert!(!spec.wiring.publish_all);
+    }
+
     #[test]
     fn expose_takes_ports_and_ranges() {
         assert_eq!(expose_range("80").unwrap(), ["80/tcp"]);
