@@ -725,7 +725,7 @@ pub fn parse() -> (Cli, i32) {
             .mut_arg("rm", |arg| arg.help("Remove the container when it ends"))
             .mut_arg("network", |arg| {
                 arg.help(
-                    "Connect to a network: bridge (the default), a network's name, host or none",
+                    "Connect to a network: bridge (the default), a network's name, host, none, or container:NAME (another container's)",
                 )
             })
     }
