@@ -92,7 +92,7 @@ impl NetworkGroup {
 
 /// Whether `key` (a name, an id or an id prefix, as the record keeps what the user typed)
 /// names `network`.
-fn names(network: &Network, key: &str) -> bool {
+fn is_named(network: &Network, key: &str) -> bool {
     network.name == key
         || (!key.is_empty()
             && key.bytes().all(|b| b.is_ascii_hexdigit())
@@ -150,7 +150,7 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         .spec
         .network_names()
         .iter()
-        .any(|key| names(&network, key));
+        .any(|key| is_named(&network, key));
     let pid = running_pid(&record);
     if listed || network.endpoint(&record.id).is_some() {
         if pid.is_none() {
@@ -221,7 +221,7 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         .spec
         .network_names()
         .iter()
-        .any(|key| names(&network, key));
+        .any(|key| is_named(&network, key));
     let pid = running_pid(&record);
     let attached = network.endpoint(&record.id).is_some();
     if !listed && !attached {
@@ -233,7 +233,7 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         );
     }
     if attached {
-        let first_here = matches!(record.spec.network_choice(), Choice::Attach(ref key) if names(&network, key))
+        let first_here = matches!(record.spec.network_choice(), Choice::Attach(ref key) if is_named(&network, key))
             && !record.spec.wiring.networks.first_disconnected;
         // Published ports lead to the address on the first network, which is going.
         if first_here
@@ -253,7 +253,7 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         }
         crate::events::emit_network(root, "disconnect", &network, &record.id);
     }
-    forget(root, &record, |key| names(&network, key))
+    forget(root, &record, |key| is_named(&network, key))
 }
 // ANCHOR_END: disconnect
 
