@@ -179,13 +179,15 @@ pub fn resolve(spec: &mut RunArgs) -> anyhow::Result<()> {
         added.extend(volumes_from(&root, from)?);
     }
     let flags = &spec.volumes.volumes;
-    let taken: BTreeSet<String> = volumes::spec::all(&flags.volume, &flags.mount, &flags.tmpfs)?
-        .into_iter()
-        .map(|m| m.target)
-        .collect();
-    // This container's own -v for a target wins over the other's mount there (Docker's rule).
+    let mut taken: BTreeSet<String> =
+        volumes::spec::all(&flags.volume, &flags.mount, &flags.tmpfs)?
+            .into_iter()
+            .map(|m| m.target)
+            .collect();
+    // This container's own -v for a target wins over the other's mount there (Docker's rule),
+    // and of two containers that mount something at one target, the first named wins.
     for (target, flag) in added {
-        if !taken.contains(&target) && !spec.volumes.volumes.volume.contains(&flag) {
+        if taken.insert(target) {
             spec.volumes.volumes.volume.push(flag);
         }
     }
