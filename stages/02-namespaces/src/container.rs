@@ -148,6 +148,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
+    /// Another container's network namespace (`container:NAME|ID`): see
+    /// [`SharedNetwork`](crate::join::SharedNetwork).
+    Container(String),
     /// Anything else (a bridge, a named network): later stages handle it.
     Other(String),
 }
@@ -222,7 +225,11 @@ pub fn check_hostname(name: &str) -> anyhow::Result<()> {
 impl NamespaceArgs {
     /// The network mode asked for (`none` by default at this stage).
     pub fn network_mode(&self) -> NetworkMode {
-        match self.network.as_deref() {
+        let network = self.network.as_deref();
+        if let Some(key) = network.and_then(|mode| mode.strip_prefix("container:")) {
+            return NetworkMode::Container(key.to_string());
+        }
+        match network {
             None | Some("none") => NetworkMode::None,
             Some("host") => NetworkMode::Host,
             Some(other) => NetworkMode::Other(other.to_string()),
@@ -249,7 +256,7 @@ impl NamespaceArgs {
             };
         }
         match network {
-            NetworkMode::Host => set.remove(&Namespace::Net),
+            NetworkMode::Host | NetworkMode::Container(_) => set.remove(&Namespace::Net),
             _ => set.insert(Namespace::Net),
         };
         Ok(set)
@@ -280,7 +287,21 @@ impl NamespaceArgs {
         } = base;
         let namespaces = self.namespace_set(&network)?;
         let ids = IdMapping::parse(self.userns.as_deref().unwrap_or("host"))?;
+        // Another container's network, and with it its hostname and /etc files (Docker's).
+        let shared = match &network {
+            NetworkMode::Container(key) => {
+                if self.hostname.is_some() {
+                    bail!("conflicting options: hostname and the network mode");
+                }
+                Some(crate::join::SharedNetwork::find(&self.root, key)?)
+            }
+            _ => None,
+        };
         let hostname = match &self.hostname {
+            None if shared.is_some() => shared
+                .as_ref()
+                .map(|s| s.hostname.clone())
+                .unwrap_or_default(),
             Some(name) if !namespaces.contains(&Namespace::Uts) => {
                 bail!(
                     "--hostname {name:?} cannot be used with the host's UTS namespace (--uts host)"
@@ -319,13 +340,18 @@ impl NamespaceArgs {
         // pivot_root instead of stage 01's chroot: the same slot, done differently.
         prepared.replace(Filesystem::new(FilesystemConfig {
             rootfs,
-            etc_dir: dir.clone(),
-            own_network: ns.has(Namespace::Net),
+            etc_dir: shared
+                .as_ref()
+                .map_or_else(|| dir.clone(), |s| s.dir.clone()),
+            own_network: ns.has(Namespace::Net) || shared.is_some(),
             own_ipc: ns.has(Namespace::Ipc),
             devices,
             privileged: self.privileged,
         }));
         prepared.add(ns);
+        if let Some(shared) = shared {
+            prepared.add(shared);
+        }
         if namespaces.contains(&Namespace::Uts) {
             prepared.add(SetHostname(hostname.clone()));
         }

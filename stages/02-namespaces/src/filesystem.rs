@@ -269,9 +269,11 @@ impl Feature for Filesystem {
         }
         for (host_node, inside) in &extra {
             let source = MountSource::Host(cstr(host_node).map_err(err)?);
-            steps.push(custom(
-                on(inside, Create::File, source).mount(None, MsFlags::MS_BIND, None)?,
-            ));
+            steps.push(custom(on(inside, Create::File, source).mount(
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )?));
         }
         // ANCHOR_END: extra_devices
         // gid 5 is the tty group; in a user namespace it may not be mapped.

@@ -166,6 +166,84 @@ impl fmt::Display for Enter {
     }
 }
 
+// ANCHOR: shared_network
+/// Another running container's network namespace, which a new container joins instead of
+/// getting one of its own: Docker's `--network container:NAME`. The two then share their
+/// interfaces, addresses, ports and routes: `localhost` in one is `localhost` in the other.
+/// As in Docker, the new container also takes the other's hostname (in a UTS namespace of its
+/// own) and its `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`, the very files, so the
+/// names the other learns reach it too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNetwork {
+    /// The other container's id.
+    pub id: String,
+    /// Its first process, whose network namespace is joined.
+    pub process: crate::record::ProcessRef,
+    /// Its state directory, where its `/etc` files are.
+    pub dir: std::path::PathBuf,
+    /// Its hostname.
+    pub hostname: String,
+}
+
+impl SharedNetwork {
+    /// The container `key` (name, id or id prefix) of the store at `root`, which must be
+    /// running: a stopped container has no network namespace to share.
+    pub fn find(root: &std::path::Path, key: &str) -> anyhow::Result<SharedNetwork> {
+        let record = crate::records::Records::new(root).find::<serde_json::Value>(key)?;
+        let process = record
+            .state
+            .pid
+            .filter(|pid| record.state.is_running() && pid.is_alive());
+        let Some(process) = process else {
+            anyhow::bail!("cannot join network of a non running container: {key}");
+        };
+        Ok(SharedNetwork {
+            dir: crate::record::container_dir(root, &record.id),
+            id: record.id,
+            process,
+            hostname: record.config.hostname,
+        })
+    }
+}
+
+impl Feature for SharedNetwork {
+    fn name(&self) -> &'static str {
+        "join another container's network namespace"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Namespaces
+    }
+
+    /// A pidfd of the other container's first process, checked against its start time, and
+    /// the child's first step: setns(2) into that process's network namespace, before it
+    /// mounts a `/sys` (which shows the interfaces of the namespace it is mounted from).
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let short: String = self.id.chars().take(12).collect();
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.process.pid, 0) };
+        let fd = Errno::result(fd).map_err(|e| {
+            FeatureError::with(format!("open container {short}'s first process"), e)
+        })?;
+        let fd = RawFd::try_from(fd)
+            .map_err(|_| FeatureError::msg("pidfd_open returned a descriptor out of range"))?;
+        // SAFETY: the kernel just returned this descriptor, owned by nobody else.
+        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // Checked after opening: if the start time matches now, the pidfd holds that process.
+        if !self.process.is_alive() {
+            return Err(FeatureError::msg(format!(
+                "cannot join network of a non running container: {short}"
+            )));
+        }
+        plan.enter.push(Step::Custom(Arc::new(Enter {
+            pidfd: Arc::new(pidfd),
+            flags: libc::CLONE_NEWNET,
+        })));
+        Ok(())
+    }
+}
+// ANCHOR_END: shared_network
+
 /// setns(2) on a pidfd or a namespace file.
 fn setns(fd: RawFd, flags: libc::c_int) -> Result<(), Errno> {
     // SAFETY: setns takes a descriptor and flags; it changes only this thread's namespaces.

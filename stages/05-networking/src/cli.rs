@@ -49,11 +49,17 @@ pub enum Choice {
     None,
     /// A network of skiff's: `bridge` (the default) or a user-defined one.
     Attach(String),
+    /// Another container's network namespace (`container:NAME|ID`): joined, with no endpoint
+    /// of its own.
+    Container(String),
 }
 
 impl NetworkArgs {
     /// The network `--network` names: the default bridge when none is given (Docker's default).
     pub fn choice(network: Option<&str>) -> Choice {
+        if let Some(key) = network.and_then(|mode| mode.strip_prefix("container:")) {
+            return Choice::Container(key.to_string());
+        }
         match network {
             Some("host") => Choice::Host,
             Some("none") => Choice::None,
@@ -100,6 +106,15 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             }
             NetworkMode::None
         }
+        Choice::Container(key) => {
+            if key.is_empty() {
+                bail!("Invalid network mode: invalid container format container:<name|id>");
+            }
+            if !ports.is_empty() {
+                bail!("conflicting options: port publishing and the container type network mode");
+            }
+            NetworkMode::Container(key.clone())
+        }
         Choice::Attach(name) => {
             // A network that does not exist is bad input: refused now, before anything exists
             // (the default bridge is made on first use).
@@ -114,14 +129,16 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     if let Choice::Attach(network) = choice {
         let container = &prepared.container;
         let feature = NetworkFeature::new(Attachment {
-            root: args.run.namespaces.root.clone(),
-            network,
-            container_id: container.id.full().to_string(),
-            name: args.network.name.clone().unwrap_or_default(),
-            hostname: container.hostname.clone(),
-            hosts_file: container.dir.join("hosts"),
             ip,
             ports,
+            ..Attachment::first(
+                args.run.namespaces.root.clone(),
+                network,
+                container.id.full().to_string(),
+                args.network.name.clone().unwrap_or_default(),
+                container.hostname.clone(),
+                container.dir.join("hosts"),
+            )
         });
         prepared.container.prepared.add(feature);
     }

@@ -13,6 +13,10 @@
 //!            hosts files rewritten; the default bridge goes with its last container
 //! ```
 //!
+//! Stage 07's `network connect` and `network disconnect` do the same to a container that is
+//! already running ([`connect_running`], [`disconnect_running`]): one more interface (`eth1`...)
+//! plugged in from outside, or one taken away, while its other networks stay.
+//!
 //! See veth(4), bridge(8), macvlan in ip-link(8), and the firewall and store modules.
 
 use std::net::Ipv4Addr;
@@ -43,6 +47,41 @@ pub struct Attachment {
     pub ip: Option<Ipv4Addr>,
     /// `-p`: ports published on the host.
     pub ports: Vec<PortMapping>,
+    /// Its interface inside the container: `eth0` for the first network, `eth1`... for the
+    /// ones `network connect` adds.
+    pub interface: String,
+    /// Whether the container's default route goes out through this network: only its first
+    /// network's, as in Docker.
+    pub default_route: bool,
+    /// More names the others of the network resolve it by (`network connect --alias`).
+    pub aliases: Vec<String>,
+}
+
+impl Attachment {
+    /// The usual attachment: the container's first network, as `eth0` with the default route,
+    /// no aliases.
+    pub fn first(
+        root: PathBuf,
+        network: String,
+        container_id: String,
+        name: String,
+        hostname: String,
+        hosts_file: PathBuf,
+    ) -> Attachment {
+        Attachment {
+            root,
+            network,
+            container_id,
+            name,
+            hostname,
+            hosts_file,
+            ip: None,
+            ports: Vec::new(),
+            interface: "eth0".to_string(),
+            default_route: true,
+            aliases: Vec::new(),
+        }
+    }
 }
 
 /// The network feature.
@@ -127,6 +166,14 @@ impl Feature for NetworkFeature {
             want.ip,
         )
         .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
+        let network = store::annotate(
+            &want.root,
+            &network.id,
+            &want.container_id,
+            &want.interface,
+            &want.aliases,
+        )
+        .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
         self.joined = Some((network.clone(), endpoint));
         if network.driver == Driver::Bridge {
             ensure_bridge(&network)?;
@@ -139,50 +186,22 @@ impl Feature for NetworkFeature {
         let Some((network, endpoint)) = &mut self.joined else {
             return Ok(());
         };
-        let pid = child.pid.as_raw();
-        let mut netlink = Netlink::open().map_err(|e| fail("open a netlink socket")(e.into()))?;
-        let bridge = network.bridge.clone().unwrap_or_default();
-        match network.driver {
-            Driver::Macvlan => {
-                let parent = network.parent.clone().unwrap_or_default();
-                netlink
-                    .create_macvlan("eth0", &parent, pid)
-                    .map_err(|e| fail(format!("create a macvlan on {parent}"))(e.into()))?;
-            }
-            _ => {
-                // One end stays on the host, on the bridge; the other is born inside the
-                // child's network namespace, already named eth0.
-                netlink
-                    .create_veth(&endpoint.host_link, "eth0", pid)
-                    .and_then(|()| netlink.set_master(&endpoint.host_link, &bridge))
-                    .and_then(|()| netlink.set_up(&endpoint.host_link))
-                    .map_err(|e| {
-                        fail(format!("connect the container to bridge {bridge}"))(e.into())
-                    })?;
-            }
-        }
-        let (Some(subnet), Some(gateway)) = (network.subnet, network.gateway) else {
-            return Err(FeatureError::msg(format!(
-                "network {} has no subnet",
-                network.name
-            )));
-        };
-        // Inside the container's namespace, from a thread that joined it.
-        let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
-        Netlink::in_netns_of(pid, move |inside| {
-            inside.set_mac("eth0", mac.octets())?;
-            inside.add_address("eth0", ip, prefix)?;
-            inside.set_up("eth0")?;
-            inside.add_default_route(gateway)
-        })
-        .map_err(|e| fail(format!("configure eth0 ({ip}/{prefix}) in the container"))(e.into()))?;
-        if !self.want.ports.is_empty() {
+        let want = &self.want;
+        plug(
+            network,
+            endpoint,
+            child.pid.as_raw(),
+            &want.interface,
+            want.default_route,
+        )?;
+        if !want.ports.is_empty() {
             // Marked published first: a failure halfway still gets its rules removed.
             self.published = true;
-            firewall::publish(&self.want.container_id, &bridge, ip, &self.want.ports)
+            let bridge = network.bridge.clone().unwrap_or_default();
+            firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
                 .map_err(|e| fail("publish ports")(e.into()))?;
         }
-        crate::hosts::rewrite(&self.want.root, network)
+        crate::hosts::rewrite(&want.root, network)
             .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))
     }
     // ANCHOR_END: started
@@ -191,7 +210,15 @@ impl Feature for NetworkFeature {
         if self.joined.take().is_none() && !self.published {
             return Ok(());
         }
-        let left = release(&self.want.root, &self.want.container_id, self.published);
+        let want = &self.want;
+        // The first network's feature (the one with the default route, added first and so
+        // cleaned up last) releases everything, ports and `network connect`s included; one more
+        // network of the container leaves only its own, or the first one's ports would stay.
+        let left = if want.default_route {
+            release(&want.root, &want.container_id, self.published)
+        } else {
+            disconnect_running(&want.root, &want.container_id, &want.network, None)
+        };
         if left.is_empty() {
             Ok(())
         } else {
@@ -199,6 +226,170 @@ impl Feature for NetworkFeature {
         }
     }
 }
+
+// ANCHOR: plug
+/// Plugs the container whose first process is `pid` into `network`: a veth pair with one end on
+/// the bridge and the other born inside the container's network namespace as `interface` (or a
+/// macvlan on the parent link, born there too); then, from a thread that joined that
+/// namespace, the endpoint's MAC and address, the link up, and with `default_route` the route
+/// out through the network's gateway.
+fn plug(
+    network: &Network,
+    endpoint: &Endpoint,
+    pid: i32,
+    interface: &str,
+    default_route: bool,
+) -> Result<(), FeatureError> {
+    let mut netlink = Netlink::open().map_err(|e| fail("open a netlink socket")(e.into()))?;
+    let bridge = network.bridge.clone().unwrap_or_default();
+    match network.driver {
+        Driver::Macvlan => {
+            let parent = network.parent.clone().unwrap_or_default();
+            netlink
+                .create_macvlan(interface, &parent, pid)
+                .map_err(|e| fail(format!("create a macvlan on {parent}"))(e.into()))?;
+        }
+        _ => {
+            // One end stays on the host, on the bridge; the other is born inside the
+            // container's network namespace, already named (eth0 for the first network).
+            netlink
+                .create_veth(&endpoint.host_link, interface, pid)
+                .and_then(|()| netlink.set_master(&endpoint.host_link, &bridge))
+                .and_then(|()| netlink.set_up(&endpoint.host_link))
+                .map_err(|e| fail(format!("connect the container to bridge {bridge}"))(e.into()))?;
+        }
+    }
+    let (Some(subnet), Some(gateway)) = (network.subnet, network.gateway) else {
+        return Err(FeatureError::msg(format!(
+            "network {} has no subnet",
+            network.name
+        )));
+    };
+    // Inside the container's namespace, from a thread that joined it.
+    let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
+    Netlink::in_netns_of(pid, move |inside| {
+        inside.set_mac(interface, mac.octets())?;
+        inside.add_address(interface, ip, prefix)?;
+        inside.set_up(interface)?;
+        if default_route {
+            inside.add_default_route(gateway)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| {
+        fail(format!(
+            "configure {interface} ({ip}/{prefix}) in the container"
+        ))(e.into())
+    })
+}
+// ANCHOR_END: plug
+
+// ANCHOR: connect_running
+/// `network connect` on a running container: what [`NetworkFeature`] does at a start, done
+/// now, from outside, to the container whose first process is `pid`. Its new interface is the
+/// first `ethN` its network namespace does not have yet; it gets the default route only when
+/// this is its first network (Docker keeps the first network's). Every `/etc/hosts` of the
+/// network learns its name, and its own learns theirs. On a failure nothing stays: the
+/// endpoint is released again. Returns the container's endpoint.
+pub fn connect_running(mut want: Attachment, pid: i32) -> Result<Endpoint, FeatureError> {
+    want.default_route = store::networks_of(&want.root, &want.container_id)
+        .map_err(|e| fail("read the networks")(e.into()))?
+        .is_empty();
+    want.interface = Netlink::in_netns_of(pid, |inside| {
+        for n in 0..1000 {
+            let name = format!("eth{n}");
+            if inside.link_index(&name)?.is_none() {
+                return Ok(name);
+            }
+        }
+        Ok("eth1000".to_string())
+    })
+    .map_err(|e| fail("list the container's interfaces")(e.into()))?;
+    want.ports.clear();
+    let (root, container_id, network) = (
+        want.root.clone(),
+        want.container_id.clone(),
+        want.network.clone(),
+    );
+    let mut feature = NetworkFeature::new(want);
+    let started = Started {
+        pid: nix::unistd::Pid::from_raw(pid),
+    };
+    let result = feature
+        .prepare(&mut Plan::default())
+        .and_then(|()| feature.started(&started));
+    match (result, feature.joined.take()) {
+        (Ok(()), Some((_, endpoint))) => Ok(endpoint),
+        (result, joined) => {
+            if joined.is_some() {
+                // Only this network: the container keeps the others.
+                let _ = disconnect_running(&root, &container_id, &network, Some(pid));
+            }
+            result.and(Err(FeatureError::msg(format!(
+                "network {network} was not joined"
+            ))))
+        }
+    }
+}
+// ANCHOR_END: connect_running
+
+// ANCHOR: disconnect_running
+/// `network disconnect`: container `container_id` leaves `network` (name or id) and keeps its
+/// other networks. Its link goes (deleting the host end of a veth deletes the pair; a macvlan
+/// lives only inside, so it is deleted there, through `pid`), its address is free again, the
+/// others' `/etc/hosts` forget it and its own forgets them. Leaving a network it is not on is
+/// not an error. Returns what could not be undone.
+pub fn disconnect_running(
+    root: &std::path::Path,
+    container_id: &str,
+    network: &str,
+    pid: Option<i32>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let _host = match store::host_lock() {
+        Ok(lock) => lock,
+        Err(e) => return vec![format!("take the network lock: {e}")],
+    };
+    let endpoint = match store::inspect(root, network) {
+        Ok(net) => net.endpoint(container_id).cloned(),
+        Err(e) => return vec![e.to_string()],
+    };
+    let Some(endpoint) = endpoint else {
+        return errors;
+    };
+    let net = match store::leave(root, network, container_id) {
+        Ok(net) => net,
+        Err(e) => return vec![format!("leave network {network}: {e}")],
+    };
+    let link = match (net.driver, pid) {
+        (Driver::Macvlan, Some(pid)) => {
+            let interface = endpoint.interface.clone();
+            Netlink::in_netns_of(pid, move |inside| inside.delete_link(&interface))
+                .map_err(|e| format!("delete {}: {e}", endpoint.interface))
+        }
+        (Driver::Macvlan, None) => Ok(()),
+        _ => Netlink::open()
+            .and_then(|mut n| n.delete_link(&endpoint.host_link))
+            .map_err(|e| format!("delete {}: {e}", endpoint.host_link)),
+    };
+    errors.extend(link.err());
+    if let Err(e) = crate::hosts::rewrite(root, &net) {
+        errors.push(format!("rewrite /etc/hosts of network {}: {e}", net.name));
+    }
+    if !endpoint.hosts_file.as_os_str().is_empty()
+        && let Err(e) = crate::hosts::rewrite_container(root, container_id, &endpoint.hosts_file)
+    {
+        errors.push(format!("rewrite the container's /etc/hosts: {e}"));
+    }
+    if net.is_default()
+        && net.endpoints.is_empty()
+        && let Err(e) = remove_bridge(&net)
+    {
+        errors.push(e);
+    }
+    errors
+}
+// ANCHOR_END: disconnect_running
 
 /// Removes a network's bridge device and its NAT rules.
 pub fn remove_bridge(network: &Network) -> Result<(), String> {

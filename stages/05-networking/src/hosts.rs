@@ -50,15 +50,23 @@ ff02::2\tip6-allrouters
 ";
 
 /// The names an endpoint answers to: its container name and its hostname (once if they are
-/// the same), or the first 12 characters of the container id when it has neither.
+/// the same), or the first 12 characters of the container id when it has neither; then the
+/// aliases `network connect --alias` gave it.
 fn names(endpoint: &Endpoint) -> String {
-    match (endpoint.name.as_str(), endpoint.hostname.as_str()) {
+    let mut names = match (endpoint.name.as_str(), endpoint.hostname.as_str()) {
         ("", "") => endpoint.container_id.chars().take(12).collect(),
         (name, "") => name.to_string(),
         ("", hostname) => hostname.to_string(),
         (name, hostname) if name == hostname => name.to_string(),
         (name, hostname) => format!("{name} {hostname}"),
+    };
+    for alias in &endpoint.aliases {
+        if !names.split(' ').any(|n| n == alias) {
+            names.push(' ');
+            names.push_str(alias);
+        }
     }
+    names
 }
 
 /// The hosts file of container `container_id`, given every network: the localhost lines, its
@@ -190,6 +198,26 @@ mod tests {
             format!("{LOCALHOST_LINES}10.89.61.2\tx\n")
         );
         assert_eq!(render("nobody", &networks), LOCALHOST_LINES);
+    }
+
+    #[test]
+    fn hosts_name_aliases_after_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let hosts = |n: &str| dir.path().join(format!("{n}.hosts"));
+        create(root, with_subnet("app", "10.89.64.0/24")).unwrap();
+        join(root, "app", "aaaa1", "web", "web", &hosts("a"), None).unwrap();
+        join(root, "app", "bbbb2", "db", "db", &hosts("b"), None).unwrap();
+        let aliases = ["store".to_string(), "db".to_string()];
+        let net = store::annotate(root, "app", "bbbb2", "eth1", &aliases).unwrap();
+        let db = net.endpoint("bbbb2").unwrap();
+        assert_eq!(db.interface, "eth1");
+        let networks = store::with_networks(root, |n| Ok::<_, StoreError>(n.to_vec())).unwrap();
+        // `db` is its name already: said once.
+        assert_eq!(
+            render("aaaa1", &networks),
+            format!("{LOCALHOST_LINES}10.89.64.2\tweb\n10.89.64.3\tdb store\n")
+        );
     }
 
     #[test]

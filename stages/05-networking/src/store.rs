@@ -277,6 +277,13 @@ pub struct Endpoint {
     /// The container's `/etc/hosts` on the host (bind-mounted into it); empty for none.
     #[serde(default)]
     pub hosts_file: PathBuf,
+    /// More names the others of the network resolve it by (`network connect --alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Its interface inside the container (`eth0`, `eth1`...); empty in records older than
+    /// `network connect`, where it was always `eth0`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interface: String,
 }
 
 /// A network.
@@ -885,6 +892,8 @@ pub fn join(
         mac: Mac::for_ip(ip),
         host_link: host_link_name(container_id, &net.id, &networks),
         hosts_file: hosts_file.into(),
+        aliases: Vec::new(),
+        interface: String::new(),
     };
     net.endpoints.push(endpoint.clone());
     locked.write(&net)?;
@@ -951,6 +960,31 @@ pub fn rename(root: &Path, container_id: &str, name: &str) -> Result<Vec<Network
         changed.push(net);
     }
     Ok(changed)
+}
+
+/// Notes on container `container_id`'s endpoint on `network` (name or id) what only the
+/// caller knows once it has joined: the interface it has inside the container, and the aliases
+/// it answers to (`network connect --alias`). Returns the network as it is now.
+pub fn annotate(
+    root: &Path,
+    network: &str,
+    container_id: &str,
+    interface: &str,
+    aliases: &[String],
+) -> Result<Network> {
+    let locked = lock(root)?;
+    let networks = locked.read_all()?;
+    let mut net = find(&networks, network)?.clone();
+    if let Some(endpoint) = net
+        .endpoints
+        .iter_mut()
+        .find(|e| e.container_id == container_id)
+    {
+        endpoint.interface = interface.to_string();
+        endpoint.aliases = aliases.to_vec();
+        locked.write(&net)?;
+    }
+    Ok(net)
 }
 
 /// The networks container `container_id` is attached to.
@@ -1529,6 +1563,8 @@ mod tests {
             mac: Mac([0; 6]),
             host_link: first.clone(),
             hosts_file: PathBuf::new(),
+            aliases: Vec::new(),
+            interface: String::new(),
         });
         let second = host_link_name("0123456789ab", &net.id, &[net.clone()]);
         assert_ne!(second, first);
@@ -1590,6 +1626,8 @@ mod tests {
             mac: Mac::for_ip(ip),
             host_link: "sk-cdcdcdcd-aba".into(),
             hosts_file: PathBuf::from("/x"),
+            aliases: Vec::new(),
+            interface: String::new(),
         });
         let json = inspect_json(&[net]);
         let expected = format!(

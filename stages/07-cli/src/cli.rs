@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use images::cli::ImageCommand;
 use namespaces::RootArgs;
-use networking::cli::NetworkCommand;
 use volumes::cli::VolumeCommand;
 
 use crate::client::{self, Ended};
@@ -61,7 +60,7 @@ pub enum Command {
     Network {
         /// The command.
         #[command(subcommand)]
-        command: NetworkCommand,
+        command: crate::connect::NetworkGroup,
     },
     /// Load images from a docker-archive or OCI archive (a file, or stdin)
     Load(images::cli::LoadArgs),
@@ -383,7 +382,7 @@ impl Command {
             Command::System { command } => command.execute(),
             Command::Image { command } => command.execute(),
             Command::Volume { command } => crate::listings::volume(command),
-            Command::Network { command } => crate::listings::network(command),
+            Command::Network { command } => command.execute(),
             Command::Load(args) => ImageCommand::Load(args).execute(),
             Command::Save(args) => ImageCommand::Save(args).execute(),
             Command::Import(args) => ImageCommand::Import(args).execute(),
@@ -759,7 +758,7 @@ pub fn parse() -> (Cli, i32) {
             .mut_arg("rm", |arg| arg.help("Remove the container when it ends"))
             .mut_arg("network", |arg| {
                 arg.help(
-                    "Connect to a network: bridge (the default), a network's name, host or none",
+                    "Connect to a network: bridge (the default), a network's name, host, none, or container:NAME (another container's)",
                 )
             })
     }

@@ -44,8 +44,14 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
         None => free_name(&records)?,
     };
     spec.volumes.network.network.name = Some(name.clone());
+    // What comes from other containers, as flags of this one.
+    crate::wiring::resolve(&mut spec)?;
     // The whole container described once, as every start will: bad flags fail here.
-    let prepared = volumes::cli::prepare(&spec.volumes, id.clone())?;
+    let mut prepared = crate::wiring::prepare(&spec, id.clone())?;
+    if crate::wiring::publish_all(&mut spec, prepared.image.as_ref())? {
+        // -P: the image's exposed ports, known now, published too.
+        prepared = crate::wiring::prepare(&spec, id.clone())?;
+    }
     let config = config_of(&spec, &prepared)?;
     spec.resolve(prepared.image.as_ref())?;
     let record = Record {

@@ -105,6 +105,40 @@ pub fn emit(root: &Path, action: &str, record: &Record, extra: &[(&str, String)]
     let _ = append(root, &event);
 }
 
+/// Notes that container `container_id` was connected to or disconnected from `network`
+/// (`action` is `connect` or `disconnect`): Docker's event of type `network`, whose actor is
+/// the network.
+pub fn emit_network(
+    root: &Path,
+    action: &str,
+    network: &networking::store::Network,
+    container_id: &str,
+) {
+    let attributes = BTreeMap::from([
+        ("container".to_string(), container_id.to_string()),
+        ("name".to_string(), network.name.clone()),
+        ("type".to_string(), network.driver.as_str().to_string()),
+    ]);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let event = Event {
+        kind: "network".into(),
+        action: action.into(),
+        actor: Actor {
+            id: network.id.clone(),
+            attributes,
+        },
+        scope: "local".into(),
+        time: nanos.as_secs(),
+        time_nano: u64::try_from(nanos.as_nanos()).unwrap_or(u64::MAX),
+        status: String::new(),
+        id: String::new(),
+        from: String::new(),
+    };
+    let _ = append(root, &event);
+}
+
 fn append(root: &Path, event: &Event) -> std::io::Result<()> {
     let path = journal(root);
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_JOURNAL) {

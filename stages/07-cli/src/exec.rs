@@ -166,7 +166,10 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
     };
     // The first process's seccomp filter (compiled for the container's capabilities, as runc
     // does) and no_new_privs: exec is no way around them.
-    let confinement = spec.namespaces.security_opts()?.confinement(&container_caps)?;
+    let confinement = spec
+        .namespaces
+        .security_opts()?
+        .confinement(&container_caps)?;
 
     let mut process = chroot::Process::new(args.command.clone());
     process.env = environment(args, &record.config.env)?;

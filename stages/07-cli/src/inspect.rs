@@ -379,6 +379,17 @@ fn spec_ports(record: &Record) -> Vec<PortMapping> {
         .unwrap_or_default()
 }
 
+/// Its `--expose` ports (`80/tcp`), each of a range.
+fn spec_exposed(record: &Record) -> Vec<String> {
+    record
+        .spec
+        .wiring
+        .expose
+        .iter()
+        .flat_map(|range| crate::wiring::expose_range(range).unwrap_or_default())
+        .collect()
+}
+
 /// Where `--network` put it.
 fn network_choice(record: &Record) -> Choice {
     NetworkArgs::choice(record.spec.image_args().namespaces.network.as_deref())
@@ -423,6 +434,9 @@ pub fn network_ports(record: &Record, stores: &Stores) -> PortMap {
             ports.insert(normal_port(exposed), None);
         }
     }
+    for exposed in spec_exposed(record) {
+        ports.insert(exposed, None);
+    }
     for port in published_ports(record, stores) {
         let bindings = ports
             .entry(port_key(port.container_port, port.protocol.as_str()))
@@ -461,9 +475,11 @@ pub struct Attachment<'a> {
 /// Docker keeps it), and any it has an endpoint on; sorted by name.
 pub fn attachments<'a>(record: &Record, stores: &'a Stores) -> Vec<Attachment<'a>> {
     let named = match network_choice(record) {
-        Choice::Host => "host".to_string(),
-        Choice::None => "none".to_string(),
-        Choice::Attach(name) => name,
+        Choice::Host => vec!["host".to_string()],
+        Choice::None => vec!["none".to_string()],
+        Choice::Container(_) => Vec::new(),
+        // With what `network connect` and `disconnect` changed.
+        Choice::Attach(_) => record.spec.network_names(),
     };
     let find = |key: &str| {
         stores
@@ -472,7 +488,13 @@ pub fn attachments<'a>(record: &Record, stores: &'a Stores) -> Vec<Attachment<'a
             .find(|n| n.name == key)
             .or_else(|| stores.networks.iter().find(|n| n.id.starts_with(key)))
     };
-    let mut names: Vec<String> = vec![find(&named).map_or(named.clone(), |n| n.name.clone())];
+    let mut names: Vec<String> = Vec::new();
+    for key in named {
+        let name = find(&key).map_or(key.clone(), |n| n.name.clone());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     for network in &stores.networks {
         if network.endpoint(&record.id).is_some() && !names.contains(&network.name) {
             names.push(network.name.clone());
@@ -688,7 +710,7 @@ fn host_config(record: &Record) -> HostConfig {
         },
         auto_remove: spec.auto_remove(),
         volume_driver: String::new(),
-        volumes_from: None,
+        volumes_from: non_empty(&spec.wiring.volumes_from),
         cap_add: non_empty(&ns.cap_add),
         cap_drop: non_empty(&ns.cap_drop),
         cgroupns_mode: or_private(&ns.cgroupns),
@@ -703,7 +725,7 @@ fn host_config(record: &Record) -> HostConfig {
         oom_score_adj: 0,
         pid_mode: host_or_empty(&ns.pid),
         privileged: ns.privileged,
-        publish_all_ports: false,
+        publish_all_ports: spec.wiring.publish_all,
         readonly_rootfs: flags.read_only,
         security_opt: non_empty(&ns.security_opt),
         tmpfs: tmpfs_options(&flags.tmpfs),
@@ -873,6 +895,7 @@ fn config_json(record: &Record, stores: &Stores) -> ConfigJson {
         .flatten();
     let attached = |pick: fn(&crate::attach::Streams) -> bool| streams.as_ref().is_some_and(pick);
     let mut exposed: Vec<String> = image.map(|i| i.exposed_ports.clone()).unwrap_or_default();
+    exposed.extend(spec_exposed(record));
     exposed.extend(
         spec_ports(record)
             .iter()
@@ -986,8 +1009,17 @@ fn endpoint_settings(record: &Record, attachment: &Attachment<'_>) -> EndpointSe
             .filter(|_| asked_here)
             .map(|ip| IpamConfig { ipv4_address: ip }),
         links: None,
-        // Docker gives a container on a network of the user's its short id as another name.
-        aliases: user_defined.then(|| vec![record.id.chars().take(12).collect()]),
+        // Docker gives a container on a network of the user's its short id as another name,
+        // after the ones `network connect --alias` gave it.
+        aliases: user_defined.then(|| {
+            let mut aliases = match endpoint {
+                Some(endpoint) => endpoint.aliases.clone(),
+                // Stopped: what `network connect` asked for.
+                None => connection_aliases(record, &attachment.name),
+            };
+            aliases.push(record.id.chars().take(12).collect());
+            aliases
+        }),
         network_id: network.map(|n| n.id.clone()).unwrap_or_default(),
         endpoint_id: String::new(),
         gateway: endpoint
@@ -1004,6 +1036,19 @@ fn endpoint_settings(record: &Record, attachment: &Attachment<'_>) -> EndpointSe
         mac_address: endpoint.map(|e| e.mac.to_string()).unwrap_or_default(),
         driver_opts: None,
     }
+}
+
+/// The `--alias`es `network connect` gave the container on network `name`.
+fn connection_aliases(record: &Record, name: &str) -> Vec<String> {
+    record
+        .spec
+        .wiring
+        .networks
+        .connected
+        .iter()
+        .filter(|c| c.network == name)
+        .flat_map(|c| c.aliases.clone())
+        .collect()
 }
 
 // --- tests --------------------------------------------------------------------------------------
@@ -1125,6 +1170,8 @@ mod tests {
                 mac: Mac::for_ip(ip),
                 host_link: "sk-12345678-bbb".into(),
                 hosts_file: PathBuf::new(),
+                aliases: Vec::new(),
+                interface: "eth0".into(),
             }],
         }
     }

@@ -15,12 +15,15 @@
 //! - [`ps`], [`inspect`] and [`docker_json`], [`format`]: Docker's tables, its JSON shapes and
 //!   Go templates;
 //! - [`pause`], [`top`], [`port`], [`rename`], [`system`]: Docker's other container commands;
+//! - [`wiring`] and [`connect`]: a container wired to others: `--network container:`,
+//!   `--volumes-from`, `-P`, and `network connect` / `disconnect`;
 //! - [`cli`]: the commands.
 
 pub mod attach;
 pub mod cli;
 pub mod client;
 pub mod completion;
+pub mod connect;
 pub mod container;
 pub mod docker_json;
 pub mod events;
@@ -47,6 +50,7 @@ pub mod stdio;
 pub mod system;
 pub mod top;
 pub mod update;
+pub mod wiring;
 
 #[cfg(test)]
 mod tests {

@@ -310,7 +310,7 @@ fn launch(
         .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
     let mut prepared = match prepared {
         Some(prepared) => prepared,
-        None => volumes::cli::prepare(&spec.volumes, id).map_err(failed)?,
+        None => crate::wiring::prepare(spec, id).map_err(failed)?,
     };
     let container = &mut prepared.container.prepared;
     if !spec.auto_remove() {

@@ -81,6 +81,11 @@ pub struct RunArgs {
     /// Flags of stage 07.
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+
+    /// Flags of stage 07 that wire it to other containers, and the networks it is on.
+    #[command(flatten)]
+    #[serde(default)]
+    pub wiring: crate::wiring::WiringArgs,
 }
 // ANCHOR_END: run_args
 
