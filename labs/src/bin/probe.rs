@@ -164,6 +164,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "serve" => listen(number(arg(args, 0, "port")?, "port")?, true),
         "connect" => connect(arg(args, 0, "host:port")?, &args[1..].join(" ")),
         "watch-exe" => watch_exe(parse_duration(arg(args, 0, "duration (10s)")?)?),
+        "dns-answer" => dns_answer(arg(args, 0, "ip:port")?, arg(args, 1, "address")?),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
 }
@@ -194,6 +195,8 @@ probe: observe a container from inside. Commands:
   connect HOST:PORT [TEXT]  send TEXT, print the answer ('hello from HOSTNAME: TEXT')
   shm KEY            say whether a SysV shared memory segment with KEY exists
   shm-make KEY | shm-remove KEY   create or remove such a segment
+  dns-answer IP:PORT ADDR  (on the host) a fake upstream resolver on UDP IP:PORT: print
+                     'answering', then answer every question with an A record of ADDR
   watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
                      print 'caught PID' for one whose program is not in this root (CVE-2019-5736)";
 
@@ -774,6 +777,48 @@ fn resolve(name: &str) -> Result<std::net::IpAddr, String> {
         })
         .next()
         .ok_or_else(|| format!("{name}: not found in /etc/hosts"))
+}
+
+/// A fake upstream resolver for the DNS checks (RFC 1035 §4.1): each question gets its own
+/// header back with QR set and one answer, an A record of `address` that points at the
+/// question's name (the compression pointer 0xc00c). Nothing leaves the machine.
+fn dns_answer(listen: &str, address: &str) -> Outcome {
+    let ip: std::net::Ipv4Addr = address
+        .parse()
+        .map_err(|e| format!("{address:?}: not an IPv4 address: {e}"))?;
+    let socket =
+        std::net::UdpSocket::bind(listen).map_err(|e| format!("listen on {listen}: {e}"))?;
+    out("answering")?;
+    let mut buf = [0u8; 512];
+    loop {
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .map_err(|e| format!("receive: {e}"))?;
+        if n < 12 {
+            continue;
+        }
+        // The question ends after its name (labels up to a zero byte) and four bytes more.
+        let mut end = 12;
+        while end < n && buf[end] != 0 {
+            end += usize::from(buf[end]) + 1;
+        }
+        end += 5;
+        if end > n {
+            continue;
+        }
+        let mut reply = buf[..end].to_vec();
+        reply[2] |= 0x80; // QR: a response
+        reply[3] = 0x80; // RA, NOERROR
+        reply[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]); // ANCOUNT 1
+        let asks_a = buf[end - 4..end - 2] == [0, 1];
+        if asks_a {
+            reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            reply.extend_from_slice(&ip.octets());
+        } else {
+            reply[7] = 0;
+        }
+        let _ = socket.send_to(&reply, from);
+    }
 }
 
 fn listen(port: u16, forever: bool) -> Outcome {

@@ -24,6 +24,11 @@ pub struct NetworkArgs {
     /// The container's IPv4 address on its network (default: the next free one)
     #[arg(long, value_name = "ADDRESS")]
     pub ip: Option<String>,
+
+    /// Another name the network's DNS server answers with this container's address
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    #[serde(default)]
+    pub network_alias: Vec<String>,
 }
 // ANCHOR_END: args
 
@@ -131,6 +136,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         let feature = NetworkFeature::new(Attachment {
             ip,
             ports,
+            aliases: args.network.network_alias.clone(),
             ..Attachment::first(
                 args.run.namespaces.root.clone(),
                 network,
@@ -220,6 +226,21 @@ pub enum NetworkCommand {
         /// The networks
         #[arg(required = true, value_name = "NETWORK")]
         networks: Vec<String>,
+    },
+    /// The DNS server of a user network (started by its first container; not for people)
+    #[command(hide = true)]
+    DnsServe {
+        /// Where skiff keeps its state.
+        #[command(flatten)]
+        root: RootArgs,
+        /// The network's id
+        id: String,
+        /// The lock the starter took, handed over
+        #[arg(long)]
+        lock_fd: i32,
+        /// Where to say that the sockets are bound
+        #[arg(long)]
+        ready_fd: i32,
     },
     /// Remove every network no container uses
     Prune {
@@ -389,6 +410,15 @@ impl NetworkCommand {
                 }
                 Ok(if failed { chroot::cli::EXIT_ENGINE } else { 0 })
             }
+            NetworkCommand::DnsServe {
+                root,
+                id,
+                lock_fd,
+                ready_fd,
+            } => {
+                crate::dns::serve_with_lock(&root.root, &id, lock_fd, ready_fd)?;
+                Ok(0)
+            }
             NetworkCommand::Prune { root, force: _ } => {
                 let _host = store::host_lock()?;
                 let pruned = store::prune(&root.root)?;
@@ -411,6 +441,10 @@ impl NetworkCommand {
 fn remove(root: &std::path::Path, name: &str) -> anyhow::Result<String> {
     let _host = store::host_lock()?;
     let network = store::remove(root, name)?;
+    // Gone with its last container; this is for one that outlived it (a crash).
+    if let Err(e) = crate::dns::stop(root, &network.id) {
+        eprintln!("networking: warning: {e}");
+    }
     if network.driver == Driver::Bridge {
         crate::feature::remove_bridge(&network).map_err(anyhow::Error::msg)?;
     }

@@ -202,7 +202,19 @@ impl Feature for NetworkFeature {
                 .map_err(|e| fail("publish ports")(e.into()))?;
         }
         crate::hosts::rewrite(&want.root, network)
-            .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))
+            .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))?;
+        // ANCHOR: dns
+        // A user network's names by DNS too: its server, started by its first container. The
+        // container asks the server of its first network (the one with its default route).
+        if crate::dns::wanted(network) && !want.hosts_file.as_os_str().is_empty() {
+            crate::dns::ensure_running(&want.root, network).map_err(FeatureError::msg)?;
+            if let (true, Some(gateway)) = (want.default_route, network.gateway) {
+                crate::dns::write_resolv_conf(&want.hosts_file, gateway)
+                    .map_err(|e| fail("point resolv.conf at the network's DNS server")(e.into()))?;
+            }
+        }
+        // ANCHOR_END: dns
+        Ok(())
     }
     // ANCHOR_END: started
 
@@ -381,6 +393,12 @@ pub fn disconnect_running(
     {
         errors.push(format!("rewrite the container's /etc/hosts: {e}"));
     }
+    if crate::dns::wanted(&net)
+        && net.endpoints.is_empty()
+        && let Err(e) = crate::dns::stop(root, &net.id)
+    {
+        errors.push(e);
+    }
     if net.is_default()
         && net.endpoints.is_empty()
         && let Err(e) = remove_bridge(&net)
@@ -443,6 +461,13 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
                 "rewrite /etc/hosts of network {}: {e}",
                 network.name
             ));
+        }
+        // The last container out stops the network's DNS server.
+        if crate::dns::wanted(&network)
+            && network.endpoints.is_empty()
+            && let Err(e) = crate::dns::stop(root, &network.id)
+        {
+            errors.push(e);
         }
         // The default bridge goes with its last container: nothing of skiff's stays on the
         // host while no container runs.

@@ -1,6 +1,7 @@
 //! Names: how containers on a user-defined network find each other.
 //!
-//! Before Docker had its embedded DNS server it did this with `/etc/hosts`, and so does skiff.
+//! Before Docker had its embedded DNS server it did this with `/etc/hosts`, and so does skiff
+//! (the `dns` module adds a DNS server on top, for the programs that do not read this file).
 //! Every container gets its own hosts file on the host (the caller bind-mounts it as the
 //! container's `/etc/hosts`). It holds the usual localhost lines, then one line per container
 //! on each of its networks, `IP<TAB>NAME HOSTNAME` (hosts(5): an address, then the names that

@@ -11,9 +11,11 @@
 //! - [`store`]: networks on disk, and which container holds which address;
 //! - [`firewall`]: iptables rules for NAT and published ports;
 //! - [`hosts`]: names, through each container's `/etc/hosts`;
+//! - [`dns`]: names by DNS, a server for each user network;
 //! - [`feature`]: the hooks into the launch sequence;
 //! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
 pub mod cli;
+pub mod dns;
 pub mod feature;
 pub mod firewall;
 pub mod hosts;

@@ -987,6 +987,11 @@ pub fn annotate(
     Ok(net)
 }
 
+/// Where network `id`'s record is: the DNS server watches it for joins and leaves.
+pub fn record_path(root: &Path, id: &str) -> PathBuf {
+    root.join("networks").join(format!("{id}.json"))
+}
+
 /// The networks container `container_id` is attached to.
 pub fn networks_of(root: &Path, container_id: &str) -> Result<Vec<Network>> {
     with_networks(root, |networks| {
