@@ -40,6 +40,11 @@ const VALUE_FLAGS: &[&str] = &[
     "--cap-add",
     "--cap-drop",
     "--device",
+    "--add-host",
+    "--dns",
+    "--dns-search",
+    "--dns-option",
+    "--network-alias",
     "--ns",
     "-m",
     "--memory",
@@ -189,6 +194,17 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--ns", Some(v)) => parsed.namespaces = Some(v),
             ("-u" | "--user", Some(v)) => parsed.user = Some(v),
             ("--security-opt", Some(v)) => parsed.security_opts.push(v),
+            // Checked as the engine checks it, never applied: the host's /etc/hosts is not ours.
+            ("--add-host", Some(v)) => {
+                let address = v.split_once([':', '=']).map(|(_, a)| a).unwrap_or_default();
+                if address
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_err()
+                {
+                    return Err(format!("invalid argument {v:?} for \"--add-host\" flag"));
+                }
+            }
             ("-w" | "--workdir", Some(v)) => parsed.workdir = v,
             ("-e" | "--env", Some(v)) => {
                 let (key, value) = match v.split_once('=') {

@@ -88,6 +88,26 @@ pub struct NamespaceArgs {
     #[serde(default)]
     pub security_opt: Vec<String>,
 
+    /// Add a line to /etc/hosts: HOST:IP
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    #[serde(default)]
+    pub add_host: Vec<String>,
+
+    /// A nameserver for the container, in place of the host's
+    #[arg(long = "dns", value_name = "IP")]
+    #[serde(default)]
+    pub dns: Vec<String>,
+
+    /// A DNS search domain, in place of the host's
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+
+    /// A resolver option (ndots:2...), in place of the host's
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    #[serde(default)]
+    pub dns_option: Vec<String>,
+
     /// Run a tiny init as PID 1 that forwards signals and reaps zombies
     #[arg(long)]
     pub init: bool,
@@ -335,6 +355,7 @@ impl NamespaceArgs {
             dir: dir.clone(),
             hostname: hostname.clone(),
             host_network: network == NetworkMode::Host,
+            etc: self.etc_options()?,
             keep: false,
         });
         // pivot_root instead of stage 01's chroot: the same slot, done differently.
@@ -386,6 +407,40 @@ impl NamespaceArgs {
         Ok(set)
     }
     // ANCHOR_END: privileged
+
+    /// `--add-host`, `--dns`, `--dns-search` and `--dns-option`, checked, in Docker's words.
+    pub fn etc_options(&self) -> anyhow::Result<crate::filesystem::EtcOptions> {
+        let ip = |text: &str, flag: &str, whole: &str| {
+            text.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| {
+                    anyhow::anyhow!("invalid argument {whole:?} for \"{flag}\" flag: invalid IP address {text:?}")
+                })
+        };
+        let mut options = crate::filesystem::EtcOptions::default();
+        for entry in &self.add_host {
+            let (name, address) = entry
+                .split_once([':', '='])
+                .filter(|(name, _)| !name.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("invalid argument {entry:?} for \"--add-host\" flag: bad format for add-host: {entry:?} (give HOST:IP)")
+                })?;
+            if address == "host-gateway" {
+                anyhow::bail!(
+                    "--add-host {entry}: host-gateway is not supported yet; give the address"
+                );
+            }
+            options
+                .extra_hosts
+                .push((name.to_string(), ip(address, "--add-host", entry)?));
+        }
+        for server in &self.dns {
+            options.dns.push(ip(server, "--dns", server)?);
+        }
+        options.dns_search = self.dns_search.clone();
+        options.dns_options = self.dns_option.clone();
+        Ok(options)
+    }
 
     /// The `--security-opt`s, read; `--privileged` means no seccomp filter, as in Docker.
     pub fn security_opts(&self) -> anyhow::Result<SecurityOpts> {
@@ -451,6 +506,7 @@ struct StateDir {
     dir: PathBuf,
     hostname: String,
     host_network: bool,
+    etc: crate::filesystem::EtcOptions,
     keep: bool,
 }
 
@@ -464,7 +520,7 @@ impl Feature for StateDir {
     }
 
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
-        write_etc_files(&self.dir, &self.hostname, self.host_network)
+        write_etc_files(&self.dir, &self.hostname, self.host_network, &self.etc)
             .map_err(|e| FeatureError::with(format!("write {}", self.dir.display()), e))
     }
 

@@ -416,35 +416,90 @@ fn symlink(rootfs: &Root, target: &str, link: &str) -> Result<Step, FeatureError
         .map_err(|e| FeatureError::with(format!("resolve {link} inside the root"), e))
 }
 
+// ANCHOR: etc_options
+/// What `--add-host`, `--dns`, `--dns-search` and `--dns-option` ask of the `/etc` files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcOptions {
+    /// `--add-host NAME:IP`: more lines of `/etc/hosts`.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
+    /// `--dns`: the nameservers, in place of the host's.
+    pub dns: Vec<std::net::IpAddr>,
+    /// `--dns-search`: the search domains, in place of the host's.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`: resolver options (`ndots:2`), in place of the host's.
+    pub dns_options: Vec<String>,
+}
+// ANCHOR_END: etc_options
+
+/// The file beside a container's `hosts` that keeps its `--add-host` lines, so that stage 05,
+/// which rewrites `hosts` as containers come and go, writes them again each time.
+pub const EXTRA_HOSTS_FILE: &str = "hosts.extra";
+
 /// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` into `dir`.
-pub fn write_etc_files(dir: &Path, hostname: &str, host_network: bool) -> std::io::Result<()> {
+pub fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    host_network: bool,
+    options: &EtcOptions,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    let hosts = if host_network {
+    let mut hosts = if host_network {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string()
     };
+    let extra: String = options
+        .extra_hosts
+        .iter()
+        .map(|(name, ip)| format!("{ip}\t{name}\n"))
+        .collect();
+    hosts.push_str(&extra);
     std::fs::write(dir.join("hosts"), hosts)?;
-    std::fs::write(dir.join("resolv.conf"), resolv_conf(host_network))?;
+    if !extra.is_empty() {
+        std::fs::write(dir.join(EXTRA_HOSTS_FILE), extra)?;
+    }
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(
+        dir.join("resolv.conf"),
+        resolv_conf(&host, host_network, options),
+    )?;
     Ok(())
 }
 
-/// The host's resolv.conf; without the host's network, minus nameservers on the host's
-/// loopback, which the container's own loopback cannot reach.
-fn resolv_conf(host_network: bool) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if host_network {
-        return host;
+// ANCHOR: resolv_conf
+/// The container's resolv.conf (resolv.conf(5)): the host's, or with `--dns`, `--dns-search`
+/// and `--dns-option`, those in place of the host's lines. Without the host's network, the
+/// host's nameservers on its loopback are left out: the container's own loopback cannot reach
+/// them.
+fn resolv_conf(host: &str, host_network: bool, options: &EtcOptions) -> String {
+    let keep = |line: &&str, key: &str, replaced: bool| line.starts_with(key) && !replaced;
+    let mut text = String::new();
+    for line in host.lines() {
+        let server = line.strip_prefix("nameserver").map(str::trim);
+        let loopback = server.is_some_and(|s| s.starts_with("127.") || s == "::1");
+        let is_server = server.is_some();
+        let ours = keep(&line, "search", !options.dns_search.is_empty())
+            || keep(&line, "options", !options.dns_options.is_empty())
+            || (is_server && options.dns.is_empty() && (host_network || !loopback))
+            || !(is_server || line.starts_with("search") || line.starts_with("options"));
+        if ours {
+            text.push_str(line);
+            text.push('\n');
+        }
     }
-    host.lines()
-        .filter(|line| {
-            let server = line.strip_prefix("nameserver").map(str::trim);
-            !server.is_some_and(|s| s.starts_with("127.") || s == "::1")
-        })
-        .map(|line| format!("{line}\n"))
-        .collect()
+    for server in &options.dns {
+        text.push_str(&format!("nameserver {server}\n"));
+    }
+    if !options.dns_search.is_empty() {
+        text.push_str(&format!("search {}\n", options.dns_search.join(" ")));
+    }
+    if !options.dns_options.is_empty() {
+        text.push_str(&format!("options {}\n", options.dns_options.join(" ")));
+    }
+    text
 }
+// ANCHOR_END: resolv_conf
 
 #[cfg(test)]
 mod tests {
@@ -557,7 +612,24 @@ mod tests {
 
     #[test]
     fn resolv_conf_drops_loopback_servers_without_host_network() {
-        let text = resolv_conf(false);
-        assert!(!text.contains("nameserver 127."), "{text}");
+        let host = "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n";
+        let text = resolv_conf(host, false, &EtcOptions::default());
+        assert_eq!(text, "nameserver 10.0.0.2\nsearch lan\n");
+        assert!(resolv_conf(host, true, &EtcOptions::default()).contains("127.0.0.53"));
+    }
+
+    #[test]
+    fn dns_flags_replace_the_hosts_lines() {
+        let host = "# host\nnameserver 10.0.0.2\nsearch lan\noptions edns0\n";
+        let options = EtcOptions {
+            dns: vec!["192.0.2.53".parse().unwrap()],
+            dns_search: vec!["example.test".into()],
+            dns_options: Vec::new(),
+            extra_hosts: Vec::new(),
+        };
+        assert_eq!(
+            resolv_conf(host, false, &options),
+            "# host\noptions edns0\nnameserver 192.0.2.53\nsearch example.test\n"
+        );
     }
 }

@@ -137,6 +137,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             ip,
             ports,
             aliases: args.network.network_alias.clone(),
+            own_dns: !args.run.namespaces.dns.is_empty(),
             ..Attachment::first(
                 args.run.namespaces.root.clone(),
                 network,

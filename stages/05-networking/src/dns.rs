@@ -604,10 +604,11 @@ pub fn resolv_conf(gateway: Ipv4Addr, host: &str) -> String {
 // ANCHOR_END: resolv
 
 /// Rewrites the resolv.conf beside `hosts_file` (the container's directory) in place: the file
-/// is bind-mounted into the container, and a new inode would not be seen there.
+/// is bind-mounted into the container, and a new inode would not be seen there. Its `search`
+/// and `options` lines stay (the host's, or `--dns-search` and `--dns-option`).
 pub fn write_resolv_conf(hosts_file: &Path, gateway: Ipv4Addr) -> std::io::Result<()> {
     let path = hosts_file.with_file_name("resolv.conf");
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = std::fs::read_to_string(&path).unwrap_or_default();
     let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
     file.write_all(resolv_conf(gateway, &host).as_bytes())
 }

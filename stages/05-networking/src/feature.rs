@@ -55,6 +55,8 @@ pub struct Attachment {
     pub default_route: bool,
     /// More names the others of the network resolve it by (`network connect --alias`).
     pub aliases: Vec<String>,
+    /// `--dns` named the container's nameservers: its resolv.conf is left as it is.
+    pub own_dns: bool,
 }
 
 impl Attachment {
@@ -80,6 +82,7 @@ impl Attachment {
             interface: "eth0".to_string(),
             default_route: true,
             aliases: Vec::new(),
+            own_dns: false,
         }
     }
 }
@@ -208,7 +211,9 @@ impl Feature for NetworkFeature {
         // container asks the server of its first network (the one with its default route).
         if crate::dns::wanted(network) && !want.hosts_file.as_os_str().is_empty() {
             crate::dns::ensure_running(&want.root, network).map_err(FeatureError::msg)?;
-            if let (true, Some(gateway)) = (want.default_route, network.gateway) {
+            if let (true, false, Some(gateway)) =
+                (want.default_route, want.own_dns, network.gateway)
+            {
                 crate::dns::write_resolv_conf(&want.hosts_file, gateway)
                     .map_err(|e| fail("point resolv.conf at the network's DNS server")(e.into()))?;
             }

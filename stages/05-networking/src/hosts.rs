@@ -132,13 +132,29 @@ pub fn rewrite(root: &Path, network: &Network) -> Result<(), HostsError> {
             if endpoint.hosts_file.as_os_str().is_empty() {
                 continue;
             }
-            let contents = render(&endpoint.container_id, networks);
+            let contents = with_extra_hosts(
+                render(&endpoint.container_id, networks),
+                &endpoint.hosts_file,
+            );
             write_in_place(&endpoint.hosts_file, &contents)?;
         }
         Ok(())
     })
 }
 // ANCHOR_END: rewrite
+
+/// The container's `--add-host` lines (stage 02 keeps them beside its hosts file), put back
+/// after the localhost lines, where Docker has them.
+fn with_extra_hosts(rendered: String, hosts_file: &Path) -> String {
+    let extra = std::fs::read_to_string(
+        hosts_file.with_file_name(namespaces::filesystem::EXTRA_HOSTS_FILE),
+    )
+    .unwrap_or_default();
+    match rendered.strip_prefix(LOCALHOST_LINES) {
+        Some(rest) if !extra.is_empty() => format!("{LOCALHOST_LINES}{extra}{rest}"),
+        _ => rendered,
+    }
+}
 
 /// Rewrites one container's hosts file from the networks it is on now: for a container that
 /// left a network but keeps running (a disconnect), whose file [`rewrite`] no longer covers.
@@ -148,7 +164,8 @@ pub fn rewrite_container(
     hosts_file: &Path,
 ) -> Result<(), HostsError> {
     store::with_networks(root, |networks| {
-        write_in_place(hosts_file, &render(container_id, networks))
+        let contents = with_extra_hosts(render(container_id, networks), hosts_file);
+        write_in_place(hosts_file, &contents)
     })
 }
 
