@@ -115,6 +115,7 @@ struct Parsed {
     namespaces: Option<String>,
     user: Option<String>,
     security_opts: Vec<String>,
+    ip: Option<String>,
     rootfs: Option<PathBuf>,
     workdir: String,
     env: Vec<(String, String)>,
@@ -136,6 +137,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         namespaces: None,
         user: None,
         security_opts: Vec::new(),
+        ip: None,
         rootfs: None,
         workdir: "/".into(),
         env: vec![("PATH".into(), DEFAULT_PATH.into())],
@@ -194,6 +196,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--ns", Some(v)) => parsed.namespaces = Some(v),
             ("-u" | "--user", Some(v)) => parsed.user = Some(v),
             ("--security-opt", Some(v)) => parsed.security_opts.push(v),
+            ("--ip", Some(v)) => parsed.ip = Some(v),
             // Checked as the engine checks it, never applied: the host's /etc/hosts is not ours.
             ("--add-host", Some(v)) => {
                 let address = v.split_once([':', '=']).map(|(_, a)| a).unwrap_or_default();
@@ -227,6 +230,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
 }
 
 fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
+    if parsed.ip.is_some() && matches!(parsed.network.as_deref(), None | Some("bridge")) {
+        return Err("user specified IP address is supported on user defined networks only".into());
+    }
     if let Some(name) = &parsed.hostname {
         let ok = !name.is_empty()
             && name.len() <= 64

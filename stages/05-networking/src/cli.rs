@@ -123,7 +123,11 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         Choice::Attach(name) => {
             // A network that does not exist is bad input: refused now, before anything exists
             // (the default bridge is made on first use).
-            store::inspect(&args.run.namespaces.root, name)?;
+            let network = store::inspect(&args.run.namespaces.root, name)?;
+            // Docker's rule: the default bridge's addresses are the engine's to hand out.
+            if ip.is_some() && network.is_default() {
+                bail!("user specified IP address is supported on user defined networks only");
+            }
             NetworkMode::Other(name.clone())
         }
     };
