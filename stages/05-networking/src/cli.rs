@@ -73,12 +73,101 @@ impl NetworkArgs {
         }
     }
 
-    /// The published ports, checked.
+    /// The published ports, checked; a range (`8000-8010:80-90`) is one mapping per port.
     pub fn ports(&self) -> anyhow::Result<Vec<PortMapping>> {
-        self.publish
-            .iter()
-            .map(|p| PortMapping::parse(p).map_err(anyhow::Error::from))
-            .collect()
+        let mut ports = Vec::new();
+        for value in &self.publish {
+            ports.extend(
+                expand_range(value)?
+                    .iter()
+                    .map(|p| PortMapping::parse(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        Ok(ports)
+    }
+}
+
+// ANCHOR: ranges
+/// Docker's port ranges, as single `-p` values: `8000-8002:80-82` is `8000:80`, `8001:81` and
+/// `8002:82`; `80-82` publishes each container port on a free host port. The two ranges must be
+/// as long as each other. A value without a range is itself.
+pub fn expand_range(value: &str) -> anyhow::Result<Vec<String>> {
+    let (ports, protocol) = match value.rsplit_once('/') {
+        Some((ports, protocol)) => (ports, format!("/{protocol}")),
+        None => (value, String::new()),
+    };
+    if !ports.contains('-') {
+        return Ok(vec![value.to_string()]);
+    }
+    let range = |text: &str| -> anyhow::Result<(u16, u16)> {
+        let bad = || {
+            anyhow::anyhow!(
+                "invalid port range {text:?} in -p {value}: give FIRST-LAST, FIRST <= LAST"
+            )
+        };
+        let (first, last) = text.split_once('-').unwrap_or((text, text));
+        let (first, last): (u16, u16) = (
+            first.parse().map_err(|_| bad())?,
+            last.parse().map_err(|_| bad())?,
+        );
+        if first == 0 || first > last {
+            return Err(bad());
+        }
+        Ok((first, last))
+    };
+    let (prefix, host, container) = match ports.rsplitn(3, ':').collect::<Vec<_>>().as_slice() {
+        [container] => (String::new(), None, *container),
+        [container, host] => (String::new(), Some(*host), *container),
+        [container, host, ip] => (format!("{ip}:"), Some(*host), *container),
+        _ => return Ok(vec![value.to_string()]),
+    };
+    let (c_first, c_last) = range(container)?;
+    let count = c_last - c_first;
+    let host = match host.filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => {
+            let (h_first, h_last) = range(h)?;
+            if h_last - h_first != count {
+                bail!(
+                    "invalid -p {value}: the host range and the container range must have as many ports"
+                );
+            }
+            Some(h_first)
+        }
+    };
+    Ok((0..=count)
+        .map(|i| match host {
+            Some(h) => format!("{prefix}{}:{}{protocol}", h + i, c_first + i),
+            None if prefix.is_empty() => format!("{}{protocol}", c_first + i),
+            None => format!("{prefix}:{}{protocol}", c_first + i),
+        })
+        .collect())
+}
+// ANCHOR_END: ranges
+
+#[cfg(test)]
+mod range_tests {
+    use super::expand_range;
+
+    #[test]
+    fn ranges_become_single_ports() {
+        assert_eq!(expand_range("8080:80").unwrap(), vec!["8080:80"]);
+        assert_eq!(
+            expand_range("127.0.0.1:8000-8002:80-82/udp").unwrap(),
+            vec![
+                "127.0.0.1:8000:80/udp",
+                "127.0.0.1:8001:81/udp",
+                "127.0.0.1:8002:82/udp"
+            ]
+        );
+        assert_eq!(expand_range("80-81").unwrap(), vec!["80", "81"]);
+        assert_eq!(
+            expand_range("127.0.0.1::80-81").unwrap(),
+            vec!["127.0.0.1::80", "127.0.0.1::81"]
+        );
+        assert!(expand_range("8000-8005:80-81").is_err());
+        assert!(expand_range("90-80").is_err());
     }
 }
 
