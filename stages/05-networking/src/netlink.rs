@@ -38,8 +38,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -130,6 +130,46 @@ const RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// The flags of a request that creates something new, as `ip link add` sends them.
 const CREATE_NEW: u16 = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+
+/// How the containers of a macvlan network share the parent link (`-o macvlan_mode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacvlanMode {
+    /// They reach each other directly, and the wire (Docker's default).
+    Bridge,
+    /// They reach the wire only, never each other.
+    Private,
+    /// Every frame goes out to the switch, which may send it back (802.1Qbg).
+    Vepa,
+    /// One container takes the parent over.
+    Passthru,
+}
+
+/// How the containers of an ipvlan network are reached (`-o ipvlan_mode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpvlanMode {
+    /// Switched, by MAC: the containers are on the parent's LAN (Docker's default).
+    L2,
+    /// Routed, by IP: no broadcast, the host routes for them.
+    L3,
+}
+
+/// The kind of device a container gets on a host link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubLinkMode {
+    /// A macvlan, in this mode.
+    Macvlan(MacvlanMode),
+    /// An ipvlan, in this mode.
+    Ipvlan(IpvlanMode),
+}
+
+impl SubLinkMode {
+    fn kind(&self) -> &'static str {
+        match self {
+            SubLinkMode::Macvlan(_) => "macvlan",
+            SubLinkMode::Ipvlan(_) => "ipvlan",
+        }
+    }
+}
 
 /// A route netlink socket, and the sequence number of its last request.
 pub struct Netlink {
@@ -261,33 +301,81 @@ impl Netlink {
     // ANCHOR_END: veth
 
     // ANCHOR: macvlan
-    /// Creates a macvlan named `name` on the link `parent`, directly inside the network namespace
-    /// of process `pid` (`ip link add link PARENT name NAME netns PID type macvlan mode bridge`).
-    /// It is a second device on the parent's wire with a MAC address of its own; in bridge mode
-    /// the macvlans of one parent also reach each other. (The host itself cannot reach them
-    /// through the parent: a macvlan's traffic leaves by the wire.)
+    /// Creates a macvlan or ipvlan named `name` on the link `parent`, directly inside the network
+    /// namespace of process `pid` (`ip link add link PARENT name NAME netns PID type macvlan mode
+    /// bridge`, or `type ipvlan mode l2`). A macvlan is a second device on the parent's wire with
+    /// a MAC address of its own; an ipvlan shares the parent's MAC and is told apart by its IP
+    /// address (for networks where the switch allows one MAC per port). In macvlan bridge mode
+    /// and ipvlan l2 the devices of one parent also reach each other. (The host itself cannot
+    /// reach them through the parent: their traffic leaves by the wire.)
+    pub fn create_sublink(
+        &mut self,
+        name: &str,
+        parent: &str,
+        pid: i32,
+        mode: SubLinkMode,
+    ) -> Result<(), NetlinkError> {
+        check_name(name)?;
+        let op = format!("create {} {name} on {parent}", mode.kind());
+        let parent_index = self.index_of(&op, parent)?;
+        let data = match mode {
+            SubLinkMode::Macvlan(mode) => {
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(match mode {
+                    MacvlanMode::Bridge => MacVlanMode::Bridge,
+                    MacvlanMode::Private => MacVlanMode::Private,
+                    MacvlanMode::Vepa => MacVlanMode::Vepa,
+                    MacvlanMode::Passthru => MacVlanMode::Passthrough,
+                })]))
+            }
+            SubLinkMode::Ipvlan(mode) => {
+                LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(match mode {
+                    IpvlanMode::L2 => IpVlanMode::L2,
+                    IpvlanMode::L3 => IpVlanMode::L3,
+                })]))
+            }
+        };
+        let kind = match mode {
+            SubLinkMode::Macvlan(_) => InfoKind::MacVlan,
+            SubLinkMode::Ipvlan(_) => InfoKind::IpVlan,
+        };
+        let mut link = LinkMessage::default();
+        link.attributes = vec![
+            LinkAttribute::IfName(name.to_string()),
+            LinkAttribute::Link(parent_index),
+            LinkAttribute::NetNsPid(pid_number(&op, pid)?),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind), data]),
+        ];
+        self.request(&op, CREATE_NEW, RouteNetlinkMessage::NewLink(link))
+            .map(drop)
+    }
+
+    /// A macvlan in bridge mode: [`Netlink::create_sublink`] as Docker's default.
     pub fn create_macvlan(
         &mut self,
         name: &str,
         parent: &str,
         pid: i32,
     ) -> Result<(), NetlinkError> {
+        self.create_sublink(name, parent, pid, SubLinkMode::Macvlan(MacvlanMode::Bridge))
+    }
+
+    /// Creates the 802.1q VLAN link `name` on `parent` with VLAN id `id`, on the host (`ip link
+    /// add link eth0 name eth0.50 type vlan id 50`): frames sent through it carry the tag, frames
+    /// with the tag arriving on the parent come out of it.
+    pub fn create_vlan(&mut self, name: &str, parent: &str, id: u16) -> Result<(), NetlinkError> {
         check_name(name)?;
-        let op = format!("create macvlan {name} on {parent}");
+        let op = format!("create vlan {name} on {parent}");
         let parent_index = self.index_of(&op, parent)?;
-        let mut macvlan = LinkMessage::default();
-        macvlan.attributes = vec![
+        let mut link = LinkMessage::default();
+        link.attributes = vec![
             LinkAttribute::IfName(name.to_string()),
             LinkAttribute::Link(parent_index),
-            LinkAttribute::NetNsPid(pid_number(&op, pid)?),
             LinkAttribute::LinkInfo(vec![
-                LinkInfo::Kind(InfoKind::MacVlan),
-                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
-                    MacVlanMode::Bridge,
-                )])),
+                LinkInfo::Kind(InfoKind::Vlan),
+                LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
             ]),
         ];
-        self.request(&op, CREATE_NEW, RouteNetlinkMessage::NewLink(macvlan))
+        self.request(&op, CREATE_NEW, RouteNetlinkMessage::NewLink(link))
             .map(drop)
     }
     // ANCHOR_END: macvlan
@@ -924,6 +1012,62 @@ mod tests {
 
         let err = nl.create_macvlan("eth1", "sk-tnothere", pid).unwrap_err();
         assert!(matches!(err, NetlinkError::NoSuchLink { ref link, .. } if link == "sk-tnothere"));
+    }
+
+    #[test]
+    fn ipvlan_and_vlan_links_are_made_as_asked() {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let netns = Netns::new();
+        let pid = netns.pid();
+        let parent = test_name();
+        let vlan = format!("{}.7", &parent[..parent.len().min(10)]);
+        let _parent = HostLink(parent.clone());
+        let _vlan = HostLink(vlan.clone());
+        let mut nl = Netlink::open().unwrap();
+        nl.create_bridge(&parent).unwrap();
+        nl.set_up(&parent).unwrap();
+        match nl.create_vlan(&vlan, &parent, 7) {
+            // Some kernels are built without 802.1q (this test machine's among them).
+            Err(NetlinkError::Kernel {
+                errno: Errno::EOPNOTSUPP,
+                ..
+            }) => eprintln!("vlan part skipped: this kernel has no 802.1q VLAN support"),
+            other => {
+                other.unwrap();
+                let shown = std::process::Command::new("ip")
+                    .args(["-d", "-o", "link", "show", "dev", &vlan])
+                    .output()
+                    .unwrap();
+                let shown = String::from_utf8_lossy(&shown.stdout);
+                assert!(shown.contains("vlan protocol 802.1Q id 7"), "{shown}");
+            }
+        }
+        match nl.create_sublink("eth0", &parent, pid, SubLinkMode::Ipvlan(IpvlanMode::L3)) {
+            Err(NetlinkError::Kernel {
+                errno: Errno::EOPNOTSUPP,
+                ..
+            }) => eprintln!("ipvlan part skipped: this kernel has no ipvlan driver"),
+            other => {
+                other.unwrap();
+                let link = netns.run(&["ip", "-d", "-o", "link", "show", "dev", "eth0"]);
+                assert!(
+                    link.contains("ipvlan") && link.contains("mode l3"),
+                    "{link}"
+                );
+            }
+        }
+        nl.create_sublink(
+            "eth1",
+            &parent,
+            pid,
+            SubLinkMode::Macvlan(MacvlanMode::Private),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let link = netns.run(&["ip", "-d", "-o", "link", "show", "dev", "eth1"]);
+        assert!(link.contains("macvlan mode private"), "{link}");
     }
 
     #[test]
