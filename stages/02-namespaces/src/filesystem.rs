@@ -460,19 +460,29 @@ pub fn write_etc_files(
         std::fs::write(dir.join(EXTRA_HOSTS_FILE), extra)?;
     }
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolved = std::fs::read_to_string(SYSTEMD_RESOLVED_CONF).unwrap_or_default();
     std::fs::write(
         dir.join("resolv.conf"),
-        resolv_conf(&host, host_network, options),
+        resolv_conf(&host, &resolved, host_network, options),
     )?;
     Ok(())
 }
+
+/// systemd-resolved's list of the real nameservers, behind the `127.0.0.53` stub it puts in
+/// `/etc/resolv.conf`.
+pub const SYSTEMD_RESOLVED_CONF: &str = "/run/systemd/resolve/resolv.conf";
+
+/// Docker's last resort when the host names no nameserver a container can reach.
+const FALLBACK_SERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 
 // ANCHOR: resolv_conf
 /// The container's resolv.conf (resolv.conf(5)): the host's, or with `--dns`, `--dns-search`
 /// and `--dns-option`, those in place of the host's lines. Without the host's network, the
 /// host's nameservers on its loopback are left out: the container's own loopback cannot reach
-/// them.
-fn resolv_conf(host: &str, host_network: bool, options: &EtcOptions) -> String {
+/// them. If that leaves none (a host with only systemd-resolved's stub), the servers behind the
+/// stub (`resolved`, systemd-resolved's own file) are used, and without those Docker's
+/// defaults: a container is never left with no nameserver at all.
+fn resolv_conf(host: &str, resolved: &str, host_network: bool, options: &EtcOptions) -> String {
     let keep = |line: &&str, key: &str, replaced: bool| line.starts_with(key) && !replaced;
     let mut text = String::new();
     for line in host.lines() {
@@ -490,6 +500,21 @@ fn resolv_conf(host: &str, host_network: bool, options: &EtcOptions) -> String {
     }
     for server in &options.dns {
         text.push_str(&format!("nameserver {server}\n"));
+    }
+    if !text.lines().any(|l| l.starts_with("nameserver")) {
+        let behind_stub: Vec<&str> = resolved
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver").map(str::trim))
+            .filter(|s| !(s.starts_with("127.") || *s == "::1"))
+            .collect();
+        let servers = if behind_stub.is_empty() {
+            FALLBACK_SERVERS.to_vec()
+        } else {
+            behind_stub
+        };
+        for server in servers {
+            text.push_str(&format!("nameserver {server}\n"));
+        }
     }
     if !options.dns_search.is_empty() {
         text.push_str(&format!("search {}\n", options.dns_search.join(" ")));
@@ -613,9 +638,19 @@ mod tests {
     #[test]
     fn resolv_conf_drops_loopback_servers_without_host_network() {
         let host = "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n";
-        let text = resolv_conf(host, false, &EtcOptions::default());
+        let text = resolv_conf(host, "", false, &EtcOptions::default());
         assert_eq!(text, "nameserver 10.0.0.2\nsearch lan\n");
-        assert!(resolv_conf(host, true, &EtcOptions::default()).contains("127.0.0.53"));
+        assert!(resolv_conf(host, "", true, &EtcOptions::default()).contains("127.0.0.53"));
+        // Only the stub: the servers behind it, or Docker's defaults.
+        let stub = "nameserver 127.0.0.53\nsearch lan\n";
+        let resolved = "nameserver 127.0.0.1\nnameserver 192.0.2.53\n";
+        assert_eq!(
+            resolv_conf(stub, resolved, false, &EtcOptions::default()),
+            "search lan\nnameserver 192.0.2.53\n"
+        );
+        assert!(
+            resolv_conf(stub, "", false, &EtcOptions::default()).contains("nameserver 8.8.8.8\n")
+        );
     }
 
     #[test]
@@ -628,7 +663,7 @@ mod tests {
             extra_hosts: Vec::new(),
         };
         assert_eq!(
-            resolv_conf(host, false, &options),
+            resolv_conf(host, "", false, &options),
             "# host\noptions edns0\nnameserver 192.0.2.53\nsearch example.test\n"
         );
     }

@@ -264,7 +264,7 @@ pub fn upstreams() -> Vec<SocketAddr> {
     if !outside.is_empty() {
         return outside;
     }
-    let resolved = nameservers(&read("/run/systemd/resolve/resolv.conf"));
+    let resolved = nameservers(&read(namespaces::filesystem::SYSTEMD_RESOLVED_CONF));
     if resolved.is_empty() { host } else { resolved }
 }
 // ANCHOR_END: upstream
