@@ -542,7 +542,6 @@ fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
             .filter(|r| r.comment() == Some(comment))
             .cloned()
             .collect();
-        let isolation = isolation(&saved, &filter_chains(&text), comment, rules);
         let mut have: Vec<(&str, &str)> = existing
             .iter()
             .map(|r| (r.table.as_str(), r.rule.as_str()))
@@ -551,10 +550,19 @@ fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
             rules.iter().map(|r| (r.table, r.rule.as_str())).collect();
         have.sort_unstable();
         want.sort_unstable();
-        if have == want && isolation.is_empty() {
+        let changing = have != want;
+        let chains = filter_chains(&text);
+        let isolation = isolation(&saved, &chains, comment, rules, changing);
+        if !changing && isolation.is_empty() {
             return Ok(());
         }
-        match restore(&existing, rules, &isolation) {
+        // Rules that are right already stay; only the isolation chains may need a hand.
+        let (remove, add): (&[Saved], &[Rule]) = if changing {
+            (&existing, rules)
+        } else {
+            (&[], &[])
+        };
+        match restore(remove, add, &isolation) {
             Err(FirewallError::Command { .. }) if attempt < 2 => attempt += 1,
             result => return result,
         }
@@ -590,8 +598,15 @@ impl Isolation {
 }
 
 /// What a batch that makes the rules commented `comment` exactly `rules` must also do to the
-/// isolation chains, given the rules and filter chains there are now.
-fn isolation(saved: &[Saved], chains: &[String], comment: &str, rules: &[Rule]) -> Isolation {
+/// isolation chains, given the rules and filter chains there are now; `changing` says whether
+/// the batch writes those rules (they differ from what is there), or only sees to the chains.
+fn isolation(
+    saved: &[Saved],
+    chains: &[String],
+    comment: &str,
+    rules: &[Rule],
+    changing: bool,
+) -> Isolation {
     let in_chains = |chain: &str| chain == ISOLATION_STAGE_1 || chain == ISOLATION_STAGE_2;
     let filter = || saved.iter().filter(|r| r.table == "filter");
     // After the batch, does any network still have rules in the chains?
@@ -614,9 +629,10 @@ fn isolation(saved: &[Saved], chains: &[String], comment: &str, rules: &[Rule]) 
         }
         let first = filter().find(|r| r.chain() == "FORWARD");
         let on_top = first.is_some_and(|r| r.comment() == Some(ISOLATION_COMMENT));
-        let inserts = rules
-            .iter()
-            .any(|r| r.table == "filter" && r.insert && r.rule.starts_with("FORWARD "));
+        let inserts = changing
+            && rules
+                .iter()
+                .any(|r| r.table == "filter" && r.insert && r.rule.starts_with("FORWARD "));
         if !on_top || inserts || jumps.len() != 1 {
             isolation.after.extend(delete_jumps);
             isolation.after.push(format!("-I {}", isolation_jump()));
@@ -1267,7 +1283,7 @@ mod tests {
         rules.extend(ours.clone());
         // Nothing yet: the chains are declared, and the jump goes on top after the inserts.
         let (saved, chains) = save("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n");
-        let first = isolation(&saved, &chains, "skiff-net-a", &rules);
+        let first = isolation(&saved, &chains, "skiff-net-a", &rules, true);
         assert_eq!(
             first.before,
             [
@@ -1300,7 +1316,7 @@ mod tests {
              -A SKIFF-ISOLATION-STAGE-2 -o sk-b {b} -j DROP\nCOMMIT\n"
         );
         let (saved, chains) = save(&text);
-        let unpublish = isolation(&saved, &chains, "skiff-ctr-c", &[]);
+        let unpublish = isolation(&saved, &chains, "skiff-ctr-c", &[], false);
         assert_eq!(
             unpublish.after,
             [
@@ -1314,7 +1330,7 @@ mod tests {
         );
 
         // The last network goes: its rules, the jump and the chains, in one batch.
-        let last = isolation(&saved, &chains, "skiff-net-b", &[]);
+        let last = isolation(&saved, &chains, "skiff-net-b", &[], true);
         assert_eq!(
             last.after,
             [
@@ -1323,9 +1339,18 @@ mod tests {
                 "-X SKIFF-ISOLATION-STAGE-2",
             ]
         );
+        // The same network up again, its rules as they are, the jump on top: nothing to do.
+        let on_top = text.replace(
+            &format!("-A FORWARD -i sk-b {b} -j ACCEPT\n-A FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\n"),
+            &format!("-A FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\n-A FORWARD -i sk-b {b} -j ACCEPT\n"),
+        );
+        assert_ne!(on_top, text);
+        let (saved, chains) = save(&on_top);
+        let rules_b = isolation_rules("skiff-net-b", "sk-b", false, true);
+        assert!(isolation(&saved, &chains, "skiff-net-b", &rules_b, false).is_empty());
         // Nothing of skiff's: nothing to do.
         let (saved, chains) = save("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n");
-        assert!(isolation(&saved, &chains, "skiff-ctr-c", &[]).is_empty());
+        assert!(isolation(&saved, &chains, "skiff-ctr-c", &[], false).is_empty());
     }
 
     #[test]
