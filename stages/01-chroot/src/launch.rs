@@ -154,10 +154,20 @@ pub struct ExecData {
 }
 
 impl ExecData {
-    fn new(process: &Process) -> Result<Self, LaunchError> {
-        let argv = c_strings(&process.args)?;
+    /// The command of `process`, or the program `init` names with the command as its last
+    /// arguments (see [`Plan::exec_init`]).
+    fn new(process: &Process, init: &[String]) -> Result<Self, LaunchError> {
+        let (argv, candidates) = match init.first() {
+            Some(program) => {
+                let argv: Vec<String> = init.iter().chain(&process.args).cloned().collect();
+                (c_strings(&argv)?, c_strings(std::slice::from_ref(program))?)
+            }
+            None => (
+                c_strings(&process.args)?,
+                c_strings(&process.exec_candidates())?,
+            ),
+        };
         let envp = c_strings(&process.env)?;
-        let candidates = c_strings(&process.exec_candidates())?;
         let argv_ptrs = argv
             .iter()
             .map(|s| s.as_ptr())
@@ -285,7 +295,7 @@ fn start_child(
     features: &mut [Box<dyn Feature>],
 ) -> Result<Pid, LaunchError> {
     // 2. Everything the child touches is prepared now, before the clone.
-    let exec = ExecData::new(process)?;
+    let exec = ExecData::new(process, &plan.exec_init)?;
     let (go_read, go_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
     let steps: Vec<Step> = plan
@@ -316,7 +326,7 @@ fn start_child(
         if let Err(source) = feature.started(&started) {
             kill_and_reap(pid);
             if let Some((index, errno)) = read_report(&err_read) {
-                return Err(child_error(process, &steps, index, errno));
+                return Err(child_error(process, plan, &steps, index, errno));
             }
             return Err(LaunchError::Feature {
                 feature: feature.name(),
@@ -332,7 +342,7 @@ fn start_child(
     drop(go_write);
     if let Some((index, errno)) = read_report(&err_read) {
         kill_and_reap(pid);
-        return Err(child_error(process, &steps, index, errno));
+        return Err(child_error(process, plan, &steps, index, errno));
     }
     match go {
         Ok(_) => Ok(pid),
@@ -361,8 +371,20 @@ fn read_report(err_read: &OwnedFd) -> Option<(u32, Errno)> {
 }
 
 /// Turns the child's report into an error that names what failed.
-fn child_error(process: &Process, steps: &[Step], index: u32, errno: Errno) -> LaunchError {
-    let command = process.args.first().cloned().unwrap_or_default();
+fn child_error(
+    process: &Process,
+    plan: &Plan,
+    steps: &[Step],
+    index: u32,
+    errno: Errno,
+) -> LaunchError {
+    // What the child exec'd: the init when there is one, otherwise the command.
+    let command = plan
+        .exec_init
+        .first()
+        .or(process.args.first())
+        .cloned()
+        .unwrap_or_default();
     if index == EXEC_STEP {
         return match errno {
             Errno::ENOENT | Errno::ENOTDIR => LaunchError::NotFound { command },

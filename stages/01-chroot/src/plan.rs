@@ -426,8 +426,13 @@ pub struct Plan {
     pub change_root: Vec<Step>,
     /// Steps after the root changed: hostname, user, capabilities.
     pub after_root: Vec<Step>,
-    /// What the child does instead of exec'ing the command itself: stage 02's `--init` runs a
-    /// tiny init there that forks the command and reaps zombies. `None` execs directly.
+    /// A program the child execs instead of the command, with the command as its last
+    /// arguments: the program's path inside the container, then its own arguments. Stage 02's
+    /// `--init` puts `["/dev/init", "--"]` here. Empty: the command is exec'd itself.
+    pub exec_init: Vec<String>,
+    /// What the child does instead of exec'ing: a function of the engine that keeps running
+    /// there. Only stage 02's `--init` with its defence switched off uses it, to show what the
+    /// labs catch: a copy of the engine as the container's PID 1. `None` execs.
     pub exec_with: Option<fn(&crate::launch::ExecData, libc::c_int) -> !>,
 }
 // ANCHOR_END: plan

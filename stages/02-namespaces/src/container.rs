@@ -378,7 +378,7 @@ impl NamespaceArgs {
         }
         prepared.add(Privileges::new(caps, identity).confined(confinement));
         if self.init {
-            prepared.add(crate::init::Init);
+            prepared.add(crate::init::Init::new(&self.root));
         }
         Ok(Container {
             id,

@@ -1,19 +1,41 @@
-//! `--init`: a tiny PID 1 of skiff's own, as `docker run --init` runs tini.
+//! `--init`: a real init as PID 1, as `docker run --init` runs tini.
 //!
-//! In a PID namespace the first process has two duties no ordinary program expects:
+//! In a PID namespace the first process has two duties no ordinary program expects: it must
+//! reap the orphans re-parented to it (or they stay zombies), and it gets only the signals it
+//! has a handler for (so a program that relies on SIGTERM's default action ignores `docker
+//! stop`). `--init` puts a small program there that does both: `skiff-init`
+//! (`src/bin/skiff-init.rs`), which starts the command as its child.
 //!
-//! - **reaping**: orphans are re-parented to PID 1, and their exit status stays in the process
-//!   table (a zombie) until PID 1 calls wait(2) for them;
-//! - **signals**: the kernel delivers to PID 1 only the signals it has a handler for, so a
-//!   program that relies on the default action of SIGTERM (exit) ignores `docker stop`.
+//! That program is a binary of its own, never a copy of the engine: whatever is PID 1 can be
+//! looked at by every process of the container (`/proc/1/environ`, `/proc/1/exe`,
+//! `/proc/1/fd`), and a copy of the engine would show the engine's environment, the path of its
+//! binary on the host, and its pipes (runc's CVE-2019-5736 started with such a look). So:
 //!
-//! The init here is the container's first process itself: after all the setup steps, instead
-//! of exec'ing the command, it forks a child that execs it, then loops: wait for a signal, pass
-//! it on to the command, reap every child that exited, and exit with the command's status once
-//! the command is gone. It runs between clone and exec of a possibly multi-threaded engine, so
-//! it makes system calls only. See pid_namespaces(7), wait(2), sigwaitinfo(2).
+//! 1. `build.rs` compiles `skiff-init` static, and the engine embeds it (`include_bytes!`):
+//!    one file to install, nothing to find at run time;
+//! 2. before the first container with `--init`, the engine writes it into its store, once per
+//!    version: `<root>/init/<sha256 of the binary>`, read-only;
+//! 3. the child bind-mounts it, read-only, at `/dev/init` (Podman's place: `/dev` is the
+//!    container's own tmpfs, so nothing is written into the image's root, as Docker's
+//!    `/sbin/docker-init` would need) and execs it instead of the command, with the command as
+//!    its arguments, the container's environment and descriptors 0-2 only.
+//!
+//! With the defence `real-init` switched off (debug builds, for the labs' self-test), the
+//! engine does what it did before: the container's first process, a copy of the engine, stays
+//! and plays init itself ([`run_under_init`]). The labs' checks `init-environ-is-the-containers`,
+//! `init-exe-is-not-the-engine` and `init-holds-only-stdio` catch it.
+//!
+//! See pid_namespaces(7), wait(2), sigwaitinfo(2), mount(2) (`MS_BIND`), and tini's README.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chroot::launch::{ExecData, clone3, exec_command};
+use chroot::plan::cstr;
+use chroot::{FeatureError, Plan, Step};
+use nix::mount::MsFlags;
 
 /// Signals the kernel raises for a fault of the process itself: never blocked, so they still
 /// kill the init if it faults.
@@ -26,9 +48,12 @@ const SYNCHRONOUS: [libc::c_int; 6] = [
     libc::SIGSYS,
 ];
 
-// ANCHOR: init
-/// Runs the command under a minimal init. Never returns: exits with the command's status, or
-/// 128 + N when signal N killed it.
+// ANCHOR: engine_init
+/// What `--init` did before `skiff-init`, kept for the labs' self-test only (the defence
+/// `real-init` switched off): the container's first process, a copy of the engine, forks the
+/// command and plays init itself, between clone and exec, with system calls only. It works,
+/// but whatever the container reads of its PID 1 is the engine's. Never returns: exits with the
+/// command's status, or 128 + N when signal N killed it.
 pub fn run_under_init(exec: &ExecData, report_fd: libc::c_int) -> ! {
     // SAFETY: sigset_t is plain data; sigfillset/sigdelset/sigprocmask are async-signal-safe.
     let (all, empty) = unsafe {
@@ -89,7 +114,7 @@ pub fn run_under_init(exec: &ExecData, report_fd: libc::c_int) -> ! {
         }
     }
 }
-// ANCHOR_END: init
+// ANCHOR_END: engine_init
 
 /// clone(2) with no flag but the exit signal, a plain fork, where clone3 is answered `ENOSYS`:
 /// Docker's seccomp profile does that, so that programs fall back to clone, whose flags a
@@ -109,8 +134,72 @@ fn plain_fork(errno: nix::errno::Errno) -> Result<Option<nix::unistd::Pid>, nix:
     }
 }
 
-/// The `--init` feature: the container's first process becomes the init above.
-pub struct Init;
+
+// ANCHOR: embedded
+/// Where the init appears inside the container.
+pub const INIT_PATH: &str = "/dev/init";
+
+/// The static `skiff-init`, compiled by `build.rs` and embedded into the engine.
+pub static INIT_BINARY: &[u8] = include_bytes!(env!("SKIFF_INIT_BIN"));
+
+/// The SHA-256 of [`INIT_BINARY`], which names its file in the store.
+pub const INIT_DIGEST: &str = env!("SKIFF_INIT_DIGEST");
+
+/// Writes the embedded init into the store, once: `<root>/init/<digest>`, mode 0555, in a
+/// directory others may pass through but not list (0711): a user namespace's root, an ordinary
+/// user of the host, must reach the file to bind-mount it. (It holds nothing secret: it is the
+/// program every container with `--init` can read at `/dev/init`.) A file that is there already with the same bytes is kept;
+/// one that is not (a crash, a hand) is replaced. The file appears whole or not at all (written
+/// aside, then renamed), so engines that start at once never exec half a binary.
+pub fn install(root: &Path) -> std::io::Result<PathBuf> {
+    let dir = root.join("init");
+    let path = dir.join(INIT_DIGEST);
+    if std::fs::read(&path).is_ok_and(|bytes| bytes == INIT_BINARY) {
+        return Ok(path);
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(&dir)?;
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let aside = dir.join(format!(
+        ".{INIT_DIGEST}.{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o555)
+        .open(&aside)
+        .and_then(|mut file| file.write_all(INIT_BINARY))
+        .and_then(|()| std::fs::rename(&aside, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&aside);
+    }
+    written.map(|()| path)
+}
+// ANCHOR_END: embedded
+
+/// The `--init` feature: the store's `skiff-init`, mounted at [`INIT_PATH`] and exec'd as the
+/// container's first process.
+pub struct Init {
+    root: PathBuf,
+}
+
+impl Init {
+    /// The feature for the store at `root`.
+    pub fn new(root: &Path) -> Self {
+        Init {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+fn err(e: chroot::LaunchError) -> FeatureError {
+    FeatureError::msg(e.to_string())
+}
 
 impl chroot::Feature for Init {
     fn name(&self) -> &'static str {
@@ -121,8 +210,109 @@ impl chroot::Feature for Init {
         chroot::Slot::Init
     }
 
-    fn prepare(&mut self, plan: &mut chroot::Plan) -> Result<(), chroot::FeatureError> {
-        plan.exec_with = Some(run_under_init);
+    // ANCHOR: prepare
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        // `real-init` is a defence the labs prove: a debug build can be told to go without it.
+        if chroot::defence::disabled("real-init") {
+            plan.exec_with = Some(run_under_init);
+            return Ok(());
+        }
+        let path = install(&self.root).map_err(|e| {
+            FeatureError::with(
+                format!(
+                    "write skiff's init to {}: check that the store is writable",
+                    self.root.join("init").display()
+                ),
+                e,
+            )
+        })?;
+        // The store's file itself, by path: a descriptor opened here would name a mount of
+        // the engine's mount namespace, which the child, in a new one, may not bind (EINVAL).
+        let source = cstr(&path).map_err(err)?;
+        // /dev is the container's own tmpfs, mounted by the filesystem feature (an earlier
+        // slot): a file to mount onto, then the bind mount, then read-only, nosuid, nodev.
+        // Flags the store's filesystem has (noexec aside) are kept, or a user namespace would
+        // refuse the remount.
+        let target = plan.in_root(INIT_PATH).map_err(err)?;
+        let keep = crate::filesystem::current_flags(&self.root) - MsFlags::MS_NOEXEC;
+        let steps = plan.root_setup();
+        steps.push(Step::Touch(target.clone()));
+        steps.push(Step::Mount {
+            source: Some(source),
+            target: target.clone(),
+            fstype: None,
+            flags: MsFlags::MS_BIND,
+            data: None,
+        });
+        steps.push(Step::Mount {
+            source: None,
+            target,
+            fstype: None,
+            flags: MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | keep,
+            data: None,
+        });
+        plan.exec_init = vec![INIT_PATH.to_string(), "--".to_string()];
         Ok(())
+    }
+    // ANCHOR_END: prepare
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chroot::Feature;
+
+    #[test]
+    fn the_init_is_written_once_and_mounted_read_only() {
+        let store = tempfile::tempdir().unwrap();
+        let path = install(store.path()).unwrap();
+        assert_eq!(path, store.path().join("init").join(INIT_DIGEST));
+        assert_eq!(std::fs::read(&path).unwrap(), INIT_BINARY);
+        // A damaged copy is replaced.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"not an init").unwrap();
+        assert_eq!(
+            std::fs::read(install(store.path()).unwrap()).unwrap(),
+            INIT_BINARY
+        );
+
+        let mut plan = Plan {
+            rootfs: PathBuf::from("/rootfs"),
+            ..Plan::default()
+        };
+        let mut init = Init::new(store.path());
+        init.prepare(&mut plan).unwrap();
+        assert_eq!(plan.exec_init, ["/dev/init", "--"]);
+        let steps: Vec<String> = plan.early.iter().map(ToString::to_string).collect();
+        assert_eq!(steps[0], "create file /rootfs/dev/init");
+        assert_eq!(
+            steps[1],
+            format!("bind-mount {} on /rootfs/dev/init", path.display())
+        );
+        assert!(matches!(
+            &plan.early[2],
+            Step::Mount { flags, .. } if flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT)
+        ));
+    }
+
+    #[test]
+    fn the_embedded_init_is_a_static_program() {
+        // An ELF file whose program headers name no interpreter (PT_INTERP = 3).
+        assert_eq!(&INIT_BINARY[..4], b"\x7fELF");
+        let at = |offset: usize, len: usize| -> u64 {
+            let mut bytes = [0u8; 8];
+            bytes[..len].copy_from_slice(&INIT_BINARY[offset..offset + len]);
+            u64::from_le_bytes(bytes)
+        };
+        let (phoff, phentsize, phnum) = (at(0x20, 8), at(0x36, 2), at(0x38, 2));
+        for index in 0..phnum {
+            let header = usize::try_from(phoff + index * phentsize).unwrap();
+            assert_ne!(at(header, 4), 3, "skiff-init asks for a dynamic loader");
+        }
     }
 }

@@ -273,7 +273,7 @@ pub enum NetworkCommand {
         /// The gateway (default: the subnet's first address)
         #[arg(long, value_name = "ADDRESS")]
         gateway: Option<String>,
-        /// Driver options: parent=LINK for macvlan
+        /// Driver options: parent=LINK for macvlan, com.docker.network.bridge.enable_icc=false for bridge
         #[arg(short, long = "opt", value_name = "KEY=VALUE")]
         opt: Vec<String>,
         /// No way out: no NAT to the outside
@@ -396,6 +396,16 @@ pub fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, S
         .collect()
 }
 
+/// A boolean driver option, read as Docker reads it (Go's strconv.ParseBool), kept as `true` or
+/// `false`.
+fn bool_option(key: &str, value: &str) -> anyhow::Result<String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok("true".into()),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok("false".into()),
+        _ => bail!("invalid --opt {key}={value:?}: expected true or false"),
+    }
+}
+
 impl NetworkCommand {
     /// Runs the command; returns the exit code.
     pub fn execute(self) -> anyhow::Result<i32> {
@@ -415,13 +425,19 @@ impl NetworkCommand {
                     "macvlan" => Driver::Macvlan,
                     other => bail!("unknown network driver {other:?}: use bridge or macvlan"),
                 };
-                let options = key_values(&opt, "--opt")?;
-                let parent = options
-                    .iter()
-                    .find(|(k, _)| k == "parent")
-                    .map(|(_, v)| v.clone());
-                if let Some((key, _)) = options.iter().find(|(k, _)| k != "parent") {
-                    bail!("unknown --opt {key:?}: skiff knows parent=LINK (for macvlan)");
+                let mut parent = None;
+                let mut options = std::collections::BTreeMap::new();
+                for (key, value) in key_values(&opt, "--opt")? {
+                    match key.as_str() {
+                        "parent" => parent = Some(value),
+                        store::ENABLE_ICC if driver == Driver::Bridge => {
+                            options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
+                        }
+                        _ => bail!(
+                            "unknown --opt {key:?}: skiff knows parent=LINK (for macvlan) and {}=true|false (for bridge)",
+                            store::ENABLE_ICC
+                        ),
+                    }
                 }
                 let _host = store::host_lock()?;
                 let network = store::create(
@@ -437,6 +453,7 @@ impl NetworkCommand {
                         parent,
                         internal,
                         labels: key_values(&label, "--label")?.into_iter().collect(),
+                        options,
                     },
                 )?;
                 println!("{}", network.id);

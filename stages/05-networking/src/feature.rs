@@ -198,9 +198,11 @@ impl Feature for NetworkFeature {
             want.default_route,
         )?;
         if !want.ports.is_empty() {
-            // Marked published first: a failure halfway still gets its rules removed.
+            // Marked published first: a failure halfway still gets its rules removed. Under the
+            // host's lock, as every change to FORWARD: the isolation chains' jump stays on top.
             self.published = true;
             let bridge = network.bridge.clone().unwrap_or_default();
+            let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
             firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
                 .map_err(|e| fail("publish ports")(e.into()))?;
         }
@@ -439,16 +441,17 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
         Ok(networks) if networks.is_empty() => return Vec::new(),
         _ => {}
     }
-    let mut errors = Vec::new();
-    if unpublish && let Err(e) = firewall::unpublish(container_id) {
-        errors.push(format!("remove published ports: {e}"));
-    }
     // Leaving and taking down the default bridge are one step for the containers around: a
-    // container joining at the same time finds the bridge either up or gone, never half.
+    // container joining at the same time finds the bridge either up or gone, never half. The
+    // published ports' rules go under the same lock, as every change to FORWARD.
     let _host = match store::host_lock() {
         Ok(lock) => lock,
         Err(e) => return vec![format!("take the network lock: {e}")],
     };
+    let mut errors = Vec::new();
+    if unpublish && let Err(e) = firewall::unpublish(container_id) {
+        errors.push(format!("remove published ports: {e}"));
+    }
     let left = match store::leave_all(root, container_id) {
         Ok(left) => left,
         Err(e) => return vec![format!("leave networks: {e}")],

@@ -20,17 +20,32 @@
 //! does it; an INPUT rule then drops what containers send to the host's 127.0.0.0/8 themselves,
 //! which route_localnet would otherwise let in.
 //!
-//! **Finding skiff's rules.** skiff adds its rules to the built-in chains rather than to chains of
-//! its own: there is nothing to create first or to remove last, and `iptables-save` shows every
-//! rule where it acts. Each rule carries a comment (`-m comment --comment skiff-net-<12 hex of
+//! **Isolation.** Every bridge may forward to the outside, so without more the kernel would also
+//! route from one skiff bridge to another: a container on one network could reach any container
+//! on another by address. As Docker does, two chains of skiff's own come first in FORWARD:
+//! `SKIFF-ISOLATION-STAGE-1` sends what leaves a bridge for another interface on to
+//! `SKIFF-ISOLATION-STAGE-2`, which drops it if that interface is another skiff bridge (and lets
+//! it go on, to the outside, otherwise). Stage 1 also holds what a network refuses for itself:
+//! an `--internal` network drops everything in or out that is not within the bridge, and a
+//! network with `com.docker.network.bridge.enable_icc=false` drops its containers' traffic to
+//! each other (seen by iptables because `br_netfilter` hands bridged packets to it). The jump into
+//! stage 1 is put back on top of FORWARD by every change skiff makes there, so rules added later
+//! (a network created after, a published port) never come before it. The chains exist while a
+//! network has rules in them: the change that removes the last one removes the chains too.
+//!
+//! **Finding skiff's rules.** Apart from the isolation chains, skiff adds its rules to the
+//! built-in chains rather than to chains of its own, and `iptables-save` shows every rule where
+//! it acts. Each rule carries a comment (`-m comment --comment skiff-net-<12 hex of
 //! the network id>` or `skiff-ctr-<12 of the container id>`), so `iptables-save | grep skiff`
 //! finds every one, and removal is by comment: list the rules, delete each match by its spec.
+//! The jump into the isolation chains, shared by every network, is commented `skiff-isolation`.
 //! Each operation goes to the kernel as one `iptables-restore --noflush` batch: atomic, and one
 //! process instead of one per rule. The published ports are the rules themselves: a port is
 //! taken when a skiff DNAT rule says so, whichever store the container belongs to.
 //!
 //! See iptables(8), iptables-restore(8), iptables-extensions(8) (DNAT, MASQUERADE, addrtype,
-//! comment, conntrack) and ip-sysctl in the kernel's documentation (ip_forward, route_localnet).
+//! comment, conntrack), ip-sysctl in the kernel's documentation (ip_forward, route_localnet,
+//! bridge-nf-call-iptables) and Docker's "Packet filtering and firewalls" page.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -124,6 +139,14 @@ pub enum FirewallError {
         what: &'static str,
         /// The name.
         name: String,
+    },
+    /// `enable_icc=false` needs bridged packets to go through iptables.
+    #[error(
+        "{path} is missing: com.docker.network.bridge.enable_icc=false needs the br_netfilter module (modprobe br_netfilter)"
+    )]
+    BridgeNetfilter {
+        /// The sysctl that would switch it on.
+        path: PathBuf,
     },
     /// A sysctl could not be set.
     #[error("set {path} to 1: {source}: skiff needs root to configure the network")]
@@ -410,11 +433,33 @@ fn parse_save(text: &str) -> Vec<Saved> {
     rules
 }
 
-/// Every rule of every table: one `iptables-save` rather than an `iptables -S` per table, one
-/// process instead of two.
-fn saved_rules() -> Result<Vec<Saved>> {
+/// The chains of the filter table that `iptables-save` declares (`:NAME POLICY [0:0]`).
+fn filter_chains(text: &str) -> Vec<String> {
+    let mut table = "";
+    let mut chains = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.trim();
+        } else if let Some(chain) = line.strip_prefix(':')
+            && table == "filter"
+            && let Some(name) = chain.split_whitespace().next()
+        {
+            chains.push(name.to_string());
+        }
+    }
+    chains
+}
+
+/// What `iptables-save` prints: every rule of every table, one process instead of an
+/// `iptables -S` per table.
+fn save_text() -> Result<String> {
     iptables_version()?;
-    Ok(parse_save(&run("iptables-save", &[], None)?))
+    run("iptables-save", &[], None)
+}
+
+/// Every rule of every table.
+fn saved_rules() -> Result<Vec<Saved>> {
+    Ok(parse_save(&save_text()?))
 }
 
 /// A rule skiff adds: where, and how (`-I` puts it first in the chain, `-A` last).
@@ -445,19 +490,28 @@ impl Rule {
     }
 }
 
-/// The `iptables-restore --noflush` input that deletes `remove` and adds `add`, table by table.
-fn restore_input(remove: &[Saved], add: &[Rule]) -> String {
+/// The `iptables-restore --noflush` input that deletes `remove` and adds `add`, table by table,
+/// with the filter table's `isolation` lines around them.
+fn restore_input(remove: &[Saved], add: &[Rule], isolation: &Isolation) -> String {
     let mut text = String::new();
     for table in ["nat", "filter"] {
-        let mut lines: Vec<String> = remove
-            .iter()
-            .filter(|r| r.table == table)
-            .map(|r| format!("-D {}", r.rule))
-            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        if table == "filter" {
+            lines.extend(isolation.before.iter().cloned());
+        }
+        lines.extend(
+            remove
+                .iter()
+                .filter(|r| r.table == table)
+                .map(|r| format!("-D {}", r.rule)),
+        );
         lines.extend(add.iter().filter(|r| r.table == table).map(|r| {
             let verb = if r.insert { "-I" } else { "-A" };
             format!("{verb} {}", r.rule)
         }));
+        if table == "filter" {
+            lines.extend(isolation.after.iter().cloned());
+        }
         if !lines.is_empty() {
             text.push_str(&format!("*{table}\n{}\nCOMMIT\n", lines.join("\n")));
         }
@@ -465,8 +519,8 @@ fn restore_input(remove: &[Saved], add: &[Rule]) -> String {
     text
 }
 
-fn restore(remove: &[Saved], add: &[Rule]) -> Result<()> {
-    let input = restore_input(remove, add);
+fn restore(remove: &[Saved], add: &[Rule], isolation: &Isolation) -> Result<()> {
+    let input = restore_input(remove, add, isolation);
     if input.is_empty() {
         return Ok(());
     }
@@ -474,15 +528,19 @@ fn restore(remove: &[Saved], add: &[Rule]) -> Result<()> {
 }
 
 /// Makes the rules commented `comment` exactly `rules`: nothing to do when they already are,
-/// otherwise one batch that deletes the old ones and adds the new. Another process changing the
-/// same rules between the listing and the batch makes the batch fail; it is then tried again.
+/// otherwise one batch that deletes the old ones and adds the new (and keeps the isolation
+/// chains, see [`isolation`]). Another process changing the same rules between the listing and
+/// the batch makes the batch fail; it is then tried again.
 fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
     let mut attempt = 0;
     loop {
-        let existing: Vec<Saved> = saved_rules()?
-            .into_iter()
+        let text = save_text()?;
+        let saved = parse_save(&text);
+        let existing: Vec<Saved> = saved
+            .iter()
             .filter(|r| ["nat", "filter"].contains(&r.table.as_str()))
             .filter(|r| r.comment() == Some(comment))
+            .cloned()
             .collect();
         let mut have: Vec<(&str, &str)> = existing
             .iter()
@@ -492,15 +550,105 @@ fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
             rules.iter().map(|r| (r.table, r.rule.as_str())).collect();
         have.sort_unstable();
         want.sort_unstable();
-        if have == want {
+        let changing = have != want;
+        let chains = filter_chains(&text);
+        let isolation = isolation(&saved, &chains, comment, rules, changing);
+        if !changing && isolation.is_empty() {
             return Ok(());
         }
-        match restore(&existing, rules) {
+        // Rules that are right already stay; only the isolation chains may need a hand.
+        let (remove, add): (&[Saved], &[Rule]) = if changing {
+            (&existing, rules)
+        } else {
+            (&[], &[])
+        };
+        match restore(remove, add, &isolation) {
             Err(FirewallError::Command { .. }) if attempt < 2 => attempt += 1,
             result => return result,
         }
     }
 }
+
+// ANCHOR: isolation_chains
+/// Docker's DOCKER-ISOLATION-STAGE-1: what leaves a skiff bridge is looked at here first.
+pub const ISOLATION_STAGE_1: &str = "SKIFF-ISOLATION-STAGE-1";
+/// Docker's DOCKER-ISOLATION-STAGE-2: what left one bridge is dropped if it enters another.
+pub const ISOLATION_STAGE_2: &str = "SKIFF-ISOLATION-STAGE-2";
+/// The comment on FORWARD's jump into stage 1, which every network shares.
+pub const ISOLATION_COMMENT: &str = "skiff-isolation";
+
+/// FORWARD's jump into the isolation chains, as `iptables-save` prints it.
+fn isolation_jump() -> String {
+    format!("FORWARD -m comment --comment {ISOLATION_COMMENT} -j {ISOLATION_STAGE_1}")
+}
+
+/// The filter-table lines one batch adds around its rules to keep the isolation chains right:
+/// the chains declared before the first rule goes into them, the jump moved back on top of
+/// FORWARD after anything was inserted above it, and the chains removed with their last rule.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Isolation {
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+impl Isolation {
+    fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty()
+    }
+}
+
+/// What a batch that makes the rules commented `comment` exactly `rules` must also do to the
+/// isolation chains, given the rules and filter chains there are now; `changing` says whether
+/// the batch writes those rules (they differ from what is there), or only sees to the chains.
+fn isolation(
+    saved: &[Saved],
+    chains: &[String],
+    comment: &str,
+    rules: &[Rule],
+    changing: bool,
+) -> Isolation {
+    let in_chains = |chain: &str| chain == ISOLATION_STAGE_1 || chain == ISOLATION_STAGE_2;
+    let filter = || saved.iter().filter(|r| r.table == "filter");
+    // After the batch, does any network still have rules in the chains?
+    let others = filter().any(|r| in_chains(r.chain()) && r.comment() != Some(comment));
+    let ours = rules
+        .iter()
+        .any(|r| r.table == "filter" && in_chains(r.rule.split(' ').next().unwrap_or_default()));
+    let jumps: Vec<&Saved> = filter()
+        .filter(|r| r.chain() == "FORWARD" && r.comment() == Some(ISOLATION_COMMENT))
+        .collect();
+    let exist = [ISOLATION_STAGE_1, ISOLATION_STAGE_2].map(|c| chains.iter().any(|h| h == c));
+    let mut isolation = Isolation::default();
+    let delete_jumps = jumps.iter().map(|jump| format!("-D {}", jump.rule));
+    if others || ours {
+        // Declaring a chain that exists would flush it: only the missing ones.
+        for (chain, exists) in [ISOLATION_STAGE_1, ISOLATION_STAGE_2].iter().zip(exist) {
+            if !exists {
+                isolation.before.push(format!(":{chain} - [0:0]"));
+            }
+        }
+        let first = filter().find(|r| r.chain() == "FORWARD");
+        let on_top = first.is_some_and(|r| r.comment() == Some(ISOLATION_COMMENT));
+        let inserts = changing
+            && rules
+                .iter()
+                .any(|r| r.table == "filter" && r.insert && r.rule.starts_with("FORWARD "));
+        if !on_top || inserts || jumps.len() != 1 {
+            isolation.after.extend(delete_jumps);
+            isolation.after.push(format!("-I {}", isolation_jump()));
+        }
+    } else if exist.contains(&true) || !jumps.is_empty() {
+        // The last network's rules go: the chains go with them.
+        isolation.after.extend(delete_jumps);
+        for (chain, exists) in [ISOLATION_STAGE_1, ISOLATION_STAGE_2].iter().zip(exist) {
+            if exists {
+                isolation.after.push(format!("-X {chain}"));
+            }
+        }
+    }
+    isolation
+}
+// ANCHOR_END: isolation_chains
 
 fn check_name(what: &'static str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -517,9 +665,15 @@ fn check_name(what: &'static str, name: &str) -> Result<()> {
     }
 }
 
-/// The comment on a network's rules: `skiff-net-` and 12 hex digits of its id.
+/// The comment on a network's rules: `skiff-net-` and 12 hex digits of its id. The default
+/// network `bridge` has the same id in every store, but a bridge of its own in each (`skiff0`,
+/// `sk-br` + 8 hex digits): its comment names the bridge, so that one store's default network
+/// never takes away another's rules.
 pub fn network_comment(network: &Network) -> String {
-    format!("skiff-net-{}", network.short_id())
+    match (&network.bridge, network.is_default()) {
+        (Some(bridge), true) => format!("skiff-net-{bridge}"),
+        _ => format!("skiff-net-{}", network.short_id()),
+    }
 }
 
 /// The comment on a container's rules: `skiff-ctr-` and the first 12 characters of its id.
@@ -566,20 +720,25 @@ pub fn route_localnet_path(bridge: &str) -> PathBuf {
 fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> Vec<Rule> {
     let tag = format!("-m comment --comment {comment}");
     if internal {
-        return vec![
-            Rule::insert(
-                "filter",
-                format!("FORWARD -i {bridge} -o {bridge} {tag} -j ACCEPT"),
-            ),
-            Rule::insert(
-                "filter",
-                format!("FORWARD -i {bridge} ! -o {bridge} {tag} -j DROP"),
-            ),
-            Rule::insert(
-                "filter",
-                format!("FORWARD ! -i {bridge} -o {bridge} {tag} -j DROP"),
-            ),
-        ];
+        let mut rules = vec![Rule::insert(
+            "filter",
+            format!("FORWARD -i {bridge} -o {bridge} {tag} -j ACCEPT"),
+        )];
+        if chroot::defence::disabled("net-isolation") {
+            // Before the isolation chains: DROPs in FORWARD, which any rule inserted later
+            // (another network's ACCEPT, a published port) comes before.
+            rules.extend([
+                Rule::insert(
+                    "filter",
+                    format!("FORWARD -i {bridge} ! -o {bridge} {tag} -j DROP"),
+                ),
+                Rule::insert(
+                    "filter",
+                    format!("FORWARD ! -i {bridge} -o {bridge} {tag} -j DROP"),
+                ),
+            ]);
+        }
+        return rules;
     }
     vec![
         // Out: the source becomes the host's address on the way out; not between containers.
@@ -607,6 +766,55 @@ fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> V
 }
 // ANCHOR_END: nat_rules
 
+// ANCHOR: isolation_rules
+/// A network's rules in the isolation chains, which FORWARD looks at before anything else.
+/// Every bridge: what leaves it for another interface goes to stage 2, where it is dropped if
+/// that interface is another skiff bridge. An internal network: nothing in or out but within
+/// the bridge. Without inter-container communication (`enable_icc=false`): nothing from the
+/// bridge back into it, so its containers reach the gateway and the outside but not each other.
+fn isolation_rules(comment: &str, bridge: &str, internal: bool, icc: bool) -> Vec<Rule> {
+    if chroot::defence::disabled("net-isolation") {
+        return Vec::new();
+    }
+    let tag = format!("-m comment --comment {comment}");
+    let (one, two) = (ISOLATION_STAGE_1, ISOLATION_STAGE_2);
+    let mut rules = Vec::new();
+    if internal {
+        rules.push(format!("{one} -i {bridge} ! -o {bridge} {tag} -j DROP"));
+        rules.push(format!("{one} ! -i {bridge} -o {bridge} {tag} -j DROP"));
+    } else {
+        rules.push(format!("{one} -i {bridge} ! -o {bridge} {tag} -j {two}"));
+    }
+    if !icc {
+        rules.push(format!("{one} -i {bridge} -o {bridge} {tag} -j DROP"));
+    }
+    rules.push(format!("{two} -o {bridge} {tag} -j DROP"));
+    rules
+        .into_iter()
+        .map(|rule| Rule::append("filter", rule))
+        .collect()
+}
+// ANCHOR_END: isolation_rules
+
+/// The sysctl that hands bridged packets to iptables (`br_netfilter`).
+const BRIDGE_NF_CALL_IPTABLES: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+
+/// Makes sure packets between two ports of one bridge go through iptables, as Docker does for
+/// `enable_icc=false`: loads `br_netfilter` when its sysctl is missing, and switches it on.
+fn ensure_bridge_netfilter() -> Result<()> {
+    let path = Path::new(BRIDGE_NF_CALL_IPTABLES);
+    if !path.exists() {
+        // Best effort: the check below says what is missing when it did not work.
+        let _ = run("modprobe", &["br_netfilter"], None);
+    }
+    if !path.exists() {
+        return Err(FirewallError::BridgeNetfilter {
+            path: path.to_path_buf(),
+        });
+    }
+    sysctl_on(path).map(drop)
+}
+
 /// Adds a network's rules (idempotent: rules already there stay, missing ones are added).
 /// Call it once the bridge exists: it then also switches on `ip_forward` and the bridge's
 /// `route_localnet`. Networks without a bridge (macvlan, host, none) have no rules.
@@ -618,7 +826,16 @@ pub fn network_up(network: &Network) -> Result<()> {
     };
     check_name("bridge", bridge)?;
     let comment = network_comment(network);
-    let rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
+    let mut rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
+    rules.extend(isolation_rules(
+        &comment,
+        bridge,
+        network.internal,
+        network.icc(),
+    ));
+    if !network.icc() && !chroot::defence::disabled("net-isolation") {
+        ensure_bridge_netfilter()?;
+    }
     replace(&comment, &rules)?;
     if !network.internal && Path::new("/proc/sys/net/ipv4/conf").join(bridge).exists() {
         sysctl_on(&route_localnet_path(bridge))?;
@@ -774,6 +991,8 @@ fn pick_port(port: &PortMapping, taken: &[PortMapping]) -> Result<u16> {
 
 // ANCHOR: publish
 /// Publishes `ports` of container `container_id`, whose address is `container_ip` on `bridge`.
+/// The caller holds the host's network lock ([`store::host_lock`]), as for every change to
+/// FORWARD, so the isolation chains' jump stays on top.
 /// Returns the mappings as published (a host port of 0 replaced by the one picked). Refuses a
 /// port another skiff container publishes, or a process on the host listens on.
 ///
@@ -972,7 +1191,7 @@ mod tests {
             "10.88.0.2".parse().unwrap(),
             &[parse("127.0.0.1:8080:80")],
         );
-        let input = restore_input(&[], &rules);
+        let input = restore_input(&[], &rules, &Isolation::default());
         assert_eq!(
             input,
             "*nat\n\
@@ -1003,12 +1222,12 @@ mod tests {
         );
         let quoted = parse_save("*filter\n-A INPUT -m comment --comment \"skiff-net-x\" -j DROP\n");
         assert_eq!(quoted[0].comment(), Some("skiff-net-x"));
-        let removal = restore_input(&saved, &[]);
+        let removal = restore_input(&saved, &[], &Isolation::default());
         assert!(
             removal.starts_with("*nat\n-D PREROUTING -d 127.0.0.1/32"),
             "{removal}"
         );
-        assert_eq!(restore_input(&[], &[]), "");
+        assert_eq!(restore_input(&[], &[], &Isolation::default()), "");
     }
 
     #[test]
@@ -1025,7 +1244,113 @@ mod tests {
         let internal = network_rules("skiff-net-x", "sk-x", "10.89.0.0/24", true);
         assert!(internal.iter().all(|r| r.table == "filter"));
         assert!(!internal.iter().any(|r| r.rule.contains("MASQUERADE")));
-        assert!(internal.iter().any(|r| r.rule.ends_with("-j DROP")));
+        // Its DROPs are in the isolation chains, which FORWARD looks at first.
+        assert!(!internal.iter().any(|r| r.rule.ends_with("-j DROP")));
+    }
+
+    fn isolation_of(rules: &[Rule]) -> Vec<&str> {
+        rules.iter().map(|r| r.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn firewall_isolation_rules_follow_docker() {
+        let tag = "-m comment --comment skiff-net-x";
+        assert_eq!(
+            isolation_of(&isolation_rules("skiff-net-x", "sk-x", false, true)),
+            [
+                format!(
+                    "SKIFF-ISOLATION-STAGE-1 -i sk-x ! -o sk-x {tag} -j SKIFF-ISOLATION-STAGE-2"
+                ),
+                format!("SKIFF-ISOLATION-STAGE-2 -o sk-x {tag} -j DROP"),
+            ]
+        );
+        assert_eq!(
+            isolation_of(&isolation_rules("skiff-net-x", "sk-x", true, false)),
+            [
+                format!("SKIFF-ISOLATION-STAGE-1 -i sk-x ! -o sk-x {tag} -j DROP"),
+                format!("SKIFF-ISOLATION-STAGE-1 ! -i sk-x -o sk-x {tag} -j DROP"),
+                format!("SKIFF-ISOLATION-STAGE-1 -i sk-x -o sk-x {tag} -j DROP"),
+                format!("SKIFF-ISOLATION-STAGE-2 -o sk-x {tag} -j DROP"),
+            ]
+        );
+    }
+
+    #[test]
+    fn firewall_keeps_the_isolation_jump_first_and_removes_empty_chains() {
+        let save = |text: &str| (parse_save(text), filter_chains(text));
+        let ours = isolation_rules("skiff-net-a", "sk-a", false, true);
+        let mut rules = network_rules("skiff-net-a", "sk-a", "10.89.1.0/24", false);
+        rules.extend(ours.clone());
+        // Nothing yet: the chains are declared, and the jump goes on top after the inserts.
+        let (saved, chains) = save("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n");
+        let first = isolation(&saved, &chains, "skiff-net-a", &rules, true);
+        assert_eq!(
+            first.before,
+            [
+                ":SKIFF-ISOLATION-STAGE-1 - [0:0]",
+                ":SKIFF-ISOLATION-STAGE-2 - [0:0]"
+            ]
+        );
+        assert_eq!(
+            first.after,
+            ["-I FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1"]
+        );
+        let input = restore_input(&[], &rules, &first);
+        let filter = input.split("*filter\n").nth(1).unwrap();
+        assert!(
+            filter.starts_with(":SKIFF-ISOLATION-STAGE-1 - [0:0]\n"),
+            "{input}"
+        );
+        assert!(
+            filter.ends_with("-I FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\nCOMMIT\n"),
+            "{input}"
+        );
+
+        // Another network's ACCEPT went on top of the jump: the next change puts it back.
+        let b = "-m comment --comment skiff-net-b";
+        let text = format!(
+            "*filter\n:FORWARD ACCEPT [0:0]\n:SKIFF-ISOLATION-STAGE-1 - [0:0]\n:SKIFF-ISOLATION-STAGE-2 - [0:0]\n\
+             -A FORWARD -i sk-b {b} -j ACCEPT\n\
+             -A FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\n\
+             -A SKIFF-ISOLATION-STAGE-1 -i sk-b ! -o sk-b {b} -j SKIFF-ISOLATION-STAGE-2\n\
+             -A SKIFF-ISOLATION-STAGE-2 -o sk-b {b} -j DROP\nCOMMIT\n"
+        );
+        let (saved, chains) = save(&text);
+        let unpublish = isolation(&saved, &chains, "skiff-ctr-c", &[], false);
+        assert_eq!(
+            unpublish.after,
+            [
+                "-D FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1",
+                "-I FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1",
+            ]
+        );
+        assert!(
+            unpublish.before.is_empty(),
+            "existing chains are never declared (that flushes them)"
+        );
+
+        // The last network goes: its rules, the jump and the chains, in one batch.
+        let last = isolation(&saved, &chains, "skiff-net-b", &[], true);
+        assert_eq!(
+            last.after,
+            [
+                "-D FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1",
+                "-X SKIFF-ISOLATION-STAGE-1",
+                "-X SKIFF-ISOLATION-STAGE-2",
+            ]
+        );
+        // The same network up again, its rules as they are, the jump on top: nothing to do.
+        let on_top = text.replace(
+            &format!("-A FORWARD -i sk-b {b} -j ACCEPT\n-A FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\n"),
+            &format!("-A FORWARD -m comment --comment skiff-isolation -j SKIFF-ISOLATION-STAGE-1\n-A FORWARD -i sk-b {b} -j ACCEPT\n"),
+        );
+        assert_ne!(on_top, text);
+        let (saved, chains) = save(&on_top);
+        let rules_b = isolation_rules("skiff-net-b", "sk-b", false, true);
+        assert!(isolation(&saved, &chains, "skiff-net-b", &rules_b, false).is_empty());
+        // Nothing of skiff's: nothing to do.
+        let (saved, chains) = save("*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n");
+        assert!(isolation(&saved, &chains, "skiff-ctr-c", &[], false).is_empty());
     }
 
     #[test]
@@ -1063,6 +1388,12 @@ mod tests {
             bytes.iter().map(|b| format!("{:x}", b & 0xf)).collect()
         }
 
+        /// The host's network lock, which every engine holds while it changes FORWARD: a
+        /// test's rules never interleave with another's or with an engine's.
+        fn host_lock() -> nix::fcntl::Flock<std::fs::File> {
+            crate::store::host_lock().unwrap()
+        }
+
         fn can_run() -> bool {
             if !nix::unistd::geteuid().is_root() {
                 eprintln!("skipped: needs root");
@@ -1097,6 +1428,7 @@ mod tests {
                 internal,
                 created: String::new(),
                 labels: BTreeMap::new(),
+                options: BTreeMap::new(),
                 endpoints: Vec::new(),
             }
         }
@@ -1128,6 +1460,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            let _host = host_lock();
             for internal in [false, true] {
                 let network = test_network(internal);
                 let _cleanup = Cleanup {
@@ -1140,20 +1473,29 @@ mod tests {
                 let bridge = network.bridge.as_deref().unwrap();
                 let subnet = network.subnet.unwrap().to_string();
                 if internal {
-                    assert_eq!(lines.len(), 3, "{lines:#?}");
-                    assert!(lines.iter().all(|l| l.starts_with("filter FORWARD")));
+                    assert_eq!(lines.len(), 4, "{lines:#?}");
+                    assert!(lines.iter().all(|l| l.starts_with("filter ")));
                 } else {
                     let masquerade = format!(
                         "nat POSTROUTING -s {subnet} ! -o {bridge} -m comment --comment {comment} -j MASQUERADE"
                     );
                     assert!(lines.contains(&masquerade), "{lines:#?}");
-                    assert_eq!(lines.len(), 4, "{lines:#?}");
+                    assert_eq!(lines.len(), 6, "{lines:#?}");
                 }
+                // The isolation chains come first in FORWARD.
+                let first = saved_rules()
+                    .unwrap()
+                    .into_iter()
+                    .find(|r| r.table == "filter" && r.chain() == "FORWARD")
+                    .map(|r| r.rule);
+                assert_eq!(first, Some(isolation_jump()));
                 // Again: nothing changes, nothing doubles.
                 network_up(&network).unwrap();
                 assert_eq!(skiff_lines(&comment), lines);
                 // The rules read back exactly as written, so network_up recognises them.
-                let written: BTreeSet<String> = network_rules(&comment, bridge, &subnet, internal)
+                let mut rules = network_rules(&comment, bridge, &subnet, internal);
+                rules.extend(isolation_rules(&comment, bridge, internal, true));
+                let written: BTreeSet<String> = rules
                     .iter()
                     .map(|r| format!("{} {}", r.table, r.rule))
                     .collect();
@@ -1169,6 +1511,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            let _host = host_lock();
             let network = test_network(false);
             let bridge = network.bridge.clone().unwrap();
             let first = format!("skifftest{}", random_hex(12));
@@ -1246,6 +1589,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            let _host = host_lock();
             let ids: Vec<String> = (0..4)
                 .map(|_| format!("skifftest{}", random_hex(12)))
                 .collect();
@@ -1288,6 +1632,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            let _host = host_lock();
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port();
             let id = format!("skifftest{}", random_hex(12));

@@ -55,6 +55,8 @@ pub const POOL: Subnet = match Subnet::from_octets([10, 89, 0, 0], 16) {
 pub const POOL_PREFIX: u8 = 24;
 /// The predefined networks: they cannot be created, removed or pruned.
 pub const PREDEFINED: [&str; 3] = [DEFAULT_NETWORK, "host", "none"];
+/// Docker's bridge option that turns inter-container communication off (`false`) on a network.
+pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
 /// Linux limits interface names to 15 bytes (`IFNAMSIZ` - 1).
 pub const IFNAME_MAX: usize = 15;
 
@@ -310,6 +312,9 @@ pub struct Network {
     /// `--label KEY=VALUE`s.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Driver options (`-o KEY=VALUE`) besides `parent`: [`ENABLE_ICC`].
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
     /// The containers attached.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
@@ -324,6 +329,14 @@ impl Network {
     /// Whether this is the default network `bridge`.
     pub fn is_default(&self) -> bool {
         self.name == DEFAULT_NETWORK
+    }
+
+    /// Whether its containers may reach each other: Docker's [`ENABLE_ICC`], true unless the
+    /// network was created with it `false`.
+    pub fn icc(&self) -> bool {
+        self.options
+            .get(ENABLE_ICC)
+            .is_none_or(|value| value != "false")
     }
 
     /// Whether this is `bridge`, `host` or `none`.
@@ -356,6 +369,8 @@ pub struct CreateOptions {
     pub internal: bool,
     /// `--label`s.
     pub labels: BTreeMap<String, String>,
+    /// Driver options besides `parent` (`-o com.docker.network.bridge.enable_icc=false`).
+    pub options: BTreeMap<String, String>,
 }
 
 impl CreateOptions {
@@ -369,6 +384,7 @@ impl CreateOptions {
             parent: None,
             internal: false,
             labels: BTreeMap::new(),
+            options: BTreeMap::new(),
         }
     }
 }
@@ -524,6 +540,7 @@ fn default_network(root: &Path, created: &str) -> Network {
         internal: false,
         created: created.into(),
         labels: BTreeMap::new(),
+        options: BTreeMap::new(),
         endpoints: Vec::new(),
     }
 }
@@ -562,6 +579,7 @@ fn pseudo_network(name: &str, driver: Driver, created: &str) -> Network {
         internal: false,
         created: created.into(),
         labels: BTreeMap::new(),
+        options: BTreeMap::new(),
         endpoints: Vec::new(),
     }
 }
@@ -614,6 +632,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         parent,
         internal,
         labels,
+        options,
     } = options;
     validate_name(&name)?;
     if PREDEFINED.contains(&name.as_str()) {
@@ -689,6 +708,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         internal,
         created: images::human::now_rfc3339(),
         labels,
+        options,
         endpoints: Vec::new(),
     };
     locked.write(&network)?;
@@ -1075,7 +1095,7 @@ struct InspectView<'a> {
     attachable: bool,
     ingress: bool,
     containers: BTreeMap<&'a str, ContainerView<'a>>,
-    options: BTreeMap<&'static str, &'a str>,
+    options: BTreeMap<&'a str, &'a str>,
     labels: &'a BTreeMap<String, String>,
 }
 
@@ -1133,6 +1153,9 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
     }
     if let Some(parent) = &n.parent {
         options.insert("parent", parent.as_str());
+    }
+    for (key, value) in &n.options {
+        options.insert(key.as_str(), value.as_str());
     }
     InspectView {
         name: &n.name,

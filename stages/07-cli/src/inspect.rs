@@ -1162,6 +1162,7 @@ mod tests {
             internal: false,
             created: "2026-12-04T12:00:00Z".into(),
             labels: BTreeMap::new(),
+            options: BTreeMap::new(),
             endpoints: vec![Endpoint {
                 container_id: record.id.clone(),
                 name: record.name.clone(),
