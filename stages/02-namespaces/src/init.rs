@@ -134,7 +134,6 @@ fn plain_fork(errno: nix::errno::Errno) -> Result<Option<nix::unistd::Pid>, nix:
     }
 }
 
-
 // ANCHOR: embedded
 /// Where the init appears inside the container.
 pub const INIT_PATH: &str = "/dev/init";
