@@ -433,8 +433,13 @@ impl NetworkCommand {
                         store::ENABLE_ICC if driver == Driver::Bridge => {
                             options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
                         }
+                        store::MACVLAN_MODE if driver == Driver::Macvlan => {
+                            store::macvlan_mode(Some(&value))?;
+                            options.insert(key, value);
+                        }
                         _ => bail!(
-                            "unknown --opt {key:?}: skiff knows parent=LINK (for macvlan) and {}=true|false (for bridge)",
+                            "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan), and {}=true|false (for bridge)",
+                            store::MACVLAN_MODE,
                             store::ENABLE_ICC
                         ),
                     }

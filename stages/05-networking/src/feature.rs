@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use chroot::{Feature, FeatureError, Plan, Started};
 
 use crate::firewall::{self, PortMapping};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, SubLinkMode};
 use crate::store::{self, Driver, Endpoint, Network};
 
 /// What a container asks of its network.
@@ -264,8 +264,11 @@ fn plug(
     match network.driver {
         Driver::Macvlan => {
             let parent = network.parent.clone().unwrap_or_default();
+            let mode =
+                store::macvlan_mode(network.options.get(store::MACVLAN_MODE).map(String::as_str))
+                    .map_err(|e| fail("read the macvlan mode")(e.into()))?;
             netlink
-                .create_macvlan(interface, &parent, pid)
+                .create_sublink(interface, &parent, pid, SubLinkMode::Macvlan(mode))
                 .map_err(|e| fail(format!("create a macvlan on {parent}"))(e.into()))?;
         }
         _ => {

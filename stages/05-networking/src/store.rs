@@ -60,9 +60,39 @@ pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
 /// Linux limits interface names to 15 bytes (`IFNAMSIZ` - 1).
 pub const IFNAME_MAX: usize = 15;
 
+/// `-o macvlan_mode=bridge|private|vepa|passthru`: how a macvlan network's containers share
+/// their parent link (Docker's option name; bridge when absent).
+pub const MACVLAN_MODE: &str = "macvlan_mode";
+
+/// The macvlan mode an option names; bridge, Docker's default, when none does.
+pub fn macvlan_mode(value: Option<&str>) -> Result<crate::netlink::MacvlanMode> {
+    use crate::netlink::MacvlanMode;
+    match value {
+        None | Some("bridge") => Ok(MacvlanMode::Bridge),
+        Some("private") => Ok(MacvlanMode::Private),
+        Some("vepa") => Ok(MacvlanMode::Vepa),
+        Some("passthru") => Ok(MacvlanMode::Passthru),
+        Some(other) => Err(StoreError::BadOption {
+            option: MACVLAN_MODE.to_string(),
+            value: other.to_string(),
+            expected: "bridge, private, vepa or passthru".to_string(),
+        }),
+    }
+}
+
 /// What can go wrong with the network store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A network option with a value skiff does not know.
+    #[error("invalid --opt {option}={value}: use {expected}")]
+    BadOption {
+        /// The option.
+        option: String,
+        /// What was given.
+        value: String,
+        /// What it may be.
+        expected: String,
+    },
     /// A file or directory of the store could not be read or written.
     #[error("{what}: {source}")]
     Io {
