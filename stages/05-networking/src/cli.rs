@@ -273,6 +273,12 @@ pub enum NetworkCommand {
         /// The gateway (default: the subnet's first address)
         #[arg(long, value_name = "ADDRESS")]
         gateway: Option<String>,
+        /// Give containers addresses from this part of the subnet only
+        #[arg(long, value_name = "CIDR")]
+        ip_range: Option<String>,
+        /// An address the engine must never give a container: NAME=IP
+        #[arg(long = "aux-address", value_name = "NAME=IP")]
+        aux_address: Vec<String>,
         /// Driver options: parent=LINK for macvlan, com.docker.network.bridge.enable_icc=false for bridge
         #[arg(short, long = "opt", value_name = "KEY=VALUE")]
         opt: Vec<String>,
@@ -415,6 +421,8 @@ impl NetworkCommand {
                 driver,
                 subnet,
                 gateway,
+                ip_range,
+                aux_address,
                 opt,
                 internal,
                 label,
@@ -459,6 +467,16 @@ impl NetworkCommand {
                         internal,
                         labels: key_values(&label, "--label")?.into_iter().collect(),
                         options,
+                        ipam: store::IpamExtras {
+                            ip_range: ip_range
+                                .as_deref()
+                                .map(crate::ipam::Subnet::parse)
+                                .transpose()?,
+                            aux_addresses: key_values(&aux_address, "--aux-address")?
+                                .into_iter()
+                                .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
+                                .collect::<anyhow::Result<_>>()?,
+                        },
                     },
                 )?;
                 println!("{}", network.id);

@@ -1429,6 +1429,7 @@ mod tests {
                 created: String::new(),
                 labels: BTreeMap::new(),
                 options: BTreeMap::new(),
+                ipam: Default::default(),
                 endpoints: Vec::new(),
             }
         }

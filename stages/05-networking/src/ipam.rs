@@ -286,6 +286,7 @@ pub struct Allocator {
     subnet: Subnet,
     gateway: Ipv4Addr,
     used: BTreeSet<Ipv4Addr>,
+    range: Option<Subnet>,
 }
 
 impl Allocator {
@@ -299,18 +300,28 @@ impl Allocator {
             subnet,
             gateway,
             used: used.into_iter().collect(),
+            range: None,
         }
+    }
+
+    /// Hands out addresses of `range` only (`--ip-range`), when there is one; `--ip` may still
+    /// ask for any address of the subnet.
+    pub fn within(mut self, range: Option<Subnet>) -> Allocator {
+        self.range = range;
+        self
     }
 
     /// Takes the lowest free address.
     pub fn allocate(&mut self) -> Result<Ipv4Addr, IpamError> {
-        let free = self
-            .subnet
+        let pool = self.range.unwrap_or(self.subnet);
+        let free = pool
             .hosts()
-            .find(|ip| *ip != self.gateway && !self.used.contains(ip))
-            .ok_or(IpamError::Exhausted {
-                subnet: self.subnet,
-            })?;
+            .find(|ip| {
+                *ip != self.gateway
+                    && !self.used.contains(ip)
+                    && self.subnet.check_host(*ip).is_ok()
+            })
+            .ok_or(IpamError::Exhausted { subnet: pool })?;
         self.used.insert(free);
         Ok(free)
     }
@@ -487,6 +498,16 @@ mod tests {
         assert_eq!(hosts.first(), Some(&ip("10.0.0.1")));
         assert_eq!(hosts.last(), Some(&ip("10.0.0.6")));
         assert_eq!(hosts.len(), 6);
+    }
+
+    #[test]
+    fn a_range_narrows_the_pool_and_aux_addresses_stay_free() {
+        let s: Subnet = "10.0.0.0/24".parse().unwrap();
+        let range: Subnet = "10.0.0.128/25".parse().unwrap();
+        let mut a = Allocator::new(s, s.gateway(), [ip("10.0.0.129")]).within(Some(range));
+        assert_eq!(a.allocate().unwrap(), ip("10.0.0.130"));
+        // --ip may still ask outside the range.
+        assert_eq!(a.request(ip("10.0.0.7")).unwrap(), ip("10.0.0.7"));
     }
 
     #[test]

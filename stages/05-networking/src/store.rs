@@ -83,6 +83,14 @@ pub fn macvlan_mode(value: Option<&str>) -> Result<crate::netlink::MacvlanMode> 
 /// What can go wrong with the network store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `--ip-range` is not part of `--subnet`.
+    #[error("ip-range {range} is not within subnet {subnet}")]
+    RangeOutside {
+        /// The range.
+        range: Subnet,
+        /// The subnet.
+        subnet: Subnet,
+    },
     /// A network option with a value skiff does not know.
     #[error("invalid --opt {option}={value}: use {expected}")]
     BadOption {
@@ -318,6 +326,25 @@ pub struct Endpoint {
     pub interface: String,
 }
 
+/// What `network create` may add to a subnet: `--ip-range`, the part of it containers get
+/// addresses from (a `--ip` may still be anywhere in the subnet), and `--aux-address NAME=IP`,
+/// addresses the engine must never hand out (a router, a printer already on the LAN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamExtras {
+    /// `--ip-range`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Subnet>,
+    /// `--aux-address`es, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
+}
+
+impl IpamExtras {
+    fn is_empty(&self) -> bool {
+        self.ip_range.is_none() && self.aux_addresses.is_empty()
+    }
+}
+
 /// A network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -345,6 +372,9 @@ pub struct Network {
     /// Driver options (`-o KEY=VALUE`) besides `parent`: [`ENABLE_ICC`].
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// `--ip-range` and `--aux-address`.
+    #[serde(default, skip_serializing_if = "IpamExtras::is_empty")]
+    pub ipam: IpamExtras,
     /// The containers attached.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
@@ -401,6 +431,8 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
     /// Driver options besides `parent` (`-o com.docker.network.bridge.enable_icc=false`).
     pub options: BTreeMap<String, String>,
+    /// `--ip-range` and `--aux-address`.
+    pub ipam: IpamExtras,
 }
 
 impl CreateOptions {
@@ -415,6 +447,7 @@ impl CreateOptions {
             internal: false,
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            ipam: IpamExtras::default(),
         }
     }
 }
@@ -571,6 +604,7 @@ fn default_network(root: &Path, created: &str) -> Network {
         created: created.into(),
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
+        ipam: Default::default(),
         endpoints: Vec::new(),
     }
 }
@@ -610,6 +644,7 @@ fn pseudo_network(name: &str, driver: Driver, created: &str) -> Network {
         created: created.into(),
         labels: BTreeMap::new(),
         options: BTreeMap::new(),
+        ipam: Default::default(),
         endpoints: Vec::new(),
     }
 }
@@ -663,6 +698,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         internal,
         labels,
         options,
+        ipam,
     } = options;
     validate_name(&name)?;
     if PREDEFINED.contains(&name.as_str()) {
@@ -726,6 +762,20 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         }
         None => subnet.gateway(),
     };
+    // ANCHOR: ipam_extras
+    if let Some(range) = ipam.ip_range
+        && !(subnet.contains(range.network()) && range.prefix_len() >= subnet.prefix_len())
+    {
+        return Err(StoreError::RangeOutside { range, subnet });
+    }
+    if let Some(ip) = ipam
+        .aux_addresses
+        .values()
+        .find(|ip| !subnet.contains(**ip))
+    {
+        return Err(StoreError::Ipam(IpamError::NotInSubnet { ip: *ip, subnet }));
+    }
+    // ANCHOR_END: ipam_extras
     let id = random_id()?;
     let network = Network {
         bridge: (driver == Driver::Bridge).then(|| format!("sk-{}", &id[..12])),
@@ -739,6 +789,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         created: images::human::now_rfc3339(),
         labels,
         options,
+        ipam,
         endpoints: Vec::new(),
     };
     locked.write(&network)?;
@@ -929,7 +980,12 @@ pub fn join(
         });
     }
 
-    let mut allocator = Allocator::new(subnet, gateway, net.endpoints.iter().map(|e| e.ip));
+    let taken = net
+        .endpoints
+        .iter()
+        .map(|e| e.ip)
+        .chain(net.ipam.aux_addresses.values().copied());
+    let mut allocator = Allocator::new(subnet, gateway, taken).within(net.ipam.ip_range);
     let ip = match requested_ip {
         Some(ip) => allocator.request(ip)?,
         None => allocator.allocate()?,
@@ -1142,6 +1198,10 @@ struct IpamView {
 struct IpamConfigView {
     subnet: String,
     gateway: String,
+    #[serde(rename = "IPRange", skip_serializing_if = "Option::is_none")]
+    ip_range: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    auxiliary_addresses: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -1160,6 +1220,13 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
         (Some(subnet), Some(gateway)) => vec![IpamConfigView {
             subnet: subnet.to_string(),
             gateway: gateway.to_string(),
+            ip_range: n.ipam.ip_range.map(|r| r.to_string()),
+            auxiliary_addresses: n
+                .ipam
+                .aux_addresses
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
         }],
         _ => Vec::new(),
     };

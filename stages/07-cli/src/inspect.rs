@@ -1163,6 +1163,7 @@ mod tests {
             created: "2026-12-04T12:00:00Z".into(),
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
+            ipam: Default::default(),
             endpoints: vec![Endpoint {
                 container_id: record.id.clone(),
                 name: record.name.clone(),
