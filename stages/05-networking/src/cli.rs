@@ -445,10 +445,44 @@ impl NetworkCommand {
                             store::macvlan_mode(Some(&value))?;
                             options.insert(key, value);
                         }
+                        store::BRIDGE_NAME if driver == Driver::Bridge => {
+                            let ok = (1..=store::IFNAME_MAX).contains(&value.len())
+                                && value
+                                    .bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                            if !ok {
+                                bail!(
+                                    "invalid --opt {key}={value}: a link name is 1 to {} letters, digits, '_', '.' or '-'",
+                                    store::IFNAME_MAX
+                                );
+                            }
+                            if crate::netlink::Netlink::open()?
+                                .link_index(&value)?
+                                .is_some()
+                            {
+                                bail!(
+                                    "bridge name {value} is in use by a link of this host: pick another"
+                                );
+                            }
+                            options.insert(key, value);
+                        }
+                        store::MTU => {
+                            if !value
+                                .parse::<u32>()
+                                .is_ok_and(|m| (68..=65535).contains(&m))
+                            {
+                                bail!(
+                                    "invalid --opt {key}={value}: an MTU is a number from 68 to 65535"
+                                );
+                            }
+                            options.insert(key, value);
+                        }
                         _ => bail!(
-                            "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan), and {}=true|false (for bridge)",
+                            "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan); {}=true|false and {}=NAME (for bridge); {}=N",
                             store::MACVLAN_MODE,
-                            store::ENABLE_ICC
+                            store::ENABLE_ICC,
+                            store::BRIDGE_NAME,
+                            store::MTU
                         ),
                     }
                 }

@@ -136,6 +136,11 @@ fn ensure_bridge(network: &Network) -> Result<(), FeatureError> {
         Err(e) if e.is_exists() => {}
         Err(e) => return Err(fail(format!("create bridge {bridge}"))(e.into())),
     }
+    if let Some(mtu) = network.mtu() {
+        netlink
+            .set_mtu(bridge, mtu)
+            .map_err(|e| fail(format!("configure bridge {bridge}"))(e.into()))?;
+    }
     netlink
         .add_address(bridge, gateway, subnet.prefix_len())
         .and_then(|()| netlink.set_up(bridge))
@@ -276,6 +281,10 @@ fn plug(
             // container's network namespace, already named (eth0 for the first network).
             netlink
                 .create_veth(&endpoint.host_link, interface, pid)
+                .and_then(|()| match network.mtu() {
+                    Some(mtu) => netlink.set_mtu(&endpoint.host_link, mtu),
+                    None => Ok(()),
+                })
                 .and_then(|()| netlink.set_master(&endpoint.host_link, &bridge))
                 .and_then(|()| netlink.set_up(&endpoint.host_link))
                 .map_err(|e| fail(format!("connect the container to bridge {bridge}"))(e.into()))?;
@@ -289,8 +298,12 @@ fn plug(
     };
     // Inside the container's namespace, from a thread that joined it.
     let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
+    let mtu = network.mtu();
     Netlink::in_netns_of(pid, move |inside| {
         inside.set_mac(interface, mac.octets())?;
+        if let Some(mtu) = mtu {
+            inside.set_mtu(interface, mtu)?;
+        }
         inside.add_address(interface, ip, prefix)?;
         inside.set_up(interface)?;
         if default_route {

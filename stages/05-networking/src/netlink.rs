@@ -507,6 +507,17 @@ impl Netlink {
     }
 
     /// Changes an existing link, found by name: `RTM_NEWLINK` without `NLM_F_CREATE`.
+    /// Sets the MTU of `link` (`ip link set LINK mtu N`): the largest packet it sends whole.
+    pub fn set_mtu(&mut self, link: &str, mtu: u32) -> Result<(), NetlinkError> {
+        self.change_link(
+            &format!("set the MTU of {link} to {mtu}"),
+            link,
+            |message| {
+                message.attributes.push(LinkAttribute::Mtu(mtu));
+            },
+        )
+    }
+
     fn change_link(
         &mut self,
         op: &str,

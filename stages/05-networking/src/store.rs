@@ -60,6 +60,12 @@ pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
 /// Linux limits interface names to 15 bytes (`IFNAMSIZ` - 1).
 pub const IFNAME_MAX: usize = 15;
 
+/// `-o com.docker.network.bridge.name=NAME`: the bridge device's name, in place of skiff's
+/// `sk-` + 12 hex digits of the network id.
+pub const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+/// `-o com.docker.network.driver.mtu=N`: the MTU of the network's links.
+pub const MTU: &str = "com.docker.network.driver.mtu";
+
 /// `-o macvlan_mode=bridge|private|vepa|passthru`: how a macvlan network's containers share
 /// their parent link (Docker's option name; bridge when absent).
 pub const MACVLAN_MODE: &str = "macvlan_mode";
@@ -83,6 +89,14 @@ pub fn macvlan_mode(value: Option<&str>) -> Result<crate::netlink::MacvlanMode> 
 /// What can go wrong with the network store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `-o com.docker.network.bridge.name` names another network's bridge.
+    #[error("bridge name {bridge} is already the bridge of network {network}: pick another")]
+    BridgeInUse {
+        /// The bridge's name.
+        bridge: String,
+        /// The network that has it.
+        network: String,
+    },
     /// `--ip-range` is not part of `--subnet`.
     #[error("ip-range {range} is not within subnet {subnet}")]
     RangeOutside {
@@ -384,6 +398,11 @@ impl Network {
     /// The first 12 hex digits of the id, as `network ls` shows it.
     pub fn short_id(&self) -> &str {
         self.id.get(..12).unwrap_or(&self.id)
+    }
+
+    /// The MTU `-o com.docker.network.driver.mtu` asked for, if any.
+    pub fn mtu(&self) -> Option<u32> {
+        self.options.get(MTU).and_then(|m| m.parse().ok())
     }
 
     /// Whether this is the default network `bridge`.
@@ -720,6 +739,14 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
     if networks.iter().any(|n| n.name == name) {
         return Err(StoreError::Exists { name });
     }
+    if let Some(bridge) = options.get(BRIDGE_NAME)
+        && let Some(other) = networks.iter().find(|n| n.bridge.as_ref() == Some(bridge))
+    {
+        return Err(StoreError::BridgeInUse {
+            bridge: bridge.clone(),
+            network: other.name.clone(),
+        });
+    }
     if let Some(parent) = &parent
         && let Some(other) = networks.iter().find(|n| n.parent.as_ref() == Some(parent))
     {
@@ -778,7 +805,12 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
     // ANCHOR_END: ipam_extras
     let id = random_id()?;
     let network = Network {
-        bridge: (driver == Driver::Bridge).then(|| format!("sk-{}", &id[..12])),
+        bridge: (driver == Driver::Bridge).then(|| {
+            options
+                .get(BRIDGE_NAME)
+                .cloned()
+                .unwrap_or_else(|| format!("sk-{}", &id[..12]))
+        }),
         name,
         id,
         driver,
