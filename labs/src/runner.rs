@@ -144,10 +144,14 @@ fn word(rng: &mut fastrand::Rng) -> String {
     (0..8).map(|_| rng.lowercase()).collect()
 }
 
+/// The random source of one run of a check: the seed, and what the run is — the check, its
+/// copy, and the engine it runs against, so that the same check run against several engines at
+/// once (the impostor self-test does) never picks the same link, netns or network names.
 fn check_rng(ctx: &Context, lab: &Lab, check: &Check, index: usize) -> fastrand::Rng {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (&lab.name, &check.name, index).hash(&mut hasher);
+    (ctx.target.stage, &ctx.target.bin, &ctx.target.env).hash(&mut hasher);
     fastrand::Rng::with_seed(ctx.seed ^ hasher.finish())
 }
 

@@ -164,6 +164,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "serve" => listen(number(arg(args, 0, "port")?, "port")?, true),
         "connect" => connect(arg(args, 0, "host:port")?, &args[1..].join(" ")),
         "watch-exe" => watch_exe(parse_duration(arg(args, 0, "duration (10s)")?)?),
+        "peer-serve" => peer_serve(number(arg(args, 0, "port")?, "port")?),
         "dns-answer" => dns_answer(arg(args, 0, "ip:port")?, arg(args, 1, "address")?),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
@@ -195,6 +196,8 @@ probe: observe a container from inside. Commands:
   connect HOST:PORT [TEXT]  send TEXT, print the answer ('hello from HOSTNAME: TEXT')
   shm KEY            say whether a SysV shared memory segment with KEY exists
   shm-make KEY | shm-remove KEY   create or remove such a segment
+  peer-serve PORT    print 'listening', then answer each TCP connection on PORT with the address
+                     it came from (what NAT made of the sender)
   dns-answer IP:PORT ADDR  (on the host) a fake upstream resolver on UDP IP:PORT: print
                      'answering', then answer every question with an A record of ADDR
   watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
@@ -818,6 +821,16 @@ fn dns_answer(listen: &str, address: &str) -> Outcome {
             reply[7] = 0;
         }
         let _ = socket.send_to(&reply, from);
+    }
+}
+
+fn peer_serve(port: u16) -> Outcome {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| format!("listen on {port}: {e}"))?;
+    out("listening")?;
+    loop {
+        let (stream, peer) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+        let _ = (&stream).write_all(format!("{}\n", peer.ip()).as_bytes());
     }
 }
 
