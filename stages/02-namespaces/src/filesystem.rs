@@ -19,6 +19,8 @@ use chroot::{Feature, FeatureError, Plan, Step};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
+use crate::private::HeldDir;
+
 /// Paths Docker hides from containers: reading them would leak host information (kcore is the
 /// host's memory; keys, timer_list and sched_debug describe other processes). The directories
 /// get an empty read-only tmpfs, the files `/dev/null`.
@@ -68,13 +70,42 @@ pub struct FilesystemConfig {
 /// The root filesystem feature: mounts inside, then pivot_root.
 pub struct Filesystem {
     config: FilesystemConfig,
+    /// The state directory, opened by the parent for a child in a user namespace.
+    state_dir: Option<HeldDir>,
 }
 
 impl Filesystem {
     /// The feature for `config`.
     pub fn new(config: FilesystemConfig) -> Self {
-        Filesystem { config }
+        Filesystem {
+            config,
+            state_dir: None,
+        }
     }
+
+    // ANCHOR: paths_for_child
+    /// The rootfs and the state directory as the child names them.
+    ///
+    /// In a user namespace the child becomes the namespace's root (uid 100000 on the host, say)
+    /// before it mounts anything, and the store is private (0710, see [`crate::private`]): from
+    /// `/` it could no longer walk down to its own state directory, nor to an image's overlay
+    /// inside it. So it reaches that directory through a descriptor ([`HeldDir`]).
+    fn paths_for_child(&mut self, plan: &mut Plan) -> Result<(PathBuf, PathBuf), FeatureError> {
+        let c = &self.config;
+        if !plan.user_namespace || !crate::private::enabled() {
+            return Ok((c.rootfs.clone(), c.etc_dir.clone()));
+        }
+        let held = HeldDir::hold(plan, &c.etc_dir)
+            .map_err(|e| FeatureError::with(format!("open {}", c.etc_dir.display()), e))?;
+        let via = held.via().to_path_buf();
+        let rootfs = match c.rootfs.strip_prefix(&c.etc_dir) {
+            Ok(inside) => via.join(inside),
+            Err(_) => c.rootfs.clone(),
+        };
+        self.state_dir = Some(held);
+        Ok((rootfs, via))
+    }
+    // ANCHOR_END: paths_for_child
 }
 
 fn err(e: chroot::LaunchError) -> FeatureError {
@@ -163,14 +194,16 @@ impl Feature for Filesystem {
 
     // ANCHOR: prepare
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let user_namespace = plan.user_namespace;
+        let (rootfs, etc_dir) = self.paths_for_child(plan)?;
         let c = &self.config;
         chroot::root::check_rootfs(&c.rootfs).map_err(err)?;
-        plan.rootfs = c.rootfs.clone();
-        let root = |p: &str| c.rootfs.join(p.trim_start_matches('/'));
+        // What later features mount into the root (cgroup view, volumes) goes the same way.
+        plan.rootfs = rootfs.clone();
+        let root = |p: &str| rootfs.join(p.trim_start_matches('/'));
         // The mounts need nothing from the parent, so they run while it is still busy (joining a
         // cgroup can take milliseconds) — unless there is a user namespace, whose id maps the
         // parent writes first.
-        let user_namespace = plan.user_namespace;
         let steps = plan.root_setup();
         let (nosuid, noexec) = (MsFlags::MS_NOSUID, MsFlags::MS_NOEXEC);
         // `nodev` is a defence the labs prove: a debug build can be told to go without it.
@@ -192,8 +225,8 @@ impl Feature for Filesystem {
         // root in the container keeps CAP_MKNOD (Docker's default set), and a disk device node
         // made in its root must not open. The flags the rootfs already has are kept, or a user
         // namespace would refuse the remount.
-        steps.push(bind(&c.rootfs, &c.rootfs, MsFlags::MS_REC)?);
-        steps.push(remount(&c.rootfs, current_flags(&c.rootfs) | nodev)?);
+        steps.push(bind(&rootfs, &rootfs, MsFlags::MS_REC)?);
+        steps.push(remount(&rootfs, current_flags(&c.rootfs) | nodev)?);
 
         // 3. The kernel's views: the container's own /proc, and /sys read-only.
         steps.push(Step::Mkdir(
@@ -313,7 +346,7 @@ impl Feature for Filesystem {
         for file in ETC_FILES {
             let target = root("/etc").join(file);
             steps.push(Step::Touch(cstr(&target).map_err(err)?));
-            steps.push(bind(&c.etc_dir.join(file), &target, MsFlags::empty())?);
+            steps.push(bind(&etc_dir.join(file), &target, MsFlags::empty())?);
         }
 
         // Masked paths: /dev/null over files, an empty read-only tmpfs over directories.
@@ -350,7 +383,7 @@ impl Feature for Filesystem {
         // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
         let here = cstr(".").map_err(err)?;
         plan.change_root.extend([
-            Step::Chdir(cstr(&c.rootfs).map_err(err)?),
+            Step::Chdir(cstr(&rootfs).map_err(err)?),
             Step::PivotRoot {
                 new_root: here.clone(),
                 put_old: here.clone(),
@@ -455,11 +488,29 @@ mod tests {
             user_namespace: true,
             ..Plan::default()
         };
-        Filesystem::new(config(&std::env::temp_dir()))
-            .prepare(&mut plan)
-            .unwrap();
-        assert!(plan.early.is_empty());
+        // A state directory, as stage 02 makes it, holding the rootfs (as an image's is).
+        let state = tempfile::tempdir().unwrap();
+        let rootfs = state.path().join("skiff-rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let mut config = config(&rootfs);
+        config.etc_dir = state.path().to_path_buf();
+        let mut fs = Filesystem::new(config);
+        fs.prepare(&mut plan).unwrap();
+        // Only the reopening of the state directory runs before the go-ahead...
+        assert_eq!(plan.early.len(), 1);
+        let reopen = plan.early[0].to_string();
+        assert!(
+            reopen.starts_with(&format!("open {}", state.path().display())),
+            "{reopen}"
+        );
         assert_eq!(plan.before_root[0].to_string(), "change mount /");
+        // ...and from then on the child names what is in it through the descriptor.
+        let fd = fs.state_dir.as_ref().unwrap().fd();
+        assert!(reopen.ends_with(&format!("as descriptor {fd}")), "{reopen}");
+        assert_eq!(
+            plan.rootfs,
+            Path::new(&format!("/proc/self/fd/{fd}/skiff-rootfs"))
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod id;
 pub mod init;
 pub mod join;
 pub mod namespaces;
+pub mod private;
 pub mod record;
 pub mod records;
 pub mod security;
