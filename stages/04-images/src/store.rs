@@ -52,9 +52,10 @@ use namespaces::private;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::Budget;
 use crate::digest::{Digest, Hashing, Verified};
 use crate::error::{ImageError, LayerError, Result};
-use crate::unpack::{Unpacked, unpack};
+use crate::unpack::{Unpacked, unpack_within};
 
 /// The store's root when none is given.
 pub use namespaces::container::DEFAULT_ROOT;
@@ -395,12 +396,14 @@ impl Store {
     ) -> Result<(LayerInfo, Vec<String>)> {
         let io_err = |e| ImageError::io(format!("unpack {what} in {}", temp.display()), e);
         fs::create_dir(temp).map_err(io_err)?;
-        let (reader, _) = self.open_blob(blob)?;
+        let (reader, compressed) = self.open_blob(blob)?;
+        // A layer may expand only so far for its size (see crate::bounded).
+        let budget = Budget::for_compressed(compressed);
         let Unpacked {
             diff_id,
             size,
             warnings,
-        } = unpack(reader, &temp.join("diff")).map_err(|e| match e {
+        } = unpack_within(reader, &temp.join("diff"), budget).map_err(|e| match e {
             // The blob itself is corrupt: say so, rather than blame the tar format.
             LayerError::Read(io) if io.get_ref().is_some_and(|i| i.is::<ImageError>()) => {
                 blob_read_error(blob, io)

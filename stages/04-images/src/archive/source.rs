@@ -18,6 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::beneath::{Beneath, Links};
+use crate::bounded::{Budget, Capped};
 use crate::compression::{Compression, detect_reader};
 use crate::error::{ImageError, Result};
 use crate::store::{Store, TempPath};
@@ -66,8 +67,23 @@ impl Source {
                 let temp_path = store.temp_path("archive");
                 let guard = TempPath(temp_path.clone());
                 let mut out = File::create(&temp_path).map_err(io_err)?;
-                let mut gz = flate2::read::MultiGzDecoder::new(File::open(path).map_err(io_err)?);
-                io::copy(&mut gz, &mut out).map_err(io_err)?;
+                // Decompressed within a budget, as a layer is (see crate::bounded).
+                let budget = Budget::for_compressed(meta.len());
+                let gz = flate2::read::MultiGzDecoder::new(File::open(path).map_err(io_err)?);
+                let mut capped = Capped::new(gz, budget.limit);
+                if let Err(e) = io::copy(&mut capped, &mut out) {
+                    if capped.exceeded() {
+                        return Err(ImageError::archive(
+                            path,
+                            format!(
+                                "it decompresses to more than {} bytes ({}): refused as a decompression bomb",
+                                budget.limit,
+                                budget.rule()
+                            ),
+                        ));
+                    }
+                    return Err(io_err(e));
+                }
                 file = File::open(&temp_path).map_err(io_err)?;
                 temp = Some(guard);
             }

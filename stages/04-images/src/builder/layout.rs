@@ -224,7 +224,9 @@ impl<'a> Layout<'a> {
     /// ADD of a local archive (`file`, named `archive` in messages): unpacked aside with the
     /// layer unpacker, then moved into `dir`.
     fn extract(&mut self, file: fs::File, archive: &Path, dir: &Path) -> Result<()> {
-        let result = crate::unpack::unpack(file, &self.unpack_dir)
+        let size = file.metadata().map_err(at("read", archive))?.len();
+        let budget = crate::bounded::Budget::for_compressed(size);
+        let result = crate::unpack::unpack_within(file, &self.unpack_dir, budget)
             .map_err(|e| LayoutError {
                 context: "unpack",
                 path: archive.to_path_buf(),
