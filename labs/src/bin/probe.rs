@@ -63,6 +63,16 @@ unsafe extern "C" {
     fn read_fd(fd: i32, buf: *mut u8, count: usize) -> isize;
     fn close(fd: i32) -> i32;
     fn syscall(number: i64, ...) -> i64;
+    fn inotify_init1(flags: i32) -> i32;
+    fn inotify_add_watch(fd: i32, path: *const std::ffi::c_char, mask: u32) -> i32;
+    fn poll(fds: *mut PollFd, count: u64, timeout_ms: i32) -> i32;
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
 }
 
 const F_GETFD: i32 = 1;
@@ -166,6 +176,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "watch-exe" => watch_exe(parse_duration(arg(args, 0, "duration (10s)")?)?),
         "peer-serve" => peer_serve(number(arg(args, 0, "port")?, "port")?),
         "dns-answer" => dns_answer(arg(args, 0, "ip:port")?, arg(args, 1, "address")?),
+        "swap-on-read" => swap_on_read(arg(args, 0, "file")?, arg(args, 1, "replacement")?),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
 }
@@ -201,7 +212,40 @@ probe: observe a container from inside. Commands:
   dns-answer IP:PORT ADDR  (on the host) a fake upstream resolver on UDP IP:PORT: print
                      'answering', then answer every question with an A record of ADDR
   watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
-                     print 'caught PID' for one whose program is not in this root (CVE-2019-5736)";
+                     print 'caught PID' for one whose program is not in this root (CVE-2019-5736)
+  swap-on-read FILE NEW  (on the host) print 'watching'; once FILE has been read and closed,
+                     rename NEW over it and print 'swapped' (the build context race)";
+
+/// The race of a time-of-check/time-of-use attack, made deterministic: inotify(7) reports the
+/// moment a reader closes FILE (the engine has checked or hashed it), and REPLACEMENT (a
+/// symlink to a host file, say) takes its place at once, before the engine opens it again.
+fn swap_on_read(file: &str, replacement: &str) -> Outcome {
+    const IN_CLOEXEC: i32 = 0o2_000_000;
+    const IN_CLOSE_NOWRITE: u32 = 0x10;
+    const POLLIN: i16 = 1;
+    let path = CString::new(file).map_err(|_| "a path has no NUL bytes".to_string())?;
+    // SAFETY: inotify_init1 takes flags only.
+    let fd = unsafe { inotify_init1(IN_CLOEXEC) };
+    // SAFETY: a NUL-terminated path that lives across the call.
+    if fd < 0 || unsafe { inotify_add_watch(fd, path.as_ptr(), IN_CLOSE_NOWRITE) } < 0 {
+        return Err(format!("watch {file}: {}", std::io::Error::last_os_error()));
+    }
+    out("watching")?;
+    let mut poll_fd = PollFd {
+        fd,
+        events: POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd that lives across the call; a minute at most.
+    if unsafe { poll(&mut poll_fd, 1, 60_000) } != 1 {
+        return Err(format!("nobody read {file} within a minute"));
+    }
+    std::fs::rename(replacement, file)
+        .map_err(|e| format!("rename {replacement} over {file}: {e}"))?;
+    // SAFETY: the inotify descriptor opened above, closed once.
+    unsafe { close(fd) };
+    out("swapped")
+}
 
 fn pid() -> pid_t {
     // SAFETY: getpid has no arguments and cannot fail.

@@ -520,6 +520,13 @@ impl Feature for StateDir {
     }
 
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
+        // `<root>/containers` first, private: the state directory holds the container's root.
+        if let Some(containers) = self.dir.parent()
+            && let Some(root) = containers.parent()
+        {
+            crate::private::store_dir(root, "containers")
+                .map_err(|e| FeatureError::with(format!("create {}", containers.display()), e))?;
+        }
         write_etc_files(&self.dir, &self.hostname, self.host_network, &self.etc)
             .map_err(|e| FeatureError::with(format!("write {}", self.dir.display()), e))
     }

@@ -21,6 +21,8 @@ use nix::mount::{MntFlags, MsFlags};
 
 use crate::in_root::{Create, MountInRoot, MountSource, Root, SymlinkInRoot};
 
+use crate::private::HeldDir;
+
 /// Paths Docker hides from containers: reading them would leak host information (kcore is the
 /// host's memory; keys, timer_list and sched_debug describe other processes). The directories
 /// get an empty read-only tmpfs, the files `/dev/null`.
@@ -75,13 +77,42 @@ pub struct FilesystemConfig {
 /// The root filesystem feature: mounts inside, then pivot_root.
 pub struct Filesystem {
     config: FilesystemConfig,
+    /// The state directory, opened by the parent for a child in a user namespace.
+    state_dir: Option<HeldDir>,
 }
 
 impl Filesystem {
     /// The feature for `config`.
     pub fn new(config: FilesystemConfig) -> Self {
-        Filesystem { config }
+        Filesystem {
+            config,
+            state_dir: None,
+        }
     }
+
+    // ANCHOR: paths_for_child
+    /// The rootfs and the state directory as the child names them.
+    ///
+    /// In a user namespace the child becomes the namespace's root (uid 100000 on the host, say)
+    /// before it mounts anything, and the store is private (0710, see [`crate::private`]): from
+    /// `/` it could no longer walk down to its own state directory, nor to an image's overlay
+    /// inside it. So it reaches that directory through a descriptor ([`HeldDir`]).
+    fn paths_for_child(&mut self, plan: &mut Plan) -> Result<(PathBuf, PathBuf), FeatureError> {
+        let c = &self.config;
+        if !plan.user_namespace || !crate::private::enabled() {
+            return Ok((c.rootfs.clone(), c.etc_dir.clone()));
+        }
+        let held = HeldDir::hold(plan, &c.etc_dir)
+            .map_err(|e| FeatureError::with(format!("open {}", c.etc_dir.display()), e))?;
+        let via = held.via().to_path_buf();
+        let rootfs = match c.rootfs.strip_prefix(&c.etc_dir) {
+            Ok(inside) => via.join(inside),
+            Err(_) => c.rootfs.clone(),
+        };
+        self.state_dir = Some(held);
+        Ok((rootfs, via))
+    }
+    // ANCHOR_END: paths_for_child
 }
 
 fn err(e: chroot::LaunchError) -> FeatureError {
@@ -158,13 +189,15 @@ impl Feature for Filesystem {
 
     // ANCHOR: prepare
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        let user_namespace = plan.user_namespace;
+        let (rootfs, etc_dir) = self.paths_for_child(plan)?;
         let c = &self.config;
         chroot::root::check_rootfs(&c.rootfs).map_err(err)?;
-        plan.rootfs = c.rootfs.clone();
+        // What later features mount into the root (cgroup view, volumes) goes the same way.
+        plan.rootfs = rootfs.clone();
         // The mounts need nothing from the parent, so they run while it is still busy (joining a
         // cgroup can take milliseconds) — unless there is a user namespace, whose id maps the
         // parent writes first.
-        let user_namespace = plan.user_namespace;
         let steps = plan.root_setup();
         let (nosuid, noexec) = (MsFlags::MS_NOSUID, MsFlags::MS_NOEXEC);
         // `nodev` is a defence the labs prove: a debug build can be told to go without it.
@@ -186,16 +219,16 @@ impl Feature for Filesystem {
         // root in the container keeps CAP_MKNOD (Docker's default set), and a disk device node
         // made in its root must not open. The flags the rootfs already has are kept, or a user
         // namespace would refuse the remount.
-        steps.push(bind(&c.rootfs, &c.rootfs, MsFlags::MS_REC)?);
-        steps.push(remount(&c.rootfs, current_flags(&c.rootfs) | nodev)?);
+        steps.push(bind(&rootfs, &rootfs, MsFlags::MS_REC)?);
+        steps.push(remount(&rootfs, current_flags(&c.rootfs) | nodev)?);
 
         // 3. The kernel's views: the container's own /proc, and /sys read-only. Every target
         // is a path of the image's (its /proc may be a symlink to anywhere): each is opened
         // inside the root and mounted on through its descriptor (see `in_root`).
-        let rootfs = &Root::open(&c.rootfs)
+        let root_dir = &Root::open(&rootfs)
             .map_err(|e| FeatureError::with(format!("open rootfs {}", c.rootfs.display()), e))?;
         let on = |target: &str, create: Create, source: MountSource| Target {
-            rootfs,
+            rootfs: root_dir,
             target: target.to_string(),
             create,
             source,
@@ -289,7 +322,7 @@ impl Feature for Filesystem {
                 Some(pts_options),
             )?,
         ));
-        steps.push(symlink(rootfs, "pts/ptmx", "/dev/ptmx")?);
+        steps.push(symlink(root_dir, "pts/ptmx", "/dev/ptmx")?);
         steps.push(custom(
             on("/dev/shm", Create::Dirs(0o1777), host("shm")?).mount(
                 Some("tmpfs"),
@@ -312,7 +345,7 @@ impl Feature for Filesystem {
             ("stdout", "/proc/self/fd/1"),
             ("stderr", "/proc/self/fd/2"),
         ] {
-            steps.push(symlink(rootfs, target, &format!("/dev/{link}"))?);
+            steps.push(symlink(root_dir, target, &format!("/dev/{link}"))?);
         }
 
         // ANCHOR: etc_files
@@ -320,7 +353,7 @@ impl Feature for Filesystem {
         // The image's /etc may be a symlink to a host directory: the files are made, and
         // mounted on, where that link leads *inside* the root.
         for file in ETC_FILES {
-            let source = MountSource::Host(cstr(c.etc_dir.join(file)).map_err(err)?);
+            let source = MountSource::Host(cstr(etc_dir.join(file)).map_err(err)?);
             steps.push(custom(
                 on(&format!("/etc/{file}"), Create::File, source).mount(
                     None,
@@ -362,7 +395,7 @@ impl Feature for Filesystem {
         // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
         let here = cstr(".").map_err(err)?;
         plan.change_root.extend([
-            Step::Chdir(cstr(&c.rootfs).map_err(err)?),
+            Step::Chdir(cstr(&rootfs).map_err(err)?),
             Step::PivotRoot {
                 new_root: here.clone(),
                 put_old: here.clone(),
@@ -583,11 +616,29 @@ mod tests {
             user_namespace: true,
             ..Plan::default()
         };
-        Filesystem::new(config(&std::env::temp_dir()))
-            .prepare(&mut plan)
-            .unwrap();
-        assert!(plan.early.is_empty());
+        // A state directory, as stage 02 makes it, holding the rootfs (as an image's is).
+        let state = tempfile::tempdir().unwrap();
+        let rootfs = state.path().join("skiff-rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let mut config = config(&rootfs);
+        config.etc_dir = state.path().to_path_buf();
+        let mut fs = Filesystem::new(config);
+        fs.prepare(&mut plan).unwrap();
+        // Only the reopening of the state directory runs before the go-ahead...
+        assert_eq!(plan.early.len(), 1);
+        let reopen = plan.early[0].to_string();
+        assert!(
+            reopen.starts_with(&format!("open {}", state.path().display())),
+            "{reopen}"
+        );
         assert_eq!(plan.before_root[0].to_string(), "change mount /");
+        // ...and from then on the child names what is in it through the descriptor.
+        let fd = fs.state_dir.as_ref().unwrap().fd();
+        assert!(reopen.ends_with(&format!("as descriptor {fd}")), "{reopen}");
+        assert_eq!(
+            plan.rootfs,
+            Path::new(&format!("/proc/self/fd/{fd}/skiff-rootfs"))
+        );
     }
 
     #[test]

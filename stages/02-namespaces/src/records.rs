@@ -163,7 +163,8 @@ impl Records {
     /// Takes the store's lock, waiting for any other holder.
     pub fn lock(&self) -> Result<Locked<'_>> {
         let dir = self.root.join("containers");
-        fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+        crate::private::store_dir(&self.root, "containers")
+            .map_err(|e| io_error(format!("create {}", dir.display()), e))?;
         let path = self.root.join("containers.lock");
         let lock = lock_file(&path, FlockArg::LockExclusive)
             .map_err(|e| io_error(format!("lock {}", path.display()), e))?;

@@ -56,6 +56,17 @@ pub enum LayerError {
         /// What the content hashes to.
         actual: String,
     },
+    /// The layer expands beyond what its compressed size allows (a decompression bomb).
+    #[error(
+        "layer expands to more than {limit} bytes, the most skiff unpacks from it ({}): refused as a decompression bomb",
+        crate::bounded::Budget { limit: *limit, compressed: *compressed }.rule()
+    )]
+    TooLarge {
+        /// The budget, in bytes.
+        limit: u64,
+        /// The compressed size it came from (0 when unknown).
+        compressed: u64,
+    },
     /// Writing a layer tarball failed.
     #[error("write layer tarball: {0}")]
     Write(#[source] std::io::Error),

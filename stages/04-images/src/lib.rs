@@ -15,6 +15,8 @@
 //! - [`archive`]: `load` and `save` as docker-archive or OCI image layout; [`import`](mod@import)
 //!   for a root filesystem tarball;
 //! - [`dockerfile`]: the Dockerfile parser `build` reads;
+//! - [`beneath`]: files of the build context and of a loaded layout, read through the directory
+//!   held open, never outside it; [`bounded`]: no more read or unpacked than an image declares;
 //! - [`builder`]: `build` itself: each RUN a container whose changes are committed, each COPY a
 //!   layer laid out directly, and a cache that makes an unchanged rebuild reuse every step;
 //! - [`ops`]: `images`, `rmi`, `tag`, `inspect`, `history`, with Docker's columns and rules;
@@ -37,6 +39,8 @@
 //! ```
 
 pub mod archive;
+pub mod beneath;
+pub mod bounded;
 pub mod builder;
 pub mod builtin;
 pub mod cli;

@@ -3,10 +3,10 @@
 //! Everything lives under one root directory (`--root`, default `/var/lib/skiff`):
 //!
 //! ```text
-//! <root>/
+//! <root>/                         0710, and every directory below it 0700: root's alone
 //!   lock                          flock: shared while adding content, exclusive while deleting
-//!   blobs/sha256/<hex>            every blob, named by the SHA-256 of its bytes: configs,
-//!                                 manifests, layer tarballs (as loaded: plain or gzip)
+//!   blobs/sha256/<hex>            every blob (0600), named by the SHA-256 of its bytes:
+//!                                 configs, manifests, layer tarballs (plain or gzip)
 //!   layers/<diff-id hex>/
 //!     diff/                       the unpacked layer, with overlayfs whiteouts: a lower dir
 //!     layer.json                  {"diff_id", "size"}
@@ -18,6 +18,10 @@
 //!   tmp/                          temp files and directories, renamed into place when complete
 //!   containers/<id>/image         written by `run`: the id of the image a container uses
 //! ```
+//!
+//! **Private.** A blob of a private image is that image's content, and a running container's
+//! root is a directory under `containers/`: nobody but root may look (see
+//! [`namespaces::private`]; a store an older skiff made world-readable is tightened on open).
 //!
 //! **Content addressing.** A blob is written to `tmp/`, hashed on the way, fsync'd, and renamed
 //! to its digest only if the digest is the one expected; it is hashed again whenever it is read,
@@ -38,17 +42,20 @@
 //! replaced atomically.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use namespaces::private;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::Budget;
 use crate::digest::{Digest, Hashing, Verified};
 use crate::error::{ImageError, LayerError, Result};
-use crate::unpack::{Unpacked, unpack};
+use crate::unpack::{Unpacked, unpack_within};
 
 /// The store's root when none is given.
 pub use namespaces::container::DEFAULT_ROOT;
@@ -136,26 +143,50 @@ pub struct StoreLock {
 }
 
 impl Store {
-    /// Opens the store at `root`, creating its directories when missing.
+    // ANCHOR: open
+    /// Opens the store at `root`, creating its directories when missing. They are private
+    /// ([`namespaces::private`]): the root 0710, each directory 0700, each blob 0600; a store
+    /// made by an older skiff is tightened here, once.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let store = Store { root: root.into() };
-        for dir in [
-            store.root.join("blobs/sha256"),
-            store.root.join("layers"),
-            store.root.join("images"),
-            store.root.join("tmp"),
-        ] {
-            fs::create_dir_all(&dir).map_err(|e| {
-                ImageError::io(
-                    format!(
-                        "create store directory {}: is --root writable (run as root)?",
-                        dir.display()
-                    ),
-                    e,
-                )
-            })?;
+        let io_err = |dir: &Path, e| {
+            ImageError::io(
+                format!(
+                    "create store directory {}: is --root writable (run as root)?",
+                    dir.display()
+                ),
+                e,
+            )
+        };
+        for name in ["layers", "images", "tmp"] {
+            private::store_dir(&store.root, name).map_err(|e| io_err(&store.root.join(name), e))?;
         }
+        let blobs = store.root.join("blobs");
+        let sha256 = blobs.join("sha256");
+        // A store from before the store was private has world-readable blobs. They are made
+        // private first, then their directories, so that a crash in between is finished by the
+        // next open.
+        if private::enabled() && private::is_loose(&blobs, private::DIR_MODE) {
+            store.make_blobs_private().map_err(|e| io_err(&sha256, e))?;
+        }
+        private::store_dir(&store.root, "blobs").map_err(|e| io_err(&blobs, e))?;
+        private::private_dir(&sha256, private::DIR_MODE).map_err(|e| io_err(&sha256, e))?;
         Ok(store)
+    }
+    // ANCHOR_END: open
+
+    /// Makes every blob file 0600 (an older store's were 0644).
+    fn make_blobs_private(&self) -> io::Result<()> {
+        let dir = self.root.join("blobs/sha256");
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            private::tighten(&entry?.path(), private::FILE_MODE)?;
+        }
+        Ok(())
     }
 
     /// The store's root directory.
@@ -240,8 +271,14 @@ impl Store {
         temp: &Path,
     ) -> Result<(Digest, u64)> {
         let io_err = |e| ImageError::io(format!("store {what} in {}", temp.display()), e);
-        // 1. Copy into a temp file, hashing every byte on the way.
-        let mut out = Hashing::new(File::create(temp).map_err(io_err)?);
+        // 1. Copy into a temp file (readable by root alone), hashing every byte on the way.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(private::file_mode())
+            .open(temp)
+            .map_err(io_err)?;
+        let mut out = Hashing::new(file);
         io::copy(&mut reader, &mut out).map_err(io_err)?;
         let (digest, size) = out.digest();
         // 2. The name must be the hash of the content.
@@ -359,12 +396,14 @@ impl Store {
     ) -> Result<(LayerInfo, Vec<String>)> {
         let io_err = |e| ImageError::io(format!("unpack {what} in {}", temp.display()), e);
         fs::create_dir(temp).map_err(io_err)?;
-        let (reader, _) = self.open_blob(blob)?;
+        let (reader, compressed) = self.open_blob(blob)?;
+        // A layer may expand only so far for its size (see crate::bounded).
+        let budget = Budget::for_compressed(compressed);
         let Unpacked {
             diff_id,
             size,
             warnings,
-        } = unpack(reader, &temp.join("diff")).map_err(|e| match e {
+        } = unpack_within(reader, &temp.join("diff"), budget).map_err(|e| match e {
             // The blob itself is corrupt: say so, rather than blame the tar format.
             LayerError::Read(io) if io.get_ref().is_some_and(|i| i.is::<ImageError>()) => {
                 blob_read_error(blob, io)
@@ -660,6 +699,39 @@ mod tests {
             Vec::<String>::new(),
             "no temp file is left"
         );
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_store_is_private_and_an_old_one_is_made_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store) = store();
+        let (digest, _) = store.put_blob(&b"secret layer"[..], None, "layer").unwrap();
+        assert_eq!(mode(store.root()), 0o710);
+        for dir in ["blobs", "blobs/sha256", "layers", "images", "tmp"] {
+            assert_eq!(mode(&store.root().join(dir)), 0o700, "{dir}");
+        }
+        assert_eq!(mode(&store.blob_path(&digest)), 0o600);
+        // As an older skiff left it: everything readable by everyone.
+        for path in [
+            store.root().to_path_buf(),
+            store.root().join("blobs"),
+            store.root().join("blobs/sha256"),
+            store.root().join("layers"),
+            store.blob_path(&digest),
+        ] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let store = Store::open(store.root()).unwrap();
+        assert_eq!(mode(store.root()), 0o710);
+        assert_eq!(mode(&store.root().join("blobs")), 0o700);
+        assert_eq!(mode(&store.root().join("layers")), 0o700);
+        assert_eq!(mode(&store.blob_path(&digest)), 0o600);
+        assert_eq!(store.read_blob(&digest).unwrap(), b"secret layer");
     }
 
     #[test]

@@ -29,6 +29,9 @@
 //!   bytes of header, so a 2 KiB tarball can describe a terabyte. Its holes are written as holes
 //!   (lseek(2), not zeros), and the holes of one layer may add up to [`MAX_SPARSE_HOLES`] at
 //!   most: past that the entry is refused rather than read through.
+//! - **Size**: the layer may expand only so far ([`crate::bounded::Budget`]): the uncompressed tar
+//!   stream is counted as it is read, and a layer past its budget is refused. What a layer writes
+//!   to disk is its stream's data (sparse holes stay holes), so the budget bounds the disk too.
 //!
 //! A refused tarball fails with an error naming the entry, and [`unpack`] removes the
 //! half-made directory before returning.
@@ -48,6 +51,7 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags};
 use tar::EntryType;
 use xattr::FileExt;
 
+use crate::bounded::{Budget, Capped};
 use crate::digest::{Digest, Hashing};
 use crate::error::LayerError;
 
@@ -73,15 +77,27 @@ pub struct Unpacked {
     pub warnings: Vec<String>,
 }
 
-/// Unpacks the layer tarball `reader` (plain or gzip) into `dest`, which must not exist yet.
-/// On any error, `dest` is removed again: a failed unpack leaves nothing behind.
+/// Unpacks the layer tarball `reader` (plain or gzip) into `dest`, which must not exist yet,
+/// within the budget of a small layer ([`crate::bounded::EXPANSION_FLOOR`]); [`unpack_within`]
+/// when the compressed size is known. On any error, `dest` is removed again: a failed unpack
+/// leaves nothing behind.
 pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
+    unpack_within(reader, dest, Budget::for_compressed(0))
+}
+
+/// Unpacks the layer tarball `reader` into `dest` (which must not exist yet), refusing it once it
+/// expands beyond `budget`. On any error, `dest` is removed again.
+pub fn unpack_within(
+    reader: impl Read,
+    dest: &Path,
+    budget: Budget,
+) -> Result<Unpacked, LayerError> {
     std::fs::create_dir(dest).map_err(|source| LayerError::Entry {
         entry: dest.display().to_string(),
         op: "create layer directory",
         source,
     })?;
-    let result = unpack_into(reader, dest);
+    let result = unpack_into(reader, dest, budget);
     if result.is_err() {
         // Best effort: the error being returned is the one worth reporting.
         let _ = std::fs::remove_dir_all(dest);
@@ -89,8 +105,23 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
     result
 }
 
-fn unpack_into(reader: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
+// ANCHOR: unpack_into
+fn unpack_into(reader: impl Read, dest: &Path, budget: Budget) -> Result<Unpacked, LayerError> {
     let plain = crate::compression::decompress(reader)?;
+    // The tar stream is counted as it comes out of the decompressor...
+    let mut capped = Capped::new(plain, budget.limit);
+    match extract(&mut capped, dest) {
+        // ...and whatever the tar reader made of the cut, the reason is the budget.
+        Err(_) if capped.exceeded() => Err(LayerError::TooLarge {
+            limit: budget.limit,
+            compressed: budget.compressed,
+        }),
+        result => result,
+    }
+}
+// ANCHOR_END: unpack_into
+
+fn extract(plain: impl Read, dest: &Path) -> Result<Unpacked, LayerError> {
     let mut hashing = Hashing::new(plain);
     let mut extractor = Extractor::open(dest)?;
     {
@@ -990,6 +1021,55 @@ mod tests {
         assert!(dest.join("c").is_dir());
     }
 
+    /// Unpacks `bytes` with a budget of `limit` bytes.
+    fn unpack_within_limit(
+        bytes: &[u8],
+        limit: u64,
+    ) -> (tempfile::TempDir, PathBuf, Result<Unpacked, LayerError>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("layer");
+        let budget = Budget {
+            limit,
+            compressed: bytes.len() as u64,
+        };
+        let result = unpack_within(bytes, &dest, budget);
+        (tmp, dest, result)
+    }
+
+    #[test]
+    fn a_layer_that_expands_past_its_budget_is_refused_and_leaves_nothing() {
+        let tar = LayerTar::new().file("zeros", &vec![0u8; 1 << 20]).bytes();
+        let bomb = gzip(&tar);
+        assert!(bomb.len() < 8 << 10, "a thousandfold: {}", bomb.len());
+        let (_tmp, dest, result) = unpack_within_limit(&bomb, 256 << 10);
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, LayerError::TooLarge { limit, .. } if limit == 256 << 10),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("more than 262144 bytes")
+                && text.contains(&format!("{} compressed bytes", bomb.len()))
+                && text.contains("decompression bomb"),
+            "{text}"
+        );
+        assert!(!dest.exists());
+        // Within its budget, the same layer unpacks.
+        let (_tmp, dest, result) = unpack_within_limit(&bomb, 2 << 20);
+        assert_eq!(result.unwrap().size, 1 << 20);
+        assert!(dest.join("zeros").is_file());
+    }
+
+    #[test]
+    fn zeros_after_the_end_of_the_archive_count_too() {
+        let mut tar = LayerTar::new().file("a", b"a").bytes();
+        tar.extend(std::iter::repeat_n(0u8, 1 << 20));
+        let (_tmp, dest, result) = unpack_within_limit(&gzip(&tar), 512 << 10);
+        assert!(matches!(result, Err(LayerError::TooLarge { .. })));
+        assert!(!dest.exists());
+    }
+
     /// A GNU sparse entry: `hole` bytes of zeros, then `data`, described in its header.
     fn sparse(name: &str, hole: u64, data: &[u8]) -> Vec<u8> {
         let mut header = tar::Header::new_gnu();
@@ -1037,6 +1117,19 @@ mod tests {
             &bytes,
             "bomb",
             "holes of this layer's sparse files add up to more than",
+        );
+    }
+
+    #[test]
+    fn sparse_holes_are_not_counted_against_the_budget() {
+        // One mebibyte once unpacked, a few hundred bytes of stream: the hole takes no disk, so a
+        // 64 KiB budget holds it (the holes have their own cap, `MAX_SPARSE_HOLES`).
+        let bytes = sparse("lastlog", 1 << 20, b"x");
+        let (_tmp, dest, result) = unpack_within_limit(&bytes, 64 << 10);
+        assert_eq!(result.unwrap().size, (1 << 20) + 1);
+        assert_eq!(
+            std::fs::metadata(dest.join("lastlog")).unwrap().len(),
+            (1 << 20) + 1
         );
     }
 

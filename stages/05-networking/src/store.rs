@@ -511,7 +511,8 @@ struct Locked {
 /// Opens `<root>/networks` (creating it) and takes its lock, waiting for any other holder.
 fn lock(root: &Path) -> Result<Locked> {
     let dir = root.join("networks");
-    fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+    namespaces::private::store_dir(root, "networks")
+        .map_err(|e| io_error(format!("create {}", dir.display()), e))?;
     let path = dir.join("lock");
     let lock = images::store::lock_file(&path, FlockArg::LockExclusive)
         .map_err(|e| io_error(format!("lock {}", path.display()), e))?;

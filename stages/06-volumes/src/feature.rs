@@ -46,6 +46,9 @@ pub struct VolumesFeature {
     keep: bool,
     /// Some volume was attached.
     attached: bool,
+    /// Volume directories held open for a child in a user namespace, which cannot walk the
+    /// private store (see [`namespaces::private::HeldDir`]).
+    held: Vec<namespaces::private::HeldDir>,
 }
 
 impl VolumesFeature {
@@ -63,6 +66,7 @@ impl VolumesFeature {
             remove_anonymous,
             keep: false,
             attached: false,
+            held: Vec::new(),
         }
     }
 }
@@ -87,6 +91,24 @@ fn bind_remount(spec: &MountSpec, source: &Path) -> Option<MsFlags> {
     (!flags.is_empty()).then_some(flags)
 }
 // ANCHOR_END: nodev
+
+/// The volume directory `dir` as the child can name it: itself, or, for a child in a user
+/// namespace (which cannot walk the private store), `/proc/self/fd/N` of the directory held
+/// open (kept in `held` until the child has started).
+fn reachable(
+    plan: &mut Plan,
+    dir: PathBuf,
+    held: &mut Vec<namespaces::private::HeldDir>,
+) -> Result<PathBuf, FeatureError> {
+    if !plan.user_namespace || !namespaces::private::enabled() {
+        return Ok(dir);
+    }
+    let dir_held = namespaces::private::HeldDir::hold(plan, &dir)
+        .map_err(|e| err(format!("open volume directory {}: {e}", dir.display())))?;
+    let via = dir_held.via().to_path_buf();
+    held.push(dir_held);
+    Ok(via)
+}
 
 // ANCHOR: mount_step
 /// The child's step for one mount onto `spec.target` inside `root` (stage 02's
@@ -189,7 +211,7 @@ impl Feature for VolumesFeature {
                             ))
                         })?;
                     }
-                    Some(volume.mountpoint)
+                    Some(reachable(plan, volume.mountpoint, &mut self.held)?)
                 }
                 Source::Bind(path) => {
                     if fs::symlink_metadata(path).is_err() {
@@ -344,6 +366,49 @@ mod tests {
         assert!(!remount.contains(MsFlags::MS_RDONLY), "{remount:?}");
         let file = mount_step(&root, &parse_volume("/etc/hostname:/h").unwrap(), None);
         assert_eq!(file.unwrap().create, Create::File);
+    }
+
+    #[test]
+    fn a_child_in_a_user_namespace_reaches_its_volume_through_a_descriptor() {
+        let root = tempfile::tempdir().unwrap();
+        let mut feature = VolumesFeature::new(
+            root.path(),
+            "c0ffee",
+            vec![parse_volume("data:/srv").unwrap()],
+            true,
+        );
+        let mut plan = Plan {
+            user_namespace: true,
+            ..Plan::default()
+        };
+        feature.prepare(&mut plan).unwrap();
+        // The private store is out of the remapped root's reach: the parent holds the volume
+        // open, the child opens it again first of all, and mounts it by its descriptor.
+        let fd = feature.held[0].fd();
+        let data = root.path().join("volumes/data/_data");
+        assert_eq!(
+            plan.early[0].to_string(),
+            format!("open {} as descriptor {fd}", data.display())
+        );
+        assert_eq!(
+            plan.before_root[0].to_string(),
+            format!("mount /proc/self/fd/{fd} on /srv")
+        );
+        // Without a user namespace, the path itself.
+        let mut plan = Plan::default();
+        let mut feature = VolumesFeature::new(
+            root.path(),
+            "c0ffee",
+            vec![parse_volume("data:/srv").unwrap()],
+            true,
+        );
+        feature.prepare(&mut plan).unwrap();
+        assert!(feature.held.is_empty());
+        assert_eq!(
+            plan.early[0].to_string(),
+            format!("mount {} on /srv", data.display())
+        );
+        feature.cleanup().unwrap();
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and go, the data stays. skiff lays them out as Docker's local driver does:
 //!
 //! ```text
-//! <root>/volumes/
+//! <root>/volumes/         0700, root's alone, as the rest of the store (namespaces::private)
 //!   lock                  flock(2), held exclusive around every read-modify-write
 //!   <name>/volume.json    {"name", "created", "labels", "anonymous", "users": [container ids]}
 //!   <name>/_data/         the content: what containers see at the mount's target
@@ -103,7 +103,8 @@ struct Locked {
 /// Opens `<root>/volumes` (creating it) and takes its lock, waiting for any other holder.
 fn lock(root: &Path) -> Result<Locked> {
     let dir = root.join("volumes");
-    fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+    namespaces::private::store_dir(root, "volumes")
+        .map_err(|e| io_error(format!("create {}", dir.display()), e))?;
     let path = dir.join("lock");
     let lock = images::store::lock_file(&path, FlockArg::LockExclusive)
         .map_err(|e| io_error(format!("lock {}", path.display()), e))?;

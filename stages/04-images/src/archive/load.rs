@@ -11,6 +11,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::source::Source;
 use super::{ArchiveFormat, CONTAINERD_NAME, DockerManifestEntry, REF_NAME, detect};
+use crate::bounded::Exact;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::image::{diff_ids, new_manifest, parse_config, register};
@@ -67,6 +68,8 @@ struct IncomingLayer {
     member: String,
     /// The blob digest, when the archive names it (OCI layouts).
     digest: Option<Digest>,
+    /// The blob's size, when a descriptor declares it (OCI layouts).
+    size: Option<u64>,
     media_type: Option<MediaType>,
 }
 
@@ -111,6 +114,7 @@ fn docker_images(source: &Source) -> Result<Vec<Incoming>> {
                 .map(|member| IncomingLayer {
                     member: member.clone(),
                     digest: None,
+                    size: None,
                     media_type: None,
                 })
                 .collect(),
@@ -189,6 +193,7 @@ fn oci_images(source: &Source, warnings: &mut Vec<String>) -> Result<Vec<Incomin
                 Ok(IncomingLayer {
                     member: blob_member(&digest),
                     digest: Some(digest),
+                    size: Some(layer.size()),
                     media_type: Some(layer.media_type().clone()),
                 })
             })
@@ -295,6 +300,32 @@ fn read_blob(source: &Source, digest: &Digest) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+// ANCHOR: declared_size
+/// A reader of `layer`'s blob that yields its declared size and not a byte more (see
+/// [`crate::bounded`]): a blob larger than its descriptor says is refused before it is read, and
+/// one that grows while it is read (a directory's file) is cut off at the size.
+fn declared_size<'s>(
+    source: &'s Source,
+    layer: &IncomingLayer,
+    what: &str,
+) -> Result<Box<dyn std::io::Read + 's>> {
+    let (reader, actual) = source.reader(&layer.member)?;
+    let Some(declared) = layer.size else {
+        // A docker-archive declares no sizes: its tar header's is the one there is.
+        return Ok(reader);
+    };
+    if actual > declared && crate::bounded::enabled() {
+        return Err(ImageError::archive(
+            source.path(),
+            format!(
+                "{what}: its blob is {actual} bytes, more than the {declared} bytes its manifest declares"
+            ),
+        ));
+    }
+    Ok(Box::new(Exact::new(reader, declared)))
+}
+// ANCHOR_END: declared_size
+
 // ANCHOR: store_image
 /// Puts one image into the store: its config, each layer blob (verified), each layer unpacked
 /// (checked against its diff_id), then its manifest and record.
@@ -330,7 +361,7 @@ fn store_image(
             // A docker-archive layer is a plain tar whose digest is its diff_id: stored already?
             None if store.has_blob(diff_id) && store.layer(diff_id)?.is_some() => diff_id.clone(),
             expected => {
-                let (reader, _) = source.reader(&layer.member)?;
+                let reader = declared_size(source, layer, &what)?;
                 store.put_blob(reader, expected.as_ref(), &what)?.0
             }
         };

@@ -323,6 +323,80 @@ mod tests {
         assert!(other.image_ids().unwrap().is_empty());
     }
 
+    /// An OCI layout directory of `demo:1`, and the path of its (only) layer blob.
+    fn layout_with_layer() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let (dir, store, _) = store_with_image("demo:1");
+        let layout = dir.path().join("layout");
+        save(&store, &["demo:1"], SaveFormat::OciDir, &layout).unwrap();
+        let layer = store
+            .image(&store.resolve("demo:1").unwrap())
+            .unwrap()
+            .manifest
+            .layers()[0]
+            .digest()
+            .clone();
+        let blob = layout
+            .join("blobs/sha256")
+            .join(Digest::from_oci(&layer).unwrap().hex());
+        (dir, layout, blob)
+    }
+
+    #[test]
+    fn a_layout_blob_that_links_out_of_the_directory_is_not_read() {
+        let (dir, layout, blob) = layout_with_layer();
+        // The very same bytes, but outside the layout, reached through a symlink.
+        let outside = dir.path().join("outside-blob");
+        std::fs::rename(&blob, &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, &blob).unwrap();
+        let (_d, other) = fresh_store();
+        let err = load(&other, &layout).unwrap_err().to_string();
+        assert!(err.contains("leads outside the directory"), "{err}");
+        assert!(other.image_ids().unwrap().is_empty());
+        // A relative link that stays inside the layout is followed.
+        std::fs::remove_file(&blob).unwrap();
+        std::fs::rename(&outside, layout.join("blobs/the-layer")).unwrap();
+        std::os::unix::fs::symlink("../the-layer", &blob).unwrap();
+        assert_eq!(load(&other, &layout).unwrap().images.len(), 1);
+    }
+
+    #[test]
+    fn a_layout_blob_larger_than_its_descriptor_is_refused_unread() {
+        let (_dir, layout, blob) = layout_with_layer();
+        let declared = std::fs::metadata(&blob).unwrap().len();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&blob)
+            .unwrap();
+        std::io::Write::write_all(&mut file, &[0u8; 4096]).unwrap();
+        let (_d, other) = fresh_store();
+        let err = load(&other, &layout).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "{} bytes, more than the {declared} bytes",
+                declared + 4096
+            )),
+            "{err}"
+        );
+        assert!(other.image_ids().unwrap().is_empty());
+        assert!(
+            other.blobs().unwrap().len() <= 1,
+            "only the config may have been stored"
+        );
+    }
+
+    #[test]
+    fn a_gzipped_archive_that_expands_too_far_is_refused() {
+        let (dir, store) = fresh_store();
+        let path = dir.path().join("bomb.tar.gz");
+        // 300 gzip members of a mebibyte of zeros each, a few hundred KiB in all: past the
+        // 256 MiB floor.
+        let member = gzip(&vec![0u8; 1 << 20]);
+        std::fs::write(&path, member.repeat(300)).unwrap();
+        let err = load(&store, &path).unwrap_err().to_string();
+        assert!(err.contains("decompression bomb"), "{err}");
+        assert_eq!(tree(&store.root().join("tmp")), Vec::<String>::new());
+    }
+
     #[test]
     fn a_bare_tag_in_ref_name_loads_untagged_with_a_warning() {
         let (dir, store, id) = store_with_image("demo:1");

@@ -6,6 +6,10 @@
 //! the name the archive gives it, so a hostile archive has no path to abuse. Symlinks between
 //! members (skopeo writes `<id>/layer.tar -> ../<hex>.tar`) are resolved inside the archive.
 //! A gzip-compressed archive (`docker save | gzip`) is decompressed to a temp file first.
+//!
+//! A directory is held open and read through openat2(2) ([`crate::beneath`]): a symlink that
+//! stays inside it is followed, one that leads out (`blobs/sha256/<hex> -> /etc/shadow`) is
+//! refused, as is anything but a regular file (a fifo would hang the load, a device never end).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,6 +17,8 @@ use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::beneath::{Beneath, Links};
+use crate::bounded::{Budget, Capped};
 use crate::compression::{Compression, detect_reader};
 use crate::error::{ImageError, Result};
 use crate::store::{Store, TempPath};
@@ -21,8 +27,8 @@ use crate::store::{Store, TempPath};
 pub(crate) enum Source {
     /// A tar file, indexed.
     Tar(TarSource),
-    /// A directory (an OCI layout on disk).
-    Dir(PathBuf),
+    /// A directory (an OCI layout on disk), held open.
+    Dir(Beneath),
 }
 
 pub(crate) struct TarSource {
@@ -46,7 +52,9 @@ impl Source {
         let meta = std::fs::metadata(path)
             .map_err(|e| ImageError::io(format!("open archive {}", path.display()), e))?;
         if meta.is_dir() {
-            return Ok(Source::Dir(path.to_path_buf()));
+            let dir = Beneath::open(path)
+                .map_err(|e| ImageError::io(format!("open archive {}", path.display()), e))?;
+            return Ok(Source::Dir(dir));
         }
         let io_err = |e| ImageError::io(format!("read archive {}", path.display()), e);
         let mut file = File::open(path).map_err(io_err)?;
@@ -59,8 +67,23 @@ impl Source {
                 let temp_path = store.temp_path("archive");
                 let guard = TempPath(temp_path.clone());
                 let mut out = File::create(&temp_path).map_err(io_err)?;
-                let mut gz = flate2::read::MultiGzDecoder::new(File::open(path).map_err(io_err)?);
-                io::copy(&mut gz, &mut out).map_err(io_err)?;
+                // Decompressed within a budget, as a layer is (see crate::bounded).
+                let budget = Budget::for_compressed(meta.len());
+                let gz = flate2::read::MultiGzDecoder::new(File::open(path).map_err(io_err)?);
+                let mut capped = Capped::new(gz, budget.limit);
+                if let Err(e) = io::copy(&mut capped, &mut out) {
+                    if capped.exceeded() {
+                        return Err(ImageError::archive(
+                            path,
+                            format!(
+                                "it decompresses to more than {} bytes ({}): refused as a decompression bomb",
+                                budget.limit,
+                                budget.rule()
+                            ),
+                        ));
+                    }
+                    return Err(io_err(e));
+                }
                 file = File::open(&temp_path).map_err(io_err)?;
                 temp = Some(guard);
             }
@@ -87,7 +110,7 @@ impl Source {
     pub fn path(&self) -> &Path {
         match self {
             Source::Tar(tar) => &tar.path,
-            Source::Dir(dir) => dir,
+            Source::Dir(dir) => dir.path(),
         }
     }
 
@@ -95,7 +118,9 @@ impl Source {
     pub fn exists(&self, name: &str) -> bool {
         match self {
             Source::Tar(tar) => tar.resolve(name).is_ok(),
-            Source::Dir(dir) => normalise(name).is_some_and(|n| dir.join(n).is_file()),
+            Source::Dir(dir) => {
+                normalise(name).is_some_and(|n| dir.open_file(&n, Links::Inside).is_ok())
+            }
         }
     }
 
@@ -118,8 +143,9 @@ impl Source {
             Source::Dir(dir) => {
                 let relative =
                     normalise(name).ok_or_else(|| missing("not a path inside the layout"))?;
-                let path = dir.join(relative);
-                let file = File::open(&path).map_err(|e| missing(&e.to_string()))?;
+                let file = dir
+                    .open_file(&relative, Links::Inside)
+                    .map_err(|e| missing(&e.to_string()))?;
                 let size = file.metadata().map_err(|e| missing(&e.to_string()))?.len();
                 Ok((Box::new(file), size))
             }

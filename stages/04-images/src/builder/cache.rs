@@ -26,10 +26,10 @@ pub struct BuildCache {
 }
 
 impl BuildCache {
-    /// The cache of `store`, created when missing.
+    /// The cache of `store`, created when missing (private, as the rest of the store).
     pub fn open(store: &Store) -> Result<BuildCache> {
         let dir = store.root().join("build-cache");
-        std::fs::create_dir_all(&dir)
+        namespaces::private::store_dir(store.root(), "build-cache")
             .map_err(|e| ImageError::io(format!("create {}", dir.display()), e))?;
         Ok(BuildCache { dir })
     }

@@ -14,7 +14,9 @@
 //! - paths are followed through the image's symlinks ([`ImageTree::resolve`]): with `/bin ->
 //!   usr/bin`, `COPY x /bin/x` writes `usr/bin/x`, and the link keeps working;
 //! - ADD unpacks a local tar archive into the destination with the hardened layer unpacker
-//!   ([`crate::unpack`]), keeping the archive's owners and modes.
+//!   ([`crate::unpack`]), keeping the archive's owners and modes;
+//! - every source is read through the build context held open, without following a symlink
+//!   ([`BuildContext::open_file`]): a file swapped for a link since the plan was made is refused.
 
 use std::fs::{self, Metadata};
 use std::io;
@@ -26,7 +28,7 @@ use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
 use super::tree::ImageTree;
-use crate::dockerfile::{CopyPlan, ItemKind, Owner};
+use crate::dockerfile::{BuildContext, CopyPlan, ItemKind, Owner};
 
 /// A failed file operation of a layout: what, on which path, and why.
 #[derive(Debug)]
@@ -85,8 +87,8 @@ impl<'a> Layout<'a> {
     }
 
     // ANCHOR: copy
-    /// Lays out everything `plan` copies, owned by `owner`.
-    pub fn copy(&mut self, plan: &CopyPlan, owner: Owner) -> Result<()> {
+    /// Lays out everything `plan` copies from `context`, owned by `owner`.
+    pub fn copy(&mut self, plan: &CopyPlan, context: &BuildContext, owner: Owner) -> Result<()> {
         for item in &plan.items {
             // Only the last component of a file or link is not followed: it is replaced.
             let follow_last = matches!(item.kind, ItemKind::Dir | ItemKind::Extract { .. });
@@ -99,17 +101,24 @@ impl<'a> Layout<'a> {
                 ItemKind::Dir => {
                     let (host, created) = self.ensure_dir(&path, item.mode, owner)?;
                     if created
-                        && let Ok(time) = fs::metadata(&item.source).and_then(|m| m.modified())
+                        && let Ok(time) = context
+                            .symlink_metadata(&item.context_path)
+                            .and_then(|m| m.modified())
                     {
                         self.dir_times.push((host, time));
                     }
                 }
                 ItemKind::File => {
+                    // Opened through the context, no symlink followed: what was checked.
+                    let mut source = context
+                        .open_file(&item.context_path)
+                        .map_err(at("read", &item.source))?;
+                    let meta = source.metadata().map_err(at("read", &item.source))?;
                     let host = self.replace(&path)?;
-                    fs::copy(&item.source, &host).map_err(at("copy to", &host))?;
+                    let mut file = fs::File::create(&host).map_err(at("copy to", &host))?;
+                    io::copy(&mut source, &mut file).map_err(at("copy to", &host))?;
                     self.set_owner(&host, owner)?;
                     set_mode(&host, item.mode)?;
-                    let meta = fs::metadata(&item.source).map_err(at("read", &item.source))?;
                     set_mtime(&host, &meta)?;
                 }
                 ItemKind::Symlink(target) => {
@@ -117,13 +126,17 @@ impl<'a> Layout<'a> {
                     std::os::unix::fs::symlink(target, &host)
                         .map_err(at("create symlink", &host))?;
                     self.set_owner(&host, owner)?;
-                    let meta =
-                        fs::symlink_metadata(&item.source).map_err(at("read", &item.source))?;
+                    let meta = context
+                        .symlink_metadata(&item.context_path)
+                        .map_err(at("read", &item.source))?;
                     set_mtime(&host, &meta)?;
                 }
                 ItemKind::Extract { .. } => {
+                    let archive = context
+                        .open_file(&item.context_path)
+                        .map_err(at("read", &item.source))?;
                     let (host, _) = self.ensure_dir(&path, 0o755, Owner::ROOT)?;
-                    self.extract(&item.source, &host)?;
+                    self.extract(archive, &item.source, &host)?;
                 }
             }
         }
@@ -208,10 +221,12 @@ impl<'a> Layout<'a> {
             .map_err(at("set the owner of", path))
     }
 
-    /// ADD of a local archive: unpacked aside with the layer unpacker, then moved into `dir`.
-    fn extract(&mut self, archive: &Path, dir: &Path) -> Result<()> {
-        let file = fs::File::open(archive).map_err(at("open", archive))?;
-        let result = crate::unpack::unpack(file, &self.unpack_dir)
+    /// ADD of a local archive (`file`, named `archive` in messages): unpacked aside with the
+    /// layer unpacker, then moved into `dir`.
+    fn extract(&mut self, file: fs::File, archive: &Path, dir: &Path) -> Result<()> {
+        let size = file.metadata().map_err(at("read", archive))?.len();
+        let budget = crate::bounded::Budget::for_compressed(size);
+        let result = crate::unpack::unpack_within(file, &self.unpack_dir, budget)
             .map_err(|e| LayoutError {
                 context: "unpack",
                 path: archive.to_path_buf(),
@@ -342,8 +357,51 @@ mod tests {
             .resolve(&step(line), &|p| f.image.is_dir(p))
             .unwrap();
         let mut layout = Layout::new(&f.image, &f.changes, &f.unpack);
-        layout.copy(&plan, owner).unwrap();
+        layout.copy(&plan, &context, owner).unwrap();
         layout.finish().unwrap();
+    }
+
+    #[test]
+    fn a_source_swapped_for_a_symlink_after_the_plan_is_not_followed() {
+        let f = fixture();
+        let secret = f.context.parent().unwrap().join("host-secret");
+        fs::write(&secret, "host secret\n").unwrap();
+        let context = BuildContext::open(&f.context).unwrap();
+        for line in ["COPY conf /etc/app/", "COPY conf/a.conf /etc/a.conf"] {
+            let plan = context
+                .resolve(&step(line), &|p| f.image.is_dir(p))
+                .unwrap();
+            // Between the check and the copy, the file becomes a link to a host file...
+            let file = f.context.join("conf/a.conf");
+            let original = fs::read(&file).unwrap();
+            fs::remove_file(&file).unwrap();
+            symlink(&secret, &file).unwrap();
+            let mut layout = Layout::new(&f.image, &f.changes, &f.unpack);
+            let err = layout.copy(&plan, &context, Owner::ROOT).unwrap_err();
+            // ...which is refused, not followed.
+            assert_eq!(err.source.kind(), io::ErrorKind::PermissionDenied, "{line}");
+            assert!(
+                err.source.to_string().contains("symbolic link"),
+                "{}",
+                err.source
+            );
+            assert!(err.path.ends_with("conf/a.conf"), "{}", err.path.display());
+            let copied = fs::read_to_string(f.changes.join("etc/app/a.conf"))
+                .or_else(|_| fs::read_to_string(f.changes.join("etc/a.conf")));
+            assert!(!copied.is_ok_and(|t| t.contains("host secret")));
+            fs::remove_file(&file).unwrap();
+            fs::write(&file, original).unwrap();
+        }
+        // A directory on the way swapped for a link to a host directory: refused as well.
+        let plan = context
+            .resolve(&step("COPY conf/a.conf /a.conf"), &|p| f.image.is_dir(p))
+            .unwrap();
+        fs::rename(f.context.join("conf"), f.context.join("conf.old")).unwrap();
+        symlink(secret.parent().unwrap(), f.context.join("conf")).unwrap();
+        fs::write(secret.parent().unwrap().join("a.conf"), "host secret\n").unwrap();
+        let mut layout = Layout::new(&f.image, &f.changes, &f.unpack);
+        assert!(layout.copy(&plan, &context, Owner::ROOT).is_err());
+        assert!(!f.changes.join("a.conf").exists());
     }
 
     fn mode(path: &Path) -> u32 {
@@ -507,7 +565,7 @@ mod tests {
         for line in ["COPY notes.txt /etc/notes", "COPY app.sh /up/tmp/app.sh"] {
             let plan = context.resolve(&step(line), &|p| image.is_dir(p)).unwrap();
             let mut layout = Layout::new(&image, &f.changes, &f.unpack);
-            layout.copy(&plan, Owner::ROOT).unwrap();
+            layout.copy(&plan, &context, Owner::ROOT).unwrap();
         }
         assert_eq!(fs::read_dir(&host).unwrap().count(), 0);
         let inside = f.changes.join(host.strip_prefix("/").unwrap());

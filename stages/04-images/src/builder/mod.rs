@@ -333,7 +333,7 @@ fn execute_step(
                 Some(chown) => chown_owner(store, &tree, &step.at, chown)?,
                 None => Owner::ROOT,
             };
-            let digest = plan.digest(owner)?;
+            let digest = plan.digest(context, owner)?;
             Some((plan, owner, digest))
         }
         _ => None,
@@ -372,7 +372,7 @@ fn execute_step(
             config,
             &created_by,
             progress,
-            |layout| layout.copy(&plan, owner),
+            |layout| layout.copy(&plan, context, owner),
         )?,
         (Instruction::Workdir(_), _) if !tree.is_dir(&step.config.working_dir) => {
             let dir = step.config.working_dir.clone();

@@ -38,7 +38,11 @@ pub(crate) fn field(hasher: &mut Sha256, name: &str, value: &str) {
 
 /// The SHA-256 of a file's contents, as hex, read in blocks so that size does not matter.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    sha256_reader(File::open(path)?)
+}
+
+/// The SHA-256 of what `file` holds from where it stands, as hex.
+pub fn sha256_reader(mut file: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -17,15 +17,19 @@
 //!   DEST; ADD from a URL would need the network, which skiff builds do not use;
 //! - a symlink named as a source is followed (inside the context); symlinks inside a copied
 //!   directory are copied as symlinks.
+//!
+//! The plan names files by their path in the context; the copy reads them through the context
+//! directory held open, with openat2(2) and no symlink followed ([`crate::beneath`]), so a file
+//! swapped for a symlink after the plan was made is refused, never followed out of the context.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::cache::{field, sha256_file};
+use super::cache::{field, sha256_reader};
 use super::error::{DockerfileError, Location};
 use super::ignore::DockerIgnore;
 use super::instruction::{CopyArgs, Instruction};
@@ -33,12 +37,15 @@ use super::owner::Owner;
 use super::parse::parse_chmod;
 use super::pattern::{Pattern, clean, has_wildcards};
 use super::plan::Step;
+use crate::beneath::{Beneath, Links};
 
 /// The build context directory and its `.dockerignore`.
 #[derive(Debug, Clone)]
 pub struct BuildContext {
     /// The directory, canonical (symlinks resolved), so containment checks are plain prefixes.
     root: PathBuf,
+    /// The same directory, held open: every file is read through it.
+    dir: Beneath,
     ignore: DockerIgnore,
 }
 
@@ -61,7 +68,8 @@ pub enum ItemKind {
 /// One thing a COPY or ADD puts into the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyItem {
-    /// Where it is on the host (inside the build context).
+    /// Where it is on the host (inside the build context), for messages: it is read through
+    /// the context, by `context_path` ([`BuildContext::open_file`]).
     pub source: PathBuf,
     /// Its path relative to the context (`.` for the context itself).
     pub context_path: String,
@@ -184,12 +192,26 @@ impl BuildContext {
 
     /// The context in `dir`, filtered by `ignore`.
     pub fn new(dir: &Path, ignore: DockerIgnore) -> Result<Self, DockerfileError> {
-        let root = fs::canonicalize(dir).map_err(|source| DockerfileError::Context {
+        let error = |source| DockerfileError::Context {
             at: Location::new(dir, 0),
             path: dir.to_path_buf(),
             source,
-        })?;
-        Ok(BuildContext { root, ignore })
+        };
+        let root = fs::canonicalize(dir).map_err(error)?;
+        let dir = Beneath::open(&root).map_err(error)?;
+        Ok(BuildContext { root, dir, ignore })
+    }
+
+    /// Opens the regular file at `rel` in the context for reading, through the context
+    /// directory and without following any symlink: what was checked is what is read.
+    pub fn open_file(&self, rel: &str) -> io::Result<File> {
+        self.dir.open_file(rel, Links::Refuse)
+    }
+
+    /// The metadata of `rel` in the context (a symlink's own), reached without following any
+    /// symlink.
+    pub fn symlink_metadata(&self, rel: &str) -> io::Result<Metadata> {
+        self.dir.symlink_metadata(rel)
     }
 
     /// The context directory (canonical).
@@ -220,17 +242,18 @@ impl BuildContext {
             source,
         };
         let host_dir = self.root.join(dir);
-        let mut names: Vec<_> = fs::read_dir(&host_dir)
-            .map_err(|e| io_err(&host_dir, e))?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| io_err(&host_dir, e))?;
+        // Listed and looked at through the context directory: a directory swapped for a
+        // symlink is not followed out of the context.
+        let mut names = self.dir.read_dir(dir).map_err(|e| io_err(&host_dir, e))?;
         names.sort();
         let mut out = Vec::new();
         for name in names {
             let rel = clean(&format!("{dir}/{}", name.to_string_lossy()));
             let host = self.root.join(&rel);
-            let meta = fs::symlink_metadata(&host).map_err(|e| io_err(&host, e))?;
+            let meta = self
+                .dir
+                .symlink_metadata(&rel)
+                .map_err(|e| io_err(&host, e))?;
             let is_dir = meta.is_dir();
             if self.ignore.is_excluded(&rel) {
                 if is_dir && self.ignore.may_keep_under(&rel) {
@@ -328,8 +351,10 @@ impl BuildContext {
                     let kind = if entry.meta.is_dir() {
                         ItemKind::Dir
                     } else if entry.meta.file_type().is_symlink() {
-                        let target =
-                            fs::read_link(&entry.host).map_err(|e| self.io(at, &entry.host, e))?;
+                        let target = self
+                            .dir
+                            .read_link(&entry.rel)
+                            .map_err(|e| self.io(at, &entry.host, e))?;
                         ItemKind::Symlink(target)
                     } else if entry.meta.is_file() {
                         ItemKind::File
@@ -350,7 +375,9 @@ impl BuildContext {
                 continue;
             }
             let archive = if add {
-                archive_kind(&source.host).map_err(|e| self.io(at, &source.host, e))?
+                self.open_file(&source.rel)
+                    .and_then(archive_kind)
+                    .map_err(|e| self.io(at, &source.host, e))?
             } else {
                 Archive::No
             };
@@ -517,7 +544,7 @@ impl CopyPlan {
     /// destination. Modification times are left out, as Docker does: touching a file does not
     /// invalidate the cache, changing a byte does. The form is the classic builder's:
     /// `file:<hex>` for one file, `dir:<hex>` for one directory, `multi:<hex>` otherwise.
-    pub fn digest(&self, owner: Owner) -> Result<String, DockerfileError> {
+    pub fn digest(&self, context: &BuildContext, owner: Owner) -> Result<String, DockerfileError> {
         let mut items: Vec<&CopyItem> = self.items.iter().collect();
         items.sort_by(|a, b| (&a.dest, &a.context_path).cmp(&(&b.dest, &b.context_path)));
         let mut hasher = Sha256::new();
@@ -530,20 +557,23 @@ impl CopyPlan {
             field(&mut hasher, "path", &item.context_path);
             field(&mut hasher, "dest", &item.dest);
             field(&mut hasher, "mode", &format!("{:o}", item.mode));
-            let content = |path: &Path| {
-                sha256_file(path).map_err(|source| DockerfileError::Context {
-                    at: self.at.clone(),
-                    path: path.to_path_buf(),
-                    source,
-                })
+            let content = |item: &CopyItem| {
+                context
+                    .open_file(&item.context_path)
+                    .and_then(sha256_reader)
+                    .map_err(|source| DockerfileError::Context {
+                        at: self.at.clone(),
+                        path: item.source.clone(),
+                        source,
+                    })
             };
             match &item.kind {
                 ItemKind::Dir => field(&mut hasher, "dir", ""),
-                ItemKind::File => field(&mut hasher, "file", &content(&item.source)?),
+                ItemKind::File => field(&mut hasher, "file", &content(item)?),
                 ItemKind::Symlink(target) => {
                     field(&mut hasher, "symlink", &target.to_string_lossy())
                 }
-                ItemKind::Extract { .. } => field(&mut hasher, "archive", &content(&item.source)?),
+                ItemKind::Extract { .. } => field(&mut hasher, "archive", &content(item)?),
             }
         }
         let prefix = match (self.sources, items.as_slice()) {
@@ -611,13 +641,14 @@ fn is_tar_header(block: &[u8]) -> bool {
 
 /// Recognises a local archive by its first bytes, as Docker's ADD does (the name does not
 /// matter).
-fn archive_kind(path: &Path) -> io::Result<Archive> {
+fn archive_kind(mut file: File) -> io::Result<Archive> {
     let mut head = [0u8; 512];
-    let n = read_full(&mut File::open(path)?, &mut head)?;
+    let n = read_full(&mut file, &mut head)?;
     let head = &head[..n];
     if head.starts_with(&[0x1f, 0x8b]) {
         let mut inner = [0u8; 512];
-        let mut gz = flate2::read::GzDecoder::new(File::open(path)?);
+        file.rewind()?;
+        let mut gz = flate2::read::GzDecoder::new(file);
         // A gzip'd file that is not a tar (or is broken) is copied as it is.
         let n = read_full(&mut gz, &mut inner).unwrap_or(0);
         return Ok(if is_tar_header(&inner[..n]) {
@@ -986,7 +1017,13 @@ mod tests {
     #[test]
     fn digest_changes_with_content_mode_owner_and_paths_only() {
         let ctx = context("");
-        let digest = |line: &str, owner: Owner| resolve(&ctx, line).unwrap().digest(owner).unwrap();
+        let context = BuildContext::open(ctx.path()).unwrap();
+        let digest = |line: &str, owner: Owner| {
+            resolve(&ctx, line)
+                .unwrap()
+                .digest(&context, owner)
+                .unwrap()
+        };
         let first = digest("COPY src /s", Owner::ROOT);
         assert!(first.starts_with("dir:"), "{first}");
         assert_eq!(first, digest("COPY src /s", Owner::ROOT), "stable");

@@ -24,6 +24,7 @@ use ureq::{Agent, Body, SendBody};
 
 use super::auth::{Challenge, Credentials, fetch_token};
 use super::{Options, RegistryError, Result, allows_http, api_host};
+pub(crate) use crate::bounded::Exact;
 
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
@@ -562,74 +563,6 @@ pub(crate) fn resolve(base: &str, location: &str) -> std::result::Result<String,
     Ok(format!("{scheme}://{authority}{dir}{location}"))
 }
 
-// ANCHOR: exact
-/// Reads exactly `size` bytes, the size a descriptor promises, and fails otherwise: a peer that
-/// sends less (a cut connection) or more (a registry streaming without end) is refused. With the
-/// last byte it reads once more, to see the end: so a [`crate::digest::Verified`] reader
-/// underneath checks its digest before the last bytes are handed on.
-pub(crate) struct Exact<R> {
-    inner: R,
-    size: u64,
-    done: u64,
-    ended: bool,
-}
-
-impl<R: Read> Exact<R> {
-    pub(crate) fn new(inner: R, size: u64) -> Self {
-        Exact {
-            inner,
-            size,
-            done: 0,
-            ended: false,
-        }
-    }
-
-    /// After the last byte: the source must be at its end.
-    fn check_end(&mut self) -> io::Result<()> {
-        if !self.ended {
-            let mut probe = [0u8; 1];
-            if self.inner.read(&mut probe)? > 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("more than the {} bytes its descriptor gives", self.size),
-                ));
-            }
-            self.ended = true;
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.done == self.size {
-            self.check_end()?;
-            return Ok(0);
-        }
-        let room = usize::try_from(self.size - self.done).unwrap_or(usize::MAX);
-        let limit = buf.len().min(room);
-        let n = self.inner.read(&mut buf[..limit])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "it ended after {} of the {} bytes its descriptor gives",
-                    self.done, self.size
-                ),
-            ));
-        }
-        self.done += n as u64;
-        if self.done == self.size {
-            self.check_end()?;
-        }
-        Ok(n)
-    }
-}
-// ANCHOR_END: exact
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,34 +613,6 @@ mod tests {
             "http://h/v2/x/blobs/other"
         );
         assert!(resolve("not a url", "/x").is_err());
-    }
-
-    #[test]
-    fn exact_reads_refuse_short_and_long_streams() {
-        let mut out = Vec::new();
-        Exact::new(&b"hello"[..], 5).read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"hello");
-        let err = Exact::new(&b"hell"[..], 5)
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("after 4 of the 5 bytes"), "{err}");
-        let err = Exact::new(&b"hello!"[..], 5)
-            .read_to_end(&mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("more than the 5 bytes"), "{err}");
-    }
-
-    #[test]
-    fn exact_lets_a_verified_reader_check_its_digest_before_the_last_bytes() {
-        let good = crate::digest::Digest::of_bytes(b"hello");
-        let verified = crate::digest::Verified::new(&b"hellO"[..], good, "blob x");
-        let mut exact = Exact::new(verified, 5);
-        let mut buf = [0u8; 16];
-        let err = exact.read(&mut buf).unwrap_err();
-        assert!(err.to_string().contains("should have digest"), "{err}");
-        let mut out = Vec::new();
-        Exact::new(&b""[..], 0).read_to_end(&mut out).unwrap();
-        assert!(out.is_empty());
     }
 
     /// A one-shot server on loopback that answers every connection with `answer`.
