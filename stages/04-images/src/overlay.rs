@@ -317,8 +317,8 @@ fn remove_dir(dir: &Path) -> Result<(), FeatureError> {
 /// Removes from a container's changes what the engine itself created as mount points (empty
 /// `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` files; empty `/proc`, `/sys`, `/dev`
 /// directories), which are the engine's business, not the image's. Docker keeps these in a
-/// separate "init" layer for the same reason.
-fn prune_mount_points(upper: &Path) {
+/// separate "init" layer for the same reason. Only while the overlay is not mounted.
+pub fn prune_mount_points(upper: &Path) {
     for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
         let path = upper.join(file);
         if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {

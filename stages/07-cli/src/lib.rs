@@ -15,15 +15,24 @@
 //! - [`ps`], [`inspect`] and [`docker_json`], [`format`]: Docker's tables, its JSON shapes and
 //!   Go templates;
 //! - [`pause`], [`top`], [`port`], [`rename`], [`system`]: Docker's other container commands;
+//! - [`cp`], [`diff`], [`export`], [`commit`]: a container's files, with [`beneath`] (paths
+//!   resolved inside its root), [`rootfs`] (its root, running or stopped) and [`archive`] (trees
+//!   as tar streams, by descriptor);
 //! - [`cli`]: the commands.
 
+pub mod archive;
 pub mod attach;
+pub mod beneath;
 pub mod cli;
 pub mod client;
+pub mod commit;
 pub mod container;
+pub mod cp;
+pub mod diff;
 pub mod docker_json;
 pub mod events;
 pub mod exec;
+pub mod export;
 pub mod format;
 pub mod inspect;
 pub mod lifecycle;
@@ -37,6 +46,7 @@ pub mod ps;
 pub mod pump;
 pub mod rename;
 pub mod restart;
+pub mod rootfs;
 pub mod signal;
 pub mod spec;
 pub mod stats;
