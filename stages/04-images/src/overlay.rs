@@ -324,7 +324,7 @@ fn remove_dir(dir: &Path) -> Result<(), FeatureError> {
 /// `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` files; empty `/proc`, `/sys`, `/dev`
 /// directories), which are the engine's business, not the image's. Docker keeps these in a
 /// separate "init" layer for the same reason.
-fn prune_mount_points(upper: &Path) {
+pub fn prune_mount_points(upper: &Path) {
     use nix::fcntl::{AtFlags, OFlag};
     // The container may have made its /etc a symlink to a host directory: `etc` is opened
     // without following it, so the files removed are the upper dir's, never the host's.

@@ -158,6 +158,14 @@ pub enum ContainerCommand {
     Port(PortArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Copy files between a container and the host
+    Cp(crate::cp::CpArgs),
+    /// Show what a container changed in its file system
+    Diff(crate::diff::DiffArgs),
+    /// Write a container's file system as a tar archive
+    Export(crate::export::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(crate::commit::CommitArgs),
 }
 
 /// `top`'s arguments.
@@ -461,6 +469,10 @@ impl ContainerCommand {
                 crate::rename::rename(&args.root.root, &record, &args.name)?;
                 Ok(0)
             }
+            ContainerCommand::Cp(args) => crate::cp::command(&args),
+            ContainerCommand::Diff(args) => crate::diff::command(&args),
+            ContainerCommand::Export(args) => crate::export::command(&args),
+            ContainerCommand::Commit(args) => crate::commit::command(&args),
         }
     }
 }

@@ -17,17 +17,26 @@
 //! - [`pause`], [`top`], [`port`], [`rename`], [`system`]: Docker's other container commands;
 //! - [`wiring`] and [`connect`]: a container wired to others: `--network container:`,
 //!   `--volumes-from`, `-P`, and `network connect` / `disconnect`;
+//! - [`cp`], [`diff`], [`export`], [`commit`]: a container's files, with [`beneath`] (paths
+//!   resolved inside its root), [`rootfs`] (its root, running or stopped) and [`archive`] (trees
+//!   as tar streams, by descriptor);
 //! - [`cli`]: the commands.
 
+pub mod archive;
 pub mod attach;
+pub mod beneath;
 pub mod cli;
 pub mod client;
+pub mod commit;
 pub mod completion;
 pub mod connect;
 pub mod container;
+pub mod cp;
+pub mod diff;
 pub mod docker_json;
 pub mod events;
 pub mod exec;
+pub mod export;
 pub mod format;
 pub mod inspect;
 pub mod lifecycle;
@@ -43,6 +52,7 @@ pub mod ps;
 pub mod pump;
 pub mod rename;
 pub mod restart;
+pub mod rootfs;
 pub mod signal;
 pub mod spec;
 pub mod stats;
