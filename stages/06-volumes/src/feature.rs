@@ -377,8 +377,10 @@ mod tests {
             vec![parse_volume("data:/srv").unwrap()],
             true,
         );
+        let rootfs = tempfile::tempdir().unwrap();
         let mut plan = Plan {
             user_namespace: true,
+            rootfs: rootfs.path().to_path_buf(),
             ..Plan::default()
         };
         feature.prepare(&mut plan).unwrap();
@@ -395,7 +397,10 @@ mod tests {
             format!("mount /proc/self/fd/{fd} on /srv")
         );
         // Without a user namespace, the path itself.
-        let mut plan = Plan::default();
+        let mut plan = Plan {
+            rootfs: rootfs.path().to_path_buf(),
+            ..Plan::default()
+        };
         let mut feature = VolumesFeature::new(
             root.path(),
             "c0ffee",
