@@ -353,6 +353,19 @@ pub enum NetworkCommand {
     },
 }
 
+/// The networks of the store at `root` that pass every `--filter KEY=VALUE` of `filter`: what
+/// `network ls` lists, in this stage and in stage 07.
+pub fn filtered(root: &std::path::Path, filter: &[String]) -> anyhow::Result<Vec<Network>> {
+    let filters = key_values(filter, "--filter")?;
+    let mut networks = Vec::new();
+    for network in store::list(root)? {
+        if matches(&network, &filters)? {
+            networks.push(network);
+        }
+    }
+    Ok(networks)
+}
+
 // ANCHOR: filter
 /// Whether `network` passes every `--filter` (moby `daemon/network/filter.go`): names and ids
 /// match by part (`name=web` matches `webnet`), the rest exactly; values of one key are
@@ -522,13 +535,7 @@ impl NetworkCommand {
                 filter,
                 format,
             } => {
-                let filters = key_values(&filter, "--filter")?;
-                let mut networks = Vec::new();
-                for network in store::list(&root.root)? {
-                    if matches(&network, &filters)? {
-                        networks.push(network);
-                    }
-                }
+                let networks = filtered(&root.root, &filter)?;
                 match format.as_deref().map(str::trim) {
                     None | Some("" | "table") => {}
                     Some("json") => {

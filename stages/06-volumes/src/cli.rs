@@ -226,6 +226,19 @@ pub fn key_values(items: &[String], what: &str) -> anyhow::Result<Vec<(String, S
 }
 
 /// `volume ls --filter`: which volumes to show.
+/// The volumes of the store at `root` that pass every `--filter KEY=VALUE` of `filter`: what
+/// `volume ls` lists, in this stage and in stage 07.
+pub fn filtered(root: &std::path::Path, filter: &[String]) -> anyhow::Result<Vec<store::Volume>> {
+    let filters = key_values(filter, "--filter")?;
+    let mut volumes = Vec::new();
+    for volume in store::list(root)? {
+        if matches(&volume, &filters)? {
+            volumes.push(volume);
+        }
+    }
+    Ok(volumes)
+}
+
 /// Whether `volume` passes every `--filter`.
 pub fn matches(volume: &store::Volume, filters: &[(String, String)]) -> anyhow::Result<bool> {
     for (key, value) in filters {
@@ -284,13 +297,7 @@ impl VolumeCommand {
                 filter,
                 format,
             } => {
-                let filters = key_values(&filter, "--filter")?;
-                let mut volumes = Vec::new();
-                for volume in store::list(&root.root)? {
-                    if matches(&volume, &filters)? {
-                        volumes.push(volume);
-                    }
-                }
+                let volumes = filtered(&root.root, &filter)?;
                 match format.as_deref().map(str::trim) {
                     None | Some("" | "table") => {}
                     Some("json") => {

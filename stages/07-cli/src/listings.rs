@@ -330,13 +330,10 @@ pub fn network(command: NetworkCommand) -> anyhow::Result<i32> {
     else {
         return command.execute();
     };
-    let filters = networking::cli::key_values(&filter, "--filter")?;
-    let mut rows = Vec::new();
-    for network in networking::store::list(&root.root)? {
-        if networking::cli::matches(&network, &filters)? {
-            rows.push(object(networking::store::ls_json(&network)));
-        }
-    }
+    let rows: Vec<_> = networking::cli::filtered(&root.root, &filter)?
+        .iter()
+        .map(|n| object(networking::store::ls_json(n)))
+        .collect();
     let columns = Columns {
         headers: &NETWORK_HEADERS,
         default: &["ID", "Name", "Driver", "Scope"],
@@ -356,13 +353,10 @@ pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
     else {
         return command.execute();
     };
-    let filters = volumes::cli::key_values(&filter, "--filter")?;
-    let mut rows = Vec::new();
-    for volume in volumes::store::list(&root.root)? {
-        if volumes::cli::matches(&volume, &filters)? {
-            rows.push(object(volumes::store::ls_json(&volume)));
-        }
-    }
+    let rows: Vec<_> = volumes::cli::filtered(&root.root, &filter)?
+        .iter()
+        .map(|v| object(volumes::store::ls_json(v)))
+        .collect();
     let columns = Columns {
         headers: &VOLUME_HEADERS,
         default: &["Driver", "Name"],
