@@ -761,6 +761,8 @@ fn run(program: PathBuf, args: &[String], env: &[(String, String)], dir: &Path) 
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
+        // probe refuses, on the host, to connect anywhere only the default route leads.
+        .env("PROBE_ON_HOST", "1")
         .current_dir(dir);
     // SAFETY: only async-signal-safe calls: unblock signals, close stray descriptors.
     unsafe {

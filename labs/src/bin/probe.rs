@@ -902,6 +902,9 @@ fn connect(target: &str, text: &str) -> Outcome {
     let ip = resolve(host)?;
     let port: u16 = number(port, "port")?;
     let address = std::net::SocketAddr::new(ip, port);
+    if std::env::var_os(ON_HOST).is_some() {
+        stays_on_this_machine(ip)?;
+    }
     let stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))
         .map_err(|e| format!("connect to {address}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
@@ -912,6 +915,42 @@ fn connect(target: &str, text: &str) -> Outcome {
     std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut answer)
         .map_err(|e| format!("receive: {e}"))?;
     out(answer.trim_end())
+}
+
+/// Set by the impostor, which runs probe on the host itself: there a container address that no
+/// skiff bridge holds would follow the host's default route out of the machine, and the labs
+/// send nothing outside it.
+const ON_HOST: &str = "PROBE_ON_HOST";
+
+/// Refuses an IPv4 destination whose longest match in the main table (/proc/net/route) is the
+/// default route. Loopback and the host's own addresses live in the local table and stay.
+fn stays_on_this_machine(ip: std::net::IpAddr) -> Result<(), String> {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return Ok(());
+    };
+    if v4.is_loopback() {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string("/proc/net/route").map_err(|e| format!("/proc/net/route: {e}"))?;
+    let target = u32::from(v4);
+    let best = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Destination and mask are little-endian hex, as the kernel stores them.
+            let destination = u32::from_str_radix(fields.get(1)?, 16).ok()?.swap_bytes();
+            let mask = u32::from_str_radix(fields.get(7)?, 16).ok()?.swap_bytes();
+            (target & mask == destination).then_some(mask.count_ones())
+        })
+        .max();
+    match best {
+        Some(prefix) if prefix > 0 => Ok(()),
+        _ => Err(format!(
+            "not sent: {v4} is behind no local route, so it would leave this machine"
+        )),
+    }
 }
 
 fn net() -> Outcome {
