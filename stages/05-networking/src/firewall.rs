@@ -43,6 +43,17 @@
 //! process instead of one per rule. The published ports are the rules themselves: a port is
 //! taken when a skiff DNAT rule says so, whichever store the container belongs to.
 //!
+//! **Two backends, chosen once.** Everything above is how the rules look through iptables. On a
+//! host where nftables is the kernel's firewall (every current distribution: `iptables` there is
+//! iptables-nft), skiff writes the same rules straight into a table of its own, `ip skiff`,
+//! through netlink (see the nft module): no process is started, and a container on the bridge
+//! costs a veth pair, an address and a route, nothing more. The network's rules are there from
+//! its first container to its last, and a published port adds its DNAT rules in one batch.
+//! skiff uses iptables instead where nftables cannot do the job: where legacy iptables is in
+//! use (its tables are listed in `/proc/net/ip_tables_names`), and where iptables' FORWARD chain
+//! drops by default (a Docker host), because an accept in skiff's own table cannot overrule a
+//! drop in another. `SKIFF_FIREWALL=iptables` or `=nftables` chooses by hand.
+//!
 //! See iptables(8), iptables-restore(8), iptables-extensions(8) (DNAT, MASQUERADE, addrtype,
 //! comment, conntrack), ip-sysctl in the kernel's documentation (ip_forward, route_localnet,
 //! bridge-nf-call-iptables) and Docker's "Packet filtering and firewalls" page.
@@ -57,6 +68,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::nft::{self, ChainSpec, Expr, Hook, NewRule, Nft};
 use crate::store::{self, Driver, IFNAME_MAX, Network};
 
 /// What can go wrong with the firewall.
@@ -84,6 +96,9 @@ pub enum FirewallError {
         #[source]
         source: io::Error,
     },
+    /// nftables refused or could not be reached.
+    #[error(transparent)]
+    Nftables(#[from] nft::NftError),
     /// A `-p` value that does not parse.
     #[error("invalid port mapping {value:?}: {reason}")]
     InvalidPort {
@@ -711,6 +726,305 @@ pub fn route_localnet_path(bridge: &str) -> PathBuf {
         .join("route_localnet")
 }
 
+// --- the backend --------------------------------------------------------------------------------
+
+/// Which of the kernel's firewall interfaces skiff writes its rules through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// skiff's own nftables table, through netlink: no process per change.
+    Nftables,
+    /// The iptables programs: one `iptables-restore` per change.
+    Iptables,
+}
+
+/// Chooses the backend by hand: `nftables` or `iptables`.
+pub const BACKEND_ENV: &str = "SKIFF_FIREWALL";
+
+// ANCHOR: backend
+/// The backend, detected once per process: nftables unless legacy iptables is in use or
+/// iptables' FORWARD chain drops by default (then only iptables rules can let containers out).
+pub fn backend() -> Backend {
+    static CHOSEN: OnceLock<Backend> = OnceLock::new();
+    *CHOSEN.get_or_init(|| match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("iptables") => Backend::Iptables,
+        Ok("nftables") => Backend::Nftables,
+        _ => {
+            let legacy = std::fs::read_to_string("/proc/net/ip_tables_names")
+                .is_ok_and(|names| !names.trim().is_empty());
+            let forward_drops = || {
+                Nft::open()
+                    .and_then(|mut nft| nft.chain_policy_accepts("filter", "FORWARD"))
+                    .map(|accepts| accepts == Some(false))
+            };
+            match (legacy, forward_drops()) {
+                (false, Ok(false)) => Backend::Nftables,
+                _ => Backend::Iptables,
+            }
+        }
+    })
+}
+// ANCHOR_END: backend
+
+/// skiff's nftables table.
+pub const NFT_TABLE: &str = "skiff";
+
+/// The chains of skiff's table: NAT at the usual priorities (dstnat -100, srcnat 100), filters
+/// at 0, and the isolation chain that the forward chain jumps to.
+const NFT_CHAINS: [ChainSpec; 6] = [
+    ChainSpec {
+        name: "prerouting",
+        base: Some(("nat", Hook::Prerouting, -100)),
+    },
+    ChainSpec {
+        name: "output",
+        base: Some(("nat", Hook::Output, -100)),
+    },
+    ChainSpec {
+        name: "postrouting",
+        base: Some(("nat", Hook::Postrouting, 100)),
+    },
+    ChainSpec {
+        name: "forward",
+        base: Some(("filter", Hook::Forward, 0)),
+    },
+    ChainSpec {
+        name: "input",
+        base: Some(("filter", Hook::Input, 0)),
+    },
+    ChainSpec {
+        name: "isolation",
+        base: None,
+    },
+];
+
+// ANCHOR: nft_network_rules
+/// A bridge network's rules in skiff's table, the same as [`network_rules`] and
+/// [`isolation_rules`] give iptables: masquerading out, the loopback guard that route_localnet
+/// needs, and isolation. There is no ACCEPT: skiff's chains accept what they do not drop.
+fn nft_network_rules(
+    comment: &str,
+    bridge: &str,
+    subnet: Ipv4Net,
+    internal: bool,
+    icc: bool,
+) -> Vec<NewRule> {
+    let rule = |chain, parts: Vec<Vec<Expr>>| NewRule {
+        chain,
+        exprs: parts.concat(),
+        comment: comment.to_string(),
+    };
+    let from = |equal| nft::ifname(false, equal, bridge).to_vec();
+    let to = |equal| nft::ifname(true, equal, bridge).to_vec();
+    let mut rules = Vec::new();
+    if internal {
+        // Nothing in or out but within the bridge.
+        rules.push(rule(
+            "forward",
+            vec![from(true), to(false), vec![Expr::Drop]],
+        ));
+        rules.push(rule(
+            "forward",
+            vec![from(false), to(true), vec![Expr::Drop]],
+        ));
+    } else {
+        // ip saddr SUBNET oifname != BRIDGE masquerade
+        rules.push(rule(
+            "postrouting",
+            vec![
+                nft::addr_in(true, subnet.0, subnet.1),
+                to(false),
+                vec![Expr::Masquerade],
+            ],
+        ));
+        // iifname BRIDGE ip daddr 127.0.0.0/8 ct state != established,related ct status != dnat
+        // drop: route_localnet lets in only replies and published ports.
+        let unset = |key, bits: u32| {
+            vec![
+                Expr::Ct(key),
+                Expr::Bitwise(bits.to_ne_bytes().to_vec()),
+                Expr::Cmp(true, 0u32.to_ne_bytes().to_vec()),
+            ]
+        };
+        rules.push(rule(
+            "input",
+            vec![
+                from(true),
+                nft::addr_in(false, Ipv4Addr::new(127, 0, 0, 0), 8),
+                unset(0, 0b110),  // ct state: ESTABLISHED (1 << 1), RELATED (1 << 2)
+                unset(2, 1 << 5), // ct status: IPS_DST_NAT
+                vec![Expr::Drop],
+            ],
+        ));
+    }
+    if !chroot::defence::disabled("net-isolation") {
+        if !internal {
+            // What leaves the bridge for another interface: dropped there if that is a bridge.
+            rules.push(rule(
+                "forward",
+                vec![from(true), to(false), vec![Expr::Jump("isolation")]],
+            ));
+        }
+        if !icc {
+            rules.push(rule(
+                "forward",
+                vec![from(true), to(true), vec![Expr::Drop]],
+            ));
+        }
+        rules.push(rule("isolation", vec![to(true), vec![Expr::Drop]]));
+    }
+    rules
+}
+// ANCHOR_END: nft_network_rules
+
+/// An IPv4 network as address and prefix length.
+type Ipv4Net = (Ipv4Addr, u8);
+
+// ANCHOR: nft_publish_rules
+/// The rules that publish `ports` of the container at `ip` behind `bridge`, in skiff's table.
+/// The DNAT rules' comments also say what they publish (`skiff-ctr-ID tcp 0.0.0.0:8080
+/// 10.88.0.2:80`), which is how [`published`] reads the ports back.
+fn nft_publish_rules(
+    comment: &str,
+    bridge: &str,
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Vec<NewRule> {
+    let mut rules = Vec::new();
+    for port in ports {
+        let protocol = match port.protocol {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        };
+        let mut exprs = Vec::new();
+        if let Some(host) = port.host_ip {
+            exprs.extend(nft::addr_in(false, host, 32));
+        }
+        // fib daddr type local: one of this host's own addresses (iptables' addrtype LOCAL).
+        exprs.push(Expr::FibDaddrType);
+        exprs.push(Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()));
+        exprs.extend(nft::dport(protocol, port.host_port));
+        exprs.push(Expr::Dnat(ip, port.container_port));
+        let says = format!(
+            "{comment} {} {}:{} {ip}:{}",
+            port.protocol,
+            port.host_addr(),
+            port.host_port,
+            port.container_port
+        );
+        for chain in ["prerouting", "output"] {
+            rules.push(NewRule {
+                chain,
+                exprs: exprs.clone(),
+                comment: says.clone(),
+            });
+        }
+    }
+    if !rules.is_empty() {
+        // A connection to 127.0.0.1 gets the bridge's address as its source, as with iptables.
+        let mut exprs = nft::addr_in(true, Ipv4Addr::new(127, 0, 0, 0), 8);
+        exprs.extend(nft::ifname(true, true, bridge));
+        exprs.push(Expr::Masquerade);
+        rules.push(NewRule {
+            chain: "postrouting",
+            exprs,
+            comment: comment.to_string(),
+        });
+    }
+    rules
+}
+// ANCHOR_END: nft_publish_rules
+
+// ANCHOR: nft_replace
+/// Makes the rules of skiff's table whose comment starts with `tag` exactly `rules`, in one
+/// batch: the old ones deleted by handle, the new ones added (with the table and its chains,
+/// which adding again leaves as they are). The rules of one owner are told apart by chain and
+/// comment: when those already match, nothing is sent. The last rules out take the table with
+/// them, so nothing of skiff's stays in the kernel while no network needs it. The caller holds
+/// the host's network lock, so no other skiff changes the table in between.
+fn nft_replace(tag: &str, rules: &[NewRule]) -> Result<()> {
+    let mut nft = Nft::open()?;
+    let listed = nft.rules(NFT_TABLE)?;
+    let owned = |comment: &Option<String>| {
+        comment.as_deref().and_then(|c| c.split(' ').next()) == Some(tag)
+    };
+    let existing: Vec<&nft::Listed> = listed.iter().filter(|r| owned(&r.comment)).collect();
+    let mut have: Vec<(&str, &str)> = existing
+        .iter()
+        .map(|r| (r.chain.as_str(), r.comment.as_deref().unwrap_or_default()))
+        .collect();
+    let mut want: Vec<(&str, &str)> = rules
+        .iter()
+        .map(|r| (r.chain, r.comment.as_str()))
+        .collect();
+    have.sort_unstable();
+    want.sort_unstable();
+    if have == want && !(rules.is_empty() && listed.is_empty()) {
+        return Ok(());
+    }
+    let others = listed.len() - existing.len();
+    let mut changes = Vec::new();
+    if rules.is_empty() && others == 0 {
+        changes.push(nft::Change::DeleteTable);
+    } else {
+        changes.extend(
+            existing
+                .iter()
+                .map(|r| nft::Change::DeleteRule(r.chain.clone(), r.handle)),
+        );
+        if !rules.is_empty() {
+            changes.push(nft::Change::AddTable);
+            changes.extend(NFT_CHAINS.iter().map(|c| nft::Change::AddChain(*c)));
+            changes.extend(rules.iter().cloned().map(nft::Change::AddRule));
+        }
+    }
+    match nft.apply(NFT_TABLE, &changes) {
+        // Deleting a table that is not there: there was nothing to remove.
+        Err(nft::NftError::Refused { source, .. })
+            if source.raw_os_error() == Some(libc::ENOENT) && listed.is_empty() =>
+        {
+            Ok(())
+        }
+        other => other.map_err(FirewallError::from),
+    }
+}
+// ANCHOR_END: nft_replace
+
+/// Every port published in skiff's table, read from its DNAT rules' comments, in chain order.
+fn nft_published() -> Result<Vec<Publication>> {
+    let rules = Nft::open()?.rules(NFT_TABLE)?;
+    Ok(rules
+        .iter()
+        .filter(|r| r.chain == "prerouting")
+        .filter_map(|r| parse_publication(r.comment.as_deref()?))
+        .collect())
+}
+
+/// `skiff-ctr-ID tcp 0.0.0.0:8080 10.88.0.2:80` back into a publication.
+fn parse_publication(comment: &str) -> Option<Publication> {
+    let mut words = comment.split(' ');
+    let owner = words.next()?.to_string();
+    if !owner.starts_with("skiff-ctr-") {
+        return None;
+    }
+    let protocol = match words.next()? {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    let host: SocketAddrV4 = words.next()?.parse().ok()?;
+    let container: SocketAddrV4 = words.next()?.parse().ok()?;
+    Some(Publication {
+        comment: owner,
+        mapping: PortMapping {
+            host_ip: Some(*host.ip()).filter(|ip| !ip.is_unspecified()),
+            host_port: host.port(),
+            container_port: container.port(),
+            protocol,
+        },
+        container_ip: *container.ip(),
+    })
+}
+
 // --- networks ----------------------------------------------------------------------------------
 
 // ANCHOR: nat_rules
@@ -826,6 +1140,15 @@ pub fn network_up(network: &Network) -> Result<()> {
     };
     check_name("bridge", bridge)?;
     let comment = network_comment(network);
+    if !network.icc() && !chroot::defence::disabled("net-isolation") {
+        ensure_bridge_netfilter()?;
+    }
+    if backend() == Backend::Nftables {
+        let net = (subnet.network(), subnet.prefix_len());
+        let rules = nft_network_rules(&comment, bridge, net, network.internal, network.icc());
+        nft_replace(&comment, &rules)?;
+        return forwarding_on(network, bridge);
+    }
     let mut rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
     rules.extend(isolation_rules(
         &comment,
@@ -833,10 +1156,13 @@ pub fn network_up(network: &Network) -> Result<()> {
         network.internal,
         network.icc(),
     ));
-    if !network.icc() && !chroot::defence::disabled("net-isolation") {
-        ensure_bridge_netfilter()?;
-    }
     replace(&comment, &rules)?;
+    forwarding_on(network, bridge)
+}
+
+/// Switches on what a bridge network needs routed: `ip_forward`, and `route_localnet` on the
+/// bridge for published ports on 127.0.0.1.
+fn forwarding_on(network: &Network, bridge: &str) -> Result<()> {
     if !network.internal && Path::new("/proc/sys/net/ipv4/conf").join(bridge).exists() {
         sysctl_on(&route_localnet_path(bridge))?;
         ensure_ip_forward()?;
@@ -846,7 +1172,10 @@ pub fn network_up(network: &Network) -> Result<()> {
 
 /// Removes a network's rules (idempotent).
 pub fn network_down(network: &Network) -> Result<()> {
-    replace(&network_comment(network), &[])
+    match backend() {
+        Backend::Nftables => nft_replace(&network_comment(network), &[]),
+        Backend::Iptables => replace(&network_comment(network), &[]),
+    }
 }
 
 // --- published ports ---------------------------------------------------------------------------
@@ -931,7 +1260,18 @@ fn publications(rules: &[Saved]) -> Vec<Publication> {
 
 /// Every port published by a skiff container on this host.
 pub fn published() -> Result<Vec<Publication>> {
-    Ok(publications(&saved_rules()?))
+    match backend() {
+        Backend::Nftables => nft_published(),
+        Backend::Iptables => Ok(publications(&saved_rules()?)),
+    }
+}
+
+/// Makes container `comment`'s rules exactly the ones publishing `ports`.
+fn set_published(comment: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
+    match backend() {
+        Backend::Nftables => nft_replace(comment, &nft_publish_rules(comment, bridge, ip, ports)),
+        Backend::Iptables => replace(comment, &publish_rules(comment, bridge, ip, ports)),
+    }
 }
 
 /// Checks that no process on the host holds the port: it would never see its connections again.
@@ -1033,17 +1373,14 @@ pub fn publish(
         }
         chosen.push(port);
     }
-    replace(
-        &comment,
-        &publish_rules(&comment, bridge, container_ip, &chosen),
-    )?;
+    set_published(&comment, bridge, container_ip, &chosen)?;
 
     // Read back: the first rule for a port in the chain owns it.
     let now = published()?;
     for port in &chosen {
         let first = now.iter().find(|p| p.mapping.clashes_with(port));
         if first.is_some_and(|p| p.comment != comment) {
-            replace(&comment, &[])?;
+            set_published(&comment, bridge, container_ip, &[])?;
             return Err(FirewallError::PortAllocated {
                 host_ip: port.host_addr(),
                 port: port.host_port,
@@ -1056,7 +1393,11 @@ pub fn publish(
 
 /// Removes every rule of container `container_id` (idempotent).
 pub fn unpublish(container_id: &str) -> Result<()> {
-    replace(&container_comment(container_id), &[])
+    let comment = container_comment(container_id);
+    match backend() {
+        Backend::Nftables => nft_replace(&comment, &[]),
+        Backend::Iptables => replace(&comment, &[]),
+    }
 }
 
 #[cfg(test)]

@@ -21,4 +21,5 @@ pub mod firewall;
 pub mod hosts;
 pub mod ipam;
 pub mod netlink;
+pub mod nft;
 pub mod store;
