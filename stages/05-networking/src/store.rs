@@ -570,7 +570,12 @@ impl Locked {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_error(format!("remove {}", path.display()), e))
             }
-            _ => Ok(()),
+            _ => {
+                if let Some(subnet) = network.subnet {
+                    release_subnet(subnet, &path);
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -634,12 +639,7 @@ fn default_network(root: &Path, created: &str) -> Network {
 /// and its bridge brought up, or a bridge taken down: subnets and bridges belong to the whole
 /// host, not to one store root, so every root's engine takes turns.
 pub fn host_lock() -> Result<Flock<fs::File>> {
-    let dir = ["/run/lock", "/tmp"]
-        .into_iter()
-        .map(Path::new)
-        .find(|d| d.is_dir())
-        .unwrap_or(Path::new("/tmp"));
-    let path = dir.join("skiff-networks.lock");
+    let path = lock_dir().join("skiff-networks.lock");
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -649,6 +649,70 @@ pub fn host_lock() -> Result<Flock<fs::File>> {
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, errno)| io_error(format!("lock {}", path.display()), errno.into()))
 }
+
+/// Where host-wide locks and claims live: `/run/lock` (a tmpfs, empty after a reboot).
+fn lock_dir() -> &'static Path {
+    ["/run/lock", "/tmp"]
+        .into_iter()
+        .map(Path::new)
+        .find(|d| d.is_dir())
+        .unwrap_or(Path::new("/tmp"))
+}
+
+// ANCHOR: subnet_claims
+/// Subnets belong to the whole host, but a network's route appears only when its bridge comes
+/// up with its first container: two stores creating networks at the same moment would both
+/// see the same /24 free. So every bridge network claims its subnet in a host-wide directory
+/// (under the host lock): a file named after the subnet, holding the path of the network's
+/// record. A claim whose record is gone (its store deleted) is stale, and removed when seen.
+fn claims_dir() -> PathBuf {
+    lock_dir().join("skiff-subnets")
+}
+
+fn claim_file(subnet: Subnet) -> PathBuf {
+    claims_dir().join(subnet.to_string().replace('/', "_"))
+}
+
+/// The subnets other networks on this host claim. The caller holds the host lock.
+fn claimed_subnets() -> Vec<Subnet> {
+    let Ok(entries) = fs::read_dir(claims_dir()) else {
+        return Vec::new();
+    };
+    let mut claimed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().replace('_', "/");
+        let record = fs::read_to_string(entry.path()).unwrap_or_default();
+        match Subnet::parse(&name) {
+            Ok(subnet) if !record.is_empty() && Path::new(&record).exists() => {
+                claimed.push(subnet);
+            }
+            _ => {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    claimed
+}
+
+/// Claims `subnet` for the network whose record is at `record`. The caller holds the host lock.
+fn claim_subnet(subnet: Subnet, record: &Path) -> Result<()> {
+    let dir = claims_dir();
+    fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+    let record = std::path::absolute(record).unwrap_or_else(|_| record.to_path_buf());
+    let path = claim_file(subnet);
+    fs::write(&path, record.to_string_lossy().as_bytes())
+        .map_err(|e| io_error(format!("write {}", path.display()), e))
+}
+
+/// Gives `subnet` back, if the network at `record` is the one that claimed it.
+fn release_subnet(subnet: Subnet, record: &Path) {
+    let record = std::path::absolute(record).unwrap_or_else(|_| record.to_path_buf());
+    let path = claim_file(subnet);
+    if fs::read_to_string(&path).is_ok_and(|r| Path::new(&r) == record) {
+        let _ = fs::remove_file(path);
+    }
+}
+// ANCHOR_END: subnet_claims
 
 /// `host` or `none`: shown by `ls` and `inspect`, never stored.
 fn pseudo_network(name: &str, driver: Driver, created: &str) -> Network {
@@ -780,6 +844,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
             // networks, a VPN, the LAN).
             let mut avoid: Vec<Subnet> = taken.iter().map(|(s, _)| *s).collect();
             avoid.extend(host_routes());
+            avoid.extend(claimed_subnets());
             pick_subnet(&avoid).ok_or(StoreError::PoolExhausted)?
         }
     };
@@ -826,6 +891,9 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         endpoints: Vec::new(),
     };
     locked.write(&network)?;
+    if network.driver == Driver::Bridge {
+        claim_subnet(subnet, &record_path(root, &network.id))?;
+    }
     Ok(network)
 }
 
@@ -993,7 +1061,9 @@ pub fn join(
         let mut avoid: Vec<Subnet> = networks.iter().filter_map(|n| n.subnet).collect();
         avoid.push(DEFAULT_SUBNET);
         avoid.extend(host_routes());
+        avoid.extend(claimed_subnets());
         let subnet = pick_subnet(&avoid).ok_or(StoreError::PoolExhausted)?;
+        claim_subnet(subnet, &record_path(root, &net.id))?;
         net.subnet = Some(subnet);
         net.gateway = Some(subnet.gateway());
     }
@@ -1405,6 +1475,26 @@ mod tests {
             assert_eq!(parse_routes(text), vec![subnet("192.0.2.0/24")]);
         }
         assert!(parse_routes("garbage\nno numbers here\n").is_empty());
+    }
+
+    #[test]
+    fn store_two_roots_never_pick_the_same_subnet() {
+        // Neither network has a bridge (or a route) yet: only the host-wide claims tell the
+        // second store that the first one's subnet is taken.
+        let _host = host_lock().unwrap();
+        let (one, two) = (root(), root());
+        let a = create(one.path(), CreateOptions::new("a")).unwrap();
+        let b = create(two.path(), CreateOptions::new("b")).unwrap();
+        assert_ne!(a.subnet, b.subnet);
+        let claim = claim_file(a.subnet.unwrap());
+        assert!(claim.exists());
+        remove(one.path(), "a").unwrap();
+        assert!(!claim.exists(), "network rm gives the subnet back");
+        // A store deleted without `network rm` leaves a stale claim, dropped when next seen.
+        let stale = claim_file(b.subnet.unwrap());
+        drop(two);
+        assert!(!claimed_subnets().contains(&b.subnet.unwrap()));
+        assert!(!stale.exists());
     }
 
     #[test]
