@@ -21,6 +21,8 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chroot::{Feature, FeatureError, Plan, Started};
 
@@ -459,10 +461,15 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     }
     // Leaving and taking down the default bridge are one step for the containers around: a
     // container joining at the same time finds the bridge either up or gone, never half. The
-    // published ports' rules go under the same lock, as every change to FORWARD.
-    let _host = match store::host_lock() {
-        Ok(lock) => lock,
-        Err(e) => return vec![format!("take the network lock: {e}")],
+    // published ports' rules go under the same lock, as every change to FORWARD. (A removal
+    // put off by [`defer_bridge_removal`] holds the lock already: it is taken over.)
+    let held = deferred().take();
+    let (host, mut pending) = match held {
+        Some(deferred) => (deferred.host, deferred.networks),
+        None => match store::host_lock() {
+            Ok(lock) => (lock, Vec::new()),
+            Err(e) => return vec![format!("take the network lock: {e}")],
+        },
     };
     let mut errors = Vec::new();
     if unpublish && let Err(e) = firewall::unpublish(container_id) {
@@ -495,16 +502,67 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
         }
         // The default bridge goes with its last container: nothing of skiff's stays on the
         // host while no container runs.
-        if network.is_default()
-            && network.endpoints.is_empty()
-            && let Err(e) = remove_bridge(&network)
-        {
-            errors.push(e);
+        if network.is_default() && network.endpoints.is_empty() {
+            if DEFER.load(Ordering::Relaxed) {
+                pending.push(network);
+            } else if let Err(e) = remove_bridge(&network) {
+                errors.push(e);
+            }
         }
+    }
+    if !pending.is_empty() {
+        *deferred() = Some(Deferred {
+            host,
+            networks: pending,
+        });
     }
     errors
 }
 // ANCHOR_END: release
+
+// ANCHOR: deferred
+/// Whether [`release`] puts off taking down the default bridge (see [`defer_bridge_removal`]).
+static DEFER: AtomicBool = AtomicBool::new(false);
+
+/// A bridge removal put off, with the host's network lock, held until it is done.
+struct Deferred {
+    host: nix::fcntl::Flock<std::fs::File>,
+    networks: Vec<Network>,
+}
+
+fn deferred() -> std::sync::MutexGuard<'static, Option<Deferred>> {
+    static PENDING: Mutex<Option<Deferred>> = Mutex::new(None);
+    PENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// From now on, [`release`] leaves the default bridge of its last container for
+/// [`remove_deferred_bridges`], keeping the host's network lock until then. Deleting a bridge
+/// is the slowest thing a container on it costs (the kernel waits for every CPU to let go of
+/// the device, about 50 ms here), so stage 07's monitor first tells the `run` client how its
+/// container ended and only then deletes the bridge. Nobody can join the half-gone network in
+/// between: the lock is held throughout, and a container starting meanwhile waits for it.
+pub fn defer_bridge_removal() {
+    DEFER.store(true, Ordering::Relaxed);
+}
+
+/// Takes down the bridges [`release`] left, then lets the host's network lock go. Returns what
+/// could not be undone.
+pub fn remove_deferred_bridges() -> Vec<String> {
+    DEFER.store(false, Ordering::Relaxed);
+    let Some(deferred) = deferred().take() else {
+        return Vec::new();
+    };
+    let errors = deferred
+        .networks
+        .iter()
+        .filter_map(|network| remove_bridge(network).err())
+        .collect();
+    drop(deferred.host);
+    errors
+}
+// ANCHOR_END: deferred
 
 // ANCHOR: sweep
 /// Stage 05's part of sweeping a container away (see [`namespaces::sweep`]): everything it

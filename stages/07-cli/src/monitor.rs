@@ -416,6 +416,8 @@ pub fn finish(
     // --commit of the changes, and with --rm the rest of the container. (Without a commit,
     // --rm is one sweep of everything.)
     let commit = record.spec.image_args().commit.is_some();
+    // The default bridge, if this was its last container, goes after the clients are told.
+    networking::feature::defer_bridge_removal();
     let mut left = Vec::new();
     if commit || !record.spec.auto_remove() {
         left = crate::lifecycle::sweep_runtime(root, &record);
@@ -455,6 +457,9 @@ pub fn finish(
         r.state.pid = None;
     });
     tell(clients, &notes, code);
+    for left in networking::feature::remove_deferred_bridges() {
+        eprintln!("skiff monitor: cleanup: {left}");
+    }
     let Some(after) = after else {
         return 0;
     };
