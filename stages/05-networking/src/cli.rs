@@ -230,7 +230,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             ip,
             ports,
             aliases: args.network.network_alias.clone(),
-            own_dns: !args.run.namespaces.dns.is_empty(),
+            dns: args.run.namespaces.etc_options()?.dns,
             ..Attachment::first(
                 args.run.namespaces.root.clone(),
                 network,

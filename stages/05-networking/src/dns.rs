@@ -4,7 +4,8 @@
 //! `/etc/hosts` (see the hosts module) gives names to programs that read it, but many ask DNS
 //! directly: `nslookup`, `dig`, resolvers that skip nsswitch. So each user-defined bridge network
 //! gets a DNS server of its own, listening on the network's gateway address (the bridge's, on the
-//! host), port 53, UDP and TCP, and the containers' `/etc/resolv.conf` names that address:
+//! host), port 53, UDP and TCP, and the containers' `/etc/resolv.conf` names that address (the
+//! gateway of a container's first network, the one with its default route):
 //!
 //! ```text
 //!  container 10.89.3.2 ──query "db"──▶ 10.89.3.1:53 (skiff's server, on the bridge)
@@ -13,21 +14,39 @@
 //!                                        │ an address of the network (x.3.89.10.in-addr.arpa)?
 //!                                        │   yes: PTR, the container's name
 //!                                        └─ anything else: forwarded, bytes as they came, to
+//!                                           the asker's --dns servers if it has some, else
 //!                                           the host's resolvers; their answer goes back
 //! ```
+//!
+//! **One server per network, answering per asker.** Docker runs one resolver per container,
+//! inside its network namespace, that knows all the container's networks. skiff has one per
+//! network, on the host; it answers the same by looking at who asks. A question's source
+//! address is the asker's address on this network, so the server finds its endpoint in the
+//! network's record, hence its container; when that container is on more user networks
+//! (`network connect`), the server reads their records too (the store keeps them beside its
+//! own) and answers from their names after its own, in the order of the container's
+//! interfaces: the first network that knows a name answers it, as in Docker. A network the
+//! asker is not on adds nothing, so names still stay on their networks. A container that
+//! sends a question with another container's address as its source gets nothing out of it: the
+//! answer goes to that address. The same lookup finds the asker's own `--dns` servers, which
+//! the container noted on its endpoint: as in Docker, they sit behind the network's server
+//! (resolv.conf still names the gateway) and get the questions it cannot answer, in place of
+//! the host's resolvers. A loopback `--dns` is a resolver inside the container, which the
+//! server on the host cannot reach: that container keeps its servers in its resolv.conf.
 //!
 //! skiff has no daemon, so the server is a process of its own, started by the first container
 //! that joins the network and stopped when the last one leaves. It holds an exclusive lock
 //! (flock(2)) on `<root>/networks/<id>.dns.lock` for as long as it runs: a lock is how a starter
 //! knows one is already there, and, as the kernel drops it when the process dies, a crash never
-//! leaves a stale claim. It learns joins and leaves without a restart by reading the network's
+//! leaves a stale claim. It learns joins and leaves without a restart by reading a network's
 //! record again whenever the file changed (the store replaces it atomically, so it is never half
 //! written). The messages are parsed and built with hickory-proto, not by hand.
 //!
 //! The default network `bridge` has no server, as in Docker: its containers get the host's
-//! resolvers and no names. See RFC 1035 (the message format), RFC 1034 §5.3.3 (forwarding),
-//! resolv.conf(5), and flock(2).
+//! resolvers (or their `--dns`) and no names. See RFC 1035 (the message format), RFC 1034
+//! §5.3.3 (forwarding), resolv.conf(5), and flock(2).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -45,7 +64,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::ipam::Subnet;
-use crate::store::{self, Driver, Network};
+use crate::store::{self, Driver, Endpoint, Network};
 
 /// The port DNS listens on.
 pub const PORT: u16 = 53;
@@ -60,57 +79,71 @@ pub const UPSTREAM_ENV: &str = "SKIFF_DNS_UPSTREAM";
 // --- the zone -----------------------------------------------------------------------------------
 
 // ANCHOR: zone
-/// What the server knows of its network: each container's names and address.
+/// What the server knows of its network: each container's names and address; for a container
+/// that is on more networks, theirs too (see [`zone_for`]).
 #[derive(Debug, Clone, Default)]
 pub struct Zone {
-    /// The network's addresses: PTR questions about them are answered here.
-    subnet: Option<Subnet>,
-    /// Names (lower case, no trailing dot) and the address each has, in joining order.
-    entries: Vec<(String, Ipv4Addr)>,
+    /// The networks' addresses: PTR questions about them are answered here.
+    subnets: Vec<Subnet>,
+    /// How many networks the zone holds.
+    networks: usize,
+    /// Names (lower case, no trailing dot), the address each has, and which of the zone's
+    /// networks it is on (0 the first), in the networks' order, then joining order.
+    entries: Vec<(String, Ipv4Addr, usize)>,
 }
 
 impl Zone {
     /// The zone of `network`: every endpoint's name, hostname and aliases.
     pub fn of(network: &Network) -> Zone {
-        let mut entries = Vec::new();
+        Zone::default().and(network)
+    }
+
+    /// This zone with `network`'s names after its own. A name both have keeps this zone's
+    /// addresses: the first network that knows a name answers it.
+    #[must_use]
+    pub fn and(mut self, network: &Network) -> Zone {
+        let index = self.networks;
+        self.networks += 1;
+        self.subnets.extend(network.subnet);
         for endpoint in &network.endpoints {
             let names = [&endpoint.name, &endpoint.hostname]
                 .into_iter()
                 .chain(&endpoint.aliases);
             for name in names.filter(|n| !n.is_empty()) {
-                let name = name.to_ascii_lowercase();
-                if !entries.contains(&(name.clone(), endpoint.ip)) {
-                    entries.push((name, endpoint.ip));
+                let entry = (name.to_ascii_lowercase(), endpoint.ip, index);
+                if !self.entries.contains(&entry) {
+                    self.entries.push(entry);
                 }
             }
         }
-        Zone {
-            subnet: network.subnet,
-            entries,
-        }
+        self
     }
 
-    /// The addresses that have `name` (several for a shared alias).
+    /// The addresses that have `name` (several for a shared alias), on the first of the zone's
+    /// networks that knows it.
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let Some(first) = self.entries.iter().find(|(n, _, _)| *n == name) else {
+            return Vec::new();
+        };
         self.entries
             .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, ip)| *ip)
+            .filter(|(n, _, network)| *n == name && *network == first.2)
+            .map(|(_, ip, _)| *ip)
             .collect()
     }
 
-    /// The name of `ip` (its container's first name), if a container of the network has it.
+    /// The name of `ip` (its container's first name), if a container of the zone has it.
     pub fn reverse(&self, ip: Ipv4Addr) -> Option<&str> {
         self.entries
             .iter()
-            .find(|(_, a)| *a == ip)
-            .map(|(n, _)| n.as_str())
+            .find(|(_, a, _)| *a == ip)
+            .map(|(n, _, _)| n.as_str())
     }
 
-    /// Whether `ip` is one of the network's addresses.
+    /// Whether `ip` is one of the zone's networks' addresses.
     fn covers(&self, ip: Ipv4Addr) -> bool {
-        self.subnet.is_some_and(|s| s.contains(ip))
+        self.subnets.iter().any(|s| s.contains(ip))
     }
 }
 // ANCHOR_END: zone
@@ -269,6 +302,76 @@ pub fn upstreams() -> Vec<SocketAddr> {
 }
 // ANCHOR_END: upstream
 
+// --- the asker ----------------------------------------------------------------------------------
+
+/// The container of `network` whose address there is `asker`, the source of a question.
+fn container_at(network: &Network, asker: IpAddr) -> Option<&Endpoint> {
+    let IpAddr::V4(ip) = asker else {
+        return None;
+    };
+    network.endpoints.iter().find(|e| e.ip == ip)
+}
+
+/// The number of an interface's name (`eth1` is 1); records older than `network connect`
+/// leave it empty, and that was always `eth0`.
+fn interface_number(interface: &str) -> u32 {
+    interface
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0)
+}
+
+// ANCHOR: zone_for
+/// The zone network `own`'s server answers `asker` (a question's source address) from, given
+/// the store's networks (`own` may be among them): `own`'s names; and when the asker is a
+/// container of `own` that `network connect` put on more user networks, their names after,
+/// in the order of its interfaces (`eth1`, `eth2`...), as Docker's resolver tries a
+/// container's networks in turn. A network the asker is not on adds nothing: its names stay
+/// unknown to it.
+pub fn zone_for<'a>(
+    own: &Network,
+    networks: impl IntoIterator<Item = &'a Network>,
+    asker: IpAddr,
+) -> Zone {
+    let zone = Zone::of(own);
+    let Some(container) = container_at(own, asker).map(|e| e.container_id.as_str()) else {
+        return zone;
+    };
+    let mut others: Vec<(u32, &Network)> = networks
+        .into_iter()
+        .filter(|n| n.id != own.id && !n.is_predefined())
+        .filter_map(|n| Some((interface_number(&n.endpoint(container)?.interface), n)))
+        .collect();
+    others.sort_by_key(|(number, _)| *number);
+    others
+        .into_iter()
+        .fold(zone, |zone, (_, network)| zone.and(network))
+}
+// ANCHOR_END: zone_for
+
+// ANCHOR: upstreams_for
+/// Where the questions of `asker` that are not names go: its container's own servers
+/// (`--dns`, port 53) if it named some, else `host`, the host's resolvers.
+pub fn upstreams_for(own: &Network, asker: IpAddr, host: &[SocketAddr]) -> Vec<SocketAddr> {
+    match container_at(own, asker) {
+        Some(endpoint) if !endpoint.dns.is_empty() => endpoint
+            .dns
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, PORT))
+            .collect(),
+        _ => host.to_vec(),
+    }
+}
+
+/// Whether the network's server can ask a container's own `--dns` servers for it: not when
+/// one of them is a loopback address. That is a resolver inside the container (Docker's
+/// reading), on a loopback the server, on the host, cannot reach; such a container keeps its
+/// servers in its resolv.conf and asks them itself, without the network's names.
+pub fn can_forward_to(servers: &[IpAddr]) -> bool {
+    !servers.iter().any(IpAddr::is_loopback)
+}
+// ANCHOR_END: upstreams_for
+
 /// Asks the upstream resolvers in turn over UDP; the first answer wins.
 fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for upstream in upstreams {
@@ -297,42 +400,81 @@ fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
 
 // --- the server ---------------------------------------------------------------------------------
 
-/// The network's record as last read, and the file's identity then.
-struct Watched {
-    path: PathBuf,
-    stamp: Option<(u64, i64, i64)>,
-    zone: Zone,
-    /// The network is gone, or has no container left.
-    empty: bool,
+/// A file's identity: inode and modification time. The store replaces a record by renaming
+/// a new file over it, so a new inode means a new record.
+type Stamp = (u64, i64, i64);
+
+/// The store's network records as last read, each with its file's identity then: the server's
+/// own network, and the others that a container of it may also be on.
+struct Records {
+    /// `<root>/networks`.
+    dir: PathBuf,
+    /// The server's network's id.
+    own: String,
+    /// Every record, by network id.
+    files: BTreeMap<String, (Stamp, Network)>,
 }
 
-impl Watched {
-    /// Reads the record again if the file changed since the last look.
+/// What the server answers one asker from.
+struct View {
+    zone: Zone,
+    upstreams: Vec<SocketAddr>,
+}
+
+impl Records {
+    /// Reads again the records that changed since the last look (a directory listing and a
+    /// stat(2) of each: cheap next to a question's round trip), and forgets the removed ones.
     fn refresh(&mut self) {
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));
-        if stamp.is_some() && stamp == self.stamp {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            self.files.clear();
             return;
-        }
-        self.stamp = stamp;
-        let network: Option<Network> = std::fs::read(&self.path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        match network {
-            Some(network) => {
-                self.empty = network.endpoints.is_empty();
-                self.zone = Zone::of(&network);
+        };
+        let mut seen = BTreeSet::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(store::record_id) else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let stamp = (meta.ino(), meta.mtime(), meta.mtime_nsec());
+            seen.insert(id.to_string());
+            if self.files.get(id).is_some_and(|(known, _)| *known == stamp) {
+                continue;
             }
-            None => self.empty = true,
+            let network: Option<Network> = std::fs::read(entry.path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            match network {
+                Some(network) => self.files.insert(id.to_string(), (stamp, network)),
+                None => self.files.remove(id),
+            };
         }
+        self.files.retain(|id, _| seen.contains(id));
+    }
+
+    /// How to answer `asker`; `None` once the server's network is gone or has no container
+    /// left, when the server stops.
+    fn view(&self, asker: Option<IpAddr>, host: &[SocketAddr]) -> Option<View> {
+        let (_, own) = self.files.get(&self.own)?;
+        if own.endpoints.is_empty() {
+            return None;
+        }
+        let asker = asker.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Some(View {
+            zone: zone_for(own, self.files.values().map(|(_, n)| n), asker),
+            upstreams: upstreams_for(own, asker, host),
+        })
     }
 }
 
 // ANCHOR: serve
 /// Serves network `id` of store `root` until it is removed or has no container left: what the
 /// hidden command `network dns-serve` runs. `ready`, if given, gets one byte once the sockets
-/// are bound, so the starter knows the containers can ask.
+/// are bound, so the starter knows the containers can ask. Each question is answered for its
+/// asker: from the names of every network its container is on, and forwarded to its own
+/// `--dns` servers if it has some.
 pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()> {
     use anyhow::Context;
     let network = store::inspect(root, id)?;
@@ -346,41 +488,41 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
     if let Some(ready) = ready {
         let _ = File::from(ready).write_all(b"1");
     }
-    let watched = Arc::new(Mutex::new(Watched {
-        path: store::record_path(root, &network.id),
-        stamp: None,
-        zone: Zone::default(),
-        empty: false,
+    let records = Arc::new(Mutex::new(Records {
+        dir: root.join("networks"),
+        own: network.id.clone(),
+        files: BTreeMap::new(),
     }));
-    let upstreams = Arc::new(upstreams());
+    let host = Arc::new(upstreams());
     let turn = Arc::new(AtomicUsize::new(0));
     {
-        let (watched, upstreams, turn) = (watched.clone(), upstreams.clone(), turn.clone());
-        std::thread::spawn(move || serve_tcp(&tcp, &watched, &upstreams, &turn));
+        let (records, host, turn) = (records.clone(), host.clone(), turn.clone());
+        std::thread::spawn(move || serve_tcp(&tcp, &records, &host, &turn));
     }
     let mut buf = vec![0; 4096];
     loop {
         let received = udp.recv_from(&mut buf);
-        let zone = {
-            let mut w = watched.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            w.refresh();
-            if w.empty {
-                return Ok(());
-            }
-            w.zone.clone()
+        let asker = received.as_ref().ok().map(|(_, from)| from.ip());
+        let view = {
+            let mut r = records.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            r.refresh();
+            r.view(asker, &host)
+        };
+        let Some(view) = view else {
+            return Ok(());
         };
         let Ok((n, from)) = received else { continue };
         let query = buf[..n].to_vec();
-        match answer(&zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
+        match answer(&view.zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
             Reply::Answer(bytes) => {
                 let _ = udp.send_to(&bytes, from);
             }
             Reply::Forward => {
                 // The upstream may take its time: the next question must not wait for it.
-                let (udp, upstreams) = (udp.try_clone()?, upstreams.clone());
+                let udp = udp.try_clone()?;
                 std::thread::spawn(move || {
                     if let Some(bytes) =
-                        forward(&query, &upstreams).or_else(|| server_failure(&query))
+                        forward(&query, &view.upstreams).or_else(|| server_failure(&query))
                     {
                         let _ = udp.send_to(&bytes, from);
                     }
@@ -395,39 +537,39 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
 /// DNS over TCP (RFC 1035 §4.2.2): each message after its length in two bytes.
 fn serve_tcp(
     listener: &TcpListener,
-    watched: &Mutex<Watched>,
-    upstreams: &[SocketAddr],
+    records: &Mutex<Records>,
+    host: &[SocketAddr],
     turn: &AtomicUsize,
 ) {
     for stream in listener.incoming().flatten() {
-        let zone = match watched.lock() {
-            Ok(mut w) => {
-                w.refresh();
-                w.zone.clone()
+        let asker = stream.peer_addr().ok().map(|a| a.ip());
+        let view = match records.lock() {
+            Ok(mut r) => {
+                r.refresh();
+                r.view(asker, host)
             }
             Err(_) => return,
         };
-        let _ = answer_tcp(stream, &zone, upstreams, turn);
+        if let Some(view) = view {
+            let _ = answer_tcp(stream, &view, turn);
+        }
     }
 }
 
-fn answer_tcp(
-    mut stream: TcpStream,
-    zone: &Zone,
-    upstreams: &[SocketAddr],
-    turn: &AtomicUsize,
-) -> std::io::Result<()> {
+fn answer_tcp(mut stream: TcpStream, view: &View, turn: &AtomicUsize) -> std::io::Result<()> {
     stream.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
     let mut len = [0u8; 2];
     stream.read_exact(&mut len)?;
     let mut query = vec![0; usize::from(u16::from_be_bytes(len))];
     stream.read_exact(&mut query)?;
-    let bytes = match answer(zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
+    let bytes = match answer(&view.zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
         Reply::Answer(bytes) => bytes,
-        Reply::Forward => match forward(&query, upstreams).or_else(|| server_failure(&query)) {
-            Some(bytes) => bytes,
-            None => return Ok(()),
-        },
+        Reply::Forward => {
+            match forward(&query, &view.upstreams).or_else(|| server_failure(&query)) {
+                Some(bytes) => bytes,
+                None => return Ok(()),
+            }
+        }
         Reply::Drop => return Ok(()),
     };
     let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
@@ -619,13 +761,15 @@ mod tests {
     use hickory_proto::op::Query;
 
     fn zone() -> Zone {
+        let ip = |last| Ipv4Addr::new(10, 89, 3, last);
         Zone {
-            subnet: Some("10.89.3.0/24".parse().unwrap()),
+            subnets: vec!["10.89.3.0/24".parse().unwrap()],
+            networks: 1,
             entries: vec![
-                ("web".into(), Ipv4Addr::new(10, 89, 3, 2)),
-                ("db".into(), Ipv4Addr::new(10, 89, 3, 3)),
-                ("api".into(), Ipv4Addr::new(10, 89, 3, 4)),
-                ("api".into(), Ipv4Addr::new(10, 89, 3, 5)),
+                ("web".into(), ip(2), 0),
+                ("db".into(), ip(3), 0),
+                ("api".into(), ip(4), 0),
+                ("api".into(), ip(5), 0),
             ],
         }
     }
@@ -718,5 +862,153 @@ mod tests {
             ),
             "nameserver 10.89.3.1\nsearch lan\noptions edns0\n"
         );
+    }
+
+    // --- a container on several networks, and its own servers --------------------------------
+
+    /// A store with networks `na`, `nb` and `nc`: container `x` on `na` (eth0) and `nb` (eth1)
+    /// with its own server 192.0.2.53, `y` on `nb`, `z` on `nc`, and `both`, a name on `na`
+    /// and on `nb`.
+    fn store_of_three() -> (tempfile::TempDir, Vec<Network>) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (name, subnet) in [
+            ("na", "10.89.61.0/24"),
+            ("nb", "10.89.62.0/24"),
+            ("nc", "10.89.63.0/24"),
+        ] {
+            store::create(
+                root,
+                store::CreateOptions {
+                    subnet: Some(subnet.parse().unwrap()),
+                    ..store::CreateOptions::new(name)
+                },
+            )
+            .unwrap();
+        }
+        let join = |network: &str, id: &str, interface: &str| {
+            store::join(root, network, id, id, id, Path::new(""), None).unwrap();
+            store::annotate(root, network, id, interface, &[]).unwrap();
+        };
+        join("na", "x", "eth0");
+        join("nb", "x", "eth1");
+        join("nb", "y", "eth0");
+        join("nc", "z", "eth0");
+        join("na", "both", "eth0");
+        join("nb", "both", "eth1");
+        let dns = ["192.0.2.53".parse().unwrap()];
+        store::note_dns(root, "na", "x", &dns).unwrap();
+        let networks = store::list(root).unwrap();
+        (dir, networks)
+    }
+
+    fn named<'a>(networks: &'a [Network], name: &str) -> &'a Network {
+        networks.iter().find(|n| n.name == name).unwrap()
+    }
+
+    fn address(network: &Network, id: &str) -> IpAddr {
+        IpAddr::V4(network.endpoint(id).unwrap().ip)
+    }
+
+    #[test]
+    fn a_container_on_two_networks_resolves_the_names_of_both() {
+        let (_dir, networks) = store_of_three();
+        let (na, nb) = (named(&networks, "na"), named(&networks, "nb"));
+        let x = address(na, "x");
+        let zone = zone_for(na, &networks, x);
+        assert_eq!(zone.lookup("x"), vec![na.endpoint("x").unwrap().ip]);
+        assert_eq!(zone.lookup("y."), vec![nb.endpoint("y").unwrap().ip]);
+        // A name on both: the first network's address, as Docker's resolver answers.
+        assert_eq!(zone.lookup("both"), vec![na.endpoint("both").unwrap().ip]);
+        // The other network's addresses resolve back too.
+        let y = nb.endpoint("y").unwrap().ip;
+        let reply = answered(answer(&zone, &ask(&arpa(y), RecordType::PTR), 0));
+        assert_eq!(
+            reply.answers[0].data,
+            RData::PTR(PTR(Name::from_ascii("y.").unwrap()))
+        );
+    }
+
+    fn arpa(ip: Ipv4Addr) -> String {
+        let [a, b, c, d] = ip.octets();
+        format!("{d}.{c}.{b}.{a}.in-addr.arpa.")
+    }
+
+    #[test]
+    fn names_of_networks_the_asker_is_not_on_stay_unknown() {
+        let (_dir, networks) = store_of_three();
+        let na = named(&networks, "na");
+        // x is not on nc: z is not a name for it.
+        let zone = zone_for(na, &networks, address(na, "x"));
+        assert!(zone.lookup("z").is_empty());
+        assert!(matches!(
+            answer(&zone, &ask("z.", RecordType::A), 0),
+            Reply::Forward
+        ));
+        // An asker that is no container of na (the host, say) gets na's names only.
+        let host = zone_for(na, &networks, "10.89.61.1".parse().unwrap());
+        assert!(!host.lookup("x").is_empty());
+        assert!(host.lookup("y").is_empty());
+        // y, on nb only, gets nb's names: x (on nb too), not z.
+        let nb = named(&networks, "nb");
+        let y = zone_for(nb, &networks, address(nb, "y"));
+        assert!(y.lookup("x").len() == 1 && y.lookup("z").is_empty());
+    }
+
+    #[test]
+    fn a_container_with_own_servers_is_forwarded_to_them() {
+        let (_dir, networks) = store_of_three();
+        let na = named(&networks, "na");
+        let host: Vec<SocketAddr> = vec!["127.0.0.1:9".parse().unwrap()];
+        assert_eq!(
+            upstreams_for(na, address(na, "x"), &host),
+            vec!["192.0.2.53:53".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(upstreams_for(na, address(na, "both"), &host), host);
+        assert_eq!(
+            upstreams_for(na, "10.89.61.1".parse().unwrap(), &host),
+            host
+        );
+        assert!(can_forward_to(&["192.0.2.53".parse().unwrap()]));
+        assert!(!can_forward_to(&[
+            "192.0.2.53".parse().unwrap(),
+            "127.0.0.1".parse().unwrap()
+        ]));
+    }
+
+    #[test]
+    fn the_server_sees_joins_and_leaves_on_every_network() {
+        let (dir, networks) = store_of_three();
+        let root = dir.path();
+        let (na, nb) = (named(&networks, "na"), named(&networks, "nb"));
+        let mut records = Records {
+            dir: root.join("networks"),
+            own: na.id.clone(),
+            files: BTreeMap::new(),
+        };
+        let x = Some(address(na, "x"));
+        records.refresh();
+        let view = records.view(x, &[]).unwrap();
+        assert_eq!(view.zone.lookup("y").len(), 1);
+        assert_eq!(view.upstreams.len(), 1);
+        // y leaves nb, w joins it: seen at the next question.
+        store::leave(root, "nb", "y").unwrap();
+        store::join(root, "nb", "w", "w", "w", Path::new(""), None).unwrap();
+        records.refresh();
+        let view = records.view(x, &[]).unwrap();
+        assert!(view.zone.lookup("y").is_empty());
+        assert_eq!(view.zone.lookup("w").len(), 1);
+        // nb removed: its names are gone; na emptied: the server stops.
+        for id in ["x", "both", "w"] {
+            store::leave(root, "nb", id).unwrap();
+        }
+        store::remove(root, &nb.id).unwrap();
+        records.refresh();
+        assert!(records.view(x, &[]).unwrap().zone.lookup("both").len() == 1);
+        for id in ["x", "both"] {
+            store::leave(root, "na", id).unwrap();
+        }
+        records.refresh();
+        assert!(records.view(x, &[]).is_none());
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! See veth(4), bridge(8), macvlan in ip-link(8), and the firewall and store modules.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,8 +57,9 @@ pub struct Attachment {
     pub default_route: bool,
     /// More names the others of the network resolve it by (`network connect --alias`).
     pub aliases: Vec<String>,
-    /// `--dns` named the container's nameservers: its resolv.conf is left as it is.
-    pub own_dns: bool,
+    /// `--dns`: the container's own nameservers. On a user network they sit behind the
+    /// network's DNS server, which forwards the container's other questions to them.
+    pub dns: Vec<IpAddr>,
 }
 
 impl Attachment {
@@ -84,7 +85,7 @@ impl Attachment {
             interface: "eth0".to_string(),
             default_route: true,
             aliases: Vec::new(),
-            own_dns: false,
+            dns: Vec::new(),
         }
     }
 }
@@ -217,12 +218,18 @@ impl Feature for NetworkFeature {
             .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))?;
         // ANCHOR: dns
         // A user network's names by DNS too: its server, started by its first container. The
-        // container asks the server of its first network (the one with its default route).
+        // container asks the server of its first network (the one with its default route),
+        // which also knows the names of its other networks. Its own --dns servers sit behind
+        // that server: noted on its endpoint, they get the questions the server cannot answer.
+        // (A loopback --dns, a resolver inside the container, stays in its resolv.conf.)
         if crate::dns::wanted(network) && !want.hosts_file.as_os_str().is_empty() {
+            let behind = crate::dns::can_forward_to(&want.dns);
+            if behind && !want.dns.is_empty() {
+                store::note_dns(&want.root, &network.id, &want.container_id, &want.dns)
+                    .map_err(|e| fail("note the container's --dns servers")(e.into()))?;
+            }
             crate::dns::ensure_running(&want.root, network).map_err(FeatureError::msg)?;
-            if let (true, false, Some(gateway)) =
-                (want.default_route, want.own_dns, network.gateway)
-            {
+            if let (true, true, Some(gateway)) = (want.default_route, behind, network.gateway) {
                 crate::dns::write_resolv_conf(&want.hosts_file, gateway)
                     .map_err(|e| fail("point resolv.conf at the network's DNS server")(e.into()))?;
             }

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -338,6 +338,10 @@ pub struct Endpoint {
     /// `network connect`, where it was always `eth0`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub interface: String,
+    /// The container's own nameservers (`--dns`): the network's DNS server forwards the
+    /// container's questions that are not the network's to them, in place of the host's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<IpAddr>,
 }
 
 /// What `network create` may add to a subnet: `--ip-range`, the part of it containers get
@@ -538,10 +542,7 @@ impl Locked {
         for entry in entries {
             let entry = entry.map_err(|e| io_error(format!("read {}", self.dir.display()), e))?;
             let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            if !is_id(id) {
+            if name.to_str().and_then(record_id).is_none() {
                 continue;
             }
             let path = entry.path();
@@ -1103,6 +1104,7 @@ pub fn join(
         hosts_file: hosts_file.into(),
         aliases: Vec::new(),
         interface: String::new(),
+        dns: Vec::new(),
     };
     net.endpoints.push(endpoint.clone());
     locked.write(&net)?;
@@ -1194,6 +1196,36 @@ pub fn annotate(
         locked.write(&net)?;
     }
     Ok(net)
+}
+
+/// Notes container `container_id`'s own nameservers (`--dns`) on its endpoint on `network`
+/// (name or id), for the network's DNS server to forward its questions to. Returns the network
+/// as it is now.
+pub fn note_dns(
+    root: &Path,
+    network: &str,
+    container_id: &str,
+    servers: &[IpAddr],
+) -> Result<Network> {
+    let locked = lock(root)?;
+    let networks = locked.read_all()?;
+    let mut net = find(&networks, network)?.clone();
+    if let Some(endpoint) = net
+        .endpoints
+        .iter_mut()
+        .find(|e| e.container_id == container_id)
+        && endpoint.dns != servers
+    {
+        endpoint.dns = servers.to_vec();
+        locked.write(&net)?;
+    }
+    Ok(net)
+}
+
+/// The network id a file of the store's `networks` directory is the record of: `<id>.json`;
+/// `None` for the other files there (locks, the DNS servers' pids, files being written).
+pub fn record_id(file_name: &str) -> Option<&str> {
+    file_name.strip_suffix(".json").filter(|id| is_id(id))
 }
 
 /// Where network `id`'s record is: the DNS server watches it for joins and leaves.
@@ -1813,6 +1845,7 @@ mod tests {
             hosts_file: PathBuf::new(),
             aliases: Vec::new(),
             interface: String::new(),
+            dns: Vec::new(),
         });
         let second = host_link_name("0123456789ab", &net.id, &[net.clone()]);
         assert_ne!(second, first);
@@ -1876,6 +1909,7 @@ mod tests {
             hosts_file: PathBuf::from("/x"),
             aliases: Vec::new(),
             interface: String::new(),
+            dns: Vec::new(),
         });
         let json = inspect_json(&[net]);
         let expected = format!(

@@ -172,6 +172,7 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         let want = networking::feature::Attachment {
             ip,
             aliases: args.alias.clone(),
+            dns: record.spec.image_args().namespaces.etc_options()?.dns,
             ..networking::feature::Attachment::first(
                 root.clone(),
                 network.name.clone(),

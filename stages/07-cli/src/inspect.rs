@@ -1174,6 +1174,7 @@ mod tests {
                 hosts_file: PathBuf::new(),
                 aliases: Vec::new(),
                 interface: "eth0".into(),
+                dns: Vec::new(),
             }],
         }
     }

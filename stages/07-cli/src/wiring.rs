@@ -123,6 +123,8 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     }
     let mut prepared = volumes::cli::prepare(&flags, id)?;
     let first = usize::from(first_stays && matches!(spec.network_choice(), Choice::Attach(_)));
+    // Whichever network comes first, its DNS server forwards to the container's --dns servers.
+    let dns = spec.image_args().namespaces.etc_options()?.dns;
     let container = &mut prepared.container;
     for (n, connection) in networks.connected.iter().enumerate() {
         let interface = n + first;
@@ -131,6 +133,7 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             interface: format!("eth{interface}"),
             default_route: interface == 0,
             aliases: connection.aliases.clone(),
+            dns: dns.clone(),
             ..Attachment::first(
                 spec.root().to_path_buf(),
                 connection.network.clone(),
