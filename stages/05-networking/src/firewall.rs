@@ -744,6 +744,10 @@ pub const BACKEND_ENV: &str = "SKIFF_FIREWALL";
 /// The backend, detected once per process: nftables unless legacy iptables is in use or
 /// iptables' FORWARD chain drops by default (then only iptables rules can let containers out).
 pub fn backend() -> Backend {
+    #[cfg(test)]
+    if let Some(forced) = tests::FORCED.with(std::cell::Cell::get) {
+        return forced;
+    }
     static CHOSEN: OnceLock<Backend> = OnceLock::new();
     *CHOSEN.get_or_init(|| match std::env::var(BACKEND_ENV).as_deref() {
         // The lab's defence trial: the iptables rules skiff had before its isolation chains.
@@ -1406,6 +1410,12 @@ pub fn unpublish(container_id: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    thread_local! {
+        /// The backend a test thread uses, whatever the host would choose.
+        pub(super) static FORCED: std::cell::Cell<Option<Backend>> =
+            const { std::cell::Cell::new(None) };
+    }
+
     fn parse(value: &str) -> PortMapping {
         PortMapping::parse(value).unwrap()
     }
@@ -1719,6 +1729,7 @@ mod tests {
 
     /// Real rules, as root: made-up names, a test subnet, a bridge that does not exist.
     mod root {
+        use super::super::tests::FORCED;
         use super::*;
         use crate::ipam::Subnet;
         use std::collections::{BTreeMap, BTreeSet};
@@ -1804,6 +1815,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            FORCED.with(|f| f.set(Some(Backend::Iptables)));
             let _host = host_lock();
             for internal in [false, true] {
                 let network = test_network(internal);
@@ -1855,6 +1867,7 @@ mod tests {
             if !can_run() {
                 return;
             }
+            FORCED.with(|f| f.set(Some(Backend::Iptables)));
             let _host = host_lock();
             let network = test_network(false);
             let bridge = network.bridge.clone().unwrap();
@@ -1926,6 +1939,95 @@ mod tests {
             assert!(skiff_lines(&comment).is_empty());
             assert!(skiff_lines(&container_comment(&second)).is_empty());
             unpublish(&first).unwrap();
+        }
+
+        /// skiff's nftables rules whose comment starts with `tag`, as `chain comment` lines.
+        fn nft_lines(tag: &str) -> Vec<String> {
+            Nft::open()
+                .unwrap()
+                .rules(NFT_TABLE)
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(tag)))
+                .map(|r| format!("{} {}", r.chain, r.comment.unwrap_or_default()))
+                .collect()
+        }
+
+        #[test]
+        fn firewall_root_nftables_rules_come_and_go() {
+            if !nix::unistd::geteuid().is_root() {
+                eprintln!("skipped: needs root");
+                return;
+            }
+            if let Err(e) = Nft::open().and_then(|mut n| n.rules(NFT_TABLE)) {
+                eprintln!("skipped: no nftables here: {e}");
+                return;
+            }
+            FORCED.with(|f| f.set(Some(Backend::Nftables)));
+            let _host = host_lock();
+            for internal in [false, true] {
+                let network = test_network(internal);
+                let _cleanup = Cleanup {
+                    networks: vec![network.clone()],
+                    containers: vec![],
+                };
+                let comment = network_comment(&network);
+                network_up(&network).unwrap();
+                let lines = nft_lines(&comment);
+                // Internal: two drops, the isolation jump's drop; else masquerade, the
+                // loopback guard, the jump and the isolation drop.
+                let expected = if internal { 3 } else { 4 };
+                assert_eq!(lines.len(), expected, "{lines:#?}");
+                assert_eq!(
+                    lines.iter().any(|l| l.starts_with("postrouting ")),
+                    !internal,
+                    "{lines:#?}"
+                );
+                network_up(&network).unwrap();
+                assert_eq!(nft_lines(&comment), lines, "nothing doubles");
+                network_down(&network).unwrap();
+                assert!(nft_lines(&comment).is_empty());
+                network_down(&network).unwrap();
+            }
+            // Publishing: the ports read back from the rules' comments, and go again.
+            let network = test_network(false);
+            let id = format!("skifftest{}", random_hex(12));
+            let _cleanup = Cleanup {
+                networks: vec![network.clone()],
+                containers: vec![id.clone()],
+            };
+            network_up(&network).unwrap();
+            let bridge = network.bridge.clone().unwrap();
+            let ip = Ipv4Addr::from(u32::from(network.gateway.unwrap()) + 1);
+            let port = free_port();
+            let ports = [
+                PortMapping::parse(&format!("{port}:80")).unwrap(),
+                PortMapping::parse(&format!("127.0.0.1:{}:81/udp", port + 1)).unwrap(),
+            ];
+            assert_eq!(publish(&id, &bridge, ip, &ports).unwrap(), ports);
+            let comment = container_comment(&id);
+            let ours: Vec<PortMapping> = published()
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.comment == comment && p.container_ip == ip)
+                .map(|p| p.mapping)
+                .collect();
+            assert_eq!(ours, ports);
+            // PREROUTING and OUTPUT per port, one loopback masquerade.
+            assert_eq!(nft_lines(&comment).len(), 5, "{:#?}", nft_lines(&comment));
+            unpublish(&id).unwrap();
+            assert!(nft_lines(&comment).is_empty());
+            network_down(&network).unwrap();
+            // The last rules took the table with them (unless another engine's are there).
+            let rest = Nft::open().unwrap().rules(NFT_TABLE).unwrap();
+            assert!(
+                rest.iter().all(|r| !r
+                    .comment
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("skifftest")),
+                "{rest:?}"
+            );
         }
 
         #[test]
