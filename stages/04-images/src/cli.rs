@@ -618,8 +618,9 @@ fn rmi(args: RmiArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    // Docker's exit code for a command that failed (125 is `run`'s, for its own errors).
     match failed {
-        Some(_) => Ok(cli::EXIT_ENGINE),
+        Some(_) => Ok(1),
         None => Ok(0),
     }
 }
