@@ -90,6 +90,11 @@ pub struct Check {
     /// once more against the real engine with that one defence switched off
     /// (`SKIFF_UNSAFE_DISABLE=NAME`, which debug builds of skiff honour), and there it must fail.
     pub defence: Option<String>,
+    /// Kernel modules the check needs (`ipvlan`, `8021q`): on a kernel without one of them
+    /// (no `/sys/module/NAME`) the check does not apply, and says so; scripts/test-in-vm runs
+    /// it in a VM whose kernel has them.
+    #[serde(default)]
+    pub kernel: Vec<String>,
     /// Only from this stage on (a behaviour a later stage adds to an earlier lab's subject).
     pub since: Option<u32>,
     /// Only up to this stage: a later stage changes the behaviour on purpose (from stage 07 a

@@ -221,6 +221,15 @@ pub fn report(stage: u32, bin: &Path, filter: Option<&str>) -> Result<bool, Stri
             current = &lab.name;
         }
         let applies = check.applies(stage);
+        if applies == Applies::Unsupported {
+            skipped += 1;
+            println!(
+                "  skip  {} (this kernel has no {}: scripts/test-in-vm runs it in a VM)",
+                check.name,
+                check.kernel_lacks().unwrap_or_default()
+            );
+            continue;
+        }
         if applies.skipped() {
             skipped += 1;
             let (word, bound) = match applies {

@@ -51,12 +51,17 @@ pub enum Applies {
     /// No longer applies (`until` is an earlier stage): a later stage changed the behaviour on
     /// purpose, and a check of its own lab says what holds then.
     Superseded,
+    /// This host's kernel lacks a module the check needs (`kernel`).
+    Unsupported,
 }
 
 impl Applies {
     /// The check does not run at this stage.
     pub fn skipped(self) -> bool {
-        matches!(self, Applies::NotYet | Applies::Superseded)
+        matches!(
+            self,
+            Applies::NotYet | Applies::Superseded | Applies::Unsupported
+        )
     }
 }
 
@@ -67,11 +72,23 @@ impl Check {
             Applies::NotYet
         } else if self.until.is_some_and(|until| stage > until) {
             Applies::Superseded
+        } else if self.kernel_lacks().is_some() {
+            Applies::Unsupported
         } else if self.closed_in.is_some_and(|closed| stage >= closed) {
             Applies::Closed
         } else {
             Applies::Normally
         }
+    }
+}
+
+impl Check {
+    /// The first kernel module the check needs that this kernel does not have loaded or built in.
+    pub fn kernel_lacks(&self) -> Option<&str> {
+        self.kernel
+            .iter()
+            .map(String::as_str)
+            .find(|name| !std::path::Path::new("/sys/module").join(name).exists())
     }
 }
 

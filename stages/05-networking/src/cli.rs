@@ -444,7 +444,10 @@ impl NetworkCommand {
                 let driver = match driver.as_str() {
                     "bridge" => Driver::Bridge,
                     "macvlan" => Driver::Macvlan,
-                    other => bail!("unknown network driver {other:?}: use bridge or macvlan"),
+                    "ipvlan" => Driver::Ipvlan,
+                    other => {
+                        bail!("unknown network driver {other:?}: use bridge, macvlan or ipvlan")
+                    }
                 };
                 let mut parent = None;
                 let mut options = std::collections::BTreeMap::new();
@@ -456,6 +459,10 @@ impl NetworkCommand {
                         }
                         store::MACVLAN_MODE if driver == Driver::Macvlan => {
                             store::macvlan_mode(Some(&value))?;
+                            options.insert(key, value);
+                        }
+                        store::IPVLAN_MODE if driver == Driver::Ipvlan => {
+                            store::ipvlan_mode(Some(&value))?;
                             options.insert(key, value);
                         }
                         store::BRIDGE_NAME if driver == Driver::Bridge => {
@@ -500,7 +507,17 @@ impl NetworkCommand {
                     }
                 }
                 let _host = store::host_lock()?;
-                let network = store::create(
+                // A VLAN parent that does not exist yet is made now, and unmade if the network
+                // cannot be.
+                let mut made_parent = None;
+                if matches!(driver, Driver::Macvlan | Driver::Ipvlan)
+                    && let Some(name) = &parent
+                    && crate::feature::create_vlan_parent(name).map_err(anyhow::Error::msg)?
+                {
+                    options.insert(store::PARENT_CREATED.to_string(), "true".to_string());
+                    made_parent = Some(name.clone());
+                }
+                let created = store::create(
                     &root.root,
                     CreateOptions {
                         name,
@@ -525,7 +542,19 @@ impl NetworkCommand {
                                 .collect::<anyhow::Result<_>>()?,
                         },
                     },
-                )?;
+                );
+                let network = match created {
+                    Ok(network) => network,
+                    Err(e) => {
+                        if let Some(name) = made_parent
+                            && let Err(undo) = crate::netlink::Netlink::open()
+                                .and_then(|mut n| n.delete_link(&name))
+                        {
+                            eprintln!("networking: warning: delete VLAN link {name}: {undo}");
+                        }
+                        return Err(e.into());
+                    }
+                };
                 println!("{}", network.id);
                 Ok(0)
             }
@@ -620,7 +649,7 @@ fn remove(root: &std::path::Path, name: &str) -> anyhow::Result<String> {
     if let Err(e) = crate::dns::stop(root, &network.id) {
         eprintln!("networking: warning: {e}");
     }
-    if network.driver == Driver::Bridge {
+    if network.driver == Driver::Bridge || network.options.contains_key(store::PARENT_CREATED) {
         crate::feature::remove_bridge(&network).map_err(anyhow::Error::msg)?;
     }
     Ok(name.to_string())

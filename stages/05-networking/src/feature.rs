@@ -276,14 +276,21 @@ fn plug(
     let mut netlink = Netlink::open().map_err(|e| fail("open a netlink socket")(e.into()))?;
     let bridge = network.bridge.clone().unwrap_or_default();
     match network.driver {
-        Driver::Macvlan => {
+        Driver::Macvlan | Driver::Ipvlan => {
             let parent = network.parent.clone().unwrap_or_default();
-            let mode =
-                store::macvlan_mode(network.options.get(store::MACVLAN_MODE).map(String::as_str))
-                    .map_err(|e| fail("read the macvlan mode")(e.into()))?;
+            let option = |key: &str| network.options.get(key).map(String::as_str);
+            let mode = if network.driver == Driver::Ipvlan {
+                store::ipvlan_mode(option(store::IPVLAN_MODE)).map(SubLinkMode::Ipvlan)
+            } else {
+                store::macvlan_mode(option(store::MACVLAN_MODE)).map(SubLinkMode::Macvlan)
+            }
+            .map_err(|e| fail("read the network's mode")(e.into()))?;
             netlink
-                .create_sublink(interface, &parent, pid, SubLinkMode::Macvlan(mode))
-                .map_err(|e| fail(format!("create a macvlan on {parent}"))(e.into()))?;
+                .create_sublink(interface, &parent, pid, mode)
+                .map_err(|e| {
+                    let kind = network.driver.as_str();
+                    fail(format!("create an {kind} link on {parent}"))(e.into())
+                })?;
         }
         _ => {
             // One end stays on the host, on the bridge; the other is born inside the
@@ -308,8 +315,12 @@ fn plug(
     // Inside the container's namespace, from a thread that joined it.
     let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
     let mtu = network.mtu();
+    // An ipvlan link has its parent's MAC address, and no other: the kernel refuses to set one.
+    let own_mac = network.driver != Driver::Ipvlan;
     Netlink::in_netns_of(pid, move |inside| {
-        inside.set_mac(interface, mac.octets())?;
+        if own_mac {
+            inside.set_mac(interface, mac.octets())?;
+        }
         if let Some(mtu) = mtu {
             inside.set_mtu(interface, mtu)?;
         }
@@ -406,12 +417,12 @@ pub fn disconnect_running(
         Err(e) => return vec![format!("leave network {network}: {e}")],
     };
     let link = match (net.driver, pid) {
-        (Driver::Macvlan, Some(pid)) => {
+        (Driver::Macvlan | Driver::Ipvlan, Some(pid)) => {
             let interface = endpoint.interface.clone();
             Netlink::in_netns_of(pid, move |inside| inside.delete_link(&interface))
                 .map_err(|e| format!("delete {}: {e}", endpoint.interface))
         }
-        (Driver::Macvlan, None) => Ok(()),
+        (Driver::Macvlan | Driver::Ipvlan, None) => Ok(()),
         _ => Netlink::open()
             .and_then(|mut n| n.delete_link(&endpoint.host_link))
             .map_err(|e| format!("delete {}: {e}", endpoint.host_link)),
@@ -441,8 +452,20 @@ pub fn disconnect_running(
 }
 // ANCHOR_END: disconnect_running
 
-/// Removes a network's bridge device and its NAT rules.
+/// Removes a network's bridge device and its NAT rules, and the VLAN link skiff made as its
+/// parent (see [`create_vlan_parent`]).
 pub fn remove_bridge(network: &Network) -> Result<(), String> {
+    if network.options.contains_key(store::PARENT_CREATED)
+        && let Some(parent) = &network.parent
+    {
+        Netlink::open()
+            .and_then(|mut n| n.delete_link(parent))
+            .map_err(|e| format!("delete VLAN link {parent}: {e}"))?;
+    }
+    // Only a bridge network has a bridge and rules.
+    if network.driver != Driver::Bridge {
+        return Ok(());
+    }
     firewall::network_down(network)
         .map_err(|e| format!("remove NAT rules of {}: {e}", network.name))?;
     let Some(bridge) = &network.bridge else {
@@ -452,6 +475,26 @@ pub fn remove_bridge(network: &Network) -> Result<(), String> {
         .and_then(|mut n| n.delete_link(bridge))
         .map_err(|e| format!("delete bridge {bridge}: {e}"))
 }
+
+// ANCHOR: vlan
+/// `-o parent=eth0.50` on a macvlan or ipvlan network, when no such link exists yet: an 802.1q
+/// VLAN link on `eth0` with id 50, made and brought up here; its frames leave `eth0` tagged 50,
+/// so the network's containers sit on that VLAN of the wire. Returns whether one was made.
+pub fn create_vlan_parent(parent: &str) -> Result<bool, String> {
+    if std::path::Path::new("/sys/class/net").join(parent).exists() {
+        return Ok(false);
+    }
+    let Some((base, id)) = store::vlan_parent(parent) else {
+        return Ok(false);
+    };
+    let mut netlink = Netlink::open().map_err(|e| e.to_string())?;
+    netlink
+        .create_vlan(parent, base, id)
+        .and_then(|()| netlink.set_up(parent))
+        .map_err(|e| format!("create VLAN link {parent} (id {id} on {base}): {e}"))?;
+    Ok(true)
+}
+// ANCHOR_END: vlan
 
 // ANCHOR: release
 /// Everything container `container_id` holds on its networks, released: its published ports'

@@ -86,6 +86,39 @@ pub fn macvlan_mode(value: Option<&str>) -> Result<crate::netlink::MacvlanMode> 
     }
 }
 
+/// `-o ipvlan_mode=l2|l3`: how an ipvlan network's containers are reached (Docker's option name;
+/// l2 when absent).
+pub const IPVLAN_MODE: &str = "ipvlan_mode";
+
+/// The ipvlan mode an option names; l2, Docker's default, when none does.
+pub fn ipvlan_mode(value: Option<&str>) -> Result<crate::netlink::IpvlanMode> {
+    use crate::netlink::IpvlanMode;
+    match value {
+        None | Some("l2") => Ok(IpvlanMode::L2),
+        Some("l3") => Ok(IpvlanMode::L3),
+        Some(other) => Err(StoreError::BadOption {
+            option: IPVLAN_MODE.to_string(),
+            value: other.to_string(),
+            expected: "l2 or l3".to_string(),
+        }),
+    }
+}
+
+/// Set on a macvlan or ipvlan network whose parent, an 802.1q VLAN link (`-o parent=eth0.50`),
+/// skiff created because it did not exist: removing the network removes the link, as Docker does.
+pub const PARENT_CREATED: &str = "skiff.parent_created";
+
+// ANCHOR: vlan_parent
+/// `eth0.50` as the parent link `eth0` and VLAN id 50, when `name` has that shape and `eth0`
+/// exists: the parent a network may create (802.1q, ids 1 to 4094).
+pub fn vlan_parent(name: &str) -> Option<(&str, u16)> {
+    let (base, id) = name.rsplit_once('.')?;
+    let id: u16 = id.parse().ok().filter(|id| (1..=4094).contains(id))?;
+    let exists = !base.is_empty() && Path::new("/sys/class/net").join(base).exists();
+    (exists && name.len() <= IFNAME_MAX).then_some((base, id))
+}
+// ANCHOR_END: vlan_parent
+
 /// What can go wrong with the network store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -212,8 +245,8 @@ pub enum StoreError {
     /// A macvlan network needs a host link to sit on.
     #[error("a macvlan network needs a parent interface: pass -o parent=IFACE (see `ip link`)")]
     ParentMissing,
-    /// `parent` only makes sense for macvlan.
-    #[error("the parent option is only for the macvlan driver")]
+    /// `parent` only makes sense for macvlan and ipvlan.
+    #[error("the parent option is only for the macvlan and ipvlan drivers")]
     ParentNotMacvlan,
     /// The parent link does not exist.
     #[error("-o parent interface was not found on the host: {parent} (see `ip link`)")]
@@ -280,6 +313,9 @@ pub enum Driver {
     Bridge,
     /// Containers get their own MAC address directly on a host link, as if plugged into its LAN.
     Macvlan,
+    /// Containers share the MAC address of a host link, each with its own IP address (l2: on
+    /// the link's LAN; l3: routed by the host).
+    Ipvlan,
     /// The pseudo-network `host`: the container shares the host's network namespace.
     Host,
     /// The pseudo-network `none`: loopback only.
@@ -292,6 +328,7 @@ impl Driver {
         match text {
             "bridge" => Ok(Driver::Bridge),
             "macvlan" => Ok(Driver::Macvlan),
+            "ipvlan" => Ok(Driver::Ipvlan),
             "host" => Err(StoreError::SingleInstance { driver: "host" }),
             "null" => Err(StoreError::SingleInstance { driver: "null" }),
             other => Err(StoreError::UnknownDriver {
@@ -305,6 +342,7 @@ impl Driver {
         match self {
             Driver::Bridge => "bridge",
             Driver::Macvlan => "macvlan",
+            Driver::Ipvlan => "ipvlan",
             Driver::Host => "host",
             Driver::Null => "null",
         }
@@ -378,7 +416,7 @@ pub struct Network {
     pub gateway: Option<Ipv4Addr>,
     /// The bridge device (bridge driver): `skiff0` or `sk-` + 12 hex digits of the id.
     pub bridge: Option<String>,
-    /// The host link macvlan endpoints sit on (macvlan driver).
+    /// The host link macvlan and ipvlan endpoints sit on.
     pub parent: Option<String>,
     /// No route to the outside: no NAT, no forwarding out of the network.
     pub internal: bool,
@@ -793,7 +831,7 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         Driver::Host => return Err(StoreError::SingleInstance { driver: "host" }),
         Driver::Null => return Err(StoreError::SingleInstance { driver: "null" }),
         Driver::Bridge if parent.is_some() => return Err(StoreError::ParentNotMacvlan),
-        Driver::Macvlan => check_parent(parent.as_deref())?,
+        Driver::Macvlan | Driver::Ipvlan => check_parent(parent.as_deref())?,
         Driver::Bridge => {}
     }
     if gateway.is_some() && subnet.is_none() {
@@ -1048,7 +1086,12 @@ pub fn join(
     // The default network's record, if missing, is written below with its first endpoint.
     let networks = with_predefined(&locked.root(), locked.read_all()?);
     let mut net = match find(&networks, network)? {
-        found if !matches!(found.driver, Driver::Bridge | Driver::Macvlan) => {
+        found
+            if !matches!(
+                found.driver,
+                Driver::Bridge | Driver::Macvlan | Driver::Ipvlan
+            ) =>
+        {
             return Err(StoreError::NotConnectable {
                 name: found.name.clone(),
             });
