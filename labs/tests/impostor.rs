@@ -131,6 +131,12 @@ fn defence_trials(
                 fixtures: fixtures.clone(),
                 seed,
             };
+            // What the failure must say, when the check states it: failing for another reason
+            // (a crash, a timeout) proves nothing about the defence.
+            let says = check
+                .defence_says
+                .as_deref()
+                .map(|r| regex::Regex::new(r).expect("lab files validate defence_says"));
             let (lab, check) = (lab.clone(), check.clone());
             list.push(Trial::test(name, move || {
                 match run_check(&ctx, &lab, &check) {
@@ -139,7 +145,16 @@ fn defence_trials(
                          switched off: it does not prove that defence"
                     )
                     .into()),
-                    Err(_) => Ok(()),
+                    Err(report) => match &says {
+                        Some(says) if !says.is_match(&report) => Err(format!(
+                            "without its defence `{defence}` this check failed, but not for the \
+                             reason it states: its failure does not match defence_says = \
+                             {:?}\n{report}",
+                            says.as_str()
+                        )
+                        .into()),
+                        _ => Ok(()),
+                    },
                 }
             }));
         }

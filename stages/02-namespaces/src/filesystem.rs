@@ -394,15 +394,25 @@ impl Feature for Filesystem {
         // 4. Into the new root. pivot_root(".", ".") stacks the old root on top of the new one,
         // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
         let here = cstr(".").map_err(err)?;
-        plan.change_root.extend([
-            Step::Chdir(cstr(&rootfs).map_err(err)?),
-            Step::PivotRoot {
-                new_root: here.clone(),
-                put_old: here.clone(),
-            },
-            Step::Umount(here, MntFlags::MNT_DETACH),
-            Step::Chdir(cstr("/").map_err(err)?),
-        ]);
+        if chroot::defence::disabled("pivot-root") {
+            // The labs prove this defence: a debug build can be told to enter the root the old
+            // way, stage 01's chroot(2), which leaves the host's root a chroot escape away.
+            plan.change_root.extend([
+                Step::Chdir(cstr(&rootfs).map_err(err)?),
+                Step::Chroot(here),
+                Step::Chdir(cstr("/").map_err(err)?),
+            ]);
+        } else {
+            plan.change_root.extend([
+                Step::Chdir(cstr(&rootfs).map_err(err)?),
+                Step::PivotRoot {
+                    new_root: here.clone(),
+                    put_old: here.clone(),
+                },
+                Step::Umount(here, MntFlags::MNT_DETACH),
+                Step::Chdir(cstr("/").map_err(err)?),
+            ]);
+        }
         Ok(())
     }
     // ANCHOR_END: prepare
