@@ -12,7 +12,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 /// Bumped when an archive below changes, so old caches are not reused.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// The archives lab 04 uses, as placeholder name → path.
 pub fn placeholders(dir: &Path) -> Vec<(&'static str, PathBuf)> {
@@ -278,7 +278,9 @@ pub fn build(dir: &Path, rootfs: &Path) -> anyhow::Result<()> {
         hostile_tar(&[
             ("ok", Directory, "", b""),
             (
-                "ok/../../../../../../tmp/skiff-lab-evil-dotdot",
+                // Enough `..` to reach / from a layer directory at any store's depth, so that an
+                // extractor that follows them writes exactly the path the check looks at.
+                "ok/../../../../../../../../../../../../../../../../../../../../../../../tmp/skiff-lab-evil-dotdot",
                 Regular,
                 "",
                 b"pwned\n",

@@ -95,6 +95,10 @@ pub struct Check {
     /// it in a VM whose kernel has them.
     #[serde(default)]
     pub kernel: Vec<String>,
+    /// What the check's failure must say with its defence switched off: a regular expression
+    /// (a plain fragment is one) that the failure report must match, so that a check failing
+    /// for another reason without the defence (a crash, a timeout) does not count as proof.
+    pub defence_says: Option<String>,
     /// Only from this stage on (a behaviour a later stage adds to an earlier lab's subject).
     pub since: Option<u32>,
     /// Only up to this stage: a later stage changes the behaviour on purpose (from stage 07 a
@@ -372,6 +376,21 @@ impl Check {
                 "defence {defence:?}: name it in lowercase letters, digits and dashes"
             ));
         }
+        if let Some(says) = &self.defence_says {
+            if self.defence.is_none() {
+                return Err(format!(
+                    "defence_says = {says:?} without `defence`: it says how the check fails \
+                     without its defence, so name the defence"
+                ));
+            }
+            if let Some(name) = placeholders(says).next() {
+                return Err(format!(
+                    "defence_says holds the placeholder {{{name}}}: it is matched against the \
+                     failure report as it is, so write what is fixed"
+                ));
+            }
+            regex::Regex::new(says).map_err(|e| format!("bad defence_says {says:?}: {e}"))?;
+        }
         if self.until.is_some() && self.closed_in.is_some() {
             let why = "a check either stops applying (until) or must fail from a stage on \
                        (closed_in), not both";
@@ -503,6 +522,22 @@ expect = { exit = "{code}", stdout_regex = "^\\d{3}$" }
             err.to_string().contains("both `until` and `closed_in`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn defence_says_needs_a_defence_and_a_good_regex() {
+        let says = GOOD.replace("[[check]]\n", "[[check]]\ndefence_says = \"escaped\"\n");
+        let err = Lab::parse(Path::new("x.toml"), &says, &[]).unwrap_err();
+        assert!(err.to_string().contains("without `defence`"), "{err}");
+        let named = says.replace("[[check]]\n", "[[check]]\ndefence = \"pivot-root\"\n");
+        let lab = Lab::parse(Path::new("x.toml"), &named, &[]).unwrap();
+        assert_eq!(lab.checks[0].defence_says.as_deref(), Some("escaped"));
+        let bad = named.replace("\"escaped\"", "\"(escaped\"");
+        let err = Lab::parse(Path::new("x.toml"), &bad, &[]).unwrap_err();
+        assert!(err.to_string().contains("bad defence_says"), "{err}");
+        let placeholder = named.replace("\"escaped\"", "\"escaped {code}\"");
+        let err = Lab::parse(Path::new("x.toml"), &placeholder, &[]).unwrap_err();
+        assert!(err.to_string().contains("placeholder {code}"), "{err}");
     }
 
     #[test]

@@ -90,18 +90,13 @@ fn main() -> ExitCode {
             }
         }
     }
-    defence_trials(&fixtures, seed, &mut trials, &mut last);
+    defence_trials(&fixtures, seed, &mut last);
     labs::run_two_phases(&args, trials, last)
 }
 
 /// A check that names the defence it proves must fail against the real engine of its stage with
 /// that one defence switched off: otherwise it would pass against an engine without it.
-fn defence_trials(
-    fixtures: &labs::Fixtures,
-    seed: u64,
-    trials: &mut Vec<Trial>,
-    last: &mut Vec<Trial>,
-) {
+fn defence_trials(fixtures: &labs::Fixtures, seed: u64, last: &mut Vec<Trial>) {
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_impostor"))
         .parent()
         .map(|d| d.to_path_buf())
@@ -117,9 +112,12 @@ fn defence_trials(
             let stage = check.since.unwrap_or(lab.stage).max(lab.stage);
             let engine = bin_dir.join(STAGE_BINARIES[(stage - 1) as usize]);
             let name = format!("defence::{defence}::{}::{}", lab.name, check.name);
-            let list = if check.last { &mut *last } else { &mut *trials };
+            // With its defence off, the engine may do on the host what the check guards against
+            // (a hostile tarball writes its /tmp/skiff-lab-evil-* file) until the check cleans up.
+            // Another check looking at the host meanwhile (the same check against the impostor)
+            // would see it: so the trials run last, one at a time.
             if !engine.exists() {
-                list.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                last.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
                 continue;
             }
             let ctx = Context {
@@ -131,15 +129,30 @@ fn defence_trials(
                 fixtures: fixtures.clone(),
                 seed,
             };
+            // What the failure must say, when the check states it: failing for another reason
+            // (a crash, a timeout) proves nothing about the defence.
+            let says = check
+                .defence_says
+                .as_deref()
+                .map(|r| regex::Regex::new(r).expect("lab files validate defence_says"));
             let (lab, check) = (lab.clone(), check.clone());
-            list.push(Trial::test(name, move || {
+            last.push(Trial::test(name, move || {
                 match run_check(&ctx, &lab, &check) {
                     Ok(()) => Err(format!(
                         "this check passed against the engine with its defence `{defence}` \
                          switched off: it does not prove that defence"
                     )
                     .into()),
-                    Err(_) => Ok(()),
+                    Err(report) => match &says {
+                        Some(says) if !says.is_match(&report) => Err(format!(
+                            "without its defence `{defence}` this check failed, but not for the \
+                             reason it states: its failure does not match defence_says = \
+                             {:?}\n{report}",
+                            says.as_str()
+                        )
+                        .into()),
+                        _ => Ok(()),
+                    },
                 }
             }));
         }

@@ -207,14 +207,17 @@ impl Feature for Filesystem {
             MsFlags::MS_NODEV
         };
 
-        // 1. Nothing we mount may propagate back to the host.
-        steps.push(mount(
-            None,
-            Path::new("/"),
-            None,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None,
-        )?);
+        // 1. Nothing we mount may propagate back to the host: every mount made private.
+        let propagation = if chroot::defence::disabled("private-mounts") {
+            // The labs prove this defence: a debug build can be told to make private only `/`,
+            // which (with the new root bound from it) is all pivot_root insists on. The mounts
+            // below keep the host's propagation, and what the container mounts on a shared one
+            // appears on the host.
+            MsFlags::MS_PRIVATE
+        } else {
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE
+        };
+        steps.push(mount(None, Path::new("/"), None, propagation, None)?);
         // 2. pivot_root wants a mount point: the rootfs, bound onto itself. Remounted `nodev`:
         // root in the container keeps CAP_MKNOD (Docker's default set), and a disk device node
         // made in its root must not open. The flags the rootfs already has are kept, or a user
@@ -394,15 +397,25 @@ impl Feature for Filesystem {
         // 4. Into the new root. pivot_root(".", ".") stacks the old root on top of the new one,
         // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
         let here = cstr(".").map_err(err)?;
-        plan.change_root.extend([
-            Step::Chdir(cstr(&rootfs).map_err(err)?),
-            Step::PivotRoot {
-                new_root: here.clone(),
-                put_old: here.clone(),
-            },
-            Step::Umount(here, MntFlags::MNT_DETACH),
-            Step::Chdir(cstr("/").map_err(err)?),
-        ]);
+        if chroot::defence::disabled("pivot-root") {
+            // The labs prove this defence: a debug build can be told to enter the root the old
+            // way, stage 01's chroot(2), which leaves the host's root a chroot escape away.
+            plan.change_root.extend([
+                Step::Chdir(cstr(&rootfs).map_err(err)?),
+                Step::Chroot(here),
+                Step::Chdir(cstr("/").map_err(err)?),
+            ]);
+        } else {
+            plan.change_root.extend([
+                Step::Chdir(cstr(&rootfs).map_err(err)?),
+                Step::PivotRoot {
+                    new_root: here.clone(),
+                    put_old: here.clone(),
+                },
+                Step::Umount(here, MntFlags::MNT_DETACH),
+                Step::Chdir(cstr("/").map_err(err)?),
+            ]);
+        }
         Ok(())
     }
     // ANCHOR_END: prepare

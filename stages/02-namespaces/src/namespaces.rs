@@ -233,6 +233,9 @@ impl Feature for Namespaces {
             match ns {
                 // Entered later, from inside its cgroup.
                 Namespace::Cgroup => plan.before_root.push(Step::Unshare(libc::CLONE_NEWCGROUP)),
+                // A defence the labs prove: a debug build can be told to leave the command in
+                // the host's PID namespace, where it is not PID 1 and sees every host process.
+                Namespace::Pid if chroot::defence::disabled("pid-namespace") => {}
                 ns => plan.clone_flags |= ns.clone_flag().unsigned_abs() as u64,
             }
         }

@@ -97,19 +97,25 @@ impl Overlay {
         self.dir.join("work")
     }
 
-    /// The `mount -t overlay` options: lower dirs topmost first.
-    fn options(&self, empty_lower: &Path) -> Result<String, FeatureError> {
-        let lowers: Vec<String> = if self.lowers.is_empty() {
+    /// The `mount -t overlay` options for `lowers` (lowest first) under `upper`: lower dirs
+    /// topmost first.
+    fn options(
+        &self,
+        lowers: &[PathBuf],
+        upper: &Path,
+        empty_lower: &Path,
+    ) -> Result<String, FeatureError> {
+        let lowers: Vec<String> = if lowers.is_empty() {
             vec![empty_lower.display().to_string()]
         } else {
-            self.lowers
+            lowers
                 .iter()
                 .rev()
                 .map(|p| p.display().to_string())
                 .collect()
         };
         // Commas and colons separate options and layers: a path holding one would be misread.
-        for path in lowers.iter().chain([&self.upper().display().to_string()]) {
+        for path in lowers.iter().chain([&upper.display().to_string()]) {
             if path.contains([',', ':']) {
                 return Err(FeatureError::msg(format!(
                     "overlay: the path {path} holds ',' or ':', which mount options cannot carry: use a --root without them"
@@ -119,7 +125,7 @@ impl Overlay {
         let options = format!(
             "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off",
             lowers.join(":"),
-            self.upper().display(),
+            upper.display(),
             self.work().display()
         );
         if options.len() > MAX_OPTIONS {
@@ -188,9 +194,17 @@ impl Feature for Overlay {
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         let merged = rootfs_of(&self.dir);
         let empty = self.dir.join("empty");
-        let mut dirs = vec![self.upper(), self.work(), merged.clone()];
+        // The container's writes go to an upper dir of its own: the image's layers are only
+        // ever read (copy-on-write).
+        let (lowers, upper) = match self.lowers.split_last() {
+            // The labs prove this defence: a debug build can be told to make the image's topmost
+            // layer itself the upper dir, so that a container's writes change the image.
+            Some((top, below)) if chroot::defence::disabled("overlay-cow") => (below, top.clone()),
+            _ => (&self.lowers[..], self.upper()),
+        };
+        let mut dirs = vec![upper.clone(), self.work(), merged.clone()];
         // overlayfs needs at least one lower dir: an image without layers gets an empty one.
-        if self.lowers.is_empty() {
+        if lowers.is_empty() {
             dirs.push(empty.clone());
         }
         for dir in dirs {
@@ -201,7 +215,7 @@ impl Feature for Overlay {
         let marker = self.dir.join("image");
         std::fs::write(&marker, self.image.to_string())
             .map_err(|e| FeatureError::with(format!("write {}", marker.display()), e))?;
-        let options = self.options(&empty)?;
+        let options = self.options(lowers, &upper, &empty)?;
         let mount = |options: &str| {
             nix::mount::mount(
                 Some("overlay"),

@@ -41,6 +41,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -192,6 +193,10 @@ impl Extractor {
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
             return Ok(());
+        }
+        if chroot::defence::disabled(SAFE_UNPACK) {
+            // The labs prove this defence: a debug build can be told to extract the old way.
+            return self.naive_entry(&mut entry, &raw_path, &shown);
         }
         let components = components(&raw_path).map_err(|reason| unsafe_entry(&shown, reason))?;
         let meta = read_meta(&mut entry, &shown)?;
@@ -641,6 +646,129 @@ fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
 }
 
 // ANCHOR: entry_path
+/// The name of the defence above (for `SKIFF_UNSAFE_DISABLE`, debug builds only).
+pub const SAFE_UNPACK: &str = "safe-unpack";
+
+/// With `safe-unpack` off, the only host paths outside the layer that extraction may still
+/// write: files directly in `/tmp` named so, where the labs' hostile tarballs aim.
+const NAIVE_HOST_PREFIX: &str = "skiff-lab-evil-";
+
+impl Extractor {
+    /// Extraction the old, unsafe way, for the labs' `safe-unpack` trials: the entry's path is
+    /// joined to the layer's as a string (`Path::join`, which an absolute path replaces), and
+    /// the kernel follows `..` and symlinks wherever they lead. Mode, owner and times are not
+    /// restored. A guard rail stays even so: what would land outside the layer is written only
+    /// if it is a file directly in `/tmp` named `skiff-lab-evil-*`, and refused otherwise, so
+    /// that a debug switch can never touch the rest of the host.
+    fn naive_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        raw_path: &[u8],
+        shown: &str,
+    ) -> Result<(), LayerError> {
+        let root = self
+            .root_path
+            .canonicalize()
+            .map_err(|e| io_error(shown, "resolve the layer directory", e))?;
+        let path = root.join(OsStr::from_bytes(raw_path));
+        let Some(name) = path.file_name() else {
+            return Ok(());
+        };
+        let at = where_on_host(path.parent().unwrap_or(&root)).join(name);
+        let inside = at.starts_with(&root);
+        let refuse = |what: &str, host: &Path| {
+            unsafe_entry(
+                shown,
+                format!(
+                    "with safe-unpack switched off it would {what} {}, and even then nothing \
+                     outside the layer but /tmp/{NAIVE_HOST_PREFIX}* is written",
+                    host.display()
+                ),
+            )
+        };
+        if !naive_may_write(&root, &at) {
+            return Err(refuse("write", &at));
+        }
+        if inside && let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| io_error(shown, "create parent directory", e))?;
+        }
+        match entry.header().entry_type() {
+            EntryType::Directory => {
+                std::fs::create_dir_all(&path).map_err(|e| io_error(shown, "create directory", e))
+            }
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().unwrap_or_default().into_owned();
+                let _ = std::fs::remove_file(&path);
+                std::os::unix::fs::symlink(OsStr::from_bytes(&target), &path)
+                    .map_err(|e| io_error(shown, "create symlink", e))
+            }
+            EntryType::Link => {
+                let target = entry.link_name_bytes().unwrap_or_default().into_owned();
+                let source = where_on_host(&root.join(OsStr::from_bytes(&target)));
+                if !naive_may_write(&root, &source) {
+                    return Err(refuse("link to", &source));
+                }
+                std::fs::hard_link(&source, &path)
+                    .map_err(|e| io_error(shown, "create hardlink", e))
+            }
+            _ => {
+                // Never through a symlink as the last component: where it leads was not checked.
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|e| io_error(shown, "create file", e))?;
+                self.size += io::copy(entry, &mut file).map_err(LayerError::Read)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The guard rail of [`Extractor::naive_entry`]: inside the layer `root`, or a file directly in
+/// `/tmp` named `skiff-lab-evil-*`.
+fn naive_may_write(root: &Path, at: &Path) -> bool {
+    at.starts_with(root)
+        || (at.parent() == Some(Path::new("/tmp"))
+            && at
+                .file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(NAIVE_HOST_PREFIX.as_bytes())))
+}
+
+/// Where `path` leads on the host: each existing prefix resolved by the kernel (symlinks
+/// followed), `..` climbing from there, the missing rest taken as written.
+fn where_on_host(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut here = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            Component::RootDir | Component::Prefix(_) => here = PathBuf::from("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                here.pop();
+            }
+            Component::Normal(name) => {
+                here.push(name);
+                if let Ok(real) = here.canonicalize() {
+                    here = real;
+                }
+            }
+        }
+    }
+    here
+}
+
+fn io_error(entry: &str, op: &'static str, source: io::Error) -> LayerError {
+    LayerError::Entry {
+        entry: entry.to_string(),
+        op,
+        source,
+    }
+}
+
 /// Splits an entry path into its components, refusing any that could leave the layer.
 /// `./a//b/` gives `[a, b]`; the root (`./` or empty) gives `[]`.
 fn components(path: &[u8]) -> Result<Vec<OsString>, String> {
@@ -874,6 +1002,38 @@ mod tests {
             b"mine",
             "a whiteout only hides lower layers"
         );
+    }
+
+    #[test]
+    fn with_safe_unpack_off_the_rail_still_keeps_the_host_out_of_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("ok")).unwrap();
+        std::os::unix::fs::symlink("/tmp", root.join("escape")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        // Where the kernel would lead each naive join: `..` and symlinks followed.
+        let evil = Path::new("/tmp/skiff-lab-evil-x");
+        assert_eq!(
+            where_on_host(&root.join("ok/../../../../../../tmp/skiff-lab-evil-x")),
+            evil
+        );
+        assert_eq!(where_on_host(&root.join("escape/skiff-lab-evil-x")), evil);
+        assert_eq!(
+            where_on_host(&root.join("etc/passwd")),
+            Path::new("/etc/passwd")
+        );
+        assert_eq!(where_on_host(&root.join("ok/new/../a")), root.join("ok/a"));
+        // Only the layer and /tmp/skiff-lab-evil-* may be written.
+        assert!(naive_may_write(&root, &root.join("ok/a")));
+        assert!(naive_may_write(&root, evil));
+        for host in [
+            "/etc/passwd",
+            "/tmp/other",
+            "/tmp/skiff-lab-evil-x/deeper",
+            "/",
+        ] {
+            assert!(!naive_may_write(&root, Path::new(host)), "{host}");
+        }
     }
 
     #[test]
