@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use libtest_mimic::{Arguments, Trial};
 
 pub mod bench;
+pub mod contract;
 pub mod fixtures;
 pub mod images;
 pub mod lab;
