@@ -256,6 +256,17 @@ pub fn run(process: &Process, features: &mut [Box<dyn Feature>]) -> Result<Exit,
     spawn(process, features)?.wait()
 }
 
+/// Only root may change root, make namespaces and cgroups: an engine run by anyone else says
+/// so, before it touches its store (whose path could then be all that its message names).
+pub fn require_root() -> Result<(), LaunchError> {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        Ok(())
+    } else {
+        Err(LaunchError::NotRoot { uid: uid.as_raw() })
+    }
+}
+
 // ANCHOR: spawn
 /// Starts the container and returns once its command has been exec'd (or failed to be).
 pub fn spawn<'a>(
@@ -263,10 +274,7 @@ pub fn spawn<'a>(
     features: &'a mut [Box<dyn Feature>],
 ) -> Result<Running<'a>, LaunchError> {
     process.validate()?;
-    let uid = nix::unistd::geteuid();
-    if !uid.is_root() {
-        return Err(LaunchError::NotRoot { uid: uid.as_raw() });
-    }
+    require_root()?;
 
     // 1. Every feature writes down its part of the plan, in the order of the slots (a stable
     // sort: features of one slot keep their order).

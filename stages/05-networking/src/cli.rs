@@ -248,6 +248,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
 
 /// `networking run`: stage 04's container, attached to a network.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    chroot::launch::require_root()?;
     let id = ContainerId::random().context("make a container id")?;
     let prepared = prepare(&args, id)?;
     args.run.namespaces.write_cidfile(&prepared.container.id)?;

@@ -126,6 +126,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
 
 /// `volumes run`: stage 05's container, with volumes, bind mounts and tmpfs mounted inside.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    chroot::launch::require_root()?;
     let id = ContainerId::random().context("make a container id")?;
     let prepared = prepare(&args, id)?;
     args.network

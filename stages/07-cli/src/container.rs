@@ -31,6 +31,7 @@ pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
 /// `create`, returning the container prepared as well: `run` launches it from there, without
 /// preparing it a second time.
 pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::PreparedRun)> {
+    chroot::launch::require_root()?;
     let mut spec = args.clone();
     let root = spec.root().to_path_buf();
     let records = records(&root);
