@@ -30,7 +30,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::fcntl::{Flock, FlockArg};
 
@@ -67,18 +67,26 @@ pub struct Zone {
     subnet: Option<Subnet>,
     /// Names (lower case, no trailing dot) and the address each has, in joining order.
     entries: Vec<(String, Ipv4Addr)>,
+    /// The IPv6 addresses of the same names, on a network with IPv6: AAAA answers.
+    entries6: Vec<(String, Ipv6Addr)>,
 }
 
 impl Zone {
     /// The zone of `network`: every endpoint's name, hostname and aliases.
     pub fn of(network: &Network) -> Zone {
         let mut entries = Vec::new();
+        let mut entries6 = Vec::new();
         for endpoint in &network.endpoints {
             let names = [&endpoint.name, &endpoint.hostname]
                 .into_iter()
                 .chain(&endpoint.aliases);
             for name in names.filter(|n| !n.is_empty()) {
                 let name = name.to_ascii_lowercase();
+                if let Some(ip6) = endpoint.ip6
+                    && !entries6.contains(&(name.clone(), ip6))
+                {
+                    entries6.push((name.clone(), ip6));
+                }
                 if !entries.contains(&(name.clone(), endpoint.ip)) {
                     entries.push((name, endpoint.ip));
                 }
@@ -87,6 +95,7 @@ impl Zone {
         Zone {
             subnet: network.subnet,
             entries,
+            entries6,
         }
     }
 
@@ -94,6 +103,16 @@ impl Zone {
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         self.entries
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, ip)| *ip)
+            .collect()
+    }
+
+    /// The IPv6 addresses that have `name`: AAAA answers.
+    pub fn lookup6(&self, name: &str) -> Vec<Ipv6Addr> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.entries6
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, ip)| *ip)
@@ -171,8 +190,9 @@ pub fn answer(zone: &Zone, query: &[u8], turn: usize) -> Reply {
     let kind = question.query_type();
     let mut addresses = zone.lookup(&name);
     if !addresses.is_empty() {
-        // Ours. A and ANY get the addresses; AAAA and the rest an empty answer (the name
-        // exists, with no record of that type): the asker must not go looking elsewhere.
+        // Ours. A and ANY get the addresses, AAAA (and ANY) the IPv6 ones on a network with
+        // IPv6; the rest an empty answer (the name exists, with no record of that type): the
+        // asker must not go looking elsewhere.
         response.metadata.authoritative = true;
         response.metadata.recursion_available = true;
         if matches!(kind, RecordType::A | RecordType::ANY) {
@@ -186,6 +206,22 @@ pub fn answer(zone: &Zone, query: &[u8], turn: usize) -> Reply {
                 ));
             }
         }
+        // ANCHOR: aaaa
+        if matches!(kind, RecordType::AAAA | RecordType::ANY) {
+            let mut addresses = zone.lookup6(&name);
+            if !addresses.is_empty() {
+                let len = addresses.len();
+                addresses.rotate_left(turn % len);
+            }
+            for ip in addresses {
+                response.add_answer(Record::from_rdata(
+                    question.name().clone(),
+                    TTL,
+                    RData::AAAA(AAAA(ip)),
+                ));
+            }
+        }
+        // ANCHOR_END: aaaa
         return encode(&response);
     }
     if let Some(ip) = arpa_address(&name).filter(|ip| zone.covers(*ip)) {
@@ -627,7 +663,15 @@ mod tests {
                 ("api".into(), Ipv4Addr::new(10, 89, 3, 4)),
                 ("api".into(), Ipv4Addr::new(10, 89, 3, 5)),
             ],
+            entries6: vec![("web".into(), "fd00:50::2".parse().unwrap())],
         }
+    }
+
+    #[test]
+    fn aaaa_of_a_name_with_ipv6_is_its_address() {
+        let reply = answered(answer(&zone(), &ask("web.", RecordType::AAAA), 0));
+        let ips: Vec<RData> = reply.answers.iter().map(|r| r.data.clone()).collect();
+        assert_eq!(ips, vec![RData::AAAA(AAAA("fd00:50::2".parse().unwrap()))]);
     }
 
     fn ask(name: &str, kind: RecordType) -> Vec<u8> {

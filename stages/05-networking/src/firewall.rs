@@ -1774,6 +1774,7 @@ mod tests {
                 options: BTreeMap::new(),
                 ipam: Default::default(),
                 endpoints: Vec::new(),
+                ipv6: None,
             }
         }
 

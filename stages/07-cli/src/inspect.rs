@@ -1174,7 +1174,9 @@ mod tests {
                 hosts_file: PathBuf::new(),
                 aliases: Vec::new(),
                 interface: "eth0".into(),
+                ip6: None,
             }],
+            ipv6: None,
         }
     }
 
