@@ -236,8 +236,12 @@ impl Feature for NetworkFeature {
             self.published = true;
             let bridge = network.bridge.clone().unwrap_or_default();
             let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-            firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
+            let chosen = firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
                 .map_err(|e| fail("publish ports")(e.into()))?;
+            if let Some(ip6) = endpoint.ip6 {
+                firewall::publish6(&want.container_id, ip6, &chosen)
+                    .map_err(|e| fail("publish ports on IPv6")(e.into()))?;
+            }
         }
         crate::hosts::rewrite(&want.root, network)
             .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))?;

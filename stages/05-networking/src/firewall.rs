@@ -1471,11 +1471,45 @@ pub fn publish(
 }
 // ANCHOR_END: publish
 
+// ANCHOR: publish6
+/// Publishes `ports` (as [`publish`] chose them) on the host's IPv6 addresses too, for a
+/// container with the IPv6 address `ip6`: DNAT in the `ip6 skiff` table, as Docker does for
+/// `-p 8080:80` on a network with IPv6. A port bound to one IPv4 address stays IPv4 only. The
+/// nftables backend only: with iptables skiff writes no ip6tables rules.
+pub fn publish6(container_id: &str, ip6: Ipv6Addr, ports: &[PortMapping]) -> Result<()> {
+    if backend() != Backend::Nftables {
+        return Ok(());
+    }
+    let comment = container_comment(container_id);
+    let mut rules = Vec::new();
+    for port in ports.iter().filter(|p| p.host_ip.is_none()) {
+        let protocol = match port.protocol {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        };
+        let mut exprs = vec![
+            Expr::FibDaddrType,
+            Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()),
+        ];
+        exprs.extend(nft::dport(protocol, port.host_port));
+        exprs.push(Expr::Dnat6(ip6, port.container_port));
+        for chain in ["prerouting", "output"] {
+            rules.push(NewRule {
+                chain,
+                exprs: exprs.clone(),
+                comment: comment.clone(),
+            });
+        }
+    }
+    nft_replace6(&comment, &rules)
+}
+// ANCHOR_END: publish6
+
 /// Removes every rule of container `container_id` (idempotent).
 pub fn unpublish(container_id: &str) -> Result<()> {
     let comment = container_comment(container_id);
     match backend() {
-        Backend::Nftables => nft_replace(&comment, &[]),
+        Backend::Nftables => nft_replace6(&comment, &[]).and(nft_replace(&comment, &[])),
         Backend::Iptables => replace(&comment, &[]),
     }
 }

@@ -182,6 +182,8 @@ pub enum Expr {
     FibDaddrType,
     /// Destination NAT to the address in register 1 and the port in register 2.
     Dnat(Ipv4Addr, u16),
+    /// The same to an IPv6 address (16 bytes in registers 1 to 4), in an `ip6` table.
+    Dnat6(Ipv6Addr, u16),
     /// Source NAT to the address of the interface the packet leaves by.
     Masquerade,
     /// Stop here and drop the packet.
@@ -386,6 +388,18 @@ fn encode_expr(expr: &Expr) -> Vec<(&'static str, Attrs)> {
             // NFT_NAT_DNAT 1, family, the registers holding the address and the port.
             nat.be32(1, 1)
                 .be32(2, u32::from(NFPROTO_IPV4))
+                .be32(3, REG_1)
+                .be32(5, REG_2);
+            return vec![
+                immediate(REG_1, data_value(&ip.octets())),
+                immediate(REG_2, data_value(&port.to_be_bytes())),
+                ("nat", nat),
+            ];
+        }
+        Expr::Dnat6(ip, port) => {
+            let mut nat = Attrs::default();
+            nat.be32(1, 1)
+                .be32(2, u32::from(NFPROTO_IPV6))
                 .be32(3, REG_1)
                 .be32(5, REG_2);
             return vec![
