@@ -107,6 +107,10 @@ pub struct Check {
     /// Runs after every other check of the run, one at a time (for "nothing left behind").
     #[serde(default, rename = "final")]
     pub last: bool,
+    /// Needs IPv6 in the kernel: skipped, with the reason, where `/proc/sys/net/ipv6` is missing
+    /// (a kernel built without it, or booted with `ipv6.disable=1`).
+    #[serde(default)]
+    pub needs_ipv6: bool,
     /// Named random values, drawn from the lab seed.
     #[serde(default)]
     pub random: BTreeMap<String, Random>,

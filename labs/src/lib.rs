@@ -244,6 +244,14 @@ pub fn report(stage: u32, bin: &Path, filter: Option<&str>) -> Result<bool, Stri
             );
             continue;
         }
+        if check.needs_ipv6 && !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            skipped += 1;
+            println!(
+                "  skip  {} (no IPv6 in this kernel: /proc/sys/net/ipv6 is missing)",
+                check.name
+            );
+            continue;
+        }
         let result = run_check(&ctx, lab, check);
         let closed = if applies == Applies::Closed {
             format!(

@@ -879,7 +879,12 @@ fn peer_serve(port: u16) -> Outcome {
 }
 
 fn listen(port: u16, forever: bool) -> Outcome {
-    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+    // `[::]` takes IPv4 too (a v4-mapped address) unless IPv6 is off: then 0.0.0.0 alone.
+    let listener = std::net::TcpListener::bind(("::", port))
+        .or_else(|e| {
+            eprintln!("probe: [::]:{port}: {e}: IPv4 only");
+            std::net::TcpListener::bind(("0.0.0.0", port))
+        })
         .map_err(|e| format!("listen on {port}: {e}"))?;
     out("listening")?;
     loop {
@@ -898,7 +903,11 @@ fn listen(port: u16, forever: bool) -> Outcome {
 fn connect(target: &str, text: &str) -> Outcome {
     let (host, port) = target
         .rsplit_once(':')
-        .ok_or_else(|| format!("{target:?}: expected HOST:PORT"))?;
+        .ok_or_else(|| format!("{target:?}: expected HOST:PORT or [IPV6]:PORT"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let ip = resolve(host)?;
     let port: u16 = number(port, "port")?;
     let address = std::net::SocketAddr::new(ip, port);
@@ -925,8 +934,9 @@ const ON_HOST: &str = "PROBE_ON_HOST";
 /// Refuses an IPv4 destination whose longest match in the main table (/proc/net/route) is the
 /// default route. Loopback and the host's own addresses live in the local table and stay.
 fn stays_on_this_machine(ip: std::net::IpAddr) -> Result<(), String> {
-    let std::net::IpAddr::V4(v4) = ip else {
-        return Ok(());
+    let v4 = match ip {
+        std::net::IpAddr::V4(v4) => v4,
+        std::net::IpAddr::V6(v6) => return v6_stays_on_this_machine(v6),
     };
     if v4.is_loopback() {
         return Ok(());
@@ -949,6 +959,36 @@ fn stays_on_this_machine(ip: std::net::IpAddr) -> Result<(), String> {
         Some(prefix) if prefix > 0 => Ok(()),
         _ => Err(format!(
             "not sent: {v4} is behind no local route, so it would leave this machine"
+        )),
+    }
+}
+
+/// The IPv6 side of [`stays_on_this_machine`]: the longest match in /proc/net/ipv6_route (every
+/// table, local ones included) must be longer than the default route's /0.
+fn v6_stays_on_this_machine(v6: std::net::Ipv6Addr) -> Result<(), String> {
+    if v6.is_loopback() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string("/proc/net/ipv6_route")
+        .map_err(|e| format!("/proc/net/ipv6_route: {e}"))?;
+    let target = u128::from(v6);
+    let best = text
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Destination (32 hex digits, network order) and prefix length (hex).
+            let destination = u128::from_str_radix(fields.first()?, 16).ok()?;
+            let prefix = u32::from_str_radix(fields.get(1)?, 16).ok()?;
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            let on_a_link = target & mask == destination && fields.get(9) != Some(&"lo");
+            let own_address = prefix == 128 && target == destination;
+            (on_a_link || own_address).then_some(prefix)
+        })
+        .max();
+    match best {
+        Some(prefix) if prefix > 0 => Ok(()),
+        _ => Err(format!(
+            "not sent: {v6} is behind no local route, so it would leave this machine"
         )),
     }
 }

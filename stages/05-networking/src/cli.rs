@@ -25,6 +25,11 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub ip: Option<String>,
 
+    /// The container's IPv6 address, on a network created with --ipv6 (default: the next free one)
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(default)]
+    pub ip6: Option<String>,
+
     /// Another name the network's DNS server answers with this container's address
     #[arg(long = "network-alias", value_name = "ALIAS")]
     #[serde(default)]
@@ -182,6 +187,12 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         .as_deref()
         .map(|ip| crate::ipam::parse_ip(ip).map_err(anyhow::Error::from))
         .transpose()?;
+    let ip6 = args
+        .network
+        .ip6
+        .as_deref()
+        .map(|ip| crate::ipam::parse_ip6(ip).map_err(anyhow::Error::from))
+        .transpose()?;
     let choice = NetworkArgs::choice(args.run.namespaces.network.as_deref());
     let mode = match &choice {
         Choice::Host => {
@@ -214,8 +225,14 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             // (the default bridge is made on first use).
             let network = store::inspect(&args.run.namespaces.root, name)?;
             // Docker's rule: the default bridge's addresses are the engine's to hand out.
-            if ip.is_some() && network.is_default() {
+            if (ip.is_some() || ip6.is_some()) && network.is_default() {
                 bail!("user specified IP address is supported on user defined networks only");
+            }
+            if ip6.is_some() && network.ipv6.is_none() {
+                return Err(store::StoreError::NoIpv6 {
+                    network: network.name,
+                }
+                .into());
             }
             NetworkMode::Other(name.clone())
         }
@@ -228,6 +245,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         let container = &prepared.container;
         let feature = NetworkFeature::new(Attachment {
             ip,
+            ip6,
             ports,
             aliases: args.network.network_alias.clone(),
             dns: args.run.namespaces.etc_options()?.dns,
@@ -268,9 +286,13 @@ pub enum NetworkCommand {
         /// bridge (a switch on this host, the default) or macvlan (an address on a host link)
         #[arg(short, long, default_value = "bridge", value_name = "DRIVER")]
         driver: String,
-        /// The network's IPv4 subnet (default: a free /24 of 10.89.0.0/16)
+        /// The network's IPv4 subnet (default: a free /24 of 10.89.0.0/16); given twice, an
+        /// IPv4 and an IPv6 one (with --ipv6)
         #[arg(long, value_name = "CIDR")]
-        subnet: Option<String>,
+        subnet: Vec<String>,
+        /// IPv6 too: containers get an address of the network's IPv6 --subnet as well
+        #[arg(long)]
+        ipv6: bool,
         /// The gateway (default: the subnet's first address)
         #[arg(long, value_name = "ADDRESS")]
         gateway: Option<String>,
@@ -434,6 +456,7 @@ impl NetworkCommand {
                 root,
                 driver,
                 subnet,
+                ipv6,
                 gateway,
                 ip_range,
                 aux_address,
@@ -507,6 +530,21 @@ impl NetworkCommand {
                         ),
                     }
                 }
+                // ANCHOR: subnets
+                // Docker's way: --subnet once per family; the one with a ':' is IPv6.
+                let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
+                    subnet.iter().partition(|s| s.contains(':'));
+                if subnet4.len() > 1 || subnet6.len() > 1 {
+                    bail!(
+                        "--subnet: give at most one IPv4 and one IPv6 subnet (skiff has one subnet per family)"
+                    );
+                }
+                let subnet6 = subnet6
+                    .first()
+                    .map(|s| crate::ipam::Subnet6::parse(s))
+                    .transpose()?;
+                let subnet = subnet4.first().map(|s| s.as_str());
+                // ANCHOR_END: subnets
                 let _host = store::host_lock()?;
                 // A VLAN parent that does not exist yet is made now, and unmade if the network
                 // cannot be.
@@ -523,10 +561,7 @@ impl NetworkCommand {
                     CreateOptions {
                         name,
                         driver,
-                        subnet: subnet
-                            .as_deref()
-                            .map(crate::ipam::Subnet::parse)
-                            .transpose()?,
+                        subnet: subnet.map(crate::ipam::Subnet::parse).transpose()?,
                         gateway: gateway.as_deref().map(crate::ipam::parse_ip).transpose()?,
                         parent,
                         internal,
@@ -542,6 +577,8 @@ impl NetworkCommand {
                                 .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
                                 .collect::<anyhow::Result<_>>()?,
                         },
+                        enable_ipv6: ipv6,
+                        subnet6,
                     },
                 );
                 let network = match created {

@@ -49,7 +49,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::fcntl::{Flock, FlockArg};
 
@@ -90,6 +90,8 @@ pub struct Zone {
     /// Names (lower case, no trailing dot), the address each has, and which of the zone's
     /// networks it is on (0 the first), in the networks' order, then joining order.
     entries: Vec<(String, Ipv4Addr, usize)>,
+    /// The IPv6 addresses of the same names, on networks with IPv6: AAAA answers.
+    entries6: Vec<(String, Ipv6Addr)>,
 }
 
 impl Zone {
@@ -110,7 +112,13 @@ impl Zone {
                 .into_iter()
                 .chain(&endpoint.aliases);
             for name in names.filter(|n| !n.is_empty()) {
-                let entry = (name.to_ascii_lowercase(), endpoint.ip, index);
+                let name = name.to_ascii_lowercase();
+                if let Some(ip6) = endpoint.ip6
+                    && !self.entries6.contains(&(name.clone(), ip6))
+                {
+                    self.entries6.push((name.clone(), ip6));
+                }
+                let entry = (name, endpoint.ip, index);
                 if !self.entries.contains(&entry) {
                     self.entries.push(entry);
                 }
@@ -130,6 +138,16 @@ impl Zone {
             .iter()
             .filter(|(n, _, network)| *n == name && *network == first.2)
             .map(|(_, ip, _)| *ip)
+            .collect()
+    }
+
+    /// The IPv6 addresses that have `name`: AAAA answers.
+    pub fn lookup6(&self, name: &str) -> Vec<Ipv6Addr> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.entries6
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, ip)| *ip)
             .collect()
     }
 
@@ -204,8 +222,9 @@ pub fn answer(zone: &Zone, query: &[u8], turn: usize) -> Reply {
     let kind = question.query_type();
     let mut addresses = zone.lookup(&name);
     if !addresses.is_empty() {
-        // Ours. A and ANY get the addresses; AAAA and the rest an empty answer (the name
-        // exists, with no record of that type): the asker must not go looking elsewhere.
+        // Ours. A and ANY get the addresses, AAAA (and ANY) the IPv6 ones on a network with
+        // IPv6; the rest an empty answer (the name exists, with no record of that type): the
+        // asker must not go looking elsewhere.
         response.metadata.authoritative = true;
         response.metadata.recursion_available = true;
         if matches!(kind, RecordType::A | RecordType::ANY) {
@@ -219,6 +238,22 @@ pub fn answer(zone: &Zone, query: &[u8], turn: usize) -> Reply {
                 ));
             }
         }
+        // ANCHOR: aaaa
+        if matches!(kind, RecordType::AAAA | RecordType::ANY) {
+            let mut addresses = zone.lookup6(&name);
+            if !addresses.is_empty() {
+                let len = addresses.len();
+                addresses.rotate_left(turn % len);
+            }
+            for ip in addresses {
+                response.add_answer(Record::from_rdata(
+                    question.name().clone(),
+                    TTL,
+                    RData::AAAA(AAAA(ip)),
+                ));
+            }
+        }
+        // ANCHOR_END: aaaa
         return encode(&response);
     }
     if let Some(ip) = arpa_address(&name).filter(|ip| zone.covers(*ip)) {
@@ -771,7 +806,15 @@ mod tests {
                 ("api".into(), ip(4), 0),
                 ("api".into(), ip(5), 0),
             ],
+            entries6: vec![("web".into(), "fd00:50::2".parse().unwrap())],
         }
+    }
+
+    #[test]
+    fn aaaa_of_a_name_with_ipv6_is_its_address() {
+        let reply = answered(answer(&zone(), &ask("web.", RecordType::AAAA), 0));
+        let ips: Vec<RData> = reply.answers.iter().map(|r| r.data.clone()).collect();
+        assert_eq!(ips, vec![RData::AAAA(AAAA("fd00:50::2".parse().unwrap()))]);
     }
 
     fn ask(name: &str, kind: RecordType) -> Vec<u8> {

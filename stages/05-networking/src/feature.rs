@@ -19,7 +19,7 @@
 //!
 //! See veth(4), bridge(8), macvlan in ip-link(8), and the firewall and store modules.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +47,8 @@ pub struct Attachment {
     pub hosts_file: PathBuf,
     /// `--ip`: a specific address.
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: a specific IPv6 address, on a network with IPv6.
+    pub ip6: Option<Ipv6Addr>,
     /// `-p`: ports published on the host.
     pub ports: Vec<PortMapping>,
     /// Its interface inside the container: `eth0` for the first network, `eth1`... for the
@@ -81,6 +83,7 @@ impl Attachment {
             hostname,
             hosts_file,
             ip: None,
+            ip6: None,
             ports: Vec::new(),
             interface: "eth0".to_string(),
             default_route: true,
@@ -148,10 +151,35 @@ fn ensure_bridge(network: &Network) -> Result<(), FeatureError> {
         .add_address(bridge, gateway, subnet.prefix_len())
         .and_then(|()| netlink.set_up(bridge))
         .map_err(|e| fail(format!("configure bridge {bridge}"))(e.into()))?;
+    // ANCHOR: bridge6
+    if let Some(v6) = network.ipv6 {
+        enable_ipv6(bridge)?;
+        netlink
+            .add_address6(bridge, v6.gateway, v6.subnet.prefix_len())
+            .map_err(|e| fail(format!("configure bridge {bridge}"))(e.into()))?;
+    }
+    // ANCHOR_END: bridge6
     firewall::network_up(network)
         .map_err(|e| fail(format!("NAT rules for network {}", network.name))(e.into()))
 }
 // ANCHOR_END: bridge
+
+// ANCHOR: enable_ipv6
+/// Makes sure IPv6 is on for `link` (`net.ipv6.conf.LINK.disable_ipv6=0`) in the network
+/// namespace of the calling thread: `/proc/sys/net` shows the caller's namespace. A host that
+/// turned IPv6 off for new links (`default.disable_ipv6=1`) gets it back on this link only.
+fn enable_ipv6(link: &str) -> Result<(), FeatureError> {
+    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
+    match std::fs::read_to_string(&path) {
+        Ok(value) if value.trim() == "0" => Ok(()),
+        Ok(_) => std::fs::write(&path, "0")
+            .map_err(|e| fail(format!("turn IPv6 on for {link} ({path})"))(e.into())),
+        Err(e) => Err(fail(format!(
+            "IPv6 is not available for {link} ({path}): is the kernel's IPv6 support off (ipv6.disable=1)?"
+        ))(e.into())),
+    }
+}
+// ANCHOR_END: enable_ipv6
 
 impl Feature for NetworkFeature {
     fn name(&self) -> &'static str {
@@ -167,14 +195,14 @@ impl Feature for NetworkFeature {
         // Joining and making sure the bridge exists are one step for the containers around: the
         // last container of the default network removes its bridge under the same lock.
         let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-        let (network, endpoint) = store::join(
+        let (network, endpoint) = store::join_with(
             &want.root,
             &want.network,
             &want.container_id,
-            &want.name,
-            &want.hostname,
+            (&want.name, &want.hostname),
             &want.hosts_file,
             want.ip,
+            want.ip6,
         )
         .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
         let network = store::annotate(
@@ -211,8 +239,12 @@ impl Feature for NetworkFeature {
             self.published = true;
             let bridge = network.bridge.clone().unwrap_or_default();
             let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-            firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
+            let chosen = firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
                 .map_err(|e| fail("publish ports")(e.into()))?;
+            if let Some(ip6) = endpoint.ip6 {
+                firewall::publish6(&want.container_id, ip6, &chosen)
+                    .map_err(|e| fail("publish ports on IPv6")(e.into()))?;
+            }
         }
         crate::hosts::rewrite(&want.root, network)
             .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))?;
@@ -317,7 +349,15 @@ fn plug(
     let mtu = network.mtu();
     // An ipvlan link has its parent's MAC address, and no other: the kernel refuses to set one.
     let own_mac = network.driver != Driver::Ipvlan;
+    let v6 = network.ipv6.zip(endpoint.ip6);
     Netlink::in_netns_of(pid, move |inside| {
+        if v6.is_some() {
+            // This thread is in the container's namespace: its /proc/sys/net is the container's.
+            enable_ipv6(interface).map_err(|e| crate::netlink::NetlinkError::Io {
+                op: format!("turn IPv6 on for {interface}"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
         if own_mac {
             inside.set_mac(interface, mac.octets())?;
         }
@@ -329,6 +369,14 @@ fn plug(
         if default_route {
             inside.add_default_route(gateway)?;
         }
+        // ANCHOR: plug6
+        if let Some((config, ip6)) = v6 {
+            inside.add_address6(interface, ip6, config.subnet.prefix_len())?;
+            if default_route {
+                inside.add_default_route6(config.gateway, interface)?;
+            }
+        }
+        // ANCHOR_END: plug6
         Ok(())
     })
     .map_err(|e| {

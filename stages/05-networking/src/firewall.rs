@@ -60,7 +60,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -882,6 +882,64 @@ fn nft_network_rules(
 }
 // ANCHOR_END: nft_network_rules
 
+// ANCHOR: nft_network_rules6
+/// A network's IPv6 rules, in the `ip6 skiff` table (same chains): masquerading of its IPv6
+/// subnet out (Docker does it too when ip6tables is on), and the same isolation as IPv4 — what
+/// leaves the bridge for another skiff bridge is dropped, `--internal` lets nothing in or out.
+fn nft_network_rules6(
+    comment: &str,
+    bridge: &str,
+    subnet: (Ipv6Addr, u8),
+    internal: bool,
+    icc: bool,
+) -> Vec<NewRule> {
+    let rule = |chain, parts: Vec<Vec<Expr>>| NewRule {
+        chain,
+        exprs: parts.concat(),
+        comment: comment.to_string(),
+    };
+    let from = |equal| nft::ifname(false, equal, bridge).to_vec();
+    let to = |equal| nft::ifname(true, equal, bridge).to_vec();
+    let mut rules = Vec::new();
+    if internal {
+        rules.push(rule(
+            "forward",
+            vec![from(true), to(false), vec![Expr::Drop]],
+        ));
+        rules.push(rule(
+            "forward",
+            vec![from(false), to(true), vec![Expr::Drop]],
+        ));
+    } else {
+        // ip6 saddr SUBNET oifname != BRIDGE masquerade
+        rules.push(rule(
+            "postrouting",
+            vec![
+                nft::addr6_in(true, subnet.0, subnet.1),
+                to(false),
+                vec![Expr::Masquerade],
+            ],
+        ));
+    }
+    if !chroot::defence::disabled("net-isolation") {
+        if !internal {
+            rules.push(rule(
+                "forward",
+                vec![from(true), to(false), vec![Expr::Jump("isolation")]],
+            ));
+        }
+        if !icc {
+            rules.push(rule(
+                "forward",
+                vec![from(true), to(true), vec![Expr::Drop]],
+            ));
+        }
+        rules.push(rule("isolation", vec![to(true), vec![Expr::Drop]]));
+    }
+    rules
+}
+// ANCHOR_END: nft_network_rules6
+
 /// An IPv4 network as address and prefix length.
 type Ipv4Net = (Ipv4Addr, u8);
 
@@ -948,7 +1006,15 @@ fn nft_publish_rules(
 /// them, so nothing of skiff's stays in the kernel while no network needs it. The caller holds
 /// the host's network lock, so no other skiff changes the table in between.
 fn nft_replace(tag: &str, rules: &[NewRule]) -> Result<()> {
-    let mut nft = Nft::open()?;
+    nft_replace_in(Nft::open()?, tag, rules)
+}
+
+/// [`nft_replace`] in the `ip6 skiff` table: a network's IPv6 rules.
+fn nft_replace6(tag: &str, rules: &[NewRule]) -> Result<()> {
+    nft_replace_in(Nft::open6()?, tag, rules)
+}
+
+fn nft_replace_in(mut nft: Nft, tag: &str, rules: &[NewRule]) -> Result<()> {
     let listed = nft.rules(NFT_TABLE)?;
     let owned = |comment: &Option<String>| {
         comment.as_deref().and_then(|c| c.split(' ').next()) == Some(tag)
@@ -1153,6 +1219,13 @@ pub fn network_up(network: &Network) -> Result<()> {
         let net = (subnet.network(), subnet.prefix_len());
         let rules = nft_network_rules(&comment, bridge, net, network.internal, network.icc());
         nft_replace(&comment, &rules)?;
+        // ANCHOR: network_up6
+        if let Some(v6) = network.ipv6 {
+            let net6 = (v6.subnet.network(), v6.subnet.prefix_len());
+            let rules = nft_network_rules6(&comment, bridge, net6, network.internal, network.icc());
+            nft_replace6(&comment, &rules)?;
+        }
+        // ANCHOR_END: network_up6
         return forwarding_on(network, bridge);
     }
     let mut rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
@@ -1179,7 +1252,12 @@ fn forwarding_on(network: &Network, bridge: &str) -> Result<()> {
 /// Removes a network's rules (idempotent).
 pub fn network_down(network: &Network) -> Result<()> {
     match backend() {
-        Backend::Nftables => nft_replace(&network_comment(network), &[]),
+        Backend::Nftables => {
+            if network.ipv6.is_some() {
+                nft_replace6(&network_comment(network), &[])?;
+            }
+            nft_replace(&network_comment(network), &[])
+        }
         Backend::Iptables => replace(&network_comment(network), &[]),
     }
 }
@@ -1397,11 +1475,45 @@ pub fn publish(
 }
 // ANCHOR_END: publish
 
+// ANCHOR: publish6
+/// Publishes `ports` (as [`publish`] chose them) on the host's IPv6 addresses too, for a
+/// container with the IPv6 address `ip6`: DNAT in the `ip6 skiff` table, as Docker does for
+/// `-p 8080:80` on a network with IPv6. A port bound to one IPv4 address stays IPv4 only. The
+/// nftables backend only: with iptables skiff writes no ip6tables rules.
+pub fn publish6(container_id: &str, ip6: Ipv6Addr, ports: &[PortMapping]) -> Result<()> {
+    if backend() != Backend::Nftables {
+        return Ok(());
+    }
+    let comment = container_comment(container_id);
+    let mut rules = Vec::new();
+    for port in ports.iter().filter(|p| p.host_ip.is_none()) {
+        let protocol = match port.protocol {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        };
+        let mut exprs = vec![
+            Expr::FibDaddrType,
+            Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()),
+        ];
+        exprs.extend(nft::dport(protocol, port.host_port));
+        exprs.push(Expr::Dnat6(ip6, port.container_port));
+        for chain in ["prerouting", "output"] {
+            rules.push(NewRule {
+                chain,
+                exprs: exprs.clone(),
+                comment: comment.clone(),
+            });
+        }
+    }
+    nft_replace6(&comment, &rules)
+}
+// ANCHOR_END: publish6
+
 /// Removes every rule of container `container_id` (idempotent).
 pub fn unpublish(container_id: &str) -> Result<()> {
     let comment = container_comment(container_id);
     match backend() {
-        Backend::Nftables => nft_replace(&comment, &[]),
+        Backend::Nftables => nft_replace6(&comment, &[]).and(nft_replace(&comment, &[])),
         Backend::Iptables => replace(&comment, &[]),
     }
 }
@@ -1785,6 +1897,7 @@ mod tests {
                 options: BTreeMap::new(),
                 ipam: Default::default(),
                 endpoints: Vec::new(),
+                ipv6: None,
             }
         }
 

@@ -94,6 +94,10 @@ pub fn render(container_id: &str, networks: &[Network]) -> String {
     let mut text = LOCALHOST_LINES.to_string();
     for endpoint in own.into_iter().chain(others) {
         text.push_str(&format!("{}\t{}\n", endpoint.ip, names(endpoint)));
+        // A network with IPv6: the same names for the IPv6 address, on the next line (Docker's).
+        if let Some(ip6) = endpoint.ip6 {
+            text.push_str(&format!("{ip6}\t{}\n", names(endpoint)));
+        }
     }
     text
 }

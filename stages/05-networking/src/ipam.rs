@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -64,6 +64,38 @@ pub enum IpamError {
         ip: Ipv4Addr,
         /// The network's subnet.
         subnet: Subnet,
+    },
+    /// An address that should be IPv6 is not.
+    #[error("invalid IPv6 address {text:?}: expected e.g. fd00:50::10")]
+    InvalidAddress6 {
+        /// What the user wrote.
+        text: String,
+    },
+    /// A requested IPv6 address is outside the subnet, or reserved in it.
+    #[error(
+        "address {ip} cannot be used in subnet {subnet}: it is outside it, its `::` or the gateway"
+    )]
+    Unusable6 {
+        /// The address.
+        ip: Ipv6Addr,
+        /// The network's IPv6 subnet.
+        subnet: Subnet6,
+    },
+    /// A requested IPv6 address is held by another container.
+    #[error("address {ip} is already in use on subnet {subnet}: pick another one or leave it out")]
+    InUse6 {
+        /// The address.
+        ip: Ipv6Addr,
+        /// The network's IPv6 subnet.
+        subnet: Subnet6,
+    },
+    /// No IPv6 address left.
+    #[error(
+        "no available IPv6 addresses in subnet {subnet}: remove a container or use a larger subnet"
+    )]
+    Exhausted6 {
+        /// The network's IPv6 subnet.
+        subnet: Subnet6,
     },
     /// Every host address of the subnet is taken.
     #[error(
@@ -276,6 +308,132 @@ pub fn parse_ip(text: &str) -> Result<Ipv4Addr, IpamError> {
     })
 }
 
+// ANCHOR: subnet6
+/// An IPv6 subnet (`fd00:50::/64`), the second subnet of a network created with `--ipv6`.
+///
+/// IPv6 has no broadcast address; Docker's default IPAM gives the gateway the subnet's `::1`
+/// and the containers the following addresses in order (`::2`, `::3`, ...), as for IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subnet6 {
+    network: Ipv6Addr,
+    prefix: u8,
+}
+
+impl Subnet6 {
+    /// Parses `ADDR/N`; the host bits must be zero and the prefix leave room for a gateway and
+    /// a container (at most /126).
+    pub fn parse(text: &str) -> Result<Subnet6, IpamError> {
+        let invalid = |reason: &str| IpamError::InvalidSubnet {
+            text: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let (addr, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| invalid("expected ADDR/PREFIX, e.g. fd00:50::/64"))?;
+        let network: Ipv6Addr = addr
+            .parse()
+            .map_err(|_| invalid("the address is not IPv6"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (1..=126).contains(p))
+            .ok_or_else(|| invalid("the prefix length must be 1 to 126"))?;
+        let subnet = Subnet6 { network, prefix };
+        if subnet.mask() & u128::from(network) != u128::from(network) {
+            return Err(invalid(
+                "host bits are set: write the subnet's first address",
+            ));
+        }
+        Ok(subnet)
+    }
+
+    fn mask(&self) -> u128 {
+        u128::MAX << (128 - u32::from(self.prefix))
+    }
+
+    /// The network address (`fd00:50::`).
+    pub fn network(&self) -> Ipv6Addr {
+        self.network
+    }
+
+    /// The prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The default gateway: the subnet's `::1`.
+    pub fn gateway(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.network) + 1)
+    }
+
+    /// Whether `ip` lies in the subnet.
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & self.mask() == u128::from(self.network)
+    }
+
+    /// Whether the two subnets share an address.
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        self.contains(other.network) || other.contains(self.network)
+    }
+
+    /// The lowest address from `::2` up that is neither the gateway nor in `used`.
+    pub fn allocate(
+        &self,
+        gateway: Ipv6Addr,
+        used: &BTreeSet<Ipv6Addr>,
+    ) -> Result<Ipv6Addr, IpamError> {
+        let last = u128::from(self.network) | !self.mask();
+        (u128::from(self.network) + 2..=last)
+            .map(Ipv6Addr::from)
+            .find(|ip| *ip != gateway && !used.contains(ip))
+            .ok_or(IpamError::Exhausted6 { subnet: *self })
+    }
+
+    /// Checks a requested address (`--ip6`): inside, not the subnet-router anycast address
+    /// (`::`), not the gateway, not taken.
+    pub fn request(
+        &self,
+        ip: Ipv6Addr,
+        gateway: Ipv6Addr,
+        used: &BTreeSet<Ipv6Addr>,
+    ) -> Result<Ipv6Addr, IpamError> {
+        if !self.contains(ip) || ip == self.network || ip == gateway {
+            return Err(IpamError::Unusable6 { ip, subnet: *self });
+        }
+        if used.contains(&ip) {
+            return Err(IpamError::InUse6 { ip, subnet: *self });
+        }
+        Ok(ip)
+    }
+}
+
+impl fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Serialize for Subnet6 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Subnet6 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Subnet6, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Subnet6::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+// ANCHOR_END: subnet6
+
+/// Parses an IPv6 address a user gave (`--ip6`).
+pub fn parse_ip6(text: &str) -> Result<Ipv6Addr, IpamError> {
+    Ipv6Addr::from_str(text).map_err(|_| IpamError::InvalidAddress6 {
+        text: text.to_string(),
+    })
+}
+
 // ANCHOR: allocator
 /// Hands out a network's addresses: the lowest free host address that is not the gateway.
 ///
@@ -421,6 +579,44 @@ impl<'de> Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_subnets_hand_out_addresses_after_the_gateway() {
+        let subnet = Subnet6::parse("fd00:50::/64").unwrap();
+        assert_eq!(subnet.gateway(), "fd00:50::1".parse::<Ipv6Addr>().unwrap());
+        let mut used = BTreeSet::new();
+        let first = subnet.allocate(subnet.gateway(), &used).unwrap();
+        assert_eq!(first.to_string(), "fd00:50::2");
+        used.insert(first);
+        assert_eq!(
+            subnet
+                .allocate(subnet.gateway(), &used)
+                .unwrap()
+                .to_string(),
+            "fd00:50::3"
+        );
+        let wanted: Ipv6Addr = "fd00:50::99".parse().unwrap();
+        assert_eq!(subnet.request(wanted, subnet.gateway(), &used), Ok(wanted));
+        assert!(subnet.request(first, subnet.gateway(), &used).is_err());
+        assert!(
+            subnet
+                .request(subnet.gateway(), subnet.gateway(), &used)
+                .is_err()
+        );
+        assert!(
+            subnet
+                .request("fd00:51::2".parse().unwrap(), subnet.gateway(), &used)
+                .is_err()
+        );
+        assert!(Subnet6::parse("fd00:50::1/64").is_err());
+        assert!(Subnet6::parse("10.0.0.0/8").is_err());
+        assert!(Subnet6::parse("fd00:50::/127").is_err());
+        let small = Subnet6::parse("fd00:50::/126").unwrap();
+        let used = BTreeSet::from(["fd00:50::2".parse().unwrap(), "fd00:50::3".parse().unwrap()]);
+        assert!(small.allocate(small.gateway(), &used).is_err());
+        assert!(subnet.overlaps(&Subnet6::parse("fd00:50::/96").unwrap()));
+        assert!(!subnet.overlaps(&Subnet6::parse("fd00:51::/64").unwrap()));
+    }
 
     fn ip(text: &str) -> Ipv4Addr {
         text.parse().expect("test address")

@@ -25,18 +25,21 @@
 //! can be born directly in the container's namespace (`IFLA_NET_NS_PID` on the peer).
 //!
 //! skiff builds the messages with the `netlink-packet-route` crate and sends them on the blocking
-//! socket of `netlink-sys`; no async runtime. IPv4 only. See netlink(7), rtnetlink(7), ip-link(8),
+//! socket of `netlink-sys`; no async runtime. IPv4, and IPv6 addresses and default routes
+//! (`AF_INET6`) for networks created with `--ipv6`. See netlink(7), rtnetlink(7), ip-link(8),
 //! veth(4).
 
 use std::fs::File;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanMode, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
@@ -455,6 +458,60 @@ impl Netlink {
             .map(drop)
     }
     // ANCHOR_END: route
+
+    // ANCHOR: address6
+    /// Gives `link` the IPv6 address `addr/prefix` (`ip -6 addr add ADDR/PREFIX dev LINK
+    /// nodad`). `IFA_F_NODAD`, as Docker sets: no duplicate address detection, so the address is
+    /// usable at once instead of "tentative" for a second or more (the network's addresses are
+    /// the engine's to hand out, no other host can have them). The flag goes twice: the old
+    /// 8-bit field of `struct ifaddrmsg` and the 32-bit `IFA_FLAGS` attribute.
+    pub fn add_address6(
+        &mut self,
+        link: &str,
+        addr: Ipv6Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        let op = format!("add address {addr}/{prefix} to {link}");
+        let mut message = AddressMessage::default();
+        message.header.family = AddressFamily::Inet6;
+        message.header.prefix_len = prefix;
+        message.header.flags = AddressHeaderFlags::Nodad;
+        message.header.index = self.index_of(&op, link)?;
+        message.attributes = vec![
+            AddressAttribute::Address(IpAddr::V6(addr)),
+            AddressAttribute::Flags(AddressFlags::Nodad),
+        ];
+        match self.request(&op, CREATE_NEW, RouteNetlinkMessage::NewAddress(message)) {
+            Err(e) if e.is_exists() => Ok(()),
+            result => result.map(drop),
+        }
+    }
+
+    /// Sends every IPv6 packet with no more specific route to `gateway` (`ip -6 route add
+    /// default via GATEWAY dev LINK`). Unlike IPv4, the link is named: IPv6 allows gateways
+    /// that are link-local, on no subnet of the namespace, so the kernel wants to be told.
+    pub fn add_default_route6(
+        &mut self,
+        gateway: Ipv6Addr,
+        link: &str,
+    ) -> Result<(), NetlinkError> {
+        let op = format!("add IPv6 default route via {gateway} dev {link}");
+        let index = self.index_of(&op, link)?;
+        let mut message = RouteMessage::default();
+        message.header.address_family = AddressFamily::Inet6;
+        message.header.destination_prefix_length = 0; // ::/0
+        message.header.table = RouteHeader::RT_TABLE_MAIN;
+        message.header.protocol = RouteProtocol::Boot;
+        message.header.scope = RouteScope::Universe;
+        message.header.kind = RouteType::Unicast;
+        message.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet6(gateway)),
+            RouteAttribute::Oif(index),
+        ];
+        self.request(&op, CREATE_NEW, RouteNetlinkMessage::NewRoute(message))
+            .map(drop)
+    }
+    // ANCHOR_END: address6
 
     /// Deletes the link `name` (`ip link del NAME`). Deleting either end of a veth pair deletes
     /// both. A link that is not there is not an error, so cleanup can run twice.

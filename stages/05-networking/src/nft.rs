@@ -42,7 +42,7 @@
 //! netlink(7), and the nftables wiki's "Netlink" pages.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use netlink_sys::{Socket, SocketAddr};
@@ -87,6 +87,8 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFPROTO_IPV4: u8 = 2;
+/// The `ip6` family: tables that see IPv6 packets only.
+const NFPROTO_IPV6: u8 = 10;
 
 const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_DELTABLE: u16 = 2;
@@ -180,6 +182,8 @@ pub enum Expr {
     FibDaddrType,
     /// Destination NAT to the address in register 1 and the port in register 2.
     Dnat(Ipv4Addr, u16),
+    /// The same to an IPv6 address (16 bytes in registers 1 to 4), in an `ip6` table.
+    Dnat6(Ipv6Addr, u16),
     /// Source NAT to the address of the interface the packet leaves by.
     Masquerade,
     /// Stop here and drop the packet.
@@ -215,6 +219,24 @@ pub fn addr_in(source: bool, network: Ipv4Addr, prefix: u8) -> Vec<Expr> {
     ));
     exprs
 }
+
+// ANCHOR: addr6_in
+/// `ip6 saddr`/`ip6 daddr` within `network/prefix`: in the IPv6 header the source address is
+/// the 16 bytes at offset 8, the destination the 16 at offset 24.
+pub fn addr6_in(source: bool, network: Ipv6Addr, prefix: u8) -> Vec<Expr> {
+    let offset = if source { 8 } else { 24 };
+    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+    let mut exprs = vec![Expr::Payload(1, offset, 16)];
+    if prefix < 128 {
+        exprs.push(Expr::Bitwise(mask.to_be_bytes().to_vec()));
+    }
+    exprs.push(Expr::Cmp(
+        true,
+        (u128::from(network) & mask).to_be_bytes().to_vec(),
+    ));
+    exprs
+}
+// ANCHOR_END: addr6_in
 
 /// `meta l4proto P th dport PORT`.
 pub fn dport(protocol: u8, port: u16) -> [Expr; 4] {
@@ -374,6 +396,18 @@ fn encode_expr(expr: &Expr) -> Vec<(&'static str, Attrs)> {
                 ("nat", nat),
             ];
         }
+        Expr::Dnat6(ip, port) => {
+            let mut nat = Attrs::default();
+            nat.be32(1, 1)
+                .be32(2, u32::from(NFPROTO_IPV6))
+                .be32(3, REG_1)
+                .be32(5, REG_2);
+            return vec![
+                immediate(REG_1, data_value(&ip.octets())),
+                immediate(REG_2, data_value(&port.to_be_bytes())),
+                ("nat", nat),
+            ];
+        }
         Expr::Masquerade => ("masq", a),
         Expr::Drop => immediate(REG_VERDICT, verdict(NF_DROP, None)),
         Expr::Accept => immediate(REG_VERDICT, verdict(NF_ACCEPT, None)),
@@ -429,7 +463,7 @@ fn nft_type(msg: u16) -> u16 {
 }
 
 /// The message that makes `change` in table `table`.
-fn encode_change(table: &str, change: &Change, seq: u32) -> Vec<u8> {
+fn encode_change(table: &str, change: &Change, seq: u32, family: u8) -> Vec<u8> {
     let mut attrs = Attrs::default();
     let (msg, flags) = match change {
         Change::AddTable => {
@@ -482,7 +516,7 @@ fn encode_change(table: &str, change: &Change, seq: u32) -> Vec<u8> {
         nft_type(msg),
         NLM_F_REQUEST | NLM_F_ACK | flags,
         seq,
-        NFPROTO_IPV4,
+        family,
         0,
         &attrs,
     )
@@ -514,6 +548,8 @@ fn attr_string(value: &[u8]) -> String {
 pub struct Nft {
     socket: Socket,
     seq: u32,
+    /// The family of the tables it speaks of: `ip` (2) or `ip6` (10).
+    family: u8,
 }
 
 /// A reply message: its type and its payload after the nfgenmsg.
@@ -551,8 +587,22 @@ impl Nft {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .subsec_nanos();
-        Ok(Nft { socket, seq })
+        Ok(Nft {
+            socket,
+            seq,
+            family: NFPROTO_IPV4,
+        })
     }
+
+    // ANCHOR: open6
+    /// Opens a socket for the `ip6` tables: the same messages, with family `NFPROTO_IPV6` in
+    /// their nfgenmsg. `ip skiff` and `ip6 skiff` are two tables that share a name.
+    pub fn open6() -> Result<Nft> {
+        let mut nft = Nft::open()?;
+        nft.family = NFPROTO_IPV6;
+        Ok(nft)
+    }
+    // ANCHOR_END: open6
 
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
@@ -623,7 +673,7 @@ impl Nft {
             nft_type(msg),
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
-            NFPROTO_IPV4,
+            self.family,
             0,
             &attrs,
         );
@@ -729,7 +779,7 @@ impl Nft {
         for change in changes {
             let seq = self.next_seq();
             acks.push(seq);
-            batch.extend(encode_change(table, change, seq));
+            batch.extend(encode_change(table, change, seq, self.family));
         }
         batch.extend(message(
             NFNL_MSG_BATCH_END,
@@ -749,6 +799,23 @@ impl Nft {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nft_ip6_addresses_are_16_bytes_at_8_and_24() {
+        let exprs = addr6_in(true, "fd00:50::".parse().unwrap(), 64);
+        assert_eq!(exprs[0], Expr::Payload(1, 8, 16));
+        let mut mask = vec![0xff; 8];
+        mask.extend([0; 8]);
+        assert_eq!(exprs[1], Expr::Bitwise(mask));
+        let mut net = vec![0xfd, 0, 0, 0x50];
+        net.extend([0; 12]);
+        assert_eq!(exprs[2], Expr::Cmp(true, net));
+        assert_eq!(
+            addr6_in(false, "fd00::1".parse().unwrap(), 128)[0],
+            Expr::Payload(1, 24, 16)
+        );
+        assert_eq!(addr6_in(false, "fd00::1".parse().unwrap(), 128).len(), 2);
+    }
 
     #[test]
     fn nft_attributes_are_aligned_and_nested() {

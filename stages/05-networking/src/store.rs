@@ -29,13 +29,13 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::ipam::{Allocator, IpamError, Mac, Subnet};
+use crate::ipam::{Allocator, IpamError, Mac, Subnet, Subnet6};
 
 /// The default network's name.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -147,6 +147,36 @@ pub enum StoreError {
         value: String,
         /// What it may be.
         expected: String,
+    },
+    /// `--ipv6` without an IPv6 `--subnet`.
+    #[error(
+        "--ipv6 needs an IPv6 subnet: add one, e.g. --subnet fd00:50::/64 (skiff has no pool of IPv6 subnets to pick from)"
+    )]
+    Ipv6WithoutSubnet,
+    /// An IPv6 `--subnet` without `--ipv6`.
+    #[error("subnet {subnet} is IPv6: add --ipv6 to enable IPv6 on the network")]
+    SubnetWithoutIpv6 {
+        /// The subnet.
+        subnet: Subnet6,
+    },
+    /// `--ipv6` on a macvlan network.
+    #[error("skiff gives IPv6 to bridge networks only: leave out --ipv6 with -d macvlan")]
+    Ipv6Macvlan,
+    /// Two networks' IPv6 subnets overlap.
+    #[error("subnet {subnet} overlaps with the IPv6 subnet of network {network}: pick another")]
+    Overlap6 {
+        /// The subnet asked for.
+        subnet: Subnet6,
+        /// The network that has the other.
+        network: String,
+    },
+    /// `--ip6` on a network without IPv6 (Docker's words first).
+    #[error(
+        "invalid endpoint settings: user specified IP address is supported only when connecting to networks with user configured subnets: network {network} has no IPv6 subnet (network create --ipv6 --subnet ...)"
+    )]
+    NoIpv6 {
+        /// The network.
+        network: String,
     },
     /// A file or directory of the store could not be read or written.
     #[error("{what}: {source}")]
@@ -380,6 +410,9 @@ pub struct Endpoint {
     /// container's questions that are not the network's to them, in place of the host's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,
+    /// Its IPv6 address, on a network with IPv6 (`--ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// What `network create` may add to a subnet: `--ip-range`, the part of it containers get
@@ -434,7 +467,22 @@ pub struct Network {
     /// The containers attached.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// IPv6 (`--ipv6`): its second subnet and gateway; none in records from before IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Config>,
 }
+
+// ANCHOR: ipv6_config
+/// A network's IPv6 side: a subnet next to the IPv4 one, and its gateway (the bridge's second
+/// address, the containers' IPv6 default route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Config {
+    /// The `--subnet` that is IPv6.
+    pub subnet: Subnet6,
+    /// Its `::1`.
+    pub gateway: Ipv6Addr,
+}
+// ANCHOR_END: ipv6_config
 
 impl Network {
     /// The first 12 hex digits of the id, as `network ls` shows it.
@@ -494,6 +542,10 @@ pub struct CreateOptions {
     pub options: BTreeMap<String, String>,
     /// `--ip-range` and `--aux-address`.
     pub ipam: IpamExtras,
+    /// `--ipv6`.
+    pub enable_ipv6: bool,
+    /// The `--subnet` that is IPv6.
+    pub subnet6: Option<Subnet6>,
 }
 
 impl CreateOptions {
@@ -509,6 +561,8 @@ impl CreateOptions {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             ipam: IpamExtras::default(),
+            enable_ipv6: false,
+            subnet6: None,
         }
     }
 }
@@ -670,6 +724,7 @@ fn default_network(root: &Path, created: &str) -> Network {
         options: BTreeMap::new(),
         ipam: Default::default(),
         endpoints: Vec::new(),
+        ipv6: None,
     }
 }
 // ANCHOR_END: default_network
@@ -769,6 +824,7 @@ fn pseudo_network(name: &str, driver: Driver, created: &str) -> Network {
         options: BTreeMap::new(),
         ipam: Default::default(),
         endpoints: Vec::new(),
+        ipv6: None,
     }
 }
 
@@ -822,8 +878,16 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         labels,
         options,
         ipam,
+        enable_ipv6,
+        subnet6,
     } = options;
     validate_name(&name)?;
+    match (enable_ipv6, subnet6, driver) {
+        (true, None, _) => return Err(StoreError::Ipv6WithoutSubnet),
+        (false, Some(subnet), _) => return Err(StoreError::SubnetWithoutIpv6 { subnet }),
+        (true, Some(_), Driver::Macvlan) => return Err(StoreError::Ipv6Macvlan),
+        _ => {}
+    }
     if PREDEFINED.contains(&name.as_str()) {
         return Err(StoreError::Exists { name });
     }
@@ -856,6 +920,16 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
     {
         return Err(StoreError::ParentInUse {
             parent: parent.clone(),
+            network: other.name.clone(),
+        });
+    }
+    if let Some(subnet) = subnet6
+        && let Some(other) = networks
+            .iter()
+            .find(|n| n.ipv6.is_some_and(|v6| v6.subnet.overlaps(&subnet)))
+    {
+        return Err(StoreError::Overlap6 {
+            subnet,
             network: other.name.clone(),
         });
     }
@@ -928,6 +1002,10 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
         options,
         ipam,
         endpoints: Vec::new(),
+        ipv6: subnet6.map(|subnet| Ipv6Config {
+            subnet,
+            gateway: subnet.gateway(),
+        }),
     };
     locked.write(&network)?;
     if network.driver == Driver::Bridge {
@@ -1081,6 +1159,28 @@ pub fn join(
     hosts_file: &Path,
     requested_ip: Option<Ipv4Addr>,
 ) -> Result<(Network, Endpoint)> {
+    join_with(
+        root,
+        network,
+        container_id,
+        (name, hostname),
+        hosts_file,
+        requested_ip,
+        None,
+    )
+}
+
+/// [`join`], with `requested_ip6` (`--ip6`) too: on a network with IPv6 the endpoint gets an
+/// IPv6 address as well, that one or the next free one.
+pub fn join_with(
+    root: &Path,
+    network: &str,
+    container_id: &str,
+    (name, hostname): (&str, &str),
+    hosts_file: &Path,
+    requested_ip: Option<Ipv4Addr>,
+    requested_ip6: Option<Ipv6Addr>,
+) -> Result<(Network, Endpoint)> {
     validate_container_id(container_id)?;
     let locked = lock(root)?;
     // The default network's record, if missing, is written below with its first endpoint.
@@ -1137,6 +1237,24 @@ pub fn join(
         Some(ip) => allocator.request(ip)?,
         None => allocator.allocate()?,
     };
+    // ANCHOR: join6
+    let ip6 = match (net.ipv6, requested_ip6) {
+        (None, Some(_)) => {
+            return Err(StoreError::NoIpv6 {
+                network: net.name.clone(),
+            });
+        }
+        (None, None) => None,
+        (Some(v6), wanted) => {
+            let used: std::collections::BTreeSet<Ipv6Addr> =
+                net.endpoints.iter().filter_map(|e| e.ip6).collect();
+            Some(match wanted {
+                Some(ip6) => v6.subnet.request(ip6, v6.gateway, &used)?,
+                None => v6.subnet.allocate(v6.gateway, &used)?,
+            })
+        }
+    };
+    // ANCHOR_END: join6
     let endpoint = Endpoint {
         container_id: container_id.into(),
         name: name.into(),
@@ -1148,6 +1266,7 @@ pub fn join(
         aliases: Vec::new(),
         interface: String::new(),
         dns: Vec::new(),
+        ip6,
     };
     net.endpoints.push(endpoint.clone());
     locked.write(&net)?;
@@ -1334,7 +1453,7 @@ pub fn ls_json(network: &Network) -> serde_json::Value {
         "CreatedAt": network.created,
         "Driver": network.driver.as_str(),
         "ID": network.short_id(),
-        "IPv6": "false",
+        "IPv6": network.ipv6.is_some().to_string(),
         "Internal": network.internal.to_string(),
         "Labels": labels.join(","),
         "Name": network.name,
@@ -1390,7 +1509,7 @@ struct ContainerView<'a> {
     #[serde(rename = "IPv4Address")]
     ipv4_address: String,
     #[serde(rename = "IPv6Address")]
-    ipv6_address: &'static str,
+    ipv6_address: String,
 }
 
 fn inspect_view(n: &Network) -> InspectView<'_> {
@@ -1408,6 +1527,16 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
         }],
         _ => Vec::new(),
     };
+    let mut config = config;
+    if let Some(v6) = n.ipv6 {
+        config.push(IpamConfigView {
+            subnet: v6.subnet.to_string(),
+            gateway: v6.gateway.to_string(),
+            ip_range: None,
+            auxiliary_addresses: BTreeMap::new(),
+        });
+    }
+    let prefix6 = n.ipv6.map_or(128, |v6| v6.subnet.prefix_len());
     let prefix = n.subnet.map_or(32, |s| s.prefix_len());
     let containers = n
         .endpoints
@@ -1417,7 +1546,10 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
                 name: &e.name,
                 mac_address: e.mac.to_string(),
                 ipv4_address: format!("{}/{prefix}", e.ip),
-                ipv6_address: "",
+                ipv6_address: e
+                    .ip6
+                    .map(|ip6| format!("{ip6}/{prefix6}"))
+                    .unwrap_or_default(),
             };
             (e.container_id.as_str(), view)
         })
@@ -1438,7 +1570,7 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
         created: &n.created,
         scope: "local",
         driver: n.driver.as_str(),
-        enable_ipv6: false,
+        enable_ipv6: n.ipv6.is_some(),
         ipam: IpamView {
             driver: "default",
             options: BTreeMap::new(),
@@ -1745,6 +1877,81 @@ mod tests {
     }
 
     #[test]
+    fn store_ipv6_networks_give_endpoints_both_addresses() {
+        let dir = root();
+        let root = dir.path();
+        let hosts = Path::new("");
+        let v6 = Subnet6::parse("fd00:50::/64").unwrap();
+        let without = CreateOptions {
+            enable_ipv6: true,
+            ..with_subnet("six", "10.89.250.0/24")
+        };
+        assert!(matches!(
+            create(root, without),
+            Err(StoreError::Ipv6WithoutSubnet)
+        ));
+        let unasked = CreateOptions {
+            subnet6: Some(v6),
+            ..with_subnet("six", "10.89.250.0/24")
+        };
+        assert!(matches!(
+            create(root, unasked),
+            Err(StoreError::SubnetWithoutIpv6 { .. })
+        ));
+        let net = create(
+            root,
+            CreateOptions {
+                enable_ipv6: true,
+                subnet6: Some(v6),
+                ..with_subnet("six", "10.89.250.0/24")
+            },
+        )
+        .unwrap();
+        assert_eq!(net.ipv6.unwrap().gateway.to_string(), "fd00:50::1");
+        let (_, a) = join(root, "six", "aaaaaaaa1111", "a", "a", hosts, None).unwrap();
+        assert_eq!(a.ip6.unwrap().to_string(), "fd00:50::2");
+        let wanted = "fd00:50::77".parse().unwrap();
+        let (net, b) = join_with(
+            root,
+            "six",
+            "bbbbbbbb2222",
+            ("b", "b"),
+            hosts,
+            None,
+            Some(wanted),
+        )
+        .unwrap();
+        assert_eq!(b.ip6, Some(wanted));
+        let json = inspect_json(&[net]);
+        assert!(json.contains("\"EnableIPv6\": true"), "{json}");
+        assert!(json.contains("\"Subnet\": \"fd00:50::/64\""), "{json}");
+        assert!(
+            json.contains("\"IPv6Address\": \"fd00:50::77/64\""),
+            "{json}"
+        );
+        // A network without IPv6 refuses --ip6.
+        create(root, with_subnet("four", "10.89.251.0/24")).unwrap();
+        assert!(matches!(
+            join_with(
+                root,
+                "four",
+                "cccccccc3333",
+                ("", ""),
+                hosts,
+                None,
+                Some(wanted)
+            ),
+            Err(StoreError::NoIpv6 { .. })
+        ));
+        // Records from before IPv6 still load.
+        let old: Network = serde_json::from_str(
+            r#"{"name":"n","id":"x","driver":"bridge","subnet":null,"gateway":null,"bridge":null,"parent":null,"internal":false,"created":"","endpoints":[]}"#,
+        )
+        .unwrap();
+        assert!(old.ipv6.is_none());
+    }
+
+    #[test]
     fn store_joins_and_leaves() {
         let dir = root();
         let root = dir.path();
@@ -1889,6 +2096,7 @@ mod tests {
             aliases: Vec::new(),
             interface: String::new(),
             dns: Vec::new(),
+            ip6: None,
         });
         let second = host_link_name("0123456789ab", &net.id, &[net.clone()]);
         assert_ne!(second, first);
@@ -1953,6 +2161,7 @@ mod tests {
             aliases: Vec::new(),
             interface: String::new(),
             dns: Vec::new(),
+            ip6: None,
         });
         let json = inspect_json(&[net]);
         let expected = format!(

@@ -1175,7 +1175,9 @@ mod tests {
                 aliases: Vec::new(),
                 interface: "eth0".into(),
                 dns: Vec::new(),
+                ip6: None,
             }],
+            ipv6: None,
         }
     }
 

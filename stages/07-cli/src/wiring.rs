@@ -120,6 +120,7 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         network.run.namespaces.network = Some("none".to_string());
         network.network.publish.clear();
         network.network.ip = None;
+        network.network.ip6 = None;
     }
     let mut prepared = volumes::cli::prepare(&flags, id)?;
     let first = usize::from(first_stays && matches!(spec.network_choice(), Choice::Attach(_)));
