@@ -18,6 +18,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const VALUE_FLAGS: &[&str] = &[
     "--rootfs",
     "--ip",
+    "--ip6",
     "--cidfile",
     "-c",
     "--cgroup-parent",
@@ -116,6 +117,7 @@ struct Parsed {
     user: Option<String>,
     security_opts: Vec<String>,
     ip: Option<String>,
+    ip6: Option<String>,
     rootfs: Option<PathBuf>,
     workdir: String,
     env: Vec<(String, String)>,
@@ -138,6 +140,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         user: None,
         security_opts: Vec::new(),
         ip: None,
+        ip6: None,
         rootfs: None,
         workdir: "/".into(),
         env: vec![("PATH".into(), DEFAULT_PATH.into())],
@@ -197,6 +200,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("-u" | "--user", Some(v)) => parsed.user = Some(v),
             ("--security-opt", Some(v)) => parsed.security_opts.push(v),
             ("--ip", Some(v)) => parsed.ip = Some(v),
+            ("--ip6", Some(v)) => parsed.ip6 = Some(v),
             // Checked as the engine checks it, never applied: the host's /etc/hosts is not ours.
             ("--add-host", Some(v)) => {
                 let address = v.split_once([':', '=']).map(|(_, a)| a).unwrap_or_default();
@@ -329,6 +333,9 @@ fn validate(parsed: &Parsed, rootfs: &Path) -> Result<(), String> {
 
 /// `-p` must be [IP:]HOST:CONTAINER[/udp] with ports that exist; `--network` must name a
 /// network the real engine knows (the impostor attaches to none of them).
+/// Docker's refusal of `--ip`/`--ip6` on a network without a subnet of that family.
+const IP_WITHOUT_SUBNET: &str = "user specified IP address is supported only when connecting to networks with user configured subnets";
+
 fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), String> {
     for publish in &parsed.publish {
         let spec = publish.split('/').next().unwrap_or_default();
@@ -349,17 +356,24 @@ fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), Stri
             .iter()
             .flat_map(|r| ["--root".to_string(), r.clone()])
             .collect();
-        let known = Command::new(engine)
+        let inspect = Command::new(engine)
             .args(["network", "inspect"])
             .args(&root)
             .arg(network)
-            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !known {
+            .output();
+        let Some(json) = inspect
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        else {
             return Err(format!("network {network} not found"));
+        };
+        if parsed.ip6.is_some() && !json.contains("\"EnableIPv6\": true") {
+            return Err(IP_WITHOUT_SUBNET.into());
         }
+    } else if parsed.ip6.is_some() {
+        return Err(IP_WITHOUT_SUBNET.into());
     }
     Ok(())
 }
