@@ -91,7 +91,21 @@ pub struct Zone {
     /// networks it is on (0 the first), in the networks' order, then joining order.
     entries: Vec<(String, Ipv4Addr, usize)>,
     /// The IPv6 addresses of the same names, on networks with IPv6: AAAA answers.
-    entries6: Vec<(String, Ipv6Addr)>,
+    entries6: Vec<(String, Ipv6Addr, usize)>,
+}
+
+/// The addresses of `entries` (name, address, network) that have `name`, on the first network
+/// that knows it.
+fn first_network_has<A: Copy>(entries: &[(String, A, usize)], name: &str) -> Vec<A> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let Some(first) = entries.iter().find(|(n, _, _)| *n == name) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|(n, _, network)| *n == name && *network == first.2)
+        .map(|(_, ip, _)| *ip)
+        .collect()
 }
 
 impl Zone {
@@ -114,9 +128,9 @@ impl Zone {
             for name in names.filter(|n| !n.is_empty()) {
                 let name = name.to_ascii_lowercase();
                 if let Some(ip6) = endpoint.ip6
-                    && !self.entries6.contains(&(name.clone(), ip6))
+                    && !self.entries6.contains(&(name.clone(), ip6, index))
                 {
-                    self.entries6.push((name.clone(), ip6));
+                    self.entries6.push((name.clone(), ip6, index));
                 }
                 let entry = (name, endpoint.ip, index);
                 if !self.entries.contains(&entry) {
@@ -130,25 +144,12 @@ impl Zone {
     /// The addresses that have `name` (several for a shared alias), on the first of the zone's
     /// networks that knows it.
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let Some(first) = self.entries.iter().find(|(n, _, _)| *n == name) else {
-            return Vec::new();
-        };
-        self.entries
-            .iter()
-            .filter(|(n, _, network)| *n == name && *network == first.2)
-            .map(|(_, ip, _)| *ip)
-            .collect()
+        first_network_has(&self.entries, name)
     }
 
-    /// The IPv6 addresses that have `name`: AAAA answers.
+    /// The IPv6 addresses that have `name` (AAAA answers), by the same rule.
     pub fn lookup6(&self, name: &str) -> Vec<Ipv6Addr> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        self.entries6
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, ip)| *ip)
-            .collect()
+        first_network_has(&self.entries6, name)
     }
 
     /// The name of `ip` (its container's first name), if a container of the zone has it.
@@ -806,7 +807,7 @@ mod tests {
                 ("api".into(), ip(4), 0),
                 ("api".into(), ip(5), 0),
             ],
-            entries6: vec![("web".into(), "fd00:50::2".parse().unwrap())],
+            entries6: vec![("web".into(), "fd00:50::2".parse().unwrap(), 0)],
         }
     }
 

@@ -819,26 +819,16 @@ fn nft_network_rules(
         exprs: parts.concat(),
         comment: comment.to_string(),
     };
-    let from = |equal| nft::ifname(false, equal, bridge).to_vec();
-    let to = |equal| nft::ifname(true, equal, bridge).to_vec();
     let mut rules = Vec::new();
-    if internal {
-        // Nothing in or out but within the bridge.
-        rules.push(rule(
-            "forward",
-            vec![from(true), to(false), vec![Expr::Drop]],
-        ));
-        rules.push(rule(
-            "forward",
-            vec![from(false), to(true), vec![Expr::Drop]],
-        ));
-    } else {
+    if !internal {
+        let from = nft::ifname(false, true, bridge).to_vec();
+        let out = nft::ifname(true, false, bridge).to_vec();
         // ip saddr SUBNET oifname != BRIDGE masquerade
         rules.push(rule(
             "postrouting",
             vec![
                 nft::addr_in(true, subnet.0, subnet.1),
-                to(false),
+                out,
                 vec![Expr::Masquerade],
             ],
         ));
@@ -854,7 +844,7 @@ fn nft_network_rules(
         rules.push(rule(
             "input",
             vec![
-                from(true),
+                from,
                 nft::addr_in(false, Ipv4Addr::new(127, 0, 0, 0), 8),
                 unset(0, 0b110),  // ct state: ESTABLISHED (1 << 1), RELATED (1 << 2)
                 unset(2, 1 << 5), // ct status: IPS_DST_NAT
@@ -862,37 +852,17 @@ fn nft_network_rules(
             ],
         ));
     }
-    if !chroot::defence::disabled("net-isolation") {
-        if !internal {
-            // What leaves the bridge for another interface: dropped there if that is a bridge.
-            rules.push(rule(
-                "forward",
-                vec![from(true), to(false), vec![Expr::Jump("isolation")]],
-            ));
-        }
-        if !icc {
-            rules.push(rule(
-                "forward",
-                vec![from(true), to(true), vec![Expr::Drop]],
-            ));
-        }
-        rules.push(rule("isolation", vec![to(true), vec![Expr::Drop]]));
-    }
+    rules.extend(nft_walls(comment, bridge, internal, icc));
     rules
 }
 // ANCHOR_END: nft_network_rules
 
-// ANCHOR: nft_network_rules6
-/// A network's IPv6 rules, in the `ip6 skiff` table (same chains): masquerading of its IPv6
-/// subnet out (Docker does it too when ip6tables is on), and the same isolation as IPv4 — what
-/// leaves the bridge for another skiff bridge is dropped, `--internal` lets nothing in or out.
-fn nft_network_rules6(
-    comment: &str,
-    bridge: &str,
-    subnet: (Ipv6Addr, u8),
-    internal: bool,
-    icc: bool,
-) -> Vec<NewRule> {
+// ANCHOR: nft_walls
+/// The walls of a bridge network, the same in the IPv4 and the IPv6 table: an internal network
+/// lets nothing in or out but within the bridge; what leaves the bridge for another interface
+/// jumps to the isolation chain, which drops it if that is another skiff bridge; without
+/// inter-container communication, nothing goes from the bridge back into it.
+fn nft_walls(comment: &str, bridge: &str, internal: bool, icc: bool) -> Vec<NewRule> {
     let rule = |chain, parts: Vec<Vec<Expr>>| NewRule {
         chain,
         exprs: parts.concat(),
@@ -910,16 +880,6 @@ fn nft_network_rules6(
             "forward",
             vec![from(false), to(true), vec![Expr::Drop]],
         ));
-    } else {
-        // ip6 saddr SUBNET oifname != BRIDGE masquerade
-        rules.push(rule(
-            "postrouting",
-            vec![
-                nft::addr6_in(true, subnet.0, subnet.1),
-                to(false),
-                vec![Expr::Masquerade],
-            ],
-        ));
     }
     if !chroot::defence::disabled("net-isolation") {
         if !internal {
@@ -936,6 +896,35 @@ fn nft_network_rules6(
         }
         rules.push(rule("isolation", vec![to(true), vec![Expr::Drop]]));
     }
+    rules
+}
+// ANCHOR_END: nft_walls
+
+// ANCHOR: nft_network_rules6
+/// A network's IPv6 rules, in the `ip6 skiff` table (same chains): masquerading of its IPv6
+/// subnet out (Docker does it too when ip6tables is on), and the same walls as IPv4.
+fn nft_network_rules6(
+    comment: &str,
+    bridge: &str,
+    subnet: (Ipv6Addr, u8),
+    internal: bool,
+    icc: bool,
+) -> Vec<NewRule> {
+    let mut rules = Vec::new();
+    if !internal {
+        // ip6 saddr SUBNET oifname != BRIDGE masquerade
+        rules.push(NewRule {
+            chain: "postrouting",
+            exprs: [
+                nft::addr6_in(true, subnet.0, subnet.1),
+                nft::ifname(true, false, bridge).to_vec(),
+                vec![Expr::Masquerade],
+            ]
+            .concat(),
+            comment: comment.to_string(),
+        });
+    }
+    rules.extend(nft_walls(comment, bridge, internal, icc));
     rules
 }
 // ANCHOR_END: nft_network_rules6
@@ -955,18 +944,11 @@ fn nft_publish_rules(
 ) -> Vec<NewRule> {
     let mut rules = Vec::new();
     for port in ports {
-        let protocol = match port.protocol {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        };
         let mut exprs = Vec::new();
         if let Some(host) = port.host_ip {
             exprs.extend(nft::addr_in(false, host, 32));
         }
-        // fib daddr type local: one of this host's own addresses (iptables' addrtype LOCAL).
-        exprs.push(Expr::FibDaddrType);
-        exprs.push(Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()));
-        exprs.extend(nft::dport(protocol, port.host_port));
+        exprs.extend(to_local_port(port));
         exprs.push(Expr::Dnat(ip, port.container_port));
         let says = format!(
             "{comment} {} {}:{} {ip}:{}",
@@ -997,6 +979,21 @@ fn nft_publish_rules(
     rules
 }
 // ANCHOR_END: nft_publish_rules
+
+/// `fib daddr type local` (one of this host's own addresses: iptables' addrtype LOCAL) and the
+/// published port's protocol and host port: what a DNAT rule of either table matches.
+fn to_local_port(port: &PortMapping) -> Vec<Expr> {
+    let protocol = match port.protocol {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+    };
+    let mut exprs = vec![
+        Expr::FibDaddrType,
+        Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()),
+    ];
+    exprs.extend(nft::dport(protocol, port.host_port));
+    exprs
+}
 
 // ANCHOR: nft_replace
 /// Makes the rules of skiff's table whose comment starts with `tag` exactly `rules`, in one
@@ -1487,15 +1484,7 @@ pub fn publish6(container_id: &str, ip6: Ipv6Addr, ports: &[PortMapping]) -> Res
     let comment = container_comment(container_id);
     let mut rules = Vec::new();
     for port in ports.iter().filter(|p| p.host_ip.is_none()) {
-        let protocol = match port.protocol {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        };
-        let mut exprs = vec![
-            Expr::FibDaddrType,
-            Expr::Cmp(true, 2u32.to_ne_bytes().to_vec()),
-        ];
-        exprs.extend(nft::dport(protocol, port.host_port));
+        let mut exprs = to_local_port(port);
         exprs.push(Expr::Dnat6(ip6, port.container_port));
         for chain in ["prerouting", "output"] {
             rules.push(NewRule {

@@ -205,38 +205,46 @@ pub fn ifname(outgoing: bool, equal: bool, name: &str) -> [Expr; 2] {
     ]
 }
 
-/// `ip saddr`/`ip daddr` within `network/prefix`.
+/// `ip saddr`/`ip daddr` within `network/prefix`: in the IPv4 header the source address is the
+/// 4 bytes at offset 12, the destination the 4 at offset 16.
 pub fn addr_in(source: bool, network: Ipv4Addr, prefix: u8) -> Vec<Expr> {
-    let offset = if source { 12 } else { 16 };
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-    let mut exprs = vec![Expr::Payload(1, offset, 4)];
-    if prefix < 32 {
-        exprs.push(Expr::Bitwise(mask.to_be_bytes().to_vec()));
-    }
-    exprs.push(Expr::Cmp(
-        true,
-        (u32::from(network) & mask).to_be_bytes().to_vec(),
-    ));
-    exprs
+    prefix_match(if source { 12 } else { 16 }, &network.octets(), prefix)
 }
 
 // ANCHOR: addr6_in
 /// `ip6 saddr`/`ip6 daddr` within `network/prefix`: in the IPv6 header the source address is
 /// the 16 bytes at offset 8, the destination the 16 at offset 24.
 pub fn addr6_in(source: bool, network: Ipv6Addr, prefix: u8) -> Vec<Expr> {
-    let offset = if source { 8 } else { 24 };
-    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-    let mut exprs = vec![Expr::Payload(1, offset, 16)];
-    if prefix < 128 {
-        exprs.push(Expr::Bitwise(mask.to_be_bytes().to_vec()));
-    }
-    exprs.push(Expr::Cmp(
-        true,
-        (u128::from(network) & mask).to_be_bytes().to_vec(),
-    ));
-    exprs
+    prefix_match(if source { 8 } else { 24 }, &network.octets(), prefix)
 }
 // ANCHOR_END: addr6_in
+
+/// The network header's address at `offset`, masked to its first `prefix` bits, compared with
+/// `address` masked the same way (no mask for a whole address).
+fn prefix_match(offset: u32, address: &[u8], prefix: u8) -> Vec<Expr> {
+    let mut bits = usize::from(prefix);
+    let mask: Vec<u8> = address
+        .iter()
+        .map(|_| {
+            let take = bits.min(8);
+            bits -= take;
+            u8::MAX
+                .checked_shl(u32::try_from(8 - take).unwrap_or(8))
+                .unwrap_or(0)
+        })
+        .collect();
+    let masked: Vec<u8> = address.iter().zip(&mask).map(|(a, m)| a & m).collect();
+    let mut exprs = vec![Expr::Payload(
+        1,
+        offset,
+        u32::try_from(address.len()).unwrap_or(0),
+    )];
+    if usize::from(prefix) < address.len() * 8 {
+        exprs.push(Expr::Bitwise(mask));
+    }
+    exprs.push(Expr::Cmp(true, masked));
+    exprs
+}
 
 /// `meta l4proto P th dport PORT`.
 pub fn dport(protocol: u8, port: u16) -> [Expr; 4] {
@@ -853,6 +861,14 @@ mod tests {
                 Expr::Payload(1, 12, 4),
                 Expr::Bitwise(vec![255, 255, 0, 0]),
                 Expr::Cmp(true, vec![10, 88, 0, 0]),
+            ]
+        );
+        assert_eq!(
+            addr6_in(true, "fd00:50::7".parse().unwrap(), 60),
+            vec![
+                Expr::Payload(1, 8, 16),
+                Expr::Bitwise([[255; 7].as_slice(), &[0xf0], &[0; 8]].concat()),
+                Expr::Cmp(true, [[0xfd, 0, 0, 0x50].as_slice(), &[0; 12]].concat()),
             ]
         );
         assert_eq!(
