@@ -122,20 +122,20 @@ impl DeviceSpec {
 
 /// Parses `HOST[:CONTAINER][:PERMISSIONS]` and looks at the host node, which must be one.
 pub fn parse_device(spec: &str) -> Result<DeviceMapping, DeviceError> {
+    let (parsed, meta) = looked_up(spec)?;
+    mapping(spec, parsed, &meta)
+}
+
+/// The parsed value, and what its host path is: the node itself, through a symlink such as
+/// /dev/disk/by-id/... as Docker does.
+fn looked_up(spec: &str) -> Result<(DeviceSpec, std::fs::Metadata), DeviceError> {
     let parsed = DeviceSpec::parse(spec)?;
-    // The node itself, through a symlink such as /dev/disk/by-id/... as Docker does.
     let meta = std::fs::metadata(&parsed.host).map_err(|source| DeviceError::Stat {
         spec: spec.to_string(),
         path: parsed.host.clone(),
         source,
     })?;
-    mapping(
-        spec,
-        parsed.host,
-        parsed.container,
-        &parsed.permissions,
-        &meta,
-    )
+    Ok((parsed, meta))
 }
 // ANCHOR_END: mapping
 
@@ -145,21 +145,9 @@ pub fn parse_device(spec: &str) -> Result<DeviceMapping, DeviceError> {
 /// `--device /dev/snd`). Links inside the directory are not followed, so the walk stays in it;
 /// a directory without nodes adds nothing, as in Docker.
 pub fn parse_devices(spec: &str) -> Result<Vec<DeviceMapping>, DeviceError> {
-    let parsed = DeviceSpec::parse(spec)?;
-    let meta = std::fs::metadata(&parsed.host).map_err(|source| DeviceError::Stat {
-        spec: spec.to_string(),
-        path: parsed.host.clone(),
-        source,
-    })?;
+    let (parsed, meta) = looked_up(spec)?;
     if !meta.is_dir() {
-        return mapping(
-            spec,
-            parsed.host,
-            parsed.container,
-            &parsed.permissions,
-            &meta,
-        )
-        .map(|one| vec![one]);
+        return mapping(spec, parsed, &meta).map(|one| vec![one]);
     }
     let mut nodes = Vec::new();
     walk(&parsed.host, "", &mut nodes);
@@ -167,36 +155,37 @@ pub fn parse_devices(spec: &str) -> Result<Vec<DeviceMapping>, DeviceError> {
     nodes
         .into_iter()
         .filter_map(|relative| {
-            let host = parsed.host.join(&relative);
+            let node = DeviceSpec {
+                host: parsed.host.join(&relative),
+                container: format!("{}/{relative}", parsed.container),
+                permissions: parsed.permissions.clone(),
+            };
             // Looked at again without following: a node replaced by a link since is skipped.
-            let meta = std::fs::symlink_metadata(&host).ok()?;
-            let container = format!("{}/{relative}", parsed.container);
-            Some(mapping(spec, host, container, &parsed.permissions, &meta))
+            let meta = std::fs::symlink_metadata(&node.host).ok()?;
+            Some(mapping(spec, node, &meta))
         })
         .collect()
 }
 // ANCHOR_END: directory
 
-/// The mapping of the node `host`, whose metadata is `meta`; an error if it is no device.
+/// The mapping of the node `node` names, whose metadata is `meta`; an error if it is no device.
 fn mapping(
     spec: &str,
-    host: PathBuf,
-    container: String,
-    permissions: &str,
+    node: DeviceSpec,
     meta: &std::fs::Metadata,
 ) -> Result<DeviceMapping, DeviceError> {
     let kind = meta.file_type();
     if !kind.is_char_device() && !kind.is_block_device() {
         return Err(DeviceError::NotADevice {
             spec: spec.to_string(),
-            path: host,
+            path: node.host,
         });
     }
     let rdev = meta.rdev();
     Ok(DeviceMapping {
-        host,
-        container,
-        permissions: permissions.to_string(),
+        host: node.host,
+        container: node.container,
+        permissions: node.permissions,
         block: kind.is_block_device(),
         major: nix::sys::stat::major(rdev).try_into().unwrap_or(u32::MAX),
         minor: nix::sys::stat::minor(rdev).try_into().unwrap_or(u32::MAX),

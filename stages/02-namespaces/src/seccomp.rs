@@ -956,66 +956,43 @@ mod tests {
         assert_eq!(verdict_of(&program, AUDIT_ARCH_I386, 20, [0; 6]), i386);
     }
 
-    /// The kernel's own judgement: a forked child installs Docker's profile and makes i386
+    /// The kernel's own judgement: the labs' probe, run under Docker's profile, makes i386
     /// system calls with `int $0x80`, which the kernel takes as a 32-bit program's
-    /// (`AUDIT_ARCH_I386`) even from a 64-bit process.
+    /// (`AUDIT_ARCH_I386`) even from a 64-bit process (`probe i386`).
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn the_kernel_lets_i386_calls_through_the_filter() {
-        /// One i386 system call: `int $0x80` with eax = `nr`, ebx = `arg`.
-        fn int80(nr: u32, arg: u32) -> i32 {
-            let mut eax = nr;
-            // SAFETY: the i386 system-call gate; it takes eax and ebx, returns in eax, and the
-            // kernel may clobber r8-r11 (declared).
-            unsafe {
-                std::arch::asm!(
-                    // rbx belongs to the compiler: swap the argument in and back out.
-                    "xchg {arg}, rbx",
-                    "int 0x80",
-                    "xchg {arg}, rbx",
-                    arg = inout(reg) u64::from(arg) => _,
-                    inout("eax") eax,
-                    out("r8") _, out("r9") _, out("r10") _, out("r11") _,
-                );
-            }
-            i32::from_ne_bytes(eax.to_ne_bytes())
-        }
-        /// Forks a child that installs `filter` (if any), then checks i386 getpid and
-        /// unshare of a user namespace; its exit status says which went wrong.
-        fn in_child(filter: Option<&InstallFilter>) -> nix::sys::wait::WaitStatus {
-            // SAFETY: the child makes system calls only, on the filter prepared before the fork.
-            match unsafe { nix::unistd::fork() }.unwrap() {
-                nix::unistd::ForkResult::Child => {
-                    use chroot::ChildStep;
-                    // SAFETY: prctl is a plain system call; no_new_privs for this child only.
-                    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-                    let code = if filter.is_some_and(|f| f.run().is_err()) {
-                        3
-                    } else if int80(20, 0) != nix::unistd::getpid().as_raw() {
-                        1
-                    } else if filter.is_some() && int80(310, 0x1000_0000) != -libc::EPERM {
-                        2
-                    } else {
-                        0
-                    };
-                    // SAFETY: ends the child without running the test harness's destructors.
-                    unsafe { libc::_exit(code) }
-                }
-                nix::unistd::ForkResult::Parent { child } => {
-                    nix::sys::wait::waitpid(child, None).unwrap()
-                }
-            }
-        }
-        if !matches!(in_child(None), nix::sys::wait::WaitStatus::Exited(_, 0)) {
+        use std::os::unix::process::CommandExt;
+        let probe = || {
+            let mut command = std::process::Command::new(labs::fixtures::probe_path());
+            command.arg("i386");
+            command
+        };
+        let unfiltered = probe().output().unwrap();
+        if !unfiltered.status.success() {
             eprintln!("skipped: this kernel runs no i386 system calls (CONFIG_IA32_EMULATION)");
             return;
         }
         let filter = InstallFilter::new(compile(DOCKER_DEFAULT, &docker_caps()).unwrap());
-        let status = in_child(Some(&filter));
-        assert!(
-            matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)),
-            "{status:?}; exit 1: i386 getpid failed; 2: i386 unshare was not EPERM; 3: no \
-             filter; a signal (SIGSYS): the filter killed the i386 call"
+        let mut filtered = probe();
+        // SAFETY: between fork and exec the child makes two system calls, prctl and seccomp, on
+        // the filter compiled before the fork.
+        unsafe {
+            filtered.pre_exec(move || {
+                use chroot::ChildStep;
+                nix::sys::prctl::set_no_new_privs()?;
+                filter.run()?;
+                Ok(())
+            });
+        }
+        let out = filtered.output().unwrap();
+        // A filter of x86_64 alone kills the probe at its first i386 call (SIGSYS, no output).
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "i386 getpid: ok\ni386 unshare(CLONE_NEWUSER): Operation not permitted (os error 1)\n",
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 
