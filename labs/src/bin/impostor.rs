@@ -78,6 +78,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--sig-proxy",
     "--detach-keys",
     "--security-opt",
+    "--device-cgroup-rule",
 ];
 
 /// Flags of any stage that take no value.
@@ -210,6 +211,28 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                     .is_err()
                 {
                     return Err(format!("invalid argument {v:?} for \"--add-host\" flag"));
+                }
+            }
+            // Checked as Docker checks it, never applied: the host has no cgroup of ours.
+            ("--device-cgroup-rule", Some(v)) => {
+                let words: Vec<&str> = v.split(' ').collect();
+                let number =
+                    |n: &str| n == "*" || n.parse::<u32>().is_ok_and(|_| !n.starts_with('+'));
+                let ok = match words.as_slice() {
+                    [kind, numbers, access] => {
+                        matches!(*kind, "a" | "b" | "c")
+                            && numbers
+                                .split_once(':')
+                                .is_some_and(|(major, minor)| number(major) && number(minor))
+                            && (1..=3).contains(&access.len())
+                            && access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm'))
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "invalid argument {v:?} for \"--device-cgroup-rule\" flag: invalid device cgroup format '{v}'"
+                    ));
                 }
             }
             ("-w" | "--workdir", Some(v)) => parsed.workdir = v,

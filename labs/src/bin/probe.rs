@@ -177,6 +177,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "peer-serve" => peer_serve(number(arg(args, 0, "port")?, "port")?),
         "dns-answer" => dns_answer(arg(args, 0, "ip:port")?, arg(args, 1, "address")?),
         "swap-on-read" => swap_on_read(arg(args, 0, "file")?, arg(args, 1, "replacement")?),
+        "i386" => i386(),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
     }
 }
@@ -214,7 +215,51 @@ probe: observe a container from inside. Commands:
   watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
                      print 'caught PID' for one whose program is not in this root (CVE-2019-5736)
   swap-on-read FILE NEW  (on the host) print 'watching'; once FILE has been read and closed,
-                     rename NEW over it and print 'swapped' (the build context race)";
+                     rename NEW over it and print 'swapped' (the build context race)
+  i386               (x86_64) make two i386 system calls with int $0x80, as a 32-bit program
+                     does: getpid, then unshare of a user namespace; print how each went";
+
+/// What a 32-bit x86 program's system calls meet: `int $0x80` from this 64-bit process is the
+/// i386 system-call gate, and the kernel (and a seccomp filter) sees `AUDIT_ARCH_I386` and
+/// i386's numbers: getpid is 20, unshare 310. A filter that knows only x86_64 kills the first.
+fn i386() -> Outcome {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// One i386 system call with one argument; the kernel's answer (`-errno` on failure).
+        fn int80(nr: u32, arg: u32) -> i32 {
+            let mut eax = nr;
+            // SAFETY: the i386 system-call gate: eax and ebx in, eax out; the kernel may clobber
+            // r8-r11 (declared). rbx belongs to the compiler, so the argument is swapped in and
+            // back out.
+            unsafe {
+                std::arch::asm!(
+                    "xchg {arg}, rbx",
+                    "int 0x80",
+                    "xchg {arg}, rbx",
+                    arg = inout(reg) u64::from(arg) => _,
+                    inout("eax") eax,
+                    out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+                );
+            }
+            i32::from_ne_bytes(eax.to_ne_bytes())
+        }
+        let pid = int80(20, 0);
+        if pid != self::pid() {
+            return Err(format!("i386 getpid: answered {pid}, not {}", self::pid()));
+        }
+        out("i386 getpid: ok")?;
+        const CLONE_NEWUSER: u32 = 0x1000_0000;
+        match int80(310, CLONE_NEWUSER) {
+            0 => out("i386 unshare(CLONE_NEWUSER): allowed"),
+            err => out(format!(
+                "i386 unshare(CLONE_NEWUSER): {}",
+                std::io::Error::from_raw_os_error(-err)
+            )),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Err("i386 system calls exist only on x86_64".to_string())
+}
 
 /// The race of a time-of-check/time-of-use attack, made deterministic: inotify(7) reports the
 /// moment a reader closes FILE (the engine has checked or hashed it), and REPLACEMENT (a

@@ -458,13 +458,14 @@ impl NamespaceArgs {
         Ok(opts)
     }
 
-    /// Every `--device`, checked against the host (each must be a device node).
+    /// Every `--device`, checked against the host (each must be a device node, or a directory
+    /// of them).
     pub fn device_mappings(&self) -> anyhow::Result<Vec<crate::devices::DeviceMapping>> {
-        Ok(self
-            .device
-            .iter()
-            .map(|spec| crate::devices::parse_device(spec))
-            .collect::<Result<_, _>>()?)
+        let mut mappings = Vec::new();
+        for spec in &self.device {
+            mappings.extend(crate::devices::parse_devices(spec)?);
+        }
+        Ok(mappings)
     }
 
     /// Puts the text of a `--security-opt seccomp=PROFILE.json` in place of its path, as Docker

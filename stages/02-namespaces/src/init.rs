@@ -15,27 +15,41 @@
 //!    one file to install, nothing to find at run time;
 //! 2. before the first container with `--init`, the engine writes it into its store, once per
 //!    version: `<root>/init/<sha256 of the binary>`, read-only;
-//! 3. the child bind-mounts it, read-only, at `/dev/init` (Podman's place: `/dev` is the
-//!    container's own tmpfs, so nothing is written into the image's root, as Docker's
+//! 3. the engine, still root on the host, takes a copy of that file's mount with
+//!    `open_tree(OPEN_TREE_CLONE)`: a mount that is attached nowhere, held by a descriptor, made
+//!    read-only, nosuid and nodev with `mount_setattr`;
+//! 4. the child moves that mount with `move_mount` onto `/dev/init` (Podman's place: `/dev` is
+//!    the container's own tmpfs, so nothing is written into the image's root, as Docker's
 //!    `/sbin/docker-init` would need) and execs it instead of the command, with the command as
 //!    its arguments, the container's environment and descriptors 0-2 only.
+//!
+//! Why a descriptor and not the path: the store is private (0710), and under `--userns remap`
+//! the child is uid 100000 on the host by the time it mounts, which cannot walk through the
+//! store to bind its file. A descriptor opened before is no path: the kernel checks nothing on
+//! the way. It must be a detached mount (open_tree's clone), not an open file: mount(2) refuses
+//! to bind `/proc/self/fd/N` when N names a file of another mount namespace (`EINVAL`), and the
+//! child has a mount namespace of its own; a detached mount belongs to none, and move_mount(2)
+//! takes it into the child's. See open_tree(2), move_mount(2), mount_setattr(2).
 //!
 //! With the defence `real-init` switched off (debug builds, for the labs' self-test), the
 //! engine does what it did before: the container's first process, a copy of the engine, stays
 //! and plays init itself ([`run_under_init`]). The labs' checks `init-environ-is-the-containers`,
 //! `init-exe-is-not-the-engine` and `init-holds-only-stdio` catch it.
 //!
-//! See pid_namespaces(7), wait(2), sigwaitinfo(2), mount(2) (`MS_BIND`), and tini's README.
+//! See pid_namespaces(7), wait(2), sigwaitinfo(2), and tini's README.
 
+use std::ffi::CString;
+use std::fmt;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chroot::launch::{ExecData, clone3, exec_command};
-use chroot::plan::cstr;
 use chroot::{FeatureError, Plan, Step};
-use nix::mount::MsFlags;
+use nix::errno::Errno;
 
 /// Signals the kernel raises for a fault of the process itself: never blocked, so they still
 /// kill the init if it faults.
@@ -145,8 +159,7 @@ pub static INIT_BINARY: &[u8] = include_bytes!(env!("SKIFF_INIT_BIN"));
 pub const INIT_DIGEST: &str = env!("SKIFF_INIT_DIGEST");
 
 /// Writes the embedded init into the store, once: `<root>/init/<digest>`, mode 0555, in a
-/// directory others may pass through but not list (0711): a user namespace's root, an ordinary
-/// user of the host, must reach the file to bind-mount it. (It holds nothing secret: it is the
+/// directory others may pass through but not list (0711). (It holds nothing secret: it is the
 /// program every container with `--init` can read at `/dev/init`.) A file that is there already with the same bytes is kept;
 /// one that is not (a crash, a hand) is replaced. The file appears whole or not at all (written
 /// aside, then renamed), so engines that start at once never exec half a binary.
@@ -180,6 +193,87 @@ pub fn install(root: &Path) -> std::io::Result<PathBuf> {
     written.map(|()| path)
 }
 // ANCHOR_END: embedded
+
+// ANCHOR: detached
+/// A mount of the init that is attached nowhere yet: `open_tree(OPEN_TREE_CLONE)` of the
+/// store's file, read-only, nosuid and nodev (and not noexec, whatever the store's filesystem
+/// says). The engine makes it while it is root on the host; the child attaches it.
+pub fn detached_mount(path: &Path) -> std::io::Result<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    // SAFETY: open_tree reads the NUL-terminated path; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = i32::try_from(Errno::result(fd)?).map_err(|_| Errno::EBADF)?;
+    // SAFETY: a successful open_tree returns a descriptor that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd) };
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        attr_clr: libc::MOUNT_ATTR_NOEXEC,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr reads `attr`, of the size given, and the empty path; the flags
+    // apply to the detached mount `tree` names.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(rc)?;
+    Ok(tree)
+}
+
+/// The child's step: moves the detached mount onto `target`, a file in the new root.
+/// move_mount(2) on a descriptor made before the clone: one system call, no path to walk.
+pub struct AttachInit {
+    tree: OwnedFd,
+    target: CString,
+}
+
+impl chroot::ChildStep for AttachInit {
+    fn run(&self) -> Result<(), Errno> {
+        // SAFETY: move_mount reads the empty path and `target`, both NUL-terminated and alive
+        // for the call; `tree` is the detached mount open_tree made.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                self.tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                self.target.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
+        Errno::result(rc).map(drop)
+    }
+
+    fn hint(&self, errno: Errno) -> Option<&'static str> {
+        (errno == Errno::ENOSYS).then_some("--init needs move_mount(2): Linux 5.2 or newer")
+    }
+}
+// ANCHOR_END: detached
+
+impl fmt::Debug for AttachInit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AttachInit({:?})", self.target)
+    }
+}
+
+impl fmt::Display for AttachInit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "attach skiff's init at {}",
+            self.target.to_string_lossy()
+        )
+    }
+}
 
 /// The `--init` feature: the store's `skiff-init`, mounted at [`INIT_PATH`] and exec'd as the
 /// container's first process.
@@ -225,36 +319,21 @@ impl chroot::Feature for Init {
                 e,
             )
         })?;
-        // The store's file itself, by path: a descriptor opened here would name a mount of
-        // the engine's mount namespace, which the child, in a new one, may not bind (EINVAL).
-        let source = cstr(&path).map_err(err)?;
+        let tree = detached_mount(&path).map_err(|e| {
+            FeatureError::with(
+                format!(
+                    "take a mount of skiff's init {} (open_tree, mount_setattr): --init needs Linux 5.12 or newer",
+                    path.display()
+                ),
+                e,
+            )
+        })?;
         // /dev is the container's own tmpfs, mounted by the filesystem feature (an earlier
-        // slot): a file to mount onto, then the bind mount, then read-only, nosuid, nodev.
-        // Flags the store's filesystem has (noexec aside) are kept, or a user namespace would
-        // refuse the remount.
+        // slot): a file to mount onto, then the mount, attached.
         let target = plan.in_root(INIT_PATH).map_err(err)?;
-        let keep = crate::filesystem::current_flags(&self.root) - MsFlags::MS_NOEXEC;
         let steps = plan.root_setup();
         steps.push(Step::Touch(target.clone()));
-        steps.push(Step::Mount {
-            source: Some(source),
-            target: target.clone(),
-            fstype: None,
-            flags: MsFlags::MS_BIND,
-            data: None,
-        });
-        steps.push(Step::Mount {
-            source: None,
-            target,
-            fstype: None,
-            flags: MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | keep,
-            data: None,
-        });
+        steps.push(Step::Custom(Arc::new(AttachInit { tree, target })));
         plan.exec_init = vec![INIT_PATH.to_string(), "--".to_string()];
         Ok(())
     }
@@ -284,19 +363,44 @@ mod tests {
             rootfs: PathBuf::from("/rootfs"),
             ..Plan::default()
         };
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped the plan's part: open_tree(OPEN_TREE_CLONE) needs root");
+            return;
+        }
         let mut init = Init::new(store.path());
         init.prepare(&mut plan).unwrap();
         assert_eq!(plan.exec_init, ["/dev/init", "--"]);
         let steps: Vec<String> = plan.early.iter().map(ToString::to_string).collect();
-        assert_eq!(steps[0], "create file /rootfs/dev/init");
         assert_eq!(
-            steps[1],
-            format!("bind-mount {} on /rootfs/dev/init", path.display())
+            steps,
+            [
+                "create file /rootfs/dev/init",
+                "attach skiff's init at /rootfs/dev/init"
+            ]
         );
-        assert!(matches!(
-            &plan.early[2],
-            Step::Mount { flags, .. } if flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT)
-        ));
+    }
+
+    #[test]
+    fn the_detached_mount_is_read_only_and_its_own() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: open_tree(OPEN_TREE_CLONE) needs root");
+            return;
+        }
+        let store = tempfile::tempdir().unwrap();
+        let path = install(store.path()).unwrap();
+        let tree = detached_mount(&path).unwrap();
+        // The descriptor reads the init's bytes, on a mount that is read-only.
+        let via = format!("/proc/self/fd/{}", tree.as_raw_fd());
+        assert_eq!(std::fs::read(&via).unwrap(), INIT_BINARY);
+        let flags = nix::sys::statvfs::statvfs(via.as_str()).unwrap().flags();
+        assert!(
+            flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+            "{flags:?}"
+        );
+        assert!(
+            flags.contains(nix::sys::statvfs::FsFlags::ST_NOSUID),
+            "{flags:?}"
+        );
     }
 
     #[test]

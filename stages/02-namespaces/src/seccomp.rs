@@ -24,9 +24,20 @@
 //! each rule its own (`clone3` fails with `ENOSYS`, so that C libraries fall back to `clone`,
 //! whose flags the filter can see). So [`compile`] makes one seccompiler filter per action and
 //! chains them into one program: where a filter would return "no match", it jumps to the next
-//! filter instead, and the last answers the profile's default action. Only the architecture
-//! the engine was built for is allowed: a 32-bit program in the container is killed (Docker
-//! also allows the x86 and x32 system calls on x86_64).
+//! filter instead, and the last answers the profile's default action.
+//!
+//! One machine speaks more than one system-call language: an x86_64 kernel also runs 32-bit
+//! x86 programs (and a 64-bit program that executes `int $0x80`), whose calls carry another
+//! number for the same name (`getpid` is 39 on x86_64, 20 on i386) and another architecture
+//! word in what the filter sees (`AUDIT_ARCH_I386`). A filter that checks only the native
+//! architecture must kill such a call, or it would judge i386's numbers by x86_64's table.
+//! Docker's profile says which architectures go together (`archMap`: x86_64 with x86 and x32,
+//! aarch64 with arm), and [`compile`] builds the same rules once per architecture, with that
+//! architecture's numbers ([`Arch`]), one section after the other: a call of another
+//! architecture jumps past a section to the next. Only a call of an architecture no section
+//! names is killed. x32 (x86_64's 32-bit-pointer ABI) is left out: its calls are x86_64's
+//! numbers plus a flag bit, with a table of their own that skiff has no source for; they get the
+//! profile's default answer (`EPERM`), and kernels seldom enable x32 anyway.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -153,7 +164,8 @@ impl SecurityOpts {
         };
         let program = match &self.seccomp {
             Seccomp::Unconfined => None,
-            // About 0.35 ms (benches/namespaces.rs): cheap enough to do at every start.
+            // Under a millisecond (benches/namespaces.rs; 0.35 ms for x86_64 alone, about twice
+            // that with i386's section): cheap enough to do at every start.
             Seccomp::Default => Some(compiled("Docker's default", DOCKER_DEFAULT)?),
             Seccomp::File(path) => {
                 let json = std::fs::read_to_string(path).map_err(|source| SeccompError::Read {
@@ -193,6 +205,20 @@ struct Profile {
     default_errno_ret: Option<u32>,
     /// The rules.
     syscalls: Option<Vec<Rule>>,
+    /// The architectures a filter answers for, by the machine's own (Docker's, since 2021).
+    arch_map: Option<Vec<ArchMapEntry>>,
+    /// The architectures, in older profiles: used when `archMap` has no entry for this machine.
+    architectures: Option<Vec<String>>,
+}
+
+/// One entry of `archMap`: on `architecture`, the filter also answers for these.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchMapEntry {
+    /// `SCMP_ARCH_X86_64`.
+    architecture: String,
+    /// `SCMP_ARCH_X86`, `SCMP_ARCH_X32`.
+    sub_architectures: Option<Vec<String>>,
 }
 
 /// One entry of `syscalls`: these calls get this action, when the conditions hold.
@@ -244,6 +270,112 @@ fn native_arch() -> &'static str {
     }
 }
 
+// ANCHOR: arch
+/// One system-call language a filter section answers for: its name in profiles, the word the
+/// kernel puts in `seccomp_data.arch` for its calls, and its numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Arch {
+    /// libseccomp's name, as profiles write it: `SCMP_ARCH_X86`.
+    pub name: &'static str,
+    /// `AUDIT_ARCH_*` (`include/uapi/linux/audit.h`): what the filter compares.
+    pub audit: u32,
+    /// Its arguments are 32 bits wide: conditions compare the low half only, as libseccomp's.
+    pub narrow: bool,
+    /// Its number for a system call's name; `None` where it has no such call.
+    number: fn(&str) -> Option<i64>,
+}
+
+/// The numbers of the architecture the engine was built for.
+fn native_number(name: &str) -> Option<i64> {
+    name.parse::<syscalls::Sysno>()
+        .ok()
+        .map(|sysno| i64::from(sysno.id()))
+}
+
+/// The i386 numbers: 32-bit x86 programs, and `int $0x80` from a 64-bit one.
+#[cfg(target_arch = "x86_64")]
+fn x86_number(name: &str) -> Option<i64> {
+    name.parse::<syscalls::x86::Sysno>()
+        .ok()
+        .map(|sysno| i64::from(sysno.id()))
+}
+
+/// The 32-bit arm numbers, which aarch64 kernels also run.
+#[cfg(target_arch = "aarch64")]
+fn arm_number(name: &str) -> Option<i64> {
+    name.parse::<syscalls::arm::Sysno>()
+        .ok()
+        .map(|sysno| i64::from(sysno.id()))
+}
+
+/// The machine's own architecture.
+fn native() -> Result<Arch, String> {
+    let (name, audit) = match std::env::consts::ARCH {
+        "x86_64" => ("SCMP_ARCH_X86_64", 0xc000_003e),
+        "aarch64" => ("SCMP_ARCH_AARCH64", 0xc000_00b7),
+        "riscv64" => ("SCMP_ARCH_RISCV64", 0xc000_00f3),
+        other => return Err(format!("seccomp filters are not supported on {other}")),
+    };
+    Ok(Arch {
+        name,
+        audit,
+        narrow: false,
+        number: native_number,
+    })
+}
+
+/// The architecture a profile names, if this machine runs its programs and skiff knows its
+/// numbers.
+fn known(name: &str) -> Result<Option<Arch>, String> {
+    let native = native()?;
+    if name == native.name {
+        return Ok(Some(native));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if name == "SCMP_ARCH_X86" {
+        return Ok(Some(Arch {
+            name: "SCMP_ARCH_X86",
+            audit: 0x4000_0003, // EM_386 | __AUDIT_ARCH_LE
+            narrow: true,
+            number: x86_number,
+        }));
+    }
+    #[cfg(target_arch = "aarch64")]
+    if name == "SCMP_ARCH_ARM" {
+        return Ok(Some(Arch {
+            name: "SCMP_ARCH_ARM",
+            audit: 0x4000_0028, // EM_ARM | __AUDIT_ARCH_LE
+            narrow: true,
+            number: arm_number,
+        }));
+    }
+    Ok(None)
+}
+
+/// The architectures a profile's filter answers for on this machine, the native one first:
+/// its `archMap` entry (Docker's way), else its `architectures`, else the native one alone.
+/// Names this machine does not run, or whose table skiff lacks (x32), are left out.
+fn arches(profile: &Profile) -> Result<Vec<Arch>, String> {
+    let native = native()?;
+    let mapped = profile
+        .arch_map
+        .iter()
+        .flatten()
+        .find(|entry| entry.architecture == native.name)
+        .map(|entry| entry.sub_architectures.clone().unwrap_or_default());
+    let listed = mapped.or_else(|| profile.architectures.clone());
+    let mut arches = vec![native];
+    for name in listed.iter().flatten() {
+        if let Some(arch) = known(name)?
+            && !arches.iter().any(|a| a.name == arch.name)
+        {
+            arches.push(arch);
+        }
+    }
+    Ok(arches)
+}
+// ANCHOR_END: arch
+
 /// The running kernel's version, major and minor (`/proc/sys/kernel/osrelease`).
 fn kernel_version() -> (u32, u32) {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -279,9 +411,9 @@ fn action(word: &str, errno: Option<u32>) -> Result<SeccompAction, String> {
     })
 }
 
-/// An argument condition in seccompiler's terms. Arguments are compared as 64-bit values, as
-/// libseccomp (and so Docker) does on 64-bit machines.
-fn condition(arg: &Arg) -> Result<SeccompCondition, String> {
+/// An argument condition in seccompiler's terms. Arguments are compared as 64-bit values on
+/// 64-bit architectures and as 32-bit ones on the others, as libseccomp (and so Docker) does.
+fn condition(arg: &Arg, width: SeccompCmpArgLen) -> Result<SeccompCondition, String> {
     let (op, value) = match arg.op.as_str() {
         "SCMP_CMP_EQ" => (SeccompCmpOp::Eq, arg.value),
         "SCMP_CMP_NE" => (SeccompCmpOp::Ne, arg.value),
@@ -297,7 +429,7 @@ fn condition(arg: &Arg) -> Result<SeccompCondition, String> {
             ));
         }
     };
-    SeccompCondition::new(arg.index, SeccompCmpArgLen::Qword, op, value)
+    SeccompCondition::new(arg.index, width, op, value)
         .map_err(|e| format!("argument {}: {e}", arg.index))
 }
 
@@ -353,36 +485,73 @@ type Rules = BTreeMap<i64, Vec<SeccompRule>>;
 
 // ANCHOR: compile
 /// Compiles a profile in Docker's format to a BPF program for a container whose bounding set
-/// is `caps`. An error is a sentence about what is wrong with the profile.
+/// is `caps`: one section per architecture the profile pairs with this machine's. An error is a
+/// sentence about what is wrong with the profile.
 pub fn compile(json: &str, caps: &BTreeSet<u32>) -> Result<BpfProgram, String> {
     let profile: Profile = serde_json::from_str(json).map_err(|e| format!("not valid: {e}"))?;
     let default = action(&profile.default_action, profile.default_errno_ret)?;
     let kernel = kernel_version();
-    // One group of rules per action, in the order the profile first uses each action.
-    let mut groups: Vec<(SeccompAction, Rules)> = Vec::new();
+    // The rules that count for this container. Their conditions on capabilities, kernel and
+    // architecture are about the machine, so they are decided once for every section.
+    let mut chosen = Vec::new();
     for rule in profile.syscalls.iter().flatten() {
         let act = action(&rule.action, rule.errno_ret)?;
+        for arg in rule.args.iter().flatten() {
+            condition(arg, SeccompCmpArgLen::Qword)?;
+        }
+        // A rule that does what the default does changes nothing (libseccomp refuses it).
+        if applies(rule, caps, kernel)? && act != default {
+            chosen.push((act, rule));
+        }
+    }
+    let arches = arches(&profile)?;
+    let mut program = BpfProgram::new();
+    for (index, arch) in arches.iter().enumerate() {
+        let mut section = chain(groups(&chosen, arch)?, default.clone(), arch)?;
+        if index + 1 < arches.len() {
+            pass_on_other_arches(&mut section)?;
+        }
+        program.append(&mut section);
+    }
+    if program.len() > MAX_INSTRUCTIONS {
+        return Err(format!(
+            "it compiles to {} BPF instructions, more than the kernel's {MAX_INSTRUCTIONS}",
+            program.len()
+        ));
+    }
+    Ok(program)
+}
+// ANCHOR_END: compile
+
+/// The chosen rules in one architecture's numbers, one group per action, in the order the
+/// profile first uses each action.
+fn groups(
+    chosen: &[(SeccompAction, &Rule)],
+    arch: &Arch,
+) -> Result<Vec<(SeccompAction, Rules)>, String> {
+    let width = || {
+        if arch.narrow {
+            SeccompCmpArgLen::Dword
+        } else {
+            SeccompCmpArgLen::Qword
+        }
+    };
+    let mut groups: Vec<(SeccompAction, Rules)> = Vec::new();
+    for (act, rule) in chosen {
         let conditions = rule
             .args
             .iter()
             .flatten()
-            .map(condition)
+            .map(|arg| condition(arg, width()))
             .collect::<Result<Vec<_>, _>>()?;
-        // A rule that does what the default does changes nothing (libseccomp refuses it).
-        if !applies(rule, caps, kernel)? || act == default {
-            continue;
-        }
         let names = rule.names.iter().flatten().chain(rule.name.iter());
-        // Calls this kernel's architecture does not have (`chown32` on x86_64) are left out,
-        // as runc leaves them out.
-        let numbers: Vec<i64> = names
-            .filter_map(|name| name.parse::<syscalls::Sysno>().ok())
-            .map(|sysno| i64::from(sysno.id()))
-            .collect();
-        let index = match groups.iter().position(|(a, _)| *a == act) {
+        // Calls this architecture does not have (`chown32` on x86_64) are left out, as runc
+        // leaves them out.
+        let numbers: Vec<i64> = names.filter_map(|name| (arch.number)(name)).collect();
+        let index = match groups.iter().position(|(a, _)| a == act) {
             Some(index) => index,
             None => {
-                groups.push((act, Rules::new()));
+                groups.push((act.clone(), Rules::new()));
                 groups.len() - 1
             }
         };
@@ -402,9 +571,8 @@ pub fn compile(json: &str, caps: &BTreeSet<u32>) -> Result<BpfProgram, String> {
             }
         }
     }
-    chain(groups, default)
+    Ok(groups)
 }
-// ANCHOR_END: compile
 
 fn rule_of(conditions: &[SeccompCondition]) -> Result<SeccompRule, String> {
     SeccompRule::new(conditions.to_vec()).map_err(|e| e.to_string())
@@ -426,9 +594,8 @@ fn target_arch() -> Result<TargetArch, String> {
 fn chain(
     groups: Vec<(SeccompAction, Rules)>,
     default: SeccompAction,
+    section: &Arch,
 ) -> Result<BpfProgram, String> {
-    const RET: u16 = 0x06; // BPF_RET | BPF_K
-    const JA: u16 = 0x05; // BPF_JMP | BPF_JA
     let arch = target_arch()?;
     // A "no match" answer that no real action of this profile uses.
     let used: Vec<u32> = groups.iter().map(|(a, _)| u32::from(a.clone())).collect();
@@ -459,15 +626,49 @@ fn chain(
         .try_into()
         .map_err(|e: seccompiler::BackendError| e.to_string())?;
     program.append(&mut last);
-    if program.len() > MAX_INSTRUCTIONS {
-        return Err(format!(
-            "it compiles to {} BPF instructions, more than the kernel's {MAX_INSTRUCTIONS}",
-            program.len()
-        ));
+    // seccompiler knows only the native architecture: each filter starts by checking that
+    // word, which becomes the section's own.
+    let native = native()?.audit;
+    for at in 1..program.len() {
+        if program[at - 1].code == LD_ARCH.0
+            && program[at - 1].k == LD_ARCH.1
+            && program[at].code == JEQ
+            && program[at].k == native
+        {
+            program[at].k = section.audit;
+        }
     }
     Ok(program)
 }
 // ANCHOR_END: chain
+
+/// `BPF_RET | BPF_K`: answer.
+const RET: u16 = 0x06;
+/// `BPF_JMP | BPF_JA`: jump.
+const JA: u16 = 0x05;
+/// `BPF_JMP | BPF_JEQ | BPF_K`: compare with a constant.
+const JEQ: u16 = 0x15;
+/// `BPF_LD | BPF_W | BPF_ABS` of `seccomp_data.arch` (offset 4).
+const LD_ARCH: (u16, u32) = (0x20, 4);
+
+// ANCHOR: pass_on
+/// Makes a section that is not the last let other architectures' calls through to the next
+/// section: its first instructions load the architecture, compare it, and kill on a mismatch
+/// (seccompiler's check); the kill becomes a jump past the section's end.
+fn pass_on_other_arches(section: &mut BpfProgram) -> Result<(), String> {
+    let len = section.len();
+    match section.get_mut(..3) {
+        Some([load, compare, kill])
+            if (load.code, load.k) == LD_ARCH && compare.code == JEQ && kill.code == RET =>
+        {
+            kill.code = JA;
+            kill.k = u32::try_from(len - 3).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        _ => Err("seccompiler's program does not start with its architecture check".into()),
+    }
+}
+// ANCHOR_END: pass_on
 
 // ANCHOR: install
 /// The child's step that installs a compiled filter: one seccomp(2) call on a program made
@@ -549,10 +750,17 @@ mod tests {
         capability_set(&[], &[]).unwrap()
     }
 
-    /// Runs `program` on one system call, as the kernel would: a tiny classic-BPF interpreter
-    /// for the instructions seccompiler emits.
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+    /// Runs `program` on one x86_64 system call, as the kernel would.
     fn verdict(program: &BpfProgram, nr: i64, args: [u64; 6]) -> u32 {
-        let arch: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+        verdict_of(program, AUDIT_ARCH_X86_64, nr, args)
+    }
+
+    /// Runs `program` on one system call of the architecture `arch`: a tiny classic-BPF
+    /// interpreter for the instructions seccompiler emits.
+    fn verdict_of(program: &BpfProgram, arch: u32, nr: i64, args: [u64; 6]) -> u32 {
         let mut data = Vec::new();
         data.extend_from_slice(&u32::try_from(nr).unwrap().to_ne_bytes());
         data.extend_from_slice(&arch.to_ne_bytes());
@@ -586,10 +794,12 @@ mod tests {
     const ALLOW: u32 = 0x7fff_0000;
     const EPERM: u32 = 0x0005_0001;
     const ENOSYS: u32 = 0x0005_0026;
+    const KILL_PROCESS: u32 = 0x8000_0000;
 
     #[test]
     fn dockers_profile_allows_the_ordinary_and_refuses_the_rest() {
         let program = compile(DOCKER_DEFAULT, &docker_caps()).unwrap();
+        eprintln!("Docker's profile: {} instructions", program.len());
         assert!(program.len() < MAX_INSTRUCTIONS);
         let run = |nr, args| verdict(&program, nr, args);
         assert_eq!(run(libc::SYS_read, [0; 6]), ALLOW);
@@ -630,6 +840,10 @@ mod tests {
         assert_eq!(verdict(&program, libc::SYS_chroot, [0; 6]), EPERM);
         let program = compile(DOCKER_DEFAULT, &docker_caps()).unwrap();
         assert_eq!(verdict(&program, libc::SYS_chroot, [0; 6]), ALLOW);
+        // Every capability opens the most rules: still within the kernel's limit, for every
+        // architecture.
+        let all = capability_set(&["ALL".into()], &[]).unwrap();
+        assert!(compile(DOCKER_DEFAULT, &all).unwrap().len() <= MAX_INSTRUCTIONS);
     }
 
     #[test]
@@ -695,6 +909,91 @@ mod tests {
         let program = compile(json, &docker_caps()).unwrap();
         assert_eq!(verdict(&program, libc::SYS_mkdir, [0; 6]), 0x0005_000d);
         assert_eq!(verdict(&program, libc::SYS_read, [0; 6]), ALLOW);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn i386_calls_get_the_same_rules_with_their_own_numbers() {
+        let program = compile(DOCKER_DEFAULT, &docker_caps()).unwrap();
+        let i386 = |nr, args| verdict_of(&program, AUDIT_ARCH_I386, nr, args);
+        // getpid is 20 on i386 (39 on x86_64); chown32 exists only there.
+        assert_eq!(i386(20, [0; 6]), ALLOW);
+        assert_eq!(i386(212, [0; 6]), ALLOW);
+        // kexec_load (283), add_key (286), unshare (310) of a user namespace: refused.
+        assert_eq!(i386(283, [0; 6]), EPERM);
+        assert_eq!(i386(286, [0; 6]), EPERM);
+        assert_eq!(i386(310, [0x1000_0000, 0, 0, 0, 0, 0]), EPERM);
+        // Arguments are 32-bit there: personality(0xffffffff) is the query programs make.
+        assert_eq!(i386(136, [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(i386(136, [0x0040_0000, 0, 0, 0, 0, 0]), EPERM);
+        // x86_64's numbers are judged by x86_64's rules still: 39 is getpid there...
+        assert_eq!(verdict(&program, 39, [0; 6]), ALLOW);
+        // ...and an architecture no section names is killed.
+        assert_eq!(verdict_of(&program, 0xc000_00b7, 39, [0; 6]), KILL_PROCESS);
+    }
+
+    #[test]
+    fn a_profile_without_an_arch_map_answers_for_the_native_architecture_only() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        let program = compile(json, &docker_caps()).unwrap();
+        assert_eq!(verdict(&program, libc::SYS_getpid, [0; 6]), ALLOW);
+        assert_eq!(
+            verdict_of(&program, AUDIT_ARCH_I386, 20, [0; 6]),
+            KILL_PROCESS
+        );
+        // An old profile's `architectures` list works as Docker's archMap does.
+        let listed = json.replace(
+            r#""syscalls""#,
+            r#""architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],"syscalls""#,
+        );
+        let program = compile(&listed, &docker_caps()).unwrap();
+        let i386 = if cfg!(target_arch = "x86_64") {
+            ALLOW
+        } else {
+            KILL_PROCESS
+        };
+        assert_eq!(verdict_of(&program, AUDIT_ARCH_I386, 20, [0; 6]), i386);
+    }
+
+    /// The kernel's own judgement: the labs' probe, run under Docker's profile, makes i386
+    /// system calls with `int $0x80`, which the kernel takes as a 32-bit program's
+    /// (`AUDIT_ARCH_I386`) even from a 64-bit process (`probe i386`).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_kernel_lets_i386_calls_through_the_filter() {
+        use std::os::unix::process::CommandExt;
+        let probe = || {
+            let mut command = std::process::Command::new(labs::fixtures::probe_path());
+            command.arg("i386");
+            command
+        };
+        let unfiltered = probe().output().unwrap();
+        if !unfiltered.status.success() {
+            eprintln!("skipped: this kernel runs no i386 system calls (CONFIG_IA32_EMULATION)");
+            return;
+        }
+        let filter = InstallFilter::new(compile(DOCKER_DEFAULT, &docker_caps()).unwrap());
+        let mut filtered = probe();
+        // SAFETY: between fork and exec the child makes two system calls, prctl and seccomp, on
+        // the filter compiled before the fork.
+        unsafe {
+            filtered.pre_exec(move || {
+                use chroot::ChildStep;
+                nix::sys::prctl::set_no_new_privs()?;
+                filter.run()?;
+                Ok(())
+            });
+        }
+        let out = filtered.output().unwrap();
+        // A filter of x86_64 alone kills the probe at its first i386 call (SIGSYS, no output).
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "i386 getpid: ok\ni386 unshare(CLONE_NEWUSER): Operation not permitted (os error 1)\n",
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use clap::Args;
 use namespaces::{Base, Container, ContainerId, NamespaceArgs, NetworkMode};
 
+use crate::devices::DeviceRule;
 use crate::limits::CgroupArgs;
 
 // ANCHOR: run_args
@@ -31,14 +32,35 @@ pub fn prepare(
     cgroup: &CgroupArgs,
 ) -> anyhow::Result<Container> {
     let mut feature = cgroup.feature(base.id.full())?;
-    // The devices the container may open: Docker's list, --device, or all with --privileged.
+    // The devices the container may open: Docker's list, --device, --device-cgroup-rule, or
+    // all with --privileged.
     let devices = namespaces.device_mappings()?;
-    feature.devices = Some(crate::devices::rules_for(namespaces.privileged, &devices));
+    let extra = device_cgroup_rules(cgroup)?;
+    feature.devices = Some(crate::devices::rules_for(
+        namespaces.privileged,
+        &devices,
+        &extra,
+    ));
     let mut container = namespaces.prepare(base)?;
     container.prepared.add(feature);
     Ok(container)
 }
 // ANCHOR_END: prepare
+
+/// The `--device-cgroup-rule`s, read; a bad one is refused in Docker's words.
+pub fn device_cgroup_rules(cgroup: &CgroupArgs) -> anyhow::Result<Vec<DeviceRule>> {
+    cgroup
+        .device_cgroup_rule
+        .iter()
+        .map(|text| {
+            DeviceRule::parse(text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "invalid argument {text:?} for \"--device-cgroup-rule\" flag: invalid device cgroup format '{text}' (give TYPE MAJOR:MINOR ACCESS: type a, b or c, a number or * for each, some of r, w and m; such as 'c 1:3 rwm')"
+                )
+            })
+        })
+        .collect()
+}
 
 impl RunArgs {
     /// Stage 03's container, with a new id, on the network `--network` names.

@@ -6,7 +6,9 @@
 //! the node is: the kernel asks it on every open(2) and mknod(2) of a device. Docker denies
 //! everything, then allows a short list ([`docker_default`]): making any node (`m`), and reading
 //! and writing the harmless ones (null, zero, full, random, urandom, tty, console, ptmx, the
-//! pseudo-terminals, tun). `--device` adds one rule; `--privileged` allows all (`a *:* rwm`).
+//! pseudo-terminals, tun). `--device` adds one rule per node; `--device-cgroup-rule 'c 189:* rwm'`
+//! adds a rule of the user's own, for nodes the container will make (or that appear in a volume)
+//! later; `--privileged` allows all (`a *:* rwm`).
 //!
 //! - cgroup v1 has a `devices` controller: write `a` to `devices.deny`, then one rule per line
 //!   to `devices.allow` (the kernel's `cgroup-v1/devices.rst`).
@@ -78,11 +80,12 @@ pub fn docker_default() -> Vec<DeviceRule> {
 // ANCHOR_END: rule
 
 // ANCHOR: rules_for
-/// The rules of a container: every device with `--privileged`, else Docker's list and one rule
-/// per `--device`, with its permissions.
+/// The rules of a container: every device with `--privileged`, else Docker's list, one rule
+/// per `--device` with its permissions, and the `--device-cgroup-rule`s (`extra`).
 pub fn rules_for(
     privileged: bool,
     devices: &[namespaces::devices::DeviceMapping],
+    extra: &[DeviceRule],
 ) -> Vec<DeviceRule> {
     if privileged {
         return vec![DeviceRule::ALL];
@@ -98,6 +101,7 @@ pub fn rules_for(
         minor: Some(d.minor),
         access: DeviceRule::parse_access(&d.permissions).unwrap_or(READ | WRITE | MKNOD),
     }));
+    rules.extend_from_slice(extra);
     rules
 }
 // ANCHOR_END: rules_for
@@ -145,9 +149,57 @@ impl DeviceRule {
         })
     }
 
+    // ANCHOR: parse
+    /// A rule as `--device-cgroup-rule` gives it, in `devices.allow`'s words and Docker's
+    /// strictness (`^[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}$`): `c 1:3 rwm`, `b *:* m`,
+    /// `a 7:* r`. `None` for anything else, and for numbers the kernel's 32 bits cannot hold.
+    pub fn parse(text: &str) -> Option<DeviceRule> {
+        let mut parts = text.split(' ');
+        let (kind, numbers, access) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || access.len() > 3 {
+            return None;
+        }
+        let kind = match kind {
+            "a" => DeviceKind::All,
+            "c" => DeviceKind::Char,
+            "b" => DeviceKind::Block,
+            _ => return None,
+        };
+        let number = |text: &str| -> Option<Option<u32>> {
+            match text {
+                "*" => Some(None),
+                digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    digits.parse().ok().map(Some)
+                }
+                _ => None,
+            }
+        };
+        let (major, minor) = numbers.split_once(':')?;
+        Some(DeviceRule {
+            kind,
+            major: number(major)?,
+            minor: number(minor)?,
+            access: DeviceRule::parse_access(access)?,
+        })
+    }
+    // ANCHOR_END: parse
+
     /// The rule as `devices.allow` takes it.
     pub fn line(&self) -> String {
         self.to_string()
+    }
+
+    /// The lines `devices.allow` needs for this rule. v1 reads `a` as "everything", whatever
+    /// numbers and access follow (and only in a cgroup without children), so a rule for every
+    /// type but not every device, or not every access, is written once as `c` and once as `b`.
+    pub fn v1_lines(&self) -> Vec<String> {
+        if self.kind != DeviceKind::All || *self == DeviceRule::ALL {
+            return vec![self.line()];
+        }
+        [DeviceKind::Char, DeviceKind::Block]
+            .into_iter()
+            .map(|kind| DeviceRule { kind, ..*self }.line())
+            .collect()
     }
 }
 
@@ -179,8 +231,8 @@ impl fmt::Display for DeviceRule {
 /// it is made.
 pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     files::write(&dir.join("devices.deny"), "a")?;
-    for rule in rules {
-        files::write(&dir.join("devices.allow"), rule.line())?;
+    for line in rules.iter().flat_map(DeviceRule::v1_lines) {
+        files::write(&dir.join("devices.allow"), line)?;
     }
     Ok(())
 }
@@ -508,10 +560,79 @@ mod tests {
     #[test]
     fn devices_and_privileged_make_their_rules() {
         let null = namespaces::devices::parse_device("/dev/null:/dev/mynull:rw").unwrap();
-        let rules = rules_for(false, std::slice::from_ref(&null));
+        let rules = rules_for(false, std::slice::from_ref(&null), &[]);
         assert_eq!(rules.len(), docker_default().len() + 1);
         assert_eq!(rules.last().unwrap().line(), "c 1:3 rw");
-        assert_eq!(rules_for(true, &[null]), [DeviceRule::ALL]);
+        assert_eq!(
+            rules_for(true, std::slice::from_ref(&null), &[]),
+            [DeviceRule::ALL]
+        );
+        // --device-cgroup-rule comes last, after the --device rules.
+        let usb = DeviceRule::parse("c 189:* rwm").unwrap();
+        let rules = rules_for(false, &[null], &[usb]);
+        assert_eq!(rules.len(), docker_default().len() + 2);
+        assert_eq!(rules.last().unwrap().line(), "c 189:* rwm");
+    }
+
+    #[test]
+    fn device_cgroup_rules_parse_as_docker_reads_them() {
+        for (text, line) in [
+            ("c 1:3 rwm", "c 1:3 rwm"),
+            ("b *:* m", "b *:* m"),
+            ("a 7:* r", "a 7:* r"),
+            ("c 10:200 wr", "c 10:200 rw"),
+            ("c 4294967295:0 r", "c 4294967295:0 r"),
+        ] {
+            assert_eq!(
+                DeviceRule::parse(text).map(|r| r.line()).as_deref(),
+                Some(line)
+            );
+        }
+        for bad in [
+            "",
+            "c",
+            "c 1:3",
+            "x 1:3 rwm",
+            "c 1:3 rwx",
+            "c 1:3 rwmr",
+            "c 1 rwm",
+            "c 1:3  rwm",
+            "c -1:3 rwm",
+            "c 1:3 rwm ",
+            "c 4294967296:0 r",
+            "c +1:3 r",
+            "C 1:3 r",
+        ] {
+            assert_eq!(DeviceRule::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn v1_writes_an_all_type_rule_as_char_and_block() {
+        assert_eq!(DeviceRule::ALL.v1_lines(), ["a *:* rwm"]);
+        assert_eq!(
+            DeviceRule::parse("a 7:* r").unwrap().v1_lines(),
+            ["c 7:* r", "b 7:* r"]
+        );
+        assert_eq!(
+            DeviceRule::parse("a *:* rw").unwrap().v1_lines(),
+            ["c *:* rw", "b *:* rw"]
+        );
+        assert_eq!(DeviceRule::char(1, Some(3), READ).v1_lines(), ["c 1:3 r"]);
+    }
+
+    #[test]
+    fn the_program_follows_a_users_rule() {
+        let mut rules = docker_default();
+        rules.push(DeviceRule::parse("c 10:* r").unwrap());
+        rules.push(DeviceRule::parse("a 7:1 rw").unwrap());
+        let insns = program(&rules);
+        assert_eq!(run(&insns, DEV_CHAR, ACC_READ, 10, 237), 1);
+        assert_eq!(run(&insns, DEV_CHAR, ACC_WRITE, 10, 237), 0);
+        assert_eq!(run(&insns, DEV_BLOCK, ACC_READ, 10, 237), 0);
+        assert_eq!(run(&insns, DEV_BLOCK, ACC_READ | ACC_WRITE, 7, 1), 1);
+        assert_eq!(run(&insns, DEV_CHAR, ACC_READ, 7, 1), 1);
+        assert_eq!(run(&insns, DEV_CHAR, ACC_READ, 7, 2), 0);
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub struct CgroupArgs {
     /// Print the container's resource usage when the command ends
     #[arg(long)]
     pub stats: bool,
+
+    /// Add a rule to the devices cgroup's allow list: TYPE MAJOR:MINOR ACCESS, such as 'c 1:3 rwm' (type a, b or c; * for any number)
+    #[arg(long = "device-cgroup-rule", value_name = "RULE")]
+    #[serde(default)]
+    pub device_cgroup_rule: Vec<String>,
 }
 // ANCHOR_END: cgroup_args
 

@@ -739,7 +739,7 @@ fn host_config(record: &Record) -> HostConfig {
             devices: ns
                 .device
                 .iter()
-                .filter_map(|spec| namespaces::devices::parse_device(spec).ok())
+                .filter_map(|spec| namespaces::devices::DeviceSpec::parse(spec).ok())
                 .map(|d| crate::docker_json::DeviceJson {
                     path_on_host: d.host.display().to_string(),
                     path_in_container: d.container,
@@ -859,6 +859,7 @@ fn resources(flags: &cgroups::CgroupArgs) -> Resources {
             Some(cgroups::PidsLimit::Max(n)) => Some(n),
             _ => None,
         },
+        device_cgroup_rules: non_empty(&flags.device_cgroup_rule),
         ..Resources::default()
     }
 }
