@@ -234,9 +234,13 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         );
     }
     if attached {
-        let first_here = matches!(record.spec.network_choice(), Choice::Attach(ref key) if is_named(&network, key))
-            && !record.spec.wiring.networks.first_disconnected;
-        // Published ports lead to the address on the first network, which is going.
+        // Published ports lead to the address on the first network (the one `--network`
+        // named, else the first connected), which is going.
+        let first_here = record
+            .spec
+            .network_names()
+            .first()
+            .is_some_and(|key| is_named(&network, key));
         if first_here
             && !record.spec.volumes.network.network.publish.is_empty()
             && let Err(e) = networking::firewall::unpublish(&record.id)
