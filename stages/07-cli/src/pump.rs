@@ -9,7 +9,10 @@
 //! the container's streams, the attach socket, the clients. The container stays its child across the exec (exec keeps the
 //! process; only the program changes). When the container's first process ends, the pump reaps
 //! it and execs the full monitor once more to record the end, clean up and apply the restart
-//! policy. That is how a monitor stays at about a megabyte of memory. See execve(2), poll(2).
+//! policy. That is how a monitor stays at about a megabyte of memory. The one other thing it
+//! does is for `exec`: it starts the engine's helper for each process asked for
+//! ([`ExecHelper`]) and reaps what ends of those, and of the processes it adopted. See
+//! execve(2), poll(2), signalfd(2).
 //!
 //! ```text
 //!  skiff container-monitor ID      prepare, launch, record "running"       (the whole engine)
