@@ -9,7 +9,8 @@
 //! so the next start attaches the same networks, and `rm` or a sweep finds the endpoint. On a
 //! created or stopped container only the record changes, as in Docker: the endpoint is made at
 //! the next start. A running container's network namespace is reached through a pidfd of its
-//! first process and held for the change ([`crate::netns`]), never through a bare pid. See docker-network-connect(1) and docker-network-disconnect(1).
+//! first process and held for the change ([`crate::netns`]), never through a bare pid. See
+//! docker-network-connect(1) and docker-network-disconnect(1).
 
 use std::path::Path;
 

@@ -234,11 +234,12 @@ fn start(
         }
     };
     let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
-    pump.serve_execs(pump::ExecHelper {
+    let execs = pump::ExecHelper {
         engine: engine.clone(),
         root: root.to_path_buf(),
         id: record.id.clone(),
-    });
+    };
+    pump.serve_execs(execs.clone());
     let deadline = Instant::now() + PUMP_AFTER;
     if pump.run(Some(&listener), &mut clients, &mut log, Some(deadline)) {
         drop(log);
@@ -289,11 +290,7 @@ fn start(
     let mut log =
         crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log_options).ok();
     if let Ok(mut pump) = pump::Pump::new(pid, ends) {
-        pump.serve_execs(pump::ExecHelper {
-            engine: engine.clone(),
-            root: root.to_path_buf(),
-            id: record.id.clone(),
-        });
+        pump.serve_execs(execs);
         pump.run(Some(&listener), &mut clients, &mut log, None);
     }
     drop(log);
