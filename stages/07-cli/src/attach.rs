@@ -10,7 +10,7 @@
 //!  byte 0: kind   1-3: zero   4-7: payload length, big-endian   payload...
 //!
 //!  client -> monitor   HELLO (which streams), STDIN data, STDIN_EOF, RESIZE rows cols,
-//!                      SIGNAL number
+//!                      SIGNAL number; or EXEC (a new process: `exec`), then the same
 //!  monitor -> client   STDOUT data, STDERR data, NOTE text, EXIT code (the container ended)
 //! ```
 //!
@@ -46,6 +46,9 @@ pub mod kind {
     /// Monitor to client: something the engine has to say about the end ("killed by the OOM
     /// killer"), for the client to print as its own message.
     pub const NOTE: u8 = 8;
+    /// Client to monitor, first (instead of HELLO): `exec`'s request, in JSON. The rest of the
+    /// connection is then the new process's, as it is the container's after HELLO.
+    pub const EXEC: u8 = 9;
 }
 // ANCHOR_END: kinds
 

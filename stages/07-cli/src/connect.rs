@@ -8,7 +8,9 @@
 //! undoes exactly that network's part and leaves the others. Either way the record changes too,
 //! so the next start attaches the same networks, and `rm` or a sweep finds the endpoint. On a
 //! created or stopped container only the record changes, as in Docker: the endpoint is made at
-//! the next start. See docker-network-connect(1) and docker-network-disconnect(1).
+//! the next start. A running container's network namespace is reached through a pidfd of its
+//! first process and held for the change ([`crate::netns`]), never through a bare pid. See
+//! docker-network-connect(1) and docker-network-disconnect(1).
 
 use std::path::Path;
 
@@ -20,6 +22,7 @@ use networking::store::{self, Driver, Network};
 
 use crate::container::Record;
 use crate::lifecycle;
+use crate::netns::NetnsHolder;
 use crate::wiring::Connection;
 
 /// `skiff network`: stage 05's commands on networks, and the two that change a container's.
@@ -99,13 +102,15 @@ fn is_named(network: &Network, key: &str) -> bool {
             && network.id.starts_with(key))
 }
 
-/// The container's first process, while it runs.
-fn running_pid(record: &Record) -> Option<i32> {
+/// The network namespace of the container's first process, held while it runs (see
+/// [`crate::netns`]): its holder's pid stands for it, and cannot name anything else meanwhile.
+fn hold_netns(record: &Record) -> anyhow::Result<Option<NetnsHolder>> {
     record
         .state
         .pid
         .filter(|pid| record.state.is_running() && pid.is_alive())
-        .map(|pid| pid.pid)
+        .map(|pid| NetnsHolder::of(pid, &record.name))
+        .transpose()
 }
 
 // ANCHOR: connect
@@ -151,7 +156,8 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         .network_names()
         .iter()
         .any(|key| is_named(&network, key));
-    let pid = running_pid(&record);
+    let holder = hold_netns(&record)?;
+    let pid = holder.as_ref().map(NetnsHolder::pid);
     if listed || network.endpoint(&record.id).is_some() {
         if pid.is_none() {
             // Docker keeps one configuration per network: asking again changes nothing.
@@ -223,7 +229,8 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         .network_names()
         .iter()
         .any(|key| is_named(&network, key));
-    let pid = running_pid(&record);
+    let holder = hold_netns(&record)?;
+    let pid = holder.as_ref().map(NetnsHolder::pid);
     let attached = network.endpoint(&record.id).is_some();
     if !listed && !attached {
         bail!(
@@ -234,9 +241,13 @@ fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
         );
     }
     if attached {
-        let first_here = matches!(record.spec.network_choice(), Choice::Attach(ref key) if is_named(&network, key))
-            && !record.spec.wiring.networks.first_disconnected;
-        // Published ports lead to the address on the first network, which is going.
+        // Published ports lead to the address on the first network (the one `--network`
+        // named, else the first connected), which is going.
+        let first_here = record
+            .spec
+            .network_names()
+            .first()
+            .is_some_and(|key| is_named(&network, key));
         if first_here
             && !record.spec.volumes.network.network.publish.is_empty()
             && let Err(e) = networking::firewall::unpublish(&record.id)

@@ -13,13 +13,17 @@
 //! has "new namespaces" and "a new cgroup", `exec` has "join these" and "join that". Nothing is
 //! copied from `run`; the privileges feature is the very one `run` uses.
 //!
-//! There is no monitor: the process is this command's child, and this command relays its
-//! streams (the same pump as a monitor's, in a thread, talking to the same client code as
-//! `attach`), then exits with its exit code. With `-d` it is left to run on its own, with its
-//! streams on `/dev/null`. See docker-exec(1), setns(2).
+//! The process is the container's, not this command's: as Docker's exec goes through the
+//! container's shim, `exec` asks the container's monitor (an EXEC frame on its attach socket),
+//! and the monitor starts a helper, `skiff container-exec`, which launches the process and
+//! pumps its streams to this command (the monitor's pump, talking to `attach`'s client code).
+//! With `-d` the helper ends once the process runs, with its streams on `/dev/null`, and the
+//! monitor, a child subreaper, adopts and reaps it; after a detach from `-it` the helper goes on
+//! holding its terminal. See docker-exec(1), setns(2), prctl(2) `PR_SET_CHILD_SUBREAPER`.
 
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -74,44 +78,177 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// What `exec` asks of the container's monitor: the process, as this command resolved it
+/// (the environment with this shell's values for `-e KEY`, `--env-file` read here).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// The whole environment.
+    pub env: Vec<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `-t`.
+    pub tty: bool,
+    /// `-d`.
+    pub detach: bool,
+}
+
+// ANCHOR: command
 /// Runs `exec`; returns the command's exit code.
 pub fn command(args: ExecArgs) -> anyhow::Result<i32> {
     let root = &args.root.root;
     let record = lifecycle::find(root, &args.container)?;
-    match record.state.status {
-        Status::Running => {}
-        Status::Paused => bail!(
-            "Container {} is paused, unpause the container before exec",
+    // The daemon's refusals in Docker: its words, exit 1. A process that joined a frozen
+    // cgroup would freeze before its first instruction.
+    let refusal = match record.state.status {
+        Status::Running => None,
+        Status::Paused => Some("is paused, unpause the container before exec"),
+        _ => Some("is not running"),
+    };
+    if let Some(refusal) = refusal {
+        eprintln!(
+            "Error response from daemon: Container {} {refusal}",
             record.id
-        ),
-        _ => bail!("Container {} is not running", record.id),
+        );
+        return Ok(1);
     }
+    if let Some(dir) = args.workdir.as_deref()
+        && !dir.starts_with('/')
+    {
+        bail!("the working directory '{dir}' is invalid, it needs to be an absolute path");
+    }
+    let request = Request {
+        command: args.command.clone(),
+        env: environment(&args, &record.config.env)?,
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+        privileged: args.privileged,
+        interactive: args.interactive,
+        tty: args.tty,
+        detach: args.detach,
+    };
+    let detach_keys = match &args.detach_keys {
+        Some(keys) => crate::attach::DetachKeys::parse(keys)?,
+        None => crate::attach::DetachKeys::default(),
+    };
     // Signals are caught before any thread starts.
     let forwarder = (!args.detach)
         .then(chroot::signals::Forwarder::install)
         .transpose()
         .context("catch signals to pass on")?;
-    let mut prepared = prepare(&args, &record)?;
-    let streams = Streams {
-        stdin: args.interactive,
-        stdout: true,
-        stderr: true,
+    // The monitor starts the process: it is the monitor's, as Docker's are the shim's.
+    let dir = crate::container::records(root).dir(&record.id);
+    let mut stream = crate::attach::connect(&dir)
+        .with_context(|| format!("reach the monitor of container {}", record.name))?;
+    let payload = serde_json::to_vec(&request).context("write the exec request")?;
+    crate::attach::write_frame(&mut stream, kind::EXEC, &payload)
+        .with_context(|| format!("ask the monitor of container {}", record.name))?;
+    let Some(forwarder) = forwarder else {
+        return started(stream, &record.name);
     };
+    let options = client::Options {
+        streams: Streams {
+            stdin: args.interactive,
+            stdout: true,
+            stderr: true,
+        },
+        tty: args.tty,
+        sig_proxy: true,
+        detach_keys,
+    };
+    Ok(match client::relay(stream, &options, &forwarder)? {
+        Ended::Exited(code) => code,
+        Ended::Detached => 0,
+        Ended::Lost => 1,
+    })
+}
+
+/// `exec -d`: waits for the word that the process started (exit code 0), or why not.
+fn started(mut stream: UnixStream, name: &str) -> anyhow::Result<i32> {
+    loop {
+        match crate::attach::read_frame(&mut stream)? {
+            Some((kind::NOTE, text)) => eprintln!("skiff: {}", String::from_utf8_lossy(&text)),
+            Some((kind::EXIT, code)) if code.len() == 4 => {
+                return Ok(i32::from_be_bytes([code[0], code[1], code[2], code[3]]));
+            }
+            Some(_) => {}
+            None => bail!("the monitor of container {name} ended before the command started"),
+        }
+    }
+}
+// ANCHOR_END: command
+
+// ANCHOR: helper
+/// `skiff container-exec ROOT ID FD`: the monitor's helper for one `exec`, with the request
+/// on stdin and the client's connection at descriptor FD. Starts the process in container ID
+/// and, unless detached, pumps its streams until it ends; returns the code to exit with.
+pub fn helper_main(args: &[String]) -> i32 {
+    let [root, id, fd] = args else {
+        eprintln!("skiff container-exec: bad arguments (this mode is for skiff's monitor only)");
+        return 2;
+    };
+    let Some(fd) = fd.parse::<RawFd>().ok().filter(|fd| *fd > 2) else {
+        eprintln!("skiff container-exec: bad descriptor {fd:?}");
+        return 2;
+    };
+    // SAFETY: the monitor put this descriptor there for this process alone.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    // Never passed on to the process.
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut request = Vec::new();
+    let parsed = std::io::Read::read_to_end(&mut std::io::stdin(), &mut request)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| Ok(serde_json::from_slice::<Request>(&request)?));
+    let root = PathBuf::from(root);
+    let outcome = parsed.and_then(|request| serve(&root, id, &request, stream.try_clone()?));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            // Not started: the client hears why, with Docker's code for it.
+            let code = error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<chroot::LaunchError>())
+                .map_or(1, chroot::LaunchError::exit_code);
+            let mut stream = stream;
+            let note = chroot::cli::one_line(&error);
+            let _ = crate::attach::write_frame(&mut stream, kind::NOTE, note.as_bytes());
+            let _ = crate::attach::write_frame(&mut stream, kind::EXIT, &code.to_be_bytes());
+            code
+        }
+    }
+}
+
+/// Starts the process; then, unless detached, moves its bytes between it and the client until
+/// it ends, and tells the client its exit code. After a detach (ctrl-p ctrl-q) the client is
+/// gone and the process keeps its terminal: its output is read, and dropped, until it ends.
+fn serve(root: &Path, id: &str, request: &Request, mut stream: UnixStream) -> anyhow::Result<i32> {
+    let record = crate::container::records(root)
+        .load::<crate::spec::RunArgs>(id)?
+        .with_context(|| format!("No such container: {id}"))?;
+    let mut prepared = prepare(request, &record)?;
     // The streams: none with -d, a terminal with -t, pipes otherwise.
     let mut console = None;
     let mut ends = None;
-    if args.detach {
+    if request.detach {
         prepared.add(Stdio::detached().context("open /dev/null")?);
-    } else if args.tty {
+    } else if request.tty {
         let (stdio, socket) = Stdio::terminal().context("make a console socket")?;
         prepared.add(stdio);
         console = Some(socket);
     } else {
-        let (stdio, pipes) = Stdio::pipes(args.interactive).context("make pipes")?;
+        let (stdio, pipes) = Stdio::pipes(request.interactive).context("make pipes")?;
         prepared.add(stdio);
         ends = Some(pipes);
     }
-    let what = args.command.join(" ");
+    let what = request.command.join(" ");
     crate::events::emit(root, &format!("exec_create: {what}"), &record, &[]);
     let pid = prepared
         .spawn()
@@ -119,9 +256,11 @@ pub fn command(args: ExecArgs) -> anyhow::Result<i32> {
         .pid()
         .as_raw();
     crate::events::emit(root, &format!("exec_start: {what}"), &record, &[]);
-    let Some(forwarder) = forwarder else {
+    if request.detach {
+        // Started. This helper ends now, and the process is the monitor's.
+        let _ = crate::attach::write_frame(&mut stream, kind::EXIT, &0i32.to_be_bytes());
         return Ok(0);
-    };
+    }
     let ends = match (ends, console) {
         (Some(ends), _) => ends,
         (None, Some(socket)) => Ends::Terminal(
@@ -129,14 +268,27 @@ pub fn command(args: ExecArgs) -> anyhow::Result<i32> {
         ),
         (None, None) => bail!("the command has no streams"),
     };
-    let code = relay(pid, ends, streams, &args, &forwarder)?;
+    let streams = Streams {
+        stdin: request.interactive,
+        stdout: true,
+        stderr: true,
+    };
+    let mut clients = vec![Client::new(stream, streams)];
+    if let Ok(mut pump) = Pump::new(pid, ends) {
+        pump.run(None, &mut clients, &mut None, None);
+    }
+    let code = crate::pump::reap(pid).exit_code();
+    if let Some(client) = clients.first_mut() {
+        let _ = crate::attach::write_frame(&mut client.stream, kind::EXIT, &code.to_be_bytes());
+    }
     crate::events::emit(root, "exec_die", &record, &[("exitCode", code.to_string())]);
     Ok(code)
 }
+// ANCHOR_END: helper
 
 // ANCHOR: prepare
 /// The process, and the features that put it inside the container.
-fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared> {
+fn prepare(args: &Request, record: &Record) -> anyhow::Result<chroot::Prepared> {
     let running = record.state.pid.context("the container has no process")?;
     let pidfd = lifecycle::open_process(running)
         .with_context(|| format!("Container {} is not running", record.id))?;
@@ -172,14 +324,11 @@ fn prepare(args: &ExecArgs, record: &Record) -> anyhow::Result<chroot::Prepared>
         .confinement(&container_caps)?;
 
     let mut process = chroot::Process::new(args.command.clone());
-    process.env = environment(args, &record.config.env)?;
+    process.env = args.env.clone();
     if process.get_env("HOME").is_none() {
         process.set_env("HOME", &identity.home);
     }
     process.cwd = match args.workdir.as_deref() {
-        Some(dir) if !dir.starts_with('/') => {
-            bail!("the working directory '{dir}' is invalid, it needs to be an absolute path")
-        }
         Some(dir) => dir.to_string(),
         None if record.config.working_dir.is_empty() => "/".to_string(),
         None => record.config.working_dir.clone(),
@@ -226,43 +375,6 @@ fn environment(args: &ExecArgs, container: &[String]) -> anyhow::Result<Vec<Stri
     }
     Ok(process.env)
 }
-
-// ANCHOR: relay
-/// Moves the command's bytes to this terminal and back until it ends: the monitor's pump in a
-/// thread on one end of a socket pair, `attach`'s client on the other.
-fn relay(
-    pid: i32,
-    ends: Ends,
-    streams: Streams,
-    args: &ExecArgs,
-    forwarder: &chroot::signals::Forwarder,
-) -> anyhow::Result<i32> {
-    let (ours, theirs) = UnixStream::pair().context("make a socket pair")?;
-    let mut pump = Pump::new(pid, ends).context("watch the command")?;
-    std::thread::spawn(move || {
-        let mut clients = vec![Client::new(theirs, streams)];
-        pump.run(None, &mut clients, &mut None, None);
-        let code = crate::pump::reap(pid).exit_code();
-        if let Some(client) = clients.first_mut() {
-            let _ = crate::attach::write_frame(&mut client.stream, kind::EXIT, &code.to_be_bytes());
-        }
-    });
-    let options = client::Options {
-        streams,
-        tty: args.tty,
-        sig_proxy: true,
-        detach_keys: match &args.detach_keys {
-            Some(keys) => crate::attach::DetachKeys::parse(keys)?,
-            None => crate::attach::DetachKeys::default(),
-        },
-    };
-    Ok(match client::relay(ours, &options, forwarder)? {
-        Ended::Exited(code) => code,
-        Ended::Detached => 0,
-        Ended::Lost => 1,
-    })
-}
-// ANCHOR_END: relay
 
 #[cfg(test)]
 mod tests {

@@ -379,6 +379,14 @@ fn spec_ports(record: &Record) -> Vec<PortMapping> {
         .unwrap_or_default()
 }
 
+/// Its `-p` flags without the ones `-P` added: what `HostConfig.PortBindings` shows.
+fn asked_ports(record: &Record) -> Vec<PortMapping> {
+    let mut network = record.spec.volumes.network.network.clone();
+    let added = &record.spec.wiring.published_all;
+    network.publish.retain(|flag| !added.contains(flag));
+    network.ports().unwrap_or_default()
+}
+
 /// Its `--expose` ports (`80/tcp`), each of a range.
 fn spec_exposed(record: &Record) -> Vec<String> {
     record
@@ -703,7 +711,7 @@ fn host_config(record: &Record) -> HostConfig {
             config: key_values(&spec.lifecycle.log_opt),
         },
         network_mode: ns.network.clone().unwrap_or_else(|| "default".into()),
-        port_bindings: port_bindings(&spec_ports(record)),
+        port_bindings: port_bindings(&asked_ports(record)),
         restart_policy: RestartPolicyJson {
             name: policy.name(),
             maximum_retry_count: policy.max_retries(),
@@ -1344,6 +1352,35 @@ mod tests {
             value["Config"]["ExposedPorts"],
             json!({"443/tcp": {}, "80/tcp": {}, "90/udp": {}})
         );
+    }
+
+    #[test]
+    fn port_bindings_show_only_the_ports_asked_for_with_p() {
+        // -p 127.0.0.1:8080:80 -P, where -P added the image's 443/tcp.
+        let mut web = running(record(&[
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1:8080:80",
+            "-P",
+            "skiff-lab",
+        ]));
+        web.spec
+            .volumes
+            .network
+            .network
+            .publish
+            .push("443/tcp".into());
+        web.spec.wiring.published_all.push("443/tcp".into());
+        let mut stores = Stores::empty(Path::new(ROOT));
+        stores.networks = vec![bridge_with(&web)];
+        let value = inspect_value(&web, &stores);
+        assert_eq!(
+            value["HostConfig"]["PortBindings"],
+            json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]})
+        );
+        let ports = &value["NetworkSettings"]["Ports"];
+        assert!(ports.get("443/tcp").is_some(), "{ports}");
     }
 
     #[test]

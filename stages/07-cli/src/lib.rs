@@ -16,7 +16,8 @@
 //!   Go templates;
 //! - [`pause`], [`top`], [`port`], [`rename`], [`system`]: Docker's other container commands;
 //! - [`wiring`] and [`connect`]: a container wired to others: `--network container:`,
-//!   `--volumes-from`, `-P`, and `network connect` / `disconnect`;
+//!   `--volumes-from`, `-P`, and `network connect` / `disconnect`, with [`netns`] (a running
+//!   container's network namespace, held through a pidfd);
 //! - [`cp`], [`diff`], [`export`], [`commit`]: a container's files, with [`beneath`] (paths
 //!   resolved inside its root), [`rootfs`] (its root, running or stopped) and [`archive`] (trees
 //!   as tar streams, by descriptor);
@@ -45,6 +46,7 @@ pub mod logs;
 pub mod logs_command;
 pub mod monitor;
 pub mod names;
+pub mod netns;
 pub mod pause;
 pub mod port;
 pub mod prune;

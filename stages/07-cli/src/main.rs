@@ -15,6 +15,10 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("container-pump") {
         std::process::exit(skiff::pump::main(&args[2..]));
     }
+    // The monitor's helper for one `exec`.
+    if args.get(1).map(String::as_str) == Some("container-exec") {
+        std::process::exit(skiff::exec::helper_main(&args[2..]));
+    }
     let (cli, code) = skiff::cli::parse();
     let result = cli.command.execute();
     match result {

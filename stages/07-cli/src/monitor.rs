@@ -89,6 +89,8 @@ pub fn run(
     expect_client: bool,
 ) -> i32 {
     let dir = Records::new(root).dir(&record.id);
+    // What `exec` starts, through this monitor, stays this monitor's when its helper ends.
+    pump::adopt_orphans();
     let listener = match listener.map_or_else(|| attach::listen(&dir), Ok) {
         Ok(listener) => listener,
         Err(e) => {
@@ -231,6 +233,13 @@ fn start(
             );
         }
     };
+    let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let execs = pump::ExecHelper {
+        engine: engine.clone(),
+        root: root.to_path_buf(),
+        id: record.id.clone(),
+    };
+    pump.serve_execs(execs.clone());
     let deadline = Instant::now() + PUMP_AFTER;
     if pump.run(Some(&listener), &mut clients, &mut log, Some(deadline)) {
         drop(log);
@@ -247,7 +256,6 @@ fn start(
         let _ = log.flush();
     }
     drop(log);
-    let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
     let handover = Handover {
         engine: engine.clone(),
         root: root.to_path_buf(),
@@ -282,6 +290,7 @@ fn start(
     let mut log =
         crate::logs::LogWriter::open(&crate::logs::log_path(&dir, &record.id), log_options).ok();
     if let Ok(mut pump) = pump::Pump::new(pid, ends) {
+        pump.serve_execs(execs);
         pump.run(Some(&listener), &mut clients, &mut log, None);
     }
     drop(log);

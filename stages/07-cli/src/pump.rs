@@ -9,7 +9,10 @@
 //! the container's streams, the attach socket, the clients. The container stays its child across the exec (exec keeps the
 //! process; only the program changes). When the container's first process ends, the pump reaps
 //! it and execs the full monitor once more to record the end, clean up and apply the restart
-//! policy. That is how a monitor stays at about a megabyte of memory. See execve(2), poll(2).
+//! policy. That is how a monitor stays at about a megabyte of memory. The one other thing it
+//! does is for `exec`: it starts the engine's helper for each process asked for
+//! ([`ExecHelper`]) and reaps what ends of those, and of the processes it adopted. See
+//! execve(2), poll(2), signalfd(2).
 //!
 //! ```text
 //!  skiff container-monitor ID      prepare, launch, record "running"       (the whole engine)
@@ -20,10 +23,13 @@
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::attach::{self, FrameBuffer, Streams, kind};
 use crate::logs::{LogOptions, LogWriter, Stream};
@@ -49,20 +55,119 @@ impl Client {
 }
 
 // ANCHOR: accept
-/// Accepts a client and reads its HELLO, which it sends first thing: until then the monitor
-/// would not know which streams to send it, and a container's first output could be lost.
-pub fn accept(listener: &UnixListener) -> Option<Client> {
+/// Who connected to the attach socket.
+pub enum Accepted {
+    /// A client of the container's streams.
+    Client(Client),
+    /// `exec`: a new process in the container, asked for with this request.
+    Exec(UnixStream, Vec<u8>),
+}
+
+/// Accepts a connection and reads its first frame: HELLO from a client, which it sends first
+/// thing (until then the monitor would not know which streams to send it, and a container's
+/// first output could be lost), or EXEC from `exec`.
+pub fn accept_any(listener: &UnixListener) -> Option<Accepted> {
     let (mut stream, _) = listener.accept().ok()?;
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let wants = match attach::read_frame(&mut stream) {
-        Ok(Some((kind::HELLO, payload))) => Streams::from_bits(payload.first().copied()?),
-        _ => return None,
-    };
+    let frame = attach::read_frame(&mut stream).ok()??;
     stream.set_read_timeout(None).ok()?;
-    Some(Client::new(stream, wants))
+    match frame {
+        (kind::HELLO, payload) => {
+            let wants = Streams::from_bits(payload.first().copied()?);
+            Some(Accepted::Client(Client::new(stream, wants)))
+        }
+        (kind::EXEC, request) => Some(Accepted::Exec(stream, request)),
+        _ => None,
+    }
+}
+
+/// Accepts a client of the container's streams (an `exec` is turned away).
+pub fn accept(listener: &UnixListener) -> Option<Client> {
+    match accept_any(listener)? {
+        Accepted::Client(client) => Some(client),
+        Accepted::Exec(..) => None,
+    }
 }
 // ANCHOR_END: accept
+
+// ANCHOR: exec_helper
+/// What the monitor needs to start a process that `exec` asked for: skiff's binary, the
+/// store, the container.
+///
+/// The monitor starts `skiff container-exec` (the whole engine: namespaces, cgroup, user,
+/// capabilities, seccomp), with the request on its stdin and the client's connection, and that
+/// helper starts the process and pumps its streams. Both are the monitor's descendants, and
+/// the monitor is a *child subreaper* (prctl(2) `PR_SET_CHILD_SUBREAPER`): when the helper
+/// ends first (`exec -d`), its process is re-parented to the monitor, not to the host's init,
+/// as Docker's are to their containerd-shim. So the monitor reaps them, `top` and the
+/// container's cgroup hold them, and they end with the container.
+#[derive(Debug, Clone)]
+pub struct ExecHelper {
+    /// skiff's own binary.
+    pub engine: PathBuf,
+    /// The store's root.
+    pub root: PathBuf,
+    /// The container's id.
+    pub id: String,
+}
+
+impl ExecHelper {
+    /// Starts the helper for `client`, which asked for `request`. The helper is reaped by
+    /// [`reap_adopted`]; a helper that cannot start is reported to the client.
+    fn start(&self, mut client: UnixStream, request: &[u8]) {
+        use std::io::Write;
+        let fd = keep(&client);
+        let child = std::process::Command::new(&self.engine)
+            .arg0("skiff")
+            .arg("container-exec")
+            .arg(&self.root)
+            .arg(&self.id)
+            .arg(&fd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(mut child) => {
+                if let Some(mut stdin) = child.stdin.take() {
+                    let _ = stdin.write_all(request);
+                }
+            }
+            Err(e) => {
+                let note = format!("start skiff container-exec: {e}");
+                let _ = attach::write_frame(&mut client, kind::NOTE, note.as_bytes());
+                let _ = attach::write_frame(&mut client, kind::EXIT, &126i32.to_be_bytes());
+            }
+        }
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants (prctl(2)
+/// `PR_SET_CHILD_SUBREAPER`); the setting lasts across execve(2).
+pub fn adopt_orphans() {
+    // SAFETY: prctl with an integer argument; it changes a flag of this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Reaps every child that ended but `first`, the container's first process, whose status
+/// [`reap`] reads. Each is looked at without reaping first (`WNOWAIT`), so `first` is never
+/// reaped here by mistake.
+pub fn reap_adopted(first: i32) {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid, waitpid};
+    loop {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let Ok(status) = waitid(Id::All, flags) else {
+            return;
+        };
+        match status.pid() {
+            Some(pid) if pid.as_raw() != first => {
+                let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+            }
+            _ => return,
+        }
+    }
+}
+// ANCHOR_END: exec_helper
 
 /// The container's streams, as the monitor holds them.
 pub enum Ends {
@@ -149,7 +254,11 @@ impl Handover {
         fn fd(text: &str) -> Option<OwnedFd> {
             let raw: RawFd = text.parse().ok()?;
             // SAFETY: the monitor before the exec put this descriptor there for us alone.
-            (raw > 2).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+            let fd = (raw > 2).then(|| unsafe { OwnedFd::from_raw_fd(raw) })?;
+            // Ours alone again: no helper the pump starts inherits the container's streams
+            // (a copy of the stdin pipe would keep the container's stdin from ever ending).
+            close_on_exec(fd.as_fd());
+            Some(fd)
         }
         let mut it = args.iter().map(String::as_str);
         let engine = PathBuf::from(it.next()?);
@@ -243,6 +352,11 @@ pub fn main(args: &[String]) -> i32 {
     let dir = namespaces::record::container_dir(&root, &id);
     let mut writer = LogWriter::open(&crate::logs::log_path(&dir, &id), log).ok();
     if let Ok(mut pump) = Pump::new(pid, ends) {
+        pump.serve_execs(ExecHelper {
+            engine: engine.clone(),
+            root: root.clone(),
+            id: id.clone(),
+        });
         pump.run(Some(&listener), &mut clients, &mut writer, None);
     }
     drop(writer);
@@ -292,6 +406,11 @@ fn pidfd(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+fn close_on_exec(fd: BorrowedFd<'_>) {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+}
+
 fn set_nonblocking(fd: BorrowedFd<'_>) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
@@ -313,6 +432,10 @@ struct Output {
 pub struct Pump {
     pid: i32,
     exited: OwnedFd,
+    /// SIGCHLD, read from a signalfd: a helper or an adopted process ended.
+    children: Option<SignalFd>,
+    /// How to start what `exec` asks for; `None` where nobody asks (in `exec`'s own helper).
+    execs: Option<ExecHelper>,
     outputs: Vec<Output>,
     stdin: Option<OwnedFd>,
     terminal: bool,
@@ -352,9 +475,20 @@ impl Pump {
         for output in &outputs {
             set_nonblocking(output.fd.as_fd());
         }
+        // SIGCHLD is blocked for the signalfd to read it (this program has one thread).
+        let mut sigchld = SigSet::empty();
+        sigchld.add(Signal::SIGCHLD);
+        let children = sigchld
+            .thread_block()
+            .and_then(|()| {
+                SignalFd::with_flags(&sigchld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            })
+            .ok();
         Ok(Pump {
             pid,
             exited: pidfd(pid)?,
+            children,
+            execs: None,
             outputs,
             stdin,
             terminal,
@@ -362,8 +496,14 @@ impl Pump {
         })
     }
 
+    /// Starts what `exec` asks for with `helper`.
+    pub fn serve_execs(&mut self, helper: ExecHelper) {
+        self.execs = Some(helper);
+    }
+
     /// Moves bytes, the container's output to the log and the clients, the clients' input to
-    /// it, until its first process has ended (`true`) or `until` has passed (`false`).
+    /// it, until its first process has ended (`true`) or `until` has passed (`false`). Meanwhile
+    /// starts what `exec` asks for, and reaps the children that end.
     pub fn run(
         &mut self,
         listener: Option<&UnixListener>,
@@ -374,8 +514,10 @@ impl Pump {
         if let Some(listener) = listener {
             let _ = listener.set_nonblocking(true);
         }
-        // The pidfd first, then the listener when there is one, the outputs, the clients.
-        let first_output = 1 + usize::from(listener.is_some());
+        // The pidfd and the signalfd first, then the listener when there is one, the outputs,
+        // the clients.
+        let first_output = 2 + usize::from(listener.is_some());
+        reap_adopted(self.pid);
         loop {
             let timeout = match until {
                 None => PollTimeout::NONE,
@@ -391,6 +533,12 @@ impl Pump {
                 .filter(|&i| self.outputs[i].open)
                 .collect();
             let mut fds = vec![PollFd::new(self.exited.as_fd(), PollFlags::POLLIN)];
+            // Without a signalfd, the pidfd stands in (and is looked at twice).
+            let children = self
+                .children
+                .as_ref()
+                .map_or(self.exited.as_fd(), AsFd::as_fd);
+            fds.push(PollFd::new(children, PollFlags::POLLIN));
             fds.extend(listener.map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN)));
             fds.extend(
                 open.iter()
@@ -407,7 +555,8 @@ impl Pump {
             }
             let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
             let ended = ready(0);
-            let new_client = listener.is_some() && ready(1);
+            let child_ended = ready(1);
+            let new_client = listener.is_some() && ready(2);
             let readable: Vec<usize> = (0..open.len())
                 .filter(|&k| ready(first_output + k))
                 .map(|k| open[k])
@@ -419,11 +568,19 @@ impl Pump {
             for i in readable {
                 drain(&mut self.outputs[i], &mut self.buf, log, clients);
             }
-            if new_client
-                && let Some(listener) = listener
-                && let Some(client) = accept(listener)
-            {
-                clients.push(client);
+            if child_ended && let Some(children) = &self.children {
+                while let Ok(Some(_)) = children.read_signal() {}
+                reap_adopted(self.pid);
+            }
+            if new_client && let Some(listener) = listener {
+                match accept_any(listener) {
+                    Some(Accepted::Client(client)) => clients.push(client),
+                    Some(Accepted::Exec(stream, request)) => match &self.execs {
+                        Some(helper) => helper.start(stream, &request),
+                        None => drop(stream),
+                    },
+                    None => {}
+                }
             }
             for k in talking.into_iter().rev() {
                 if !self.serve(&mut clients[k]) {

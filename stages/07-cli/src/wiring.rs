@@ -52,6 +52,12 @@ pub struct WiringArgs {
     #[arg(skip)]
     #[serde(default)]
     pub networks: Networks,
+
+    /// The `-p` flags that `-P` added (`80/tcp`): published like the others, but not asked
+    /// for one by one, so `HostConfig.PortBindings` leaves them out, as Docker's does.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published_all: Vec<String>,
 }
 // ANCHOR_END: args
 
@@ -109,8 +115,8 @@ impl RunArgs {
 
 // ANCHOR: prepare
 /// Stage 06's container (every stage's before it), on the networks its record lists now: the
-/// one `--network` named unless `network disconnect` took it (then none, with nothing
-/// published), and one more `eth` for each network `network connect` added.
+/// one `--network` named unless `network disconnect` took it, and one more `eth` for each
+/// network `network connect` added; the published ports on the first of them.
 pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::PreparedRun> {
     let networks = &spec.wiring.networks;
     let first_stays = !networks.first_disconnected;
@@ -126,6 +132,10 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     let first = usize::from(first_stays && matches!(spec.network_choice(), Choice::Attach(_)));
     // Whichever network comes first, its DNS server forwards to the container's --dns servers.
     let dns = spec.image_args().namespaces.etc_options()?.dns;
+    // The published ports lead to the network with the default route: the one `--network`
+    // named, or, when `network disconnect` took that one, the first that `network connect`
+    // added. Docker publishes them again there at every start.
+    let ports = spec.volumes.network.network.ports()?;
     let container = &mut prepared.container;
     for (n, connection) in networks.connected.iter().enumerate() {
         let interface = n + first;
@@ -133,6 +143,11 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             ip: connection.ip,
             interface: format!("eth{interface}"),
             default_route: interface == 0,
+            ports: if interface == 0 {
+                ports.clone()
+            } else {
+                Vec::new()
+            },
             aliases: connection.aliases.clone(),
             dns: dns.clone(),
             ..Attachment::first(
@@ -267,7 +282,8 @@ pub fn publish_all(spec: &mut RunArgs, image: Option<&images::Digest>) -> anyhow
         if !published.contains(&(number, protocol.to_string()))
             && !spec.volumes.network.network.publish.contains(&flag)
         {
-            spec.volumes.network.network.publish.push(flag);
+            spec.volumes.network.network.publish.push(flag.clone());
+            spec.wiring.published_all.push(flag);
             added = true;
         }
     }
