@@ -192,7 +192,7 @@ impl<R: Read> Read for Verified<R> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
             let (actual, _) = self.inner.digest();
-            if actual != self.expected {
+            if actual != self.expected && !chroot::defence::disabled("verify-digests") {
                 let err = ImageError::DigestMismatch {
                     what: self.what.clone(),
                     expected: self.expected.to_string(),

@@ -184,7 +184,12 @@ pub fn containers_using(store: &Store, id: &Digest) -> Result<Vec<String>> {
 pub fn remove(store: &Store, name: &str, force: bool) -> Result<Vec<Removed>> {
     let lock = store.lock_exclusive()?;
     let id = store.resolve(name)?;
-    let users = containers_using(store, &id)?;
+    // The labs' control for this refusal (`SKIFF_UNSAFE_DISABLE=image-in-use`) sees no users.
+    let users = if chroot::defence::disabled("image-in-use") {
+        Vec::new()
+    } else {
+        containers_using(store, &id)?
+    };
     let by_tag = store.tag_naming(name, &id);
     let mut removed = Vec::new();
     let delete = store.update_tags(|index| {

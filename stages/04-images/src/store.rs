@@ -400,7 +400,7 @@ impl Store {
         // A layer may expand only so far for its size (see crate::bounded).
         let budget = Budget::for_compressed(compressed);
         let Unpacked {
-            diff_id,
+            mut diff_id,
             size,
             warnings,
         } = unpack_within(reader, &temp.join("diff"), budget).map_err(|e| match e {
@@ -413,13 +413,18 @@ impl Store {
         if let Some(expected) = expected
             && *expected != diff_id
         {
-            return Err(ImageError::layer(
-                what,
-                LayerError::DiffIdMismatch {
-                    expected: expected.to_string(),
-                    actual: diff_id.to_string(),
-                },
-            ));
+            if chroot::defence::disabled("verify-digests") {
+                // The labs' control: an engine that trusts the config's word for the layer.
+                diff_id = expected.clone();
+            } else {
+                return Err(ImageError::layer(
+                    what,
+                    LayerError::DiffIdMismatch {
+                        expected: expected.to_string(),
+                        actual: diff_id.to_string(),
+                    },
+                ));
+            }
         }
         let info = LayerInfo { diff_id, size };
         let json = serde_json::to_vec(&info).map_err(|e| ImageError::json("layer.json", e))?;

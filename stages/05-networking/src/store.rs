@@ -1098,7 +1098,7 @@ pub fn remove(root: &Path, key: &str) -> Result<Network> {
             name: network.name.clone(),
         });
     }
-    if !network.endpoints.is_empty() {
+    if !network.endpoints.is_empty() && !chroot::defence::disabled("network-in-use") {
         let containers: Vec<&str> = network
             .endpoints
             .iter()

@@ -241,7 +241,7 @@ fn decompressed(store: &Store, blob: &Digest, diff_id: &Digest) -> Result<(PathB
     io::copy(&mut plain, &mut out).map_err(|e| blob_read_error(blob, e))?;
     out.flush().map_err(io_err)?;
     let (digest, size) = out.digest();
-    if digest != *diff_id {
+    if digest != *diff_id && !chroot::defence::disabled("verify-digests") {
         let _ = std::fs::remove_file(&path);
         return Err(ImageError::DigestMismatch {
             what: format!("uncompressed layer {blob}"),

@@ -341,6 +341,7 @@ fn execute_step(
     let copied = copy.as_ref().map(|(_, _, digest)| digest.as_str());
     let key = cache_key(current.map_or("scratch", Digest::as_str), step, copied);
     if !options.no_cache
+        && !chroot::defence::disabled("build-cache")
         && let Some(id) = cache.lookup(store, &key)?
     {
         progress.line(" ---> Using cache");
