@@ -704,8 +704,12 @@ fn host_config(record: &Record) -> HostConfig {
     let or_private = |mode: &Option<String>| mode.clone().unwrap_or_else(|| "private".into());
     HostConfig {
         binds: non_empty(&flags.volume),
-        // `create` resolved --cidfile (it wrote the file) and does not keep it.
-        container_id_file: String::new(),
+        container_id_file: spec
+            .lifecycle
+            .container_id_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         log_config: LogConfig {
             kind: "json-file",
             config: key_values(&spec.lifecycle.log_opt),

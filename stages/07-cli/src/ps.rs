@@ -32,7 +32,7 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub all: bool,
     /// Filter: status=, name=, id=, label=KEY[=VALUE], ancestor=, exited=, before=, since=,
-    /// network=, volume=, publish=, expose=
+    /// network=, volume=, publish=, expose=, health=, is-task=, isolation=
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Format the output: table, table TEMPLATE, json, or a Go template
@@ -117,7 +117,16 @@ pub enum FilterError {
     /// `before` or `since` names no container.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// A health that is not one of Docker's.
+    #[error("Unrecognised filter value for health: {0}")]
+    Health(String),
+    /// `is-task` that is not true or false.
+    #[error("Invalid filter 'is-task={0}'")]
+    IsTask(String),
 }
+
+/// Docker's health states, as `health=` takes them.
+const HEALTH: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
 
 /// Docker's container states, as `status=` takes them.
 const STATES: [&str; 7] = [
@@ -195,6 +204,11 @@ pub struct Filters {
     pub publish: Vec<PortRange>,
     /// `expose=`: exposes one of these container ports.
     pub expose: Vec<PortRange>,
+    /// `health=`: its health is one of these. skiff runs no health checks, so every container's
+    /// health is Docker's `none`.
+    pub health: Vec<String>,
+    /// `is-task=`: whether a swarm service made it (never, here).
+    pub is_task: Option<bool>,
 }
 // ANCHOR_END: filters
 
@@ -230,6 +244,17 @@ impl Filters {
             "since" => self.since = Some(value),
             "network" => self.network.push(value),
             "volume" => self.volume.push(value),
+            "health" if HEALTH.contains(&value.as_str()) => self.health.push(value),
+            "health" => return Err(FilterError::Health(value)),
+            "is-task" => {
+                self.is_task = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(FilterError::IsTask(value)),
+                })
+            }
+            // Windows' isolation technology: on Linux, Docker keeps every container.
+            "isolation" => {}
             "publish" | "expose" => {
                 if value.contains(':') {
                     return Err(FilterError::Port {
@@ -358,6 +383,8 @@ fn matches(record: &Record, filters: &Filters, stores: &Stores, ancestors: &[Anc
         && any(&filters.network, &|n| on_network(record, stores, n))
         && any(&filters.volume, &|v| has_volume(record, stores, v))
         && ports_match(record, stores, &filters.publish, &filters.expose)
+        && any(&filters.health, &|h| h == "none")
+        && filters.is_task != Some(true)
 }
 
 /// Docker matches names with a regular expression; skiff takes the two anchors people use with
@@ -1091,6 +1118,25 @@ CONTAINER ID   IMAGE          COMMAND                  CREATED          STATUS  
         for (state, expected) in cases {
             assert_eq!(status_text(&state, now()), expected, "{state:?}");
         }
+    }
+
+    #[test]
+    fn health_is_task_and_isolation_filter_as_docker_on_linux() {
+        let all = pick(true, 0, &[]).unwrap();
+        // No container has a health check: each one's health is `none`.
+        assert_eq!(pick(true, 0, &["health=none"]).unwrap(), all);
+        assert!(pick(true, 0, &["health=healthy"]).unwrap().is_empty());
+        assert_eq!(pick(true, 0, &["is-task=false"]).unwrap(), all);
+        assert!(pick(true, 0, &["is-task=true"]).unwrap().is_empty());
+        assert_eq!(pick(true, 0, &["isolation=default"]).unwrap(), all);
+        assert_eq!(
+            pick(true, 0, &["health=sick"]).unwrap_err().to_string(),
+            "Unrecognised filter value for health: sick"
+        );
+        assert_eq!(
+            pick(true, 0, &["is-task=maybe"]).unwrap_err().to_string(),
+            "Invalid filter 'is-task=maybe'"
+        );
     }
 
     #[test]

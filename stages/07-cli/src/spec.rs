@@ -66,6 +66,12 @@ pub struct LifecycleArgs {
     /// The keys that detach from a container's terminal, leaving it running
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
+
+    /// `--cidfile` as given, which `create` has written: kept for `inspect`
+    /// (`HostConfig.ContainerIDFile`), never written again.
+    #[arg(skip)]
+    #[serde(default)]
+    pub container_id_file: Option<std::path::PathBuf>,
 }
 // ANCHOR_END: args
 
@@ -176,6 +182,7 @@ impl RunArgs {
             }
         }
         self.lifecycle.env_file.clear();
+        self.lifecycle.container_id_file = self.image_args_mut().namespaces.cidfile.take();
         let run = self.image_args_mut();
         run.process.env = env;
         if let Some(id) = image_id
@@ -185,7 +192,6 @@ impl RunArgs {
         }
         // The image is in the store now: a later start never pulls.
         run.pull = "never".to_string();
-        run.namespaces.cidfile = None;
         // The container keeps its seccomp profile, not the path to it, as in Docker.
         run.namespaces.embed_seccomp_profile()?;
         Ok(())
