@@ -2,9 +2,10 @@
 //! every lab before NN, and fails lab NN with a note that names the missing piece.
 //!
 //! One trial per stage: write the starter into a temporary directory, `cargo build --offline` it
-//! into one target directory all starters share (`target/starters`, so the crates they depend on
-//! are built once, not once per stage), run the labs before NN in full (checked as a stage NN-1
-//! engine), then the checks of lab NN listed in [`OWN_CHECKS`], each of which must fail, those
+//! into the workspace's own target directory (a starter pins the workspace's versions and copies
+//! its Cargo.lock, so the crates it depends on are mostly built already; what differs, such as a
+//! crate built with fewer features, is built once for all starters), run the labs before NN in
+//! full (checked as a stage NN-1 engine), then the checks of lab NN listed in [`OWN_CHECKS`], each of which must fail, those
 //! marked so with `skiff starter: not written yet`. `book/src/labs.md` says what this proves.
 
 use std::path::Path;
@@ -61,8 +62,9 @@ fn main() -> ExitCode {
 }
 
 fn check_starter(stage: u32) -> Result<(), String> {
+    // CARGO_TARGET_TMPDIR is <target>/tmp: the starters build in <target> itself.
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let target = tmp.parent().unwrap_or(tmp).join("starters");
+    let target = tmp.parent().unwrap_or(tmp).to_path_buf();
     let scratch = tempfile::Builder::new()
         .prefix("skiff-starter-")
         .tempdir_in(tmp)
