@@ -1,10 +1,10 @@
 //! The launch: the one idea of stage 01, and yours to write. Fill the pieces in this order,
 //! running the check named in each after it (book: chapter 1, "Build it yourself"):
 //!
-//! 1. [`check_rootfs`]  — `labs check 01 --bin ./target/debug/my-skiff-01 rootfs`
-//! 2. [`environment`]   — `... env`
-//! 3. [`spawn`]         — `... root-is-the-rootfs`
-//! 4. [`wait`]          — `... exit-code`, then the whole lab
+//! 1. [`check_rootfs`]  — `labs check 01 --bin ./target/debug/my-skiff-01 rootfs-`
+//! 2. [`environment`]   — `... bad-env`
+//! 3. [`spawn`]         — nothing runs to the end yet: [`wait`] is next
+//! 4. [`wait`]          — `... stdout`, `... exit-code`, `... death-by-signal`, then the whole lab
 //!
 //! chroot(2) is the system call of this stage; fork(2), execve(2) and waitpid(2) carry it.
 // Until a piece is written its arguments go unused.

@@ -3,10 +3,13 @@
 //! it out. Fill them in this order, running the check named in each after it (book: chapter 2,
 //! "Build it yourself"):
 //!
-//! 1. [`namespaces`]          — `labs check 02 --bin ./target/debug/my-skiff-02 pid`
+//! 1. [`namespaces`]          — `labs check 02 --bin ./target/debug/my-skiff-02 command-is-pid-1`
 //! 2. [`pivot_root`]          — `... escape`
-//! 3. [`mount_kernel_views`]  — `... ps`, `... dev`
-//! 4. [`set_hostname`]        — `... hostname`
+//! 3. [`mount_kernel_views`]  — `... ps-shows-only`, `... dev-`
+//! 4. [`set_hostname`]        — `... hostname-is-private`
+//!
+//! Lab 02 checks more than these four (capabilities, seccomp, users, `--init`...): the chapter
+//! takes them one section at a time, and you add them as features of your own.
 //!
 //! namespaces(7), clone(2), pivot_root(2), mount(2), sethostname(2).
 // Until a piece is written its arguments go unused.

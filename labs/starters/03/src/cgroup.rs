@@ -2,10 +2,15 @@
 //! and counts what it used. Fill the pieces in this order, running the check named in each after
 //! it (book: chapter 3, "Build it yourself"):
 //!
-//! 1. [`parse_memory`]    — `labs check 03 --bin ./target/debug/my-skiff-03 memory`
-//! 2. [`Cgroup::create`]  — `... pids` (its limits are written, nobody is in it yet)
-//! 3. [`Cgroup::join`]    — `... memory-limit`, `... pids-limit`
-//! 4. [`Cgroup::remove`]  — `... cgroup-removed`, then the whole lab
+//! 1. [`parse_memory`]    — `labs check 03 --bin ./target/debug/my-skiff-03 bad-memory`,
+//!    `... memory-below-floor`
+//! 2. [`Cgroup::create`]  — nothing runs to the end yet: it is made, nobody is in it
+//! 3. [`Cgroup::join`]    — `... pids-limit-contains`, `... memory-within-limit`
+//! 4. [`Cgroup::remove`]  — `... cgroup-removed-after`; then make every container get a cgroup
+//!    (`LimitFlags::asked` in `wiring.rs`) and take on the rest of the lab
+//!
+//! Lab 03 checks more than these four (the OOM note, the container's own view of
+//! `/sys/fs/cgroup`, devices, `--cpus`, `--stats`...): the chapter takes them one at a time.
 //!
 //! This host may be cgroup v2, v1 or hybrid: look before you write (cgroups(7)).
 // Until a piece is written its arguments go unused.
