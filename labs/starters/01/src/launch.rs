@@ -48,7 +48,9 @@ impl std::error::Error for CannotRun {}
 ///
 /// Book: chapter 1, "What an engine must get right before it isolates anything".
 pub fn check_rootfs(rootfs: &Path) -> anyhow::Result<()> {
-    todo!("check_rootfs() in src/launch.rs: refuse a missing --rootfs, naming it (book: chapter 1, \"What an engine must get right before it isolates anything\")")
+    todo!(
+        "check_rootfs() in src/launch.rs: refuse a missing --rootfs, naming it (book: chapter 1, \"What an engine must get right before it isolates anything\")"
+    )
 }
 
 /// The container's environment from the `-e` flags: `KEY=VALUE`, or `KEY` to copy the engine's
@@ -57,7 +59,9 @@ pub fn check_rootfs(rootfs: &Path) -> anyhow::Result<()> {
 ///
 /// Book: chapter 1, "The process description".
 pub fn environment(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    todo!("environment() in src/launch.rs: the container's environment from -e (book: chapter 1, \"The process description\")")
+    todo!(
+        "environment() in src/launch.rs: the container's environment from -e (book: chapter 1, \"The process description\")"
+    )
 }
 
 /// Starts `process` with `rootfs` as its root: fork, then in the child chroot(2), chdir(2) to the
@@ -66,7 +70,9 @@ pub fn environment(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 ///
 /// Book: chapter 1, "Fork safety: the child follows a plan" and "The launch sequence".
 pub fn spawn(rootfs: &Path, process: &Process) -> anyhow::Result<Pid> {
-    todo!("spawn() in src/launch.rs: fork, chroot, chdir, exec (book: chapter 1, \"Fork safety: the child follows a plan\" and \"The launch sequence\")")
+    todo!(
+        "spawn() in src/launch.rs: fork, chroot, chdir, exec (book: chapter 1, \"Fork safety: the child follows a plan\" and \"The launch sequence\")"
+    )
 }
 
 /// Waits for the child, forwarding the signals the engine gets to it, and returns the exit code
@@ -74,5 +80,7 @@ pub fn spawn(rootfs: &Path, process: &Process) -> anyhow::Result<Pid> {
 ///
 /// Book: chapter 1, "What an engine must get right before it isolates anything".
 pub fn wait(child: Pid) -> anyhow::Result<i32> {
-    todo!("wait() in src/launch.rs: wait and pass the exit status back (book: chapter 1, \"What an engine must get right before it isolates anything\")")
+    todo!(
+        "wait() in src/launch.rs: wait and pass the exit status back (book: chapter 1, \"What an engine must get right before it isolates anything\")"
+    )
 }

@@ -22,7 +22,9 @@ use chroot::Plan;
 ///
 /// Book: chapter 2, "What a namespace is".
 pub fn namespaces(plan: &mut Plan) -> anyhow::Result<()> {
-    todo!("namespaces() in src/namespaces.rs: the CLONE_NEW* flags a container is born with (book: chapter 2, \"What a namespace is\")")
+    todo!(
+        "namespaces() in src/namespaces.rs: the CLONE_NEW* flags a container is born with (book: chapter 2, \"What a namespace is\")"
+    )
 }
 
 /// A root there is no way back from. In `plan.root_setup()`: make every mount private, so that
@@ -32,7 +34,9 @@ pub fn namespaces(plan: &mut Plan) -> anyhow::Result<()> {
 ///
 /// Book: chapter 2, "A root you cannot climb out of: pivot_root".
 pub fn pivot_root(plan: &mut Plan) -> anyhow::Result<()> {
-    todo!("pivot_root() in src/namespaces.rs: make mounts private, bind the root onto itself, pivot_root into it (book: chapter 2, \"A root you cannot climb out of: pivot_root\")")
+    todo!(
+        "pivot_root() in src/namespaces.rs: make mounts private, bind the root onto itself, pivot_root into it (book: chapter 2, \"A root you cannot climb out of: pivot_root\")"
+    )
 }
 
 /// The kernel's views, mounted into the new root (`plan.in_root("/proc")`...) in
@@ -41,7 +45,9 @@ pub fn pivot_root(plan: &mut Plan) -> anyhow::Result<()> {
 ///
 /// Book: chapter 2, "A root you cannot climb out of: pivot_root", step 3.
 pub fn mount_kernel_views(plan: &mut Plan) -> anyhow::Result<()> {
-    todo!("mount_kernel_views() in src/namespaces.rs: /proc, /sys and a minimal /dev in the new root (book: chapter 2, \"A root you cannot climb out of: pivot_root\", step 3)")
+    todo!(
+        "mount_kernel_views() in src/namespaces.rs: /proc, /sys and a minimal /dev in the new root (book: chapter 2, \"A root you cannot climb out of: pivot_root\", step 3)"
+    )
 }
 
 /// The container's own hostname: a `Step::Hostname` in `plan.after_root`, set in its own UTS
@@ -49,5 +55,7 @@ pub fn mount_kernel_views(plan: &mut Plan) -> anyhow::Result<()> {
 ///
 /// Book: chapter 2, "What a namespace is".
 pub fn set_hostname(plan: &mut Plan, name: &str) -> anyhow::Result<()> {
-    todo!("set_hostname() in src/namespaces.rs: --hostname, in the container's UTS namespace (book: chapter 2, \"What a namespace is\")")
+    todo!(
+        "set_hostname() in src/namespaces.rs: --hostname, in the container's UTS namespace (book: chapter 2, \"What a namespace is\")"
+    )
 }

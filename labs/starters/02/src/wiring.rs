@@ -36,7 +36,9 @@ pub fn add(prepared: &mut Prepared, rootfs: &Path, hostname: Option<&str>) -> an
         Ok(result) => {
             result?;
             if !mount_ns {
-                bail!("pivot_root() needs a mount namespace of the container's own (CLONE_NEWNS in namespaces()): without one it would move the host's root");
+                bail!(
+                    "pivot_root() needs a mount namespace of the container's own (CLONE_NEWNS in namespaces()): without one it would move the host's root"
+                );
             }
             true
         }
@@ -53,7 +55,9 @@ pub fn add(prepared: &mut Prepared, rootfs: &Path, hostname: Option<&str>) -> an
     }
     if let Some(name) = hostname {
         if !uts_ns {
-            bail!("--hostname {name:?} needs a UTS namespace of the container's own (CLONE_NEWUTS in namespaces()): without one it would rename the host");
+            bail!(
+                "--hostname {name:?} needs a UTS namespace of the container's own (CLONE_NEWUTS in namespaces()): without one it would rename the host"
+            );
         }
         written(|| namespaces::set_hostname(&mut plan, name))??;
     }

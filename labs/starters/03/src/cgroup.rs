@@ -35,7 +35,9 @@ pub struct Limits {
 ///
 /// Book: chapter 3, "Flags, units, and errors before anything exists".
 pub fn parse_memory(text: &str) -> anyhow::Result<u64> {
-    todo!("parse_memory() in src/cgroup.rs: --memory's size, in bytes (book: chapter 3, \"Flags, units, and errors before anything exists\")")
+    todo!(
+        "parse_memory() in src/cgroup.rs: --memory's size, in bytes (book: chapter 3, \"Flags, units, and errors before anything exists\")"
+    )
 }
 
 /// The container's cgroup: its directory in each hierarchy it is made in (one on a v2 host; one
@@ -52,7 +54,9 @@ impl Cgroup {
     ///
     /// Book: chapter 3, "The feature: four hooks" and "Creating: the parent is shared".
     pub fn create(id: &str, limits: &Limits) -> anyhow::Result<Cgroup> {
-        todo!("Cgroup::create() in src/cgroup.rs: make the container's cgroup and write its limits (book: chapter 3, \"The feature: four hooks\")")
+        todo!(
+            "Cgroup::create() in src/cgroup.rs: make the container's cgroup and write its limits (book: chapter 3, \"The feature: four hooks\")"
+        )
     }
 
     /// Moves process `pid` (the container's first process, still waiting for the go-ahead)
@@ -60,13 +64,17 @@ impl Cgroup {
     ///
     /// Book: chapter 3, "The feature: four hooks".
     pub fn join(&self, pid: i32) -> anyhow::Result<()> {
-        todo!("Cgroup::join() in src/cgroup.rs: put the container's first process in its cgroup (book: chapter 3, \"The feature: four hooks\")")
+        todo!(
+            "Cgroup::join() in src/cgroup.rs: put the container's first process in its cgroup (book: chapter 3, \"The feature: four hooks\")"
+        )
     }
 
     /// Removes the cgroup once the container has exited.
     ///
     /// Book: chapter 3, "Removing: a cgroup with processes cannot go".
     pub fn remove(&self) -> anyhow::Result<()> {
-        todo!("Cgroup::remove() in src/cgroup.rs: remove the container's cgroup (book: chapter 3, \"Removing: a cgroup with processes cannot go\")")
+        todo!(
+            "Cgroup::remove() in src/cgroup.rs: remove the container's cgroup (book: chapter 3, \"Removing: a cgroup with processes cannot go\")"
+        )
     }
 }

@@ -52,14 +52,18 @@ pub struct Listed {
 /// Book: chapter 4, "Content addressing", "Layers and whiteouts" and "docker-archive and OCI
 /// layout".
 pub fn load(store: &Path, archive: &Path) -> anyhow::Result<Vec<String>> {
-    todo!("load() in src/image.rs: read a docker-archive into the store (book: chapter 4, \"Content addressing\" and \"docker-archive and OCI layout\")")
+    todo!(
+        "load() in src/image.rs: read a docker-archive into the store (book: chapter 4, \"Content addressing\" and \"docker-archive and OCI layout\")"
+    )
 }
 
 /// The images in the store, one line for each name.
 ///
 /// Book: chapter 4, "The image commands".
 pub fn list(store: &Path) -> anyhow::Result<Vec<Listed>> {
-    todo!("list() in src/image.rs: the images in the store (book: chapter 4, \"The image commands\")")
+    todo!(
+        "list() in src/image.rs: the images in the store (book: chapter 4, \"The image commands\")"
+    )
 }
 
 /// The image `name` (`skiff-lab`, `skiff-lab:latest`, or an id) names in the store, with its
@@ -67,7 +71,9 @@ pub fn list(store: &Path) -> anyhow::Result<Vec<Listed>> {
 ///
 /// Book: chapter 4, "Running an image".
 pub fn find(store: &Path, name: &str) -> anyhow::Result<Image> {
-    todo!("find() in src/image.rs: an image by its name, its layers and config (book: chapter 4, \"Running an image\")")
+    todo!(
+        "find() in src/image.rs: an image by its name, its layers and config (book: chapter 4, \"Running an image\")"
+    )
 }
 
 /// Mounts an overlay at `merged`: `layers` read-only below (the lowest last in `lowerdir`),
@@ -81,12 +87,16 @@ pub fn mount_overlay(
     work: &Path,
     merged: &Path,
 ) -> anyhow::Result<()> {
-    todo!("mount_overlay() in src/image.rs: the image's layers and the container's upper dir, stacked at merged (book: chapter 4, \"Union filesystems and copy-on-write\")")
+    todo!(
+        "mount_overlay() in src/image.rs: the image's layers and the container's upper dir, stacked at merged (book: chapter 4, \"Union filesystems and copy-on-write\")"
+    )
 }
 
 /// Unmounts the overlay at `merged` once the container has exited.
 ///
 /// Book: chapter 4, "Union filesystems and copy-on-write".
 pub fn unmount(merged: &Path) -> anyhow::Result<()> {
-    todo!("unmount() in src/image.rs: take the container's overlay down (book: chapter 4, \"Union filesystems and copy-on-write\")")
+    todo!(
+        "unmount() in src/image.rs: take the container's overlay down (book: chapter 4, \"Union filesystems and copy-on-write\")"
+    )
 }

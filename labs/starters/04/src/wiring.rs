@@ -38,7 +38,11 @@ pub struct RunArgs {
     pub cgroup: CgroupArgs,
 
     /// The image (unless --rootfs is given), then the command and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "IMAGE [COMMAND]")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND]"
+    )]
     pub args: Vec<String>,
 }
 
