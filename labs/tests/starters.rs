@@ -56,22 +56,42 @@ const OWN_CHECKS: &[(u32, &[(&str, bool)])] = &[
             ("default-bridge-gives-eth0", false),
         ],
     ),
+    (
+        6,
+        &[
+            ("named-volume-outlives-its-container", true),
+            ("tmpfs-is-memory-with-safe-defaults", true),
+            ("relative-target-is-an-error", true),
+        ],
+    ),
 ];
 
 /// Labs 01 to 03 take seconds and run in full; from lab 04 on, an earlier lab runs only these
 /// checks: its subject's main paths (an image run, its layers, its commands) and its leak check.
-const EARLIER_SUBSET: &[(u32, &[&str])] = &[(
-    4,
-    &[
-        "load-and-list",
-        "run-an-image",
-        "every-layer-is-visible",
-        "whiteout-deletes",
-        "writes-never-reach-the-image",
-        "entrypoint-and-cmd",
-        "nothing-left-on-host",
-    ],
-)];
+const EARLIER_SUBSET: &[(u32, &[&str])] = &[
+    (
+        4,
+        &[
+            "load-and-list",
+            "run-an-image",
+            "every-layer-is-visible",
+            "whiteout-deletes",
+            "writes-never-reach-the-image",
+            "entrypoint-and-cmd",
+            "nothing-left-on-host",
+        ],
+    ),
+    (
+        5,
+        &[
+            "default-bridge-gives-eth0",
+            "names-on-a-user-network",
+            "published-port-reaches-the-container",
+            "network-ls",
+            "nothing-left-on-host",
+        ],
+    ),
+];
 
 /// Whether the starter test runs `check` of `lab` as an earlier lab.
 fn earlier(lab: &Lab, check: &Check) -> bool {

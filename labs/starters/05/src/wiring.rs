@@ -94,6 +94,8 @@ impl NetworkCommand {
 
 /// `run`: stage 04's container, on your network when one is asked for.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    // Root, before anything else: a network or a volume store is no place to find out.
+    chroot::launch::require_root()?;
     let id = ContainerId::random().context("make a container id")?;
     let mode = args.run.namespaces.network_mode();
     let wanted = match &mode {
