@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 /// The stages that have a starter.
-pub const STAGES: std::ops::RangeInclusive<u32> = 1..=6;
+pub const STAGES: std::ops::RangeInclusive<u32> = 1..=7;
 
 /// What can go wrong when writing a starter.
 #[derive(Debug, thiserror::Error)]

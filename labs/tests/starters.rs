@@ -64,6 +64,13 @@ const OWN_CHECKS: &[(u32, &[(&str, bool)])] = &[
             ("relative-target-is-an-error", true),
         ],
     ),
+    (
+        7,
+        &[
+            ("run-d-returns-while-the-container-runs", true),
+            ("rm-deletes-a-stopped-container", true),
+        ],
+    ),
 ];
 
 /// Labs 01 to 03 take seconds and run in full; from lab 04 on, an earlier lab runs only these
@@ -88,6 +95,16 @@ const EARLIER_SUBSET: &[(u32, &[&str])] = &[
             "names-on-a-user-network",
             "published-port-reaches-the-container",
             "network-ls",
+            "nothing-left-on-host",
+        ],
+    ),
+    (
+        6,
+        &[
+            "named-volume-outlives-its-container",
+            "bind-mount-shares-a-host-directory",
+            "tmpfs-is-memory-with-safe-defaults",
+            "volume-ls-and-inspect",
             "nothing-left-on-host",
         ],
     ),
