@@ -5,9 +5,8 @@
 //!
 //! 1. [`create`], [`find`]      — `labs check 05 --bin ./target/debug/my-skiff-05 unknown-network`
 //! 2. [`list`], [`remove`]      — `... network-ls`
-//! 3. [`attach`], [`detach`]    — `... names-on-a-user-network` needs names too; first
-//!    `... veth-on-the-host-bridge`; then set `DEFAULT_BRIDGE` in `wiring.rs`:
-//!    `... default-bridge-gives-eth0`
+//! 3. [`attach`], [`detach`]    — `... veth-on-the-host-bridge`; then set `DEFAULT_BRIDGE` in
+//!    `wiring.rs`: `... default-bridge-gives-eth0`, and labs 01 to 04 again
 //! 4. [`publish`]               — `... published-port-reaches-the-container`
 //!
 //! Lab 05 checks more (names by DNS, isolation between networks, IPv6, macvlan, `network
