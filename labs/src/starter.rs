@@ -6,13 +6,18 @@
 //! passes the earlier labs and fails lab NN with a note naming the missing piece
 //! (`skiff starter: not written yet: …`); `book/src/labs.md` explains the choices.
 //!
-//! The templates are files under `labs/starters/`: `NN/` holds one stage's files and `common/`
-//! what every starter shares. `Cargo.toml.in` becomes `Cargo.toml` with two kinds of
+//! The templates are files under `labs/starters/`: `NN/` holds one stage's files, `common/`
+//! what every starter shares, and a directory such as `hooks/` a module that the starters whose
+//! `main.rs` declares it (`mod hooks;`) share. `Cargo.toml.in` becomes `Cargo.toml` with two kinds of
 //! placeholder filled in: `{{skiff}}` (the checkout's directory) and `{{version:NAME}}` (the
 //! version the workspace pins for NAME, so a starter builds against what skiff was tested with).
 //! The workspace's `Cargo.lock` is copied too, so every other crate resolves to the same version.
 
 use std::path::{Path, PathBuf};
+
+/// Template directories some starters share, each holding `src/NAME.rs`: `hooks`, for the
+/// starters whose pieces run in a feature's hooks.
+const SHARED: &[&str] = &["hooks"];
 
 /// The stages that have a starter.
 pub const STAGES: std::ops::RangeInclusive<u32> = 1..=7;
@@ -102,11 +107,19 @@ pub fn start(stage: u32, dir: &Path, skiff: &Path) -> Result<Vec<PathBuf>, Start
         }
     }
     let versions = pinned_versions(&skiff.join("Cargo.toml"))?;
+    let own = templates_dir().join(format!("{stage:02}"));
+    let mut sources = vec![templates_dir().join("common")];
+    // A shared module goes where the stage's main.rs declares it (`mod hooks;`).
+    let main = own.join("src/main.rs");
+    let main_text = std::fs::read_to_string(&main).map_err(io(&main))?;
+    for shared in SHARED {
+        if main_text.contains(&format!("\nmod {shared};")) {
+            sources.push(templates_dir().join(shared));
+        }
+    }
+    sources.push(own);
     let mut files = Vec::new();
-    for source in [
-        templates_dir().join("common"),
-        templates_dir().join(format!("{stage:02}")),
-    ] {
+    for source in sources {
         for relative in walk(&source)? {
             let template = source.join(&relative);
             let text = std::fs::read_to_string(&template).map_err(io(&template))?;

@@ -9,6 +9,7 @@
 //! 03 are yours, in `cgroup.rs`; `wiring.rs` plugs them into the launch (book: chapter 3).
 
 mod cgroup;
+mod hooks;
 mod starter;
 mod wiring;
 

@@ -15,7 +15,8 @@ use clap::Args;
 use namespaces::Container;
 
 use crate::cgroup::{self, Cgroup, Limits};
-use crate::starter::{NotWritten, written};
+use crate::hooks::in_hook;
+use crate::starter::written;
 
 /// Stage 03's flags: the limits.
 #[derive(Debug, Args)]
@@ -74,15 +75,6 @@ struct CgroupFeature {
     cgroup: Option<Cgroup>,
 }
 
-/// A piece still `todo!()`, or its error, as the launch takes it.
-fn failed(result: Result<anyhow::Result<()>, NotWritten>) -> Result<(), FeatureError> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(FeatureError::msg(format!("{e:#}"))),
-        Err(missing) => Err(FeatureError::msg(missing.to_string())),
-    }
-}
-
 impl Feature for CgroupFeature {
     fn name(&self) -> &'static str {
         "cgroup"
@@ -94,20 +86,22 @@ impl Feature for CgroupFeature {
 
     fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
         let (id, limits) = (&self.id, &self.limits);
-        let made = written(|| Cgroup::create(id, limits).context("create the cgroup"));
-        failed(made.map(|result| result.map(|cgroup| self.cgroup = Some(cgroup))))
+        self.cgroup = Some(in_hook(|| {
+            Cgroup::create(id, limits).context("create the cgroup")
+        })?);
+        Ok(())
     }
 
     fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
         match &self.cgroup {
-            Some(cgroup) => failed(written(|| cgroup.join(child.pid.as_raw()))),
+            Some(cgroup) => in_hook(|| cgroup.join(child.pid.as_raw())),
             None => Ok(()),
         }
     }
 
     fn cleanup(&mut self) -> Result<(), FeatureError> {
         match self.cgroup.take() {
-            Some(cgroup) => failed(written(|| cgroup.remove())),
+            Some(cgroup) => in_hook(|| cgroup.remove()),
             None => Ok(()),
         }
     }

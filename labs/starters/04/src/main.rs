@@ -12,6 +12,7 @@
 //! The other image commands (`save`, `rmi`, `tag`, `inspect`, `build`...) are yours to add.
 
 mod image;
+mod hooks;
 mod starter;
 mod wiring;
 

@@ -15,8 +15,9 @@ use chroot::{Feature, FeatureError, Plan, Slot};
 use clap::Args;
 use namespaces::{Base, ContainerId, NamespaceArgs, RootArgs};
 
+use crate::hooks::in_hook;
 use crate::image;
-use crate::starter::{NotWritten, written};
+use crate::starter::written;
 
 /// `run`'s flags: stages 01 to 03's, and the image.
 #[derive(Args)]
@@ -171,15 +172,6 @@ struct Overlay {
     mounted: bool,
 }
 
-/// A piece still `todo!()`, or its error, as the launch takes it.
-fn failed(result: Result<anyhow::Result<()>, NotWritten>) -> Result<(), FeatureError> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(FeatureError::msg(format!("{e:#}"))),
-        Err(missing) => Err(FeatureError::msg(missing.to_string())),
-    }
-}
-
 fn make_dir(dir: &Path) -> Result<(), FeatureError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| FeatureError::msg(format!("create {}: {e}", dir.display())))
@@ -203,9 +195,7 @@ impl Feature for Overlay {
         for dir in [&upper, &work, &merged] {
             make_dir(dir)?;
         }
-        failed(written(|| {
-            image::mount_overlay(&self.layers, &upper, &work, &merged)
-        }))?;
+        in_hook(|| image::mount_overlay(&self.layers, &upper, &work, &merged))?;
         self.mounted = true;
         Ok(())
     }
@@ -216,6 +206,6 @@ impl Feature for Overlay {
         }
         self.mounted = false;
         let merged = self.dir.join("merged");
-        failed(written(|| image::unmount(&merged)))
+        in_hook(|| image::unmount(&merged))
     }
 }

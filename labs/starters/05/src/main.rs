@@ -11,6 +11,7 @@
 //! `network.rs`; `wiring.rs` plugs them into the command line and the launch (book: chapter 5).
 
 mod network;
+mod hooks;
 mod starter;
 mod wiring;
 

@@ -14,8 +14,9 @@ use chroot::{Feature, FeatureError, Plan, Slot};
 use clap::{Args, Subcommand};
 use namespaces::{ContainerId, NetworkMode, RootArgs};
 
+use crate::hooks::in_hook;
 use crate::network::{self, Endpoint, Network};
-use crate::starter::{NotWritten, written};
+use crate::starter::written;
 
 /// Whether a run without `--network` goes on the default bridge. Set it once [`network::find`],
 /// [`network::attach`] and [`network::detach`] are written.
@@ -139,15 +140,6 @@ struct Attach {
     endpoint: Option<Endpoint>,
 }
 
-/// A piece still `todo!()`, or its error, as the launch takes it.
-fn failed<T>(result: Result<anyhow::Result<T>, NotWritten>) -> Result<T, FeatureError> {
-    match result {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(FeatureError::msg(format!("{e:#}"))),
-        Err(missing) => Err(FeatureError::msg(missing.to_string())),
-    }
-}
-
 impl Feature for Attach {
     fn name(&self) -> &'static str {
         "network"
@@ -163,17 +155,17 @@ impl Feature for Attach {
 
     fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
         let (network, id) = (&self.network, &self.id);
-        let endpoint = failed(written(|| network::attach(network, id, child.pid.as_raw())))?;
+        let endpoint = in_hook(|| network::attach(network, id, child.pid.as_raw()))?;
         let endpoint = self.endpoint.insert(endpoint);
         for spec in &self.publish {
-            failed(written(|| network::publish(endpoint, spec)))?;
+            in_hook(|| network::publish(endpoint, spec))?;
         }
         Ok(())
     }
 
     fn cleanup(&mut self) -> Result<(), FeatureError> {
         match self.endpoint.take() {
-            Some(endpoint) => failed(written(|| network::detach(&endpoint))),
+            Some(endpoint) => in_hook(|| network::detach(&endpoint)),
             None => Ok(()),
         }
     }

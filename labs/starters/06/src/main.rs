@@ -11,6 +11,7 @@
 //! Stages 01 to 05 come from skiff's libraries; the pieces of stage 06 are yours, in
 //! `volume.rs`; `wiring.rs` plugs them into the command line and the launch (book: chapter 6).
 
+mod hooks;
 mod starter;
 mod volume;
 mod wiring;

@@ -13,7 +13,8 @@ use chroot::{Feature, FeatureError, Plan, Slot};
 use clap::{Args, Subcommand};
 use namespaces::{ContainerId, RootArgs};
 
-use crate::starter::{NotWritten, written};
+use crate::hooks::in_hook;
+use crate::starter::written;
 use crate::volume::{self, Volume};
 
 /// `run`'s flags: stage 05's (and before it), and the mounts.
@@ -122,15 +123,6 @@ struct Mounts {
     tmpfs: Vec<String>,
 }
 
-/// A piece still `todo!()`, or its error, as the launch takes it.
-fn failed(result: Result<anyhow::Result<()>, NotWritten>) -> Result<(), FeatureError> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(FeatureError::msg(format!("{e:#}"))),
-        Err(missing) => Err(FeatureError::msg(missing.to_string())),
-    }
-}
-
 impl Feature for Mounts {
     fn name(&self) -> &'static str {
         "volumes"
@@ -142,10 +134,10 @@ impl Feature for Mounts {
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         for (source, volume) in &self.volumes {
-            failed(written(|| volume::mount(plan, source, volume)))?;
+            in_hook(|| volume::mount(plan, source, volume))?;
         }
         for spec in &self.tmpfs {
-            failed(written(|| volume::mount_tmpfs(plan, spec)))?;
+            in_hook(|| volume::mount_tmpfs(plan, spec))?;
         }
         Ok(())
     }
