@@ -5,8 +5,8 @@
 //!
 //! 1. [`create`], [`find`]      — `labs check 05 --bin ./target/debug/my-skiff-05 unknown-network`
 //! 2. [`list`], [`remove`]      — `... network-ls`
-//! 3. [`attach`], [`detach`]    — `... veth-on-the-host-bridge`; then set `DEFAULT_BRIDGE` in
-//!    `wiring.rs`: `... default-bridge-gives-eth0`, and labs 01 to 04 again
+//! 3. [`attach`], [`detach`]    — set `DEFAULT_BRIDGE` in `wiring.rs`, then
+//!    `... default-bridge-gives-eth0`, `... veth-on-the-host-bridge`, and labs 01 to 04 again
 //! 4. [`publish`]               — `... published-port-reaches-the-container`
 //!
 //! Lab 05 checks more (names by DNS, isolation between networks, IPv6, macvlan, `network
@@ -84,7 +84,8 @@ pub fn remove(store: &Path, name: &str) -> anyhow::Result<()> {
 /// Puts container `id`, whose first process is `pid` (waiting for the go-ahead, in a network
 /// namespace of its own with loopback only), on `network`: a veth pair, one end on the bridge,
 /// the other moved into the container as `eth0` with an address of the subnet and a default
-/// route through the gateway.
+/// route through the gateway. The host's end is named `sk-` and the first 8 digits of the id:
+/// the labs look for it (the book's contract page).
 ///
 /// Book: chapter 5, "A bridge, a cable, a route".
 pub fn attach(network: &Network, id: &str, pid: i32) -> anyhow::Result<Endpoint> {

@@ -40,8 +40,9 @@ pub fn parse(spec: &str) -> anyhow::Result<Volume> {
     )
 }
 
-/// `volume create NAME`: the volume's directory in the store (a new one is empty; an existing
-/// name is fine, as Docker's is).
+/// `volume create NAME`: the volume's data directory, `<store>/volumes/NAME/_data` (Docker's
+/// layout, which the labs look at: see the book's contract page), empty when new; an existing
+/// name is fine, as Docker's is.
 ///
 /// Book: chapter 6, "The store".
 pub fn create(store: &Path, name: &str) -> anyhow::Result<PathBuf> {
