@@ -10,8 +10,8 @@
 //! Stages 01 to 04 come from skiff's libraries; the pieces of stage 05 are yours, in
 //! `network.rs`; `wiring.rs` plugs them into the command line and the launch (book: chapter 5).
 
-mod network;
 mod hooks;
+mod network;
 mod starter;
 mod wiring;
 
