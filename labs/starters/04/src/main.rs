@@ -11,8 +11,8 @@
 //! `image.rs`; `wiring.rs` plugs them into the command line and the launch (book: chapter 4).
 //! The other image commands (`save`, `rmi`, `tag`, `inspect`, `build`...) are yours to add.
 
-mod image;
 mod hooks;
+mod image;
 mod starter;
 mod wiring;
 
