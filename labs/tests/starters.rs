@@ -152,10 +152,17 @@ fn check_starter(stage: u32) -> Result<(), String> {
         .arg(stage.to_string())
         .arg(&dir))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo)
+    // A learner starts from it: it builds without a warning and is formatted as rustfmt wants.
+    let built = run(Command::new(&cargo)
         .args(["build", "--offline", "--quiet"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target))?;
+    if built.contains("warning") {
+        return Err(format!("starter {stage:02} builds with warnings:\n{built}"));
+    }
+    run(Command::new(&cargo)
+        .args(["fmt", "--check"])
+        .current_dir(&dir))?;
     let bin = target
         .join("debug")
         .join(labs::starter::package_name(stage));
@@ -242,13 +249,13 @@ fn run_labs(
         .collect())
 }
 
-/// Runs `command`; its output, on failure, in the error.
-fn run(command: &mut Command) -> Result<(), String> {
+/// Runs `command`: its stderr, or its output in the error when it fails.
+fn run(command: &mut Command) -> Result<String, String> {
     let output = command
         .output()
         .map_err(|e| format!("run {command:?}: {e}"))?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stderr).into_owned())
     } else {
         Err(format!(
             "{command:?}: {}\n{}{}",
