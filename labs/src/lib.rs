@@ -33,6 +33,7 @@ pub mod images;
 pub mod lab;
 pub mod leaks;
 pub mod runner;
+pub mod starter;
 
 pub use fixtures::{Fixtures, fixtures};
 pub use lab::{Check, Lab, LabError};

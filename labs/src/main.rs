@@ -5,6 +5,7 @@
 //! cargo run -p labs -- check 01 --bin target/debug/chroot
 //! cargo run -p labs -- check 02 --bin ./my-engine pid
 //! cargo run --release -p labs -- bench
+//! cargo run -p labs -- start 02 ~/my-skiff-02
 //! ```
 
 use std::path::PathBuf;
@@ -41,6 +42,17 @@ enum Command {
     /// Time container startup: each stage, the unshare floor, runc, crun, docker, podman and a
     /// VM, as labs/bench.toml lists them; writes target/bench/report.md and startup.svg
     Bench(labs::bench::Options),
+    /// Write a starter crate for stage NN into DIR: the previous stage as a library, the command
+    /// line wired, and the stage's own pieces left as todo!() for you to write
+    Start {
+        /// The stage number: 1 for 01-chroot, 2 for 02-namespaces...
+        stage: u32,
+        /// A new (or empty) directory for the crate
+        dir: PathBuf,
+        /// The skiff checkout the starter depends on (default: the one this harness was built from)
+        #[arg(long, value_name = "DIR", default_value_os_t = labs::starter::default_skiff())]
+        skiff: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +86,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Start { stage, dir, skiff } => start(stage, &dir, &skiff),
         Command::Check { stage, bin, filter } => {
             let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
             match labs::report(stage, &bin, filter.as_deref()) {
@@ -111,4 +124,30 @@ fn list() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn start(stage: u32, dir: &std::path::Path, skiff: &std::path::Path) -> ExitCode {
+    match labs::starter::start(stage, dir, skiff) {
+        Ok(files) => {
+            for file in &files {
+                println!("  {}", dir.join(file).display());
+            }
+            let name = labs::starter::package_name(stage);
+            println!(
+                "\nA stage {stage:02} starter is in {dir}. Build it and run the labs against it:\n\n  \
+                 cd {dir} && cargo build\n  \
+                 sudo {labs} check {stage} --bin ./target/debug/{name}\n\n\
+                 Then write the todo!() pieces in the order of the chapter's \"Build it yourself\".",
+                dir = dir.display(),
+                labs = std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "labs".into()),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("labs: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
