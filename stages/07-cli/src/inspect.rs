@@ -1176,6 +1176,7 @@ mod tests {
                 interface: "eth0".into(),
                 dns: Vec::new(),
                 ip6: None,
+                publishes: None,
             }],
             ipv6: None,
         }
