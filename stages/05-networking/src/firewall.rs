@@ -54,9 +54,15 @@
 //! drops by default (a Docker host), because an accept in skiff's own table cannot overrule a
 //! drop in another. `SKIFF_FIREWALL=iptables` or `=nftables` chooses by hand.
 //!
-//! See iptables(8), iptables-restore(8), iptables-extensions(8) (DNAT, MASQUERADE, addrtype,
-//! comment, conntrack), ip-sysctl in the kernel's documentation (ip_forward, route_localnet,
-//! bridge-nf-call-iptables) and Docker's "Packet filtering and firewalls" page.
+//! **IPv6.** A network with IPv6 gets the same rules once more for IPv6: in a second table,
+//! `ip6 skiff`, or through ip6tables. `-p` publishes on both families, or on one when its host
+//! address is `0.0.0.0` or `[::]` (Docker's reading); never on `[::1]`, which NAT cannot reach
+//! (see [`PortMapping::parse`]). The host forwards IPv6 only while such a network exists.
+//!
+//! See iptables(8), ip6tables(8), iptables-restore(8), iptables-extensions(8) (DNAT,
+//! MASQUERADE, addrtype, comment, conntrack), ip-sysctl in the kernel's documentation
+//! (ip_forward, route_localnet, conf/all/forwarding, accept_ra, bridge-nf-call-iptables) and
+//! Docker's "Packet filtering and firewalls" page.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -2492,9 +2498,12 @@ mod tests {
 
         /// skiff's nftables rules whose comment starts with `tag`, as `chain comment` lines.
         fn nft_lines(tag: &str) -> Vec<String> {
-            Nft::open()
-                .unwrap()
-                .rules(NFT_TABLE)
+            nft_lines_in(Nft::open().unwrap(), tag)
+        }
+
+        /// The same in the table of `nft`'s family.
+        fn nft_lines_in(mut nft: Nft, tag: &str) -> Vec<String> {
+            nft.rules(NFT_TABLE)
                 .unwrap()
                 .into_iter()
                 .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(tag)))
@@ -2583,14 +2592,7 @@ mod tests {
         /// `table rule` lines from ip6tables-save.
         fn v6_lines(backend: Backend, tag: &str) -> Vec<String> {
             match backend {
-                Backend::Nftables => Nft::open6()
-                    .unwrap()
-                    .rules(NFT_TABLE)
-                    .unwrap()
-                    .into_iter()
-                    .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(tag)))
-                    .map(|r| format!("{} {}", r.chain, r.comment.unwrap_or_default()))
-                    .collect(),
+                Backend::Nftables => nft_lines_in(Nft::open6().unwrap(), tag),
                 Backend::Iptables => saved_rules(Family::Ip6)
                     .unwrap()
                     .into_iter()
