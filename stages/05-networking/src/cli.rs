@@ -13,7 +13,8 @@ use crate::store::{self, CreateOptions, Driver, Network};
 /// The flags stage 05 adds to `run`.
 #[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct NetworkArgs {
-    /// Publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
+    /// Publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT[/udp], IP being
+    /// IPv4 (0.0.0.0: IPv4 only) or IPv6 in brackets ([::]: IPv6 only)
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
 

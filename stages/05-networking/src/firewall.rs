@@ -243,7 +243,8 @@ const NO_V6_LOOPBACK: &str = "the kernel never delivers a packet for ::1 that ca
 impl PortMapping {
     /// Parses Docker's `-p` syntax: `8080:80`, `127.0.0.1:8080:80`, `[::]:8080:80`,
     /// `8080:80/udp`, `80` (any free host port), `127.0.0.1::80`. `[::1]` is refused: a port
-    /// published by NAT cannot be reached there (see [`NO_V6_LOOPBACK`]).
+    /// published by NAT cannot be reached there (the kernel delivers nothing for ::1 that came
+    /// in on another interface, and IPv6 has no route_localnet).
     pub fn parse(value: &str) -> Result<PortMapping> {
         let invalid = |reason: String| FirewallError::InvalidPort {
             value: value.to_string(),
