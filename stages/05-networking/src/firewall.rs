@@ -2718,6 +2718,8 @@ mod tests {
             let ids: Vec<String> = (0..4)
                 .map(|_| format!("skifftest{}", random_hex(12)))
                 .collect();
+            // Taken once the publishers are done, and let go last: the cleanup runs under it.
+            let _host;
             let _cleanup = Cleanup {
                 networks: vec![],
                 containers: ids.clone(),
@@ -2738,7 +2740,7 @@ mod tests {
                 })
                 .collect();
             let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-            let _host = host_lock();
+            _host = host_lock();
             let winners = results.iter().filter(|r| r.is_ok()).count();
             assert_eq!(winners, 1, "{results:?}");
             // A loser may also meet the winner's bind check holding the port for a moment.
