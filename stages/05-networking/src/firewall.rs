@@ -1605,25 +1605,25 @@ fn publications(rules: &[Saved]) -> Vec<Publication> {
 
 /// Every port published by a skiff container on this host, IPv4 first.
 pub fn published() -> Result<Vec<Publication>> {
-    Ok(Listed::read(true)?.publications())
+    Ok(Ruleset::read(true)?.publications())
 }
 
 /// skiff's rules in both families as one listing each read them: where [`publish`] learns
 /// which ports are taken, and from which it changes its own rules without listing again.
-enum Listed {
+enum Ruleset {
     /// skiff's nftables tables.
     Nft(Listings),
     /// `iptables-save`'s output, and `ip6tables-save`'s when asked.
     Iptables(String, Option<String>),
 }
 
-impl Listed {
+impl Ruleset {
     /// One listing of the IPv4 rules and, with `ipv6`, one of the IPv6 rules.
-    fn read(ipv6: bool) -> Result<Listed> {
+    fn read(ipv6: bool) -> Result<Ruleset> {
         Ok(match backend() {
             Backend::Nftables => {
                 let mut nft = Nft::open()?;
-                Listed::Nft(Listings {
+                Ruleset::Nft(Listings {
                     ip: nft.listing(Family::Ip, NFT_TABLE)?,
                     ip6: match ipv6 {
                         true => nft.listing(Family::Ip6, NFT_TABLE)?,
@@ -1641,19 +1641,19 @@ impl Listed {
                     },
                     false => None,
                 };
-                Listed::Iptables(save_text(Family::Ip)?, ip6)
+                Ruleset::Iptables(save_text(Family::Ip)?, ip6)
             }
         })
     }
 
     fn publications(&self) -> Vec<Publication> {
         match self {
-            Listed::Nft(listings) => {
+            Ruleset::Nft(listings) => {
                 let mut all = nft_publications(listings.ip.as_deref());
                 all.extend(nft_publications(listings.ip6.as_deref()));
                 all
             }
-            Listed::Iptables(ip, ip6) => {
+            Ruleset::Iptables(ip, ip6) => {
                 let mut all = publications(&parse_save(ip));
                 all.extend(ip6.iter().flat_map(|text| publications(&parse_save(text))));
                 all
@@ -1774,7 +1774,7 @@ pub fn publish(
     check_name("bridge", bridge)?;
     let comment = container_comment(container_id);
     let ipv6 = container_ip6.is_some();
-    let listed = Listed::read(ipv6)?;
+    let listed = Ruleset::read(ipv6)?;
     let mut taken: Vec<PortMapping> = listed
         .publications()
         .into_iter()
@@ -1806,7 +1806,7 @@ pub fn publish(
     let ip = IpAddr::V4(container_ip);
     let ip6 = container_ip6.map(IpAddr::V6);
     match listed {
-        Listed::Nft(listings) => {
+        Ruleset::Nft(listings) => {
             let rules = nft_publish_rules(&comment, bridge, ip, &bindings(true));
             let changes4 = nft_changes(listings.ip.as_deref(), &comment, &rules);
             let changes6 = match ip6 {
@@ -1821,7 +1821,7 @@ pub fn publish(
                 &[(Family::Ip, &changes4), (Family::Ip6, &changes6)],
             )?;
         }
-        Listed::Iptables(text, text6) => {
+        Ruleset::Iptables(text, text6) => {
             let rules = publish_rules(&comment, bridge, ip, &bindings(true));
             replace(Family::Ip, Some(text), &comment, &rules)?;
             if let Some(ip6) = ip6 {
