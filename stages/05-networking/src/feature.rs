@@ -552,11 +552,9 @@ pub fn create_vlan_parent(parent: &str) -> Result<bool, String> {
 /// sweep does from the record alone. Idempotent; returns what could not be undone.
 pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> Vec<String> {
     // A container on no network of skiff's (none, host, or released already) holds nothing:
-    // ports are only ever published for a container with an endpoint. Reading the store is
-    // cheap; asking the firewall is not.
-    // Its endpoints also say whether it published ports, and whether it has IPv6: the
-    // firewall is asked only where there can be rules of its (records from before the note
-    // was kept say nothing, and are asked).
+    // ports are only ever published for a container with an endpoint. Its endpoints also say
+    // whether it published ports (records from before that note say nothing, and are asked)
+    // and whether it has IPv6. Reading the store is cheap; asking the firewall is not.
     let (mut unpublish, mut ipv6) = (unpublish, true);
     if let Ok(networks) = store::networks_of(root, container_id) {
         if networks.is_empty() {
