@@ -2094,6 +2094,27 @@ mod tests {
     }
 
     #[test]
+    fn store_endpoints_note_whether_they_publish() {
+        let dir = root();
+        let root = dir.path();
+        create(root, with_subnet("app", "10.89.41.0/24")).unwrap();
+        let hosts = Path::new("/x/hosts");
+        let (_, web) = join(root, "app", "aaaaaaaa1111", "web", "web", hosts, None).unwrap();
+        assert_eq!(web.publishes, None, "not known until annotated");
+        let net = annotate(root, "app", "aaaaaaaa1111", ("eth0", &[]), true).unwrap();
+        assert_eq!(net.endpoint("aaaaaaaa1111").unwrap().publishes, Some(true));
+        let net = annotate(root, "app", "aaaaaaaa1111", ("eth0", &[]), false).unwrap();
+        let endpoint = net.endpoint("aaaaaaaa1111").unwrap();
+        assert_eq!(endpoint.publishes, Some(false));
+        // Kept in the record, and missing from records written before it: unknown.
+        let json = serde_json::to_string(endpoint).unwrap();
+        assert!(json.contains("\"publishes\":false"), "{json}");
+        let older: Endpoint =
+            serde_json::from_str(&json.replace(",\"publishes\":false", "")).unwrap();
+        assert_eq!(older.publishes, None);
+    }
+
+    #[test]
     fn store_host_link_names_are_unique() {
         let mut net = default_network(Path::new(images::store::DEFAULT_ROOT), "");
         let first = host_link_name("0123456789ab", &net.id, &[]);
