@@ -172,6 +172,11 @@ mod range_tests {
             expand_range("127.0.0.1::80-81").unwrap(),
             vec!["127.0.0.1::80", "127.0.0.1::81"]
         );
+        // An IPv6 host address keeps its colons: only the last two fields are ports.
+        assert_eq!(
+            expand_range("[::]:8000-8001:80-81").unwrap(),
+            vec!["[::]:8000:80", "[::]:8001:81"]
+        );
         assert!(expand_range("8000-8005:80-81").is_err());
         assert!(expand_range("90-80").is_err());
     }
