@@ -370,6 +370,11 @@ fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), Stri
         if !valid {
             return Err(format!("invalid -p {publish:?}"));
         }
+        if publish.starts_with("[::1]:") {
+            return Err(format!(
+                "invalid -p {publish:?}: cannot publish on [::1]: a NAT rule cannot answer there, and there is no userland proxy"
+            ));
+        }
     }
     if let (Some(network), Some(engine)) = (&parsed.network, delegate)
         && !["bridge", "host", "none"].contains(&network.as_str())

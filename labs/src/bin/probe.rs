@@ -914,12 +914,14 @@ fn dns_answer(listen: &str, address: &str) -> Outcome {
 }
 
 fn peer_serve(port: u16) -> Outcome {
-    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+    // Both families where IPv6 is on: an IPv4 peer shows as itself, not as ::ffff:a.b.c.d.
+    let listener = std::net::TcpListener::bind(("::", port))
+        .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", port)))
         .map_err(|e| format!("listen on {port}: {e}"))?;
     out("listening")?;
     loop {
         let (stream, peer) = listener.accept().map_err(|e| format!("accept: {e}"))?;
-        let _ = (&stream).write_all(format!("{}\n", peer.ip()).as_bytes());
+        let _ = (&stream).write_all(format!("{}\n", peer.ip().to_canonical()).as_bytes());
     }
 }
 

@@ -13,7 +13,8 @@ use crate::store::{self, CreateOptions, Driver, Network};
 /// The flags stage 05 adds to `run`.
 #[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct NetworkArgs {
-    /// Publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT[/udp]
+    /// Publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT[/udp], IP being
+    /// IPv4 (0.0.0.0: IPv4 only) or IPv6 in brackets ([::]: IPv6 only)
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
 
@@ -170,6 +171,11 @@ mod range_tests {
         assert_eq!(
             expand_range("127.0.0.1::80-81").unwrap(),
             vec!["127.0.0.1::80", "127.0.0.1::81"]
+        );
+        // An IPv6 host address keeps its colons: only the last two fields are ports.
+        assert_eq!(
+            expand_range("[::]:8000-8001:80-81").unwrap(),
+            vec!["[::]:8000:80", "[::]:8001:81"]
         );
         assert!(expand_range("8000-8005:80-81").is_err());
         assert!(expand_range("90-80").is_err());

@@ -932,7 +932,7 @@ mod tests {
         }
         let join = |network: &str, id: &str, interface: &str| {
             store::join(root, network, id, id, id, Path::new(""), None).unwrap();
-            store::annotate(root, network, id, interface, &[]).unwrap();
+            store::annotate(root, network, id, (interface, &[]), false).unwrap();
         };
         join("na", "x", "eth0");
         join("nb", "x", "eth1");

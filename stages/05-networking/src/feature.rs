@@ -209,8 +209,8 @@ impl Feature for NetworkFeature {
             &want.root,
             &network.id,
             &want.container_id,
-            &want.interface,
-            &want.aliases,
+            (&want.interface, &want.aliases),
+            !want.ports.is_empty(),
         )
         .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
         self.joined = Some((network.clone(), endpoint));
@@ -239,12 +239,13 @@ impl Feature for NetworkFeature {
             self.published = true;
             let bridge = network.bridge.clone().unwrap_or_default();
             let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-            let chosen = firewall::publish(&want.container_id, &bridge, endpoint.ip, &want.ports)
-                .map_err(|e| fail("publish ports")(e.into()))?;
-            if let Some(ip6) = endpoint.ip6 {
-                firewall::publish6(&want.container_id, ip6, &chosen)
-                    .map_err(|e| fail("publish ports on IPv6")(e.into()))?;
-            }
+            firewall::publish(
+                &want.container_id,
+                &bridge,
+                (endpoint.ip, endpoint.ip6),
+                &want.ports,
+            )
+            .map_err(|e| fail("publish ports")(e.into()))?;
         }
         crate::hosts::rewrite(&want.root, network)
             .map_err(|e| fail("write the network's names into /etc/hosts")(e.into()))?;
@@ -551,11 +552,17 @@ pub fn create_vlan_parent(parent: &str) -> Result<bool, String> {
 /// sweep does from the record alone. Idempotent; returns what could not be undone.
 pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> Vec<String> {
     // A container on no network of skiff's (none, host, or released already) holds nothing:
-    // ports are only ever published for a container with an endpoint. Reading the store is
-    // cheap; asking the firewall is not.
-    match store::networks_of(root, container_id) {
-        Ok(networks) if networks.is_empty() => return Vec::new(),
-        _ => {}
+    // ports are only ever published for a container with an endpoint. Its endpoints also say
+    // whether it published ports (records from before that note say nothing, and are asked)
+    // and whether it has IPv6. Reading the store is cheap; asking the firewall is not.
+    let (mut unpublish, mut ipv6) = (unpublish, true);
+    if let Ok(networks) = store::networks_of(root, container_id) {
+        if networks.is_empty() {
+            return Vec::new();
+        }
+        let endpoints = || networks.iter().filter_map(|n| n.endpoint(container_id));
+        unpublish &= endpoints().any(|e| e.publishes != Some(false));
+        ipv6 = endpoints().any(|e| e.ip6.is_some());
     }
     // Leaving and taking down the default bridge are one step for the containers around: a
     // container joining at the same time finds the bridge either up or gone, never half. The
@@ -570,7 +577,7 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
         },
     };
     let mut errors = Vec::new();
-    if unpublish && let Err(e) = firewall::unpublish(container_id) {
+    if unpublish && let Err(e) = firewall::unpublish_from(container_id, ipv6) {
         errors.push(format!("remove published ports: {e}"));
     }
     let left = match store::leave_all(root, container_id) {

@@ -54,13 +54,19 @@
 //! drops by default (a Docker host), because an accept in skiff's own table cannot overrule a
 //! drop in another. `SKIFF_FIREWALL=iptables` or `=nftables` chooses by hand.
 //!
-//! See iptables(8), iptables-restore(8), iptables-extensions(8) (DNAT, MASQUERADE, addrtype,
-//! comment, conntrack), ip-sysctl in the kernel's documentation (ip_forward, route_localnet,
-//! bridge-nf-call-iptables) and Docker's "Packet filtering and firewalls" page.
+//! **IPv6.** A network with IPv6 gets the same rules once more for IPv6: in a second table,
+//! `ip6 skiff`, or through ip6tables. `-p` publishes on both families, or on one when its host
+//! address is `0.0.0.0` or `[::]` (Docker's reading); never on `[::1]`, which NAT cannot reach
+//! (see [`PortMapping::parse`]). The host forwards IPv6 only while such a network exists.
+//!
+//! See iptables(8), ip6tables(8), iptables-restore(8), iptables-extensions(8) (DNAT,
+//! MASQUERADE, addrtype, comment, conntrack), ip-sysctl in the kernel's documentation
+//! (ip_forward, route_localnet, conf/all/forwarding, accept_ra, bridge-nf-call-iptables) and
+//! Docker's "Packet filtering and firewalls" page.
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -68,7 +74,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::nft::{self, ChainSpec, Expr, Hook, NewRule, Nft};
+use crate::nft::{self, ChainSpec, Expr, Family, Hook, NewRule, Nft};
 use crate::store::{self, Driver, IFNAME_MAX, Network};
 
 /// What can go wrong with the firewall.
@@ -110,8 +116,8 @@ pub enum FirewallError {
     /// Another skiff container already publishes this port (Docker's wording).
     #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
     PortAllocated {
-        /// The host address (0.0.0.0 for all).
-        host_ip: Ipv4Addr,
+        /// The host address (0.0.0.0 or :: for all).
+        host_ip: IpAddr,
         /// The port.
         port: u16,
     },
@@ -123,7 +129,7 @@ pub enum FirewallError {
         /// The protocol.
         protocol: Protocol,
         /// Address and port.
-        address: SocketAddrV4,
+        address: SocketAddr,
         /// The bind(2) error.
         #[source]
         source: io::Error,
@@ -137,11 +143,16 @@ pub enum FirewallError {
         /// The protocol.
         protocol: Protocol,
         /// Address and port.
-        address: SocketAddrV4,
+        address: SocketAddr,
         /// The bind(2) error.
         #[source]
         source: io::Error,
     },
+    /// An IPv6 host address for a container without an IPv6 address.
+    #[error(
+        "cannot publish {0} on an IPv6 host address: the container has no IPv6 address; create its network with --ipv6 and an IPv6 --subnet"
+    )]
+    NoIpv6(String),
     /// No free port for `-p CONTAINER_PORT`.
     #[error("no free host port for {0}: every port of the ephemeral range is taken")]
     NoFreePort(String),
@@ -164,10 +175,12 @@ pub enum FirewallError {
         path: PathBuf,
     },
     /// A sysctl could not be set.
-    #[error("set {path} to 1: {source}: skiff needs root to configure the network")]
+    #[error("set {path} to {value}: {source}: skiff needs root to configure the network")]
     Sysctl {
-        /// The file under /proc/sys.
+        /// The file under /proc/sys (or where skiff notes a value it changed).
         path: PathBuf,
+        /// The value.
+        value: String,
         /// The system's error.
         #[source]
         source: io::Error,
@@ -204,11 +217,17 @@ impl fmt::Display for Protocol {
     }
 }
 
+// ANCHOR: port_mapping
 /// A published port: `-p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`.
+///
+/// The host address says which families it is published on, as in Docker: none (`-p 8080:80`)
+/// is every address of the host, IPv4 and, for a container with an IPv6 address, IPv6 too;
+/// `0.0.0.0` is every IPv4 address only, `[::]` every IPv6 address only, and any other address
+/// that one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PortMapping {
-    /// The host address it is published on; `None` for all of them (0.0.0.0).
-    pub host_ip: Option<Ipv4Addr>,
+    /// The host address it is published on; `None` for all of them, of both families.
+    pub host_ip: Option<IpAddr>,
     /// The host port; 0 until [`publish`] picks a free one (`-p 80`).
     pub host_port: u16,
     /// The container's port.
@@ -216,18 +235,21 @@ pub struct PortMapping {
     /// TCP or UDP.
     pub protocol: Protocol,
 }
+// ANCHOR_END: port_mapping
+
+/// Why `-p [::1]:...` is refused: see [`PortMapping::parse`].
+const NO_V6_LOOPBACK: &str = "the kernel never delivers a packet for ::1 that came from another interface (IPv6 has no route_localnet), so a port published by NAT cannot answer there, and skiff has no userland proxy: publish on [::] and connect to one of the host's other IPv6 addresses, or publish on 127.0.0.1";
 
 impl PortMapping {
-    /// Parses Docker's `-p` syntax: `8080:80`, `127.0.0.1:8080:80`, `8080:80/udp`, `80` (any
-    /// free host port), `127.0.0.1::80`.
+    /// Parses Docker's `-p` syntax: `8080:80`, `127.0.0.1:8080:80`, `[::]:8080:80`,
+    /// `8080:80/udp`, `80` (any free host port), `127.0.0.1::80`. `[::1]` is refused: a port
+    /// published by NAT cannot be reached there (the kernel delivers nothing for ::1 that came
+    /// in on another interface, and IPv6 has no route_localnet).
     pub fn parse(value: &str) -> Result<PortMapping> {
         let invalid = |reason: String| FirewallError::InvalidPort {
             value: value.to_string(),
             reason,
         };
-        if value.starts_with('[') {
-            return Err(invalid("IPv6 host addresses are not supported".into()));
-        }
         let (ports, protocol) = match value.rsplit_once('/') {
             Some((ports, "tcp")) => (ports, Protocol::Tcp),
             Some((ports, "udp")) => (ports, Protocol::Udp),
@@ -238,23 +260,51 @@ impl PortMapping {
             }
             None => (value, Protocol::Tcp),
         };
+        // An IPv6 address is written in brackets, its colons being the separator's.
+        let (host_ip, ports) = match ports.strip_prefix('[') {
+            Some(rest) => {
+                let Some((ip, ports)) = rest.split_once("]:") else {
+                    return Err(invalid(
+                        "expected [IPV6_ADDRESS]:[HOST_PORT]:CONTAINER_PORT".into(),
+                    ));
+                };
+                let ip = Ipv6Addr::from_str(ip)
+                    .map_err(|_| invalid(format!("host address {ip:?} is not an IPv6 address")))?;
+                if ip.is_loopback() {
+                    return Err(invalid(format!(
+                        "cannot publish on [::1]: {NO_V6_LOOPBACK}"
+                    )));
+                }
+                if !ports.contains(':') {
+                    return Err(invalid(
+                        "expected [IPV6_ADDRESS]:[HOST_PORT]:CONTAINER_PORT".into(),
+                    ));
+                }
+                (Some(IpAddr::V6(ip)), ports)
+            }
+            None => (None, ports),
+        };
         let parts: Vec<&str> = ports.split(':').collect();
-        let (host_ip, host_port, container_port) = match parts.as_slice() {
-            [container] => (None, "", *container),
-            [host, container] => (None, *host, *container),
-            [ip, host, container] => (Some(*ip), *host, *container),
+        let (host_ip, host_port, container_port) = match (host_ip, parts.as_slice()) {
+            (None, [container]) => (None, "", *container),
+            (None, [host, container]) => (None, *host, *container),
+            (None, [ip, host, container]) => {
+                let ip = match *ip {
+                    "" => None,
+                    ip => Some(IpAddr::V4(Ipv4Addr::from_str(ip).map_err(|_| {
+                        invalid(format!(
+                            "host address {ip:?} is not an IPv4 address (write an IPv6 one in brackets: [::])"
+                        ))
+                    })?)),
+                };
+                (ip, *host, *container)
+            }
+            (Some(ip), [host, container]) => (Some(ip), *host, *container),
             _ => {
                 return Err(invalid(
                     "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]".into(),
                 ));
             }
-        };
-        let host_ip = match host_ip {
-            None | Some("") | Some("0.0.0.0") => None,
-            Some(ip) => Some(
-                Ipv4Addr::from_str(ip)
-                    .map_err(|_| invalid(format!("host address {ip:?} is not an IPv4 address")))?,
-            ),
         };
         let host_port = match host_port {
             // Docker reads a missing or zero host port as "any free one".
@@ -271,19 +321,43 @@ impl PortMapping {
     }
 
     /// The host address, 0.0.0.0 when published on all of them.
-    pub fn host_addr(&self) -> Ipv4Addr {
-        self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    pub fn host_addr(&self) -> IpAddr {
+        self.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
     }
 
-    /// Whether the two mappings want the same host port: same protocol and port, and the same
-    /// address or either on all addresses.
+    // ANCHOR: bindings
+    /// The host addresses the mapping takes its port on, one per family (an unspecified one
+    /// for all of that family's): for a container with an IPv6 address (`ipv6`), `-p 8080:80`
+    /// takes 0.0.0.0 and ::, without one only 0.0.0.0.
+    pub fn bindings(&self, ipv6: bool) -> Vec<IpAddr> {
+        match self.host_ip {
+            Some(ip) => vec![ip],
+            None if ipv6 => vec![
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ],
+            None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+        }
+    }
+    // ANCHOR_END: bindings
+
+    /// The same port on one host address: the mapping as published in one family's table.
+    fn on(&self, host: IpAddr) -> PortMapping {
+        PortMapping {
+            host_ip: Some(host),
+            ..*self
+        }
+    }
+
+    /// Whether the two mappings want the same host port: same protocol and port, and in one
+    /// family the same address or either on all of its addresses. (`None` counts as 0.0.0.0:
+    /// compare single-family bindings, see [`PortMapping::bindings`].)
     pub fn clashes_with(&self, other: &PortMapping) -> bool {
+        let (a, b) = (self.host_addr(), other.host_addr());
         self.protocol == other.protocol
             && self.host_port == other.host_port
-            && match (self.host_ip, other.host_ip) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
+            && a.is_ipv4() == b.is_ipv4()
+            && (a == b || a.is_unspecified() || b.is_unspecified())
     }
 }
 
@@ -304,7 +378,7 @@ impl FromStr for PortMapping {
     }
 }
 
-/// As `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
+/// As `docker ps` shows it: `0.0.0.0:8080->80/tcp`, `:::8080->80/tcp`.
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -318,7 +392,9 @@ impl fmt::Display for PortMapping {
     }
 }
 
-/// A port some skiff container publishes, as read back from the DNAT rules.
+/// A port some skiff container publishes, as read back from the DNAT rules of one family: an
+/// IPv4 one on all addresses has no host address, as `-p 8080:80` has none; an IPv6 one has
+/// its address (`::` for all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publication {
     /// The rule's comment: `skiff-ctr-` and the first 12 characters of the container id.
@@ -326,7 +402,7 @@ pub struct Publication {
     /// The mapping.
     pub mapping: PortMapping,
     /// The container's address.
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
 }
 
 // --- running iptables --------------------------------------------------------------------------
@@ -465,16 +541,26 @@ fn filter_chains(text: &str) -> Vec<String> {
     chains
 }
 
-/// What `iptables-save` prints: every rule of every table, one process instead of an
-/// `iptables -S` per table.
-fn save_text() -> Result<String> {
-    iptables_version()?;
-    run("iptables-save", &[], None)
+/// The programs of a family: `iptables-save` and `iptables-restore`, or their IPv6 twins
+/// `ip6tables-save` and `ip6tables-restore`, which take the same rules with IPv6 addresses.
+fn programs(family: Family) -> (&'static str, &'static str) {
+    match family {
+        Family::Ip => ("iptables-save", "iptables-restore"),
+        Family::Ip6 => ("ip6tables-save", "ip6tables-restore"),
+    }
 }
 
-/// Every rule of every table.
-fn saved_rules() -> Result<Vec<Saved>> {
-    Ok(parse_save(&save_text()?))
+/// What `iptables-save` (or `ip6tables-save`) prints: every rule of every table, one process
+/// instead of an `iptables -S` per table.
+fn save_text(family: Family) -> Result<String> {
+    iptables_version()?;
+    run(programs(family).0, &[], None)
+}
+
+/// Every rule of every table of `family`.
+#[cfg(test)]
+fn saved_rules(family: Family) -> Result<Vec<Saved>> {
+    Ok(parse_save(&save_text(family)?))
 }
 
 /// A rule skiff adds: where, and how (`-I` puts it first in the chain, `-A` last).
@@ -534,22 +620,27 @@ fn restore_input(remove: &[Saved], add: &[Rule], isolation: &Isolation) -> Strin
     text
 }
 
-fn restore(remove: &[Saved], add: &[Rule], isolation: &Isolation) -> Result<()> {
+fn restore(family: Family, remove: &[Saved], add: &[Rule], isolation: &Isolation) -> Result<()> {
     let input = restore_input(remove, add, isolation);
     if input.is_empty() {
         return Ok(());
     }
-    run("iptables-restore", &["--noflush", "-w"], Some(&input)).map(drop)
+    run(programs(family).1, &["--noflush", "-w"], Some(&input)).map(drop)
 }
 
-/// Makes the rules commented `comment` exactly `rules`: nothing to do when they already are,
-/// otherwise one batch that deletes the old ones and adds the new (and keeps the isolation
-/// chains, see [`isolation`]). Another process changing the same rules between the listing and
-/// the batch makes the batch fail; it is then tried again.
-fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
+/// Makes the rules of `family` commented `comment` exactly `rules`: nothing to do when they
+/// already are, otherwise one batch that deletes the old ones and adds the new (and keeps the
+/// isolation chains, see [`isolation`]). Another process changing the same rules between the
+/// listing and the batch makes the batch fail; it is then tried again. `listed` is what
+/// `iptables-save` printed just before, when the caller has it already.
+fn replace(family: Family, listed: Option<String>, comment: &str, rules: &[Rule]) -> Result<()> {
     let mut attempt = 0;
+    let mut listed = listed;
     loop {
-        let text = save_text()?;
+        let text = match listed.take() {
+            Some(text) => text,
+            None => save_text(family)?,
+        };
         let saved = parse_save(&text);
         let existing: Vec<Saved> = saved
             .iter()
@@ -577,7 +668,7 @@ fn replace(comment: &str, rules: &[Rule]) -> Result<()> {
         } else {
             (&[], &[])
         };
-        match restore(remove, add, &isolation) {
+        match restore(family, remove, add, &isolation) {
             Err(FirewallError::Command { .. }) if attempt < 2 => attempt += 1,
             result => return result,
         }
@@ -702,6 +793,7 @@ pub fn container_comment(container_id: &str) -> String {
 fn sysctl_on(path: &Path) -> Result<bool> {
     let sysctl_error = |source| FirewallError::Sysctl {
         path: path.to_path_buf(),
+        value: "1".to_string(),
         source,
     };
     let now = std::fs::read_to_string(path).map_err(sysctl_error)?;
@@ -718,6 +810,66 @@ fn sysctl_on(path: &Path) -> Result<bool> {
 pub fn ensure_ip_forward() -> Result<bool> {
     sysctl_on(Path::new("/proc/sys/net/ipv4/ip_forward"))
 }
+
+// ANCHOR: ipv6_forwarding
+/// The switch that makes the kernel route IPv6 between interfaces, for all of them.
+const IPV6_FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+
+/// Where skiff notes the value [`IPV6_FORWARDING`] had before skiff switched it on, to give it
+/// back ([`ipv6_forwarding_restore`]); no note, nothing to give back.
+fn ipv6_forwarding_note() -> PathBuf {
+    store::host_file("skiff-ipv6-forwarding")
+}
+
+/// Switches IPv6 forwarding on while a network with IPv6 exists, as Docker does when it makes
+/// one (without it, a container's IPv6 packets go no further than the host). It is one switch
+/// for the whole host: with it on, the kernel also stops taking router advertisements on links
+/// whose `accept_ra` is 1, so skiff notes the value it found first, and the last IPv6 network
+/// to go puts it back. Called under the host's network lock.
+fn ipv6_forwarding_on() -> Result<()> {
+    let path = Path::new(IPV6_FORWARDING);
+    let failed = |path: &Path, value: &str| {
+        let (path, value) = (path.to_path_buf(), value.to_string());
+        move |source| FirewallError::Sysctl {
+            path,
+            value,
+            source,
+        }
+    };
+    let now = std::fs::read_to_string(path).map_err(failed(path, "1"))?;
+    if now.trim() != "0" {
+        // On already: the host's choice, or skiff's with the note written before.
+        return Ok(());
+    }
+    let note = ipv6_forwarding_note();
+    std::fs::write(&note, "0\n").map_err(failed(&note, "0"))?;
+    std::fs::write(path, "1").map_err(failed(path, "1"))
+}
+
+/// Gives `net.ipv6.conf.all.forwarding` back the value skiff found, if skiff switched it on:
+/// the last network with IPv6 is gone.
+fn ipv6_forwarding_restore() -> Result<()> {
+    let note = ipv6_forwarding_note();
+    let Ok(before) = std::fs::read_to_string(&note) else {
+        return Ok(());
+    };
+    let before = before.trim();
+    std::fs::write(IPV6_FORWARDING, before).map_err(|source| FirewallError::Sysctl {
+        path: PathBuf::from(IPV6_FORWARDING),
+        value: before.to_string(),
+        source,
+    })?;
+    // Gone already is fine: another engine gave it back at the same moment.
+    match std::fs::remove_file(&note) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(FirewallError::Sysctl {
+            path: note,
+            value: "nothing (remove it)".to_string(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+// ANCHOR_END: ipv6_forwarding
 
 /// The sysctl that lets packets addressed to 127.0.0.0/8 be routed out of `bridge`.
 pub fn route_localnet_path(bridge: &str) -> PathBuf {
@@ -933,39 +1085,61 @@ fn nft_network_rules6(
 type Ipv4Net = (Ipv4Addr, u8);
 
 // ANCHOR: nft_publish_rules
-/// The rules that publish `ports` of the container at `ip` behind `bridge`, in skiff's table.
+/// The rules that publish `ports` of the container at `ip` behind `bridge`, in skiff's table
+/// of `ip`'s family; each mapping is one binding of that family (see [`PortMapping::bindings`]).
 /// The DNAT rules' comments also say what they publish (`skiff-ctr-ID tcp 0.0.0.0:8080
-/// 10.88.0.2:80`), which is how [`published`] reads the ports back.
+/// 10.88.0.2:80`, `skiff-ctr-ID tcp [::]:8080 [fd00:50::2]:80`), which is how [`published`]
+/// reads the ports back.
 fn nft_publish_rules(
     comment: &str,
     bridge: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     ports: &[PortMapping],
 ) -> Vec<NewRule> {
     let mut rules = Vec::new();
     for port in ports {
+        let host = port.host_addr();
         let mut exprs = Vec::new();
-        if let Some(host) = port.host_ip {
-            exprs.extend(nft::addr_in(false, host, 32));
+        match host {
+            IpAddr::V4(host) if !host.is_unspecified() => {
+                exprs.extend(nft::addr_in(false, host, 32));
+            }
+            IpAddr::V6(host) if !host.is_unspecified() => {
+                exprs.extend(nft::addr6_in(false, host, 128));
+            }
+            _ => {}
         }
         exprs.extend(to_local_port(port));
-        exprs.push(Expr::Dnat(ip, port.container_port));
+        exprs.push(match ip {
+            IpAddr::V4(ip) => Expr::Dnat(ip, port.container_port),
+            IpAddr::V6(ip) => Expr::Dnat6(ip, port.container_port),
+        });
         let says = format!(
-            "{comment} {} {}:{} {ip}:{}",
+            "{comment} {} {} {}",
             port.protocol,
-            port.host_addr(),
-            port.host_port,
-            port.container_port
+            SocketAddr::new(host, port.host_port),
+            SocketAddr::new(ip, port.container_port),
         );
         for chain in ["prerouting", "output"] {
+            let mut exprs = exprs.clone();
+            if chain == "output" && ip.is_ipv6() {
+                // ip6 daddr != ::1: see NO_V6_LOOPBACK. Refused at once, rather than rewritten
+                // into a connection whose replies the kernel drops.
+                let mut not_loopback = vec![
+                    Expr::Payload(1, 24, 16),
+                    Expr::Cmp(false, Ipv6Addr::LOCALHOST.octets().to_vec()),
+                ];
+                not_loopback.append(&mut exprs);
+                exprs = not_loopback;
+            }
             rules.push(NewRule {
                 chain,
-                exprs: exprs.clone(),
+                exprs,
                 comment: says.clone(),
             });
         }
     }
-    if !rules.is_empty() {
+    if !rules.is_empty() && ip.is_ipv4() {
         // A connection to 127.0.0.1 gets the bridge's address as its source, as with iptables.
         let mut exprs = nft::addr_in(true, Ipv4Addr::new(127, 0, 0, 0), 8);
         exprs.extend(nft::ifname(true, true, bridge));
@@ -996,23 +1170,24 @@ fn to_local_port(port: &PortMapping) -> Vec<Expr> {
 }
 
 // ANCHOR: nft_replace
-/// Makes the rules of skiff's table whose comment starts with `tag` exactly `rules`, in one
-/// batch: the old ones deleted by handle, the new ones added (with the table and its chains,
-/// which adding again leaves as they are). The rules of one owner are told apart by chain and
-/// comment: when those already match, nothing is sent. The last rules out take the table with
-/// them, so nothing of skiff's stays in the kernel while no network needs it. The caller holds
-/// the host's network lock, so no other skiff changes the table in between.
-fn nft_replace(tag: &str, rules: &[NewRule]) -> Result<()> {
-    nft_replace_in(Nft::open()?, tag, rules)
-}
-
-/// [`nft_replace`] in the `ip6 skiff` table: a network's IPv6 rules.
-fn nft_replace6(tag: &str, rules: &[NewRule]) -> Result<()> {
-    nft_replace_in(Nft::open6()?, tag, rules)
-}
-
-fn nft_replace_in(mut nft: Nft, tag: &str, rules: &[NewRule]) -> Result<()> {
-    let listed = nft.rules(NFT_TABLE)?;
+/// The changes that make the rules of one table whose comment starts with `tag` exactly
+/// `rules`, given the table's rules as listed: the old ones deleted by handle, the new ones
+/// added (with the table and its chains, which adding again leaves as they are). The rules of
+/// one owner are told apart by chain and comment: when those already match, nothing is to be
+/// done. The last rules out take the table with them, so nothing of skiff's stays in the
+/// kernel while no network needs it — and so a table without rules is no table: nothing to
+/// delete there.
+fn nft_changes(listed: Option<&[nft::Listed]>, tag: &str, rules: &[NewRule]) -> Vec<nft::Change> {
+    let Some(listed) = listed.filter(|listed| !listed.is_empty()) else {
+        // No table: nothing to delete, and a table to make only for rules to add.
+        if rules.is_empty() {
+            return Vec::new();
+        }
+        let mut changes = vec![nft::Change::AddTable];
+        changes.extend(NFT_CHAINS.iter().map(|c| nft::Change::AddChain(*c)));
+        changes.extend(rules.iter().cloned().map(nft::Change::AddRule));
+        return changes;
+    };
     let owned = |comment: &Option<String>| {
         comment.as_deref().and_then(|c| c.split(' ').next()) == Some(tag)
     };
@@ -1027,8 +1202,8 @@ fn nft_replace_in(mut nft: Nft, tag: &str, rules: &[NewRule]) -> Result<()> {
         .collect();
     have.sort_unstable();
     want.sort_unstable();
-    if have == want && !(rules.is_empty() && listed.is_empty()) {
-        return Ok(());
+    if have == want {
+        return Vec::new();
     }
     let others = listed.len() - existing.len();
     let mut changes = Vec::new();
@@ -1046,26 +1221,51 @@ fn nft_replace_in(mut nft: Nft, tag: &str, rules: &[NewRule]) -> Result<()> {
             changes.extend(rules.iter().cloned().map(nft::Change::AddRule));
         }
     }
-    match nft.apply(NFT_TABLE, &changes) {
-        // Deleting a table that is not there: there was nothing to remove.
-        Err(nft::NftError::Refused { source, .. })
-            if source.raw_os_error() == Some(libc::ENOENT) && listed.is_empty() =>
-        {
-            Ok(())
-        }
-        other => other.map_err(FirewallError::from),
-    }
+    changes
+}
+
+/// Makes the rules of `tag` exactly `ip` in skiff's `ip` table and `ip6` in its `ip6` table
+/// (`None`: leave that table alone): one dump per table, and one batch for both, which the
+/// kernel applies as one transaction; nothing is sent when the rules are right already. The
+/// caller holds the host's network lock, so no other skiff changes the tables in between.
+/// Returns the tables as they were listed.
+fn nft_replace(tag: &str, ip: &[NewRule], ip6: Option<&[NewRule]>) -> Result<Listings> {
+    let mut nft = Nft::open()?;
+    let listings = Listings {
+        ip: nft.listing(Family::Ip, NFT_TABLE)?,
+        ip6: match ip6 {
+            Some(_) => nft.listing(Family::Ip6, NFT_TABLE)?,
+            None => None,
+        },
+    };
+    let changes4 = nft_changes(listings.ip.as_deref(), tag, ip);
+    let changes6 = match ip6 {
+        Some(rules) => nft_changes(listings.ip6.as_deref(), tag, rules),
+        None => Vec::new(),
+    };
+    nft.apply_batch(
+        NFT_TABLE,
+        &[(Family::Ip, &changes4), (Family::Ip6, &changes6)],
+    )?;
+    Ok(listings)
 }
 // ANCHOR_END: nft_replace
 
-/// Every port published in skiff's table, read from its DNAT rules' comments, in chain order.
-fn nft_published() -> Result<Vec<Publication>> {
-    let rules = Nft::open()?.rules(NFT_TABLE)?;
-    Ok(rules
+/// skiff's two tables as one dump each listed them (`None`: no such table).
+struct Listings {
+    ip: Option<Vec<nft::Listed>>,
+    ip6: Option<Vec<nft::Listed>>,
+}
+
+/// The ports published in a table's listing, read from its DNAT rules' comments, in chain
+/// order.
+fn nft_publications(listed: Option<&[nft::Listed]>) -> Vec<Publication> {
+    listed
+        .unwrap_or_default()
         .iter()
         .filter(|r| r.chain == "prerouting")
         .filter_map(|r| parse_publication(r.comment.as_deref()?))
-        .collect())
+        .collect()
 }
 
 /// `skiff-ctr-ID tcp 0.0.0.0:8080 10.88.0.2:80` back into a publication.
@@ -1080,27 +1280,40 @@ fn parse_publication(comment: &str) -> Option<Publication> {
         "udp" => Protocol::Udp,
         _ => return None,
     };
-    let host: SocketAddrV4 = words.next()?.parse().ok()?;
-    let container: SocketAddrV4 = words.next()?.parse().ok()?;
+    let host: SocketAddr = words.next()?.parse().ok()?;
+    let container: SocketAddr = words.next()?.parse().ok()?;
     Some(Publication {
         comment: owner,
         mapping: PortMapping {
-            host_ip: Some(*host.ip()).filter(|ip| !ip.is_unspecified()),
+            host_ip: published_host(host.ip()),
             host_port: host.port(),
             container_port: container.port(),
             protocol,
         },
-        container_ip: *container.ip(),
+        container_ip: container.ip(),
     })
+}
+
+/// A publication's host address as `-p` would have it: an IPv4 port on every address has
+/// none (`-p 8080:80`); an IPv6 one keeps `::`, the family being what tells them apart.
+fn published_host(host: IpAddr) -> Option<IpAddr> {
+    Some(host).filter(|ip| !(ip.is_ipv4() && ip.is_unspecified()))
 }
 
 // --- networks ----------------------------------------------------------------------------------
 
 // ANCHOR: nat_rules
 /// The rules of a bridge network: masquerading out, forwarding in and out of the bridge, and
-/// the guard that route_localnet needs. An internal network gets neither NAT nor a way out:
-/// traffic stays between its containers.
-fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> Vec<Rule> {
+/// the guard that route_localnet needs (IPv4 only: IPv6 has no route_localnet). An internal
+/// network gets neither NAT nor a way out: traffic stays between its containers. `subnet` is
+/// of `family`: the same rules go to `iptables-restore` and, for IPv6, `ip6tables-restore`.
+fn network_rules(
+    family: Family,
+    comment: &str,
+    bridge: &str,
+    subnet: &str,
+    internal: bool,
+) -> Vec<Rule> {
     let tag = format!("-m comment --comment {comment}");
     if internal {
         let mut rules = vec![Rule::insert(
@@ -1123,7 +1336,7 @@ fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> V
         }
         return rules;
     }
-    vec![
+    let mut rules = vec![
         // Out: the source becomes the host's address on the way out; not between containers.
         Rule::append(
             "nat",
@@ -1137,15 +1350,18 @@ fn network_rules(comment: &str, bridge: &str, subnet: &str, internal: bool) -> V
                 "FORWARD -o {bridge} -m conntrack --ctstate RELATED,ESTABLISHED {tag} -j ACCEPT"
             ),
         ),
+    ];
+    if family == Family::Ip {
         // route_localnet lets packets for 127.0.0.0/8 in from the bridge: accept only replies
         // and published-port traffic, never a container talking to the host's loopback.
-        Rule::insert(
+        rules.push(Rule::insert(
             "filter",
             format!(
                 "INPUT -d 127.0.0.0/8 -i {bridge} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT {tag} -j DROP"
             ),
-        ),
-    ]
+        ));
+    }
+    rules
 }
 // ANCHOR_END: nat_rules
 
@@ -1200,7 +1416,8 @@ fn ensure_bridge_netfilter() -> Result<()> {
 
 /// Adds a network's rules (idempotent: rules already there stay, missing ones are added).
 /// Call it once the bridge exists: it then also switches on `ip_forward` and the bridge's
-/// `route_localnet`. Networks without a bridge (macvlan, host, none) have no rules.
+/// `route_localnet`, and for a network with IPv6 `net.ipv6.conf.all.forwarding`.
+/// Networks without a bridge (macvlan, host, none) have no rules.
 pub fn network_up(network: &Network) -> Result<()> {
     let (Driver::Bridge, Some(bridge), Some(subnet)) =
         (network.driver, &network.bridge, network.subnet)
@@ -1209,88 +1426,134 @@ pub fn network_up(network: &Network) -> Result<()> {
     };
     check_name("bridge", bridge)?;
     let comment = network_comment(network);
-    if !network.icc() && !chroot::defence::disabled("net-isolation") {
+    let (internal, icc) = (network.internal, network.icc());
+    if !icc && !chroot::defence::disabled("net-isolation") {
         ensure_bridge_netfilter()?;
     }
     if backend() == Backend::Nftables {
         let net = (subnet.network(), subnet.prefix_len());
-        let rules = nft_network_rules(&comment, bridge, net, network.internal, network.icc());
-        nft_replace(&comment, &rules)?;
+        let rules = nft_network_rules(&comment, bridge, net, internal, icc);
         // ANCHOR: network_up6
-        if let Some(v6) = network.ipv6 {
+        let rules6 = network.ipv6.map(|v6| {
             let net6 = (v6.subnet.network(), v6.subnet.prefix_len());
-            let rules = nft_network_rules6(&comment, bridge, net6, network.internal, network.icc());
-            nft_replace6(&comment, &rules)?;
-        }
+            nft_network_rules6(&comment, bridge, net6, internal, icc)
+        });
+        nft_replace(&comment, &rules, rules6.as_deref())?;
         // ANCHOR_END: network_up6
         return forwarding_on(network, bridge);
     }
-    let mut rules = network_rules(&comment, bridge, &subnet.to_string(), network.internal);
-    rules.extend(isolation_rules(
-        &comment,
-        bridge,
-        network.internal,
-        network.icc(),
-    ));
-    replace(&comment, &rules)?;
+    // ANCHOR: network_up_iptables
+    let mut rules = network_rules(Family::Ip, &comment, bridge, &subnet.to_string(), internal);
+    rules.extend(isolation_rules(&comment, bridge, internal, icc));
+    replace(Family::Ip, None, &comment, &rules)?;
+    if let Some(v6) = network.ipv6 {
+        // The same rules for ip6tables: its own nat and filter tables, its own isolation chains.
+        let subnet6 = v6.subnet.to_string();
+        let mut rules = network_rules(Family::Ip6, &comment, bridge, &subnet6, internal);
+        rules.extend(isolation_rules(&comment, bridge, internal, icc));
+        replace(Family::Ip6, None, &comment, &rules)?;
+    }
+    // ANCHOR_END: network_up_iptables
     forwarding_on(network, bridge)
 }
 
-/// Switches on what a bridge network needs routed: `ip_forward`, and `route_localnet` on the
-/// bridge for published ports on 127.0.0.1.
+/// Switches on what a bridge network needs routed: `ip_forward`, `route_localnet` on the
+/// bridge for published ports on 127.0.0.1, and IPv6 forwarding for a network with IPv6.
 fn forwarding_on(network: &Network, bridge: &str) -> Result<()> {
-    if !network.internal && Path::new("/proc/sys/net/ipv4/conf").join(bridge).exists() {
+    if network.internal {
+        return Ok(());
+    }
+    if Path::new("/proc/sys/net/ipv4/conf").join(bridge).exists() {
         sysctl_on(&route_localnet_path(bridge))?;
         ensure_ip_forward()?;
+    }
+    if network.ipv6.is_some() {
+        ipv6_forwarding_on()?;
     }
     Ok(())
 }
 
-/// Removes a network's rules (idempotent).
+/// Removes a network's rules (idempotent). The last network with IPv6 to go gives
+/// `net.ipv6.conf.all.forwarding` back the value it had before skiff switched it on.
 pub fn network_down(network: &Network) -> Result<()> {
-    match backend() {
+    let comment = network_comment(network);
+    let v6 = network.ipv6.is_some();
+    let other_network =
+        |c: &str| c.starts_with("skiff-net-") && c.split(' ').next() != Some(&comment);
+    let v6_left = match backend() {
         Backend::Nftables => {
-            if network.ipv6.is_some() {
-                nft_replace6(&network_comment(network), &[])?;
-            }
-            nft_replace(&network_comment(network), &[])
+            let listed = nft_replace(&comment, &[], v6.then_some(&[]))?;
+            listed
+                .ip6
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.comment.as_deref().is_some_and(other_network))
         }
-        Backend::Iptables => replace(&network_comment(network), &[]),
+        Backend::Iptables => {
+            replace(Family::Ip, None, &comment, &[])?;
+            if v6 {
+                let text = save_text(Family::Ip6)?;
+                let left = parse_save(&text)
+                    .iter()
+                    .any(|r| r.comment().is_some_and(other_network));
+                replace(Family::Ip6, Some(text), &comment, &[])?;
+                left
+            } else {
+                true
+            }
+        }
+    };
+    if v6 && !v6_left {
+        ipv6_forwarding_restore()?;
     }
+    Ok(())
 }
 
 // --- published ports ---------------------------------------------------------------------------
 
 // ANCHOR: publish_rules
-/// The rules that publish `ports` of the container at `ip` behind `bridge`.
-fn publish_rules(comment: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Vec<Rule> {
+/// The rules that publish `ports` of the container at `ip` behind `bridge`, each mapping one
+/// binding of `ip`'s family (see [`PortMapping::bindings`]): for `iptables-restore`, or with
+/// IPv6 addresses for `ip6tables-restore`.
+fn publish_rules(comment: &str, bridge: &str, ip: IpAddr, ports: &[PortMapping]) -> Vec<Rule> {
     let tag = format!("-m comment --comment {comment}");
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
     let mut rules = Vec::new();
     for port in ports {
-        let dest = port
-            .host_ip
-            .map(|a| format!("-d {a}/32 "))
-            .unwrap_or_default();
+        let host = port.host_addr();
+        let dest = if host.is_unspecified() {
+            String::new()
+        } else {
+            format!("-d {host}/{bits} ")
+        };
         let (p, host_port, to) = (port.protocol, port.host_port, port.container_port);
         let matches = format!("-p {p} -m {p} --dport {host_port} -m addrtype --dst-type LOCAL");
-        let dnat = format!("-j DNAT --to-destination {ip}:{to}");
+        let dnat = format!("-j DNAT --to-destination {}", SocketAddr::new(ip, to));
         // From other machines and from containers...
         rules.push(Rule::append(
             "nat",
             format!("PREROUTING {dest}{matches} {tag} {dnat}"),
         ));
-        // ...and from the host itself, loopback included.
+        // ...and from the host itself: loopback included for IPv4; not ::1, where no reply
+        // could come back (see NO_V6_LOOPBACK), so a connection there is refused at once.
+        let dest_out = if ip.is_ipv6() && dest.is_empty() {
+            "! -d ::1/128 ".to_string()
+        } else {
+            dest
+        };
         rules.push(Rule::append(
             "nat",
-            format!("OUTPUT {dest}{matches} {tag} {dnat}"),
+            format!("OUTPUT {dest_out}{matches} {tag} {dnat}"),
         ));
         // Let the rewritten connection through to the container.
         rules.push(Rule::insert(
             "filter",
-            format!("FORWARD -d {ip}/32 -o {bridge} -p {p} -m {p} --dport {to} {tag} -j ACCEPT"),
+            format!(
+                "FORWARD -d {ip}/{bits} -o {bridge} -p {p} -m {p} --dport {to} {tag} -j ACCEPT"
+            ),
         ));
     }
-    if !rules.is_empty() {
+    if !rules.is_empty() && ip.is_ipv4() {
         // A connection to 127.0.0.1 keeps its loopback source after DNAT, and no container
         // could answer it: give it the bridge's address instead.
         rules.push(Rule::append(
@@ -1302,7 +1565,8 @@ fn publish_rules(comment: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping
 }
 // ANCHOR_END: publish_rules
 
-/// Reads the publications back from the DNAT rules in `nat PREROUTING`, in chain order.
+/// Reads the publications back from the DNAT rules in `nat PREROUTING` of one family, in
+/// chain order.
 fn publications(rules: &[Saved]) -> Vec<Publication> {
     rules
         .iter()
@@ -1319,50 +1583,109 @@ fn publications(rules: &[Saved]) -> Vec<Publication> {
                 "udp" => Protocol::Udp,
                 _ => return None,
             };
-            let host_ip = match value("-d") {
-                Some(d) => Some(d.trim_end_matches("/32").parse().ok()?),
-                None => None,
+            let to: SocketAddr = value("--to-destination")?.parse().ok()?;
+            let host: IpAddr = match value("-d") {
+                Some(d) => d.split('/').next()?.parse().ok()?,
+                None if to.is_ipv4() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             };
-            let host_port = value("--dport")?.parse().ok()?;
-            let (to_ip, to_port) = value("--to-destination")?.split_once(':')?;
             Some(Publication {
                 comment: format!("skiff-ctr-{comment}"),
                 mapping: PortMapping {
-                    host_ip,
-                    host_port,
-                    container_port: to_port.parse().ok()?,
+                    host_ip: published_host(host),
+                    host_port: value("--dport")?.parse().ok()?,
+                    container_port: to.port(),
                     protocol,
                 },
-                container_ip: to_ip.parse().ok()?,
+                container_ip: to.ip(),
             })
         })
         .collect()
 }
 
-/// Every port published by a skiff container on this host.
+/// Every port published by a skiff container on this host, IPv4 first.
 pub fn published() -> Result<Vec<Publication>> {
-    match backend() {
-        Backend::Nftables => nft_published(),
-        Backend::Iptables => Ok(publications(&saved_rules()?)),
+    Ok(Ruleset::read(true)?.publications())
+}
+
+/// skiff's rules in both families as one listing each read them: where [`publish`] learns
+/// which ports are taken, and from which it changes its own rules without listing again.
+enum Ruleset {
+    /// skiff's nftables tables.
+    Nft(Listings),
+    /// `iptables-save`'s output, and `ip6tables-save`'s when asked.
+    Iptables(String, Option<String>),
+}
+
+impl Ruleset {
+    /// One listing of the IPv4 rules and, with `ipv6`, one of the IPv6 rules.
+    fn read(ipv6: bool) -> Result<Ruleset> {
+        Ok(match backend() {
+            Backend::Nftables => {
+                let mut nft = Nft::open()?;
+                Ruleset::Nft(Listings {
+                    ip: nft.listing(Family::Ip, NFT_TABLE)?,
+                    ip6: match ipv6 {
+                        true => nft.listing(Family::Ip6, NFT_TABLE)?,
+                        false => None,
+                    },
+                })
+            }
+            Backend::Iptables => {
+                let ip6 = match ipv6 {
+                    true => match save_text(Family::Ip6) {
+                        Ok(text) => Some(text),
+                        // No ip6tables: nothing published on IPv6 through it either.
+                        Err(FirewallError::NotInstalled) => None,
+                        Err(e) => return Err(e),
+                    },
+                    false => None,
+                };
+                Ruleset::Iptables(save_text(Family::Ip)?, ip6)
+            }
+        })
+    }
+
+    fn publications(&self) -> Vec<Publication> {
+        match self {
+            Ruleset::Nft(listings) => {
+                let mut all = nft_publications(listings.ip.as_deref());
+                all.extend(nft_publications(listings.ip6.as_deref()));
+                all
+            }
+            Ruleset::Iptables(ip, ip6) => {
+                let mut all = publications(&parse_save(ip));
+                all.extend(ip6.iter().flat_map(|text| publications(&parse_save(text))));
+                all
+            }
+        }
     }
 }
 
-/// Makes container `comment`'s rules exactly the ones publishing `ports`.
-fn set_published(comment: &str, bridge: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<()> {
-    match backend() {
-        Backend::Nftables => nft_replace(comment, &nft_publish_rules(comment, bridge, ip, ports)),
-        Backend::Iptables => replace(comment, &publish_rules(comment, bridge, ip, ports)),
-    }
-}
-
-/// Checks that no process on the host holds the port: it would never see its connections again.
+/// Checks that no process on the host holds the port on its address (one binding): it would
+/// never see its connections again. An IPv6 socket is bound IPv6-only, as the binding is.
 fn check_bindable(port: &PortMapping) -> Result<()> {
-    let address = SocketAddrV4::new(port.host_addr(), port.host_port);
-    let result = match port.protocol {
-        Protocol::Tcp => TcpListener::bind(address).map(drop),
-        Protocol::Udp => UdpSocket::bind(address).map(drop),
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let address = SocketAddr::new(port.host_addr(), port.host_port);
+    let family = match address {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    result.map_err(|source| {
+    let kind = match port.protocol {
+        Protocol::Tcp => SockType::Stream,
+        Protocol::Udp => SockType::Datagram,
+    };
+    let result = socket::socket(family, kind, SockFlag::SOCK_CLOEXEC, None).and_then(|fd| {
+        if address.is_ipv6() {
+            socket::setsockopt(&fd, socket::sockopt::Ipv6V6Only, &true)?;
+        }
+        socket::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &SockaddrStorage::from(address),
+        )
+    });
+    result.map_err(|errno| {
+        let source = io::Error::from(errno);
         if source.kind() == io::ErrorKind::AddrInUse {
             FirewallError::PortInUse {
                 protocol: port.protocol,
@@ -1379,8 +1702,25 @@ fn check_bindable(port: &PortMapping) -> Result<()> {
     })
 }
 
+/// Whether `port` can take its host port on every binding: no skiff container has it
+/// (`taken`, single bindings) and no process on the host holds it. The first binding that
+/// cannot, as the error.
+fn check_free(port: &PortMapping, ipv6: bool, taken: &[PortMapping]) -> Result<()> {
+    for host in port.bindings(ipv6) {
+        if taken.iter().any(|t| t.clashes_with(&port.on(host))) {
+            return Err(FirewallError::PortAllocated {
+                host_ip: host,
+                port: port.host_port,
+            });
+        }
+    }
+    port.bindings(ipv6)
+        .into_iter()
+        .try_for_each(|host| check_bindable(&port.on(host)))
+}
+
 /// A free host port for `port`, from the kernel's ephemeral range, starting at a random place.
-fn pick_port(port: &PortMapping, taken: &[PortMapping]) -> Result<u16> {
+fn pick_port(port: &PortMapping, ipv6: bool, taken: &[PortMapping]) -> Result<u16> {
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|text| {
@@ -1403,7 +1743,7 @@ fn pick_port(port: &PortMapping, taken: &[PortMapping]) -> Result<u16> {
             host_port: candidate,
             ..*port
         };
-        if !taken.iter().any(|t| t.clashes_with(&mapping)) && check_bindable(&mapping).is_ok() {
+        if check_free(&mapping, ipv6, taken).is_ok() {
             return Ok(candidate);
         }
     }
@@ -1411,20 +1751,20 @@ fn pick_port(port: &PortMapping, taken: &[PortMapping]) -> Result<u16> {
 }
 
 // ANCHOR: publish
-/// Publishes `ports` of container `container_id`, whose address is `container_ip` on `bridge`.
-/// The caller holds the host's network lock ([`store::host_lock`]), as for every change to
-/// FORWARD, so the isolation chains' jump stays on top.
+/// Publishes `ports` of container `container_id`, whose address is `container_ip` (and
+/// `container_ip6` on a network with IPv6) on `bridge`: on IPv4, and on IPv6 where the
+/// container has it, as each mapping's host address says (see [`PortMapping::bindings`]).
 /// Returns the mappings as published (a host port of 0 replaced by the one picked). Refuses a
 /// port another skiff container publishes, or a process on the host listens on.
 ///
-/// Two containers publishing the same port at the same moment could both pass the check; the
-/// rules are therefore read back after they are added, and the container whose rule comes
-/// second in the chain takes its rules out again and fails. (A loser may instead fail the bind
-/// check, if it runs while the winner's holds the port for a moment.)
+/// One listing of each table says which ports are taken, and the rules are replaced from the
+/// same listing, in one batch. That is sound because the caller holds the host's network lock
+/// ([`store::host_lock`]), as for every change to FORWARD: no other engine publishes between
+/// the listing and the batch.
 pub fn publish(
     container_id: &str,
     bridge: &str,
-    container_ip: Ipv4Addr,
+    (container_ip, container_ip6): (Ipv4Addr, Option<Ipv6Addr>),
     ports: &[PortMapping],
 ) -> Result<Vec<PortMapping>> {
     store::validate_container_id(container_id).map_err(|_| FirewallError::InvalidName {
@@ -1433,7 +1773,10 @@ pub fn publish(
     })?;
     check_name("bridge", bridge)?;
     let comment = container_comment(container_id);
-    let others: Vec<PortMapping> = published()?
+    let ipv6 = container_ip6.is_some();
+    let listed = Ruleset::read(ipv6)?;
+    let mut taken: Vec<PortMapping> = listed
+        .publications()
         .into_iter()
         .filter(|p| p.comment != comment)
         .map(|p| p.mapping)
@@ -1441,75 +1784,81 @@ pub fn publish(
     let mut chosen: Vec<PortMapping> = Vec::new();
     for port in ports {
         let mut port = *port;
-        let taken: Vec<PortMapping> = others.iter().chain(&chosen).copied().collect();
-        if port.host_port == 0 {
-            port.host_port = pick_port(&port, &taken)?;
-        } else if taken.iter().any(|t| t.clashes_with(&port)) {
-            return Err(FirewallError::PortAllocated {
-                host_ip: port.host_addr(),
-                port: port.host_port,
-            });
-        } else {
-            check_bindable(&port)?;
+        if port.host_ip.is_some_and(|ip| ip.is_ipv6()) && !ipv6 {
+            return Err(FirewallError::NoIpv6(port.to_string()));
         }
+        if port.host_port == 0 {
+            port.host_port = pick_port(&port, ipv6, &taken)?;
+        } else {
+            check_free(&port, ipv6, &taken)?;
+        }
+        taken.extend(port.bindings(ipv6).into_iter().map(|host| port.on(host)));
         chosen.push(port);
     }
-    set_published(&comment, bridge, container_ip, &chosen)?;
-
-    // Read back: the first rule for a port in the chain owns it.
-    let now = published()?;
-    for port in &chosen {
-        let first = now.iter().find(|p| p.mapping.clashes_with(port));
-        if first.is_some_and(|p| p.comment != comment) {
-            set_published(&comment, bridge, container_ip, &[])?;
-            return Err(FirewallError::PortAllocated {
-                host_ip: port.host_addr(),
-                port: port.host_port,
-            });
+    // Each mapping split into its bindings, one family each.
+    let bindings = |v4: bool| -> Vec<PortMapping> {
+        chosen
+            .iter()
+            .flat_map(|port| port.bindings(ipv6).into_iter().map(|host| port.on(host)))
+            .filter(|binding| binding.host_addr().is_ipv4() == v4)
+            .collect()
+    };
+    let ip = IpAddr::V4(container_ip);
+    let ip6 = container_ip6.map(IpAddr::V6);
+    match listed {
+        Ruleset::Nft(listings) => {
+            let rules = nft_publish_rules(&comment, bridge, ip, &bindings(true));
+            let changes4 = nft_changes(listings.ip.as_deref(), &comment, &rules);
+            let changes6 = match ip6 {
+                Some(ip6) => {
+                    let rules = nft_publish_rules(&comment, bridge, ip6, &bindings(false));
+                    nft_changes(listings.ip6.as_deref(), &comment, &rules)
+                }
+                None => Vec::new(),
+            };
+            Nft::open()?.apply_batch(
+                NFT_TABLE,
+                &[(Family::Ip, &changes4), (Family::Ip6, &changes6)],
+            )?;
+        }
+        Ruleset::Iptables(text, text6) => {
+            let rules = publish_rules(&comment, bridge, ip, &bindings(true));
+            replace(Family::Ip, Some(text), &comment, &rules)?;
+            if let Some(ip6) = ip6 {
+                let rules = publish_rules(&comment, bridge, ip6, &bindings(false));
+                replace(Family::Ip6, text6, &comment, &rules)?;
+            }
         }
     }
     Ok(chosen)
 }
 // ANCHOR_END: publish
 
-// ANCHOR: publish6
-/// Publishes `ports` (as [`publish`] chose them) on the host's IPv6 addresses too, for a
-/// container with the IPv6 address `ip6`: DNAT in the `ip6 skiff` table, as Docker does for
-/// `-p 8080:80` on a network with IPv6. A port bound to one IPv4 address stays IPv4 only. The
-/// nftables backend only: with iptables skiff writes no ip6tables rules.
-pub fn publish6(container_id: &str, ip6: Ipv6Addr, ports: &[PortMapping]) -> Result<()> {
-    if backend() != Backend::Nftables {
-        return Ok(());
-    }
-    let comment = container_comment(container_id);
-    let mut rules = Vec::new();
-    for port in ports.iter().filter(|p| p.host_ip.is_none()) {
-        let mut exprs = to_local_port(port);
-        exprs.push(Expr::Dnat6(ip6, port.container_port));
-        for chain in ["prerouting", "output"] {
-            rules.push(NewRule {
-                chain,
-                exprs: exprs.clone(),
-                comment: comment.clone(),
-            });
-        }
-    }
-    nft_replace6(&comment, &rules)
-}
-// ANCHOR_END: publish6
-
-/// Removes every rule of container `container_id` (idempotent).
+/// Removes every rule of container `container_id`, in both families (idempotent).
 pub fn unpublish(container_id: &str) -> Result<()> {
+    unpublish_from(container_id, true)
+}
+
+/// Removes container `container_id`'s rules from the IPv4 tables and, with `ipv6` (it has an
+/// IPv6 address, so it may have published there), from the IPv6 ones (idempotent).
+pub fn unpublish_from(container_id: &str, ipv6: bool) -> Result<()> {
     let comment = container_comment(container_id);
     match backend() {
-        Backend::Nftables => nft_replace6(&comment, &[]).and(nft_replace(&comment, &[])),
-        Backend::Iptables => replace(&comment, &[]),
+        Backend::Nftables => nft_replace(&comment, &[], ipv6.then_some(&[])).map(drop),
+        Backend::Iptables => {
+            replace(Family::Ip, None, &comment, &[])?;
+            if ipv6 {
+                replace(Family::Ip6, None, &comment, &[])?;
+            }
+            Ok(())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     thread_local! {
         /// The backend a test thread uses, whatever the host would choose.
@@ -1546,7 +1895,17 @@ mod tests {
             parse("127.0.0.1::80"),
             mapping(Some("127.0.0.1"), 0, 80, Tcp)
         );
-        assert_eq!(parse("0.0.0.0:8080:80"), mapping(None, 8080, 80, Tcp));
+        // 0.0.0.0 is IPv4 only, [::] IPv6 only; no address is both (Docker's meanings).
+        assert_eq!(
+            parse("0.0.0.0:8080:80"),
+            mapping(Some("0.0.0.0"), 8080, 80, Tcp)
+        );
+        assert_eq!(parse("[::]:8080:80"), mapping(Some("::"), 8080, 80, Tcp));
+        assert_eq!(
+            parse("[fd00::2]::53/udp"),
+            mapping(Some("fd00::2"), 0, 53, Udp)
+        );
+        assert_eq!(parse("::80"), mapping(None, 0, 80, Tcp));
         assert_eq!(parse("0:80"), mapping(None, 0, 80, Tcp));
         assert_eq!(parse("65535:1"), mapping(None, 65535, 1, Tcp));
         assert_eq!(
@@ -1586,17 +1945,32 @@ mod tests {
             ("8080:80/", "protocol \"\" is not supported: use tcp or udp"),
             (
                 "1.2.3:8080:80",
-                "host address \"1.2.3\" is not an IPv4 address",
+                "host address \"1.2.3\" is not an IPv4 address (write an IPv6 one in brackets: [::])",
             ),
             (
                 "localhost:8080:80",
-                "host address \"localhost\" is not an IPv4 address",
+                "host address \"localhost\" is not an IPv4 address (write an IPv6 one in brackets: [::])",
+            ),
+            (
+                "[10.0.0.1]:8080:80",
+                "host address \"10.0.0.1\" is not an IPv6 address",
+            ),
+            (
+                "[::]:80",
+                "expected [IPV6_ADDRESS]:[HOST_PORT]:CONTAINER_PORT",
+            ),
+            (
+                "[::8080:80",
+                "expected [IPV6_ADDRESS]:[HOST_PORT]:CONTAINER_PORT",
             ),
             (
                 "8000-8001:80-81",
                 "host port \"8000-8001\": port ranges are not supported",
             ),
-            ("[::1]:8080:80", "IPv6 host addresses are not supported"),
+            (
+                "[::1]:8080:80",
+                &format!("cannot publish on [::1]: {NO_V6_LOOPBACK}"),
+            ),
             (
                 "a:b:c:d",
                 "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]",
@@ -1613,6 +1987,7 @@ mod tests {
     #[test]
     fn firewall_shows_mappings_as_docker_ps() {
         assert_eq!(parse("8080:80").to_string(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(parse("[::]:8080:80").to_string(), ":::8080->80/tcp");
         assert_eq!(
             parse("127.0.0.1:53:53/udp").to_string(),
             "127.0.0.1:53->53/udp"
@@ -1627,6 +2002,21 @@ mod tests {
         assert!(!parse("127.0.0.1:8080:80").clashes_with(&parse("127.0.0.2:8080:80")));
         assert!(!all.clashes_with(&parse("8080:80/udp")));
         assert!(!all.clashes_with(&parse("8081:80")));
+        // Bindings of one family only: [::] and 0.0.0.0 do not clash, [::] and an IPv6
+        // address do; `-p 8080:80` takes both families where the container has IPv6.
+        let v6 = parse("[::]:8080:80");
+        assert!(!v6.clashes_with(&all));
+        assert!(!v6.clashes_with(&parse("0.0.0.0:8080:80")));
+        assert!(v6.clashes_with(&parse("[fd00::2]:8080:81")));
+        assert_eq!(all.bindings(false), [IpAddr::V4(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(
+            all.bindings(true),
+            [
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            ]
+        );
+        assert_eq!(v6.bindings(true), [IpAddr::V6(Ipv6Addr::UNSPECIFIED)]);
         assert_eq!(
             FirewallError::PortAllocated {
                 host_ip: all.host_addr(),
@@ -1634,6 +2024,14 @@ mod tests {
             }
             .to_string(),
             "Bind for 0.0.0.0:8080 failed: port is already allocated"
+        );
+        assert_eq!(
+            FirewallError::PortAllocated {
+                host_ip: v6.host_addr(),
+                port: 8080
+            }
+            .to_string(),
+            "Bind for :::8080 failed: port is already allocated"
         );
     }
 
@@ -1686,7 +2084,7 @@ mod tests {
 
     #[test]
     fn firewall_network_rules_depend_on_internal() {
-        let open = network_rules("skiff-net-x", "sk-x", "10.89.0.0/24", false);
+        let open = network_rules(Family::Ip, "skiff-net-x", "sk-x", "10.89.0.0/24", false);
         assert!(
             open.iter()
                 .any(|r| r.table == "nat" && r.rule.contains("MASQUERADE"))
@@ -1695,11 +2093,64 @@ mod tests {
             open.iter()
                 .all(|r| r.rule.contains("--comment skiff-net-x"))
         );
-        let internal = network_rules("skiff-net-x", "sk-x", "10.89.0.0/24", true);
+        let internal = network_rules(Family::Ip, "skiff-net-x", "sk-x", "10.89.0.0/24", true);
         assert!(internal.iter().all(|r| r.table == "filter"));
         assert!(!internal.iter().any(|r| r.rule.contains("MASQUERADE")));
         // Its DROPs are in the isolation chains, which FORWARD looks at first.
         assert!(!internal.iter().any(|r| r.rule.ends_with("-j DROP")));
+    }
+
+    #[test]
+    fn firewall_ip6tables_rules_are_ipv4_s_with_v6_addresses() {
+        let ip6: IpAddr = "fd00:50::2".parse().unwrap();
+        let all = parse("[::]:8080:80");
+        let rules = publish_rules("skiff-ctr-abc", "sk-x", ip6, &[all]);
+        let lines: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+        let matches = "-p tcp -m tcp --dport 8080 -m addrtype --dst-type LOCAL -m comment --comment skiff-ctr-abc -j DNAT --to-destination [fd00:50::2]:80";
+        assert_eq!(
+            lines,
+            [
+                format!("PREROUTING {matches}"),
+                format!("OUTPUT ! -d ::1/128 {matches}"),
+                "FORWARD -d fd00:50::2/128 -o sk-x -p tcp -m tcp --dport 80 -m comment --comment skiff-ctr-abc -j ACCEPT".to_string(),
+            ],
+            "no loopback MASQUERADE: IPv6 has no route_localnet"
+        );
+        let save = format!("*nat\n-A {}\nCOMMIT\n", lines[0]);
+        assert_eq!(
+            publications(&parse_save(&save)),
+            [Publication {
+                comment: "skiff-ctr-abc".into(),
+                mapping: all,
+                container_ip: ip6,
+            }]
+        );
+        // No route_localnet guard in IPv6's INPUT; the rest as IPv4.
+        let v6 = network_rules(Family::Ip6, "skiff-net-x", "sk-x", "fd00:50::/64", false);
+        assert_eq!(v6.len(), 3);
+        assert!(
+            v6[0]
+                .rule
+                .starts_with("POSTROUTING -s fd00:50::/64 ! -o sk-x")
+        );
+        assert!(!v6.iter().any(|r| r.rule.starts_with("INPUT")));
+        // The nftables comments say the same, and read back the same.
+        let nft = nft_publish_rules("skiff-ctr-abc", "sk-x", ip6, &[all]);
+        assert_eq!(nft.len(), 2, "prerouting and output, no masquerade");
+        assert_eq!(
+            nft[0].comment,
+            "skiff-ctr-abc tcp [::]:8080 [fd00:50::2]:80"
+        );
+        assert_eq!(
+            parse_publication(&nft[0].comment).map(|p| (p.mapping, p.container_ip)),
+            Some((all, ip6))
+        );
+        let v4 = parse_publication("skiff-ctr-abc udp 0.0.0.0:53 10.88.0.2:53").unwrap();
+        assert_eq!(
+            v4.mapping,
+            parse("53:53/udp"),
+            "0.0.0.0 in IPv4's table is every address"
+        );
     }
 
     fn isolation_of(rules: &[Rule]) -> Vec<&str> {
@@ -1733,7 +2184,7 @@ mod tests {
     fn firewall_keeps_the_isolation_jump_first_and_removes_empty_chains() {
         let save = |text: &str| (parse_save(text), filter_chains(text));
         let ours = isolation_rules("skiff-net-a", "sk-a", false, true);
-        let mut rules = network_rules("skiff-net-a", "sk-a", "10.89.1.0/24", false);
+        let mut rules = network_rules(Family::Ip, "skiff-net-a", "sk-a", "10.89.1.0/24", false);
         rules.extend(ours.clone());
         // Nothing yet: the chains are declared, and the jump goes on top after the inserts.
         let (saved, chains) = save("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n");
@@ -1816,7 +2267,7 @@ mod tests {
         );
         assert!(check_name("bridge", "br0 -j ACCEPT").is_err());
         assert!(check_name("bridge", "").is_err());
-        let err = publish("x\n-A", "sk-x", Ipv4Addr::LOCALHOST, &[]).unwrap_err();
+        let err = publish("x\n-A", "sk-x", (Ipv4Addr::LOCALHOST, None), &[]).unwrap_err();
         assert!(matches!(err, FirewallError::InvalidName { .. }), "{err}");
         assert_eq!(
             container_comment("0123456789abcdef"),
@@ -1862,7 +2313,7 @@ mod tests {
         }
 
         fn skiff_lines(pattern: &str) -> Vec<String> {
-            let save = saved_rules().unwrap();
+            let save = saved_rules(Family::Ip).unwrap();
             save.iter()
                 .filter(|r| r.rule.contains(pattern))
                 .map(|r| format!("{} {}", r.table, r.rule))
@@ -1941,7 +2392,7 @@ mod tests {
                     assert_eq!(lines.len(), 6, "{lines:#?}");
                 }
                 // The isolation chains come first in FORWARD.
-                let first = saved_rules()
+                let first = saved_rules(Family::Ip)
                     .unwrap()
                     .into_iter()
                     .find(|r| r.table == "filter" && r.chain() == "FORWARD")
@@ -1951,7 +2402,7 @@ mod tests {
                 network_up(&network).unwrap();
                 assert_eq!(skiff_lines(&comment), lines);
                 // The rules read back exactly as written, so network_up recognises them.
-                let mut rules = network_rules(&comment, bridge, &subnet, internal);
+                let mut rules = network_rules(Family::Ip, &comment, bridge, &subnet, internal);
                 rules.extend(isolation_rules(&comment, bridge, internal, true));
                 let written: BTreeSet<String> = rules
                     .iter()
@@ -1989,7 +2440,7 @@ mod tests {
                 PortMapping::parse(&format!("127.0.0.1:{loopback_port}:81/udp")).unwrap(),
                 PortMapping::parse("82").unwrap(),
             ];
-            let published_ports = publish(&first, &bridge, ip_a, &ports).unwrap();
+            let published_ports = publish(&first, &bridge, (ip_a, None), &ports).unwrap();
             assert_eq!(published_ports[..2], ports[..2]);
             assert_ne!(published_ports[2].host_port, 0, "a host port was picked");
 
@@ -2015,14 +2466,14 @@ mod tests {
 
             // The same port from another container is refused with Docker's words, on all
             // addresses or on one; the other protocol is free.
-            let err = publish(&second, &bridge, ip_b, &[ports[0]]).unwrap_err();
+            let err = publish(&second, &bridge, (ip_b, None), &[ports[0]]).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 format!("Bind for 0.0.0.0:{port} failed: port is already allocated")
             );
             let one_address = PortMapping::parse(&format!("127.0.0.1:{port}:80")).unwrap();
             assert!(matches!(
-                publish(&second, &bridge, ip_b, &[one_address]),
+                publish(&second, &bridge, (ip_b, None), &[one_address]),
                 Err(FirewallError::PortAllocated { .. })
             ));
             assert!(
@@ -2030,10 +2481,13 @@ mod tests {
                 "nothing half-made"
             );
             let udp = PortMapping::parse(&format!("{port}:80/udp")).unwrap();
-            assert_eq!(publish(&second, &bridge, ip_b, &[udp]).unwrap(), vec![udp]);
+            assert_eq!(
+                publish(&second, &bridge, (ip_b, None), &[udp]).unwrap(),
+                vec![udp]
+            );
 
             // Publishing again replaces, never doubles.
-            publish(&first, &bridge, ip_a, &published_ports).unwrap();
+            publish(&first, &bridge, (ip_a, None), &published_ports).unwrap();
             assert_eq!(skiff_lines(&comment), lines);
 
             unpublish(&first).unwrap();
@@ -2045,9 +2499,12 @@ mod tests {
 
         /// skiff's nftables rules whose comment starts with `tag`, as `chain comment` lines.
         fn nft_lines(tag: &str) -> Vec<String> {
-            Nft::open()
-                .unwrap()
-                .rules(NFT_TABLE)
+            nft_lines_in(Nft::open().unwrap(), tag)
+        }
+
+        /// The same in the table of `nft`'s family.
+        fn nft_lines_in(mut nft: Nft, tag: &str) -> Vec<String> {
+            nft.rules(NFT_TABLE)
                 .unwrap()
                 .into_iter()
                 .filter(|r| r.comment.as_deref().is_some_and(|c| c.starts_with(tag)))
@@ -2106,7 +2563,7 @@ mod tests {
                 PortMapping::parse(&format!("{port}:80")).unwrap(),
                 PortMapping::parse(&format!("127.0.0.1:{}:81/udp", port + 1)).unwrap(),
             ];
-            assert_eq!(publish(&id, &bridge, ip, &ports).unwrap(), ports);
+            assert_eq!(publish(&id, &bridge, (ip, None), &ports).unwrap(), ports);
             let comment = container_comment(&id);
             let ours: Vec<PortMapping> = published()
                 .unwrap()
@@ -2120,16 +2577,137 @@ mod tests {
             unpublish(&id).unwrap();
             assert!(nft_lines(&comment).is_empty());
             network_down(&network).unwrap();
-            // The last rules took the table with them (unless another engine's are there).
+            // Nothing of this test's is left (other tests' may be, running meanwhile).
             let rest = Nft::open().unwrap().rules(NFT_TABLE).unwrap();
+            let net = network_comment(&network);
             assert!(
-                rest.iter().all(|r| !r
-                    .comment
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("skifftest")),
+                rest.iter().all(|r| {
+                    let c = r.comment.as_deref().unwrap_or_default();
+                    !c.starts_with(&comment) && !c.starts_with(&net)
+                }),
                 "{rest:?}"
             );
+        }
+
+        /// `tag`'s rules in the IPv6 tables of `backend`: `chain comment` lines from nftables,
+        /// `table rule` lines from ip6tables-save.
+        fn v6_lines(backend: Backend, tag: &str) -> Vec<String> {
+            match backend {
+                Backend::Nftables => nft_lines_in(Nft::open6().unwrap(), tag),
+                Backend::Iptables => saved_rules(Family::Ip6)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|r| r.comment() == Some(tag))
+                    .map(|r| format!("{} {}", r.table, r.rule))
+                    .collect(),
+            }
+        }
+
+        fn ipv6_forwarding() -> String {
+            std::fs::read_to_string(IPV6_FORWARDING)
+                .unwrap()
+                .trim()
+                .to_string()
+        }
+
+        #[test]
+        fn firewall_root_ipv6_rules_come_and_go_with_both_backends() {
+            if !can_run() || !Path::new(IPV6_FORWARDING).exists() {
+                eprintln!("skipped: needs root, iptables and IPv6");
+                return;
+            }
+            for backend in [Backend::Nftables, Backend::Iptables] {
+                FORCED.with(|f| f.set(Some(backend)));
+                let _host = host_lock();
+                let before = ipv6_forwarding();
+                let mut network = test_network(false);
+                let v6: Ipv6Addr = format!("fd00:213:{}::", random_hex(4)).parse().unwrap();
+                network.ipv6 = Some(store::Ipv6Config {
+                    subnet: crate::ipam::Subnet6::parse(&format!("{v6}/64")).unwrap(),
+                    gateway: Ipv6Addr::from(u128::from(v6) + 1),
+                });
+                let (first, second) = (
+                    format!("skifftest{}", random_hex(12)),
+                    format!("skifftest{}", random_hex(12)),
+                );
+                let _cleanup = Cleanup {
+                    networks: vec![network.clone()],
+                    containers: vec![first.clone(), second.clone()],
+                };
+                let net = network_comment(&network);
+                network_up(&network).unwrap();
+                // Masquerade and walls in the IPv6 tables too; forwarding on while it exists.
+                let lines = v6_lines(backend, &net);
+                let masquerade = match backend {
+                    Backend::Nftables => format!("postrouting {net}"),
+                    Backend::Iptables => format!(
+                        "nat POSTROUTING -s {v6}/64 ! -o {} -m comment --comment {net} -j MASQUERADE",
+                        network.bridge.as_deref().unwrap()
+                    ),
+                };
+                assert!(lines.contains(&masquerade), "{backend:?}: {lines:#?}");
+                assert_eq!(ipv6_forwarding(), "1");
+                network_up(&network).unwrap();
+                assert_eq!(v6_lines(backend, &net), lines, "nothing doubles");
+
+                // -p P:80 takes both families, [::] only IPv6, 0.0.0.0 only IPv4.
+                let bridge = network.bridge.clone().unwrap();
+                let ip = Ipv4Addr::from(u32::from(network.gateway.unwrap()) + 1);
+                let ip6 = Ipv6Addr::from(u128::from(v6) + 2);
+                let port = free_port();
+                let ports = [
+                    PortMapping::parse(&format!("{port}:80")).unwrap(),
+                    PortMapping::parse(&format!("[::]:{}:81", port + 1)).unwrap(),
+                    PortMapping::parse(&format!("0.0.0.0:{}:82", port + 2)).unwrap(),
+                ];
+                assert_eq!(
+                    publish(&first, &bridge, (ip, Some(ip6)), &ports).unwrap(),
+                    ports
+                );
+                let comment = container_comment(&first);
+                let mut ours: Vec<(u16, bool)> = published()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|p| p.comment == comment)
+                    .map(|p| (p.mapping.host_port, p.container_ip.is_ipv6()))
+                    .collect();
+                ours.sort_unstable();
+                let want = [
+                    (port, false),
+                    (port, true),
+                    (port + 1, true),
+                    (port + 2, false),
+                ];
+                assert_eq!(ours, want, "{backend:?}");
+                // Two DNAT rules (and with iptables a FORWARD one) per IPv6 binding.
+                let per_port = if backend == Backend::Nftables { 2 } else { 3 };
+                assert_eq!(v6_lines(backend, &comment).len(), 2 * per_port);
+                // An IPv6 port is taken on IPv6 only, in Docker's words.
+                let err = publish(&second, &bridge, (ip, Some(ip6)), &[ports[1]]).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("Bind for :::{} failed: port is already allocated", port + 1)
+                );
+                let v4_only = PortMapping::parse(&format!("0.0.0.0:{}:80", port + 1)).unwrap();
+                assert!(publish(&second, &bridge, (ip, Some(ip6)), &[v4_only]).is_ok());
+                // Without IPv6 the container cannot take an IPv6 host address.
+                let unplugged = publish(&second, &bridge, (ip, None), &[ports[1]]);
+                assert!(
+                    matches!(unplugged, Err(FirewallError::NoIpv6(_))),
+                    "{unplugged:?}"
+                );
+
+                unpublish(&first).unwrap();
+                unpublish(&second).unwrap();
+                assert!(v6_lines(backend, &comment).is_empty());
+                network_down(&network).unwrap();
+                assert!(v6_lines(backend, &net).is_empty());
+                // The last IPv6 network gone (unless another test's or engine's is there).
+                let others = Nft::open6().unwrap().rules(NFT_TABLE).unwrap();
+                if others.is_empty() && saved_rules(Family::Ip6).unwrap().is_empty() {
+                    assert_eq!(ipv6_forwarding(), before, "{backend:?}");
+                }
+            }
         }
 
         #[test]
@@ -2137,10 +2715,11 @@ mod tests {
             if !can_run() {
                 return;
             }
-            let _host = host_lock();
             let ids: Vec<String> = (0..4)
                 .map(|_| format!("skifftest{}", random_hex(12)))
                 .collect();
+            // Taken once the publishers are done, and let go last: the cleanup runs under it.
+            let _host;
             let _cleanup = Cleanup {
                 networks: vec![],
                 containers: ids.clone(),
@@ -2152,10 +2731,16 @@ mod tests {
                 .map(|(i, id)| {
                     let id = id.clone();
                     let ip = Ipv4Addr::new(10, 251, 0, 2 + u8::try_from(i).unwrap());
-                    std::thread::spawn(move || publish(&id, "sk-trace", ip, &[port]))
+                    std::thread::spawn(move || {
+                        // As the feature does: every publisher holds the host's network lock,
+                        // which is what makes one listing per publish enough.
+                        let _host = host_lock();
+                        publish(&id, "sk-trace", (ip, None), &[port])
+                    })
                 })
                 .collect();
             let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            _host = host_lock();
             let winners = results.iter().filter(|r| r.is_ok()).count();
             assert_eq!(winners, 1, "{results:?}");
             // A loser may also meet the winner's bind check holding the port for a moment.
@@ -2189,14 +2774,24 @@ mod tests {
                 containers: vec![id.clone()],
             };
             let mapping = PortMapping::parse(&format!("127.0.0.1:{port}:80")).unwrap();
-            let err = publish(&id, "sk-tnone", Ipv4Addr::new(10, 251, 0, 2), &[mapping]);
+            let err = publish(
+                &id,
+                "sk-tnone",
+                (Ipv4Addr::new(10, 251, 0, 2), None),
+                &[mapping],
+            );
             assert!(
                 matches!(err, Err(FirewallError::PortInUse { .. })),
                 "{err:?}"
             );
             // An address that is not this host's (TEST-NET-1) cannot be published on.
             let elsewhere = PortMapping::parse("192.0.2.1:8080:80").unwrap();
-            let err = publish(&id, "sk-tnone", Ipv4Addr::new(10, 251, 0, 2), &[elsewhere]);
+            let err = publish(
+                &id,
+                "sk-tnone",
+                (Ipv4Addr::new(10, 251, 0, 2), None),
+                &[elsewhere],
+            );
             let message = err.map_err(|e| e.to_string()).unwrap_err();
             assert!(
                 message.contains("is 192.0.2.1 one of this host's addresses?"),

@@ -231,7 +231,7 @@ mod tests {
         join(root, "app", "aaaa1", "web", "web", &hosts("a"), None).unwrap();
         join(root, "app", "bbbb2", "db", "db", &hosts("b"), None).unwrap();
         let aliases = ["store".to_string(), "db".to_string()];
-        let net = store::annotate(root, "app", "bbbb2", "eth1", &aliases).unwrap();
+        let net = store::annotate(root, "app", "bbbb2", ("eth1", &aliases), false).unwrap();
         let db = net.endpoint("bbbb2").unwrap();
         assert_eq!(db.interface, "eth1");
         let networks = store::with_networks(root, |n| Ok::<_, StoreError>(n.to_vec())).unwrap();

@@ -9,7 +9,7 @@
 //! - [`netlink`]: links, addresses and routes through rtnetlink, as `ip` does;
 //! - [`ipam`]: subnets and address allocation;
 //! - [`store`]: networks on disk, and which container holds which address;
-//! - [`firewall`]: iptables rules for NAT and published ports;
+//! - [`firewall`]: the NAT and published-port rules (nftables or iptables, IPv4 and IPv6);
 //! - [`hosts`]: names, through each container's `/etc/hosts`;
 //! - [`dns`]: names by DNS, a server for each user network;
 //! - [`feature`]: the hooks into the launch sequence;

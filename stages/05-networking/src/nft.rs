@@ -140,6 +140,25 @@ const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 const NFT_JUMP: i32 = -3;
 
+/// The family of a table: nft's `table ip` (IPv4 packets only) or `table ip6` (IPv6 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `ip`: IPv4.
+    Ip,
+    /// `ip6`: IPv6.
+    Ip6,
+}
+
+impl Family {
+    /// The family as the kernel numbers it in a message's nfgenmsg (`NFPROTO_*`).
+    fn nfproto(self) -> u8 {
+        match self {
+            Family::Ip => NFPROTO_IPV4,
+            Family::Ip6 => NFPROTO_IPV6,
+        }
+    }
+}
+
 /// The five hooks of an IPv4 packet's way through the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -556,8 +575,8 @@ fn attr_string(value: &[u8]) -> String {
 pub struct Nft {
     socket: Socket,
     seq: u32,
-    /// The family of the tables it speaks of: `ip` (2) or `ip6` (10).
-    family: u8,
+    /// The family of the tables [`Nft::rules`] and [`Nft::apply`] speak of.
+    family: Family,
 }
 
 /// A reply message: its type and its payload after the nfgenmsg.
@@ -598,7 +617,7 @@ impl Nft {
         Ok(Nft {
             socket,
             seq,
-            family: NFPROTO_IPV4,
+            family: Family::Ip,
         })
     }
 
@@ -607,7 +626,7 @@ impl Nft {
     /// their nfgenmsg. `ip skiff` and `ip6 skiff` are two tables that share a name.
     pub fn open6() -> Result<Nft> {
         let mut nft = Nft::open()?;
-        nft.family = NFPROTO_IPV6;
+        nft.family = Family::Ip6;
         Ok(nft)
     }
     // ANCHOR_END: open6
@@ -672,8 +691,15 @@ impl Nft {
         }
     }
 
-    /// Dumps objects of one kind (`NFT_MSG_GET…`) of table `table`.
-    fn dump(&mut self, op: &str, msg: u16, table_attr: u16, table: &str) -> Result<Vec<Reply>> {
+    /// Dumps objects of one kind (`NFT_MSG_GET…`) of table `table` of `family`; `None` when
+    /// there is no such table.
+    fn dump(
+        &mut self,
+        op: &str,
+        (msg, table_attr): (u16, u16),
+        family: Family,
+        table: &str,
+    ) -> Result<Option<Vec<Reply>>> {
         let seq = self.next_seq();
         let mut attrs = Attrs::default();
         attrs.string(table_attr, table);
@@ -681,19 +707,18 @@ impl Nft {
             nft_type(msg),
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
-            self.family,
+            family.nfproto(),
             0,
             &attrs,
         );
         self.send(op, &request)?;
         match self.receive(op, Vec::new(), Some(seq)) {
-            // No such table: nothing in it.
             Err(NftError::Refused { source, .. })
                 if source.raw_os_error() == Some(libc::ENOENT) =>
             {
-                Ok(Vec::new())
+                Ok(None)
             }
-            other => other,
+            other => other.map(Some),
         }
     }
 
@@ -708,14 +733,24 @@ impl Nft {
     }
 
     // ANCHOR: list
-    /// Every rule of table `table` (IPv4 family), in chain order, with its handle and comment.
+    /// Every rule of table `table` of this socket's family, in chain order, with its handle and
+    /// comment (none when there is no such table).
     pub fn rules(&mut self, table: &str) -> Result<Vec<Listed>> {
-        let replies = self.dump(
+        Ok(self.listing(self.family, table)?.unwrap_or_default())
+    }
+
+    /// The rules of table `table` of `family`: one dump. `None` when the kernel says there is
+    /// no such table; a kernel may also answer a dump of a missing table with nothing at all.
+    pub fn listing(&mut self, family: Family, table: &str) -> Result<Option<Vec<Listed>>> {
+        let Some(replies) = self.dump(
             "list nftables rules",
-            NFT_MSG_GETRULE,
-            NFTA_RULE_TABLE,
+            (NFT_MSG_GETRULE, NFTA_RULE_TABLE),
+            family,
             table,
-        )?;
+        )?
+        else {
+            return Ok(None);
+        };
         let mut rules = Vec::new();
         for (_, body) in replies {
             let mut rule = Listed {
@@ -741,7 +776,7 @@ impl Nft {
                 rules.push(rule);
             }
         }
-        Ok(rules)
+        Ok(Some(rules))
     }
     // ANCHOR_END: list
 
@@ -750,11 +785,11 @@ impl Nft {
     pub fn chain_policy_accepts(&mut self, table: &str, chain: &str) -> Result<Option<bool>> {
         let replies = self.dump(
             "list nftables chains",
-            NFT_MSG_GETCHAIN,
-            NFTA_CHAIN_TABLE,
+            (NFT_MSG_GETCHAIN, NFTA_CHAIN_TABLE),
+            self.family,
             table,
         )?;
-        for (_, body) in replies {
+        for (_, body) in replies.unwrap_or_default() {
             let attrs = parse_attrs(&body);
             let named = |k| attrs.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
             if named(NFTA_CHAIN_TABLE).map(attr_string).as_deref() == Some(table)
@@ -771,7 +806,13 @@ impl Nft {
     // ANCHOR: apply
     /// Makes `changes` to table `table` as one transaction: all of them, or (on an error) none.
     pub fn apply(&mut self, table: &str, changes: &[Change]) -> Result<()> {
-        if changes.is_empty() {
+        self.apply_batch(table, &[(self.family, changes)])
+    }
+
+    /// The same for tables of several families at once (`ip skiff` and `ip6 skiff`): every
+    /// message of a batch names its own family, and the kernel commits them together.
+    pub fn apply_batch(&mut self, table: &str, parts: &[(Family, &[Change])]) -> Result<()> {
+        if parts.iter().all(|(_, changes)| changes.is_empty()) {
             return Ok(());
         }
         let res_id = NFNL_SUBSYS_NFTABLES;
@@ -784,10 +825,12 @@ impl Nft {
             &Attrs::default(),
         );
         let mut acks = Vec::new();
-        for change in changes {
-            let seq = self.next_seq();
-            acks.push(seq);
-            batch.extend(encode_change(table, change, seq, self.family));
+        for (family, changes) in parts {
+            for change in *changes {
+                let seq = self.next_seq();
+                acks.push(seq);
+                batch.extend(encode_change(table, change, seq, family.nfproto()));
+            }
         }
         batch.extend(message(
             NFNL_MSG_BATCH_END,

@@ -413,6 +413,10 @@ pub struct Endpoint {
     /// Its IPv6 address, on a network with IPv6 (`--ipv6`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip6: Option<Ipv6Addr>,
+    /// Whether the container publishes ports through this endpoint (`-p`): when none of its
+    /// endpoints does, its exit asks the firewall nothing. `None` in records from before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishes: Option<bool>,
 }
 
 /// What `network create` may add to a subnet: `--ip-range`, the part of it containers get
@@ -742,6 +746,12 @@ pub fn host_lock() -> Result<Flock<fs::File>> {
         .map_err(|e| io_error(format!("open lock file {}", path.display()), e))?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, errno)| io_error(format!("lock {}", path.display()), errno.into()))
+}
+
+/// A host-wide file of skiff's, beside its locks: something to remember until the next boot,
+/// whichever store asks (as the value of a sysctl skiff changed, to give it back).
+pub fn host_file(name: &str) -> PathBuf {
+    lock_dir().join(name)
 }
 
 /// Where host-wide locks and claims live: `/run/lock` (a tmpfs, empty after a reboot).
@@ -1267,6 +1277,7 @@ pub fn join_with(
         interface: String::new(),
         dns: Vec::new(),
         ip6,
+        publishes: None,
     };
     net.endpoints.push(endpoint.clone());
     locked.write(&net)?;
@@ -1336,14 +1347,15 @@ pub fn rename(root: &Path, container_id: &str, name: &str) -> Result<Vec<Network
 }
 
 /// Notes on container `container_id`'s endpoint on `network` (name or id) what only the
-/// caller knows once it has joined: the interface it has inside the container, and the aliases
-/// it answers to (`network connect --alias`). Returns the network as it is now.
+/// caller knows once it has joined: the interface it has inside the container, the aliases it
+/// answers to (`network connect --alias`), and whether it publishes ports. Returns the network
+/// as it is now.
 pub fn annotate(
     root: &Path,
     network: &str,
     container_id: &str,
-    interface: &str,
-    aliases: &[String],
+    (interface, aliases): (&str, &[String]),
+    publishes: bool,
 ) -> Result<Network> {
     let locked = lock(root)?;
     let networks = locked.read_all()?;
@@ -1355,6 +1367,7 @@ pub fn annotate(
     {
         endpoint.interface = interface.to_string();
         endpoint.aliases = aliases.to_vec();
+        endpoint.publishes = Some(publishes);
         locked.write(&net)?;
     }
     Ok(net)
@@ -2081,6 +2094,27 @@ mod tests {
     }
 
     #[test]
+    fn store_endpoints_note_whether_they_publish() {
+        let dir = root();
+        let root = dir.path();
+        create(root, with_subnet("app", "10.89.41.0/24")).unwrap();
+        let hosts = Path::new("/x/hosts");
+        let (_, web) = join(root, "app", "aaaaaaaa1111", "web", "web", hosts, None).unwrap();
+        assert_eq!(web.publishes, None, "not known until annotated");
+        let net = annotate(root, "app", "aaaaaaaa1111", ("eth0", &[]), true).unwrap();
+        assert_eq!(net.endpoint("aaaaaaaa1111").unwrap().publishes, Some(true));
+        let net = annotate(root, "app", "aaaaaaaa1111", ("eth0", &[]), false).unwrap();
+        let endpoint = net.endpoint("aaaaaaaa1111").unwrap();
+        assert_eq!(endpoint.publishes, Some(false));
+        // Kept in the record, and missing from records written before it: unknown.
+        let json = serde_json::to_string(endpoint).unwrap();
+        assert!(json.contains("\"publishes\":false"), "{json}");
+        let older: Endpoint =
+            serde_json::from_str(&json.replace(",\"publishes\":false", "")).unwrap();
+        assert_eq!(older.publishes, None);
+    }
+
+    #[test]
     fn store_host_link_names_are_unique() {
         let mut net = default_network(Path::new(images::store::DEFAULT_ROOT), "");
         let first = host_link_name("0123456789ab", &net.id, &[]);
@@ -2097,6 +2131,7 @@ mod tests {
             interface: String::new(),
             dns: Vec::new(),
             ip6: None,
+            publishes: None,
         });
         let second = host_link_name("0123456789ab", &net.id, &[net.clone()]);
         assert_ne!(second, first);
@@ -2162,6 +2197,7 @@ mod tests {
             interface: String::new(),
             dns: Vec::new(),
             ip6: None,
+            publishes: None,
         });
         let json = inspect_json(&[net]);
         let expected = format!(

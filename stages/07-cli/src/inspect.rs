@@ -415,7 +415,7 @@ pub fn published_ports(record: &Record, stores: &Stores) -> Vec<PortMapping> {
                     p.comment == comment
                         && p.mapping.container_port == port.container_port
                         && p.mapping.protocol == port.protocol
-                        && p.mapping.host_ip == port.host_ip
+                        && p.mapping.host_addr() == port.host_addr()
                 });
                 port.host_port = picked.map_or(0, |p| p.mapping.host_port);
             }
@@ -1189,6 +1189,7 @@ mod tests {
                 interface: "eth0".into(),
                 dns: Vec::new(),
                 ip6: None,
+                publishes: None,
             }],
             ipv6: None,
         }
