@@ -112,6 +112,37 @@ pub fn attach(
 }
 // ANCHOR_END: attach
 
+/// `POST /containers/{id}/resize?h=ROWS&w=COLS`: the size of the container's terminal, sent to
+/// its monitor as a RESIZE frame on a connection of its own (`docker run -t` sends it at the
+/// start and on every SIGWINCH).
+pub fn resize(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let record = find(service, key)?;
+    let size = |key: &str| {
+        request
+            .param(key)
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| ApiError::new(400, format!("bad value for {key}: give h and w")))
+    };
+    let (rows, cols) = (size("h")?, size("w")?);
+    if !record.state.is_running() {
+        return Err(ApiError::new(
+            409,
+            format!("Container {} is not running", record.id),
+        ));
+    }
+    let dir = crate::container::records(&service.root).dir(&record.id);
+    let none = Streams {
+        stdin: false,
+        stdout: false,
+        stderr: false,
+    };
+    let mut monitor = crate::client::connect(&dir, none)?;
+    let [r1, r2] = rows.to_be_bytes();
+    let [c1, c2] = cols.to_be_bytes();
+    attach::write_frame(&mut monitor, kind::RESIZE, &[r1, r2, c1, c2])?;
+    super::empty(conn, request, 200)
+}
+
 /// What `wait` waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Condition {
