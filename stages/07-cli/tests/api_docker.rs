@@ -94,14 +94,18 @@ fn skiff(root: &Path, args: &[&str]) -> Output {
         .expect("run skiff")
 }
 
-/// Runs `command`, killing it after `limit`: a client that hangs fails the test, not the run.
-fn output_within(mut command: Command, limit: Duration) -> Output {
+/// Runs `command` with `input` on its stdin, killing it after `limit`: a client that hangs
+/// fails the test, not the run.
+fn output_within(mut command: Command, input: &[u8], limit: Duration) -> Output {
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the client");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write the client's stdin");
+    }
     let until = Instant::now() + limit;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
@@ -122,21 +126,30 @@ fn docker_cli() -> Option<PathBuf> {
     if debian.exists() {
         return Some(debian);
     }
+    on_path("docker")
+}
+
+/// The first `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')
-        .map(|dir| Path::new(dir).join("docker"))
+        .map(|dir| Path::new(dir).join(name))
         .find(|path| path.exists())
 }
 
 fn docker(service: &Service, cli: &Path, args: &[&str]) -> Output {
+    docker_with_input(service, cli, args, b"")
+}
+
+fn docker_with_input(service: &Service, cli: &Path, args: &[&str], input: &[u8]) -> Output {
     let mut command = Command::new(cli);
     command
         .args(args)
         .env("DOCKER_HOST", service.host())
         // Nothing of the user's configuration, and none written.
         .env("DOCKER_CONFIG", service.dir.path().join("docker-config"));
-    output_within(command, Duration::from_secs(60))
+    output_within(command, input, Duration::from_secs(60))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -219,6 +232,38 @@ fn the_docker_cli_runs_containers_through_the_service() {
     assert_eq!(run.status.code(), Some(0), "{run:?}");
     let all = docker(&service, &cli, &["ps", "-aq"]);
     assert_eq!(text(&all.stdout), "", "run --rm left a container");
+
+    // -i: the client's stdin reaches the container through the hijacked connection, and its
+    // end (the client's half-close) ends the container's stdin.
+    let args = [
+        "run",
+        "--rm",
+        "-i",
+        "--network",
+        "none",
+        "skiff-lab",
+        "/bin/cat",
+    ];
+    let cat = docker_with_input(&service, &cli, &args, b"piped in\n");
+    assert_eq!(text(&cat.stdout), "piped in\n", "{cat:?}");
+    assert_eq!(cat.status.code(), Some(0), "{cat:?}");
+
+    // A newer docker CLI (on PATH beside Debian's) agrees on 1.41 and runs the same way.
+    if let Some(newer) =
+        on_path("docker").filter(|newer| newer.canonicalize().ok() != cli.canonicalize().ok())
+    {
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "skiff-lab",
+            "/bin/echo",
+            "hi",
+        ];
+        let run = docker(&service, &newer, &args);
+        assert_eq!(text(&run.stdout), "hi\n", "{} {run:?}", newer.display());
+    }
 
     // The exit code comes back through wait; stderr through its own frames.
     let code = docker(
@@ -438,7 +483,7 @@ fn the_python_sdk_runs_a_container_and_reads_its_output() {
     );
     let mut command = Command::new("python3");
     command.args(["-c", &script]);
-    let output = output_within(command, Duration::from_secs(60));
+    let output = output_within(command, b"", Duration::from_secs(60));
     assert!(output.status.success(), "{output:?}");
     assert_eq!(text(&output.stdout), "from-sdk\n0\n");
 }
