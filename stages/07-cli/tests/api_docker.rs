@@ -284,6 +284,25 @@ fn the_docker_cli_runs_containers_through_the_service() {
     assert_eq!(code.status.code(), Some(3), "{code:?}");
     assert_eq!(text(&code.stderr), "to-err\n");
     assert_eq!(text(&code.stdout), "");
+    // The journal the monitors write, streamed as Docker's events. The CLI sends whole
+    // seconds: an `--until` a second ahead takes in what happened this second.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() + 1).to_string())
+        .expect("a clock after 1970");
+    let args = [
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        &until,
+        "--filter",
+        "container=api-three",
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}",
+    ];
+    let events = docker(&service, &cli, &args);
+    assert!(text(&events.stdout).contains("die 3\n"), "{events:?}");
 
     // In the background: the skiff CLI on the same store sees it, and its output is logged.
     let detached = docker(

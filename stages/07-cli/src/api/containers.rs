@@ -60,7 +60,7 @@ pub fn list(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
 
 /// The API's `filters` (`{"name":{"web":true}}`, or `{"name":["web"]}`) as `ps --filter`'s
 /// `name=web` flags.
-fn filter_flags(filters: Option<&str>) -> Result<Vec<String>, ApiError> {
+pub fn filter_flags(filters: Option<&str>) -> Result<Vec<String>, ApiError> {
     let Some(text) = filters.filter(|t| !t.is_empty()) else {
         return Ok(Vec::new());
     };

@@ -3,6 +3,8 @@
 //! those of `skiff version`, `skiff info` and `skiff images` ([`crate::system`],
 //! `images::ops`), in the Engine API's shapes (v1.41: SystemVersion, SystemInfo, ImageSummary).
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use super::http::{Conn, Request};
@@ -63,12 +65,28 @@ pub fn info(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
             "Swarm": { "LocalNodeState": "inactive" },
             "Plugins": { "Volume": ["local"], "Network": ["bridge", "host", "macvlan", "none"], "Log": ["json-file"] },
             "SecurityOptions": ["name=seccomp,profile=default"],
+            // What stage 03 limits: the docker CLI warns about each that is false.
+            "MemoryLimit": true,
+            "SwapLimit": true,
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": sysctl_on("net/ipv4/ip_forward"),
+            "BridgeNfIptables": sysctl_on("net/bridge/bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         });
         if let Value::Object(more) = more {
             map.extend(more);
         }
     }
     super::json(conn, request, 200, &body)
+}
+
+/// Whether the kernel setting `/proc/sys/{name}` is 1.
+fn sysctl_on(name: &str) -> bool {
+    std::fs::read_to_string(Path::new("/proc/sys").join(name)).is_ok_and(|v| v.trim() == "1")
 }
 
 /// Seconds since 1970 of an RFC 3339 time, 0 when there is none.

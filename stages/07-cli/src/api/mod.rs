@@ -288,6 +288,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("GET", ["containers", id, "logs"]) => streams::logs(service, conn, request, id),
         ("DELETE", ["containers", id]) => containers::remove(service, conn, request, id),
         ("POST", ["containers", id, "resize"]) => streams::resize(service, conn, request, id),
+        ("GET", ["events"]) => streams::events(service, conn, request),
         _ => Err(ApiError::new(
             404,
             format!(

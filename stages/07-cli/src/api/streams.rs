@@ -143,6 +143,60 @@ pub fn resize(service: &Service, conn: &mut Conn, request: &Request, key: &str) 
     super::empty(conn, request, 200)
 }
 
+// ANCHOR: events
+/// `GET /events?since=T&until=T&filters={...}`: the store's journal of events, from `since`
+/// (else from now), one JSON object per line as each is written, until `until` or until the
+/// client leaves. (The journal before its last turnover is not read yet.)
+pub fn events(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+    let now = std::time::SystemTime::now();
+    let time = |key: &str| {
+        request
+            .param(key)
+            .filter(|t| !t.is_empty())
+            .map(|t| crate::events::parse_time(t, now))
+            .transpose()
+            .map_err(|e| ApiError::from_anyhow(&e, 400))
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let flags = super::containers::filter_flags(request.param("filters"))?;
+    let filters =
+        crate::events::Filters::parse(&flags).map_err(|e| ApiError::from_anyhow(&e, 400))?;
+    let nanos = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    };
+    let (since_ns, until_ns) = (since.map(nanos), until.map(nanos));
+    let path = crate::events::journal(&service.root);
+    let mut journal = crate::events::Follower::open(&path, since.is_some())?;
+    http::start_chunked(conn, 200, "application/json")?;
+    loop {
+        for event in journal.read_new() {
+            if until_ns.is_some_and(|u| event.time_nano > u) {
+                break;
+            }
+            if since_ns.is_some_and(|s| event.time_nano < s) || !filters.matches(&event) {
+                continue;
+            }
+            let mut line =
+                serde_json::to_vec(&event).map_err(|e| ApiError::new(500, e.to_string()))?;
+            line.push(b'\n');
+            if http::chunk(conn, &line).is_err() {
+                return Ok(Next::Close);
+            }
+        }
+        if until.is_some_and(|u| std::time::SystemTime::now() >= u) {
+            break;
+        }
+        if client_left(conn) {
+            return Ok(Next::Close);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    http::end_chunked(conn)?;
+    Ok(Next::KeepAlive)
+}
+// ANCHOR_END: events
+
 /// What `wait` waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Condition {
