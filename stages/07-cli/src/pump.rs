@@ -416,6 +416,14 @@ impl Pump {
                 .filter(|&k| ready(first_output + open.len() + k))
                 .collect();
             drop(fds);
+            // The clients first, while `talking` still indexes them: a drain below drops the
+            // clients it cannot write to, and a gone client is both talking (hung up) and
+            // unwritable.
+            for k in talking.into_iter().rev() {
+                if !self.serve(&mut clients[k]) {
+                    clients.remove(k);
+                }
+            }
             for i in readable {
                 drain(&mut self.outputs[i], &mut self.buf, log, clients);
             }
@@ -424,11 +432,6 @@ impl Pump {
                 && let Some(client) = accept(listener)
             {
                 clients.push(client);
-            }
-            for k in talking.into_iter().rev() {
-                if !self.serve(&mut clients[k]) {
-                    clients.remove(k);
-                }
             }
             if ended {
                 // The process ended: what it wrote last is still in the pipes.

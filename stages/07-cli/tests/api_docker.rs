@@ -506,3 +506,62 @@ fn the_python_sdk_runs_a_container_and_reads_its_output() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(text(&output.stdout), "from-sdk\n0\n");
 }
+
+#[test]
+fn a_client_that_attaches_and_leaves_costs_no_thread_and_no_output() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let service = Service::start(0);
+    let socket = &service.socket;
+    let config = r#"{"Image":"skiff-lab","Cmd":["/bin/sh","-c","echo hi; exit 5"],"HostConfig":{"NetworkMode":"none"}}"#;
+    let (status, body) = request(socket, "POST", "/containers/create?name=api-gone", config);
+    assert_eq!(status, 201, "{body}");
+    // Attached before the start, as docker run does, then gone before it.
+    let mut attach = UnixStream::connect(socket).expect("connect to the service");
+    attach
+        .write_all(b"POST /containers/api-gone/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n\r\n")
+        .expect("send the attach");
+    let mut head = [0u8; 12];
+    attach.read_exact(&mut head).expect("the answer");
+    assert_eq!(&head, b"HTTP/1.1 101");
+    drop(attach);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = request(socket, "POST", "/containers/api-gone/start", "");
+    assert_eq!(status, 204, "{body}");
+    let mut stream = UnixStream::connect(socket).expect("connect to the service");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    stream
+        .write_all(
+            b"POST /containers/api-gone/wait HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n\r\n",
+        )
+        .expect("send the wait");
+    let mut answer = String::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.contains("\r\n0\r\n\r\n") {
+        let n = stream.read(&mut buffer).expect("the wait's answer");
+        assert!(n > 0, "the wait ended early: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(answer.contains(r#""StatusCode":5"#), "{answer}");
+    drop(stream);
+    // Every connection is closed: only the accepting thread is left.
+    let tasks = Path::new("/proc")
+        .join(service.child.id().to_string())
+        .join("task");
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let threads = std::fs::read_dir(&tasks).map_or(0, Iterator::count);
+        if threads == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "{threads} threads left in the service"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -93,9 +93,12 @@ pub fn attach(
             let _ = attach::write_frame(&mut to_monitor, kind::STDIN_EOF, &[]);
         }
     });
-    // The container's side: its output, until it ends.
+    // The container's side: its output, until it ends, or until the client is gone.
     let mut from_monitor = monitor;
-    while let Ok(Some((frame, payload))) = attach::read_frame(&mut from_monitor) {
+    while !client_gone(conn, &from_monitor) {
+        let Ok(Some((frame, payload))) = attach::read_frame(&mut from_monitor) else {
+            break;
+        };
         let written = match frame {
             kind::STDOUT | kind::STDERR if tty => conn.write_all(&payload),
             kind::STDOUT | kind::STDERR => attach::write_frame(conn, frame, &payload),
@@ -196,6 +199,30 @@ pub fn events(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
     Ok(Next::KeepAlive)
 }
 // ANCHOR_END: events
+
+/// Waits until the monitor has something to say; `true` if the client closed the connection
+/// meanwhile (both ways: a client that only stopped writing still reads). A client that leaves
+/// a container that never starts, or never writes, must not keep its thread forever.
+fn client_gone(conn: &Conn, monitor: &std::os::unix::net::UnixStream) -> bool {
+    loop {
+        let mut fds = [
+            PollFd::new(monitor.as_fd(), PollFlags::POLLIN),
+            PollFd::new(conn.as_fd(), PollFlags::empty()),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+        let hung_up = PollFlags::POLLHUP | PollFlags::POLLERR;
+        if fds[1].revents().is_some_and(|r| r.intersects(hung_up)) {
+            return true;
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            return false;
+        }
+    }
+}
 
 /// What `wait` waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
