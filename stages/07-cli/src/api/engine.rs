@@ -102,8 +102,29 @@ fn familiar(reference: &str) -> String {
     images::ImageRef::parse(reference).map_or_else(|_| reference.to_string(), |r| r.familiar())
 }
 
-/// `GET /images/json`: every image, as Docker's ImageSummary.
+/// Whether an image with the tags `tags` (familiar form) passes the `images` filters
+/// (`reference=NAME[:TAG]`, `dangling=true|false`, as `KEY=VALUE` flags).
+fn passes(filters: &[String], tags: &[String]) -> Result<bool, ApiError> {
+    for filter in filters {
+        let (key, value) = filter.split_once('=').unwrap_or((filter, ""));
+        let pass = match key {
+            "reference" => tags.iter().any(|tag| {
+                let repository = tag.rsplit_once(':').map_or(tag.as_str(), |(r, _)| r);
+                tag == value || repository == value
+            }),
+            "dangling" => tags.is_empty() == (value == "true" || value == "1"),
+            other => return Err(ApiError::new(400, format!("invalid filter '{other}'"))),
+        };
+        if !pass {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `GET /images/json?filters={...}`: every image, as Docker's ImageSummary.
 pub fn images(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+    let filters = super::containers::filter_flags(request.param("filters"))?;
     let mut list = Vec::new();
     if service.root.join("images").is_dir() {
         let store = images::Store::open(&service.root).map_err(anyhow::Error::from)?;
@@ -111,6 +132,10 @@ pub fn images(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
             let Ok(image) = store.image(&id) else {
                 continue;
             };
+            let tags: Vec<String> = image.repo_tags.iter().map(|r| familiar(r)).collect();
+            if !passes(&filters, &tags)? {
+                continue;
+            }
             let labels = image
                 .config
                 .config()
@@ -119,7 +144,7 @@ pub fn images(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
             list.push(json!({
                 "Id": image.id.to_string(),
                 "ParentId": "",
-                "RepoTags": image.repo_tags.iter().map(|r| familiar(r)).collect::<Vec<_>>(),
+                "RepoTags": tags,
                 "RepoDigests": image.repo_digests,
                 "Created": unix_seconds(image.created()),
                 "Size": image.size(),
@@ -146,4 +171,24 @@ pub fn image(service: &Service, conn: &mut Conn, request: &Request, name: &str) 
     }
     let inspect = images::ops::inspect(&store, name).map_err(anyhow::Error::from)?;
     super::json(conn, request, 200, &inspect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_filter_by_reference_and_dangling() {
+        let tags = vec!["skiff-lab:latest".to_string()];
+        let pass = |filters: &[&str], tags: &[String]| {
+            let filters: Vec<String> = filters.iter().map(ToString::to_string).collect();
+            passes(&filters, tags).unwrap()
+        };
+        assert!(pass(&["reference=skiff-lab"], &tags));
+        assert!(pass(&["reference=skiff-lab:latest"], &tags));
+        assert!(!pass(&["reference=other"], &tags));
+        assert!(!pass(&["dangling=true"], &tags));
+        assert!(pass(&["dangling=true"], &[]));
+        assert!(passes(&["bogus=1".to_string()], &tags).is_err());
+    }
 }
