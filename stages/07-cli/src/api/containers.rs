@@ -2,7 +2,9 @@
 //! ContainerSummary), inspect, start, stop, restart, kill and remove. Each is the CLI's command
 //! of the same name ([`crate::lifecycle`], [`crate::ps`], [`crate::inspect`]) with Docker's
 //! statuses: 204 done, 304 nothing to do (start a running container, stop a stopped one), 404
-//! no such container, 409 a conflict (kill a stopped one, remove a running one).
+//! no such container, 409 a conflict (kill a stopped one, remove a running one). Reference:
+//! Engine API v1.41, ContainerList, ContainerInspect, ContainerStart, ContainerStop,
+//! ContainerRestart, ContainerKill, ContainerDelete.
 
 use std::time::SystemTime;
 

@@ -2,7 +2,8 @@
 //! (clients keep the connection open), answers with a length or chunked, and the *hijack*: an
 //! answer `101 UPGRADED` after which the connection is no longer HTTP but the container's raw
 //! streams, both ways. The request line and headers are parsed by `httparse`; the rest is the
-//! little that RFC 9112 asks of a server that answers one request at a time.
+//! little that RFC 9112 asks of a server that answers one request at a time. Reference: RFC 9112
+//! (HTTP/1.1), and the Engine API v1.41's "Hijacking" section (ContainerAttach).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
