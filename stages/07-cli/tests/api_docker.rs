@@ -352,6 +352,14 @@ fn the_docker_cli_runs_containers_through_the_service() {
     );
     assert_eq!(text(&state.stdout), "running /api-sleeper\n");
     assert!(!host_traces(&service.root, std::slice::from_ref(&id)).is_empty());
+    let top = docker(&service, &cli, &["top", "api-sleeper"]);
+    assert!(text(&top.stdout).contains("sleep 100"), "{top:?}");
+    let paused = docker(&service, &cli, &["pause", "api-sleeper"]);
+    assert!(paused.status.success(), "{paused:?}");
+    let status = docker(&service, &cli, &["ps", "--format", "{{.Status}}"]);
+    assert!(text(&status.stdout).ends_with("(Paused)\n"), "{status:?}");
+    let thawed = docker(&service, &cli, &["unpause", "api-sleeper"]);
+    assert!(thawed.status.success(), "{thawed:?}");
 
     // A running container is not removed without -f (409), and is with it, wholly.
     let refused = docker(&service, &cli, &["rm", "api-sleeper"]);

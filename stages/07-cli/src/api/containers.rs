@@ -235,3 +235,113 @@ pub fn remove(service: &Service, conn: &mut Conn, request: &Request, key: &str) 
     })
 }
 // ANCHOR_END: remove
+
+/// `POST /containers/{id}/pause` and `unpause`: `skiff pause` and `unpause`; 409 when the
+/// container is not in the state to.
+pub fn pause(
+    service: &Service,
+    conn: &mut Conn,
+    request: &Request,
+    key: &str,
+    freeze: bool,
+) -> Reply {
+    let record = find(service, key)?;
+    let done = if freeze {
+        crate::pause::pause(&service.root, &record)
+    } else {
+        crate::pause::unpause(&service.root, &record)
+    };
+    done.map_err(|e| ApiError::from_anyhow(&e, 409))?;
+    super::empty(conn, request, 204)
+}
+
+/// `POST /containers/{id}/rename?name=NEW`: `skiff rename`; 409 for a name in use.
+pub fn rename(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let record = find(service, key)?;
+    let name = request
+        .param("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the new name: rename?name=NEW"))?;
+    crate::rename::rename(&service.root, &record, name.trim_start_matches('/'))
+        .map_err(|e| ApiError::from_anyhow(&e, 400))?;
+    super::empty(conn, request, 204)
+}
+
+// ANCHOR: top
+/// `GET /containers/{id}/top?ps_args=-ef`: `skiff top`'s ps(1) table as Docker's
+/// `{"Titles": [...], "Processes": [[...]]}`.
+pub fn top(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let record = find(service, key)?;
+    if !record.state.is_running() {
+        return Err(ApiError::new(
+            409,
+            format!("Container {} is not running", record.id),
+        ));
+    }
+    let ps_args: Vec<String> = request
+        .param("ps_args")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let table = crate::top::top(&record, &ps_args).map_err(|e| ApiError::from_anyhow(&e, 500))?;
+    let mut lines = table.lines();
+    let titles: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let processes: Vec<Vec<String>> = lines.map(|line| columns(line, titles.len())).collect();
+    super::json(
+        conn,
+        request,
+        200,
+        &json!({ "Titles": titles, "Processes": processes }),
+    )
+}
+// ANCHOR_END: top
+
+/// A line of ps(1) in `n` columns: the last (the command) keeps its spaces.
+fn columns(line: &str, n: usize) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut rest = line.trim_start();
+    while fields.len() + 1 < n {
+        let Some(end) = rest.find(char::is_whitespace) else {
+            break;
+        };
+        fields.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    fields.push(rest.trim_end().to_string());
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ps_line_keeps_its_command_whole() {
+        assert_eq!(
+            columns("root  42  1  0 10:00 ?  00:00:00 sleep 100", 8),
+            [
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:00",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]
+        );
+    }
+
+    #[test]
+    fn api_filters_become_ps_flags() {
+        let flags = filter_flags(Some(r#"{"name":{"web":true},"status":["exited"]}"#)).unwrap();
+        assert_eq!(flags, ["name=web", "status=exited"]);
+        assert!(filter_flags(Some("[1]")).is_err());
+        assert!(filter_flags(None).unwrap().is_empty());
+    }
+}

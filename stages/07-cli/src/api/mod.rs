@@ -289,6 +289,14 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("DELETE", ["containers", id]) => containers::remove(service, conn, request, id),
         ("POST", ["containers", id, "resize"]) => streams::resize(service, conn, request, id),
         ("GET", ["events"]) => streams::events(service, conn, request),
+        ("POST", ["containers", id, "pause"]) => {
+            containers::pause(service, conn, request, id, true)
+        }
+        ("POST", ["containers", id, "unpause"]) => {
+            containers::pause(service, conn, request, id, false)
+        }
+        ("POST", ["containers", id, "rename"]) => containers::rename(service, conn, request, id),
+        ("GET", ["containers", id, "top"]) => containers::top(service, conn, request, id),
         _ => Err(ApiError::new(
             404,
             format!(
