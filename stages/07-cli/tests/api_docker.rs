@@ -360,6 +360,27 @@ fn the_docker_cli_runs_containers_through_the_service() {
     assert!(text(&status.stdout).ends_with("(Paused)\n"), "{status:?}");
     let thawed = docker(&service, &cli, &["unpause", "api-sleeper"]);
     assert!(thawed.status.success(), "{thawed:?}");
+    // exec: a helper process's streams in frames, its exit code through exec inspect.
+    let args = [
+        "exec",
+        "api-sleeper",
+        "/bin/sh",
+        "-c",
+        "echo in; echo err >&2; exit 7",
+    ];
+    let exec = docker(&service, &cli, &args);
+    assert_eq!(exec.status.code(), Some(7), "{exec:?}");
+    assert_eq!(
+        (text(&exec.stdout), text(&exec.stderr)),
+        ("in\n".into(), "err\n".into())
+    );
+    let exec = docker_with_input(
+        &service,
+        &cli,
+        &["exec", "-i", "api-sleeper", "cat"],
+        b"x\n",
+    );
+    assert_eq!(text(&exec.stdout), "x\n", "{exec:?}");
 
     // A running container is not removed without -f (409), and is with it, wholly.
     let refused = docker(&service, &cli, &["rm", "api-sleeper"]);

@@ -24,6 +24,7 @@
 pub mod containers;
 pub mod create;
 pub mod engine;
+pub mod exec;
 pub mod http;
 pub mod streams;
 
@@ -74,6 +75,8 @@ pub struct Service {
     /// Attach sockets waiting for their container's start, by container id: the start hands
     /// the socket to the monitor, with the client already connected (see [`streams`]).
     pub pending: Mutex<HashMap<String, UnixListener>>,
+    /// The exec instances made through the API, by id: created, then started, then inspected.
+    pub execs: Arc<Mutex<HashMap<String, exec::Exec>>>,
     /// Connections open now.
     active: AtomicUsize,
     /// When the last request arrived or the last connection closed.
@@ -116,6 +119,7 @@ pub fn command(args: &ServiceArgs) -> anyhow::Result<i32> {
     let service = Arc::new(Service {
         root: args.root.root.clone(),
         pending: Mutex::new(HashMap::new()),
+        execs: Arc::new(Mutex::new(HashMap::new())),
         active: AtomicUsize::new(0),
         last: Mutex::new(Instant::now()),
     });
@@ -297,6 +301,9 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         }
         ("POST", ["containers", id, "rename"]) => containers::rename(service, conn, request, id),
         ("GET", ["containers", id, "top"]) => containers::top(service, conn, request, id),
+        ("POST", ["containers", id, "exec"]) => exec::create(service, conn, request, id),
+        ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
+        ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         _ => Err(ApiError::new(
             404,
             format!(
