@@ -152,6 +152,15 @@ fn docker_with_input(service: &Service, cli: &Path, args: &[&str], input: &[u8])
     output_within(command, input, Duration::from_secs(60))
 }
 
+/// `docker run FLAGS --network none skiff-lab COMMAND`: the tests' containers have no network.
+fn run_args<'a>(flags: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    args.extend(["--network", "none", "skiff-lab"]);
+    args.extend_from_slice(command);
+    args
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -215,19 +224,7 @@ fn the_docker_cli_runs_containers_through_the_service() {
     assert!(text(&images.stdout).contains("skiff-lab"), "{images:?}");
 
     // create, attach, wait (condition=removed), start: the output, the code, nothing left.
-    let run = docker(
-        &service,
-        &cli,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "skiff-lab",
-            "/bin/echo",
-            "hi",
-        ],
-    );
+    let run = docker(&service, &cli, &run_args(&["--rm"], &["/bin/echo", "hi"]));
     assert_eq!(text(&run.stdout), "hi\n", "{run:?}");
     assert_eq!(run.status.code(), Some(0), "{run:?}");
     let all = docker(&service, &cli, &["ps", "-aq"]);
@@ -235,15 +232,7 @@ fn the_docker_cli_runs_containers_through_the_service() {
 
     // -i: the client's stdin reaches the container through the hijacked connection, and its
     // end (the client's half-close) ends the container's stdin.
-    let args = [
-        "run",
-        "--rm",
-        "-i",
-        "--network",
-        "none",
-        "skiff-lab",
-        "/bin/cat",
-    ];
+    let args = run_args(&["--rm", "-i"], &["/bin/cat"]);
     let cat = docker_with_input(&service, &cli, &args, b"piped in\n");
     assert_eq!(text(&cat.stdout), "piped in\n", "{cat:?}");
     assert_eq!(cat.status.code(), Some(0), "{cat:?}");
@@ -252,34 +241,16 @@ fn the_docker_cli_runs_containers_through_the_service() {
     if let Some(newer) =
         on_path("docker").filter(|newer| newer.canonicalize().ok() != cli.canonicalize().ok())
     {
-        let args = [
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "skiff-lab",
-            "/bin/echo",
-            "hi",
-        ];
-        let run = docker(&service, &newer, &args);
+        let run = docker(&service, &newer, &run_args(&["--rm"], &["/bin/echo", "hi"]));
         assert_eq!(text(&run.stdout), "hi\n", "{} {run:?}", newer.display());
     }
 
     // The exit code comes back through wait; stderr through its own frames.
+    let command = ["/bin/sh", "-c", "echo to-err >&2; exit 3"];
     let code = docker(
         &service,
         &cli,
-        &[
-            "run",
-            "--network",
-            "none",
-            "--name",
-            "api-three",
-            "skiff-lab",
-            "/bin/sh",
-            "-c",
-            "echo to-err >&2; exit 3",
-        ],
+        &run_args(&["--name", "api-three"], &command),
     );
     assert_eq!(code.status.code(), Some(3), "{code:?}");
     assert_eq!(text(&code.stderr), "to-err\n");
@@ -305,21 +276,11 @@ fn the_docker_cli_runs_containers_through_the_service() {
     assert!(text(&events.stdout).contains("die 3\n"), "{events:?}");
 
     // In the background: the skiff CLI on the same store sees it, and its output is logged.
+    let command = ["/bin/sh", "-c", "echo up; sleep 100"];
     let detached = docker(
         &service,
         &cli,
-        &[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            "api-sleeper",
-            "skiff-lab",
-            "/bin/sh",
-            "-c",
-            "echo up; sleep 100",
-        ],
+        &run_args(&["-d", "--name", "api-sleeper"], &command),
     );
     assert!(detached.status.success(), "{detached:?}");
     let id = text(&detached.stdout).trim().to_string();

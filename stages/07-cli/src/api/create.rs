@@ -25,7 +25,7 @@ struct CreateLine {
 }
 
 /// The strings of a JSON array (`null`, absent or not an array: none).
-fn strings(value: &Value) -> Vec<String> {
+pub fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .map(|items| {

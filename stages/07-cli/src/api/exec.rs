@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use super::containers::find;
+use super::create::strings;
 use super::http::{self, Conn, Reader, Request};
 use super::{ApiError, Next, Reply, Service};
 use crate::attach::{self, kind};
@@ -37,18 +38,6 @@ pub struct Exec {
     running: bool,
     exit_code: Option<i32>,
     pid: u32,
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `POST /containers/{id}/exec`: 201 and the new exec's id; 409 if the container is not
