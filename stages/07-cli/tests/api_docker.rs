@@ -342,6 +342,11 @@ fn the_docker_cli_runs_containers_through_the_service() {
         b"x\n",
     );
     assert_eq!(text(&exec.stdout), "x\n", "{exec:?}");
+    // exec -t: a terminal (the service's, then the container's), raw bytes, no frames.
+    let args = ["exec", "-t", "api-sleeper", "/bin/sh", "-c", "tty; exit 4"];
+    let exec = docker(&service, &cli, &args);
+    assert_eq!(exec.status.code(), Some(4), "{exec:?}");
+    assert!(text(&exec.stdout).starts_with("/dev/pts/"), "{exec:?}");
 
     // A running container is not removed without -f (409), and is with it, wholly.
     let refused = docker(&service, &cli, &["rm", "api-sleeper"]);

@@ -6,12 +6,17 @@
 //! has threads, and a multi-threaded process may only make system calls between fork and exec
 //! (stage 01's rule). So the service runs `skiff exec` as a program of its own, as it runs a
 //! monitor, and copies between its pipes and the client: stdout and stderr in the 8-byte
-//! frames of the multiplexed stream. Without a tty only, for now: `-t` needs a terminal for the
-//! helper, which the service does not make yet. Reference: Engine API v1.41, ContainerExec,
-//! ExecStart, ExecInspect.
+//! frames of the multiplexed stream. With a tty (`-t`) the helper gets a terminal of the
+//! service's making (openpty(3)), its controlling terminal, and the client the raw bytes of its
+//! master side; `exec/{id}/resize` sets the terminal's size, and the kernel tells the helper
+//! (SIGWINCH), which tells the container's terminal. Reference: Engine API v1.41,
+//! ContainerExec, ExecStart, ExecResize, ExecInspect.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +40,9 @@ pub struct Exec {
     stdin: bool,
     stdout: bool,
     stderr: bool,
+    tty: bool,
+    /// The master side of the helper's terminal, while it runs with one.
+    master: Option<Arc<OwnedFd>>,
     running: bool,
     exit_code: Option<i32>,
     pid: u32,
@@ -57,12 +65,6 @@ pub fn create(service: &Service, conn: &mut Conn, request: &Request, key: &str) 
         return Err(ApiError::new(400, "No exec command specified"));
     }
     let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
-    if flag("Tty") {
-        return Err(ApiError::new(
-            501,
-            "skiff's service does not run exec with a tty yet: run skiff exec -t on the host",
-        ));
-    }
     let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default();
     let exec = Exec {
         container: record.id.clone(),
@@ -74,6 +76,8 @@ pub fn create(service: &Service, conn: &mut Conn, request: &Request, key: &str) 
         stdin: flag("AttachStdin"),
         stdout: flag("AttachStdout"),
         stderr: flag("AttachStderr"),
+        tty: flag("Tty"),
+        master: None,
         running: false,
         exit_code: None,
         pid: 0,
@@ -128,6 +132,9 @@ fn helper(service: &Service, exec: &Exec) -> Result<Command, ApiError> {
     if exec.privileged {
         command.arg("--privileged");
     }
+    if exec.tty {
+        command.arg("--tty");
+    }
     command
         .arg("--")
         .arg(&exec.container)
@@ -156,6 +163,9 @@ pub fn start(
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let detach = body.get("Detach").and_then(Value::as_bool).unwrap_or(false);
     let mut command = helper(service, &exec)?;
+    if exec.tty && !detach {
+        return start_terminal(service, conn, reader, id, command, exec.stdin);
+    }
     let pipe = |wanted: bool| {
         if wanted {
             Stdio::piped()
@@ -254,6 +264,105 @@ pub fn start(
 }
 // ANCHOR_END: start
 
+// ANCHOR: terminal
+/// [`start`] with a terminal: the helper's stdio is the slave side of a new terminal, which is
+/// also its controlling terminal; the client gets the master side's bytes, raw.
+fn start_terminal(
+    service: &Service,
+    conn: &mut Conn,
+    reader: &mut Reader,
+    id: &str,
+    mut command: Command,
+    stdin: bool,
+) -> Reply {
+    let pty = nix::pty::openpty(None, None)
+        .map_err(|e| ApiError::new(500, format!("make a terminal for exec {id}: {e}")))?;
+    let slave = pty.slave;
+    command
+        .stdin(Stdio::from(slave.try_clone()?))
+        .stdout(Stdio::from(slave.try_clone()?))
+        .stderr(Stdio::from(slave));
+    // SAFETY: between fork and exec the closure makes two system calls on descriptor 0, the
+    // terminal just put there: no allocation, no lock.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| ApiError::new(500, format!("start skiff exec: {e}")))?;
+    // Our copies of the slave go with the command: the master reads end-of-file (EIO) once
+    // the helper and its children have closed theirs.
+    drop(command);
+    let master = Arc::new(pty.master);
+    update(&service.execs, id, |e| {
+        e.running = true;
+        e.pid = child.id();
+        e.master = Some(master.clone());
+    });
+    http::hijack(conn, false)?;
+    let mut from_terminal = File::from(master.try_clone()?);
+    let mut out = conn.try_clone()?;
+    let copier = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 32 * 1024];
+        while let Ok(n) = from_terminal.read(&mut buffer) {
+            if n == 0 || out.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    if stdin {
+        let early = reader.take_buffered();
+        let mut to_terminal = File::from(master.try_clone()?);
+        let mut input = conn.try_clone()?;
+        std::thread::spawn(move || {
+            if to_terminal.write_all(&early).is_err() {
+                return;
+            }
+            let mut buffer = vec![0u8; 32 * 1024];
+            while let Ok(n) = input.read(&mut buffer) {
+                if n == 0 || to_terminal.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(126);
+    let _ = copier.join();
+    update(&service.execs, id, |e| {
+        e.running = false;
+        e.exit_code = Some(code);
+        e.master = None;
+    });
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    Ok(Next::Close)
+}
+// ANCHOR_END: terminal
+
+/// `POST /exec/{id}/resize?h=ROWS&w=COLS`: the size of the exec's terminal.
+pub fn resize(service: &Service, conn: &mut Conn, request: &Request, id: &str) -> Reply {
+    let exec = lookup(service, id)?;
+    let size = |key: &str| {
+        request
+            .param(key)
+            .and_then(|v| v.parse::<u16>().ok())
+            .ok_or_else(|| ApiError::new(400, format!("bad value for {key}: give h and w")))
+    };
+    let (rows, cols) = (size("h")?, size("w")?);
+    let Some(master) = exec.master else {
+        return Err(ApiError::new(
+            409,
+            format!("exec {id} has no terminal running"),
+        ));
+    };
+    crate::stdio::resize(&master, rows, cols);
+    super::empty(conn, request, 200)
+}
+
 /// `GET /exec/{id}/json`: whether it runs, and its exit code once it ended.
 pub fn inspect(service: &Service, conn: &mut Conn, request: &Request, id: &str) -> Reply {
     let exec = lookup(service, id)?;
@@ -268,7 +377,7 @@ pub fn inspect(service: &Service, conn: &mut Conn, request: &Request, id: &str) 
         "Running": exec.running,
         "ExitCode": exec.exit_code,
         "ProcessConfig": {
-            "tty": false,
+            "tty": exec.tty,
             "entrypoint": entrypoint,
             "arguments": arguments,
             "privileged": exec.privileged,

@@ -304,6 +304,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["containers", id, "exec"]) => exec::create(service, conn, request, id),
         ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
+        ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
         _ => Err(ApiError::new(
             404,
             format!(
