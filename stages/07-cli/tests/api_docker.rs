@@ -460,6 +460,13 @@ fn an_idle_service_leaves_after_its_time_and_removes_its_socket() {
         return;
     }
     let mut service = Service::start(1);
+    // Root's, and the group's (`skiff` where there is one): the socket is root on this host.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&service.socket)
+            .expect("the socket")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660, "the socket's mode is {mode:o}");
     let until = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Ok(Some(status)) = service.child.try_wait() {
