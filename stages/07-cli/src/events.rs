@@ -70,7 +70,7 @@ pub struct Actor {
 // ANCHOR_END: event
 
 /// The store's journal of events.
-fn journal(root: &Path) -> PathBuf {
+pub(crate) fn journal(root: &Path) -> PathBuf {
     root.join("events.log")
 }
 
@@ -346,7 +346,7 @@ pub fn command(args: &EventsArgs) -> anyhow::Result<i32> {
 
 // ANCHOR: follow
 /// Reads a journal as it grows, across turnovers.
-struct Follower {
+pub(crate) struct Follower {
     path: PathBuf,
     file: Option<std::fs::File>,
     inode: u64,
@@ -355,7 +355,7 @@ struct Follower {
 
 impl Follower {
     /// The journal at `path`, from its start or (`from_start` false) from its end.
-    fn open(path: &Path, from_start: bool) -> std::io::Result<Follower> {
+    pub(crate) fn open(path: &Path, from_start: bool) -> std::io::Result<Follower> {
         let mut follower = Follower {
             path: path.to_path_buf(),
             file: None,
@@ -373,7 +373,7 @@ impl Follower {
     }
 
     /// The events written since the last call.
-    fn read_new(&mut self) -> Vec<Event> {
+    pub(crate) fn read_new(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         self.drain(&mut events);
         // Turned over (or made) meanwhile: the rest of the old file was read; now the new one.

@@ -21,8 +21,10 @@
 //! - [`cp`], [`diff`], [`export`], [`commit`]: a container's files, with [`beneath`] (paths
 //!   resolved inside its root), [`rootfs`] (its root, running or stopped) and [`archive`] (trees
 //!   as tar streams, by descriptor);
+//! - [`api`]: `system service`, the Engine API on a socket, for docker's own clients;
 //! - [`cli`]: the commands.
 
+pub mod api;
 pub mod archive;
 pub mod attach;
 pub mod beneath;

@@ -93,21 +93,21 @@ fn time_flag(
 
 /// `--tail`: a number of lines, or every line for `all`, a negative number or anything else
 /// that is not a number (Docker's daemon reads them all so).
-fn tail(text: &str) -> Option<usize> {
+pub(crate) fn tail(text: &str) -> Option<usize> {
     text.parse::<i64>()
         .ok()
         .and_then(|n| usize::try_from(n).ok())
 }
 
 /// Whether the container still runs, from its record, read again at most every `RECHECK`.
-struct Running {
+pub(crate) struct Running {
     root: PathBuf,
     id: String,
     last: Option<(Instant, bool)>,
 }
 
 impl Running {
-    fn new(root: &Path, id: &str) -> Self {
+    pub(crate) fn new(root: &Path, id: &str) -> Self {
         Running {
             root: root.to_path_buf(),
             id: id.to_string(),
@@ -115,7 +115,7 @@ impl Running {
         }
     }
 
-    fn check(&mut self) -> bool {
+    pub(crate) fn check(&mut self) -> bool {
         if let Some((at, running)) = self.last
             && at.elapsed() < RECHECK
         {

@@ -62,6 +62,8 @@ pub enum SystemCommand {
     Prune(SystemPruneArgs),
     /// Show what skiff manages on this host
     Info(crate::cli::AboutArgs),
+    /// Serve Docker's Engine API on a socket, for docker's own clients
+    Service(crate::api::ServiceArgs),
 }
 
 /// `system df`'s arguments.
@@ -105,6 +107,7 @@ impl SystemCommand {
                 let info = crate::system::Info::gather(&args.root.root)?;
                 crate::cli::about(&args, &info, crate::system::Info::text)
             }
+            SystemCommand::Service(args) => crate::api::command(&args),
         }
     }
 }

@@ -299,7 +299,7 @@ pub struct Ancestor {
 
 /// The images `ancestor=` values name. A name the store does not know names nothing (Docker
 /// warns in its log and lists no container); it is never pulled.
-fn ancestors(root: &Path, names: &[String]) -> Vec<Ancestor> {
+pub(crate) fn ancestors(root: &Path, names: &[String]) -> Vec<Ancestor> {
     if names.is_empty() || !root.join("images").is_dir() {
         return Vec::new();
     }

@@ -565,6 +565,14 @@ impl Pump {
                 .filter(|&k| ready(first_output + open.len() + k))
                 .collect();
             drop(fds);
+            // The clients first, while `talking` still indexes them: a drain below drops the
+            // clients it cannot write to, and a gone client is both talking (hung up) and
+            // unwritable.
+            for k in talking.into_iter().rev() {
+                if !self.serve(&mut clients[k]) {
+                    clients.remove(k);
+                }
+            }
             for i in readable {
                 drain(&mut self.outputs[i], &mut self.buf, log, clients);
             }
@@ -580,11 +588,6 @@ impl Pump {
                         None => drop(stream),
                     },
                     None => {}
-                }
-            }
-            for k in talking.into_iter().rev() {
-                if !self.serve(&mut clients[k]) {
-                    clients.remove(k);
                 }
             }
             if ended {

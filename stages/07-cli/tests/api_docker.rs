@@ -1,0 +1,569 @@
+//! `skiff system service` driven by Docker's own clients: the real `docker` CLI (Debian's
+//! docker.io, 20.10, with no dockerd anywhere) and, where it is installed, the Python SDK,
+//! against a service on a socket of a private store. What `docker run` does there must be what
+//! it does against dockerd: the output, the exit code, `--rm` leaving nothing, and a container
+//! started through the API visible to the skiff CLI on the same store.
+//!
+//! The containers have no network (`--network none`): the tests create no bridge on the host.
+//! Root only (containers need it), skipped with the reason printed otherwise, as when the
+//! docker CLI is not installed.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
+
+/// A service started by a test, stopped (SIGTERM, then SIGKILL) when the test ends, however it
+/// ends; its store and socket are removed with the temporary directory.
+struct Service {
+    child: Child,
+    socket: PathBuf,
+    root: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// A service on `{tmp}/api.sock`, over a store where the lab image is loaded.
+    fn start(time: u32) -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-api-")
+            .tempdir()
+            .expect("a temporary directory");
+        let root = dir.path().join("store");
+        let fixtures = labs::fixtures().expect("the lab fixtures");
+        let tar = &fixtures.extra["image_tar"];
+        let load = skiff(&root, &["load", "-q", "-i", tar]);
+        assert!(load.status.success(), "load the lab image: {load:?}");
+        let socket = dir.path().join("api.sock");
+        let child = Command::new(SKIFF)
+            .args(["system", "service", "--root"])
+            .arg(&root)
+            .args(["--time", &time.to_string()])
+            .arg(format!("unix://{}", socket.display()))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start skiff system service");
+        let service = Service {
+            child,
+            socket,
+            root,
+            dir,
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&service.socket).is_err() {
+            assert!(Instant::now() < until, "the service never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Whatever a failed test left running: removed with the store.
+        let left = skiff(&self.root, &["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
+            let _ = skiff(&self.root, &["rm", "-f", id]);
+        }
+    }
+}
+
+fn skiff(root: &Path, args: &[&str]) -> Output {
+    Command::new(SKIFF)
+        .args(args)
+        .env("SKIFF_ROOT", root)
+        .output()
+        .expect("run skiff")
+}
+
+/// Runs `command` with `input` on its stdin, killing it after `limit`: a client that hangs
+/// fails the test, not the run.
+fn output_within(mut command: Command, input: &[u8], limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write the client's stdin");
+    }
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("the client's output");
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("the client's output");
+            panic!("{command:?} did not end within {limit:?}: {output:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Docker's CLI: Debian's 20.10 first (what the API version is chosen for), else any.
+fn docker_cli() -> Option<PathBuf> {
+    let debian = PathBuf::from("/usr/bin/docker");
+    if debian.exists() {
+        return Some(debian);
+    }
+    on_path("docker")
+}
+
+/// The first `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+}
+
+fn docker(service: &Service, cli: &Path, args: &[&str]) -> Output {
+    docker_with_input(service, cli, args, b"")
+}
+
+fn docker_with_input(service: &Service, cli: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut command = Command::new(cli);
+    command
+        .args(args)
+        .env("DOCKER_HOST", service.host())
+        // Nothing of the user's configuration, and none written.
+        .env("DOCKER_CONFIG", service.dir.path().join("docker-config"));
+    output_within(command, input, Duration::from_secs(60))
+}
+
+/// `docker run FLAGS --network none skiff-lab COMMAND`: the tests' containers have no network.
+fn run_args<'a>(flags: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    args.extend(["--network", "none", "skiff-lab"]);
+    args.extend_from_slice(command);
+    args
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Why a test cannot run here, if it cannot.
+fn cannot_run() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("containers need root");
+    }
+    None
+}
+
+/// What the host holds of a container: mount lines naming the store or the id, and cgroup
+/// directories named after the id.
+fn host_traces(root: &Path, ids: &[String]) -> Vec<String> {
+    let mut traces: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            line.contains(&*root.to_string_lossy()) || ids.iter().any(|id| line.contains(id))
+        })
+        .map(str::to_string)
+        .collect();
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|dir| dir.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for hierarchy in hierarchies.iter().chain([&PathBuf::from("/sys/fs/cgroup")]) {
+        for id in ids {
+            let path = hierarchy.join("skiff").join(id);
+            if path.exists() {
+                traces.push(path.display().to_string());
+            }
+        }
+    }
+    traces
+}
+
+#[test]
+fn the_docker_cli_runs_containers_through_the_service() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(cli) = docker_cli() else {
+        eprintln!("skipped: no docker CLI installed (Debian's docker.io provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let before = host_traces(&service.root, &[]);
+    assert!(before.is_empty(), "a fresh store has traces: {before:?}");
+
+    // The first request of every command: _ping, then the version the two agree on.
+    let version = docker(&service, &cli, &["version"]);
+    assert!(version.status.success(), "docker version: {version:?}");
+    let out = text(&version.stdout);
+    assert!(out.contains("skiff Engine"), "{out}");
+    assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+    assert!(out.contains("API version:      1.41"), "{out}");
+
+    let images = docker(&service, &cli, &["images"]);
+    assert!(text(&images.stdout).contains("skiff-lab"), "{images:?}");
+
+    // create, attach, wait (condition=removed), start: the output, the code, nothing left.
+    let run = docker(&service, &cli, &run_args(&["--rm"], &["/bin/echo", "hi"]));
+    assert_eq!(text(&run.stdout), "hi\n", "{run:?}");
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let all = docker(&service, &cli, &["ps", "-aq"]);
+    assert_eq!(text(&all.stdout), "", "run --rm left a container");
+
+    // -i: the client's stdin reaches the container through the hijacked connection, and its
+    // end (the client's half-close) ends the container's stdin.
+    let args = run_args(&["--rm", "-i"], &["/bin/cat"]);
+    let cat = docker_with_input(&service, &cli, &args, b"piped in\n");
+    assert_eq!(text(&cat.stdout), "piped in\n", "{cat:?}");
+    assert_eq!(cat.status.code(), Some(0), "{cat:?}");
+
+    // A newer docker CLI (on PATH beside Debian's) agrees on 1.41 and runs the same way.
+    if let Some(newer) =
+        on_path("docker").filter(|newer| newer.canonicalize().ok() != cli.canonicalize().ok())
+    {
+        let run = docker(&service, &newer, &run_args(&["--rm"], &["/bin/echo", "hi"]));
+        assert_eq!(text(&run.stdout), "hi\n", "{} {run:?}", newer.display());
+    }
+
+    // The exit code comes back through wait; stderr through its own frames.
+    let command = ["/bin/sh", "-c", "echo to-err >&2; exit 3"];
+    let code = docker(
+        &service,
+        &cli,
+        &run_args(&["--name", "api-three"], &command),
+    );
+    assert_eq!(code.status.code(), Some(3), "{code:?}");
+    assert_eq!(text(&code.stderr), "to-err\n");
+    assert_eq!(text(&code.stdout), "");
+    // The journal the monitors write, streamed as Docker's events. The CLI sends whole
+    // seconds: an `--until` a second ahead takes in what happened this second.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() + 1).to_string())
+        .expect("a clock after 1970");
+    let args = [
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        &until,
+        "--filter",
+        "container=api-three",
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}",
+    ];
+    let events = docker(&service, &cli, &args);
+    assert!(text(&events.stdout).contains("die 3\n"), "{events:?}");
+
+    // In the background: the skiff CLI on the same store sees it, and its output is logged.
+    let command = ["/bin/sh", "-c", "echo up; sleep 100"];
+    let detached = docker(
+        &service,
+        &cli,
+        &run_args(&["-d", "--name", "api-sleeper"], &command),
+    );
+    assert!(detached.status.success(), "{detached:?}");
+    let id = text(&detached.stdout).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the id: {detached:?}");
+    let ps = skiff(&service.root, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        text(&ps.stdout).starts_with("api-sleeper Up"),
+        "skiff ps: {ps:?}"
+    );
+    let listed = docker(&service, &cli, &["ps", "--format", "{{.Names}}"]);
+    assert_eq!(text(&listed.stdout), "api-sleeper\n");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = docker(&service, &cli, &["logs", "api-sleeper"]);
+        if text(&logs.stdout) == "up\n" {
+            break;
+        }
+        assert!(Instant::now() < until, "docker logs: {logs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = docker(
+        &service,
+        &cli,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.Name}}",
+            "api-sleeper",
+        ],
+    );
+    assert_eq!(text(&state.stdout), "running /api-sleeper\n");
+    assert!(!host_traces(&service.root, std::slice::from_ref(&id)).is_empty());
+    let top = docker(&service, &cli, &["top", "api-sleeper"]);
+    assert!(text(&top.stdout).contains("sleep 100"), "{top:?}");
+    let paused = docker(&service, &cli, &["pause", "api-sleeper"]);
+    assert!(paused.status.success(), "{paused:?}");
+    let status = docker(&service, &cli, &["ps", "--format", "{{.Status}}"]);
+    assert!(text(&status.stdout).ends_with("(Paused)\n"), "{status:?}");
+    let thawed = docker(&service, &cli, &["unpause", "api-sleeper"]);
+    assert!(thawed.status.success(), "{thawed:?}");
+    // exec: a helper process's streams in frames, its exit code through exec inspect.
+    let args = [
+        "exec",
+        "api-sleeper",
+        "/bin/sh",
+        "-c",
+        "echo in; echo err >&2; exit 7",
+    ];
+    let exec = docker(&service, &cli, &args);
+    assert_eq!(exec.status.code(), Some(7), "{exec:?}");
+    assert_eq!(
+        (text(&exec.stdout), text(&exec.stderr)),
+        ("in\n".into(), "err\n".into())
+    );
+    let exec = docker_with_input(
+        &service,
+        &cli,
+        &["exec", "-i", "api-sleeper", "cat"],
+        b"x\n",
+    );
+    assert_eq!(text(&exec.stdout), "x\n", "{exec:?}");
+    // exec -t: a terminal (the service's, then the container's), raw bytes, no frames.
+    let args = ["exec", "-t", "api-sleeper", "/bin/sh", "-c", "tty; exit 4"];
+    let exec = docker(&service, &cli, &args);
+    assert_eq!(exec.status.code(), Some(4), "{exec:?}");
+    assert!(text(&exec.stdout).starts_with("/dev/pts/"), "{exec:?}");
+
+    // A running container is not removed without -f (409), and is with it, wholly.
+    let refused = docker(&service, &cli, &["rm", "api-sleeper"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("You cannot remove a running container"));
+    let removed = docker(&service, &cli, &["rm", "-f", "api-sleeper", "api-three"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let all = skiff(&service.root, &["ps", "-aq"]);
+    assert_eq!(text(&all.stdout), "", "rm -f left a container");
+    let traces = host_traces(&service.root, &[id]);
+    assert!(traces.is_empty(), "rm -f left on the host: {traces:?}");
+
+    let missing = docker(
+        &service,
+        &cli,
+        &["inspect", "--type", "container", "nosuch"],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("No such container: nosuch"));
+}
+
+/// One request on a fresh connection; the status and the body.
+fn request(socket: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = UnixStream::connect(socket).expect("connect to the service");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: skiff\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Up to the end of the first answer: the server keeps the connection open.
+    loop {
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|l| l.trim().parse::<usize>().ok());
+            if length.is_some_and(|l| rest.len() >= l) {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn bad_requests_get_dockers_statuses_and_messages() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let service = Service::start(0);
+    let socket = &service.socket;
+    let (status, body) = request(socket, "GET", "/v1.41/containers/nosuch/json", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"No such container: nosuch"}"#)
+    );
+    let (status, body) = request(socket, "POST", "/containers/create", "{not json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid JSON"), "{body}");
+    let (status, body) = request(
+        socket,
+        "POST",
+        "/containers/create",
+        r#"{"Image":"absent"}"#,
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"No such image: absent"}"#)
+    );
+    let config = r#"{"Image":"skiff-lab","Cmd":["true"],"HostConfig":{"NetworkMode":"none"}}"#;
+    let (status, body) = request(socket, "POST", "/containers/create?name=api-twice", config);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = request(socket, "POST", "/containers/create?name=api-twice", config);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("is already in use"), "{body}");
+    let (status, body) = request(socket, "POST", "/containers/api-twice/kill", "");
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = request(socket, "DELETE", "/v1.41/containers/api-twice", "");
+    assert_eq!(status, 204);
+    let (status, body) = request(socket, "GET", "/v1.41/_ping", "");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+}
+
+#[test]
+fn an_idle_service_leaves_after_its_time_and_removes_its_socket() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let mut service = Service::start(1);
+    // Root's, and the group's (`skiff` where there is one): the socket is root on this host.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&service.socket)
+            .expect("the socket")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660, "the socket's mode is {mode:o}");
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(status)) = service.child.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < until, "--time 1 never ended the service");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!service.socket.exists(), "the socket was left behind");
+}
+
+#[test]
+fn the_python_sdk_runs_a_container_and_reads_its_output() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let has_sdk = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        eprintln!("skipped: the Python docker SDK is not installed (Debian's python3-docker)");
+        return;
+    }
+    let service = Service::start(0);
+    let script = format!(
+        "import docker\n\
+         client = docker.DockerClient(base_url={:?})\n\
+         out = client.containers.run('skiff-lab', ['/bin/sh', '-c', 'echo from-sdk'], remove=True, network_mode='none')\n\
+         print(out.decode(), end='')\n\
+         print(len(client.containers.list(all=True)))\n",
+        service.host()
+    );
+    let mut command = Command::new("python3");
+    command.args(["-c", &script]);
+    let output = output_within(command, b"", Duration::from_secs(60));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(text(&output.stdout), "from-sdk\n0\n");
+}
+
+#[test]
+fn a_client_that_attaches_and_leaves_costs_no_thread_and_no_output() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let service = Service::start(0);
+    let socket = &service.socket;
+    let config = r#"{"Image":"skiff-lab","Cmd":["/bin/sh","-c","echo hi; exit 5"],"HostConfig":{"NetworkMode":"none"}}"#;
+    let (status, body) = request(socket, "POST", "/containers/create?name=api-gone", config);
+    assert_eq!(status, 201, "{body}");
+    // Attached before the start, as docker run does, then gone before it.
+    let mut attach = UnixStream::connect(socket).expect("connect to the service");
+    attach
+        .write_all(b"POST /containers/api-gone/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n\r\n")
+        .expect("send the attach");
+    let mut head = [0u8; 12];
+    attach.read_exact(&mut head).expect("the answer");
+    assert_eq!(&head, b"HTTP/1.1 101");
+    drop(attach);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = request(socket, "POST", "/containers/api-gone/start", "");
+    assert_eq!(status, 204, "{body}");
+    let mut stream = UnixStream::connect(socket).expect("connect to the service");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    stream
+        .write_all(
+            b"POST /containers/api-gone/wait HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n\r\n",
+        )
+        .expect("send the wait");
+    let mut answer = String::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.contains("\r\n0\r\n\r\n") {
+        let n = stream.read(&mut buffer).expect("the wait's answer");
+        assert!(n > 0, "the wait ended early: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(answer.contains(r#""StatusCode":5"#), "{answer}");
+    drop(stream);
+    // Every connection is closed: only the accepting thread is left.
+    let tasks = Path::new("/proc")
+        .join(service.child.id().to_string())
+        .join("task");
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let threads = std::fs::read_dir(&tasks).map_or(0, Iterator::count);
+        if threads == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "{threads} threads left in the service"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
