@@ -1,0 +1,516 @@
+//! runc's command line (runc(8), and how containerd's runc shim calls it): global `--root`,
+//! `--log`, `--log-format`; `create`, `start`, `state`, `kill`, `delete`, `run`, `list`, `spec`,
+//! `features`. Errors go to stderr and, with `--log`, to the log file in the format the caller
+//! asked for: containerd's shim reads the last JSON line of that file to say why a call failed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::config;
+use crate::fifo::{self, ExecFifo, FIFO_NAME};
+use crate::state::{DEFAULT_ROOT, Record, Status, Store};
+
+/// skiff as an OCI runtime: runs OCI bundles with runc's command line
+#[derive(Debug, Parser)]
+#[command(name = "skiff-runtime", version)]
+pub struct Cli {
+    /// Where container state is kept
+    #[arg(long, global = true, default_value = DEFAULT_ROOT, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// Also write errors to this file
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// The log's format: text or json
+    #[arg(
+        long = "log-format",
+        global = true,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: String,
+
+    /// Accepted for runc's callers; skiff-runtime says nothing more with it
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Use systemd's cgroup driver (not supported: refused)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+
+    /// The command
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; its program waits for `start`
+    Create(CreateArgs),
+    /// Run the program of a created container
+    Start(IdArg),
+    /// Print a container's state as JSON
+    State(IdArg),
+    /// Send a signal to a container's first process (or, with --all, to all of them)
+    Kill(KillArgs),
+    /// Remove a container's state and cgroup
+    Delete(DeleteArgs),
+    /// Create and start a container, and wait for it (unless --detach)
+    Run(RunArgs),
+    /// List the containers
+    List(ListArgs),
+    /// Write a default config.json
+    Spec(SpecArgs),
+    /// Print what this runtime supports, as JSON
+    Features,
+}
+
+/// A container id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The container's id
+    pub id: String,
+}
+
+/// `create`'s flags.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory (default: the current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Write the container's pid to this file
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket to send the terminal's master to (process.terminal; not supported yet)
+    #[arg(long = "console-socket", value_name = "SOCKET")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted: skiff always uses pivot_root, the stronger of the two
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Accepted: skiff-runtime does not make a session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many extra descriptors (not supported: refused unless 0)
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// The container's id
+    pub id: String,
+}
+
+/// `run`'s flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// `create`'s flags.
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Start it and return, without waiting
+    #[arg(short, long)]
+    pub detach: bool,
+}
+
+/// `kill`'s flags.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process of the container's cgroup
+    #[arg(short, long)]
+    pub all: bool,
+    /// The container's id
+    pub id: String,
+    /// The signal, by name (TERM, SIGKILL) or number (default: SIGTERM)
+    pub signal: Option<String>,
+}
+
+/// `delete`'s flags.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; a missing one is not an error
+    #[arg(short, long)]
+    pub force: bool,
+    /// The container's id
+    pub id: String,
+}
+
+/// `list`'s flags.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// Print the ids only
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `spec`'s flags.
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Where to write config.json (default: the current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+}
+
+/// Runs the command line; returns the process's exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let message = format!("{err:#}");
+            eprintln!("skiff-runtime: {message}");
+            if let Some(log) = &cli.log {
+                write_log(log, &cli.log_format, &message);
+            }
+            1
+        }
+    }
+}
+
+/// Appends an error line to `--log`: `{"level":"error","msg":...,"time":...}` in JSON (what
+/// containerd's shim parses), a plain line otherwise.
+fn write_log(path: &Path, format: &str, message: &str) {
+    let time = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    let line = if format == "json" {
+        serde_json::json!({"level": "error", "msg": message, "time": time}).to_string()
+    } else {
+        format!("{time} error: {message}")
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    if cli.systemd_cgroup {
+        bail!(
+            "--systemd-cgroup is not supported: skiff-runtime manages cgroupfs directly; configure the caller with SystemdCgroup = false"
+        );
+    }
+    if !matches!(cli.log_format.as_str(), "text" | "json") {
+        bail!(
+            "invalid --log-format {:?}: use text or json",
+            cli.log_format
+        );
+    }
+    let store = Store::new(&cli.root);
+    match &cli.command {
+        Command::Create(args) => {
+            create(&store, args, false)?;
+            Ok(0)
+        }
+        Command::Start(IdArg { id }) => start(&store, id).map(|()| 0),
+        Command::State(IdArg { id }) => {
+            let (record, dir) = store.load(id)?;
+            println!("{}", serde_json::to_string_pretty(&record.oci_state(&dir))?);
+            Ok(0)
+        }
+        Command::Kill(args) => kill(&store, args).map(|()| 0),
+        Command::Delete(args) => delete(&store, &args.id, args.force).map(|()| 0),
+        Command::Run(args) => create(&store, &args.create, !args.detach),
+        Command::List(args) => list(&store, args).map(|()| 0),
+        Command::Spec(args) => spec(args.bundle.as_deref()).map(|()| 0),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features())?);
+            Ok(0)
+        }
+    }
+}
+
+// ANCHOR: create
+/// `create` (and `run`): maps the bundle, claims the id, launches the process, which waits on
+/// the exec fifo, records it, and returns; the process outlives this command (its parent is
+/// then the caller's subreaper, containerd's shim, or init). `run` starts it too and, unless
+/// detached, waits for it and cleans up, returning its exit code.
+fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
+    if args.console_socket.is_some() {
+        bail!("--console-socket is not supported yet (process.terminal): run without a terminal");
+    }
+    if args.preserve_fds > 0 {
+        bail!("--preserve-fds is not supported yet: pass 0");
+    }
+    chroot::launch::require_root()?;
+    let bundle = args.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+    let bundle = std::fs::canonicalize(&bundle)
+        .with_context(|| format!("open bundle {}", bundle.display()))?;
+    let spec = config::load(&bundle)?;
+    // Everything is checked before anything exists.
+    let mut mapped = config::map(&spec, &bundle, &args.id)?;
+    let dir = store.claim(&args.id)?;
+    mapped.prepared.add(ExecFifo::new(&dir.join(FIFO_NAME)));
+    let forwarder = if wait {
+        Some(chroot::signals::Forwarder::install().context("catch signals to forward")?)
+    } else {
+        None
+    };
+    let running = match mapped.prepared.spawn() {
+        Ok(running) => running,
+        Err(err) => {
+            let _ = store.remove(&args.id);
+            return Err(err).context(format!("create container {}", args.id));
+        }
+    };
+    let pid = running.pid().as_raw();
+    let record = Record {
+        id: args.id.clone(),
+        pid,
+        pid_start: crate::state::process_stat(pid).map_or(0, |(_, start)| start),
+        bundle: bundle.clone(),
+        rootfs: mapped.rootfs.clone(),
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        cgroup_path: mapped.cgroup_path.clone(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    };
+    let recorded = store.save(&record).and_then(|()| match &args.pid_file {
+        Some(path) => write_pid_file(path, pid).map_err(|source| crate::state::StateError::Io {
+            what: "write the pid file",
+            path: path.clone(),
+            source,
+        }),
+        None => Ok(()),
+    });
+    if let Err(err) = recorded {
+        // Undo: the process dies, the features clean up, the state goes.
+        let _ = nix::sys::signal::kill(running.pid(), Signal::SIGKILL);
+        let _ = running.wait();
+        let _ = store.remove(&args.id);
+        return Err(err.into());
+    }
+    let Some(forwarder) = forwarder else {
+        // `create` returns; the container's process keeps waiting on the fifo.
+        return Ok(0);
+    };
+    // `run` in the foreground: start it here, wait, clean up, pass the exit code back.
+    if let Err(err) = fifo::release(&dir.join(FIFO_NAME), pid, || record.alive()) {
+        let _ = nix::sys::signal::kill(running.pid(), Signal::SIGKILL);
+        let _ = running.wait();
+        let _ = store.remove(&args.id);
+        return Err(err.into());
+    }
+    let exit = running.wait_forwarding(&forwarder);
+    store.remove(&args.id)?;
+    let exit = exit?;
+    for warning in &exit.warnings {
+        eprintln!("skiff-runtime: warning: {warning}");
+    }
+    Ok(exit.code())
+}
+// ANCHOR_END: create
+
+/// Writes the pid the way runc does: a temporary file renamed into place, so a reader (the
+/// shim) never sees an empty file.
+fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, pid.to_string())?;
+    std::fs::rename(&tmp, path)
+}
+
+// ANCHOR: start
+fn start(store: &Store, id: &str) -> anyhow::Result<()> {
+    let (record, dir) = store.load(id)?;
+    match record.status(&dir) {
+        Status::Created => {}
+        status => bail!("cannot start container {id}: it is {status}, not created"),
+    }
+    fifo::release(&dir.join(FIFO_NAME), record.pid, || record.alive())?;
+    Ok(())
+}
+// ANCHOR_END: start
+
+/// A signal by name (`KILL`, `SIGKILL`) or number.
+pub fn parse_signal(text: &str) -> anyhow::Result<Signal> {
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).with_context(|| format!("invalid signal {text}"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| {
+        anyhow::anyhow!("invalid signal {text:?}: give a name such as TERM or a number such as 15")
+    })
+}
+
+// ANCHOR: kill
+fn kill(store: &Store, args: &KillArgs) -> anyhow::Result<()> {
+    let signal = parse_signal(args.signal.as_deref().unwrap_or("SIGTERM"))?;
+    let (record, dir) = store.load(&args.id)?;
+    if record.status(&dir) == Status::Stopped {
+        bail!("container {} is not running", args.id);
+    }
+    if args.all {
+        for pid in cgroups::processes_at(&record.cgroup_path)
+            .with_context(|| format!("list the processes of cgroup {}", record.cgroup_path))?
+        {
+            // One may have exited meanwhile.
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+        }
+        return Ok(());
+    }
+    nix::sys::signal::kill(Pid::from_raw(record.pid), signal).with_context(|| {
+        format!(
+            "send {signal} to process {} of container {}",
+            record.pid, args.id
+        )
+    })
+}
+// ANCHOR_END: kill
+
+// ANCHOR: delete
+/// `delete`: a stopped container's cgroup and state go; a created one is killed first (it never
+/// ran), a running one only with `--force`.
+fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
+    let (record, dir) = match store.load(id) {
+        Ok(found) => found,
+        Err(crate::state::StateError::NotFound(_)) if force => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    match record.status(&dir) {
+        Status::Stopped => {}
+        Status::Running if !force => {
+            bail!("cannot delete container {id}: it is running; stop it first or use --force")
+        }
+        Status::Created | Status::Running => {
+            let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+            let began = Instant::now();
+            while record.alive() {
+                if began.elapsed() > Duration::from_secs(10) {
+                    bail!(
+                        "container {id}: process {} did not die after SIGKILL",
+                        record.pid
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    // Stage 03's sweep: kills whatever is left in the cgroup, removes it.
+    cgroups::remove_cgroup(&record.cgroup_path)
+        .with_context(|| format!("remove cgroup {} of container {id}", record.cgroup_path))?;
+    store.remove(id)?;
+    Ok(())
+}
+// ANCHOR_END: delete
+
+fn list(store: &Store, args: &ListArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for id in store.ids()? {
+        if let Ok(found) = store.load(&id) {
+            rows.push(found);
+        }
+    }
+    if args.quiet {
+        for (record, _) in &rows {
+            println!("{}", record.id);
+        }
+        return Ok(());
+    }
+    match args.format.as_str() {
+        "json" => {
+            let states: Vec<_> = rows.iter().map(|(r, d)| r.oci_state(d)).collect();
+            println!("{}", serde_json::to_string(&states)?);
+        }
+        "table" => {
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
+            for (record, dir) in &rows {
+                let state = record.oci_state(dir);
+                println!(
+                    "{:<20} {:<8} {:<10} {:<40} {:<32} root",
+                    state.id,
+                    state.pid,
+                    state.status,
+                    state.bundle.display(),
+                    state.created
+                );
+            }
+        }
+        other => bail!("invalid --format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+// ANCHOR: spec
+/// `spec`: oci-spec's default config.json, trimmed to what skiff-runtime runs: no terminal,
+/// no inheritable capabilities.
+fn spec(bundle: Option<&Path>) -> anyhow::Result<()> {
+    let path = bundle.unwrap_or(Path::new(".")).join("config.json");
+    if path.exists() {
+        bail!("{} exists: remove it first", path.display());
+    }
+    let mut spec = oci_spec::runtime::Spec::default();
+    spec.set_hostname(Some("skiff".to_string()));
+    if let Some(mut process) = spec.process().clone() {
+        process.set_terminal(Some(false));
+        if let Some(mut caps) = process.capabilities().clone() {
+            caps.set_inheritable(None);
+            process.set_capabilities(Some(caps));
+        }
+        spec.set_process(Some(process));
+    }
+    spec.save(&path)
+        .with_context(|| format!("write {}", path.display()))
+}
+// ANCHOR_END: spec
+
+/// What `features` reports (runc's `features` format, runtime-spec features.md).
+fn features() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::state::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": [
+            "bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+            "noatime", "nodiratime", "relatime", "strictatime", "sync", "dirsync", "defaults",
+            "private", "rprivate"
+        ],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": namespaces::security::CAPABILITIES
+                .iter()
+                .map(|c| format!("CAP_{c}"))
+                .collect::<Vec<_>>(),
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": true},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false}
+        },
+        "annotations": {"org.skiff.runtime": "stages 01-03 of skiff"}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

@@ -1,0 +1,641 @@
+//! A bundle's `config.json`, mapped onto the stage features.
+//!
+//! The OCI runtime spec (config.md) describes a container as data: the process, the root, the
+//! namespaces, the mounts, the limits. Each field lands on the stage that teaches it:
+//!
+//! | config.json                                   | feature                                  |
+//! |-----------------------------------------------|------------------------------------------|
+//! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
+//! | `linux.namespaces` (new ones)                 | stage 02's [`namespaces::namespaces::Namespaces`] |
+//! | `linux.namespaces[].path` (net, ipc, uts)     | [`JoinPaths`]: setns(2) in the child     |
+//! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
+//! | `hostname`                                    | stage 02's `SetHostname`                 |
+//! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
+//! | `process.rlimits`                             | [`Rlimits`]: prlimit(2) from the parent  |
+//! | `linux.cgroupsPath`, `linux.resources`        | stage 03's [`cgroups::CgroupFeature`]    |
+//!
+//! Anything else that would change what the container may do is refused by name
+//! ([`ConfigError::Unsupported`]): a runtime that ignored `linux.uidMappings` would run as the
+//! host's root a container its caller meant to confine.
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chroot::{Feature, FeatureError, Plan, Prepared, Process, Slot, Started, Step};
+use namespaces::namespaces::{Namespace, Namespaces};
+use namespaces::seccomp::{Confinement, InstallFilter};
+use namespaces::security::{Privileges, capability_number};
+use namespaces::user::Identity;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::mounts::OciFilesystem;
+
+/// What in a `config.json` cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("read {path}: {reason}")]
+    Read {
+        /// The `config.json`.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A field is not mapped onto skiff's features yet.
+    #[error(
+        "{field} is not supported by skiff-runtime yet: remove it from config.json or use runc"
+    )]
+    Unsupported {
+        /// The field, in config.json's words.
+        field: String,
+    },
+    /// A field has a value skiff cannot use.
+    #[error("invalid {field} in config.json: {reason}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn unsupported(field: impl Into<String>) -> ConfigError {
+    ConfigError::Unsupported {
+        field: field.into(),
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads `<bundle>/config.json`.
+pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
+    let path = bundle.join("config.json");
+    Spec::load(&path).map_err(|e| ConfigError::Read {
+        path: path.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// A container ready to launch, and what the runtime must remember about it.
+pub struct Mapped {
+    /// The process and its features.
+    pub prepared: Prepared,
+    /// Its cgroup below each hierarchy's root (`<parent>/<id>`), for `delete` and `kill --all`.
+    pub cgroup_path: String,
+    /// The root filesystem on the host.
+    pub rootfs: PathBuf,
+}
+
+/// The cgroup parent when `linux.cgroupsPath` is not given: skiff's own, which stage 03 removes
+/// once empty.
+pub const DEFAULT_CGROUP_PARENT: &str = cgroups::DEFAULT_PARENT;
+
+// ANCHOR: map
+/// Maps `spec` (of the bundle `bundle`) onto the stage features, for container `id`. Checks
+/// everything first: nothing exists on the host until the features run.
+pub fn map(spec: &Spec, bundle: &Path, id: &str) -> Result<Mapped, ConfigError> {
+    refuse_unmapped(spec)?;
+    let process_spec = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "a container needs a process"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "skiff-runtime runs Linux containers only"))?;
+
+    // Stage 01: what runs.
+    let mut process = Process::new(process_spec.args().clone().unwrap_or_default());
+    process.env = process_spec.env().clone().unwrap_or_default();
+    process.cwd = process_spec.cwd().display().to_string();
+    process
+        .validate()
+        .map_err(|e| invalid("process", e.to_string()))?;
+    let mut prepared = Prepared::new(process);
+
+    // Stage 02: namespaces, new ones and ones to join.
+    let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
+    let has_uts = create.contains(&Namespace::Uts);
+    prepared.add(
+        Namespaces::new(create, None).map_err(|e| invalid("linux.namespaces", e.to_string()))?,
+    );
+    if !join.is_empty() {
+        prepared.add(JoinPaths::open(join)?);
+    }
+
+    // The root, the mounts, pivot_root.
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "a container needs a root filesystem"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let filesystem = OciFilesystem::new(spec, &rootfs, bundle)?;
+    let cgroup_view = filesystem.wants_cgroup_view();
+    prepared.add(filesystem);
+
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !has_uts {
+            return Err(invalid(
+                "hostname",
+                "setting a hostname needs a new uts namespace in linux.namespaces",
+            ));
+        }
+        namespaces::container::check_hostname(hostname)
+            .map_err(|e| invalid("hostname", e.to_string()))?;
+        prepared.add(namespaces::container::SetHostname(hostname.to_string()));
+    }
+
+    // User, capabilities, no_new_privs, seccomp; rlimits.
+    prepared.add(privileges(process_spec, linux)?);
+    if let Some(rlimits) = process_spec.rlimits() {
+        prepared.add(Rlimits::new(rlimits)?);
+    }
+
+    // Stage 03: the cgroup.
+    let mut cgroup = cgroup(linux, id)?;
+    cgroup.mount_cgroupfs = cgroup_view;
+    let cgroup_path = cgroup.path();
+    prepared.add(cgroup);
+    Ok(Mapped {
+        prepared,
+        cgroup_path,
+        rootfs,
+    })
+}
+// ANCHOR_END: map
+
+// ANCHOR: refuse
+/// The fields that would change what the container may do and that no feature maps yet.
+fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
+    if spec.hooks().is_some() {
+        return Err(unsupported("hooks"));
+    }
+    if let Some(process) = spec.process() {
+        if process.terminal() == Some(true) {
+            return Err(unsupported("process.terminal (a console socket)"));
+        }
+        if process
+            .apparmor_profile()
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(unsupported("process.apparmorProfile"));
+        }
+        if process
+            .selinux_label()
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(unsupported("process.selinuxLabel"));
+        }
+        if process.oom_score_adj().is_some() {
+            return Err(unsupported("process.oomScoreAdj"));
+        }
+        if process.user().umask().is_some() {
+            return Err(unsupported("process.user.umask"));
+        }
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let given = [
+        ("linux.uidMappings", linux.uid_mappings().is_some()),
+        ("linux.gidMappings", linux.gid_mappings().is_some()),
+        (
+            "linux.sysctl",
+            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        (
+            "linux.devices",
+            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().is_some()),
+        (
+            "linux.mountLabel",
+            linux
+                .mount_label()
+                .as_deref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+    ];
+    if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+        return Err(unsupported(*field));
+    }
+    if let Some(resources) = linux.resources() {
+        let given = [
+            ("linux.resources.blockIO", resources.block_io().is_some()),
+            (
+                "linux.resources.hugepageLimits",
+                resources
+                    .hugepage_limits()
+                    .as_ref()
+                    .is_some_and(|h| !h.is_empty()),
+            ),
+            ("linux.resources.network", resources.network().is_some()),
+            ("linux.resources.rdma", resources.rdma().is_some()),
+            (
+                "linux.resources.unified",
+                resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
+            ),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(unsupported(*field));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: refuse
+
+/// Namespaces to join: the kind, and the file that names one (`/proc/PID/ns/net`).
+type JoinList = Vec<(Namespace, PathBuf)>;
+
+/// The namespaces to create, and those to join by path.
+fn namespaces(
+    list: &[oci_spec::runtime::LinuxNamespace],
+) -> Result<(BTreeSet<Namespace>, JoinList), ConfigError> {
+    let mut create = BTreeSet::new();
+    let mut join = Vec::new();
+    for ns in list {
+        let kind = match ns.typ() {
+            LinuxNamespaceType::Pid => Namespace::Pid,
+            LinuxNamespaceType::Uts => Namespace::Uts,
+            LinuxNamespaceType::Ipc => Namespace::Ipc,
+            LinuxNamespaceType::Mount => Namespace::Mount,
+            LinuxNamespaceType::Network => Namespace::Net,
+            LinuxNamespaceType::Cgroup => Namespace::Cgroup,
+            LinuxNamespaceType::User => return Err(unsupported("linux.namespaces: user")),
+            other => return Err(unsupported(format!("linux.namespaces: {other}"))),
+        };
+        match ns.path() {
+            None => {
+                create.insert(kind);
+            }
+            // Joined by the child with setns(2) before its root changes. A pid namespace would
+            // take another fork, a mount namespace another root: not yet.
+            Some(path) if matches!(kind, Namespace::Net | Namespace::Ipc | Namespace::Uts) => {
+                join.push((kind, path.clone()));
+            }
+            Some(_) => return Err(unsupported(format!("linux.namespaces: a path for {kind}"))),
+        }
+    }
+    if !create.contains(&Namespace::Mount) {
+        return Err(invalid(
+            "linux.namespaces",
+            "skiff-runtime needs a new mount namespace (type \"mount\")",
+        ));
+    }
+    Ok((create, join))
+}
+
+/// Stage 02's privileges from `process.user`, `process.capabilities`,
+/// `process.noNewPrivileges` and `linux.seccomp`.
+fn privileges(
+    process: &oci_spec::runtime::Process,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<Privileges, ConfigError> {
+    let user = process.user();
+    let identity = Identity {
+        uid: user.uid(),
+        gid: user.gid(),
+        groups: user.additional_gids().clone().unwrap_or_default(),
+        home: "/".to_string(),
+    };
+    let caps = capabilities(process, user.uid())?;
+    let filter = match linux.seccomp() {
+        None => None,
+        Some(seccomp) => {
+            // The spec's seccomp is Docker's profile format, which stage 02 compiles.
+            let json = serde_json::to_string(seccomp)
+                .map_err(|e| invalid("linux.seccomp", e.to_string()))?;
+            let program = namespaces::seccomp::compile(&json, &caps)
+                .map_err(|reason| invalid("linux.seccomp", reason))?;
+            Some(Arc::new(InstallFilter::new(program)))
+        }
+    };
+    let confinement = Confinement {
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+        filter,
+    };
+    Ok(Privileges::new(caps, identity).confined(confinement))
+}
+
+// ANCHOR: capabilities
+/// The capability set of `process.capabilities`. Stage 02 keeps one set: the bounding set, and
+/// for root the effective and permitted sets too, with nothing inheritable or ambient. A spec
+/// asking for different sets is refused rather than run with other privileges than it says.
+fn capabilities(
+    process: &oci_spec::runtime::Process,
+    uid: u32,
+) -> Result<BTreeSet<u32>, ConfigError> {
+    let Some(caps) = process.capabilities() else {
+        return Ok(BTreeSet::new());
+    };
+    let numbers = |field: &str, set: &Option<oci_spec::runtime::Capabilities>| {
+        set.iter()
+            .flatten()
+            .map(|cap| {
+                capability_number(&cap.to_string())
+                    .map_err(|e| invalid(format!("process.capabilities.{field}"), e.to_string()))
+            })
+            .collect::<Result<BTreeSet<u32>, _>>()
+    };
+    let bounding = numbers("bounding", caps.bounding())?;
+    let effective = numbers("effective", caps.effective())?;
+    let permitted = numbers("permitted", caps.permitted())?;
+    let inheritable = numbers("inheritable", caps.inheritable())?;
+    let ambient = numbers("ambient", caps.ambient())?;
+    if uid == 0 && (effective != bounding || permitted != bounding) {
+        return Err(unsupported(
+            "process.capabilities with effective or permitted sets other than the bounding set",
+        ));
+    }
+    if uid != 0 && !(effective.is_empty() && permitted.is_empty() && ambient.is_empty()) {
+        return Err(unsupported(
+            "process.capabilities for a non-root user (effective, permitted, ambient)",
+        ));
+    }
+    if !inheritable.is_empty() {
+        return Err(unsupported("process.capabilities.inheritable"));
+    }
+    // Root has every ambient capability it has in its permitted set anyway.
+    if !ambient.is_subset(&bounding) {
+        return Err(unsupported(
+            "process.capabilities.ambient beyond the bounding set",
+        ));
+    }
+    Ok(bounding)
+}
+// ANCHOR_END: capabilities
+
+/// Stage 03's cgroup at `linux.cgroupsPath` with `linux.resources`' limits.
+fn cgroup(
+    linux: &oci_spec::runtime::Linux,
+    id: &str,
+) -> Result<cgroups::CgroupFeature, ConfigError> {
+    let (parent, name) = cgroup_path(linux.cgroups_path().as_deref(), id)?;
+    let mut args = cgroups::CgroupArgs::default();
+    if let Some(resources) = linux.resources() {
+        if let Some(memory) = resources.memory() {
+            let given = [
+                ("reservation", memory.reservation().is_some()),
+                ("kernel", memory.kernel().is_some()),
+                ("kernelTCP", memory.kernel_tcp().is_some()),
+                ("swappiness", memory.swappiness().is_some()),
+                (
+                    "disableOOMKiller",
+                    memory.disable_oom_killer() == Some(true),
+                ),
+            ];
+            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(unsupported(format!("linux.resources.memory.{field}")));
+            }
+            args.memory = memory.limit().filter(|l| *l > 0).map(|l| l.to_string());
+            args.memory_swap = memory.swap().map(|s| s.to_string());
+        }
+        if let Some(pids) = resources.pids() {
+            args.pids_limit = Some(pids.limit().to_string());
+        }
+        if let Some(cpu) = resources.cpu() {
+            if cpu.quota().is_some() || cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
+                return Err(unsupported(
+                    "linux.resources.cpu (only shares and cpus are mapped)",
+                ));
+            }
+            args.cpu_shares = cpu.shares().map(|s| s.to_string());
+            args.cpuset_cpus = cpu.cpus().clone();
+        }
+    }
+    args.cgroup_parent = Some(parent);
+    let mut feature = args
+        .feature(&name)
+        .map_err(|e| invalid("linux.resources", e.to_string()))?;
+    // `linux.resources.devices` is not read: Docker's default device rules apply.
+    feature.devices = Some(cgroups::devices::docker_default());
+    Ok(feature)
+}
+
+// ANCHOR: cgroup_path
+/// `linux.cgroupsPath` as stage 03's parent and name: `/default/ID` (what containerd gives) is
+/// the parent `default` and the cgroup `ID`; none is `skiff/<id>`. systemd's
+/// `slice:prefix:name` form is refused: there is no systemd cgroup driver here.
+pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<(String, String), ConfigError> {
+    let Some(path) = path else {
+        return Ok((DEFAULT_CGROUP_PARENT.to_string(), id.to_string()));
+    };
+    let text = path.display().to_string();
+    if text.contains(':') {
+        return Err(unsupported(format!(
+            "linux.cgroupsPath {text:?} in systemd's slice:prefix:name form (--systemd-cgroup)"
+        )));
+    }
+    match text.trim_matches('/').rsplit_once('/') {
+        Some((parent, name)) if !parent.is_empty() && !name.is_empty() => {
+            Ok((parent.to_string(), name.to_string()))
+        }
+        _ => Err(invalid(
+            "linux.cgroupsPath",
+            format!("{text:?}: give a parent and a name, such as /default/{id}"),
+        )),
+    }
+}
+// ANCHOR_END: cgroup_path
+
+/// Namespaces to join by path (a pod's network, say): opened by the parent, entered by the child
+/// with setns(2) before anything else.
+pub struct JoinPaths {
+    files: Vec<(Namespace, PathBuf, OwnedFd)>,
+}
+
+impl JoinPaths {
+    /// Opens every path now, so a wrong one fails before anything exists.
+    fn open(paths: JoinList) -> Result<Self, ConfigError> {
+        let files = paths
+            .into_iter()
+            .map(|(kind, path)| {
+                let file = std::fs::File::open(&path).map_err(|e| {
+                    invalid(
+                        format!("linux.namespaces ({kind})"),
+                        format!("open {}: {e}", path.display()),
+                    )
+                })?;
+                Ok((kind, path, OwnedFd::from(file)))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(JoinPaths { files })
+    }
+}
+
+/// The child's setns(2) into one namespace file it inherited.
+#[derive(Debug)]
+struct SetNs {
+    fd: libc::c_int,
+    kind: libc::c_int,
+    path: String,
+}
+
+impl chroot::ChildStep for SetNs {
+    fn run(&self) -> Result<(), nix::errno::Errno> {
+        // SAFETY: setns(2) takes a descriptor this process holds and a flag; no memory.
+        nix::errno::Errno::result(unsafe { libc::setns(self.fd, self.kind) }).map(drop)
+    }
+}
+
+impl std::fmt::Display for SetNs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "join namespace {}", self.path)
+    }
+}
+
+impl Feature for JoinPaths {
+    fn name(&self) -> &'static str {
+        "namespace paths"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Namespaces
+    }
+
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        for (kind, path, fd) in &self.files {
+            let step = SetNs {
+                fd: fd.as_raw_fd(),
+                kind: kind.clone_flag(),
+                path: path.display().to_string(),
+            };
+            // First of all: the mounts and the loopback that follow happen in the joined ones.
+            plan.early.insert(0, Step::Custom(Arc::new(step)));
+        }
+        Ok(())
+    }
+}
+
+// ANCHOR: rlimits
+/// `process.rlimits`, set on the waiting child from outside with prlimit(2): they survive
+/// setuid and execve, and the parent still has the right to raise hard limits.
+pub struct Rlimits {
+    limits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+}
+
+impl Rlimits {
+    fn new(list: &[oci_spec::runtime::PosixRlimit]) -> Result<Self, ConfigError> {
+        let limits = list
+            .iter()
+            .map(|r| {
+                let name = serde_json::to_value(r.typ())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let resource = rlimit_resource(&name)
+                    .ok_or_else(|| invalid("process.rlimits", format!("unknown type {name:?}")))?;
+                Ok((
+                    resource,
+                    libc::rlimit {
+                        rlim_cur: r.soft(),
+                        rlim_max: r.hard(),
+                    },
+                ))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Rlimits { limits })
+    }
+}
+
+impl Feature for Rlimits {
+    fn name(&self) -> &'static str {
+        "rlimits"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Privileges
+    }
+
+    fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
+        Ok(())
+    }
+
+    fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
+        for (resource, limit) in &self.limits {
+            // SAFETY: prlimit(2) reads one rlimit struct that lives across the call.
+            let rc = unsafe {
+                libc::prlimit(child.pid.as_raw(), *resource, limit, std::ptr::null_mut())
+            };
+            nix::errno::Errno::result(rc).map_err(|e| {
+                FeatureError::with(format!("set rlimit {resource} of process {}", child.pid), e)
+            })?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: rlimits
+
+/// The resource number of an `RLIMIT_*` name.
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_paths_split_into_parent_and_name() {
+        assert_eq!(
+            cgroup_path(Some(Path::new("/default/web")), "web").unwrap(),
+            ("default".to_string(), "web".to_string())
+        );
+        assert_eq!(
+            cgroup_path(None, "web").unwrap(),
+            (DEFAULT_CGROUP_PARENT.to_string(), "web".to_string())
+        );
+        let err = cgroup_path(Some(Path::new("system.slice:docker:web")), "web").unwrap_err();
+        assert!(err.to_string().contains("systemd"), "{err}");
+    }
+
+    #[test]
+    fn a_user_namespace_is_refused_by_name() {
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap();
+        let mut list = linux.namespaces().clone().unwrap();
+        list.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()
+                .unwrap(),
+        );
+        linux.set_namespaces(Some(list));
+        spec.set_linux(Some(linux));
+        let err = map(&spec, Path::new("/nonexistent"), "x").err().unwrap();
+        assert!(err.to_string().contains("user"), "{err}");
+    }
+}

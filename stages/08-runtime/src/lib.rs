@@ -1,0 +1,24 @@
+//! # skiff as an OCI runtime
+//!
+//! containerd, CRI-O and dockerd do not make containers themselves: they hand a *bundle* (a
+//! directory with a root filesystem and a `config.json`) to an OCI runtime, runc by default,
+//! and drive it through a small command line: `create`, `start`, `state`, `kill`, `delete`. The
+//! contract is the OCI runtime specification (runtime-spec: `config.md`, `runtime.md`) and
+//! runc(8)'s flags.
+//!
+//! `skiff-runtime` is that command line over the stage crates, copying none of them:
+//!
+//! - [`config`]: a bundle's `config.json` (oci-spec's runtime types) mapped onto stage 01's
+//!   [`chroot::Prepared`], with stage 02's namespaces, hostname and privileges and stage 03's
+//!   cgroup; what is not mapped yet is refused by name, never ignored;
+//! - [`mounts`]: the spec's mounts, masked and read-only paths, in order, then pivot_root;
+//! - [`fifo`]: the exec fifo that splits `create` from `start`;
+//! - [`state`]: what the runtime knows of a container, in `--root/ID/state.json`, and the
+//!   spec's state JSON that `state` prints;
+//! - [`cli`]: the commands.
+
+pub mod cli;
+pub mod config;
+pub mod fifo;
+pub mod mounts;
+pub mod state;
