@@ -1,0 +1,390 @@
+//! The OCI runtime command line, black-box: every test runs against `skiff-runtime` and, as the
+//! control that proves the test itself, against runc when it is installed. A bundle is the lab
+//! fixture's busybox rootfs and a config.json that `skiff-runtime spec` wrote, adjusted here.
+//! Root only: each test says why it skipped otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const RUNC: &str = "/usr/sbin/runc";
+
+/// The runtime under test.
+#[derive(Clone, Copy)]
+enum Runtime {
+    Skiff,
+    Runc,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Skiff => "skiff",
+            Runtime::Runc => "runc",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Runtime::Skiff => env!("CARGO_BIN_EXE_skiff-runtime"),
+            Runtime::Runc => RUNC,
+        }
+    }
+}
+
+/// Why this test cannot run here, if it cannot.
+fn skip_reason(runtime: Runtime) -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("containers need root".into());
+    }
+    if !Path::new(runtime.binary()).exists() {
+        return Some(format!("{} is not installed", runtime.binary()));
+    }
+    None
+}
+
+/// A bundle and a state root of one test, removed with everything the test made — also when
+/// it fails: the container is deleted by force, the cgroup parent removed, the dirs deleted.
+struct Bundle {
+    runtime: Runtime,
+    dir: PathBuf,
+    root: PathBuf,
+    id: String,
+    cgroup_parent: String,
+}
+
+impl Bundle {
+    fn new(runtime: Runtime, test: &str) -> Bundle {
+        let unique = format!("i15-{}-{test}-{}", runtime.name(), std::process::id());
+        let dir = std::env::temp_dir().join(format!("{unique}-bundle"));
+        let root = std::env::temp_dir().join(format!("{unique}-state"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make the bundle dir");
+        let bundle = Bundle {
+            runtime,
+            dir,
+            root,
+            id: format!("{test}-{}", std::process::id()),
+            cgroup_parent: unique,
+        };
+        // The config: skiff-runtime's `spec`, for both runtimes.
+        let out = Command::new(Runtime::Skiff.binary())
+            .arg("spec")
+            .current_dir(&bundle.dir)
+            .output()
+            .expect("run skiff-runtime spec");
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rootfs = labs::fixtures().expect("the lab fixtures").rootfs.clone();
+        bundle.edit(|c| {
+            c["root"]["path"] = Value::from(rootfs.display().to_string());
+            c["linux"]["cgroupsPath"] =
+                Value::from(format!("/{}/{}", bundle.cgroup_parent, bundle.id));
+        });
+        bundle
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    fn edit(&self, change: impl FnOnce(&mut Value)) {
+        let text = std::fs::read_to_string(self.config_path()).expect("read config.json");
+        let mut config: Value = serde_json::from_str(&text).expect("parse config.json");
+        change(&mut config);
+        std::fs::write(self.config_path(), config.to_string()).expect("write config.json");
+    }
+
+    fn args(&self, args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// `runtime --root ROOT ARGS...`, waited for, output captured.
+    fn call(&self, args: &[&str]) -> Output {
+        Command::new(self.runtime.binary())
+            .arg("--root")
+            .arg(&self.root)
+            .args(self.args(args))
+            .current_dir(&self.dir)
+            .output()
+            .expect("run the runtime")
+    }
+
+    /// `create`: its stdio goes to files, since the container keeps them open after it returns.
+    fn create(&self) -> (bool, String) {
+        let err_path = self.dir.join("create.err");
+        let err = std::fs::File::create(&err_path).expect("create.err");
+        let status = Command::new(self.runtime.binary())
+            .arg("--root")
+            .arg(&self.root)
+            .args(["create", "--bundle"])
+            .arg(&self.dir)
+            .arg("--pid-file")
+            .arg(self.dir.join("pid"))
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .status()
+            .expect("run create");
+        let message = std::fs::read_to_string(&err_path).unwrap_or_default();
+        (status.success(), message)
+    }
+
+    fn state(&self) -> Value {
+        let out = self.call(&["state", &self.id]);
+        assert!(
+            out.status.success(),
+            "state: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("state is JSON")
+    }
+
+    fn wait_for_status(&self, status: &str) -> Value {
+        let began = Instant::now();
+        loop {
+            let state = self.state();
+            if state["status"] == status {
+                return state;
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "still {state} after 10s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The container's cgroup in the memory hierarchy (v1 here; the v2 tree otherwise).
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        ["memory", "pids", "unified"]
+            .iter()
+            .map(|c| {
+                Path::new("/sys/fs/cgroup")
+                    .join(c)
+                    .join(&self.cgroup_parent)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.call(&["delete", "--force", &self.id]);
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let parent = hierarchy.path().join(&self.cgroup_parent);
+            let _ = std::fs::remove_dir(parent.join(&self.id));
+            let _ = std::fs::remove_dir(parent);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn set_args(bundle: &Bundle, args: &[&str]) {
+    bundle.edit(|c| c["process"]["args"] = Value::from(args.to_vec()));
+}
+
+/// `run` prints what the program prints and passes its exit code back.
+fn run_passes_output_and_exit_codes(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "run");
+    set_args(&bundle, &["/bin/echo", "hello from the bundle"]);
+    let out = bundle.call(&[
+        "run",
+        "--bundle",
+        &bundle.dir.display().to_string(),
+        &bundle.id,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the bundle\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    set_args(&bundle, &["/bin/sh", "-c", "exit 3"]);
+    let out = bundle.call(&[
+        "run",
+        "--bundle",
+        &bundle.dir.display().to_string(),
+        &bundle.id,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing of the container is left once `run` returned.
+    assert!(
+        bundle
+            .cgroup_dirs()
+            .iter()
+            .all(|d| !d.join(&bundle.id).exists()),
+        "the cgroup is left"
+    );
+}
+
+/// `create` leaves the process waiting before the program; `start` runs it; `kill` and
+/// `delete` leave no process, cgroup or state behind.
+fn create_start_kill_delete(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "life");
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    bundle.edit(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 * 1024 * 1024});
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 32});
+    });
+    let (ok, message) = bundle.create();
+    assert!(ok, "create failed: {message}");
+
+    let state = bundle.state();
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["id"], bundle.id.as_str());
+    assert!(state["ociVersion"].is_string(), "{state}");
+    let pid = state["pid"].as_i64().expect("a pid");
+    let pid_file = std::fs::read_to_string(bundle.dir.join("pid")).expect("the pid file");
+    assert_eq!(pid_file.trim(), pid.to_string());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert!(
+        !cmdline.starts_with(b"/bin/sleep"),
+        "the program runs before start: {}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    // The limits are on the cgroup already.
+    let memory = Path::new("/sys/fs/cgroup/memory")
+        .join(&bundle.cgroup_parent)
+        .join(&bundle.id)
+        .join("memory.limit_in_bytes");
+    if let Ok(limit) = std::fs::read_to_string(&memory) {
+        assert_eq!(limit.trim(), (64 * 1024 * 1024).to_string());
+    }
+
+    let out = bundle.call(&["start", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle.wait_for_status("running");
+    let began = Instant::now();
+    while !std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .starts_with(b"/bin/sleep\x001000")
+    {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the program never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // A running container is not deleted without --force.
+    let out = bundle.call(&["delete", &bundle.id]);
+    assert!(
+        !out.status.success(),
+        "delete of a running container succeeded"
+    );
+
+    let out = bundle.call(&["kill", &bundle.id, "KILL"]);
+    assert!(
+        out.status.success(),
+        "kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = bundle.wait_for_status("stopped");
+    assert_eq!(state["id"], bundle.id.as_str());
+    let out = bundle.call(&["delete", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = bundle.call(&["state", &bundle.id]);
+    assert!(!out.status.success(), "state after delete succeeded");
+    assert!(
+        bundle
+            .cgroup_dirs()
+            .iter()
+            .all(|d| !d.join(&bundle.id).exists()),
+        "the cgroup is left"
+    );
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(!alive, "process {pid} is left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(&bundle.id), "a mount is left:\n{mounts}");
+}
+
+/// `create` of a bundle asking for a user namespace fails, names the field, and leaves no
+/// state behind (runc maps it; skiff-runtime refuses rather than run it unconfined).
+#[test]
+fn skiff_refuses_what_it_does_not_map() {
+    if let Some(reason) = skip_reason(Runtime::Skiff) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let bundle = Bundle::new(Runtime::Skiff, "refuse");
+    bundle.edit(|c| {
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded");
+    assert!(message.contains("linux.uidMappings"), "{message}");
+    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
+}
+
+#[test]
+fn skiff_systemd_cgroup_is_refused_clearly() {
+    if let Some(reason) = skip_reason(Runtime::Skiff) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let out = Command::new(Runtime::Skiff.binary())
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .expect("run skiff-runtime");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
+}
+
+macro_rules! both {
+    ($($test:ident),*) => {
+        mod skiff {
+            $(
+                #[test]
+                fn $test() {
+                    match super::skip_reason(super::Runtime::Skiff) {
+                        Some(reason) => eprintln!("skipped: {reason}"),
+                        None => super::$test(super::Runtime::Skiff),
+                    }
+                }
+            )*
+        }
+        /// The same tests against runc: they pass there, so they test the runtime.
+        mod runc {
+            $(
+                #[test]
+                fn $test() {
+                    match super::skip_reason(super::Runtime::Runc) {
+                        Some(reason) => eprintln!("skipped: {reason}"),
+                        None => super::$test(super::Runtime::Runc),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+both!(run_passes_output_and_exit_codes, create_start_kill_delete);
