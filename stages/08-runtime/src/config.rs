@@ -231,9 +231,7 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
                 .is_some_and(|l| !l.is_empty()),
         ),
     ];
-    if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-        return Err(unsupported(*field));
-    }
+    refuse_given(&given)?;
     if let Some(resources) = linux.resources() {
         let given = [
             ("linux.resources.blockIO", resources.block_io().is_some()),
@@ -251,11 +249,17 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
                 resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
             ),
         ];
-        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-            return Err(unsupported(*field));
-        }
+        refuse_given(&given)?;
     }
     Ok(())
+}
+
+/// The first field of `fields` that the spec sets, refused.
+fn refuse_given(fields: &[(&str, bool)]) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(unsupported(*field)),
+        None => Ok(()),
+    }
 }
 // ANCHOR_END: refuse
 
@@ -390,18 +394,25 @@ fn cgroup(
     if let Some(resources) = linux.resources() {
         if let Some(memory) = resources.memory() {
             let given = [
-                ("reservation", memory.reservation().is_some()),
-                ("kernel", memory.kernel().is_some()),
-                ("kernelTCP", memory.kernel_tcp().is_some()),
-                ("swappiness", memory.swappiness().is_some()),
                 (
-                    "disableOOMKiller",
+                    "linux.resources.memory.reservation",
+                    memory.reservation().is_some(),
+                ),
+                ("linux.resources.memory.kernel", memory.kernel().is_some()),
+                (
+                    "linux.resources.memory.kernelTCP",
+                    memory.kernel_tcp().is_some(),
+                ),
+                (
+                    "linux.resources.memory.swappiness",
+                    memory.swappiness().is_some(),
+                ),
+                (
+                    "linux.resources.memory.disableOOMKiller",
                     memory.disable_oom_killer() == Some(true),
                 ),
             ];
-            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
-                return Err(unsupported(format!("linux.resources.memory.{field}")));
-            }
+            refuse_given(&given)?;
             args.memory = memory.limit().filter(|l| *l > 0).map(|l| l.to_string());
             args.memory_swap = memory.swap().map(|s| s.to_string());
         }

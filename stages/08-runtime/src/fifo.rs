@@ -93,6 +93,17 @@ impl Feature for ExecFifo {
             ));
         }
         self.held = Some(held);
+        // Until it execs, the process is skiff-runtime's own binary, waiting inside the
+        // container: non-dumpable, so no process there may open its /proc/PID/exe (the way
+        // CVE-2019-5736 overwrote runc) or its memory without CAP_SYS_PTRACE. execve resets it.
+        plan.early.insert(
+            0,
+            chroot::Step::Prctl {
+                option: libc::PR_SET_DUMPABLE,
+                args: [0, 0, 0, 0],
+                what: "make the waiting process non-dumpable",
+            },
+        );
         plan.exec_with = Some(wait_for_start);
         Ok(())
     }

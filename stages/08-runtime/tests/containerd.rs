@@ -4,50 +4,15 @@
 //! skiff store and written out by stage 04's `save` (what `skiff save` does), then imported with
 //! `ctr images import`. The same checks run against runc, which proves them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Runtime;
+
 const IMAGE: &str = "docker.io/library/skiff-lab:latest";
-
-#[derive(Clone, Copy)]
-enum Runtime {
-    Skiff,
-    Runc,
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Skiff => "skiff",
-            Runtime::Runc => "runc",
-        }
-    }
-
-    fn binary(self) -> &'static str {
-        match self {
-            Runtime::Skiff => env!("CARGO_BIN_EXE_skiff-runtime"),
-            Runtime::Runc => "/usr/sbin/runc",
-        }
-    }
-}
-
-fn skip_reason(runtime: Runtime) -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("containerd needs root".into());
-    }
-    for tool in [
-        "/usr/bin/containerd",
-        "/usr/bin/ctr",
-        "/usr/bin/containerd-shim-runc-v2",
-        runtime.binary(),
-    ] {
-        if !Path::new(tool).exists() {
-            return Some(format!("{tool} is not installed"));
-        }
-    }
-    None
-}
 
 /// A containerd of this test's own. Dropping it removes every task and container it ran, stops
 /// it, unmounts what is left under its directory and deletes the directory.
@@ -275,32 +240,4 @@ fn ctr_runs_containers(runtime: Runtime) {
     );
 }
 
-macro_rules! both {
-    ($($test:ident),*) => {
-        mod skiff {
-            $(
-                #[test]
-                fn $test() {
-                    match super::skip_reason(super::Runtime::Skiff) {
-                        Some(reason) => eprintln!("skipped: {reason}"),
-                        None => super::$test(super::Runtime::Skiff),
-                    }
-                }
-            )*
-        }
-        /// The same checks with runc: they pass there, so they test the runtime.
-        mod runc {
-            $(
-                #[test]
-                fn $test() {
-                    match super::skip_reason(super::Runtime::Runc) {
-                        Some(reason) => eprintln!("skipped: {reason}"),
-                        None => super::$test(super::Runtime::Runc),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-both!(ctr_runs_containers);
+both!(&["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2"]; ctr_runs_containers);

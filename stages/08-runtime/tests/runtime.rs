@@ -3,47 +3,14 @@
 //! fixture's busybox rootfs and a config.json that `skiff-runtime spec` wrote, adjusted here.
 //! Root only: each test says why it skipped otherwise.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Runtime;
 use serde_json::Value;
-
-const RUNC: &str = "/usr/sbin/runc";
-
-/// The runtime under test.
-#[derive(Clone, Copy)]
-enum Runtime {
-    Skiff,
-    Runc,
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Skiff => "skiff",
-            Runtime::Runc => "runc",
-        }
-    }
-
-    fn binary(self) -> &'static str {
-        match self {
-            Runtime::Skiff => env!("CARGO_BIN_EXE_skiff-runtime"),
-            Runtime::Runc => RUNC,
-        }
-    }
-}
-
-/// Why this test cannot run here, if it cannot.
-fn skip_reason(runtime: Runtime) -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("containers need root".into());
-    }
-    if !Path::new(runtime.binary()).exists() {
-        return Some(format!("{} is not installed", runtime.binary()));
-    }
-    None
-}
 
 /// A bundle and a state root of one test, removed with everything the test made — also when
 /// it fails: the container is deleted by force, the cgroup parent removed, the dirs deleted.
@@ -136,6 +103,12 @@ impl Bundle {
         (status.success(), message)
     }
 
+    /// `run --bundle DIR ID`, in the foreground.
+    fn run(&self) -> Output {
+        let dir = self.dir.display().to_string();
+        self.call(&["run", "--bundle", &dir, &self.id])
+    }
+
     fn state(&self) -> Value {
         let out = self.call(&["state", &self.id]);
         assert!(
@@ -161,16 +134,16 @@ impl Bundle {
         }
     }
 
-    /// The container's cgroup in the memory hierarchy (v1 here; the v2 tree otherwise).
-    fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        ["memory", "pids", "unified"]
-            .iter()
-            .map(|c| {
-                Path::new("/sys/fs/cgroup")
-                    .join(c)
-                    .join(&self.cgroup_parent)
-            })
-            .collect()
+    /// Whether the container's cgroup is still there, in the memory or pids hierarchy (v1) or
+    /// the v2 tree.
+    fn cgroup_left(&self) -> bool {
+        ["memory", "pids", "unified"].iter().any(|c| {
+            Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(&self.cgroup_parent)
+                .join(&self.id)
+                .exists()
+        })
     }
 }
 
@@ -199,12 +172,7 @@ fn set_args(bundle: &Bundle, args: &[&str]) {
 fn run_passes_output_and_exit_codes(runtime: Runtime) {
     let bundle = Bundle::new(runtime, "run");
     set_args(&bundle, &["/bin/echo", "hello from the bundle"]);
-    let out = bundle.call(&[
-        "run",
-        "--bundle",
-        &bundle.dir.display().to_string(),
-        &bundle.id,
-    ]);
+    let out = bundle.run();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "hello from the bundle\n",
@@ -213,12 +181,7 @@ fn run_passes_output_and_exit_codes(runtime: Runtime) {
     );
     assert_eq!(out.status.code(), Some(0));
     set_args(&bundle, &["/bin/sh", "-c", "exit 3"]);
-    let out = bundle.call(&[
-        "run",
-        "--bundle",
-        &bundle.dir.display().to_string(),
-        &bundle.id,
-    ]);
+    let out = bundle.run();
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -226,13 +189,7 @@ fn run_passes_output_and_exit_codes(runtime: Runtime) {
         String::from_utf8_lossy(&out.stderr)
     );
     // Nothing of the container is left once `run` returned.
-    assert!(
-        bundle
-            .cgroup_dirs()
-            .iter()
-            .all(|d| !d.join(&bundle.id).exists()),
-        "the cgroup is left"
-    );
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
 }
 
 /// `create` leaves the process waiting before the program; `start` runs it; `kill` and
@@ -312,13 +269,7 @@ fn create_start_kill_delete(runtime: Runtime) {
 
     let out = bundle.call(&["state", &bundle.id]);
     assert!(!out.status.success(), "state after delete succeeded");
-    assert!(
-        bundle
-            .cgroup_dirs()
-            .iter()
-            .all(|d| !d.join(&bundle.id).exists()),
-        "the cgroup is left"
-    );
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
     let alive =
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
     assert!(!alive, "process {pid} is left");
@@ -330,7 +281,7 @@ fn create_start_kill_delete(runtime: Runtime) {
 /// state behind (runc maps it; skiff-runtime refuses rather than run it unconfined).
 #[test]
 fn skiff_refuses_what_it_does_not_map() {
-    if let Some(reason) = skip_reason(Runtime::Skiff) {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
         eprintln!("skipped: {reason}");
         return;
     }
@@ -347,7 +298,7 @@ fn skiff_refuses_what_it_does_not_map() {
 
 #[test]
 fn skiff_systemd_cgroup_is_refused_clearly() {
-    if let Some(reason) = skip_reason(Runtime::Skiff) {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
         eprintln!("skipped: {reason}");
         return;
     }
@@ -359,32 +310,4 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-macro_rules! both {
-    ($($test:ident),*) => {
-        mod skiff {
-            $(
-                #[test]
-                fn $test() {
-                    match super::skip_reason(super::Runtime::Skiff) {
-                        Some(reason) => eprintln!("skipped: {reason}"),
-                        None => super::$test(super::Runtime::Skiff),
-                    }
-                }
-            )*
-        }
-        /// The same tests against runc: they pass there, so they test the runtime.
-        mod runc {
-            $(
-                #[test]
-                fn $test() {
-                    match super::skip_reason(super::Runtime::Runc) {
-                        Some(reason) => eprintln!("skipped: {reason}"),
-                        None => super::$test(super::Runtime::Runc),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-both!(run_passes_output_and_exit_codes, create_start_kill_delete);
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete);
