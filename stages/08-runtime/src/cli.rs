@@ -89,7 +89,7 @@ pub struct CreateArgs {
     /// Write the container's pid to this file
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
-    /// A unix socket to send the terminal's master to (process.terminal; not supported yet)
+    /// A unix socket to send the terminal's master to (with process.terminal)
     #[arg(long = "console-socket", value_name = "SOCKET")]
     pub console_socket: Option<PathBuf>,
     /// Accepted: skiff always uses pivot_root, the stronger of the two
@@ -233,9 +233,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 /// then the caller's subreaper, containerd's shim, or init). `run` starts it too and, unless
 /// detached, waits for it and cleans up, returning its exit code.
 fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
-    if args.console_socket.is_some() {
-        bail!("--console-socket is not supported yet (process.terminal): run without a terminal");
-    }
     if args.preserve_fds > 0 {
         bail!("--preserve-fds is not supported yet: pass 0");
     }
@@ -245,7 +242,7 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
         .with_context(|| format!("open bundle {}", bundle.display()))?;
     let spec = config::load(&bundle)?;
     // Everything is checked before anything exists.
-    let mut mapped = config::map(&spec, &bundle, &args.id)?;
+    let mut mapped = config::map(&spec, &bundle, &args.id, args.console_socket.as_deref())?;
     let dir = store.claim(&args.id)?;
     mapped.prepared.add(ExecFifo::new(&dir.join(FIFO_NAME)));
     let forwarder = if wait {

@@ -12,6 +12,7 @@
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
 //! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
 //! | `process.rlimits`                             | [`Rlimits`]: prlimit(2) from the parent  |
+//! | `process.terminal`, `consoleSize`             | [`crate::console::Console`]              |
 //! | `linux.cgroupsPath`, `linux.resources`        | stage 03's [`cgroups::CgroupFeature`]    |
 //!
 //! Anything else that would change what the container may do is refused by name
@@ -30,6 +31,7 @@ use namespaces::security::{Privileges, capability_number};
 use namespaces::user::Identity;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::console::Console;
 use crate::mounts::OciFilesystem;
 
 /// What in a `config.json` cannot be run.
@@ -98,9 +100,15 @@ pub struct Mapped {
 pub const DEFAULT_CGROUP_PARENT: &str = cgroups::DEFAULT_PARENT;
 
 // ANCHOR: map
-/// Maps `spec` (of the bundle `bundle`) onto the stage features, for container `id`. Checks
-/// everything first: nothing exists on the host until the features run.
-pub fn map(spec: &Spec, bundle: &Path, id: &str) -> Result<Mapped, ConfigError> {
+/// Maps `spec` (of the bundle `bundle`) onto the stage features, for container `id`, whose
+/// terminal's master goes to `console_socket`. Checks everything first: nothing exists on the
+/// host until the features run.
+pub fn map(
+    spec: &Spec,
+    bundle: &Path,
+    id: &str,
+    console_socket: Option<&Path>,
+) -> Result<Mapped, ConfigError> {
     refuse_unmapped(spec)?;
     let process_spec = spec
         .process()
@@ -156,6 +164,29 @@ pub fn map(spec: &Spec, bundle: &Path, id: &str) -> Result<Mapped, ConfigError> 
         prepared.add(namespaces::container::SetHostname(hostname.to_string()));
     }
 
+    // A terminal, whose master goes to the caller.
+    match (process_spec.terminal().unwrap_or(false), console_socket) {
+        (true, Some(socket)) => {
+            let size = process_spec
+                .console_size()
+                .map(|b| (clamp(b.height()), clamp(b.width())));
+            prepared.add(Console::new(socket, size));
+        }
+        (true, None) => {
+            return Err(invalid(
+                "process.terminal",
+                "a terminal needs --console-socket to send it to",
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(invalid(
+                "process.terminal",
+                "--console-socket was given, but process.terminal is false",
+            ));
+        }
+        (false, None) => {}
+    }
+
     // User, capabilities, no_new_privs, seccomp; rlimits.
     prepared.add(privileges(process_spec, linux)?);
     if let Some(rlimits) = process_spec.rlimits() {
@@ -182,9 +213,6 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
         return Err(unsupported("hooks"));
     }
     if let Some(process) = spec.process() {
-        if process.terminal() == Some(true) {
-            return Err(unsupported("process.terminal (a console socket)"));
-        }
         if process
             .apparmor_profile()
             .as_deref()
@@ -262,6 +290,11 @@ fn refuse_given(fields: &[(&str, bool)]) -> Result<(), ConfigError> {
     }
 }
 // ANCHOR_END: refuse
+
+/// A terminal dimension as the kernel's `winsize` holds it.
+fn clamp(value: u64) -> u16 {
+    u16::try_from(value).unwrap_or(u16::MAX)
+}
 
 /// Namespaces to join: the kind, and the file that names one (`/proc/PID/ns/net`).
 type JoinList = Vec<(Namespace, PathBuf)>;
@@ -646,7 +679,9 @@ mod tests {
         );
         linux.set_namespaces(Some(list));
         spec.set_linux(Some(linux));
-        let err = map(&spec, Path::new("/nonexistent"), "x").err().unwrap();
+        let err = map(&spec, Path::new("/nonexistent"), "x", None)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("user"), "{err}");
     }
 }

@@ -84,6 +84,11 @@ impl Bundle {
 
     /// `create`: its stdio goes to files, since the container keeps them open after it returns.
     fn create(&self) -> (bool, String) {
+        self.create_with(&[])
+    }
+
+    /// `create` with more flags.
+    fn create_with(&self, flags: &[&str]) -> (bool, String) {
         let err_path = self.dir.join("create.err");
         let err = std::fs::File::create(&err_path).expect("create.err");
         let status = Command::new(self.runtime.binary())
@@ -91,6 +96,7 @@ impl Bundle {
             .arg(&self.root)
             .args(["create", "--bundle"])
             .arg(&self.dir)
+            .args(flags)
             .arg("--pid-file")
             .arg(self.dir.join("pid"))
             .arg(&self.id)
@@ -277,6 +283,78 @@ fn create_start_kill_delete(runtime: Runtime) {
     assert!(!mounts.contains(&bundle.id), "a mount is left:\n{mounts}");
 }
 
+/// `process.terminal`: the program's stdio is a terminal of the container's own, whose master
+/// the runtime sends over `--console-socket` (as containerd's shim receives it for `-t`).
+fn terminal_goes_to_the_console_socket(runtime: Runtime) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+
+    let bundle = Bundle::new(runtime, "tty");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "tty; stty size; test -t 0 && echo stdin-is-a-tty",
+        ],
+    );
+    bundle.edit(|c| {
+        c["process"]["terminal"] = Value::from(true);
+        c["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 101});
+    });
+    let socket_path = bundle.dir.join("console.sock");
+    let listener = UnixListener::bind(&socket_path).expect("bind the console socket");
+    let socket = socket_path.display().to_string();
+    let (ok, message) = bundle.create_with(&["--console-socket", &socket]);
+    assert!(ok, "create failed: {message}");
+
+    // The master, as SCM_RIGHTS.
+    let (stream, _) = listener.accept().expect("the runtime connects");
+    let mut name = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    let master = msg
+        .cmsgs()
+        .expect("control messages")
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("a descriptor in SCM_RIGHTS");
+    // SAFETY: the kernel just installed this descriptor in this process for us alone.
+    let master = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(master) });
+
+    let out = bundle.call(&["start", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Read until the last slave closes (EIO) or end of file.
+    let mut text = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut master = master;
+    loop {
+        use std::io::Read;
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("33 101"), "{text}");
+    assert!(text.contains("stdin-is-a-tty"), "{text}");
+    bundle.wait_for_status("stopped");
+}
+
 /// `create` of a bundle asking for a user namespace fails, names the field, and leaves no
 /// state behind (runc maps it; skiff-runtime refuses rather than run it unconfined).
 #[test]
@@ -310,4 +388,4 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete);
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket);
