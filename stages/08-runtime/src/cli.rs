@@ -69,6 +69,16 @@ pub enum Command {
     List(ListArgs),
     /// Write a default config.json
     Spec(SpecArgs),
+    /// Run one more process in a running container
+    Exec(ExecArgs),
+    /// List a container's processes
+    Ps(PsArgs),
+    /// Freeze every process of a container
+    Pause(IdArg),
+    /// Thaw a paused container
+    Resume(IdArg),
+    /// Change a running container's limits
+    Update(UpdateArgs),
     /// Print what this runtime supports, as JSON
     Features,
 }
@@ -149,6 +159,63 @@ pub struct ListArgs {
     pub quiet: bool,
 }
 
+/// `exec`'s flags.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process.json (an OCI process) to run; otherwise the container's process with COMMAND
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Start it and return, without waiting
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket to send the terminal's master to (with --tty)
+    #[arg(long = "console-socket", value_name = "SOCKET")]
+    pub console_socket: Option<PathBuf>,
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The working directory, inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Set an environment variable: KEY=VALUE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as UID[:GID]
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// The container's id
+    pub id: String,
+    /// The command and its arguments (without --process)
+    #[arg(trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// `ps`'s flags.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// table or json (a list of pids)
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// The container's id
+    pub id: String,
+}
+
+/// `update`'s flags.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The new linux.resources, as JSON (`-` for stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: PathBuf,
+    /// The container's id
+    pub id: String,
+}
+
 /// `spec`'s flags.
 #[derive(Debug, Args)]
 pub struct SpecArgs {
@@ -159,7 +226,19 @@ pub struct SpecArgs {
 
 /// Runs the command line; returns the process's exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // A caller that reads only the log (containerd's shim) learns of a bad call too.
+            if err.use_stderr() {
+                let (log, format) = log_flags(std::env::args());
+                if let Some(log) = log {
+                    write_log(&log, &format, err.to_string().trim());
+                }
+            }
+            err.exit()
+        }
+    };
     match dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {
@@ -171,6 +250,22 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// `--log` and `--log-format` from raw arguments, for a command line clap refused.
+fn log_flags(args: impl Iterator<Item = String>) -> (Option<PathBuf>, String) {
+    let (mut log, mut format) = (None, "text".to_string());
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.split_once('=') {
+            Some(("--log", value)) => log = Some(PathBuf::from(value)),
+            Some(("--log-format", value)) => format = value.to_string(),
+            _ if arg == "--log" => log = args.next().map(PathBuf::from),
+            _ if arg == "--log-format" => format = args.next().unwrap_or(format),
+            _ => {}
+        }
+    }
+    (log, format)
 }
 
 /// Appends an error line to `--log`: `{"level":"error","msg":...,"time":...}` in JSON (what
@@ -220,6 +315,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Run(args) => create(&store, &args.create, !args.detach),
         Command::List(args) => list(&store, args).map(|()| 0),
         Command::Spec(args) => spec(args.bundle.as_deref()).map(|()| 0),
+        Command::Exec(args) => exec(&store, args),
+        Command::Ps(args) => ps(&store, args).map(|()| 0),
+        Command::Pause(IdArg { id }) => pause(&store, id, true).map(|()| 0),
+        Command::Resume(IdArg { id }) => pause(&store, id, false).map(|()| 0),
+        Command::Update(args) => update(&store, args).map(|()| 0),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -260,8 +360,8 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
     let pid = running.pid().as_raw();
     let record = Record {
         id: args.id.clone(),
-        pid,
-        pid_start: crate::state::process_stat(pid).map_or(0, |(_, start)| start),
+        process: namespaces::record::ProcessRef::of(pid)
+            .unwrap_or(namespaces::record::ProcessRef { pid, start: 0 }),
         bundle: bundle.clone(),
         rootfs: mapped.rootfs.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
@@ -328,10 +428,161 @@ fn start(store: &Store, id: &str) -> anyhow::Result<()> {
         Status::Created => {}
         status => bail!("cannot start container {id}: it is {status}, not created"),
     }
-    fifo::release(&dir.join(FIFO_NAME), record.pid, || record.alive())?;
+    fifo::release(&dir.join(FIFO_NAME), record.process.pid, || record.alive())?;
     Ok(())
 }
 // ANCHOR_END: start
+
+// ANCHOR: exec
+/// `exec`: one more process in the running container, from a process.json (what containerd's
+/// shim passes) or the container's own process with another command. With `--detach` it
+/// returns once the process runs, which the caller's subreaper then adopts.
+fn exec(store: &Store, args: &ExecArgs) -> anyhow::Result<i32> {
+    let (record, dir) = store.load(&args.id)?;
+    match record.status(&dir) {
+        Status::Running | Status::Created => {}
+        status => bail!("cannot exec in container {}: it is {status}", args.id),
+    }
+    let spec = config::load(&record.bundle)?;
+    let process = exec_process(&spec, args)?;
+    let mut prepared = config::map_exec(
+        &spec,
+        &process,
+        record.process,
+        &record.cgroup_path,
+        args.console_socket.as_deref(),
+    )?;
+    let forwarder = if args.detach {
+        None
+    } else {
+        Some(chroot::signals::Forwarder::install().context("catch signals to forward")?)
+    };
+    let running = prepared
+        .spawn()
+        .with_context(|| format!("exec in container {}", args.id))?;
+    if let Some(path) = &args.pid_file {
+        write_pid_file(path, running.pid().as_raw())
+            .with_context(|| format!("write the pid file {}", path.display()))?;
+    }
+    let Some(forwarder) = forwarder else {
+        return Ok(0);
+    };
+    Ok(running.wait_forwarding(&forwarder)?.code())
+}
+// ANCHOR_END: exec
+
+/// The process `exec` runs: `--process FILE`, or the container's process with the command and
+/// the flags given.
+fn exec_process(
+    spec: &oci_spec::runtime::Spec,
+    args: &ExecArgs,
+) -> anyhow::Result<oci_spec::runtime::Process> {
+    if let Some(path) = &args.process {
+        if !args.command.is_empty() {
+            bail!("give either --process or a command, not both");
+        }
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("open process file {}", path.display()))?;
+        return serde_json::from_reader(std::io::BufReader::new(file))
+            .with_context(|| format!("read process file {}", path.display()));
+    }
+    if args.command.is_empty() {
+        bail!("exec needs a command (or --process FILE)");
+    }
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(args.command.clone()));
+    process.set_terminal(Some(args.tty));
+    if let Some(cwd) = &args.cwd {
+        process.set_cwd(cwd.into());
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(args.env.iter().cloned());
+    process.set_env(Some(env));
+    if args.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if let Some(user) = &args.user {
+        let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+        let number = |text: &str| {
+            text.parse::<u32>()
+                .with_context(|| format!("invalid --user {user:?}: give UID[:GID] as numbers"))
+        };
+        let mut spec_user = process.user().clone();
+        spec_user.set_uid(number(uid)?);
+        spec_user.set_gid(number(gid)?);
+        process.set_user(spec_user);
+    }
+    Ok(process)
+}
+
+fn ps(store: &Store, args: &PsArgs) -> anyhow::Result<()> {
+    let (record, _) = store.load(&args.id)?;
+    let pids = cgroups::processes_at(&record.cgroup_path)
+        .with_context(|| format!("list the processes of cgroup {}", record.cgroup_path))?;
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => {
+            println!("{:<8} CMD", "PID");
+            for pid in pids {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let words: Vec<String> = cmdline
+                    .split(|b| *b == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                println!("{pid:<8} {}", words.join(" "));
+            }
+        }
+        other => bail!("invalid --format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+// ANCHOR: pause
+/// `pause` and `resume`: stage 03's freezer on the container's cgroup, and a mark in the state
+/// directory, so `state` says `paused`.
+fn pause(store: &Store, id: &str, freeze: bool) -> anyhow::Result<()> {
+    let (record, dir) = store.load(id)?;
+    let status = record.status(&dir);
+    let mark = dir.join(crate::state::PAUSED_MARK);
+    if freeze {
+        if status != Status::Running {
+            bail!("cannot pause container {id}: it is {status}, not running");
+        }
+        cgroups::freeze::freeze(&record.cgroup_path)
+            .with_context(|| format!("pause container {id}"))?;
+        std::fs::write(&mark, b"").with_context(|| format!("write {}", mark.display()))?;
+    } else {
+        if status != Status::Paused {
+            bail!("cannot resume container {id}: it is {status}, not paused");
+        }
+        cgroups::freeze::thaw(&record.cgroup_path)
+            .with_context(|| format!("resume container {id}"))?;
+        std::fs::remove_file(&mark).with_context(|| format!("remove {}", mark.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: pause
+
+/// `update --resources FILE`: the new limits, checked as `create` checks them, written live.
+fn update(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
+    let (record, dir) = store.load(&args.id)?;
+    if record.status(&dir) == Status::Stopped {
+        bail!("cannot update container {}: it is stopped", args.id);
+    }
+    let text = if args.resources == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("read the resources from stdin")?
+    } else {
+        std::fs::read_to_string(&args.resources)
+            .with_context(|| format!("read {}", args.resources.display()))?
+    };
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_str(&text).context("read the resources: not a linux.resources object")?;
+    let limits = config::cgroup_args(&resources)?.limits()?;
+    cgroups::update_at(&record.cgroup_path, &limits)
+        .with_context(|| format!("update container {}", args.id))?;
+    Ok(())
+}
 
 /// A signal by name (`KILL`, `SIGKILL`) or number.
 pub fn parse_signal(text: &str) -> anyhow::Result<Signal> {
@@ -365,10 +616,10 @@ fn kill(store: &Store, args: &KillArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    nix::sys::signal::kill(Pid::from_raw(record.pid), signal).with_context(|| {
+    nix::sys::signal::kill(Pid::from_raw(record.process.pid), signal).with_context(|| {
         format!(
             "send {signal} to process {} of container {}",
-            record.pid, args.id
+            record.process.pid, args.id
         )
     })
 }
@@ -385,17 +636,22 @@ fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
     };
     match record.status(&dir) {
         Status::Stopped => {}
-        Status::Running if !force => {
-            bail!("cannot delete container {id}: it is running; stop it first or use --force")
+        status @ (Status::Running | Status::Paused) if !force => {
+            bail!("cannot delete container {id}: it is {status}; stop it first or use --force")
         }
-        Status::Created | Status::Running => {
-            let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        status @ (Status::Created | Status::Running | Status::Paused) => {
+            if status == Status::Paused {
+                // A frozen process does not even die: thaw it first.
+                cgroups::freeze::thaw(&record.cgroup_path)
+                    .with_context(|| format!("thaw container {id}"))?;
+            }
+            let _ = nix::sys::signal::kill(Pid::from_raw(record.process.pid), Signal::SIGKILL);
             let began = Instant::now();
             while record.alive() {
                 if began.elapsed() > Duration::from_secs(10) {
                     bail!(
                         "container {id}: process {} did not die after SIGKILL",
-                        record.pid
+                        record.process.pid
                     );
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -509,5 +765,19 @@ mod tests {
         assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
         assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn log_flags_are_found_in_a_refused_command_line() {
+        let args = [
+            "skiff-runtime",
+            "--log",
+            "/x/log.json",
+            "--log-format=json",
+            "frobnicate",
+        ];
+        let (log, format) = log_flags(args.iter().map(|s| s.to_string()));
+        assert_eq!(log.as_deref(), Some(Path::new("/x/log.json")));
+        assert_eq!(format, "json");
     }
 }

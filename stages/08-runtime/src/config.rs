@@ -24,8 +24,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cgroups::JoinCgroup;
 use chroot::{Feature, FeatureError, Plan, Prepared, Process, Slot, Started, Step};
+use namespaces::join::Join;
 use namespaces::namespaces::{Namespace, Namespaces};
+use namespaces::record::ProcessRef;
 use namespaces::seccomp::{Confinement, InstallFilter};
 use namespaces::security::{Privileges, capability_number};
 use namespaces::user::Identity;
@@ -120,13 +123,7 @@ pub fn map(
         .ok_or_else(|| invalid("linux", "skiff-runtime runs Linux containers only"))?;
 
     // Stage 01: what runs.
-    let mut process = Process::new(process_spec.args().clone().unwrap_or_default());
-    process.env = process_spec.env().clone().unwrap_or_default();
-    process.cwd = process_spec.cwd().display().to_string();
-    process
-        .validate()
-        .map_err(|e| invalid("process", e.to_string()))?;
-    let mut prepared = Prepared::new(process);
+    let mut prepared = Prepared::new(stage01_process(process_spec)?);
 
     // Stage 02: namespaces, new ones and ones to join.
     let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
@@ -164,6 +161,42 @@ pub fn map(
         prepared.add(namespaces::container::SetHostname(hostname.to_string()));
     }
 
+    // A terminal; user, capabilities, no_new_privs, seccomp; rlimits.
+    process_features(&mut prepared, process_spec, linux, console_socket)?;
+
+    // Stage 03: the cgroup.
+    let mut cgroup = cgroup(linux, id)?;
+    cgroup.mount_cgroupfs = cgroup_view;
+    let cgroup_path = cgroup.path();
+    prepared.add(cgroup);
+    Ok(Mapped {
+        prepared,
+        cgroup_path,
+        rootfs,
+    })
+}
+// ANCHOR_END: map
+
+/// Stage 01's process: `args`, `env`, `cwd`.
+fn stage01_process(spec: &oci_spec::runtime::Process) -> Result<Process, ConfigError> {
+    let mut process = Process::new(spec.args().clone().unwrap_or_default());
+    process.env = spec.env().clone().unwrap_or_default();
+    process.cwd = spec.cwd().display().to_string();
+    process
+        .validate()
+        .map_err(|e| invalid("process", e.to_string()))?;
+    Ok(process)
+}
+
+/// The features of a process, the first one's or an `exec`'s: its terminal, its privileges (with
+/// the container's seccomp profile) and its rlimits.
+fn process_features(
+    prepared: &mut Prepared,
+    process_spec: &oci_spec::runtime::Process,
+    linux: &oci_spec::runtime::Linux,
+    console_socket: Option<&Path>,
+) -> Result<(), ConfigError> {
+    refuse_process(process_spec)?;
     // A terminal, whose master goes to the caller.
     match (process_spec.terminal().unwrap_or(false), console_socket) {
         (true, Some(socket)) => {
@@ -187,52 +220,52 @@ pub fn map(
         (false, None) => {}
     }
 
-    // User, capabilities, no_new_privs, seccomp; rlimits.
     prepared.add(privileges(process_spec, linux)?);
     if let Some(rlimits) = process_spec.rlimits() {
         prepared.add(Rlimits::new(rlimits)?);
     }
 
-    // Stage 03: the cgroup.
-    let mut cgroup = cgroup(linux, id)?;
-    cgroup.mount_cgroupfs = cgroup_view;
-    let cgroup_path = cgroup.path();
-    prepared.add(cgroup);
-    Ok(Mapped {
-        prepared,
-        cgroup_path,
-        rootfs,
-    })
+    Ok(())
 }
-// ANCHOR_END: map
+
+// ANCHOR: map_exec
+/// `exec`: `process` (a process.json) run inside the running container whose first process is
+/// `first` and whose cgroup is `cgroup_path`: stage 02's `Join` enters its namespaces through a
+/// pidfd (the mount namespace puts it at the container's root), stage 03's `JoinCgroup` counts
+/// it with the rest. `spec` is the container's config.json, for its seccomp profile.
+pub fn map_exec(
+    spec: &Spec,
+    process: &oci_spec::runtime::Process,
+    first: ProcessRef,
+    cgroup_path: &str,
+    console_socket: Option<&Path>,
+) -> Result<Prepared, ConfigError> {
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "skiff-runtime runs Linux containers only"))?;
+    let mut prepared = Prepared::new(stage01_process(process)?);
+    let gone = || {
+        invalid(
+            "the container",
+            format!("process {} is not running", first.pid),
+        )
+    };
+    let pidfd = first.pidfd().ok_or_else(gone)?;
+    prepared.add(Join::new(pidfd, first.pid).map_err(|_| gone())?);
+    prepared.add(
+        JoinCgroup::new(cgroup_path).map_err(|e| invalid("linux.cgroupsPath", e.to_string()))?,
+    );
+    process_features(&mut prepared, process, linux, console_socket)?;
+    Ok(prepared)
+}
+// ANCHOR_END: map_exec
 
 // ANCHOR: refuse
 /// The fields that would change what the container may do and that no feature maps yet.
 fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
     if spec.hooks().is_some() {
         return Err(unsupported("hooks"));
-    }
-    if let Some(process) = spec.process() {
-        if process
-            .apparmor_profile()
-            .as_deref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Err(unsupported("process.apparmorProfile"));
-        }
-        if process
-            .selinux_label()
-            .as_deref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Err(unsupported("process.selinuxLabel"));
-        }
-        if process.oom_score_adj().is_some() {
-            return Err(unsupported("process.oomScoreAdj"));
-        }
-        if process.user().umask().is_some() {
-            return Err(unsupported("process.user.umask"));
-        }
     }
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -260,24 +293,30 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
         ),
     ];
     refuse_given(&given)?;
-    if let Some(resources) = linux.resources() {
-        let given = [
-            ("linux.resources.blockIO", resources.block_io().is_some()),
-            (
-                "linux.resources.hugepageLimits",
-                resources
-                    .hugepage_limits()
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty()),
-            ),
-            ("linux.resources.network", resources.network().is_some()),
-            ("linux.resources.rdma", resources.rdma().is_some()),
-            (
-                "linux.resources.unified",
-                resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
-            ),
-        ];
-        refuse_given(&given)?;
+    Ok(())
+}
+
+/// The fields of a process that no feature maps yet.
+fn refuse_process(process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(unsupported("process.apparmorProfile"));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(unsupported("process.selinuxLabel"));
+    }
+    if process.oom_score_adj().is_some() {
+        return Err(unsupported("process.oomScoreAdj"));
+    }
+    if process.user().umask().is_some() {
+        return Err(unsupported("process.user.umask"));
     }
     Ok(())
 }
@@ -423,45 +462,10 @@ fn cgroup(
     id: &str,
 ) -> Result<cgroups::CgroupFeature, ConfigError> {
     let (parent, name) = cgroup_path(linux.cgroups_path().as_deref(), id)?;
-    let mut args = cgroups::CgroupArgs::default();
-    if let Some(resources) = linux.resources() {
-        if let Some(memory) = resources.memory() {
-            let given = [
-                (
-                    "linux.resources.memory.reservation",
-                    memory.reservation().is_some(),
-                ),
-                ("linux.resources.memory.kernel", memory.kernel().is_some()),
-                (
-                    "linux.resources.memory.kernelTCP",
-                    memory.kernel_tcp().is_some(),
-                ),
-                (
-                    "linux.resources.memory.swappiness",
-                    memory.swappiness().is_some(),
-                ),
-                (
-                    "linux.resources.memory.disableOOMKiller",
-                    memory.disable_oom_killer() == Some(true),
-                ),
-            ];
-            refuse_given(&given)?;
-            args.memory = memory.limit().filter(|l| *l > 0).map(|l| l.to_string());
-            args.memory_swap = memory.swap().map(|s| s.to_string());
-        }
-        if let Some(pids) = resources.pids() {
-            args.pids_limit = Some(pids.limit().to_string());
-        }
-        if let Some(cpu) = resources.cpu() {
-            if cpu.quota().is_some() || cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
-                return Err(unsupported(
-                    "linux.resources.cpu (only shares and cpus are mapped)",
-                ));
-            }
-            args.cpu_shares = cpu.shares().map(|s| s.to_string());
-            args.cpuset_cpus = cpu.cpus().clone();
-        }
-    }
+    let mut args = match linux.resources() {
+        Some(resources) => cgroup_args(resources)?,
+        None => cgroups::CgroupArgs::default(),
+    };
     args.cgroup_parent = Some(parent);
     let mut feature = args
         .feature(&name)
@@ -470,6 +474,70 @@ fn cgroup(
     feature.devices = Some(cgroups::devices::docker_default());
     Ok(feature)
 }
+
+// ANCHOR: cgroup_args
+/// `linux.resources` as stage 03's flags (checked there, as `--memory` and `--pids-limit`
+/// are): memory limit and swap, pids limit, cpu shares and cpus. Also what `update` reads.
+pub fn cgroup_args(
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<cgroups::CgroupArgs, ConfigError> {
+    let given = [
+        ("linux.resources.blockIO", resources.block_io().is_some()),
+        (
+            "linux.resources.hugepageLimits",
+            resources
+                .hugepage_limits()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty()),
+        ),
+        ("linux.resources.network", resources.network().is_some()),
+        ("linux.resources.rdma", resources.rdma().is_some()),
+        (
+            "linux.resources.unified",
+            resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
+        ),
+    ];
+    refuse_given(&given)?;
+    let mut args = cgroups::CgroupArgs::default();
+    if let Some(memory) = resources.memory() {
+        let given = [
+            (
+                "linux.resources.memory.reservation",
+                memory.reservation().is_some(),
+            ),
+            ("linux.resources.memory.kernel", memory.kernel().is_some()),
+            (
+                "linux.resources.memory.kernelTCP",
+                memory.kernel_tcp().is_some(),
+            ),
+            (
+                "linux.resources.memory.swappiness",
+                memory.swappiness().is_some(),
+            ),
+            (
+                "linux.resources.memory.disableOOMKiller",
+                memory.disable_oom_killer() == Some(true),
+            ),
+        ];
+        refuse_given(&given)?;
+        args.memory = memory.limit().filter(|l| *l > 0).map(|l| l.to_string());
+        args.memory_swap = memory.swap().map(|s| s.to_string());
+    }
+    if let Some(pids) = resources.pids() {
+        args.pids_limit = Some(pids.limit().to_string());
+    }
+    if let Some(cpu) = resources.cpu() {
+        if cpu.quota().is_some() || cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
+            return Err(unsupported(
+                "linux.resources.cpu (only shares and cpus are mapped)",
+            ));
+        }
+        args.cpu_shares = cpu.shares().map(|s| s.to_string());
+        args.cpuset_cpus = cpu.cpus().clone();
+    }
+    Ok(args)
+}
+// ANCHOR_END: cgroup_args
 
 // ANCHOR: cgroup_path
 /// `linux.cgroupsPath` as stage 03's parent and name: `/default/ID` (what containerd gives) is

@@ -8,14 +8,19 @@
 //!
 //! - `created`: the process exists and still waits on the exec fifo;
 //! - `running`: the process exists and the fifo is gone (it was started);
+//! - `paused`: running, and frozen by `pause` (runc's fifth status);
 //! - `stopped`: the process is gone (or a zombie nobody reaped yet).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use namespaces::record::ProcessRef;
 use serde::{Deserialize, Serialize};
 
 use crate::fifo::FIFO_NAME;
+
+/// The file in a state directory that says the container is paused.
+pub const PAUSED_MARK: &str = "paused";
 
 /// The OCI runtime spec version skiff-runtime implements.
 pub const OCI_VERSION: &str = "1.0.2";
@@ -28,10 +33,9 @@ pub const DEFAULT_ROOT: &str = "/run/skiff-runtime";
 pub struct Record {
     /// The container's id.
     pub id: String,
-    /// Its first process, as the host sees it.
-    pub pid: i32,
-    /// That process's start time (field 22 of `/proc/PID/stat`).
-    pub pid_start: u64,
+    /// Its first process, as the host sees it, with its start time (stage 02's record of a
+    /// process: a recycled pid is never mistaken for it).
+    pub process: ProcessRef,
     /// The bundle directory.
     pub bundle: PathBuf,
     /// The root filesystem.
@@ -54,6 +58,8 @@ pub enum Status {
     Created,
     /// Started.
     Running,
+    /// Frozen by `pause` (runc's status, beyond the spec's four).
+    Paused,
     /// Its process is gone.
     Stopped,
 }
@@ -63,6 +69,7 @@ impl std::fmt::Display for Status {
         f.pad(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -102,6 +109,8 @@ impl Record {
             Status::Stopped
         } else if dir.join(FIFO_NAME).exists() {
             Status::Created
+        } else if dir.join(PAUSED_MARK).exists() {
+            Status::Paused
         } else {
             Status::Running
         }
@@ -109,7 +118,7 @@ impl Record {
 
     /// Whether the container's first process still runs (not a zombie, not a recycled pid).
     pub fn alive(&self) -> bool {
-        matches!(process_stat(self.pid), Some((state, start)) if start == self.pid_start && state != 'Z' && state != 'X')
+        self.process.is_alive()
     }
 
     /// The spec's state of this container, whose state directory is `dir`.
@@ -122,7 +131,7 @@ impl Record {
             pid: if status == Status::Stopped {
                 0
             } else {
-                self.pid
+                self.process.pid
             },
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -131,18 +140,6 @@ impl Record {
             annotations: &self.annotations,
         }
     }
-}
-
-/// The state letter and start time of process `pid`, from `/proc/PID/stat` (proc(5)).
-pub fn process_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    let rest = stat.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // Field 3 was `state`; `starttime` is field 22, 19 further on.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
 }
 
 /// What went wrong with the state directory.
@@ -307,23 +304,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_is_alive_and_its_start_time_is_read() {
+    fn a_record_is_alive_while_its_process_is() {
         let pid = i32::try_from(std::process::id()).unwrap();
-        let (state, start) = process_stat(pid).unwrap();
-        assert_ne!(state, 'Z');
+        let process = ProcessRef::of(pid).unwrap();
         let record = Record {
             id: "x".into(),
-            pid,
-            pid_start: start,
+            process,
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: "2026-01-01T00:00:00Z".into(),
-            cgroup_path: "skiff-runtime/x".into(),
+            cgroup_path: "skiff/x".into(),
             annotations: BTreeMap::new(),
         };
         assert!(record.alive());
         let recycled = Record {
-            pid_start: start + 1,
+            process: ProcessRef {
+                start: process.start + 1,
+                ..process
+            },
             ..record
         };
         assert!(!recycled.alive());

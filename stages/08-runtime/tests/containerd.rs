@@ -191,7 +191,8 @@ fn ctr_runs_containers(runtime: Runtime) {
     assert!(text.starts_with("1\n"), "{}", explain(&out));
     assert!(text.contains("00000000a80425fb"), "{}", explain(&out));
 
-    // -d, a memory limit visible in the task's cgroup, task ls, kill, rm.
+    // -d, a memory limit visible in the task's cgroup, task ls, exec, ps, pause, resume, kill,
+    // rm.
     let id = format!("{unique}-bg");
     let out = containerd.run(
         &["-d", "--memory-limit", "67108864"],
@@ -213,6 +214,50 @@ fn ctr_runs_containers(runtime: Runtime) {
         let value = std::fs::read_to_string(&limit).expect("the task's memory cgroup");
         assert_eq!(value.trim(), "67108864");
     }
+    // exec: one more process, in the container's pid namespace (its PID 1 is the sleep; the
+    // new one is another), its exit code passed back.
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.starts_with("1\n") && text.contains("/bin/sleep"),
+        "{}",
+        explain(&out)
+    );
+    // ps, pause, resume.
+    let out = containerd.ctr(&["task", "ps", &id]);
+    assert!(out.status.success(), "{}", explain(&out));
+    let task_line = |ctr: &Containerd| {
+        stdout(&ctr.ctr(&["task", "ls"]))
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let out = containerd.ctr(&["task", "pause", &id]);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert!(
+        task_line(&containerd).contains("PAUSED"),
+        "{}",
+        task_line(&containerd)
+    );
+    let out = containerd.ctr(&["task", "resume", &id]);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert!(
+        task_line(&containerd).contains("RUNNING"),
+        "{}",
+        task_line(&containerd)
+    );
+
     let out = containerd.ctr(&["task", "kill", "-s", "SIGKILL", &id]);
     assert!(out.status.success(), "{}", explain(&out));
     let began = Instant::now();

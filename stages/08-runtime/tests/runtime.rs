@@ -251,6 +251,58 @@ fn create_start_kill_delete(runtime: Runtime) {
         std::thread::sleep(Duration::from_millis(10));
     }
 
+    // exec: a second process in the container, its output and exit code passed back.
+    let out = bundle.call(&[
+        "exec",
+        &bundle.id,
+        "/bin/sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline; exit 4",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exec: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.starts_with("1\n") && text.contains("/bin/sleep"),
+        "{text}"
+    );
+    // update: a new memory limit, live.
+    let resources = bundle.dir.join("resources.json");
+    std::fs::write(&resources, r#"{"memory": {"limit": 100663296}}"#).expect("resources.json");
+    let out = bundle.call(&[
+        "update",
+        "--resources",
+        &resources.display().to_string(),
+        &bundle.id,
+    ]);
+    assert!(
+        out.status.success(),
+        "update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(limit) = std::fs::read_to_string(&memory) {
+        assert_eq!(limit.trim(), "100663296");
+    }
+    // pause and resume.
+    let out = bundle.call(&["pause", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "pause: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bundle.state()["status"], "paused");
+    let out = bundle.call(&["resume", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "resume: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bundle.state()["status"], "running");
+
     // A running container is not deleted without --force.
     let out = bundle.call(&["delete", &bundle.id]);
     assert!(
