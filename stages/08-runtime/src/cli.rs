@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 
 use crate::config;
 use crate::fifo::{self, ExecFifo, FIFO_NAME};
+use crate::hooks::{self, When};
 use crate::state::{DEFAULT_ROOT, Record, Status, Store};
 
 /// skiff as an OCI runtime: runs OCI bundles with runc's command line
@@ -373,20 +374,25 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
             .into_iter()
             .collect(),
     };
-    let recorded = store.save(&record).and_then(|()| match &args.pid_file {
-        Some(path) => write_pid_file(path, pid).map_err(|source| crate::state::StateError::Io {
-            what: "write the pid file",
-            path: path.clone(),
-            source,
-        }),
-        None => Ok(()),
-    });
+    let recorded = store
+        .save(&record)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| match &args.pid_file {
+            Some(path) => write_pid_file(path, pid)
+                .with_context(|| format!("write the pid file {}", path.display())),
+            None => Ok(()),
+        })
+        // The process waits on the fifo: prestart and createRuntime hooks now.
+        .and_then(|()| {
+            let state = serde_json::to_vec(&record.oci_state(&dir))?;
+            Ok(hooks::run(&spec, When::Create, &state)?)
+        });
     if let Err(err) = recorded {
         // Undo: the process dies, the features clean up, the state goes.
         let _ = nix::sys::signal::kill(running.pid(), Signal::SIGKILL);
         let _ = running.wait();
         let _ = store.remove(&args.id);
-        return Err(err.into());
+        return Err(err);
     }
     let Some(forwarder) = forwarder else {
         // `create` returns; the container's process keeps waiting on the fifo.
@@ -399,8 +405,11 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
         let _ = store.remove(&args.id);
         return Err(err.into());
     }
+    hook_warning(hooks::run(&spec, When::Start, &state_json(&record, &dir)));
     let exit = running.wait_forwarding(&forwarder);
+    let stopped = state_json(&record, &dir);
     store.remove(&args.id)?;
+    hook_warning(hooks::run(&spec, When::Stop, &stopped));
     let exit = exit?;
     for warning in &exit.warnings {
         eprintln!("skiff-runtime: warning: {warning}");
@@ -429,9 +438,23 @@ fn start(store: &Store, id: &str) -> anyhow::Result<()> {
         status => bail!("cannot start container {id}: it is {status}, not created"),
     }
     fifo::release(&dir.join(FIFO_NAME), record.process.pid, || record.alive())?;
+    let spec = config::load(&record.bundle)?;
+    hook_warning(hooks::run(&spec, When::Start, &state_json(&record, &dir)));
     Ok(())
 }
 // ANCHOR_END: start
+
+/// The state JSON a hook reads on stdin.
+fn state_json(record: &Record, dir: &Path) -> Vec<u8> {
+    serde_json::to_vec(&record.oci_state(dir)).unwrap_or_default()
+}
+
+/// A failed poststart or poststop hook is reported, and the command goes on (runtime.md).
+fn hook_warning(result: Result<(), hooks::HookError>) {
+    if let Err(err) = result {
+        eprintln!("skiff-runtime: warning: {err}");
+    }
+}
 
 // ANCHOR: exec
 /// `exec`: one more process in the running container, from a process.json (what containerd's
@@ -661,7 +684,12 @@ fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
     // Stage 03's sweep: kills whatever is left in the cgroup, removes it.
     cgroups::remove_cgroup(&record.cgroup_path)
         .with_context(|| format!("remove cgroup {} of container {id}", record.cgroup_path))?;
+    let stopped = state_json(&record, &dir);
     store.remove(id)?;
+    // The bundle may be gone by now (the caller removed it first): no poststop hooks then.
+    if let Ok(spec) = config::load(&record.bundle) {
+        hook_warning(hooks::run(&spec, When::Stop, &stopped));
+    }
     Ok(())
 }
 // ANCHOR_END: delete

@@ -11,7 +11,8 @@
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
 //! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
-//! | `process.rlimits`                             | [`Rlimits`]: prlimit(2) from the parent  |
+//! | `process.rlimits`, `oomScoreAdj`              | [`Rlimits`], [`OomScoreAdj`]: from the parent |
+//! | `hooks` (but createContainer, startContainer) | [`crate::hooks`], run by the commands    |
 //! | `process.terminal`, `consoleSize`             | [`crate::console::Console`]              |
 //! | `linux.cgroupsPath`, `linux.resources`        | stage 03's [`cgroups::CgroupFeature`]    |
 //!
@@ -224,6 +225,15 @@ fn process_features(
     if let Some(rlimits) = process_spec.rlimits() {
         prepared.add(Rlimits::new(rlimits)?);
     }
+    if let Some(adjust) = process_spec.oom_score_adj() {
+        if !(-1000..=1000).contains(&adjust) {
+            return Err(invalid(
+                "process.oomScoreAdj",
+                format!("{adjust}: give -1000 to 1000"),
+            ));
+        }
+        prepared.add(OomScoreAdj(adjust));
+    }
 
     Ok(())
 }
@@ -264,8 +274,24 @@ pub fn map_exec(
 // ANCHOR: refuse
 /// The fields that would change what the container may do and that no feature maps yet.
 fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
-    if spec.hooks().is_some() {
-        return Err(unsupported("hooks"));
+    if let Some(hooks) = spec.hooks() {
+        let given = [
+            (
+                "hooks.createContainer",
+                hooks
+                    .create_container()
+                    .as_ref()
+                    .is_some_and(|h| !h.is_empty()),
+            ),
+            (
+                "hooks.startContainer",
+                hooks
+                    .start_container()
+                    .as_ref()
+                    .is_some_and(|h| !h.is_empty()),
+            ),
+        ];
+        refuse_given(&given)?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -311,9 +337,6 @@ fn refuse_process(process: &oci_spec::runtime::Process) -> Result<(), ConfigErro
         .is_some_and(|p| !p.is_empty())
     {
         return Err(unsupported("process.selinuxLabel"));
-    }
-    if process.oom_score_adj().is_some() {
-        return Err(unsupported("process.oomScoreAdj"));
     }
     if process.user().umask().is_some() {
         return Err(unsupported("process.user.umask"));
@@ -692,6 +715,31 @@ impl Feature for Rlimits {
     }
 }
 // ANCHOR_END: rlimits
+
+/// `process.oomScoreAdj`: how readily the OOM killer picks this process (proc(5),
+/// `/proc/PID/oom_score_adj`), written by the parent while the child waits; inherited by its
+/// children and kept across execve.
+pub struct OomScoreAdj(i32);
+
+impl Feature for OomScoreAdj {
+    fn name(&self) -> &'static str {
+        "oom score"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Privileges
+    }
+
+    fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
+        Ok(())
+    }
+
+    fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
+        let path = format!("/proc/{}/oom_score_adj", child.pid);
+        std::fs::write(&path, self.0.to_string())
+            .map_err(|e| FeatureError::with(format!("write {path}"), e))
+    }
+}
 
 /// The resource number of an `RLIMIT_*` name.
 fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {

@@ -13,6 +13,7 @@
 //!   cgroup; what is not mapped yet is refused by name, never ignored;
 //! - [`mounts`]: the spec's mounts, masked and read-only paths, in order, then pivot_root;
 //! - [`fifo`]: the exec fifo that splits `create` from `start`;
+//! - [`hooks`]: the caller's programs, run at the points of the lifecycle the spec names;
 //! - [`console`]: `process.terminal`: a pty made inside, its master sent to the caller;
 //! - [`state`]: what the runtime knows of a container, in `--root/ID/state.json`, and the
 //!   spec's state JSON that `state` prints;
@@ -22,5 +23,6 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod fifo;
+pub mod hooks;
 pub mod mounts;
 pub mod state;

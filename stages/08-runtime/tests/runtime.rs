@@ -198,6 +198,46 @@ fn run_passes_output_and_exit_codes(runtime: Runtime) {
     assert!(!bundle.cgroup_left(), "the cgroup is left");
 }
 
+/// Hooks run at their points of the lifecycle, each reading the state JSON on stdin.
+fn hooks_get_the_state(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "hooks");
+    set_args(&bundle, &["/bin/true"]);
+    let hook = |name: &str| {
+        let file = bundle.dir.join(format!("{name}.json"));
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}", file.display())],
+        })
+    };
+    bundle.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    let out = bundle.run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["prestart", "poststart", "poststop"] {
+        let text = std::fs::read_to_string(bundle.dir.join(format!("{name}.json")))
+            .unwrap_or_else(|e| panic!("the {name} hook did not run: {e}"));
+        let state: Value = serde_json::from_str(&text).expect("the state JSON");
+        assert_eq!(state["id"], bundle.id.as_str(), "{name}: {state}");
+        // The spec requires a pid while the process exists; after it, runc leaves it out.
+        if name != "poststop" {
+            assert!(
+                state["pid"].as_i64().is_some_and(|p| p > 0),
+                "{name}: {state}"
+            );
+        }
+    }
+}
+
 /// `create` leaves the process waiting before the program; `start` runs it; `kill` and
 /// `delete` leave no process, cgroup or state behind.
 fn create_start_kill_delete(runtime: Runtime) {
@@ -440,4 +480,4 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket);
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state);
