@@ -8,6 +8,7 @@
 //! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
 //! | `linux.namespaces` (new ones)                 | stage 02's [`namespaces::namespaces::Namespaces`] |
 //! | `linux.namespaces[].path` (net, ipc, uts)     | [`JoinPaths`]: setns(2) in the child     |
+//! | `linux.sysctl` (of the container's namespaces) | [`Sysctls`]: written by the child       |
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
 //! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
@@ -130,10 +131,16 @@ pub fn map(
     let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
     let has_uts = create.contains(&Namespace::Uts);
     prepared.add(
-        Namespaces::new(create, None).map_err(|e| invalid("linux.namespaces", e.to_string()))?,
+        Namespaces::new(create.clone(), None)
+            .map_err(|e| invalid("linux.namespaces", e.to_string()))?,
     );
+    let joined: Vec<Namespace> = join.iter().map(|(kind, _)| *kind).collect();
     if !join.is_empty() {
         prepared.add(JoinPaths::open(join)?);
+    }
+    if let Some(sysctl) = linux.sysctl().as_ref().filter(|s| !s.is_empty()) {
+        let own = |ns: Namespace| create.contains(&ns) || joined.contains(&ns);
+        prepared.add(Sysctls::new(sysctl, own)?);
     }
 
     // The root, the mounts, pivot_root.
@@ -299,10 +306,6 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
     let given = [
         ("linux.uidMappings", linux.uid_mappings().is_some()),
         ("linux.gidMappings", linux.gid_mappings().is_some()),
-        (
-            "linux.sysctl",
-            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
-        ),
         (
             "linux.devices",
             linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
@@ -500,12 +503,31 @@ fn cgroup(
 
 // ANCHOR: cgroup_args
 /// `linux.resources` as stage 03's flags (checked there, as `--memory` and `--pids-limit`
-/// are): memory limit and swap, pids limit, cpu shares and cpus. Also what `update` reads.
+/// are): memory limit and swap, pids limit, cpu shares and cpus, block I/O weight. Also what
+/// `update` reads.
 pub fn cgroup_args(
     resources: &oci_spec::runtime::LinuxResources,
 ) -> Result<cgroups::CgroupArgs, ConfigError> {
     let given = [
-        ("linux.resources.blockIO", resources.block_io().is_some()),
+        (
+            "linux.resources.blockIO (but weight)",
+            resources.block_io().as_ref().is_some_and(|b| {
+                b.leaf_weight().is_some()
+                    || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
+                    || b.throttle_read_bps_device()
+                        .as_ref()
+                        .is_some_and(|d| !d.is_empty())
+                    || b.throttle_write_bps_device()
+                        .as_ref()
+                        .is_some_and(|d| !d.is_empty())
+                    || b.throttle_read_iops_device()
+                        .as_ref()
+                        .is_some_and(|d| !d.is_empty())
+                    || b.throttle_write_iops_device()
+                        .as_ref()
+                        .is_some_and(|d| !d.is_empty())
+            }),
+        ),
         (
             "linux.resources.hugepageLimits",
             resources
@@ -521,7 +543,15 @@ pub fn cgroup_args(
         ),
     ];
     refuse_given(&given)?;
-    let mut args = cgroups::CgroupArgs::default();
+    let mut args = cgroups::CgroupArgs {
+        blkio_weight: resources
+            .block_io()
+            .as_ref()
+            .and_then(|b| b.weight())
+            .filter(|w| *w > 0)
+            .map(|w| w.to_string()),
+        ..cgroups::CgroupArgs::default()
+    };
     if let Some(memory) = resources.memory() {
         let given = [
             (
@@ -555,7 +585,8 @@ pub fn cgroup_args(
                 "linux.resources.cpu (only shares and cpus are mapped)",
             ));
         }
-        args.cpu_shares = cpu.shares().map(|s| s.to_string());
+        // 0 is "not set" (what Docker passes without --cpu-shares).
+        args.cpu_shares = cpu.shares().filter(|s| *s > 0).map(|s| s.to_string());
         args.cpuset_cpus = cpu.cpus().clone();
     }
     Ok(args)
@@ -716,6 +747,75 @@ impl Feature for Rlimits {
 }
 // ANCHOR_END: rlimits
 
+// ANCHOR: sysctls
+/// `linux.sysctl`: kernel parameters of the container's own namespaces, written by the child
+/// under `/proc/sys` before anything else. The kernel shows a process the `net.*` values of its
+/// network namespace and the IPC ones of its IPC namespace, so the host's `/proc` does, before
+/// the root changes. A parameter of no namespace the container owns would change the host: it is
+/// refused, as runc refuses it.
+pub struct Sysctls {
+    writes: Vec<(std::ffi::CString, Vec<u8>)>,
+}
+
+impl Sysctls {
+    fn new(
+        sysctl: &std::collections::HashMap<String, String>,
+        own: impl Fn(Namespace) -> bool,
+    ) -> Result<Self, ConfigError> {
+        let mut keys: Vec<_> = sysctl.iter().collect();
+        keys.sort();
+        let mut writes = Vec::new();
+        for (key, value) in keys {
+            let ns = match key.as_str() {
+                k if k.starts_with("net.") => Some(Namespace::Net),
+                "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced" => Some(Namespace::Ipc),
+                k if k.starts_with("fs.mqueue.") => Some(Namespace::Ipc),
+                "kernel.hostname" | "kernel.domainname" => Some(Namespace::Uts),
+                _ => None,
+            };
+            if !ns.is_some_and(&own) || key.contains("..") || key.contains('/') {
+                return Err(invalid(
+                    format!("linux.sysctl {key}"),
+                    "it is not of a namespace the container owns: setting it would change the host",
+                ));
+            }
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            let path = chroot::plan::cstr(&path)
+                .map_err(|e| invalid(format!("linux.sysctl {key}"), e.to_string()))?;
+            writes.push((path, value.as_bytes().to_vec()));
+        }
+        Ok(Sysctls { writes })
+    }
+}
+
+impl Feature for Sysctls {
+    fn name(&self) -> &'static str {
+        "sysctl"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Namespaces
+    }
+
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        for (path, data) in &self.writes {
+            plan.root_setup().push(Step::WriteFile {
+                path: path.clone(),
+                data: data.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: sysctls
+
 /// `process.oomScoreAdj`: how readily the OOM killer picks this process (proc(5),
 /// `/proc/PID/oom_score_adj`), written by the parent while the child waits; inherited by its
 /// children and kept across execve.
@@ -780,6 +880,22 @@ mod tests {
         );
         let err = cgroup_path(Some(Path::new("system.slice:docker:web")), "web").unwrap_err();
         assert!(err.to_string().contains("systemd"), "{err}");
+    }
+
+    #[test]
+    fn only_sysctls_of_the_containers_namespaces_are_taken() {
+        let set = |key: &str| std::collections::HashMap::from([(key.to_string(), "1".to_string())]);
+        let net_only = |ns: Namespace| ns == Namespace::Net;
+        assert!(Sysctls::new(&set("net.ipv4.ip_unprivileged_port_start"), net_only).is_ok());
+        for host in [
+            "kernel.panic",
+            "vm.swappiness",
+            "kernel.shmmax",
+            "net/../kernel/panic",
+        ] {
+            let err = Sysctls::new(&set(host), net_only).err().unwrap();
+            assert!(err.to_string().contains("change the host"), "{host}: {err}");
+        }
     }
 
     #[test]
