@@ -38,7 +38,7 @@ impl Containerd {
         );
         std::fs::write(dir.join("config.toml"), config).expect("write config.toml");
         let log = std::fs::File::create(dir.join("containerd.log")).expect("containerd.log");
-        let daemon = Command::new("/usr/bin/containerd")
+        let daemon = Command::new(common::find_tool("containerd").expect("containerd"))
             .arg("--config")
             .arg(dir.join("config.toml"))
             .stdin(Stdio::null())
@@ -64,7 +64,7 @@ impl Containerd {
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/ctr")
+        Command::new(common::find_tool("ctr").expect("ctr"))
             .arg("--address")
             .arg(self.dir.join("containerd.sock"))
             .args(args)
@@ -85,19 +85,7 @@ impl Containerd {
 
     /// Imports the lab image as `skiff save` writes it.
     fn import_image(&self) {
-        let fixtures = labs::fixtures().expect("the lab fixtures");
-        let tar = Path::new(&fixtures.extra["image_tar"]);
-        let store =
-            images::store::Store::open(self.dir.join("skiff-store")).expect("a skiff store");
-        images::archive::load(&store, tar).expect("load the lab image");
-        let saved = self.dir.join("saved.tar");
-        images::archive::save(
-            &store,
-            &["skiff-lab:latest"],
-            images::archive::SaveFormat::DockerArchive,
-            &saved,
-        )
-        .expect("skiff save");
+        let saved = common::saved_lab_image(&self.dir);
         let out = self.ctr(&["images", "import", &saved.display().to_string()]);
         assert!(
             out.status.success(),
@@ -124,18 +112,7 @@ impl Drop for Containerd {
         }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
-        // Mounts containerd left under its root (snapshots of a crashed run), deepest first.
-        let prefix = self.dir.display().to_string();
-        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for mount in mounts {
-            let _ = nix::mount::umount2(mount.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
+        common::unmount_below(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
         // containerd's namespace is the cgroup parent `default`: it goes once empty.
         for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
@@ -145,10 +122,7 @@ impl Drop for Containerd {
         {
             let _ = std::fs::remove_dir(hierarchy.path().join("default"));
         }
-        // The shim's sockets and runc roots live under /run/containerd: only empty dirs go.
-        for dir in ["runc/default", "runc", "s", "fifo", ""] {
-            let _ = std::fs::remove_dir(Path::new("/run/containerd").join(dir));
-        }
+        common::remove_empty_run_containerd();
     }
 }
 
@@ -285,4 +259,4 @@ fn ctr_runs_containers(runtime: Runtime) {
     );
 }
 
-both!(&["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2"]; ctr_runs_containers);
+both!(&["containerd", "ctr", "containerd-shim-runc-v2"]; ctr_runs_containers);

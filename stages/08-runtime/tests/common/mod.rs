@@ -1,7 +1,9 @@
 //! What the black-box tests share: the runtime under test (skiff-runtime, or runc as the
-//! control), why a test cannot run here, and the macro that runs each test against both.
+//! control), why a test cannot run here, the lab image as `skiff save` writes it, and the macro
+//! that runs each test against both runtimes. Each test file uses a part of it.
+#![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The runtime under test.
 #[derive(Clone, Copy)]
@@ -30,16 +32,27 @@ impl Runtime {
     }
 }
 
-/// Why a test of `runtime` that also needs `tools` cannot run here, if it cannot.
+/// Why a test of `runtime` that also needs the programs `tools` cannot run here, if it cannot.
 pub fn skip_reason(runtime: Runtime, tools: &[&str]) -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("containers need root".into());
     }
+    if !Path::new(runtime.binary()).exists() {
+        return Some(format!("{} is not installed", runtime.binary()));
+    }
     tools
         .iter()
-        .chain([&runtime.binary()])
-        .find(|tool| !Path::new(tool).exists())
+        .find(|tool| find_tool(tool).is_none())
         .map(|tool| format!("{tool} is not installed"))
+}
+
+/// Where the program `name` is: in `PATH`, or in `/usr/sbin` and `/sbin` (dockerd's place).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map(|dir| Path::new(dir).join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Runs each named test function (taking a [`Runtime`]) as `skiff::NAME` and `runc::NAME`,
@@ -73,4 +86,46 @@ macro_rules! both {
             )*
         }
     };
+}
+
+/// The lab image (`skiff-lab:latest`), loaded into a skiff store under `dir` and written out
+/// by stage 04's `save` as a docker-archive: what `skiff save` makes.
+pub fn saved_lab_image(dir: &Path) -> PathBuf {
+    let fixtures = labs::fixtures().expect("the lab fixtures");
+    let tar = Path::new(&fixtures.extra["image_tar"]);
+    let store = images::store::Store::open(dir.join("skiff-store")).expect("a skiff store");
+    images::archive::load(&store, tar).expect("load the lab image");
+    let saved = dir.join("saved.tar");
+    images::archive::save(
+        &store,
+        &["skiff-lab:latest"],
+        images::archive::SaveFormat::DockerArchive,
+        &saved,
+    )
+    .expect("skiff save");
+    saved
+}
+
+/// Unmounts whatever is mounted below `dir` (a daemon's leftovers), deepest first.
+pub fn unmount_below(dir: &Path) {
+    let prefix = dir.display().to_string();
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount in mounts {
+        let _ = nix::mount::umount2(mount.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// containerd's shims keep their sockets (and the runc shim its runtime roots) under
+/// `/run/containerd` whatever containerd's own state dir is: the empty dirs a test's daemon
+/// made there go; anything of another's stays.
+pub fn remove_empty_run_containerd() {
+    for dir in ["runc/default", "runc/moby", "runc", "s", "fifo", ""] {
+        let _ = std::fs::remove_dir(Path::new("/run/containerd").join(dir));
+    }
 }
