@@ -80,6 +80,8 @@ pub enum Command {
     Resume(IdArg),
     /// Change a running container's limits
     Update(UpdateArgs),
+    /// Print a container's resource usage as JSON events (runc's format)
+    Events(EventsArgs),
     /// Print what this runtime supports, as JSON
     Features,
 }
@@ -217,6 +219,19 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// `events`' flags.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print the usage once and return
+    #[arg(long)]
+    pub stats: bool,
+    /// Seconds between two events, without --stats
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub interval: u64,
+    /// The container's id
+    pub id: String,
+}
+
 /// `spec`'s flags.
 #[derive(Debug, Args)]
 pub struct SpecArgs {
@@ -321,6 +336,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Pause(IdArg { id }) => pause(&store, id, true).map(|()| 0),
         Command::Resume(IdArg { id }) => pause(&store, id, false).map(|()| 0),
         Command::Update(args) => update(&store, args).map(|()| 0),
+        Command::Events(args) => events(&store, args).map(|()| 0),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -384,7 +400,7 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
         })
         // The process waits on the fifo: prestart and createRuntime hooks now.
         .and_then(|()| {
-            let state = serde_json::to_vec(&record.oci_state(&dir))?;
+            let state = state_json(&record, Status::Created);
             Ok(hooks::run(&spec, When::Create, &state)?)
         });
     if let Err(err) = recorded {
@@ -405,9 +421,13 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
         let _ = store.remove(&args.id);
         return Err(err.into());
     }
-    hook_warning(hooks::run(&spec, When::Start, &state_json(&record, &dir)));
+    hook_warning(hooks::run(
+        &spec,
+        When::Start,
+        &state_json(&record, Status::Running),
+    ));
     let exit = running.wait_forwarding(&forwarder);
-    let stopped = state_json(&record, &dir);
+    let stopped = state_json(&record, Status::Stopped);
     store.remove(&args.id)?;
     hook_warning(hooks::run(&spec, When::Stop, &stopped));
     let exit = exit?;
@@ -439,14 +459,18 @@ fn start(store: &Store, id: &str) -> anyhow::Result<()> {
     }
     fifo::release(&dir.join(FIFO_NAME), record.process.pid, || record.alive())?;
     let spec = config::load(&record.bundle)?;
-    hook_warning(hooks::run(&spec, When::Start, &state_json(&record, &dir)));
+    hook_warning(hooks::run(
+        &spec,
+        When::Start,
+        &state_json(&record, Status::Running),
+    ));
     Ok(())
 }
 // ANCHOR_END: start
 
-/// The state JSON a hook reads on stdin.
-fn state_json(record: &Record, dir: &Path) -> Vec<u8> {
-    serde_json::to_vec(&record.oci_state(dir)).unwrap_or_default()
+/// The state JSON a hook reads on stdin, at the point of the lifecycle `status` names.
+fn state_json(record: &Record, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&record.hook_state(status)).unwrap_or_default()
 }
 
 /// A failed poststart or poststop hook is reported, and the command goes on (runtime.md).
@@ -607,6 +631,40 @@ fn update(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: events
+/// `events`: the container's usage from stage 03, as runc's `stats` events: once with
+/// `--stats`, otherwise every `--interval` seconds until the container stops.
+fn events(store: &Store, args: &EventsArgs) -> anyhow::Result<()> {
+    loop {
+        let (record, dir) = store.load(&args.id)?;
+        if record.status(&dir) == Status::Stopped {
+            if args.stats {
+                bail!("container {} is not running", args.id);
+            }
+            return Ok(());
+        }
+        let usage = cgroups::usage_at(&record.cgroup_path)
+            .with_context(|| format!("read the usage of cgroup {}", record.cgroup_path))?;
+        let data = serde_json::json!({
+            "cpu": {"usage": {"total": usage.cpu.map(|d| d.as_nanos())}},
+            "memory": {"usage": {
+                "usage": usage.memory_current,
+                "max": usage.memory_peak,
+                "limit": usage.memory_limit,
+            }},
+            "pids": {"current": usage.pids_current},
+            "blkio": {"read": usage.block_read, "write": usage.block_write},
+        });
+        let event = serde_json::json!({"type": "stats", "id": args.id, "data": data});
+        println!("{event}");
+        if args.stats {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
+// ANCHOR_END: events
+
 /// A signal by name (`KILL`, `SIGKILL`) or number.
 pub fn parse_signal(text: &str) -> anyhow::Result<Signal> {
     if let Ok(number) = text.parse::<i32>() {
@@ -684,7 +742,7 @@ fn delete(store: &Store, id: &str, force: bool) -> anyhow::Result<()> {
     // Stage 03's sweep: kills whatever is left in the cgroup, removes it.
     cgroups::remove_cgroup(&record.cgroup_path)
         .with_context(|| format!("remove cgroup {} of container {id}", record.cgroup_path))?;
-    let stopped = state_json(&record, &dir);
+    let stopped = state_json(&record, Status::Stopped);
     store.remove(id)?;
     // The bundle may be gone by now (the caller removed it first): no poststop hooks then.
     if let Ok(spec) = config::load(&record.bundle) {

@@ -121,6 +121,22 @@ impl Record {
         self.process.is_alive()
     }
 
+    /// The state a hook reads: `status` as the lifecycle point says it (a short-lived program
+    /// may be gone by the time a poststart hook runs), and the pid.
+    pub fn hook_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            status,
+            pid: self.process.pid,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: "",
+            annotations: &self.annotations,
+        }
+    }
+
     /// The spec's state of this container, whose state directory is `dir`.
     pub fn oci_state(&self, dir: &Path) -> OciState<'_> {
         let status = self.status(dir);

@@ -201,7 +201,8 @@ fn run_passes_output_and_exit_codes(runtime: Runtime) {
 /// Hooks run at their points of the lifecycle, each reading the state JSON on stdin.
 fn hooks_get_the_state(runtime: Runtime) {
     let bundle = Bundle::new(runtime, "hooks");
-    set_args(&bundle, &["/bin/true"]);
+    // Long enough for runc, which reads the state anew for poststart, to find it running.
+    set_args(&bundle, &["/bin/sleep", "0.3"]);
     let hook = |name: &str| {
         let file = bundle.dir.join(format!("{name}.json"));
         serde_json::json!({
@@ -327,6 +328,21 @@ fn create_start_kill_delete(runtime: Runtime) {
     if let Ok(limit) = std::fs::read_to_string(&memory) {
         assert_eq!(limit.trim(), "100663296");
     }
+    // events --stats: the usage, runc's way.
+    let out = bundle.call(&["events", "--stats", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "events: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).expect("an event");
+    assert_eq!(event["type"], "stats", "{event}");
+    assert!(
+        event["data"]["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0),
+        "{event}"
+    );
     // pause and resume.
     let out = bundle.call(&["pause", &bundle.id]);
     assert!(
