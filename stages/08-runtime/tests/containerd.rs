@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Runtime;
+use common::{Runtime, explain, stdout};
 
 const IMAGE: &str = "docker.io/library/skiff-lab:latest";
 
@@ -102,16 +102,7 @@ impl Drop for Containerd {
             let _ = self.ctr(&["task", "rm", "-f", &id]);
             let _ = self.ctr(&["container", "rm", &id]);
         }
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.daemon.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let began = Instant::now();
-        while self.daemon.try_wait().ok().flatten().is_none()
-            && began.elapsed() < Duration::from_secs(5)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        common::stop_daemon(&mut self.daemon, Duration::from_secs(5));
         common::unmount_below(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
         // containerd's namespace is the cgroup parent `default`: it goes once empty.
@@ -124,19 +115,6 @@ impl Drop for Containerd {
         }
         common::remove_empty_run_containerd();
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn explain(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn ctr_runs_containers(runtime: Runtime) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Runtime;
+use common::{Runtime, explain, stdout};
 
 /// A dockerd of this test's own, stopped and removed with all it made when dropped.
 struct Dockerd {
@@ -77,16 +77,7 @@ impl Drop for Dockerd {
         for id in String::from_utf8_lossy(&all.stdout).split_whitespace() {
             let _ = self.docker(&["rm", "-f", id]);
         }
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.daemon.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let began = Instant::now();
-        while self.daemon.try_wait().ok().flatten().is_none()
-            && began.elapsed() < Duration::from_secs(20)
-        {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        common::stop_daemon(&mut self.daemon, Duration::from_secs(20));
         // The containerd dockerd started, should it have outlived it.
         let containerd_pid = self.dir.join("exec/containerd/containerd.pid");
         if let Some(pid) = std::fs::read_to_string(containerd_pid)
@@ -109,19 +100,6 @@ impl Drop for Dockerd {
             let _ = std::fs::remove_dir(hierarchy.path().join(&self.cgroup_parent));
         }
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn explain(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn docker_runs_containers(runtime: Runtime) {

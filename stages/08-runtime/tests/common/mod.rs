@@ -129,3 +129,30 @@ pub fn remove_empty_run_containerd() {
         let _ = std::fs::remove_dir(Path::new("/run/containerd").join(dir));
     }
 }
+
+/// Stops a daemon the test started: SIGTERM, up to `grace` to exit, then SIGKILL; reaped.
+pub fn stop_daemon(daemon: &mut std::process::Child, grace: std::time::Duration) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap_or(0));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let began = std::time::Instant::now();
+    while daemon.try_wait().ok().flatten().is_none() && began.elapsed() < grace {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's status, stdout and stderr, for an assertion's message.
+pub fn explain(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
