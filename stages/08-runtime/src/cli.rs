@@ -361,7 +361,8 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
     // Everything is checked before anything exists.
     let mut mapped = config::map(&spec, &bundle, &args.id, args.console_socket.as_deref())?;
     let dir = store.claim(&args.id)?;
-    mapped.prepared.add(ExecFifo::new(&dir.join(FIFO_NAME)));
+    let fifo = ExecFifo::new(&dir.join(FIFO_NAME), &mapped.prepared.process);
+    mapped.prepared.add(fifo);
     let forwarder = if wait {
         Some(chroot::signals::Forwarder::install().context("catch signals to forward")?)
     } else {

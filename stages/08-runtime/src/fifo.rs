@@ -48,17 +48,69 @@ static FIFO_VIA_FD: OnceLock<CString> = OnceLock::new();
 pub struct ExecFifo {
     path: PathBuf,
     held: Option<OwnedFd>,
+    program: FindProgram,
 }
 
 impl ExecFifo {
-    /// A fifo at `path` (in the container's state directory, which must exist).
-    pub fn new(path: &Path) -> Self {
+    /// A fifo at `path` (in the container's state directory, which must exist), for a process
+    /// that will run `process`.
+    pub fn new(path: &Path, process: &chroot::Process) -> Self {
         ExecFifo {
             path: path.to_path_buf(),
             held: None,
+            program: FindProgram {
+                command: process.args.first().cloned().unwrap_or_default(),
+                candidates: process
+                    .exec_candidates()
+                    .iter()
+                    .filter_map(|c| CString::new(c.as_bytes()).ok())
+                    .collect(),
+            },
         }
     }
 }
+
+// ANCHOR: find_program
+/// The last step before the wait: the program exists and may be executed, as the process now
+/// is (its user, inside its root). Once `create` returns nobody reads the child's errors, so
+/// a missing program is found now, while `create` can still say so, as runc's `create` does.
+#[derive(Debug, Clone)]
+struct FindProgram {
+    command: String,
+    candidates: Vec<CString>,
+}
+
+impl chroot::ChildStep for FindProgram {
+    fn run(&self) -> Result<(), Errno> {
+        let mut denied = false;
+        for candidate in &self.candidates {
+            // SAFETY: access(2) on a NUL-terminated path prepared before the clone.
+            match Errno::result(unsafe { libc::access(candidate.as_ptr(), libc::X_OK) }) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EACCES) => denied = true,
+                Err(_) => {}
+            }
+        }
+        Err(if denied { Errno::EACCES } else { Errno::ENOENT })
+    }
+
+    fn hint(&self, errno: Errno) -> Option<&'static str> {
+        match errno {
+            Errno::ENOENT => {
+                Some("process.args[0] must exist in the root or in process.env's PATH")
+            }
+            Errno::EACCES => Some("the program is not executable by process.user"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FindProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "find the program {:?} in the container", self.command)
+    }
+}
+// ANCHOR_END: find_program
 
 impl Feature for ExecFifo {
     fn name(&self) -> &'static str {
@@ -104,6 +156,10 @@ impl Feature for ExecFifo {
                 what: "make the waiting process non-dumpable",
             },
         );
+        plan.after_root
+            .push(chroot::Step::Custom(std::sync::Arc::new(
+                self.program.clone(),
+            )));
         plan.exec_with = Some(wait_for_start);
         Ok(())
     }

@@ -482,6 +482,18 @@ fn skiff_refuses_what_it_does_not_map() {
     assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
 }
 
+/// A program that is not there fails `create`, with its name, and leaves nothing behind.
+fn a_missing_program_fails_create(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "missing");
+    set_args(&bundle, &["/bin/no-such-program"]);
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded");
+    assert!(message.contains("no-such-program"), "{message}");
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
+    let out = bundle.call(&["state", &bundle.id]);
+    assert!(!out.status.success(), "a container is left");
+}
+
 #[test]
 fn skiff_systemd_cgroup_is_refused_clearly() {
     if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
@@ -496,4 +508,4 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state);
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create);
