@@ -6,7 +6,7 @@
 //! | config.json                                   | feature                                  |
 //! |-----------------------------------------------|------------------------------------------|
 //! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
-//! | `linux.namespaces` (new ones)                 | stage 02's [`namespaces::namespaces::Namespaces`] |
+//! | `linux.namespaces` (new ones), `uid/gidMappings` (one range) | stage 02's [`namespaces::namespaces::Namespaces`] |
 //! | `linux.namespaces[].path` (net, ipc, uts)     | [`JoinPaths`]: setns(2) in the child     |
 //! | `linux.sysctl` (of the container's namespaces) | [`Sysctls`]: written by the child       |
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use cgroups::JoinCgroup;
 use chroot::{Feature, FeatureError, Plan, Prepared, Process, Slot, Started, Step};
 use namespaces::join::Join;
-use namespaces::namespaces::{Namespace, Namespaces};
+use namespaces::namespaces::{IdMapping, Namespace, Namespaces};
 use namespaces::record::ProcessRef;
 use namespaces::seccomp::{Confinement, InstallFilter};
 use namespaces::security::{Privileges, capability_number};
@@ -130,8 +130,9 @@ pub fn map(
     // Stage 02: namespaces, new ones and ones to join.
     let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
     let has_uts = create.contains(&Namespace::Uts);
+    let ids = id_mapping(linux, create.contains(&Namespace::User))?;
     prepared.add(
-        Namespaces::new(create.clone(), None)
+        Namespaces::new(create.clone(), ids)
             .map_err(|e| invalid("linux.namespaces", e.to_string()))?,
     );
     let joined: Vec<Namespace> = join.iter().map(|(kind, _)| *kind).collect();
@@ -304,8 +305,6 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
         return Ok(());
     };
     let given = [
-        ("linux.uidMappings", linux.uid_mappings().is_some()),
-        ("linux.gidMappings", linux.gid_mappings().is_some()),
         (
             "linux.devices",
             linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
@@ -361,6 +360,49 @@ fn clamp(value: u64) -> u16 {
     u16::try_from(value).unwrap_or(u16::MAX)
 }
 
+// ANCHOR: id_mapping
+/// `linux.uidMappings` and `gidMappings` as stage 02's user-namespace mapping: the container's
+/// ids from 0 on are a range of unprivileged host ids. Stage 02 maps one range, the same for
+/// users and groups, so that is what is accepted; other shapes are refused, as is a mapping
+/// without a new user namespace (or one without a mapping).
+fn id_mapping(
+    linux: &oci_spec::runtime::Linux,
+    user_namespace: bool,
+) -> Result<Option<IdMapping>, ConfigError> {
+    let one = |field: &str, list: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| match list
+        .as_deref()
+    {
+        None | Some([]) => Ok(None),
+        Some([m]) if m.container_id() == 0 && m.host_id() > 0 && m.size() > 0 => {
+            Ok(Some((m.host_id(), m.size())))
+        }
+        Some(_) => Err(unsupported(format!(
+            "{field} other than one range from container id 0 to host ids above 0"
+        ))),
+    };
+    let uids = one("linux.uidMappings", linux.uid_mappings())?;
+    let gids = one("linux.gidMappings", linux.gid_mappings())?;
+    match (user_namespace, uids, gids) {
+        (false, None, None) => Ok(None),
+        (true, Some(uids), Some(gids)) if uids == gids => Ok(Some(IdMapping {
+            host_start: uids.0,
+            count: uids.1,
+        })),
+        (true, Some(_), Some(_)) => Err(unsupported(
+            "linux.uidMappings and gidMappings that differ (stage 02 maps both alike)",
+        )),
+        (true, _, _) => Err(invalid(
+            "linux.uidMappings",
+            "a user namespace needs uidMappings and gidMappings",
+        )),
+        (false, _, _) => Err(invalid(
+            "linux.uidMappings",
+            "id mappings need a new user namespace in linux.namespaces",
+        )),
+    }
+}
+// ANCHOR_END: id_mapping
+
 /// Namespaces to join: the kind, and the file that names one (`/proc/PID/ns/net`).
 type JoinList = Vec<(Namespace, PathBuf)>;
 
@@ -378,7 +420,7 @@ fn namespaces(
             LinuxNamespaceType::Mount => Namespace::Mount,
             LinuxNamespaceType::Network => Namespace::Net,
             LinuxNamespaceType::Cgroup => Namespace::Cgroup,
-            LinuxNamespaceType::User => return Err(unsupported("linux.namespaces: user")),
+            LinuxNamespaceType::User => Namespace::User,
             other => return Err(unsupported(format!("linux.namespaces: {other}"))),
         };
         match ns.path() {
@@ -899,7 +941,7 @@ mod tests {
     }
 
     #[test]
-    fn a_user_namespace_is_refused_by_name() {
+    fn a_user_namespace_needs_one_range_of_ids() {
         let mut spec = Spec::default();
         let mut linux = spec.linux().clone().unwrap();
         let mut list = linux.namespaces().clone().unwrap();
@@ -910,10 +952,29 @@ mod tests {
                 .unwrap(),
         );
         linux.set_namespaces(Some(list));
-        spec.set_linux(Some(linux));
+        spec.set_linux(Some(linux.clone()));
         let err = map(&spec, Path::new("/nonexistent"), "x", None)
             .err()
             .unwrap();
-        assert!(err.to_string().contains("user"), "{err}");
+        assert!(err.to_string().contains("uidMappings"), "{err}");
+        let range = |host: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host)
+                .size(65536u32)
+                .build()
+                .unwrap()
+        };
+        linux.set_uid_mappings(Some(vec![range(100000)]));
+        linux.set_gid_mappings(Some(vec![range(200000)]));
+        assert!(id_mapping(&linux, true).is_err());
+        linux.set_gid_mappings(Some(vec![range(100000)]));
+        assert_eq!(
+            id_mapping(&linux, true).unwrap(),
+            Some(IdMapping {
+                host_start: 100000,
+                count: 65536
+            })
+        );
     }
 }

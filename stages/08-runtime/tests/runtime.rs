@@ -463,8 +463,8 @@ fn terminal_goes_to_the_console_socket(runtime: Runtime) {
     bundle.wait_for_status("stopped");
 }
 
-/// `create` of a bundle asking for a user namespace fails, names the field, and leaves no
-/// state behind (runc maps it; skiff-runtime refuses rather than run it unconfined).
+/// `create` of a bundle with a field no feature maps (a hook to run inside the container) fails,
+/// names the field, and leaves no state behind: it is refused, not ignored.
 #[test]
 fn skiff_refuses_what_it_does_not_map() {
     if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
@@ -473,13 +473,48 @@ fn skiff_refuses_what_it_does_not_map() {
     }
     let bundle = Bundle::new(Runtime::Skiff, "refuse");
     bundle.edit(|c| {
-        c["linux"]["uidMappings"] =
-            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
     });
     let (ok, message) = bundle.create();
     assert!(!ok, "create succeeded");
-    assert!(message.contains("linux.uidMappings"), "{message}");
+    assert!(message.contains("hooks.createContainer"), "{message}");
     assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
+}
+
+/// A user namespace: root inside is an unprivileged range of host ids.
+fn a_user_namespace_maps_root_to_a_host_range(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "userns");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ],
+    );
+    bundle.edit(|c| {
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user"}));
+    });
+    let out = bundle.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "100000", "65536", "0", "100000", "65536", "0"],
+        "{text}"
+    );
 }
 
 /// A program that is not there fails `create`, with its name, and leaves nothing behind.
@@ -508,4 +543,4 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create);
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
