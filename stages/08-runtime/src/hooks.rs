@@ -49,6 +49,8 @@ fn hooks(spec: &Spec, when: When) -> Vec<(&'static str, Hook)> {
     let Some(hooks) = spec.hooks() else {
         return Vec::new();
     };
+    // `prestart` is deprecated by the spec in favour of the three that replaced it, and still
+    // what Docker uses.
     #[allow(deprecated)]
     let lists: Vec<(&'static str, &Option<Vec<Hook>>)> = match when {
         When::Create => vec![

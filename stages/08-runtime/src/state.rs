@@ -229,8 +229,14 @@ impl Store {
             path: dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.root).map_err(|e| io("create the runtime root for", e))?;
-        match std::fs::create_dir(&dir) {
+        // Private, as runc's: state and fifos are root's business only.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|e| io("create the runtime root for", e))?;
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(StateError::Exists(id.to_string()))
