@@ -301,9 +301,49 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
         ];
         refuse_given(&given)?;
     }
+    let given = [
+        (
+            "domainname",
+            spec.domainname().as_deref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "mounts[].uidMappings (idmapped mounts)",
+            spec.mounts().iter().flatten().any(|m| {
+                m.uid_mappings().as_ref().is_some_and(|u| !u.is_empty())
+                    || m.gid_mappings().as_ref().is_some_and(|g| !g.is_empty())
+            }),
+        ),
+    ];
+    refuse_given(&given)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
+    let given = [
+        (
+            "linux.rootfsPropagation other than private (every mount stays private)",
+            linux
+                .rootfs_propagation()
+                .as_deref()
+                .is_some_and(|p| !matches!(p, "" | "private" | "rprivate")),
+        ),
+        ("linux.netDevices", linux.net_devices().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        (
+            "linux.seccomp.listenerPath (seccomp notify)",
+            linux
+                .seccomp()
+                .as_ref()
+                .is_some_and(|s| s.listener_path().is_some()),
+        ),
+        (
+            "linux.seccomp.flags",
+            linux
+                .seccomp()
+                .as_ref()
+                .is_some_and(|s| s.flags().as_ref().is_some_and(|f| !f.is_empty())),
+        ),
+    ];
+    refuse_given(&given)?;
     let given = [
         (
             "linux.devices",
@@ -343,7 +383,15 @@ fn refuse_process(process: &oci_spec::runtime::Process) -> Result<(), ConfigErro
     if process.user().umask().is_some() {
         return Err(unsupported("process.user.umask"));
     }
-    Ok(())
+    let given = [
+        ("process.ioPriority", process.io_priority().is_some()),
+        ("process.scheduler", process.scheduler().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
+    ];
+    refuse_given(&given)
 }
 
 /// The first field of `fields` that the spec sets, refused.
