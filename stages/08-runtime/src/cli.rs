@@ -186,7 +186,7 @@ pub struct ExecArgs {
     /// Set an environment variable: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Run as UID[:GID]
+    /// Run as this user: UID, or UID:GID
     #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
     /// Set no_new_privs
