@@ -316,10 +316,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     }
     let store = Store::new(&cli.root);
     match &cli.command {
-        Command::Create(args) => {
-            create(&store, args, false)?;
-            Ok(0)
-        }
+        Command::Create(args) => create(&store, args, Then::Return),
         Command::Start(IdArg { id }) => start(&store, id).map(|()| 0),
         Command::State(IdArg { id }) => {
             let (record, dir) = store.load(id)?;
@@ -328,7 +325,8 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Kill(args) => kill(&store, args).map(|()| 0),
         Command::Delete(args) => delete(&store, &args.id, args.force).map(|()| 0),
-        Command::Run(args) => create(&store, &args.create, !args.detach),
+        Command::Run(args) if args.detach => create(&store, &args.create, Then::Start),
+        Command::Run(args) => create(&store, &args.create, Then::StartAndWait),
         Command::List(args) => list(&store, args).map(|()| 0),
         Command::Spec(args) => spec(args.bundle.as_deref()).map(|()| 0),
         Command::Exec(args) => exec(&store, args),
@@ -345,11 +343,20 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 }
 
 // ANCHOR: create
+/// What `create` goes on to do: nothing more (`create`), start the container (`run -d`), or
+/// start it, wait for it and clean up (`run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Return,
+    Start,
+    StartAndWait,
+}
+
 /// `create` (and `run`): maps the bundle, claims the id, launches the process, which waits on
 /// the exec fifo, records it, and returns; the process outlives this command (its parent is
 /// then the caller's subreaper, containerd's shim, or init). `run` starts it too and, unless
 /// detached, waits for it and cleans up, returning its exit code.
-fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
+fn create(store: &Store, args: &CreateArgs, then: Then) -> anyhow::Result<i32> {
     if args.preserve_fds > 0 {
         bail!("--preserve-fds is not supported yet: pass 0");
     }
@@ -363,7 +370,7 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
     let dir = store.claim(&args.id)?;
     let fifo = ExecFifo::new(&dir.join(FIFO_NAME), &mapped.prepared.process);
     mapped.prepared.add(fifo);
-    let forwarder = if wait {
+    let forwarder = if then == Then::StartAndWait {
         Some(chroot::signals::Forwarder::install().context("catch signals to forward")?)
     } else {
         None
@@ -404,29 +411,32 @@ fn create(store: &Store, args: &CreateArgs, wait: bool) -> anyhow::Result<i32> {
             let state = state_json(&record, Status::Created);
             Ok(hooks::run(&spec, When::Create, &state)?)
         });
-    if let Err(err) = recorded {
+    // `run` starts it here.
+    let started = recorded.and_then(|()| match then {
+        Then::Return => Ok(()),
+        Then::Start | Then::StartAndWait => {
+            Ok(fifo::release(&dir.join(FIFO_NAME), pid, || record.alive())?)
+        }
+    });
+    if let Err(err) = started {
         // Undo: the process dies, the features clean up, the state goes.
         let _ = nix::sys::signal::kill(running.pid(), Signal::SIGKILL);
         let _ = running.wait();
         let _ = store.remove(&args.id);
         return Err(err);
     }
+    if then != Then::Return {
+        hook_warning(hooks::run(
+            &spec,
+            When::Start,
+            &state_json(&record, Status::Running),
+        ));
+    }
     let Some(forwarder) = forwarder else {
-        // `create` returns; the container's process keeps waiting on the fifo.
+        // The container's process goes on: waiting on the fifo (`create`) or running (`run -d`).
         return Ok(0);
     };
-    // `run` in the foreground: start it here, wait, clean up, pass the exit code back.
-    if let Err(err) = fifo::release(&dir.join(FIFO_NAME), pid, || record.alive()) {
-        let _ = nix::sys::signal::kill(running.pid(), Signal::SIGKILL);
-        let _ = running.wait();
-        let _ = store.remove(&args.id);
-        return Err(err.into());
-    }
-    hook_warning(hooks::run(
-        &spec,
-        When::Start,
-        &state_json(&record, Status::Running),
-    ));
+    // `run` in the foreground: wait, clean up, pass the exit code back.
     let exit = running.wait_forwarding(&forwarder);
     let stopped = state_json(&record, Status::Stopped);
     store.remove(&args.id)?;

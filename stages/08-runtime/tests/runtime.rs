@@ -196,6 +196,21 @@ fn run_passes_output_and_exit_codes(runtime: Runtime) {
     );
     // Nothing of the container is left once `run` returned.
     assert!(!bundle.cgroup_left(), "the cgroup is left");
+
+    // `run --detach`: started, not waited for.
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    let dir = bundle.dir.display().to_string();
+    let out = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["run", "--detach", "--bundle", &dir, &bundle.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run --detach");
+    assert!(out.success(), "run --detach failed");
+    bundle.wait_for_status("running");
 }
 
 /// Hooks run at their points of the lifecycle, each reading the state JSON on stdin.
