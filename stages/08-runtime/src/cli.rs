@@ -636,7 +636,7 @@ fn update(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
     };
     let resources: oci_spec::runtime::LinuxResources =
         serde_json::from_str(&text).context("read the resources: not a linux.resources object")?;
-    let limits = config::cgroup_args(&resources)?.limits()?;
+    let limits = crate::resources::cgroup_args(&resources)?.limits()?;
     cgroups::update_at(&record.cgroup_path, &limits)
         .with_context(|| format!("update container {}", args.id))?;
     Ok(())

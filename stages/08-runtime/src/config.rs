@@ -15,19 +15,18 @@
 //! | `process.rlimits`, `oomScoreAdj`              | [`Rlimits`], [`OomScoreAdj`]: from the parent |
 //! | `hooks` (but createContainer, startContainer) | [`crate::hooks`], run by the commands    |
 //! | `process.terminal`, `consoleSize`             | [`crate::console::Console`]              |
-//! | `linux.cgroupsPath`, `linux.resources`        | stage 03's [`cgroups::CgroupFeature`]    |
+//! | `linux.cgroupsPath`, `linux.resources`        | stage 03's cgroup, by [`crate::resources`] |
 //!
 //! Anything else that would change what the container may do is refused by name
 //! ([`ConfigError::Unsupported`]): a runtime that ignored `linux.uidMappings` would run as the
 //! host's root a container its caller meant to confine.
 
 use std::collections::BTreeSet;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cgroups::JoinCgroup;
-use chroot::{Feature, FeatureError, Plan, Prepared, Process, Slot, Started, Step};
+use chroot::{Prepared, Process};
 use namespaces::join::Join;
 use namespaces::namespaces::{IdMapping, Namespace, Namespaces};
 use namespaces::record::ProcessRef;
@@ -37,7 +36,9 @@ use namespaces::user::Identity;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::console::Console;
+use crate::features::{JoinList, JoinPaths, OomScoreAdj, Rlimits, Sysctls};
 use crate::mounts::OciFilesystem;
+use crate::resources::cgroup;
 
 /// What in a `config.json` cannot be run.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +69,13 @@ pub enum ConfigError {
     },
 }
 
-fn unsupported(field: impl Into<String>) -> ConfigError {
+pub(crate) fn unsupported(field: impl Into<String>) -> ConfigError {
     ConfigError::Unsupported {
         field: field.into(),
     }
 }
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
         reason: reason.into(),
@@ -99,10 +100,6 @@ pub struct Mapped {
     /// The root filesystem on the host.
     pub rootfs: PathBuf,
 }
-
-/// The cgroup parent when `linux.cgroupsPath` is not given: skiff's own, which stage 03 removes
-/// once empty.
-pub const DEFAULT_CGROUP_PARENT: &str = cgroups::DEFAULT_PARENT;
 
 // ANCHOR: map
 /// Maps `spec` (of the bundle `bundle`) onto the stage features, for container `id`, whose
@@ -395,7 +392,7 @@ fn refuse_process(process: &oci_spec::runtime::Process) -> Result<(), ConfigErro
 }
 
 /// The first field of `fields` that the spec sets, refused.
-fn refuse_given(fields: &[(&str, bool)]) -> Result<(), ConfigError> {
+pub(crate) fn refuse_given(fields: &[(&str, bool)]) -> Result<(), ConfigError> {
     match fields.iter().find(|(_, set)| *set) {
         Some((field, _)) => Err(unsupported(*field)),
         None => Ok(()),
@@ -450,9 +447,6 @@ fn id_mapping(
     }
 }
 // ANCHOR_END: id_mapping
-
-/// Namespaces to join: the kind, and the file that names one (`/proc/PID/ns/net`).
-type JoinList = Vec<(Namespace, PathBuf)>;
 
 /// The namespaces to create, and those to join by path.
 fn namespaces(
@@ -572,421 +566,9 @@ fn capabilities(
 }
 // ANCHOR_END: capabilities
 
-/// Stage 03's cgroup at `linux.cgroupsPath` with `linux.resources`' limits.
-fn cgroup(
-    linux: &oci_spec::runtime::Linux,
-    id: &str,
-) -> Result<cgroups::CgroupFeature, ConfigError> {
-    let (parent, name) = cgroup_path(linux.cgroups_path().as_deref(), id)?;
-    let mut args = match linux.resources() {
-        Some(resources) => cgroup_args(resources)?,
-        None => cgroups::CgroupArgs::default(),
-    };
-    args.cgroup_parent = Some(parent);
-    let mut feature = args
-        .feature(&name)
-        .map_err(|e| invalid("linux.resources", e.to_string()))?;
-    // `linux.resources.devices` is not read: Docker's default device rules apply.
-    feature.devices = Some(cgroups::devices::docker_default());
-    Ok(feature)
-}
-
-// ANCHOR: cgroup_args
-/// `linux.resources` as stage 03's flags (checked there, as `--memory` and `--pids-limit`
-/// are): memory limit and swap, pids limit, cpu shares and cpus, block I/O weight. Also what
-/// `update` reads.
-pub fn cgroup_args(
-    resources: &oci_spec::runtime::LinuxResources,
-) -> Result<cgroups::CgroupArgs, ConfigError> {
-    let given = [
-        (
-            "linux.resources.blockIO (but weight)",
-            resources.block_io().as_ref().is_some_and(|b| {
-                b.leaf_weight().is_some()
-                    || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
-                    || b.throttle_read_bps_device()
-                        .as_ref()
-                        .is_some_and(|d| !d.is_empty())
-                    || b.throttle_write_bps_device()
-                        .as_ref()
-                        .is_some_and(|d| !d.is_empty())
-                    || b.throttle_read_iops_device()
-                        .as_ref()
-                        .is_some_and(|d| !d.is_empty())
-                    || b.throttle_write_iops_device()
-                        .as_ref()
-                        .is_some_and(|d| !d.is_empty())
-            }),
-        ),
-        (
-            "linux.resources.hugepageLimits",
-            resources
-                .hugepage_limits()
-                .as_ref()
-                .is_some_and(|h| !h.is_empty()),
-        ),
-        ("linux.resources.network", resources.network().is_some()),
-        ("linux.resources.rdma", resources.rdma().is_some()),
-        (
-            "linux.resources.unified",
-            resources.unified().as_ref().is_some_and(|u| !u.is_empty()),
-        ),
-    ];
-    refuse_given(&given)?;
-    let mut args = cgroups::CgroupArgs {
-        blkio_weight: resources
-            .block_io()
-            .as_ref()
-            .and_then(|b| b.weight())
-            .filter(|w| *w > 0)
-            .map(|w| w.to_string()),
-        ..cgroups::CgroupArgs::default()
-    };
-    if let Some(memory) = resources.memory() {
-        let given = [
-            (
-                "linux.resources.memory.reservation",
-                memory.reservation().is_some(),
-            ),
-            ("linux.resources.memory.kernel", memory.kernel().is_some()),
-            (
-                "linux.resources.memory.kernelTCP",
-                memory.kernel_tcp().is_some(),
-            ),
-            (
-                "linux.resources.memory.swappiness",
-                memory.swappiness().is_some(),
-            ),
-            (
-                "linux.resources.memory.disableOOMKiller",
-                memory.disable_oom_killer() == Some(true),
-            ),
-        ];
-        refuse_given(&given)?;
-        args.memory = memory.limit().filter(|l| *l > 0).map(|l| l.to_string());
-        args.memory_swap = memory.swap().map(|s| s.to_string());
-    }
-    if let Some(pids) = resources.pids() {
-        args.pids_limit = Some(pids.limit().to_string());
-    }
-    if let Some(cpu) = resources.cpu() {
-        if cpu.quota().is_some() || cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
-            return Err(unsupported(
-                "linux.resources.cpu (only shares and cpus are mapped)",
-            ));
-        }
-        // 0 is "not set" (what Docker passes without --cpu-shares).
-        args.cpu_shares = cpu.shares().filter(|s| *s > 0).map(|s| s.to_string());
-        args.cpuset_cpus = cpu.cpus().clone();
-    }
-    Ok(args)
-}
-// ANCHOR_END: cgroup_args
-
-// ANCHOR: cgroup_path
-/// `linux.cgroupsPath` as stage 03's parent and name: `/default/ID` (what containerd gives) is
-/// the parent `default` and the cgroup `ID`; none is `skiff/<id>`. systemd's
-/// `slice:prefix:name` form is refused: there is no systemd cgroup driver here.
-pub fn cgroup_path(path: Option<&Path>, id: &str) -> Result<(String, String), ConfigError> {
-    let Some(path) = path else {
-        return Ok((DEFAULT_CGROUP_PARENT.to_string(), id.to_string()));
-    };
-    let text = path.display().to_string();
-    if text.contains(':') {
-        return Err(unsupported(format!(
-            "linux.cgroupsPath {text:?} in systemd's slice:prefix:name form (--systemd-cgroup)"
-        )));
-    }
-    match text.trim_matches('/').rsplit_once('/') {
-        Some((parent, name)) if !parent.is_empty() && !name.is_empty() => {
-            Ok((parent.to_string(), name.to_string()))
-        }
-        _ => Err(invalid(
-            "linux.cgroupsPath",
-            format!("{text:?}: give a parent and a name, such as /default/{id}"),
-        )),
-    }
-}
-// ANCHOR_END: cgroup_path
-
-/// Namespaces to join by path (a pod's network, say): opened by the parent, entered by the child
-/// with setns(2) before anything else.
-pub struct JoinPaths {
-    files: Vec<(Namespace, PathBuf, OwnedFd)>,
-}
-
-impl JoinPaths {
-    /// Opens every path now, so a wrong one fails before anything exists.
-    fn open(paths: JoinList) -> Result<Self, ConfigError> {
-        let files = paths
-            .into_iter()
-            .map(|(kind, path)| {
-                let file = std::fs::File::open(&path).map_err(|e| {
-                    invalid(
-                        format!("linux.namespaces ({kind})"),
-                        format!("open {}: {e}", path.display()),
-                    )
-                })?;
-                Ok((kind, path, OwnedFd::from(file)))
-            })
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(JoinPaths { files })
-    }
-}
-
-/// The child's setns(2) into one namespace file it inherited.
-#[derive(Debug)]
-struct SetNs {
-    fd: libc::c_int,
-    kind: libc::c_int,
-    path: String,
-}
-
-impl chroot::ChildStep for SetNs {
-    fn run(&self) -> Result<(), nix::errno::Errno> {
-        // SAFETY: setns(2) takes a descriptor this process holds and a flag; no memory.
-        nix::errno::Errno::result(unsafe { libc::setns(self.fd, self.kind) }).map(drop)
-    }
-}
-
-impl std::fmt::Display for SetNs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "join namespace {}", self.path)
-    }
-}
-
-impl Feature for JoinPaths {
-    fn name(&self) -> &'static str {
-        "namespace paths"
-    }
-
-    fn slot(&self) -> Slot {
-        Slot::Namespaces
-    }
-
-    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
-        for (kind, path, fd) in &self.files {
-            let step = SetNs {
-                fd: fd.as_raw_fd(),
-                kind: kind.clone_flag(),
-                path: path.display().to_string(),
-            };
-            // First of all: the mounts and the loopback that follow happen in the joined ones.
-            plan.early.insert(0, Step::Custom(Arc::new(step)));
-        }
-        Ok(())
-    }
-}
-
-// ANCHOR: rlimits
-/// `process.rlimits`, set on the waiting child from outside with prlimit(2): they survive
-/// setuid and execve, and the parent still has the right to raise hard limits.
-pub struct Rlimits {
-    limits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
-}
-
-impl Rlimits {
-    fn new(list: &[oci_spec::runtime::PosixRlimit]) -> Result<Self, ConfigError> {
-        let limits = list
-            .iter()
-            .map(|r| {
-                let name = serde_json::to_value(r.typ())
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                let resource = rlimit_resource(&name)
-                    .ok_or_else(|| invalid("process.rlimits", format!("unknown type {name:?}")))?;
-                Ok((
-                    resource,
-                    libc::rlimit {
-                        rlim_cur: r.soft(),
-                        rlim_max: r.hard(),
-                    },
-                ))
-            })
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(Rlimits { limits })
-    }
-}
-
-impl Feature for Rlimits {
-    fn name(&self) -> &'static str {
-        "rlimits"
-    }
-
-    fn slot(&self) -> Slot {
-        Slot::Privileges
-    }
-
-    fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
-        Ok(())
-    }
-
-    fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
-        for (resource, limit) in &self.limits {
-            // SAFETY: prlimit(2) reads one rlimit struct that lives across the call.
-            let rc = unsafe {
-                libc::prlimit(child.pid.as_raw(), *resource, limit, std::ptr::null_mut())
-            };
-            nix::errno::Errno::result(rc).map_err(|e| {
-                FeatureError::with(format!("set rlimit {resource} of process {}", child.pid), e)
-            })?;
-        }
-        Ok(())
-    }
-}
-// ANCHOR_END: rlimits
-
-// ANCHOR: sysctls
-/// `linux.sysctl`: kernel parameters of the container's own namespaces, written by the child
-/// under `/proc/sys` before anything else. The kernel shows a process the `net.*` values of its
-/// network namespace and the IPC ones of its IPC namespace, so the host's `/proc` does, before
-/// the root changes. A parameter of no namespace the container owns would change the host: it is
-/// refused, as runc refuses it.
-pub struct Sysctls {
-    writes: Vec<(std::ffi::CString, Vec<u8>)>,
-}
-
-impl Sysctls {
-    fn new(
-        sysctl: &std::collections::HashMap<String, String>,
-        own: impl Fn(Namespace) -> bool,
-    ) -> Result<Self, ConfigError> {
-        let mut keys: Vec<_> = sysctl.iter().collect();
-        keys.sort();
-        let mut writes = Vec::new();
-        for (key, value) in keys {
-            let ns = match key.as_str() {
-                k if k.starts_with("net.") => Some(Namespace::Net),
-                "kernel.msgmax"
-                | "kernel.msgmnb"
-                | "kernel.msgmni"
-                | "kernel.sem"
-                | "kernel.shmall"
-                | "kernel.shmmax"
-                | "kernel.shmmni"
-                | "kernel.shm_rmid_forced" => Some(Namespace::Ipc),
-                k if k.starts_with("fs.mqueue.") => Some(Namespace::Ipc),
-                "kernel.hostname" | "kernel.domainname" => Some(Namespace::Uts),
-                _ => None,
-            };
-            if !ns.is_some_and(&own) || key.contains("..") || key.contains('/') {
-                return Err(invalid(
-                    format!("linux.sysctl {key}"),
-                    "it is not of a namespace the container owns: setting it would change the host",
-                ));
-            }
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            let path = chroot::plan::cstr(&path)
-                .map_err(|e| invalid(format!("linux.sysctl {key}"), e.to_string()))?;
-            writes.push((path, value.as_bytes().to_vec()));
-        }
-        Ok(Sysctls { writes })
-    }
-}
-
-impl Feature for Sysctls {
-    fn name(&self) -> &'static str {
-        "sysctl"
-    }
-
-    fn slot(&self) -> Slot {
-        Slot::Namespaces
-    }
-
-    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
-        for (path, data) in &self.writes {
-            plan.root_setup().push(Step::WriteFile {
-                path: path.clone(),
-                data: data.clone(),
-            });
-        }
-        Ok(())
-    }
-}
-// ANCHOR_END: sysctls
-
-/// `process.oomScoreAdj`: how readily the OOM killer picks this process (proc(5),
-/// `/proc/PID/oom_score_adj`), written by the parent while the child waits; inherited by its
-/// children and kept across execve.
-pub struct OomScoreAdj(i32);
-
-impl Feature for OomScoreAdj {
-    fn name(&self) -> &'static str {
-        "oom score"
-    }
-
-    fn slot(&self) -> Slot {
-        Slot::Privileges
-    }
-
-    fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
-        Ok(())
-    }
-
-    fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
-        let path = format!("/proc/{}/oom_score_adj", child.pid);
-        std::fs::write(&path, self.0.to_string())
-            .map_err(|e| FeatureError::with(format!("write {path}"), e))
-    }
-}
-
-/// The resource number of an `RLIMIT_*` name.
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
-    Some(match name {
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cgroups_paths_split_into_parent_and_name() {
-        assert_eq!(
-            cgroup_path(Some(Path::new("/default/web")), "web").unwrap(),
-            ("default".to_string(), "web".to_string())
-        );
-        assert_eq!(
-            cgroup_path(None, "web").unwrap(),
-            (DEFAULT_CGROUP_PARENT.to_string(), "web".to_string())
-        );
-        let err = cgroup_path(Some(Path::new("system.slice:docker:web")), "web").unwrap_err();
-        assert!(err.to_string().contains("systemd"), "{err}");
-    }
-
-    #[test]
-    fn only_sysctls_of_the_containers_namespaces_are_taken() {
-        let set = |key: &str| std::collections::HashMap::from([(key.to_string(), "1".to_string())]);
-        let net_only = |ns: Namespace| ns == Namespace::Net;
-        assert!(Sysctls::new(&set("net.ipv4.ip_unprivileged_port_start"), net_only).is_ok());
-        for host in [
-            "kernel.panic",
-            "vm.swappiness",
-            "kernel.shmmax",
-            "net/../kernel/panic",
-        ] {
-            let err = Sysctls::new(&set(host), net_only).err().unwrap();
-            assert!(err.to_string().contains("change the host"), "{host}: {err}");
-        }
-    }
 
     #[test]
     fn a_user_namespace_needs_one_range_of_ids() {

@@ -12,6 +12,9 @@
 //!   [`chroot::Prepared`], with stage 02's namespaces, hostname and privileges and stage 03's
 //!   cgroup; what is not mapped yet is refused by name, never ignored;
 //! - [`mounts`]: the spec's mounts, masked and read-only paths, in order, then pivot_root;
+//! - [`resources`]: `cgroupsPath` and `resources` as stage 03's cgroup and limits;
+//! - [`features`]: the few features no stage has: namespaces joined by path, sysctls, rlimits,
+//!   the OOM score;
 //! - [`fifo`]: the exec fifo that splits `create` from `start`;
 //! - [`hooks`]: the caller's programs, run at the points of the lifecycle the spec names;
 //! - [`console`]: `process.terminal`: a pty made inside, its master sent to the caller;
@@ -22,7 +25,9 @@
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod features;
 pub mod fifo;
 pub mod hooks;
 pub mod mounts;
+pub mod resources;
 pub mod state;
