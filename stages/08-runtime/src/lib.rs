@@ -20,14 +20,17 @@
 //! - [`console`]: `process.terminal`: a pty made inside, its master sent to the caller;
 //! - [`state`]: what the runtime knows of a container, in `--root/ID/state.json`, and the
 //!   spec's state JSON that `state` prints;
-//! - [`cli`]: the commands.
+//! - [`lifecycle`]: `create`, `start`, `kill`, `delete` (and `run`); [`exec`];
+//! - [`cli`]: runc's command line, and the smaller commands.
 
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod exec;
 pub mod features;
 pub mod fifo;
 pub mod hooks;
+pub mod lifecycle;
 pub mod mounts;
 pub mod resources;
 pub mod state;
