@@ -159,6 +159,9 @@ pub struct CommandSpec {
 pub struct OciSpec {
     /// The runtime's program name (`runc`, `crun`).
     pub runtime: String,
+    /// The workspace package whose binary is the runtime (`skiff-runtime`), built as a stage's
+    /// is; without it the runtime is looked up on `PATH`.
+    pub package: Option<String>,
     /// A memory limit in the bundle (`64m`), as stage 03's `--memory` sets one.
     pub memory: Option<String>,
 }

@@ -292,7 +292,7 @@ fn prepare_one(contestant: &Contestant, setup: &Setup, progress: &Progress) -> P
     } else if let Some(spec) = &contestant.command {
         prepare::command(spec, setup)
     } else if let Some(spec) = &contestant.oci {
-        prepare::oci(spec, setup)
+        prepare::oci(spec, setup, progress)
     } else if let Some(spec) = &contestant.engine {
         prepare::engine(spec, setup)
     } else if let Some(spec) = &contestant.vm {

@@ -245,29 +245,19 @@ fn host_triple() -> Option<String> {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
 }
 
-// ANCHOR: stage
-/// A stage binary: built with cargo (unless `--no-build`), given a state root of its own; for
-/// stage 04 on, the fixture rootfs imported as an image first.
-///
-/// Release binaries are linked statically (`+crt-static`): a dynamically linked program spends
-/// about 0.4 ms of every start in the dynamic loader, more than some stages cost. Cargo applies
-/// that flag to one target only when `--target` is explicit (build scripts and proc macros are
-/// built for the host without it), so the binary lands in `target/<triple>/release`.
-pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
+/// The release binary of the workspace package `package`, built first (unless `--no-build`).
+fn package_binary(package: &str, setup: &Setup, progress: &Progress) -> Result<PathBuf, Prepared> {
     let triple = host_triple();
     let release = match &triple {
         Some(triple) => setup.target_dir.join(triple).join("release"),
         None => setup.target_dir.join("release"),
     };
-    let bin = release.join(&spec.package);
+    let bin = release.join(package);
     if setup.build {
-        let _step = progress.step(&format!(
-            "cargo build --release -p {} (static)",
-            spec.package
-        ));
+        let _step = progress.step(&format!("cargo build --release -p {} (static)", package));
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cargo
-            .args(["build", "--release", "--quiet", "-p", &spec.package])
+            .args(["build", "--release", "--quiet", "-p", package])
             .arg("--target-dir")
             .arg(&setup.target_dir)
             .current_dir(&setup.workspace);
@@ -282,10 +272,10 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
             Ok(output) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 if stderr.contains("did not match any packages") {
-                    return Prepared::Skipped(format!(
+                    return Err(Prepared::Skipped(format!(
                         "package {} is not in the workspace yet",
-                        spec.package
-                    ));
+                        package
+                    )));
                 }
                 let line = stderr
                     .lines()
@@ -293,12 +283,12 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
                     .map(str::to_string)
                     .or_else(|| first_line(&stderr))
                     .unwrap_or_default();
-                return Prepared::Failed(format!(
+                return Err(Prepared::Failed(format!(
                     "cargo build --release -p {} failed: {line}",
-                    spec.package
-                ));
+                    package
+                )));
             }
-            Err(e) => return Prepared::Failed(format!("cannot run cargo: {e}")),
+            Err(e) => return Err(Prepared::Failed(format!("cannot run cargo: {e}"))),
         }
     }
     if !is_executable(&bin) {
@@ -307,8 +297,24 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
         } else {
             "--no-build: build it first"
         };
-        return Prepared::Skipped(format!("no {} ({hint})", bin.display()));
+        return Err(Prepared::Skipped(format!("no {} ({hint})", bin.display())));
     }
+    Ok(bin)
+}
+
+// ANCHOR: stage
+/// A stage binary: built with cargo (unless `--no-build`), given a state root of its own; for
+/// stage 04 on, the fixture rootfs imported as an image first.
+///
+/// Release binaries are linked statically (`+crt-static`): a dynamically linked program spends
+/// about 0.4 ms of every start in the dynamic loader, more than some stages cost. Cargo applies
+/// that flag to one target only when `--target` is explicit (build scripts and proc macros are
+/// built for the host without it), so the binary lands in `target/<triple>/release`.
+pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
+    let bin = match package_binary(&spec.package, setup, progress) {
+        Ok(bin) => bin,
+        Err(not_ready) => return not_ready,
+    };
     let root = setup.skiff_root().to_string_lossy().into_owned();
     let env = vec![("SKIFF_ROOT".to_string(), root)];
     let mut values = values(setup);
@@ -485,9 +491,16 @@ fn with_paths_removed(prepared: Prepared, made_paths: &[PathBuf]) -> Prepared {
 /// An OCI runtime: a bundle whose config.json is the runtime's own `spec` template with the
 /// workload, no terminal, the fixture rootfs (read-only), the namespaces of the floor and the
 /// memory limit; each run is `RUNTIME --root STATE run --bundle BUNDLE ID` with a fresh id.
-pub fn oci(spec: &OciSpec, setup: &Setup) -> Prepared {
-    let Some(runtime) = which(&spec.runtime) else {
-        return Prepared::Skipped(format!("{} is not installed", spec.runtime));
+pub fn oci(spec: &OciSpec, setup: &Setup, progress: &Progress) -> Prepared {
+    let runtime = match &spec.package {
+        Some(package) => match package_binary(package, setup, progress) {
+            Ok(bin) => bin,
+            Err(not_ready) => return not_ready,
+        },
+        None => match which(&spec.runtime) {
+            Some(runtime) => runtime,
+            None => return Prepared::Skipped(format!("{} is not installed", spec.runtime)),
+        },
     };
     let dir = setup.work.join(format!("oci-{}", spec.runtime));
     let (bundle, state) = (dir.join("bundle"), dir.join("state"));

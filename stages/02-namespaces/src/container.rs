@@ -571,8 +571,9 @@ pub fn sweep_state_dir(dir: &Path) -> std::io::Result<()> {
 }
 // ANCHOR_END: state_dir
 
-/// Sets the hostname inside the container's UTS namespace.
-struct SetHostname(String);
+/// Sets the hostname inside the container's UTS namespace (also used by `skiff-runtime` for a
+/// bundle's `hostname`).
+pub struct SetHostname(pub String);
 
 impl Feature for SetHostname {
     fn name(&self) -> &'static str {

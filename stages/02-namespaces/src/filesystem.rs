@@ -394,32 +394,39 @@ impl Feature for Filesystem {
             steps.push(Step::IfExists(Box::new(custom(step))));
         }
 
-        // 4. Into the new root. pivot_root(".", ".") stacks the old root on top of the new one,
-        // where umount2(MNT_DETACH) cuts it loose: no directory to create, nothing left to reach.
-        let here = cstr(".").map_err(err)?;
-        if chroot::defence::disabled("pivot-root") {
-            // The labs prove this defence: a debug build can be told to enter the root the old
-            // way, stage 01's chroot(2), which leaves the host's root a chroot escape away.
-            plan.change_root.extend([
-                Step::Chdir(cstr(&rootfs).map_err(err)?),
-                Step::Chroot(here),
-                Step::Chdir(cstr("/").map_err(err)?),
-            ]);
-        } else {
-            plan.change_root.extend([
-                Step::Chdir(cstr(&rootfs).map_err(err)?),
-                Step::PivotRoot {
-                    new_root: here.clone(),
-                    put_old: here.clone(),
-                },
-                Step::Umount(here, MntFlags::MNT_DETACH),
-                Step::Chdir(cstr("/").map_err(err)?),
-            ]);
-        }
+        // 4. Into the new root.
+        plan.change_root.extend(pivot_into(&rootfs)?);
         Ok(())
     }
     // ANCHOR_END: prepare
 }
+
+// ANCHOR: pivot_into
+/// The steps that enter `rootfs` (a mount point) for good. pivot_root(".", ".") stacks the old
+/// root on top of the new one, where umount2(MNT_DETACH) cuts it loose: no directory to create,
+/// nothing left to reach. Also what `skiff-runtime` does with a bundle's root.
+pub fn pivot_into(rootfs: &Path) -> Result<Vec<Step>, FeatureError> {
+    let here = cstr(".").map_err(err)?;
+    if chroot::defence::disabled("pivot-root") {
+        // The labs prove this defence: a debug build can be told to enter the root the old
+        // way, stage 01's chroot(2), which leaves the host's root a chroot escape away.
+        return Ok(vec![
+            Step::Chdir(cstr(rootfs).map_err(err)?),
+            Step::Chroot(here),
+            Step::Chdir(cstr("/").map_err(err)?),
+        ]);
+    }
+    Ok(vec![
+        Step::Chdir(cstr(rootfs).map_err(err)?),
+        Step::PivotRoot {
+            new_root: here.clone(),
+            put_old: here.clone(),
+        },
+        Step::Umount(here, MntFlags::MNT_DETACH),
+        Step::Chdir(cstr("/").map_err(err)?),
+    ])
+}
+// ANCHOR_END: pivot_into
 
 /// A mount point inside the root, and what to mount there.
 struct Target<'a> {

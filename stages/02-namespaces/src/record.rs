@@ -172,6 +172,17 @@ impl ProcessRef {
         stat(self.pid)
             .is_some_and(|(state, start)| start == self.start && !matches!(state, 'Z' | 'X'))
     }
+
+    /// A pidfd of this very process (pidfd_open(2)), or `None` when it is gone: checked after
+    /// opening, so the descriptor cannot hold a process that reused the pid.
+    pub fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the kernel just returned this descriptor, owned by nobody else.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        self.is_alive().then_some(fd)
+    }
 }
 
 /// Field 22 of `/proc/PID/stat`, the start time.

@@ -1,0 +1,561 @@
+//! The OCI runtime command line, black-box: every test runs against `skiff-runtime` and, as the
+//! control that proves the test itself, against runc when it is installed. A bundle is the lab
+//! fixture's busybox rootfs and a config.json that `skiff-runtime spec` wrote, adjusted here.
+//! Root only: each test says why it skipped otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Runtime;
+use serde_json::Value;
+
+/// A bundle and a state root of one test, removed with everything the test made — also when
+/// it fails: the container is deleted by force, the cgroup parent removed, the dirs deleted.
+struct Bundle {
+    runtime: Runtime,
+    dir: PathBuf,
+    root: PathBuf,
+    id: String,
+    cgroup_parent: String,
+}
+
+impl Bundle {
+    fn new(runtime: Runtime, test: &str) -> Bundle {
+        let unique = format!("i15-{}-{test}-{}", runtime.name(), std::process::id());
+        let dir = std::env::temp_dir().join(format!("{unique}-bundle"));
+        let root = std::env::temp_dir().join(format!("{unique}-state"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make the bundle dir");
+        let bundle = Bundle {
+            runtime,
+            dir,
+            root,
+            id: format!("{test}-{}", std::process::id()),
+            cgroup_parent: unique,
+        };
+        // The config: skiff-runtime's `spec`, for both runtimes.
+        let out = Command::new(Runtime::Skiff.binary())
+            .arg("spec")
+            .current_dir(&bundle.dir)
+            .output()
+            .expect("run skiff-runtime spec");
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rootfs = labs::fixtures().expect("the lab fixtures").rootfs.clone();
+        bundle.edit(|c| {
+            c["root"]["path"] = Value::from(rootfs.display().to_string());
+            c["linux"]["cgroupsPath"] =
+                Value::from(format!("/{}/{}", bundle.cgroup_parent, bundle.id));
+        });
+        bundle
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    fn edit(&self, change: impl FnOnce(&mut Value)) {
+        let text = std::fs::read_to_string(self.config_path()).expect("read config.json");
+        let mut config: Value = serde_json::from_str(&text).expect("parse config.json");
+        change(&mut config);
+        std::fs::write(self.config_path(), config.to_string()).expect("write config.json");
+    }
+
+    fn args(&self, args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// `runtime --root ROOT ARGS...`, waited for, output captured.
+    fn call(&self, args: &[&str]) -> Output {
+        Command::new(self.runtime.binary())
+            .arg("--root")
+            .arg(&self.root)
+            .args(self.args(args))
+            .current_dir(&self.dir)
+            .output()
+            .expect("run the runtime")
+    }
+
+    /// `create`: its stdio goes to files, since the container keeps them open after it returns.
+    fn create(&self) -> (bool, String) {
+        self.create_with(&[])
+    }
+
+    /// `create` with more flags.
+    fn create_with(&self, flags: &[&str]) -> (bool, String) {
+        let err_path = self.dir.join("create.err");
+        let err = std::fs::File::create(&err_path).expect("create.err");
+        let status = Command::new(self.runtime.binary())
+            .arg("--root")
+            .arg(&self.root)
+            .args(["create", "--bundle"])
+            .arg(&self.dir)
+            .args(flags)
+            .arg("--pid-file")
+            .arg(self.dir.join("pid"))
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .status()
+            .expect("run create");
+        let message = std::fs::read_to_string(&err_path).unwrap_or_default();
+        (status.success(), message)
+    }
+
+    /// `run --bundle DIR ID`, in the foreground.
+    fn run(&self) -> Output {
+        let dir = self.dir.display().to_string();
+        self.call(&["run", "--bundle", &dir, &self.id])
+    }
+
+    fn state(&self) -> Value {
+        let out = self.call(&["state", &self.id]);
+        assert!(
+            out.status.success(),
+            "state: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("state is JSON")
+    }
+
+    fn wait_for_status(&self, status: &str) -> Value {
+        let began = Instant::now();
+        loop {
+            let state = self.state();
+            if state["status"] == status {
+                return state;
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "still {state} after 10s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the container's cgroup is still there, in the memory or pids hierarchy (v1) or
+    /// the v2 tree.
+    fn cgroup_left(&self) -> bool {
+        ["memory", "pids", "unified"].iter().any(|c| {
+            Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(&self.cgroup_parent)
+                .join(&self.id)
+                .exists()
+        })
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.call(&["delete", "--force", &self.id]);
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let parent = hierarchy.path().join(&self.cgroup_parent);
+            let _ = std::fs::remove_dir(parent.join(&self.id));
+            let _ = std::fs::remove_dir(parent);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn set_args(bundle: &Bundle, args: &[&str]) {
+    bundle.edit(|c| c["process"]["args"] = Value::from(args.to_vec()));
+}
+
+/// `run` prints what the program prints and passes its exit code back.
+fn run_passes_output_and_exit_codes(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "run");
+    set_args(&bundle, &["/bin/echo", "hello from the bundle"]);
+    let out = bundle.run();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the bundle\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    set_args(&bundle, &["/bin/sh", "-c", "exit 3"]);
+    let out = bundle.run();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing of the container is left once `run` returned.
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
+
+    // `run --detach`: started, not waited for.
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    let dir = bundle.dir.display().to_string();
+    let out = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["run", "--detach", "--bundle", &dir, &bundle.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run --detach");
+    assert!(out.success(), "run --detach failed");
+    bundle.wait_for_status("running");
+}
+
+/// Hooks run at their points of the lifecycle, each reading the state JSON on stdin.
+fn hooks_get_the_state(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "hooks");
+    // Long enough for runc, which reads the state anew for poststart, to find it running.
+    set_args(&bundle, &["/bin/sleep", "0.3"]);
+    let hook = |name: &str| {
+        let file = bundle.dir.join(format!("{name}.json"));
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}", file.display())],
+        })
+    };
+    bundle.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    let out = bundle.run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["prestart", "poststart", "poststop"] {
+        let text = std::fs::read_to_string(bundle.dir.join(format!("{name}.json")))
+            .unwrap_or_else(|e| panic!("the {name} hook did not run: {e}"));
+        let state: Value = serde_json::from_str(&text).expect("the state JSON");
+        assert_eq!(state["id"], bundle.id.as_str(), "{name}: {state}");
+        // The spec requires a pid while the process exists; after it, runc leaves it out.
+        if name != "poststop" {
+            assert!(
+                state["pid"].as_i64().is_some_and(|p| p > 0),
+                "{name}: {state}"
+            );
+        }
+    }
+}
+
+/// `create` leaves the process waiting before the program; `start` runs it; `kill` and
+/// `delete` leave no process, cgroup or state behind.
+fn create_start_kill_delete(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "life");
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    bundle.edit(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 * 1024 * 1024});
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 32});
+    });
+    let (ok, message) = bundle.create();
+    assert!(ok, "create failed: {message}");
+
+    let state = bundle.state();
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["id"], bundle.id.as_str());
+    assert!(state["ociVersion"].is_string(), "{state}");
+    let pid = state["pid"].as_i64().expect("a pid");
+    let pid_file = std::fs::read_to_string(bundle.dir.join("pid")).expect("the pid file");
+    assert_eq!(pid_file.trim(), pid.to_string());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert!(
+        !cmdline.starts_with(b"/bin/sleep"),
+        "the program runs before start: {}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    // The limits are on the cgroup already.
+    let memory = Path::new("/sys/fs/cgroup/memory")
+        .join(&bundle.cgroup_parent)
+        .join(&bundle.id)
+        .join("memory.limit_in_bytes");
+    if let Ok(limit) = std::fs::read_to_string(&memory) {
+        assert_eq!(limit.trim(), (64 * 1024 * 1024).to_string());
+    }
+
+    let out = bundle.call(&["start", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bundle.wait_for_status("running");
+    let began = Instant::now();
+    while !std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .starts_with(b"/bin/sleep\x001000")
+    {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the program never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // exec: a second process in the container, its output and exit code passed back.
+    let out = bundle.call(&[
+        "exec",
+        &bundle.id,
+        "/bin/sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline; exit 4",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exec: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.starts_with("1\n") && text.contains("/bin/sleep"),
+        "{text}"
+    );
+    // update: a new memory limit, live.
+    let resources = bundle.dir.join("resources.json");
+    std::fs::write(&resources, r#"{"memory": {"limit": 100663296}}"#).expect("resources.json");
+    let out = bundle.call(&[
+        "update",
+        "--resources",
+        &resources.display().to_string(),
+        &bundle.id,
+    ]);
+    assert!(
+        out.status.success(),
+        "update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Ok(limit) = std::fs::read_to_string(&memory) {
+        assert_eq!(limit.trim(), "100663296");
+    }
+    // events --stats: the usage, runc's way.
+    let out = bundle.call(&["events", "--stats", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "events: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).expect("an event");
+    assert_eq!(event["type"], "stats", "{event}");
+    assert!(
+        event["data"]["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0),
+        "{event}"
+    );
+    // pause and resume.
+    let out = bundle.call(&["pause", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "pause: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bundle.state()["status"], "paused");
+    let out = bundle.call(&["resume", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "resume: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bundle.state()["status"], "running");
+
+    // A running container is not deleted without --force.
+    let out = bundle.call(&["delete", &bundle.id]);
+    assert!(
+        !out.status.success(),
+        "delete of a running container succeeded"
+    );
+
+    let out = bundle.call(&["kill", &bundle.id, "KILL"]);
+    assert!(
+        out.status.success(),
+        "kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = bundle.wait_for_status("stopped");
+    assert_eq!(state["id"], bundle.id.as_str());
+    let out = bundle.call(&["delete", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = bundle.call(&["state", &bundle.id]);
+    assert!(!out.status.success(), "state after delete succeeded");
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(!alive, "process {pid} is left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(&bundle.id), "a mount is left:\n{mounts}");
+}
+
+/// `process.terminal`: the program's stdio is a terminal of the container's own, whose master
+/// the runtime sends over `--console-socket` (as containerd's shim receives it for `-t`).
+fn terminal_goes_to_the_console_socket(runtime: Runtime) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+
+    let bundle = Bundle::new(runtime, "tty");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "tty; stty size; test -t 0 && echo stdin-is-a-tty",
+        ],
+    );
+    bundle.edit(|c| {
+        c["process"]["terminal"] = Value::from(true);
+        c["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 101});
+    });
+    let socket_path = bundle.dir.join("console.sock");
+    let listener = UnixListener::bind(&socket_path).expect("bind the console socket");
+    let socket = socket_path.display().to_string();
+    let (ok, message) = bundle.create_with(&["--console-socket", &socket]);
+    assert!(ok, "create failed: {message}");
+
+    // The master, as SCM_RIGHTS.
+    let (stream, _) = listener.accept().expect("the runtime connects");
+    let mut name = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    let master = msg
+        .cmsgs()
+        .expect("control messages")
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("a descriptor in SCM_RIGHTS");
+    // SAFETY: the kernel just installed this descriptor in this process for us alone.
+    let master = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(master) });
+
+    let out = bundle.call(&["start", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Read until the last slave closes (EIO) or end of file.
+    let mut text = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut master = master;
+    loop {
+        use std::io::Read;
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("33 101"), "{text}");
+    assert!(text.contains("stdin-is-a-tty"), "{text}");
+    bundle.wait_for_status("stopped");
+}
+
+/// `create` of a bundle with a field no feature maps (a hook to run inside the container) fails,
+/// names the field, and leaves no state behind: it is refused, not ignored.
+#[test]
+fn skiff_refuses_what_it_does_not_map() {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let bundle = Bundle::new(Runtime::Skiff, "refuse");
+    bundle.edit(|c| {
+        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+    });
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded");
+    assert!(message.contains("hooks.createContainer"), "{message}");
+    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
+}
+
+/// A user namespace: root inside is an unprivileged range of host ids.
+fn a_user_namespace_maps_root_to_a_host_range(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "userns");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ],
+    );
+    bundle.edit(|c| {
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user"}));
+    });
+    let out = bundle.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "100000", "65536", "0", "100000", "65536", "0"],
+        "{text}"
+    );
+}
+
+/// A program that is not there fails `create`, with its name, and leaves nothing behind.
+fn a_missing_program_fails_create(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "missing");
+    set_args(&bundle, &["/bin/no-such-program"]);
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded");
+    assert!(message.contains("no-such-program"), "{message}");
+    assert!(!bundle.cgroup_left(), "the cgroup is left");
+    let out = bundle.call(&["state", &bundle.id]);
+    assert!(!out.status.success(), "a container is left");
+}
+
+#[test]
+fn skiff_systemd_cgroup_is_refused_clearly() {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let out = Command::new(Runtime::Skiff.binary())
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .expect("run skiff-runtime");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
+}
+
+both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
