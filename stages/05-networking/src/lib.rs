@@ -12,14 +12,18 @@
 //! - [`firewall`]: iptables rules for NAT and published ports;
 //! - [`hosts`]: names, through each container's `/etc/hosts`;
 //! - [`dns`]: names by DNS, a server for each user network;
+//! - [`etcd`]: the cluster store, etcd v3 through its JSON gateway;
+//! - [`overlay`]: overlay networks across hosts, their records in the cluster store;
 //! - [`feature`]: the hooks into the launch sequence;
 //! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
 pub mod cli;
 pub mod dns;
+pub mod etcd;
 pub mod feature;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
 pub mod netlink;
 pub mod nft;
+pub mod overlay;
 pub mod store;
