@@ -1,0 +1,338 @@
+//! Two simulated hosts on one overlay network, with etcd as the cluster store.
+//!
+//! Every host is a network namespace: `sk-i16-h1` and `sk-i16-h2`, plus `sk-i16-e` running etcd,
+//! all plugged by veths into a bridge inside `sk-i16-u` (the underlay, 10.216.0.0/24). Each
+//! "container" is a namespace of its own (`sk-i16-c1` on host 1, `sk-i16-c2` on host 2) whose
+//! `eth0` plugs into its host's overlay bridge. Nothing of the test is in the host's namespace;
+//! a guard deletes every namespace and stops etcd, also when the test fails.
+//!
+//! Needs root and Debian's etcd-server (`etcd`); skips with the reason printed otherwise.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use networking::etcd::Etcd;
+use networking::ipam::{Mac, Subnet};
+use networking::netlink::Netlink;
+use networking::overlay::{self, OverlayError};
+use networking::vxlan;
+
+const NAMESPACES: [&str; 6] = [
+    "sk-i16-u",
+    "sk-i16-e",
+    "sk-i16-h1",
+    "sk-i16-h2",
+    "sk-i16-c1",
+    "sk-i16-c2",
+];
+const ETCD_DIR: &str = "/tmp/i16-etcd";
+const STORE: &str = "etcd://10.216.0.1:23790";
+const H1: Ipv4Addr = Ipv4Addr::new(10, 216, 0, 2);
+const H2: Ipv4Addr = Ipv4Addr::new(10, 216, 0, 3);
+
+/// Removes everything the test made, whatever happened.
+struct Cleanup {
+    etcd: Option<Child>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(mut etcd) = self.etcd.take() {
+            let _ = etcd.kill();
+            let _ = etcd.wait();
+        }
+        for ns in NAMESPACES {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+        for link in [
+            "sk-i16-ve",
+            "sk-i16-v1",
+            "sk-i16-v2",
+            "sk-i16-c1h",
+            "sk-i16-c2h",
+        ] {
+            let _ = Command::new("ip")
+                .args(["link", "del", link])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(ETCD_DIR);
+    }
+}
+
+fn sh(args: &[&str]) {
+    let status = Command::new(args[0]).args(&args[1..]).status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "{args:?}: {status:?}"
+    );
+}
+
+fn output(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run a command");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `f` on a thread inside network namespace `ns`.
+fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("open the namespace");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            })
+            .join()
+            .expect("the thread in the namespace")
+    })
+}
+
+fn underlay() {
+    for ns in NAMESPACES {
+        sh(&["ip", "netns", "add", ns]);
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    }
+    sh(&[
+        "ip",
+        "-n",
+        "sk-i16-u",
+        "link",
+        "add",
+        "sk-i16-ub",
+        "type",
+        "bridge",
+    ]);
+    sh(&["ip", "-n", "sk-i16-u", "link", "set", "sk-i16-ub", "up"]);
+    for (ns, link, addr) in [
+        ("sk-i16-e", "sk-i16-ve", "10.216.0.1/24"),
+        ("sk-i16-h1", "sk-i16-v1", "10.216.0.2/24"),
+        ("sk-i16-h2", "sk-i16-v2", "10.216.0.3/24"),
+    ] {
+        sh(&[
+            "ip", "-n", ns, "link", "add", link, "type", "veth", "peer", "name", link, "netns",
+            "sk-i16-u",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            "sk-i16-u",
+            "link",
+            "set",
+            link,
+            "master",
+            "sk-i16-ub",
+            "up",
+        ]);
+        sh(&["ip", "-n", ns, "addr", "add", addr, "dev", link]);
+        sh(&["ip", "-n", ns, "link", "set", link, "up"]);
+    }
+}
+
+fn start_etcd() -> Child {
+    let _ = std::fs::remove_dir_all(ETCD_DIR);
+    Command::new("nsenter")
+        .args([
+            "--net=/run/netns/sk-i16-e",
+            "etcd",
+            "--data-dir",
+            ETCD_DIR,
+            "--listen-client-urls",
+            "http://10.216.0.1:23790",
+            "--advertise-client-urls",
+            "http://10.216.0.1:23790",
+            "--listen-peer-urls",
+            "http://127.0.0.1:23800",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:23800",
+            "--initial-cluster",
+            "default=http://127.0.0.1:23800",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start etcd")
+}
+
+/// A "container" namespace `ns` plugged into its host's overlay bridge, with `ip`.
+fn plug(host: &str, container: &str, veth: &str, bridge: &str, ip: Ipv4Addr, mac: Mac) {
+    let mtu = vxlan::mtu().to_string();
+    sh(&[
+        "ip", "-n", host, "link", "add", veth, "mtu", &mtu, "type", "veth", "peer", "name", "eth0",
+        "netns", container,
+    ]);
+    sh(&[
+        "ip", "-n", host, "link", "set", veth, "master", bridge, "up",
+    ]);
+    sh(&["ip", "-n", container, "link", "set", "eth0", "mtu", &mtu]);
+    sh(&[
+        "ip",
+        "-n",
+        container,
+        "link",
+        "set",
+        "eth0",
+        "address",
+        &mac.to_string(),
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        container,
+        "addr",
+        "add",
+        &format!("{ip}/24"),
+        "dev",
+        "eth0",
+    ]);
+    sh(&["ip", "-n", container, "link", "set", "eth0", "up"]);
+}
+
+#[test]
+fn two_hosts_one_overlay_network() {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("skipped: overlay test needs root (network namespaces, VXLAN devices)");
+        return;
+    }
+    if !Path::new("/usr/bin/etcd").exists() {
+        println!("skipped: overlay test needs etcd (apt-get install etcd-server)");
+        return;
+    }
+    let mut cleanup = Cleanup { etcd: None };
+    underlay();
+    cleanup.etcd = Some(start_etcd());
+    let store = Etcd::new(STORE).expect("store URL");
+
+    // etcd takes a moment to serve.
+    let started = Instant::now();
+    while in_ns("sk-i16-h1", || store.get("/skiff/ping")).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "etcd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Host 1 creates the network; host 2 lists it.
+    let subnet = Subnet::parse("10.216.9.0/24").expect("subnet");
+    let created = in_ns("sk-i16-h1", || {
+        overlay::create_network(&store, "sk-i16-net", Some(subnet), &"ab".repeat(32))
+    })
+    .expect("network create on host 1");
+    let seen = in_ns("sk-i16-h2", || overlay::list_networks(&store)).expect("ls on host 2");
+    assert_eq!(seen, vec![created.clone()]);
+    let again = in_ns("sk-i16-h2", || {
+        overlay::create_network(&store, "sk-i16-other", Some(subnet), &"cd".repeat(32))
+    });
+    assert!(
+        matches!(again, Err(OverlayError::Overlaps { .. })),
+        "{again:?}"
+    );
+
+    // A container on host 1, then one on host 2: each host reads the endpoints when its
+    // container joins, so host 1 learns of host 2's container after it too joins (see below).
+    let bridge = vxlan::bridge_name(created.vni);
+    let vx = vxlan::vxlan_name(created.vni);
+    let e1 = in_ns("sk-i16-h1", || {
+        let e1 = overlay::join(&store, &created, "c1", H1).expect("join on host 1");
+        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let mut nl = Netlink::open().expect("netlink");
+        vxlan::set_up(&mut nl, &created, H1, &all).expect("data path on host 1");
+        e1
+    });
+    let e2 = in_ns("sk-i16-h2", || {
+        let e2 = overlay::join(&store, &created, "c2", H2).expect("join on host 2");
+        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let mut nl = Netlink::open().expect("netlink");
+        vxlan::set_up(&mut nl, &created, H2, &all).expect("data path on host 2");
+        e2
+    });
+    assert_ne!(e1.ip, e2.ip, "two hosts took one address");
+    // Without the watch, host 1 learns of c2 when asked again (what a watch will do).
+    in_ns("sk-i16-h1", || {
+        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let mut nl = Netlink::open().expect("netlink");
+        vxlan::set_up(&mut nl, &created, H1, &all).expect("refresh on host 1");
+    });
+    let mac = |e: &overlay::Endpoint| Mac::parse(&e.mac).expect("MAC");
+    plug(
+        "sk-i16-h1",
+        "sk-i16-c1",
+        "sk-i16-c1h",
+        &bridge,
+        e1.ip,
+        mac(&e1),
+    );
+    plug(
+        "sk-i16-h2",
+        "sk-i16-c2",
+        "sk-i16-c2h",
+        &bridge,
+        e2.ip,
+        mac(&e2),
+    );
+
+    let fdb = output(&["bridge", "-n", "sk-i16-h2", "fdb", "show", "dev", &vx]);
+    assert!(fdb.contains(&format!("{} dst {H1}", e1.mac)), "{fdb}");
+    let link = output(&["ip", "-d", "-n", "sk-i16-h2", "link", "show", &vx]);
+    assert!(
+        link.contains(&format!("id {}", created.vni)) && link.contains("dstport 4789"),
+        "{link}"
+    );
+    assert!(
+        link.contains("nolearning") && link.contains("mtu 1450"),
+        "{link}"
+    );
+
+    // Container on host 2 reaches the one on host 1 by address, and back.
+    let ping = |from: &str, to: Ipv4Addr| {
+        Command::new("ip")
+            .args([
+                "netns", "exec", from, "busybox", "ping", "-c", "1", "-W", "3",
+            ])
+            .arg(to.to_string())
+            .output()
+            .expect("ping")
+    };
+    let there = ping("sk-i16-c2", e1.ip);
+    assert!(there.status.success(), "{there:?}");
+    let back = ping("sk-i16-c1", e2.ip);
+    assert!(back.status.success(), "{back:?}");
+
+    // rm refuses while endpoints exist anywhere.
+    let busy = in_ns("sk-i16-h2", || {
+        overlay::remove_network(&store, "sk-i16-net")
+    });
+    assert!(matches!(busy, Err(OverlayError::InUse { .. })), "{busy:?}");
+
+    // The last container leaves each host: its records and the data path go.
+    for (host, container, endpoint) in [
+        ("sk-i16-h2", "sk-i16-c2", &e2),
+        ("sk-i16-h1", "sk-i16-c1", &e1),
+    ] {
+        sh(&["ip", "netns", "del", container]);
+        in_ns(host, || {
+            overlay::leave(&store, &created, endpoint).expect("leave");
+            let mut nl = Netlink::open().expect("netlink");
+            vxlan::tear_down(&mut nl, &created).expect("tear down");
+        });
+        let links = output(&["ip", "-n", host, "-o", "link", "show"]);
+        assert!(!links.contains(&vx) && !links.contains(&bridge), "{links}");
+        let fdb = output(&["bridge", "-n", host, "fdb", "show"]);
+        assert!(!fdb.contains(" dst 10.216."), "{fdb}");
+    }
+    let removed = in_ns("sk-i16-h2", || {
+        overlay::remove_network(&store, "sk-i16-net")
+    });
+    assert!(removed.is_ok(), "{removed:?}");
+    let left = in_ns("sk-i16-h1", || store.list(overlay::PREFIX)).expect("list");
+    assert!(left.is_empty(), "records left in etcd: {left:?}");
+    drop(cleanup);
+}
