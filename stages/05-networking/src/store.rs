@@ -682,7 +682,7 @@ fn is_id(text: &str) -> bool {
 }
 
 /// 64 random hex digits from the kernel's random source.
-fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -28,6 +28,8 @@ const NAMESPACES: [&str; 6] = [
     "sk-i16-c2",
 ];
 const ETCD_DIR: &str = "/tmp/i16-etcd";
+/// Each host's own local store.
+const ROOTS: [&str; 2] = ["/tmp/i16-r1", "/tmp/i16-r2"];
 const STORE: &str = "etcd://10.216.0.1:23790";
 const H1: Ipv4Addr = Ipv4Addr::new(10, 216, 0, 2);
 const H2: Ipv4Addr = Ipv4Addr::new(10, 216, 0, 3);
@@ -62,6 +64,9 @@ impl Drop for Cleanup {
                 .status();
         }
         let _ = std::fs::remove_dir_all(ETCD_DIR);
+        for root in ROOTS {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
 }
 
@@ -195,6 +200,19 @@ fn plug(host: &str, container: &str, veth: &str, bridge: &str, ip: Ipv4Addr, mac
     sh(&["ip", "-n", container, "link", "set", "eth0", "up"]);
 }
 
+/// Stage 05's binary inside host namespace `ns`: `networking network ARGS`.
+fn networking(ns: &str, root: &str, args: &[&str]) -> std::process::Output {
+    Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{ns}"))
+        .arg(env!("CARGO_BIN_EXE_networking"))
+        .arg("network")
+        .args(args)
+        .env("SKIFF_ROOT", root)
+        .env("SKIFF_CLUSTER_STORE", STORE)
+        .output()
+        .expect("run networking")
+}
+
 #[test]
 fn two_hosts_one_overlay_network() {
     if !nix::unistd::Uid::effective().is_root() {
@@ -220,14 +238,32 @@ fn two_hosts_one_overlay_network() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // Host 1 creates the network; host 2 lists it.
+    // Host 1 creates the network with the command line; host 2 lists it.
     let subnet = Subnet::parse("10.216.9.0/24").expect("subnet");
-    let created = in_ns("sk-i16-h1", || {
-        overlay::create_network(&store, "sk-i16-net", Some(subnet), &"ab".repeat(32))
-    })
-    .expect("network create on host 1");
-    let seen = in_ns("sk-i16-h2", || overlay::list_networks(&store)).expect("ls on host 2");
-    assert_eq!(seen, vec![created.clone()]);
+    let made = networking(
+        "sk-i16-h1",
+        ROOTS[0],
+        &[
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.216.9.0/24",
+            "sk-i16-net",
+        ],
+    );
+    assert!(made.status.success(), "{made:?}");
+    let created = in_ns("sk-i16-h2", || overlay::network(&store, "sk-i16-net"))
+        .expect("read the network")
+        .expect("the network is in the store");
+    assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), created.id);
+    let ls = networking("sk-i16-h2", ROOTS[1], &["ls"]);
+    let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
+    assert!(
+        ls.lines()
+            .any(|l| l.contains("sk-i16-net") && l.contains("overlay") && l.contains("global")),
+        "{ls}"
+    );
     let again = in_ns("sk-i16-h2", || {
         overlay::create_network(&store, "sk-i16-other", Some(subnet), &"cd".repeat(32))
     });
