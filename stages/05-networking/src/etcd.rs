@@ -215,6 +215,66 @@ impl Etcd {
     }
     // ANCHOR_END: create
 
+    // ANCHOR: create_under
+    /// Creates `key` with `value`, and writes every `(key, value)` of `with`, only if `key` does
+    /// not exist *and* `parent` does: one transaction, so a container's address and endpoint
+    /// appear together, and only on a network that is still there.
+    pub fn create_under(
+        &self,
+        key: &str,
+        value: &[u8],
+        with: &[(&str, &[u8])],
+        parent: &str,
+    ) -> Result<bool> {
+        let key = b64(key.as_bytes());
+        let mut puts = vec![json!({ "request_put": { "key": key, "value": b64(value) } })];
+        puts.extend(
+            with.iter().map(
+                |(k, v)| json!({ "request_put": { "key": b64(k.as_bytes()), "value": b64(v) } }),
+            ),
+        );
+        let request = json!({
+            "compare": [
+                { "target": "CREATE", "result": "EQUAL", "key": key, "create_revision": "0" },
+                {
+                    "target": "CREATE",
+                    "result": "GREATER",
+                    "key": b64(parent.as_bytes()),
+                    "create_revision": "0",
+                },
+            ],
+            "success": puts,
+        });
+        let answer = self.call("/v3/kv/txn", &request)?;
+        Ok(answer
+            .get("succeeded")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
+    }
+    // ANCHOR_END: create_under
+
+    // ANCHOR: delete_unless
+    /// Deletes `key` only if no key starts with `prefix`, in one transaction (every key of the
+    /// range has version 0: there is none). `true` when it was deleted.
+    pub fn delete_unless(&self, key: &str, prefix: &str) -> Result<bool> {
+        let request = json!({
+            "compare": [{
+                "target": "VERSION",
+                "result": "EQUAL",
+                "key": b64(prefix.as_bytes()),
+                "range_end": b64(&prefix_end(prefix)),
+                "version": "0",
+            }],
+            "success": [{ "request_delete_range": { "key": b64(key.as_bytes()) } }],
+        });
+        let answer = self.call("/v3/kv/txn", &request)?;
+        Ok(answer
+            .get("succeeded")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))
+    }
+    // ANCHOR_END: delete_unless
+
     /// Deletes `key`; `true` if it existed.
     pub fn delete(&self, key: &str) -> Result<bool> {
         let answer = self.call("/v3/kv/deleterange", &json!({ "key": b64(key.as_bytes()) }))?;

@@ -230,15 +230,16 @@ pub fn network(etcd: &Etcd, name: &str) -> Result<Option<OverlayNetwork>> {
 /// has an endpoint on it.
 pub fn remove_network(etcd: &Etcd, name: &str) -> Result<OverlayNetwork> {
     let network = network(etcd, name)?.ok_or_else(|| OverlayError::NotFound(name.to_owned()))?;
-    let endpoints = endpoints(etcd, &network)?;
-    if !endpoints.is_empty() {
+    // One transaction: the record goes only if no endpoint exists at that moment. A container
+    // joining at the same time either is seen here, or finds no network (see `join`).
+    let endpoints_prefix = key(&["endpoints", &network.id, ""]);
+    if !etcd.delete_unless(&key(&["networks", name]), &endpoints_prefix)? {
         return Err(OverlayError::InUse {
+            count: endpoints(etcd, &network)?.len(),
             name: network.name,
             id: network.id,
-            count: endpoints.len(),
         });
     }
-    etcd.delete(&key(&["networks", name]))?;
     etcd.delete_prefix(&key(&["addresses", &network.id, ""]))?;
     etcd.delete(&key(&["subnets", &network.subnet.to_string()]))?;
     etcd.delete(&key(&["vni", &network.vni.to_string()]))?;
@@ -246,28 +247,37 @@ pub fn remove_network(etcd: &Etcd, name: &str) -> Result<OverlayNetwork> {
 }
 
 // ANCHOR: join
-/// A container joins: takes the lowest free address by transaction and records the endpoint
-/// with this host's advertise address, so other hosts can send to it.
+/// A container joins: takes the lowest free address and records the endpoint with this host's
+/// advertise address (so other hosts can send to it), both in one transaction that also checks
+/// that the network is still in the store.
 pub fn join(
     etcd: &Etcd,
     network: &OverlayNetwork,
     endpoint_id: &str,
     host: Ipv4Addr,
 ) -> Result<Endpoint> {
+    let network_key = key(&["networks", &network.name]);
     for ip in network.subnet.hosts().filter(|ip| *ip != network.gateway) {
         let address = key(&["addresses", &network.id, &ip.to_string()]);
-        if etcd.create(&address, endpoint_id.as_bytes())? {
-            let endpoint = Endpoint {
-                id: endpoint_id.to_owned(),
-                ip,
-                mac: Mac::for_ip(ip).to_string(),
-                host,
-            };
-            etcd.put(
-                &key(&["endpoints", &network.id, endpoint_id]),
-                &encode(&endpoint),
-            )?;
+        let endpoint = Endpoint {
+            id: endpoint_id.to_owned(),
+            ip,
+            mac: Mac::for_ip(ip).to_string(),
+            host,
+        };
+        let record = key(&["endpoints", &network.id, endpoint_id]);
+        let value = encode(&endpoint);
+        if etcd.create_under(
+            &address,
+            endpoint_id.as_bytes(),
+            &[(&record, &value)],
+            &network_key,
+        )? {
             return Ok(endpoint);
+        }
+        // Taken, or the network went: which one decides whether to try the next address.
+        if etcd.get(&network_key)?.is_none() {
+            return Err(OverlayError::NotFound(network.name.clone()));
         }
     }
     Err(OverlayError::Exhausted("address"))

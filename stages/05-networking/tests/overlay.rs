@@ -226,11 +226,16 @@ fn two_hosts_one_overlay_network() {
     let mut cleanup = Cleanup { etcd: None };
     underlay();
     cleanup.etcd = Some(start_etcd());
-    let store = Etcd::new(STORE).expect("store URL");
+    // One client per simulated host: a client keeps its connections open, and a connection
+    // belongs to the namespace it was made in.
+    let (store1, store2) = (
+        Etcd::new(STORE).expect("store URL"),
+        Etcd::new(STORE).expect("store URL"),
+    );
 
     // etcd takes a moment to serve.
     let started = Instant::now();
-    while in_ns("sk-i16-h1", || store.get("/skiff/ping")).is_err() {
+    while in_ns("sk-i16-h1", || store1.get("/skiff/ping")).is_err() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "etcd did not start"
@@ -253,7 +258,7 @@ fn two_hosts_one_overlay_network() {
         ],
     );
     assert!(made.status.success(), "{made:?}");
-    let created = in_ns("sk-i16-h2", || overlay::network(&store, "sk-i16-net"))
+    let created = in_ns("sk-i16-h2", || overlay::network(&store2, "sk-i16-net"))
         .expect("read the network")
         .expect("the network is in the store");
     assert_eq!(String::from_utf8_lossy(&made.stdout).trim(), created.id);
@@ -265,7 +270,7 @@ fn two_hosts_one_overlay_network() {
         "{ls}"
     );
     let again = in_ns("sk-i16-h2", || {
-        overlay::create_network(&store, "sk-i16-other", Some(subnet), &"cd".repeat(32))
+        overlay::create_network(&store2, "sk-i16-other", Some(subnet), &"cd".repeat(32))
     });
     assert!(
         matches!(again, Err(OverlayError::Overlaps { .. })),
@@ -277,15 +282,15 @@ fn two_hosts_one_overlay_network() {
     let bridge = vxlan::bridge_name(created.vni);
     let vx = vxlan::vxlan_name(created.vni);
     let e1 = in_ns("sk-i16-h1", || {
-        let e1 = overlay::join(&store, &created, "c1", H1).expect("join on host 1");
-        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let e1 = overlay::join(&store1, &created, "c1", H1).expect("join on host 1");
+        let all = overlay::endpoints(&store1, &created).expect("endpoints");
         let mut nl = Netlink::open().expect("netlink");
         vxlan::set_up(&mut nl, &created, H1, &all).expect("data path on host 1");
         e1
     });
     let e2 = in_ns("sk-i16-h2", || {
-        let e2 = overlay::join(&store, &created, "c2", H2).expect("join on host 2");
-        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let e2 = overlay::join(&store2, &created, "c2", H2).expect("join on host 2");
+        let all = overlay::endpoints(&store2, &created).expect("endpoints");
         let mut nl = Netlink::open().expect("netlink");
         vxlan::set_up(&mut nl, &created, H2, &all).expect("data path on host 2");
         e2
@@ -293,7 +298,7 @@ fn two_hosts_one_overlay_network() {
     assert_ne!(e1.ip, e2.ip, "two hosts took one address");
     // Without the watch, host 1 learns of c2 when asked again (what a watch will do).
     in_ns("sk-i16-h1", || {
-        let all = overlay::endpoints(&store, &created).expect("endpoints");
+        let all = overlay::endpoints(&store1, &created).expect("endpoints");
         let mut nl = Netlink::open().expect("netlink");
         vxlan::set_up(&mut nl, &created, H1, &all).expect("refresh on host 1");
     });
@@ -342,11 +347,19 @@ fn two_hosts_one_overlay_network() {
     let back = ping("sk-i16-c1", e2.ip);
     assert!(back.status.success(), "{back:?}");
 
-    // rm refuses while endpoints exist anywhere.
-    let busy = in_ns("sk-i16-h2", || {
-        overlay::remove_network(&store, "sk-i16-net")
-    });
-    assert!(matches!(busy, Err(OverlayError::InUse { .. })), "{busy:?}");
+    // inspect on host 2 shows the endpoints of both hosts; rm refuses while they exist.
+    let inspect = networking("sk-i16-h2", ROOTS[1], &["inspect", "sk-i16-net"]);
+    let inspect = String::from_utf8_lossy(&inspect.stdout).into_owned();
+    assert!(
+        inspect.contains(&e1.mac) && inspect.contains(&e2.mac) && inspect.contains("\"global\""),
+        "{inspect}"
+    );
+    let busy = networking("sk-i16-h2", ROOTS[1], &["rm", "sk-i16-net"]);
+    let said = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        !busy.status.success() && said.contains("active endpoints"),
+        "{said}"
+    );
 
     // The last container leaves each host: its records and the data path go.
     for (host, container, endpoint) in [
@@ -355,7 +368,7 @@ fn two_hosts_one_overlay_network() {
     ] {
         sh(&["ip", "netns", "del", container]);
         in_ns(host, || {
-            overlay::leave(&store, &created, endpoint).expect("leave");
+            overlay::leave(&store1, &created, endpoint).expect("leave");
             let mut nl = Netlink::open().expect("netlink");
             vxlan::tear_down(&mut nl, &created).expect("tear down");
         });
@@ -364,11 +377,58 @@ fn two_hosts_one_overlay_network() {
         let fdb = output(&["bridge", "-n", host, "fdb", "show"]);
         assert!(!fdb.contains(" dst 10.216."), "{fdb}");
     }
-    let removed = in_ns("sk-i16-h2", || {
-        overlay::remove_network(&store, "sk-i16-net")
+    let removed = networking("sk-i16-h2", ROOTS[1], &["rm", "sk-i16-net"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let ls = networking("sk-i16-h1", ROOTS[0], &["ls"]);
+    assert!(
+        !String::from_utf8_lossy(&ls.stdout).contains("sk-i16-net"),
+        "{ls:?}"
+    );
+
+    // A network that is gone cannot be joined.
+    let late = in_ns("sk-i16-h1", || overlay::join(&store1, &created, "late", H1));
+    assert!(matches!(late, Err(OverlayError::NotFound(_))), "{late:?}");
+
+    // Two hosts joining at once, four containers each: eight different addresses, because
+    // each is taken by a transaction.
+    let busy_net = in_ns("sk-i16-h1", || {
+        overlay::create_network(&store1, "sk-i16-race", None, &"ef".repeat(32))
+    })
+    .expect("a second network");
+    let joined: Vec<overlay::Endpoint> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|i| {
+                let (ns, host) = if i % 2 == 0 {
+                    ("sk-i16-h1", H1)
+                } else {
+                    ("sk-i16-h2", H2)
+                };
+                let net = &busy_net;
+                scope.spawn(move || {
+                    // A client of its own, connected from inside its host's namespace.
+                    let store = Etcd::new(STORE).expect("store URL");
+                    in_ns(ns, || overlay::join(&store, net, &format!("r{i}"), host))
+                        .expect("join at once")
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a joining thread"))
+            .collect()
     });
-    assert!(removed.is_ok(), "{removed:?}");
-    let left = in_ns("sk-i16-h1", || store.list(overlay::PREFIX)).expect("list");
+    let mut ips: Vec<Ipv4Addr> = joined.iter().map(|e| e.ip).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 8, "{joined:?}");
+    in_ns("sk-i16-h2", || {
+        for endpoint in &joined {
+            overlay::leave(&store2, &busy_net, endpoint).expect("leave");
+        }
+        overlay::remove_network(&store2, "sk-i16-race").expect("rm the second network");
+    });
+
+    let left = in_ns("sk-i16-h1", || store1.list(overlay::PREFIX)).expect("list");
     assert!(left.is_empty(), "records left in etcd: {left:?}");
     drop(cleanup);
 }
