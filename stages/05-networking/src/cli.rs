@@ -631,8 +631,12 @@ impl NetworkCommand {
                 format,
             } => {
                 let networks = filtered(&root.root, &filter)?;
+                // An unreachable cluster store never hides the local networks.
                 let overlays = if filter.is_empty() {
-                    crate::overlay_cli::ls_rows(&cluster)?
+                    crate::overlay_cli::ls_rows(&cluster).unwrap_or_else(|e| {
+                        eprintln!("networking: warning: overlay networks not listed: {e:#}");
+                        Vec::new()
+                    })
                 } else {
                     Vec::new()
                 };
@@ -695,11 +699,15 @@ impl NetworkCommand {
             } => {
                 let mut failed = false;
                 for name in &networks {
-                    let overlay = crate::overlay_cli::remove(&cluster, name);
-                    let removed = match overlay {
-                        Ok(true) => Ok(name.clone()),
-                        Ok(false) => remove(&root.root, name),
-                        Err(e) => Err(e),
+                    // Local networks first: they never depend on the cluster store.
+                    let removed = if store::inspect(&root.root, name).is_ok() {
+                        remove(&root.root, name)
+                    } else {
+                        match crate::overlay_cli::remove(&cluster, name) {
+                            Ok(true) => Ok(name.clone()),
+                            Ok(false) => remove(&root.root, name),
+                            Err(e) => Err(e),
+                        }
                     };
                     match removed {
                         Ok(removed) => println!("{removed}"),

@@ -430,5 +430,29 @@ fn two_hosts_one_overlay_network() {
 
     let left = in_ns("sk-i16-h1", || store1.list(overlay::PREFIX)).expect("list");
     assert!(left.is_empty(), "records left in etcd: {left:?}");
+
+    // etcd gone: local networks are still listed, overlay commands say what failed.
+    if let Some(mut etcd) = cleanup.etcd.take() {
+        let _ = etcd.kill();
+        let _ = etcd.wait();
+    }
+    let ls = networking("sk-i16-h1", ROOTS[0], &["ls"]);
+    let said = String::from_utf8_lossy(&ls.stderr);
+    assert!(
+        ls.status.success() && String::from_utf8_lossy(&ls.stdout).contains("bridge"),
+        "{ls:?}"
+    );
+    assert!(said.contains("unreachable"), "{said}");
+    let create = networking(
+        "sk-i16-h1",
+        ROOTS[0],
+        &["create", "-d", "overlay", "sk-i16-x"],
+    );
+    let said = String::from_utf8_lossy(&create.stderr);
+    assert!(
+        !create.status.success()
+            && said.contains("cluster store http://10.216.0.1:23790 unreachable"),
+        "{said}"
+    );
     drop(cleanup);
 }
