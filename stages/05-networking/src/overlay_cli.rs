@@ -132,19 +132,9 @@ pub fn remove(cluster: &ClusterArgs, name: &str) -> anyhow::Result<bool> {
 
 /// `network ls`'s table: the local networks, then the store's overlay networks.
 pub fn ls_table(networks: &[crate::store::Network], overlays: Vec<Vec<String>>) -> String {
-    let mut rows: Vec<Vec<String>> = networks
-        .iter()
-        .map(|n| {
-            vec![
-                n.short_id().to_string(),
-                n.name.clone(),
-                n.driver.as_str().to_string(),
-                "local".to_string(),
-            ]
-        })
-        .collect();
+    let mut rows = crate::store::ls_rows(networks);
     rows.extend(overlays);
-    images::human::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+    images::human::table(&crate::store::LS_HEADERS, &rows)
 }
 
 /// `network inspect`'s JSON array: the local networks' views, then the overlay ones.
