@@ -24,6 +24,7 @@
 
 use std::net::Ipv4Addr;
 
+use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP};
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkInfo};
 use netlink_packet_route::neighbour::{
@@ -130,6 +131,77 @@ impl Netlink {
             .map(drop)
     }
     // ANCHOR_END: fdb
+
+    /// The remote entries of VXLAN device `link`: the MAC and host of each FDB entry with a
+    /// destination (`bridge fdb show dev LINK`, the `dst` ones).
+    pub fn fdb_entries(&mut self, link: &str) -> Result<Vec<(Mac, Ipv4Addr)>, NetlinkError> {
+        let op = format!("list the FDB entries of {link}");
+        let index = self.index_of(&op, link)?;
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Bridge;
+        // A dump answers for every bridge port of the namespace; keep this device's.
+        let replies = self.request(&op, NLM_F_DUMP, RouteNetlinkMessage::GetNeighbour(message))?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewNeighbour(entry) if entry.header.ifindex == index => {
+                    let mut mac = None;
+                    let mut host = None;
+                    for attribute in entry.attributes {
+                        match attribute {
+                            NeighbourAttribute::LinkLayerAddress(bytes) => {
+                                mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(Mac);
+                            }
+                            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                                host = Some(ip);
+                            }
+                            // The crate reads an AF_BRIDGE entry's destination as raw bytes.
+                            NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => {
+                                host = <[u8; 4]>::try_from(bytes.as_slice())
+                                    .ok()
+                                    .map(Ipv4Addr::from);
+                            }
+                            _ => {}
+                        }
+                    }
+                    mac.zip(host)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Deletes the FDB entry `mac → host` and the neighbour entry of `ip` from `link` (`bridge
+    /// fdb del`, `ip neigh del`). Entries already gone are not an error.
+    pub fn delete_remote(
+        &mut self,
+        link: &str,
+        mac: Mac,
+        host: Ipv4Addr,
+        ip: Ipv4Addr,
+    ) -> Result<(), NetlinkError> {
+        let op = format!("delete the entries of {ip} ({mac} at {host}) on {link}");
+        let index = self.index_of(&op, link)?;
+        let mut fdb = NeighbourMessage::default();
+        fdb.header.family = AddressFamily::Bridge;
+        fdb.header.ifindex = index;
+        fdb.header.flags = NeighbourFlags::Own;
+        fdb.attributes = vec![
+            NeighbourAttribute::LinkLayerAddress(mac.octets().to_vec()),
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(host)),
+        ];
+        let mut neighbour = NeighbourMessage::default();
+        neighbour.header.family = AddressFamily::Inet;
+        neighbour.header.ifindex = index;
+        neighbour.attributes = vec![NeighbourAttribute::Destination(NeighbourAddress::Inet(ip))];
+        for message in [fdb, neighbour] {
+            match self.request(&op, NLM_F_ACK, RouteNetlinkMessage::DelNeighbour(message)) {
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
+                other => other.map(drop)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 // ANCHOR: data_path
@@ -178,6 +250,34 @@ pub fn add_remote(
     }
     Ok(())
 }
+
+// ANCHOR: sync
+/// Brings the entries of `network`'s VXLAN device in line with `endpoints`, the store's: adds
+/// the new remote ones, deletes those whose container has gone. What a watch on the endpoint
+/// records calls on every change (a poll, for now: the caller decides when).
+pub fn sync(
+    netlink: &mut Netlink,
+    network: &OverlayNetwork,
+    local: Ipv4Addr,
+    endpoints: &[Endpoint],
+) -> Result<(), NetlinkError> {
+    set_up(netlink, network, local, endpoints)?;
+    let vxlan = vxlan_name(network.vni);
+    let wanted: Vec<String> = endpoints
+        .iter()
+        .filter(|e| e.host != local)
+        .map(|e| e.mac.clone())
+        .collect();
+    for (mac, host) in netlink.fdb_entries(&vxlan)? {
+        if !wanted.contains(&mac.to_string()) {
+            // Docker's MACs carry the address: 02:42 and its four bytes.
+            let [_, _, a, b, c, d] = mac.octets();
+            netlink.delete_remote(&vxlan, mac, host, Ipv4Addr::new(a, b, c, d))?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: sync
 
 /// Removes the data path of `network` on this host (the last local container left): the VXLAN
 /// device, and with it every FDB and neighbour entry on it, then the bridge. Idempotent.

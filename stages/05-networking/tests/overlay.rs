@@ -19,13 +19,14 @@ use networking::netlink::Netlink;
 use networking::overlay::{self, OverlayError};
 use networking::vxlan;
 
-const NAMESPACES: [&str; 6] = [
+const NAMESPACES: [&str; 7] = [
     "sk-i16-u",
     "sk-i16-e",
     "sk-i16-h1",
     "sk-i16-h2",
     "sk-i16-c1",
     "sk-i16-c2",
+    "sk-i16-c3",
 ];
 const ETCD_DIR: &str = "/tmp/i16-etcd";
 /// Each host's own local store.
@@ -361,14 +362,57 @@ fn two_hosts_one_overlay_network() {
         "{said}"
     );
 
+    // A container started later on host 2; host 1 syncs with the store (what the watch will
+    // do) and reaches it, without restarting anything.
+    let e3 = in_ns("sk-i16-h2", || {
+        let e3 = overlay::join(&store2, &created, "c3", H2).expect("join c3 on host 2");
+        let all = overlay::endpoints(&store2, &created).expect("endpoints");
+        vxlan::sync(&mut Netlink::open().expect("netlink"), &created, H2, &all).expect("sync");
+        e3
+    });
+    plug(
+        "sk-i16-h2",
+        "sk-i16-c3",
+        "sk-i16-c3h",
+        &bridge,
+        e3.ip,
+        mac(&e3),
+    );
+    let sync1 = || {
+        in_ns("sk-i16-h1", || {
+            let all = overlay::endpoints(&store1, &created).expect("endpoints");
+            vxlan::sync(&mut Netlink::open().expect("netlink"), &created, H1, &all)
+                .expect("sync on host 1");
+        })
+    };
+    sync1();
+    let later = ping("sk-i16-c1", e3.ip);
+    assert!(later.status.success(), "{later:?}");
+
+    // c2 goes; host 1's sync drops its entries and keeps c3's.
+    sh(&["ip", "netns", "del", "sk-i16-c2"]);
+    in_ns("sk-i16-h2", || overlay::leave(&store2, &created, &e2)).expect("leave c2");
+    sync1();
+    let fdb = output(&["bridge", "-n", "sk-i16-h1", "fdb", "show", "dev", &vx]);
+    assert!(
+        // (the bridge's own learned entry for c2 ages out by itself: only the VXLAN's counts)
+        !fdb.contains(&format!("{} dst", e2.mac)) && fdb.contains(&format!("{} dst {H2}", e3.mac)),
+        "{fdb}"
+    );
+    let neigh = output(&["ip", "-n", "sk-i16-h1", "neigh", "show", "dev", &vx]);
+    assert!(
+        !neigh.contains(&format!("{} ", e2.ip)) && neigh.contains(&e3.mac),
+        "{neigh}"
+    );
+
     // The last container leaves each host: its records and the data path go.
-    for (host, container, endpoint) in [
-        ("sk-i16-h2", "sk-i16-c2", &e2),
-        ("sk-i16-h1", "sk-i16-c1", &e1),
+    for (host, container, endpoint, store) in [
+        ("sk-i16-h2", "sk-i16-c3", &e3, &store2),
+        ("sk-i16-h1", "sk-i16-c1", &e1, &store1),
     ] {
         sh(&["ip", "netns", "del", container]);
         in_ns(host, || {
-            overlay::leave(&store1, &created, endpoint).expect("leave");
+            overlay::leave(store, &created, endpoint).expect("leave");
             let mut nl = Netlink::open().expect("netlink");
             vxlan::tear_down(&mut nl, &created).expect("tear down");
         });
