@@ -289,7 +289,10 @@ pub enum NetworkCommand {
         /// Where skiff keeps its state.
         #[command(flatten)]
         root: RootArgs,
-        /// bridge (a switch on this host, the default) or macvlan (an address on a host link)
+        /// The cluster store, for overlay networks.
+        #[command(flatten)]
+        cluster: crate::overlay_cli::ClusterArgs,
+        /// bridge (a switch on this host, the default), macvlan (an address on a host link) or overlay (across hosts, with --cluster-store)
         #[arg(short, long, default_value = "bridge", value_name = "DRIVER")]
         driver: String,
         /// The network's IPv4 subnet (default: a free /24 of 10.89.0.0/16); given twice, an
@@ -327,6 +330,9 @@ pub enum NetworkCommand {
         /// Where skiff keeps its state.
         #[command(flatten)]
         root: RootArgs,
+        /// The cluster store, for overlay networks.
+        #[command(flatten)]
+        cluster: crate::overlay_cli::ClusterArgs,
         /// Only show network ids
         #[arg(short, long)]
         quiet: bool,
@@ -342,6 +348,9 @@ pub enum NetworkCommand {
         /// Where skiff keeps its state.
         #[command(flatten)]
         root: RootArgs,
+        /// The cluster store, for overlay networks.
+        #[command(flatten)]
+        cluster: crate::overlay_cli::ClusterArgs,
         /// The networks
         #[arg(required = true, value_name = "NETWORK")]
         networks: Vec<String>,
@@ -352,6 +361,9 @@ pub enum NetworkCommand {
         /// Where skiff keeps its state.
         #[command(flatten)]
         root: RootArgs,
+        /// The cluster store, for overlay networks.
+        #[command(flatten)]
+        cluster: crate::overlay_cli::ClusterArgs,
         /// The networks
         #[arg(required = true, value_name = "NETWORK")]
         networks: Vec<String>,
@@ -460,6 +472,7 @@ impl NetworkCommand {
         match self {
             NetworkCommand::Create {
                 root,
+                cluster,
                 driver,
                 subnet,
                 ipv6,
@@ -471,12 +484,26 @@ impl NetworkCommand {
                 label,
                 name,
             } => {
+                if driver == "overlay" {
+                    if subnet.len() > 1 || ipv6 {
+                        bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
+                    }
+                    let id = crate::overlay_cli::create(
+                        &cluster,
+                        &name,
+                        subnet.first().map(String::as_str),
+                    )?;
+                    println!("{id}");
+                    return Ok(0);
+                }
                 let driver = match driver.as_str() {
                     "bridge" => Driver::Bridge,
                     "macvlan" => Driver::Macvlan,
                     "ipvlan" => Driver::Ipvlan,
                     other => {
-                        bail!("unknown network driver {other:?}: use bridge, macvlan or ipvlan")
+                        bail!(
+                            "unknown network driver {other:?}: use bridge, macvlan, ipvlan or overlay"
+                        )
                     }
                 };
                 let mut parent = None;
@@ -604,11 +631,21 @@ impl NetworkCommand {
             }
             NetworkCommand::List {
                 root,
+                cluster,
                 quiet,
                 filter,
                 format,
             } => {
                 let networks = filtered(&root.root, &filter)?;
+                // An unreachable cluster store never hides the local networks.
+                let overlays = if filter.is_empty() {
+                    crate::overlay_cli::ls_rows(&cluster).unwrap_or_else(|e| {
+                        eprintln!("networking: warning: overlay networks not listed: {e:#}");
+                        Vec::new()
+                    })
+                } else {
+                    Vec::new()
+                };
                 match format.as_deref().map(str::trim) {
                     None | Some("" | "table") => {}
                     Some("json") => {
@@ -625,30 +662,60 @@ impl NetworkCommand {
                     networks
                         .iter()
                         .for_each(|n| println!("{}", &n.id[..12.min(n.id.len())]));
-                } else {
+                    overlays.iter().for_each(|row| println!("{}", row[0]));
+                } else if overlays.is_empty() {
                     print!("{}", store::ls_table(&networks));
+                } else {
+                    print!("{}", crate::overlay_cli::ls_table(&networks, overlays));
                 }
                 Ok(0)
             }
-            NetworkCommand::Inspect { root, networks } => {
+            NetworkCommand::Inspect {
+                root,
+                cluster,
+                networks,
+            } => {
                 let mut found = Vec::new();
+                let mut global = Vec::new();
                 let mut failed = false;
                 for name in &networks {
                     match store::inspect(&root.root, name) {
                         Ok(network) => found.push(network),
                         Err(e) => {
+                            if let Some(view) = crate::overlay_cli::inspect(&cluster, name)? {
+                                global.push(view);
+                                continue;
+                            }
                             eprintln!("networking: {e}");
                             failed = true;
                         }
                     }
                 }
-                println!("{}", store::inspect_json(&found));
+                if global.is_empty() {
+                    println!("{}", store::inspect_json(&found));
+                } else {
+                    println!("{}", crate::overlay_cli::inspect_json(&found, global)?);
+                }
                 Ok(if failed { chroot::cli::EXIT_ENGINE } else { 0 })
             }
-            NetworkCommand::Rm { root, networks } => {
+            NetworkCommand::Rm {
+                root,
+                cluster,
+                networks,
+            } => {
                 let mut failed = false;
                 for name in &networks {
-                    match remove(&root.root, name) {
+                    // Local networks first: they never depend on the cluster store.
+                    let removed = if store::inspect(&root.root, name).is_ok() {
+                        remove(&root.root, name)
+                    } else {
+                        match crate::overlay_cli::remove(&cluster, name) {
+                            Ok(true) => Ok(name.clone()),
+                            Ok(false) => remove(&root.root, name),
+                            Err(e) => Err(e),
+                        }
+                    };
+                    match removed {
                         Ok(removed) => println!("{removed}"),
                         Err(e) => {
                             eprintln!("networking: {e:#}");

@@ -12,14 +12,22 @@
 //! - [`firewall`]: the NAT and published-port rules (nftables or iptables, IPv4 and IPv6);
 //! - [`hosts`]: names, through each container's `/etc/hosts`;
 //! - [`dns`]: names by DNS, a server for each user network;
+//! - [`etcd`]: the cluster store, etcd v3 through its JSON gateway;
+//! - [`overlay`]: overlay networks across hosts, their records in the cluster store;
+//! - [`overlay_cli`]: the `network` commands on overlay networks;
+//! - [`vxlan`]: the overlay's data path on one host: bridge, VXLAN device, FDB and neighbours;
 //! - [`feature`]: the hooks into the launch sequence;
 //! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
 pub mod cli;
 pub mod dns;
+pub mod etcd;
 pub mod feature;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;
 pub mod netlink;
 pub mod nft;
+pub mod overlay;
+pub mod overlay_cli;
 pub mod store;
+pub mod vxlan;

@@ -132,7 +132,7 @@ pub fn check_name(name: &str) -> Result<(), NetlinkError> {
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// The flags of a request that creates something new, as `ip link add` sends them.
-const CREATE_NEW: u16 = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+pub(crate) const CREATE_NEW: u16 = NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 
 /// How the containers of a macvlan network share the parent link (`-o macvlan_mode=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,7 +555,7 @@ impl Netlink {
     }
 
     /// The index of `link`, which `op` needs.
-    fn index_of(&mut self, op: &str, link: &str) -> Result<u32, NetlinkError> {
+    pub(crate) fn index_of(&mut self, op: &str, link: &str) -> Result<u32, NetlinkError> {
         self.link_index(link)?
             .ok_or_else(|| NetlinkError::NoSuchLink {
                 op: op.to_string(),
@@ -593,7 +593,7 @@ impl Netlink {
     // ANCHOR: request
     /// Sends one request and collects the messages that answer it, until the kernel's
     /// acknowledgement (or the end of a dump).
-    fn request(
+    pub(crate) fn request(
         &mut self,
         op: &str,
         flags: u16,

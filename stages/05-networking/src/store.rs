@@ -686,7 +686,7 @@ fn is_id(text: &str) -> bool {
 }
 
 /// 64 random hex digits from the kernel's random source.
-fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
@@ -1441,7 +1441,15 @@ fn host_link_name(container_id: &str, network_id: &str, networks: &[Network]) ->
 
 /// `network ls`: NETWORK ID, NAME, DRIVER, SCOPE, aligned as Docker aligns them.
 pub fn ls_table(networks: &[Network]) -> String {
-    let rows: Vec<Vec<String>> = networks
+    images::human::table(&LS_HEADERS, &ls_rows(networks))
+}
+
+/// The columns of `network ls`.
+pub const LS_HEADERS: [&str; 4] = ["NETWORK ID", "NAME", "DRIVER", "SCOPE"];
+
+/// The rows of [`ls_table`], for a table that adds others (the overlay networks).
+pub fn ls_rows(networks: &[Network]) -> Vec<Vec<String>> {
+    networks
         .iter()
         .map(|n| {
             vec![
@@ -1451,8 +1459,7 @@ pub fn ls_table(networks: &[Network]) -> String {
                 "local".to_string(),
             ]
         })
-        .collect();
-    images::human::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+        .collect()
 }
 
 /// One network as `network ls --format json` and its templates see it: Docker's fields.

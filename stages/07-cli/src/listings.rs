@@ -326,6 +326,7 @@ pub fn network(command: NetworkCommand) -> anyhow::Result<i32> {
         quiet: false,
         filter,
         format: Some(format),
+        ..
     } = command
     else {
         return command.execute();
