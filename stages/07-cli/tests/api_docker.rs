@@ -567,3 +567,109 @@ fn a_client_that_attaches_and_leaves_costs_no_thread_and_no_output() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_docker_cli_manages_volumes_through_the_service() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(cli) = docker_cli() else {
+        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let create = docker(
+        &service,
+        &cli,
+        &["volume", "create", "--label", "lab=api", "api-data"],
+    );
+    assert!(create.status.success(), "{create:?}");
+    assert_eq!(text(&create.stdout).trim(), "api-data");
+    let other = docker(&service, &cli, &["volume", "create", "api-other"]);
+    assert!(other.status.success(), "{other:?}");
+
+    // The filter is the service's: only the labelled one passes.
+    let listed = docker(
+        &service,
+        &cli,
+        &["volume", "ls", "-q", "--filter", "label=lab=api"],
+    );
+    assert!(listed.status.success(), "{listed:?}");
+    assert_eq!(text(&listed.stdout), "api-data\n");
+    // The skiff CLI on the same store sees both.
+    let local = skiff(&service.root, &["volume", "ls", "-q"]);
+    assert_eq!(text(&local.stdout), "api-data\napi-other\n", "{local:?}");
+
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}} {{.Labels.lab}}",
+            "api-data",
+        ],
+    );
+    let expected = format!(
+        "{} api\n",
+        service.root.join("volumes/api-data/_data").display()
+    );
+    assert_eq!(text(&inspect.stdout), expected, "{inspect:?}");
+
+    // In use by a running container: 409, Docker's "volume is in use".
+    let command = ["/bin/sh", "-c", "echo kept > /data/f; sleep 100"];
+    let user = docker(
+        &service,
+        &cli,
+        &run_args(
+            &["-d", "--name", "api-volume-user", "-v", "api-data:/data"],
+            &command,
+        ),
+    );
+    assert!(user.status.success(), "{user:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    let file = service.root.join("volumes/api-data/_data/f");
+    while !file.exists() {
+        assert!(
+            Instant::now() < until,
+            "the container never wrote to its volume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/volumes/api-data", "");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("volume is in use"), "{body}");
+    let gone = docker(&service, &cli, &["rm", "-f", "api-volume-user"]);
+    assert!(gone.status.success(), "{gone:?}");
+
+    // Unused now: prune (API 1.41's rule) takes both, named ones too.
+    let pruned = docker(&service, &cli, &["volume", "prune", "-f"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    let said = text(&pruned.stdout);
+    assert!(
+        said.contains("api-data") && said.contains("api-other"),
+        "{said}"
+    );
+    assert!(!service.root.join("volumes/api-data").exists());
+    let (status, body) = request(&service.socket, "GET", "/v1.41/volumes/api-data", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"no such volume: api-data"}"#)
+    );
+    let missing = docker(&service, &cli, &["volume", "rm", "api-data"]);
+    assert!(!missing.status.success(), "{missing:?}");
+    // The CLI words a 404 itself.
+    assert!(
+        text(&missing.stderr).contains("No such volume: api-data"),
+        "{missing:?}"
+    );
+    let (status, body) = request(
+        &service.socket,
+        "POST",
+        "/v1.41/volumes/create",
+        r#"{"Name":"api-x","Driver":"nfs"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+}

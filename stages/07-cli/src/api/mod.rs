@@ -27,6 +27,7 @@ pub mod engine;
 pub mod exec;
 pub mod http;
 pub mod streams;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -305,6 +306,11 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
+        ("GET", ["volumes"]) => volumes::list(service, conn, request),
+        ("POST", ["volumes", "create"]) => volumes::create(service, conn, request),
+        ("POST", ["volumes", "prune"]) => volumes::prune(service, conn, request),
+        ("GET", ["volumes", name]) => volumes::inspect(service, conn, request, name),
+        ("DELETE", ["volumes", name]) => volumes::remove(service, conn, request, name),
         _ => Err(ApiError::new(
             404,
             format!(
