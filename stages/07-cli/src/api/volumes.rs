@@ -65,6 +65,7 @@ struct CreateBody {
     driver_opts: Option<BTreeMap<String, String>>,
 }
 
+// ANCHOR: create
 /// `POST /volumes/create`: a new volume, or the existing one of that name, 201 either way (as
 /// Docker's daemon does).
 pub fn create(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
@@ -95,6 +96,7 @@ pub fn create(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
         store::create(&service.root, name, body.labels.unwrap_or_default()).map_err(api_error)?;
     super::json(conn, request, 201, &volume_json(&volume))
 }
+// ANCHOR_END: create
 
 /// `GET /volumes/{name}`.
 pub fn inspect(service: &Service, conn: &mut Conn, request: &Request, name: &str) -> Reply {
