@@ -673,3 +673,66 @@ fn the_docker_cli_manages_volumes_through_the_service() {
     );
     assert_eq!(status, 400, "{body}");
 }
+
+#[test]
+fn the_docker_cli_lists_and_inspects_networks_through_the_service() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(cli) = docker_cli() else {
+        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let listed = docker(
+        &service,
+        &cli,
+        &["network", "ls", "--format", "{{.Name}} {{.Driver}}"],
+    );
+    assert!(listed.status.success(), "{listed:?}");
+    let mut names: Vec<String> = text(&listed.stdout).lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["bridge bridge", "host host", "none null"],
+        "{listed:?}"
+    );
+    let filtered = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "name=host",
+            "--format",
+            "{{.Name}}",
+        ],
+    );
+    assert_eq!(text(&filtered.stdout), "host\n", "{filtered:?}");
+    // The same record the skiff CLI reads.
+    let local = skiff(&service.root, &["network", "inspect", "bridge"]);
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).expect("skiff's JSON");
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.Scope}}",
+            "bridge",
+        ],
+    );
+    assert_eq!(
+        text(&inspect.stdout),
+        format!("{} local\n", local[0]["Id"].as_str().unwrap_or("?")),
+        "{inspect:?}"
+    );
+    let (status, body) = request(&service.socket, "GET", "/v1.41/networks/api-nosuch", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"network api-nosuch not found"}"#)
+    );
+}

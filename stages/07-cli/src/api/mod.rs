@@ -26,6 +26,7 @@ pub mod create;
 pub mod engine;
 pub mod exec;
 pub mod http;
+pub mod networks;
 pub mod streams;
 pub mod volumes;
 
@@ -306,6 +307,8 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
+        ("GET", ["networks"]) => networks::list(service, conn, request),
+        ("GET", ["networks", key]) => networks::inspect(service, conn, request, key),
         ("GET", ["volumes"]) => volumes::list(service, conn, request),
         ("POST", ["volumes", "create"]) => volumes::create(service, conn, request),
         ("POST", ["volumes", "prune"]) => volumes::prune(service, conn, request),
