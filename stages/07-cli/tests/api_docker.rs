@@ -675,7 +675,7 @@ fn the_docker_cli_manages_volumes_through_the_service() {
 }
 
 #[test]
-fn the_docker_cli_lists_and_inspects_networks_through_the_service() {
+fn the_docker_cli_manages_networks_through_the_service() {
     if let Some(reason) = cannot_run() {
         eprintln!("skipped: {reason}");
         return;
@@ -730,6 +730,37 @@ fn the_docker_cli_lists_and_inspects_networks_through_the_service() {
         format!("{} local\n", local[0]["Id"].as_str().unwrap_or("?")),
         "{inspect:?}"
     );
+
+    // A network of our own, in 10.218.0.0/16, named with this process's id.
+    let name = format!("api-net-{}", std::process::id());
+    let subnet = format!("10.218.{}.0/24", std::process::id() % 250 + 1);
+    let args = [
+        "network", "create", "--subnet", &subnet, "--label", "lab=api", &name,
+    ];
+    let created = docker(&service, &cli, &args);
+    assert!(created.status.success(), "{created:?}");
+    let id = text(&created.stdout).trim().to_string();
+    let local = skiff(&service.root, &["network", "inspect", &name]);
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).expect("skiff's JSON");
+    assert_eq!(local[0]["Id"].as_str(), Some(id.as_str()), "{local}");
+    assert_eq!(
+        local[0]["IPAM"]["Config"][0]["Subnet"].as_str(),
+        Some(subnet.as_str())
+    );
+    assert_eq!(local[0]["Labels"]["lab"].as_str(), Some("api"));
+    let again = docker(&service, &cli, &args);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(text(&again.stderr).contains("already exists"), "{again:?}");
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/networks/bridge", "");
+    assert_eq!(status, 403, "{body}");
+    let removed = docker(&service, &cli, &["network", "rm", &name]);
+    assert!(removed.status.success(), "{removed:?}");
+    let gone = skiff(&service.root, &["network", "inspect", &name]);
+    assert!(
+        !gone.status.success(),
+        "the network is still there: {gone:?}"
+    );
+
     let (status, body) = request(&service.socket, "GET", "/v1.41/networks/api-nosuch", "");
     assert_eq!(
         (status, body.as_str()),

@@ -308,6 +308,8 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
         ("GET", ["networks"]) => networks::list(service, conn, request),
+        ("POST", ["networks", "create"]) => networks::create(service, conn, request),
+        ("DELETE", ["networks", key]) => networks::remove(service, conn, request, key),
         ("GET", ["networks", key]) => networks::inspect(service, conn, request, key),
         ("GET", ["volumes"]) => volumes::list(service, conn, request),
         ("POST", ["volumes", "create"]) => volumes::create(service, conn, request),
