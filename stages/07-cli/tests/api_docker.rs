@@ -751,6 +751,62 @@ fn the_docker_cli_manages_networks_through_the_service() {
     let again = docker(&service, &cli, &args);
     assert!(!again.status.success(), "{again:?}");
     assert!(text(&again.stderr).contains("already exists"), "{again:?}");
+
+    // A container on it under an alias (the create's NetworkingConfig), reached by that name
+    // through the network's DNS by another container.
+    let web = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "api-web",
+            "--network",
+            &name,
+            "--network-alias",
+            "api-alias",
+            "skiff-lab",
+            "/bin/probe",
+            "serve",
+            "80",
+        ],
+    );
+    assert!(web.status.success(), "{web:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = docker(&service, &cli, &["logs", "api-web"]);
+        if text(&logs.stdout).contains("listening") || text(&logs.stderr).contains("listening") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the server never listened: {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let client = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &name,
+            "skiff-lab",
+            "/bin/probe",
+            "connect",
+            "api-alias:80",
+            "hi-alias",
+        ],
+    );
+    assert!(client.status.success(), "{client:?}");
+    assert!(text(&client.stdout).contains("hi-alias"), "{client:?}");
+    let in_use = docker(&service, &cli, &["network", "rm", &name]);
+    assert!(!in_use.status.success(), "removed while in use: {in_use:?}");
+    let stopped = docker(&service, &cli, &["rm", "-f", "api-web"]);
+    assert!(stopped.status.success(), "{stopped:?}");
+
     let (status, body) = request(&service.socket, "DELETE", "/v1.41/networks/bridge", "");
     assert_eq!(status, 403, "{body}");
     let removed = docker(&service, &cli, &["network", "rm", &name]);
