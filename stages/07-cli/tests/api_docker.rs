@@ -823,3 +823,117 @@ fn the_docker_cli_manages_networks_through_the_service() {
         (404, r#"{"message":"network api-nosuch not found"}"#)
     );
 }
+
+#[test]
+fn docker_compose_brings_up_a_two_service_project_and_takes_it_down() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(compose) = on_path("docker-compose") else {
+        eprintln!("skipped: no docker-compose (Debian's docker-compose 1.29 provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let project = format!("apic{}", std::process::id());
+    let dir = service.dir.path().join("project");
+    std::fs::create_dir(&dir).expect("the project's directory");
+    // The client reaches the server by its service's name, on the project's network.
+    let file = format!(
+        r#"version: "3.7"
+services:
+  web:
+    image: skiff-lab
+    command: ["/bin/probe", "serve", "80"]
+    volumes: ["data:/data"]
+  client:
+    image: skiff-lab
+    command: ["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/probe connect web:80 hi-compose && break; sleep 0.5; done; sleep 100"]
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam:
+      config: [{{subnet: 10.218.{}.0/24}}]
+"#,
+        std::process::id() % 250 + 1
+    );
+    std::fs::write(dir.join("docker-compose.yml"), file).expect("write the compose file");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&compose);
+        command
+            .args(["-p", &project])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", service.host())
+            .env("DOCKER_CONFIG", service.dir.path().join("docker-config"));
+        output_within(command, b"", Duration::from_secs(90))
+    };
+    // `down -v` whatever happens: the guard runs it before the service stops.
+    struct Down<'a, F: Fn(&[&str]) -> Output>(&'a F);
+    impl<F: Fn(&[&str]) -> Output> Drop for Down<'_, F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-v", "--timeout", "1"]);
+        }
+    }
+    let down_guard = Down(&run);
+
+    let up = run(&["up", "-d"]);
+    assert!(up.status.success(), "{up:?}");
+    let ps = run(&["ps"]);
+    let listed = text(&ps.stdout);
+    assert!(
+        listed.contains(&format!("{project}_web_1"))
+            && listed.contains(&format!("{project}_client_1")),
+        "{ps:?}"
+    );
+    assert_eq!(listed.matches(" Up ").count(), 2, "{ps:?}");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = run(&["logs", "--no-color", "client"]);
+        if text(&logs.stdout).contains("hi-compose") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the client never reached web: {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let network = skiff(
+        &service.root,
+        &["network", "inspect", &format!("{project}_default")],
+    );
+    assert!(network.status.success(), "{network:?}");
+    let volume = skiff(
+        &service.root,
+        &["volume", "inspect", &format!("{project}_data")],
+    );
+    assert!(volume.status.success(), "{volume:?}");
+    let ids: Vec<String> = text(&skiff(&service.root, &["ps", "-aq", "--no-trunc"]).stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    let down = run(&["down", "-v", "--timeout", "1"]);
+    assert!(down.status.success(), "{down:?}");
+    drop(down_guard);
+    // Nothing left: containers, the project's network and volume, mounts, cgroups.
+    let left = skiff(&service.root, &["ps", "-aq"]);
+    assert_eq!(text(&left.stdout), "", "{left:?}");
+    let networks = skiff(
+        &service.root,
+        &[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={project}"),
+        ],
+    );
+    assert_eq!(text(&networks.stdout), "", "{networks:?}");
+    let volumes = skiff(&service.root, &["volume", "ls", "-q"]);
+    assert_eq!(text(&volumes.stdout), "", "{volumes:?}");
+    assert_eq!(host_traces(&service.root, &ids), Vec::<String>::new());
+}
