@@ -29,6 +29,7 @@ pub fn list(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
     super::json(conn, request, 200, &network_json(&networks)?)
 }
 
+// ANCHOR: statuses
 /// Stage 05's failure with Docker's status: 404 not found, 409 exists or in use, 403 a
 /// predefined network, 400 a bad name or ambiguous prefix.
 fn api_error(error: &anyhow::Error) -> ApiError {
@@ -44,6 +45,7 @@ fn api_error(error: &anyhow::Error) -> ApiError {
         });
     ApiError::new(status, chroot::cli::one_line(error))
 }
+// ANCHOR_END: statuses
 
 /// `POST /networks/create`'s body (NetworkCreateRequest): what skiff acts on of it.
 #[derive(Deserialize)]
