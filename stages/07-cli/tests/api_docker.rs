@@ -937,3 +937,61 @@ networks:
     assert_eq!(text(&volumes.stdout), "", "{volumes:?}");
     assert_eq!(host_traces(&service.root, &ids), Vec::<String>::new());
 }
+
+#[test]
+fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(cli) = docker_cli() else {
+        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let tagged = docker(&service, &cli, &["tag", "skiff-lab", "api-tagged:v1"]);
+    assert!(tagged.status.success(), "{tagged:?}");
+    // The skiff CLI on the same store sees the new name.
+    let local = skiff(
+        &service.root,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    );
+    assert!(text(&local.stdout).contains("api-tagged:v1\n"), "{local:?}");
+
+    let untagged = docker(&service, &cli, &["rmi", "api-tagged:v1"]);
+    assert!(untagged.status.success(), "{untagged:?}");
+    assert_eq!(text(&untagged.stdout), "Untagged: api-tagged:v1\n");
+    let missing = docker(&service, &cli, &["rmi", "api-nosuch"]);
+    assert!(!missing.status.success(), "{missing:?}");
+    assert!(
+        text(&missing.stderr).contains("No such image: api-nosuch"),
+        "{missing:?}"
+    );
+
+    // An image a container uses is not removed: 409.
+    let user = docker(
+        &service,
+        &cli,
+        &["create", "--name", "api-image-user", "skiff-lab", "true"],
+    );
+    assert!(user.status.success(), "{user:?}");
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/images/skiff-lab", "");
+    assert_eq!(status, 409, "{body}");
+    let pruned = docker(&service, &cli, &["image", "prune", "-af"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    let still = skiff(&service.root, &["images", "-q"]);
+    assert!(
+        !text(&still.stdout).trim().is_empty(),
+        "prune took an image in use: {still:?}"
+    );
+    let gone = docker(&service, &cli, &["rm", "api-image-user"]);
+    assert!(gone.status.success(), "{gone:?}");
+    let pruned = docker(&service, &cli, &["image", "prune", "-af"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    assert!(
+        text(&pruned.stdout).contains("deleted: sha256:"),
+        "{pruned:?}"
+    );
+    let none = skiff(&service.root, &["images", "-q"]);
+    assert_eq!(text(&none.stdout), "", "{none:?}");
+}

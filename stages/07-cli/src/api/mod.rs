@@ -26,6 +26,7 @@ pub mod create;
 pub mod engine;
 pub mod exec;
 pub mod http;
+pub mod images;
 pub mod networks;
 pub mod streams;
 pub mod volumes;
@@ -279,6 +280,13 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("GET", ["images", "json"]) => engine::images(service, conn, request),
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => {
             engine::image(service, conn, request, &name.join("/"))
+        }
+        ("POST", ["images", "prune"]) => images::prune(service, conn, request),
+        ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => {
+            images::tag(service, conn, request, &name.join("/"))
+        }
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => {
+            images::remove(service, conn, request, &name.join("/"))
         }
         ("GET", ["containers", "json"]) => containers::list(service, conn, request),
         ("POST", ["containers", "create"]) => create::create(service, conn, request),
