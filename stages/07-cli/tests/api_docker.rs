@@ -83,6 +83,14 @@ impl Drop for Service {
         for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
             let _ = skiff(&self.root, &["rm", "-f", id]);
         }
+        // And the networks it made: their bridges and NAT rules are the host's, not the store's.
+        let networks = skiff(
+            &self.root,
+            &["network", "ls", "-q", "--filter", "type=custom"],
+        );
+        for id in String::from_utf8_lossy(&networks.stdout).split_whitespace() {
+            let _ = skiff(&self.root, &["network", "rm", id]);
+        }
     }
 }
 
@@ -733,7 +741,8 @@ fn the_docker_cli_manages_networks_through_the_service() {
 
     // A network of our own, in 10.218.0.0/16, named with this process's id.
     let name = format!("api-net-{}", std::process::id());
-    let subnet = format!("10.218.{}.0/24", std::process::id() % 250 + 1);
+    // Even third octets here, odd ones for the compose test: the two run side by side.
+    let subnet = format!("10.218.{}.0/24", std::process::id() % 120 * 2 + 2);
     let args = [
         "network", "create", "--subnet", &subnet, "--label", "lab=api", &name,
     ];
@@ -856,7 +865,7 @@ networks:
     ipam:
       config: [{{subnet: 10.218.{}.0/24}}]
 "#,
-        std::process::id() % 250 + 1
+        std::process::id() % 120 * 2 + 3
     );
     std::fs::write(dir.join("docker-compose.yml"), file).expect("write the compose file");
     let run = |args: &[&str]| {
