@@ -173,6 +173,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The docker CLI, when a test can drive it here; `None` (the reason printed) when not.
+fn docker_or_skip() -> Option<PathBuf> {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    let cli = docker_cli();
+    if cli.is_none() {
+        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+    }
+    cli
+}
+
 /// Why a test cannot run here, if it cannot.
 fn cannot_run() -> Option<&'static str> {
     if !nix::unistd::geteuid().is_root() {
@@ -578,12 +591,7 @@ fn a_client_that_attaches_and_leaves_costs_no_thread_and_no_output() {
 
 #[test]
 fn the_docker_cli_manages_volumes_through_the_service() {
-    if let Some(reason) = cannot_run() {
-        eprintln!("skipped: {reason}");
-        return;
-    }
-    let Some(cli) = docker_cli() else {
-        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+    let Some(cli) = docker_or_skip() else {
         return;
     };
     let service = Service::start(0);
@@ -684,12 +692,7 @@ fn the_docker_cli_manages_volumes_through_the_service() {
 
 #[test]
 fn the_docker_cli_manages_networks_through_the_service() {
-    if let Some(reason) = cannot_run() {
-        eprintln!("skipped: {reason}");
-        return;
-    }
-    let Some(cli) = docker_cli() else {
-        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+    let Some(cli) = docker_or_skip() else {
         return;
     };
     let service = Service::start(0);
@@ -949,12 +952,7 @@ networks:
 
 #[test]
 fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
-    if let Some(reason) = cannot_run() {
-        eprintln!("skipped: {reason}");
-        return;
-    }
-    let Some(cli) = docker_cli() else {
-        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+    let Some(cli) = docker_or_skip() else {
         return;
     };
     let service = Service::start(0);
