@@ -753,7 +753,8 @@ impl NetworkCommand {
 }
 
 /// `network rm NAME`: the record, then its bridge and NAT rules. Returns the name as given.
-fn remove(root: &std::path::Path, name: &str) -> anyhow::Result<String> {
+/// Stage 07's API service removes networks with it too.
+pub fn remove(root: &std::path::Path, name: &str) -> anyhow::Result<String> {
     let _host = store::host_lock()?;
     let network = store::remove(root, name)?;
     // Gone with its last container; this is for one that outlived it (a crash).

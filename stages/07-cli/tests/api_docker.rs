@@ -83,6 +83,14 @@ impl Drop for Service {
         for id in String::from_utf8_lossy(&left.stdout).split_whitespace() {
             let _ = skiff(&self.root, &["rm", "-f", id]);
         }
+        // And the networks it made: their bridges and NAT rules are the host's, not the store's.
+        let networks = skiff(
+            &self.root,
+            &["network", "ls", "-q", "--filter", "type=custom"],
+        );
+        for id in String::from_utf8_lossy(&networks.stdout).split_whitespace() {
+            let _ = skiff(&self.root, &["network", "rm", id]);
+        }
     }
 }
 
@@ -163,6 +171,19 @@ fn run_args<'a>(flags: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The docker CLI, when a test can drive it here; `None` (the reason printed) when not.
+fn docker_or_skip() -> Option<PathBuf> {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    let cli = docker_cli();
+    if cli.is_none() {
+        eprintln!("skipped: no docker CLI (Debian's docker.io provides it)");
+    }
+    cli
 }
 
 /// Why a test cannot run here, if it cannot.
@@ -566,4 +587,418 @@ fn a_client_that_attaches_and_leaves_costs_no_thread_and_no_output() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn the_docker_cli_manages_volumes_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let create = docker(
+        &service,
+        &cli,
+        &["volume", "create", "--label", "lab=api", "api-data"],
+    );
+    assert!(create.status.success(), "{create:?}");
+    assert_eq!(text(&create.stdout).trim(), "api-data");
+    let other = docker(&service, &cli, &["volume", "create", "api-other"]);
+    assert!(other.status.success(), "{other:?}");
+
+    // The filter is the service's: only the labelled one passes.
+    let listed = docker(
+        &service,
+        &cli,
+        &["volume", "ls", "-q", "--filter", "label=lab=api"],
+    );
+    assert!(listed.status.success(), "{listed:?}");
+    assert_eq!(text(&listed.stdout), "api-data\n");
+    // The skiff CLI on the same store sees both.
+    let local = skiff(&service.root, &["volume", "ls", "-q"]);
+    assert_eq!(text(&local.stdout), "api-data\napi-other\n", "{local:?}");
+
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Mountpoint}} {{.Labels.lab}}",
+            "api-data",
+        ],
+    );
+    let expected = format!(
+        "{} api\n",
+        service.root.join("volumes/api-data/_data").display()
+    );
+    assert_eq!(text(&inspect.stdout), expected, "{inspect:?}");
+
+    // In use by a running container: 409, Docker's "volume is in use".
+    let command = ["/bin/sh", "-c", "echo kept > /data/f; sleep 100"];
+    let user = docker(
+        &service,
+        &cli,
+        &run_args(
+            &["-d", "--name", "api-volume-user", "-v", "api-data:/data"],
+            &command,
+        ),
+    );
+    assert!(user.status.success(), "{user:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    let file = service.root.join("volumes/api-data/_data/f");
+    while !file.exists() {
+        assert!(
+            Instant::now() < until,
+            "the container never wrote to its volume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/volumes/api-data", "");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("volume is in use"), "{body}");
+    let gone = docker(&service, &cli, &["rm", "-f", "api-volume-user"]);
+    assert!(gone.status.success(), "{gone:?}");
+
+    // Unused now: prune (API 1.41's rule) takes both, named ones too.
+    let pruned = docker(&service, &cli, &["volume", "prune", "-f"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    let said = text(&pruned.stdout);
+    assert!(
+        said.contains("api-data") && said.contains("api-other"),
+        "{said}"
+    );
+    assert!(!service.root.join("volumes/api-data").exists());
+    let (status, body) = request(&service.socket, "GET", "/v1.41/volumes/api-data", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"no such volume: api-data"}"#)
+    );
+    let missing = docker(&service, &cli, &["volume", "rm", "api-data"]);
+    assert!(!missing.status.success(), "{missing:?}");
+    // The CLI words a 404 itself.
+    assert!(
+        text(&missing.stderr).contains("No such volume: api-data"),
+        "{missing:?}"
+    );
+    let (status, body) = request(
+        &service.socket,
+        "POST",
+        "/v1.41/volumes/create",
+        r#"{"Name":"api-x","Driver":"nfs"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn the_docker_cli_manages_networks_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let listed = docker(
+        &service,
+        &cli,
+        &["network", "ls", "--format", "{{.Name}} {{.Driver}}"],
+    );
+    assert!(listed.status.success(), "{listed:?}");
+    let mut names: Vec<String> = text(&listed.stdout).lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["bridge bridge", "host host", "none null"],
+        "{listed:?}"
+    );
+    let filtered = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "name=host",
+            "--format",
+            "{{.Name}}",
+        ],
+    );
+    assert_eq!(text(&filtered.stdout), "host\n", "{filtered:?}");
+    // The same record the skiff CLI reads.
+    let local = skiff(&service.root, &["network", "inspect", "bridge"]);
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).expect("skiff's JSON");
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.Scope}}",
+            "bridge",
+        ],
+    );
+    assert_eq!(
+        text(&inspect.stdout),
+        format!("{} local\n", local[0]["Id"].as_str().unwrap_or("?")),
+        "{inspect:?}"
+    );
+
+    // A network of our own, in 10.218.0.0/16, named with this process's id.
+    let name = format!("api-net-{}", std::process::id());
+    // Even third octets here, odd ones for the compose test: the two run side by side.
+    let subnet = format!("10.218.{}.0/24", std::process::id() % 120 * 2 + 2);
+    let args = [
+        "network", "create", "--subnet", &subnet, "--label", "lab=api", &name,
+    ];
+    let created = docker(&service, &cli, &args);
+    assert!(created.status.success(), "{created:?}");
+    let id = text(&created.stdout).trim().to_string();
+    let local = skiff(&service.root, &["network", "inspect", &name]);
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).expect("skiff's JSON");
+    assert_eq!(local[0]["Id"].as_str(), Some(id.as_str()), "{local}");
+    assert_eq!(
+        local[0]["IPAM"]["Config"][0]["Subnet"].as_str(),
+        Some(subnet.as_str())
+    );
+    assert_eq!(local[0]["Labels"]["lab"].as_str(), Some("api"));
+    let again = docker(&service, &cli, &args);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(text(&again.stderr).contains("already exists"), "{again:?}");
+
+    // A container on it under an alias (the create's NetworkingConfig), reached by that name
+    // through the network's DNS by another container.
+    let web = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "api-web",
+            "--network",
+            &name,
+            "--network-alias",
+            "api-alias",
+            "skiff-lab",
+            "/bin/probe",
+            "serve",
+            "80",
+        ],
+    );
+    assert!(web.status.success(), "{web:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = docker(&service, &cli, &["logs", "api-web"]);
+        if text(&logs.stdout).contains("listening") || text(&logs.stderr).contains("listening") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the server never listened: {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let client = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &name,
+            "skiff-lab",
+            "/bin/probe",
+            "connect",
+            "api-alias:80",
+            "hi-alias",
+        ],
+    );
+    assert!(client.status.success(), "{client:?}");
+    assert!(text(&client.stdout).contains("hi-alias"), "{client:?}");
+    let in_use = docker(&service, &cli, &["network", "rm", &name]);
+    assert!(!in_use.status.success(), "removed while in use: {in_use:?}");
+    let stopped = docker(&service, &cli, &["rm", "-f", "api-web"]);
+    assert!(stopped.status.success(), "{stopped:?}");
+
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/networks/bridge", "");
+    assert_eq!(status, 403, "{body}");
+    let removed = docker(&service, &cli, &["network", "rm", &name]);
+    assert!(removed.status.success(), "{removed:?}");
+    let gone = skiff(&service.root, &["network", "inspect", &name]);
+    assert!(
+        !gone.status.success(),
+        "the network is still there: {gone:?}"
+    );
+
+    let (status, body) = request(&service.socket, "GET", "/v1.41/networks/api-nosuch", "");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"message":"network api-nosuch not found"}"#)
+    );
+}
+
+#[test]
+fn docker_compose_brings_up_a_two_service_project_and_takes_it_down() {
+    if let Some(reason) = cannot_run() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let Some(compose) = on_path("docker-compose") else {
+        eprintln!("skipped: no docker-compose (Debian's docker-compose 1.29 provides it)");
+        return;
+    };
+    let service = Service::start(0);
+    let project = format!("apic{}", std::process::id());
+    let dir = service.dir.path().join("project");
+    std::fs::create_dir(&dir).expect("the project's directory");
+    // The client reaches the server by its service's name, on the project's network.
+    let file = format!(
+        r#"version: "3.7"
+services:
+  web:
+    image: skiff-lab
+    command: ["/bin/probe", "serve", "80"]
+    volumes: ["data:/data"]
+  client:
+    image: skiff-lab
+    command: ["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/probe connect web:80 hi-compose && break; sleep 0.5; done; sleep 100"]
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam:
+      config: [{{subnet: 10.218.{}.0/24}}]
+"#,
+        std::process::id() % 120 * 2 + 3
+    );
+    std::fs::write(dir.join("docker-compose.yml"), file).expect("write the compose file");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&compose);
+        command
+            .args(["-p", &project])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", service.host())
+            .env("DOCKER_CONFIG", service.dir.path().join("docker-config"));
+        output_within(command, b"", Duration::from_secs(90))
+    };
+    // `down -v` whatever happens: the guard runs it before the service stops.
+    struct Down<'a, F: Fn(&[&str]) -> Output>(&'a F);
+    impl<F: Fn(&[&str]) -> Output> Drop for Down<'_, F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-v", "--timeout", "1"]);
+        }
+    }
+    let down_guard = Down(&run);
+
+    let up = run(&["up", "-d"]);
+    assert!(up.status.success(), "{up:?}");
+    let ps = run(&["ps"]);
+    let listed = text(&ps.stdout);
+    assert!(
+        listed.contains(&format!("{project}_web_1"))
+            && listed.contains(&format!("{project}_client_1")),
+        "{ps:?}"
+    );
+    assert_eq!(listed.matches(" Up ").count(), 2, "{ps:?}");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = run(&["logs", "--no-color", "client"]);
+        if text(&logs.stdout).contains("hi-compose") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the client never reached web: {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let network = skiff(
+        &service.root,
+        &["network", "inspect", &format!("{project}_default")],
+    );
+    assert!(network.status.success(), "{network:?}");
+    let volume = skiff(
+        &service.root,
+        &["volume", "inspect", &format!("{project}_data")],
+    );
+    assert!(volume.status.success(), "{volume:?}");
+    let ids: Vec<String> = text(&skiff(&service.root, &["ps", "-aq", "--no-trunc"]).stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    let down = run(&["down", "-v", "--timeout", "1"]);
+    assert!(down.status.success(), "{down:?}");
+    drop(down_guard);
+    // Nothing left: containers, the project's network and volume, mounts, cgroups.
+    let left = skiff(&service.root, &["ps", "-aq"]);
+    assert_eq!(text(&left.stdout), "", "{left:?}");
+    let networks = skiff(
+        &service.root,
+        &[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={project}"),
+        ],
+    );
+    assert_eq!(text(&networks.stdout), "", "{networks:?}");
+    let volumes = skiff(&service.root, &["volume", "ls", "-q"]);
+    assert_eq!(text(&volumes.stdout), "", "{volumes:?}");
+    assert_eq!(host_traces(&service.root, &ids), Vec::<String>::new());
+}
+
+#[test]
+fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let tagged = docker(&service, &cli, &["tag", "skiff-lab", "api-tagged:v1"]);
+    assert!(tagged.status.success(), "{tagged:?}");
+    // The skiff CLI on the same store sees the new name.
+    let local = skiff(
+        &service.root,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    );
+    assert!(text(&local.stdout).contains("api-tagged:v1\n"), "{local:?}");
+
+    let untagged = docker(&service, &cli, &["rmi", "api-tagged:v1"]);
+    assert!(untagged.status.success(), "{untagged:?}");
+    assert_eq!(text(&untagged.stdout), "Untagged: api-tagged:v1\n");
+    let missing = docker(&service, &cli, &["rmi", "api-nosuch"]);
+    assert!(!missing.status.success(), "{missing:?}");
+    assert!(
+        text(&missing.stderr).contains("No such image: api-nosuch"),
+        "{missing:?}"
+    );
+
+    // An image a container uses is not removed: 409.
+    let user = docker(
+        &service,
+        &cli,
+        &["create", "--name", "api-image-user", "skiff-lab", "true"],
+    );
+    assert!(user.status.success(), "{user:?}");
+    let (status, body) = request(&service.socket, "DELETE", "/v1.41/images/skiff-lab", "");
+    assert_eq!(status, 409, "{body}");
+    let pruned = docker(&service, &cli, &["image", "prune", "-af"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    let still = skiff(&service.root, &["images", "-q"]);
+    assert!(
+        !text(&still.stdout).trim().is_empty(),
+        "prune took an image in use: {still:?}"
+    );
+    let gone = docker(&service, &cli, &["rm", "api-image-user"]);
+    assert!(gone.status.success(), "{gone:?}");
+    let pruned = docker(&service, &cli, &["image", "prune", "-af"]);
+    assert!(pruned.status.success(), "{pruned:?}");
+    assert!(
+        text(&pruned.stdout).contains("deleted: sha256:"),
+        "{pruned:?}"
+    );
+    let none = skiff(&service.root, &["images", "-q"]);
+    assert_eq!(text(&none.stdout), "", "{none:?}");
 }

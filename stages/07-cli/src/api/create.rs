@@ -4,8 +4,9 @@
 //! value the CLI refuses, the API refuses in the same words, and the record is the CLI's.
 //!
 //! What is mapped: Image, Cmd, Entrypoint, Env, WorkingDir, User, Hostname, Labels, Tty,
-//! OpenStdin, StopSignal, StopTimeout; HostConfig's Binds, NetworkMode, PortBindings,
-//! AutoRemove, RestartPolicy, Memory, NanoCpus, CpuShares, CpusetCpus, PidsLimit. The image
+//! OpenStdin, StopSignal, StopTimeout; HostConfig's Binds, Mounts, NetworkMode, PortBindings,
+//! AutoRemove, RestartPolicy, Memory, NanoCpus, CpuShares, CpusetCpus, PidsLimit;
+//! NetworkingConfig's aliases on the NetworkMode network (`--network-alias`). The image
 //! must be in the store: the service never pulls on create (Docker's daemon does not either; the
 //! client pulls after a 404). Reference: Engine API v1.41, ContainerCreate.
 
@@ -48,6 +49,23 @@ fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 /// A positive number field.
 fn positive(value: &Value, key: &str) -> Option<i64> {
     value.get(key).and_then(Value::as_i64).filter(|n| *n > 0)
+}
+
+/// One of HostConfig's `Mounts` (`{"Type": "volume", "Source": "data", "Target": "/srv",
+/// "ReadOnly": true}`) as `--mount`'s `type=volume,source=data,target=/srv,readonly`.
+fn mount_flag(mount: &Value) -> Result<String, ApiError> {
+    let kind = text(mount, "Type").unwrap_or("volume");
+    let target = text(mount, "Target")
+        .ok_or_else(|| ApiError::new(400, format!("HostConfig.Mounts: {mount} has no Target")))?;
+    let mut fields = vec![format!("type={kind}")];
+    if let Some(source) = text(mount, "Source") {
+        fields.push(format!("source={source}"));
+    }
+    fields.push(format!("target={target}"));
+    if mount.get("ReadOnly").and_then(Value::as_bool) == Some(true) {
+        fields.push("readonly".into());
+    }
+    Ok(fields.join(","))
 }
 
 // ANCHOR: flags
@@ -97,8 +115,20 @@ pub fn flags(root: &str, name: Option<&str>, config: &Value) -> Result<Vec<Strin
     for bind in strings(&host["Binds"]) {
         flag("volume", &bind);
     }
-    if let Some(mode) = text(host, "NetworkMode").filter(|m| *m != "default") {
+    for mount in host["Mounts"].as_array().into_iter().flatten() {
+        flag("mount", &mount_flag(mount)?);
+    }
+    let network = text(host, "NetworkMode").filter(|m| *m != "default");
+    if let Some(mode) = network {
         flag("network", mode);
+    }
+    // The endpoint of the network the container starts on: its aliases (compose gives each
+    // container its service's name there, which is how one service finds another).
+    if let Some(endpoints) = config["NetworkingConfig"]["EndpointsConfig"].as_object() {
+        let endpoint = network.and_then(|n| endpoints.get(n));
+        for alias in endpoint.map(|e| strings(&e["Aliases"])).unwrap_or_default() {
+            flag("network-alias", &alias);
+        }
     }
     for publish in publish_flags(&host["PortBindings"]) {
         flag("publish", &publish);
@@ -246,6 +276,25 @@ mod tests {
         });
         let flags = flags("/r", None, &body).unwrap();
         assert_eq!(flags[4..].join(" "), "--entrypoint /bin/sh -- i -c exit 3");
+    }
+
+    #[test]
+    fn mounts_and_the_networks_aliases_become_flags() {
+        let body = serde_json::json!({
+            "Image": "i",
+            "HostConfig": {
+                "NetworkMode": "proj_default",
+                "Mounts": [{"Type": "volume", "Source": "proj_data", "Target": "/srv", "ReadOnly": true}]
+            },
+            "NetworkingConfig": {"EndpointsConfig": {"proj_default": {"Aliases": ["web", "www"]}}}
+        });
+        let flags = flags("/r", None, &body).unwrap();
+        assert_eq!(
+            flags[4..].join(" "),
+            "--mount type=volume,source=proj_data,target=/srv,readonly --network proj_default \
+             --network-alias web --network-alias www -- i"
+        );
+        CreateLine::try_parse_from(&flags).unwrap();
     }
 
     #[test]

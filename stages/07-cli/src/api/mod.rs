@@ -26,7 +26,10 @@ pub mod create;
 pub mod engine;
 pub mod exec;
 pub mod http;
+pub mod images;
+pub mod networks;
 pub mod streams;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -278,6 +281,13 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("GET", ["images", name @ .., "json"]) if !name.is_empty() => {
             engine::image(service, conn, request, &name.join("/"))
         }
+        ("POST", ["images", "prune"]) => images::prune(service, conn, request),
+        ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => {
+            images::tag(service, conn, request, &name.join("/"))
+        }
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => {
+            images::remove(service, conn, request, &name.join("/"))
+        }
         ("GET", ["containers", "json"]) => containers::list(service, conn, request),
         ("POST", ["containers", "create"]) => create::create(service, conn, request),
         ("GET", ["containers", id, "json"]) => containers::inspect(service, conn, request, id),
@@ -305,6 +315,15 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
+        ("GET", ["networks"]) => networks::list(service, conn, request),
+        ("POST", ["networks", "create"]) => networks::create(service, conn, request),
+        ("DELETE", ["networks", key]) => networks::remove(service, conn, request, key),
+        ("GET", ["networks", key]) => networks::inspect(service, conn, request, key),
+        ("GET", ["volumes"]) => volumes::list(service, conn, request),
+        ("POST", ["volumes", "create"]) => volumes::create(service, conn, request),
+        ("POST", ["volumes", "prune"]) => volumes::prune(service, conn, request),
+        ("GET", ["volumes", name]) => volumes::inspect(service, conn, request, name),
+        ("DELETE", ["volumes", name]) => volumes::remove(service, conn, request, name),
         _ => Err(ApiError::new(
             404,
             format!(
