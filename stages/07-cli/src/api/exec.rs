@@ -346,13 +346,7 @@ fn start_terminal(
 /// `POST /exec/{id}/resize?h=ROWS&w=COLS`: the size of the exec's terminal.
 pub fn resize(service: &Service, conn: &mut Conn, request: &Request, id: &str) -> Reply {
     let exec = lookup(service, id)?;
-    let size = |key: &str| {
-        request
-            .param(key)
-            .and_then(|v| v.parse::<u16>().ok())
-            .ok_or_else(|| ApiError::new(400, format!("bad value for {key}: give h and w")))
-    };
-    let (rows, cols) = (size("h")?, size("w")?);
+    let (rows, cols) = request.terminal_size()?;
     let Some(master) = exec.master else {
         return Err(ApiError::new(
             409,

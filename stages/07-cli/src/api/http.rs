@@ -96,6 +96,18 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `?h=ROWS&w=COLS` of a `resize` request, as (rows, columns).
+    pub fn terminal_size(&self) -> Result<(u16, u16), super::ApiError> {
+        let size = |key: &str| {
+            self.param(key)
+                .and_then(|v| v.parse::<u16>().ok())
+                .ok_or_else(|| {
+                    super::ApiError::new(400, format!("bad value for {key}: give h and w"))
+                })
+        };
+        Ok((size("h")?, size("w")?))
+    }
+
     /// Query parameter `key` as Docker's boolean: `1`, `true`, `True` (anything but `0`,
     /// `false` or empty).
     pub fn flag(&self, key: &str) -> bool {

@@ -120,13 +120,7 @@ pub fn attach(
 /// start and on every SIGWINCH).
 pub fn resize(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
     let record = find(service, key)?;
-    let size = |key: &str| {
-        request
-            .param(key)
-            .and_then(|v| v.parse::<u16>().ok())
-            .ok_or_else(|| ApiError::new(400, format!("bad value for {key}: give h and w")))
-    };
-    let (rows, cols) = (size("h")?, size("w")?);
+    let (rows, cols) = request.terminal_size()?;
     if !record.state.is_running() {
         return Err(ApiError::new(
             409,
