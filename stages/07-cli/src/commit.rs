@@ -73,6 +73,13 @@ const CHANGES: [&str; 9] = [
 // ANCHOR: commit
 /// `commit`: prints the new image's id.
 pub fn command(args: &CommitArgs) -> anyhow::Result<i32> {
+    let id = commit(args)?;
+    println!("{id}");
+    Ok(0)
+}
+
+/// Makes the image (what `command` and the Engine API's `POST /commit` share): its id.
+pub fn commit(args: &CommitArgs) -> anyhow::Result<images::Digest> {
     let root = &args.root.root;
     let record = crate::lifecycle::find(root, &args.container)?;
     if record.image_id.is_empty() {
@@ -114,8 +121,7 @@ pub fn command(args: &CommitArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {warning}");
     }
     crate::events::emit(root, "commit", &record, &[]);
-    println!("{}", created.id);
-    Ok(0)
+    Ok(created.id)
 }
 // ANCHOR_END: commit
 

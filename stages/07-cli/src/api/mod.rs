@@ -21,6 +21,7 @@
 //! Reference: the Docker Engine API v1.41 (docs.docker.com/engine/api/v1.41), podman-system-
 //! service(1), unix(7).
 
+pub mod build;
 pub mod containers;
 pub mod create;
 pub mod engine;
@@ -282,6 +283,22 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
             engine::image(service, conn, request, &name.join("/"))
         }
         ("POST", ["images", "prune"]) => images::prune(service, conn, request),
+        ("POST", ["images", "create"]) => images::create(service, conn, request),
+        ("POST", ["images", "load"]) => images::load(service, conn, request),
+        ("GET", ["images", "search"]) => images::search(conn, request),
+        ("GET", ["images", "get"]) => images::get_all(service, conn, request),
+        ("GET", ["images", name @ .., "get"]) if !name.is_empty() => {
+            images::get(service, conn, &[&name.join("/")])
+        }
+        ("GET", ["images", name @ .., "history"]) if !name.is_empty() => {
+            images::history(service, conn, request, &name.join("/"))
+        }
+        ("POST", ["images", name @ .., "push"]) if !name.is_empty() => {
+            images::push(service, conn, request, &name.join("/"))
+        }
+        ("POST", ["build"]) => build::build(service, conn, request),
+        ("POST", ["commit"]) => images::commit(service, conn, request),
+        ("POST", ["auth"]) => images::auth(conn, request),
         ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => {
             images::tag(service, conn, request, &name.join("/"))
         }
