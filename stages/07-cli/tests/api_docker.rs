@@ -1002,3 +1002,271 @@ fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
     let none = skiff(&service.root, &["images", "-q"]);
     assert_eq!(text(&none.stdout), "", "{none:?}");
 }
+
+/// A `docker-registry` (Debian's, the CNCF distribution registry) on 127.0.0.1 and a free
+/// port, its storage in `dir`; killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Option<Registry> {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free loopback port");
+            let config = format!(
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: skiff-s20i14img\n",
+                dir.join("storage").display()
+            );
+            let path = dir.join("registry.yml");
+            std::fs::write(&path, config).expect("write the registry's config");
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut registry = Registry { child, port };
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if let Ok(Some(_)) = registry.child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(registry);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = registry.child.kill();
+        }
+        None
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_service() {
+    let Some(cli) = docker_or_skip() else { return };
+    if on_path("docker-registry").is_none() {
+        eprintln!("skipped: no docker-registry (Debian's docker-registry provides it)");
+        return;
+    }
+    let service = Service::start(0);
+    let registry = Registry::start(service.dir.path()).expect("docker-registry starts");
+
+    // build: the context goes as a tar, the output comes back as the classic builder's.
+    let context = service.dir.path().join("context");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("greeting"), "built-s20i14img\n").expect("context file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM skiff-lab\nARG WHO=nobody\nCOPY greeting /greeting\nCMD [\"/bin/cat\", \"/greeting\"]\n",
+    )
+    .expect("Dockerfile");
+    let ctx = context.to_str().expect("utf-8 path");
+    let build = docker(
+        &service,
+        &cli,
+        &[
+            "build",
+            "-t",
+            "skiff-built:1",
+            "--build-arg",
+            "WHO=me",
+            "--label",
+            "made=s20i14img",
+            ctx,
+        ],
+    );
+    let out = text(&build.stdout);
+    assert!(build.status.success(), "docker build: {build:?}");
+    assert!(out.contains("Step 1/5 : FROM skiff-lab"), "{out}");
+    assert!(out.contains("Step 5/5 : LABEL"), "{out}");
+    assert!(out.contains("Successfully built "), "{out}");
+    assert!(out.contains("Successfully tagged skiff-built:1"), "{out}");
+    let run = docker(
+        &service,
+        &cli,
+        &["run", "--rm", "--network", "none", "skiff-built:1"],
+    );
+    assert_eq!(text(&run.stdout), "built-s20i14img\n", "{run:?}");
+    let label = docker(
+        &service,
+        &cli,
+        &["inspect", "-f", "{{.Config.Labels.made}}", "skiff-built:1"],
+    );
+    assert_eq!(text(&label.stdout).trim(), "s20i14img", "{label:?}");
+
+    // A bad Dockerfile: Docker's 400 and its words, exit 1.
+    std::fs::write(
+        context.join("Bad.Dockerfile"),
+        "FROM skiff-lab\nFROBNICATE now\n",
+    )
+    .expect("bad");
+    let bad = docker(
+        &service,
+        &cli,
+        &["build", "-f", &format!("{ctx}/Bad.Dockerfile"), ctx],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(
+        text(&bad.stderr).to_lowercase().contains("frobnicate"),
+        "{bad:?}"
+    );
+
+    // history: the COPY step on top, with its tag.
+    let history = docker(&service, &cli, &["history", "--no-trunc", "skiff-built:1"]);
+    assert!(history.status.success(), "{history:?}");
+    assert!(text(&history.stdout).contains("COPY"), "{history:?}");
+    let missing = docker(&service, &cli, &["history", "skiff-nosuch-s20i14img"]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        text(&missing.stderr).contains("No such image"),
+        "{missing:?}"
+    );
+
+    // push, remove, pull back from the local registry: the same image id.
+    let name = format!("127.0.0.1:{}/skiff-built:1", registry.port);
+    let id = text(
+        &docker(
+            &service,
+            &cli,
+            &["inspect", "-f", "{{.Id}}", "skiff-built:1"],
+        )
+        .stdout,
+    );
+    assert!(
+        docker(&service, &cli, &["tag", "skiff-built:1", &name])
+            .status
+            .success()
+    );
+    let push = docker(&service, &cli, &["push", &name]);
+    assert!(push.status.success(), "docker push: {push:?}");
+    assert!(text(&push.stdout).contains("digest: sha256:"), "{push:?}");
+    let rmi = docker(&service, &cli, &["rmi", &name]);
+    assert!(rmi.status.success(), "{rmi:?}");
+    let pull = docker(&service, &cli, &["pull", &name]);
+    assert!(pull.status.success(), "docker pull: {pull:?}");
+    assert!(text(&pull.stdout).contains("Digest: sha256:"), "{pull:?}");
+    let pulled = text(&docker(&service, &cli, &["inspect", "-f", "{{.Id}}", &name]).stdout);
+    assert_eq!(pulled, id);
+    let unknown = docker(
+        &service,
+        &cli,
+        &[
+            "pull",
+            &format!("127.0.0.1:{}/skiff-nosuch:1", registry.port),
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+
+    // save | load (through files: the archive is larger than a pipe holds): the round trip
+    // brings the removed image back.
+    let archive = service.dir.path().join("saved.tar");
+    let archive = archive.to_str().expect("utf-8 path");
+    let save = docker(&service, &cli, &["save", "-o", archive, "skiff-built:1"]);
+    assert!(save.status.success(), "docker save: {save:?}");
+    assert!(
+        docker(&service, &cli, &["rmi", "skiff-built:1"])
+            .status
+            .success()
+    );
+    let load = docker(&service, &cli, &["load", "-i", archive]);
+    assert!(
+        text(&load.stdout).contains("Loaded image: skiff-built:1"),
+        "{load:?}"
+    );
+    let loaded = text(
+        &docker(
+            &service,
+            &cli,
+            &["inspect", "-f", "{{.Id}}", "skiff-built:1"],
+        )
+        .stdout,
+    );
+    assert_eq!(loaded, id);
+
+    // commit: a container's change becomes an image.
+    let made = docker(
+        &service,
+        &cli,
+        &run_args(
+            &["--name", "skiff-commit-s20i14img"],
+            &["/bin/sh", "-c", "echo changed > /changed"],
+        ),
+    );
+    assert!(made.status.success(), "{made:?}");
+    let commit = docker(
+        &service,
+        &cli,
+        &[
+            "commit",
+            "-m",
+            "by test",
+            "skiff-commit-s20i14img",
+            "skiff-committed:1",
+        ],
+    );
+    assert!(commit.status.success(), "docker commit: {commit:?}");
+    assert!(text(&commit.stdout).starts_with("sha256:"), "{commit:?}");
+    let cat = docker(
+        &service,
+        &cli,
+        &run_args(&["--rm"], &["/bin/cat", "/changed"])
+            .iter()
+            .map(|a| {
+                if *a == "skiff-lab" {
+                    "skiff-committed:1"
+                } else {
+                    a
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(text(&cat.stdout), "changed\n", "{cat:?}");
+    assert!(
+        docker(&service, &cli, &["rm", "skiff-commit-s20i14img"])
+            .status
+            .success()
+    );
+
+    // The Python SDK: images.build (the same build, so every step comes from the cache and
+    // the id is the same) and images.pull.
+    let has_sdk = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        eprintln!("the SDK part skipped: no Python docker SDK (Debian's python3-docker)");
+        return;
+    }
+    let script = format!(
+        "import docker\n\
+         client = docker.DockerClient(base_url={:?})\n\
+         image, logs = client.images.build(path={ctx:?}, tag='skiff-sdk:1', buildargs={{'WHO': 'me'}}, labels={{'made': 's20i14img'}})\n\
+         print(image.id == client.images.get('skiff-built:1').id)\n\
+         pulled = client.images.pull({name:?})\n\
+         print(pulled.id)\n\
+         try:\n    client.images.get('skiff-nosuch-s20i14img')\n\
+         except docker.errors.ImageNotFound:\n    print('not found')\n",
+        service.host()
+    );
+    let mut command = Command::new("python3");
+    command.args(["-c", &script]);
+    let output = output_within(command, b"", Duration::from_secs(60));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(text(&output.stdout), format!("True\n{id}not found\n"));
+}
