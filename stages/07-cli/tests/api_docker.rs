@@ -1243,6 +1243,73 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
             .success()
     );
 
+    // Docker's statuses and bodies, on the wire.
+    let socket = &service.socket;
+    let (status, body) = request(
+        socket,
+        "GET",
+        "/v1.41/images/skiff-nosuch-s20i14img/history",
+        "",
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            404,
+            r#"{"message":"No such image: skiff-nosuch-s20i14img"}"#
+        )
+    );
+    let port = registry.port;
+    let path = format!("/v1.41/images/create?fromImage=127.0.0.1:{port}/skiff-nosuch&tag=1");
+    let (status, body) = request(socket, "POST", &path, "");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("manifest"), "{body}");
+    let (status, body) = request(socket, "POST", "/v1.41/images/create", "");
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = request(
+        socket,
+        "POST",
+        "/v1.41/images/skiff-nosuch-s20i14img/push",
+        "",
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = request(
+        socket,
+        "POST",
+        "/v1.41/commit?container=skiff-nosuch-s20i14img",
+        "",
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            404,
+            r#"{"message":"No such container: skiff-nosuch-s20i14img"}"#
+        )
+    );
+    let tar = Command::new("tar")
+        .args(["-C", ctx, "-cf", "-", "Bad.Dockerfile"])
+        .output()
+        .expect("tar the bad context");
+    let (status, body) = request(
+        socket,
+        "POST",
+        "/v1.41/build?dockerfile=Bad.Dockerfile",
+        &String::from_utf8(tar.stdout).expect("an ASCII tar"),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = request(socket, "POST", "/v1.41/build?dockerfile=../x", "");
+    assert_eq!(status, 400, "{body}");
+    // search reads the registry's catalog; auth checks against a registry without auth.
+    let path = format!("/v1.41/images/search?term=127.0.0.1:{port}/skiff");
+    let (status, body) = request(socket, "GET", &path, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("skiff-built"), "{body}");
+    let auth = format!(r#"{{"username":"u","password":"p","serveraddress":"127.0.0.1:{port}"}}"#);
+    let (status, body) = request(socket, "POST", "/v1.41/auth", &auth);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"IdentityToken":"","Status":"Login Succeeded"}"#)
+    );
+
     // The Python SDK: images.build (the same build, so every step comes from the cache and
     // the id is the same) and images.pull.
     let has_sdk = Command::new("python3")
