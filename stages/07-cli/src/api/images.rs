@@ -532,13 +532,11 @@ pub fn commit(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
         .param("container")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::new(400, "container is empty: name the container to commit"))?;
-    let reference = match request.param("repo").filter(|r| !r.is_empty()) {
-        Some(repo) => Some(match request.param("tag").filter(|t| !t.is_empty()) {
-            Some(tag) => format!("{repo}:{tag}"),
-            None => repo.to_string(),
-        }),
-        None => None,
-    };
+    let tag = request.param("tag").filter(|t| !t.is_empty());
+    let reference = request
+        .param("repo")
+        .filter(|r| !r.is_empty())
+        .map(|repo| tag.map_or_else(|| repo.to_string(), |tag| format!("{repo}:{tag}")));
     let args = crate::commit::CommitArgs {
         root: namespaces::RootArgs {
             root: service.root.clone(),
