@@ -1127,6 +1127,35 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
         "{bad:?}"
     );
 
+    // A RUN that fails: the stream has started, so the error comes as its last line
+    // (errorDetail), which the CLI prints and exits 1 on.
+    std::fs::write(
+        context.join("Fails.Dockerfile"),
+        "FROM skiff-lab\nRUN exit 3\n",
+    )
+    .expect("failing Dockerfile");
+    let fails = docker(
+        &service,
+        &cli,
+        &[
+            "build",
+            "--network",
+            "none",
+            "-f",
+            &format!("{ctx}/Fails.Dockerfile"),
+            ctx,
+        ],
+    );
+    assert_eq!(fails.status.code(), Some(1), "{fails:?}");
+    assert!(
+        text(&fails.stdout).contains("Step 2/2 : RUN exit 3"),
+        "{fails:?}"
+    );
+    assert!(
+        text(&fails.stderr).contains("returned a non-zero code: 3"),
+        "{fails:?}"
+    );
+
     // history: the COPY step on top, with its tag.
     let history = docker(&service, &cli, &["history", "--no-trunc", "skiff-built:1"]);
     assert!(history.status.success(), "{history:?}");
@@ -1148,6 +1177,21 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
         )
         .stdout,
     );
+    // -q: only the id, from the aux line (every step cached, the same image).
+    let quiet = docker(
+        &service,
+        &cli,
+        &[
+            "build",
+            "-q",
+            "--build-arg",
+            "WHO=me",
+            "--label",
+            "made=s20i14img",
+            ctx,
+        ],
+    );
+    assert_eq!(text(&quiet.stdout), id, "{quiet:?}");
     assert!(
         docker(&service, &cli, &["tag", "skiff-built:1", &name])
             .status
