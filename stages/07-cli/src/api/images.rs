@@ -20,13 +20,8 @@ use super::{ApiError, Next, Reply, Service};
 
 /// Stage 04's failure with Docker's status.
 fn api_error(error: ImageError) -> ApiError {
-    let status = match &error {
-        ImageError::NoSuchImage(_) => 404,
-        ImageError::Conflict(_) => 409,
-        ImageError::Reference { .. } | ImageError::Ambiguous(_) => 400,
-        _ => 500,
-    };
-    ApiError::new(status, error.to_string())
+    let message = error.to_string();
+    api_error_ref(&error, message)
 }
 
 /// The image store, or 404 for `name` when there is none yet.
@@ -226,6 +221,7 @@ fn registry_error(error: RegistryError) -> ApiError {
     ApiError::new(status, error.to_string())
 }
 
+/// The status of stage 04's `error`, with `message` (a wrapping error's words).
 fn api_error_ref(error: &ImageError, message: String) -> ApiError {
     let status = match error {
         ImageError::NoSuchImage(_) => 404,
@@ -567,4 +563,47 @@ pub fn commit(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
         }
     })?;
     super::json(conn, request, 201, &json!({ "Id": id.as_str() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_auth_is_base64url_json_and_empty_means_none() {
+        use base64::Engine;
+        let json = r#"{"username":"u?>","password":"p~~","serveraddress":"127.0.0.1:5000"}"#;
+        for engine in [
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::STANDARD,
+        ] {
+            let credentials = decode_auth(&engine.encode(json)).expect("credentials");
+            assert_eq!(
+                (credentials.username.as_str(), credentials.password.as_str()),
+                ("u?>", "p~~")
+            );
+        }
+        let empty = base64::engine::general_purpose::URL_SAFE.encode("{}");
+        assert!(decode_auth(&empty).is_none());
+        assert!(decode_auth("not base64!").is_none());
+    }
+
+    #[test]
+    fn registry_failures_get_dockers_statuses() {
+        let unknown = RegistryError::ManifestUnknown {
+            reference: "x:1".into(),
+            message: "manifest unknown".into(),
+        };
+        assert_eq!(registry_error(unknown).status, 404);
+        let refused = RegistryError::Unauthorized {
+            message: "no".into(),
+        };
+        assert_eq!(registry_error(refused).status, 401);
+        let missing = RegistryError::Image(ImageError::NoSuchImage("x".into()));
+        let error = registry_error(missing);
+        assert_eq!(
+            (error.status, error.message.as_str()),
+            (404, "No such image: x")
+        );
+    }
 }
