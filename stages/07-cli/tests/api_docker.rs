@@ -1128,7 +1128,7 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
     );
 
     // A RUN that fails: the stream has started, so the error comes as its last line
-    // (errorDetail), which the CLI prints and exits 1 on.
+    // (errorDetail, with the RUN's code), which the CLI prints and exits with, as with dockerd.
     std::fs::write(
         context.join("Fails.Dockerfile"),
         "FROM skiff-lab\nRUN exit 3\n",
@@ -1146,7 +1146,7 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
             ctx,
         ],
     );
-    assert_eq!(fails.status.code(), Some(1), "{fails:?}");
+    assert_eq!(fails.status.code(), Some(3), "{fails:?}");
     assert!(
         text(&fails.stdout).contains("Step 2/2 : RUN exit 3"),
         "{fails:?}"

@@ -166,6 +166,16 @@ fn run(store: &Store, options: &BuildOptions, conn: &mut Conn) -> Reply {
             }
             stream.finish(Ok(()))
         }
+        // A RUN's exit code goes in the error line, as Docker's classic builder puts it: the
+        // CLI exits with it.
+        Err(e @ BuildError::RunFailed { code, .. }) => {
+            let message = e.to_string();
+            stream.send(&json!({
+                "errorDetail": { "code": code, "message": message },
+                "error": message,
+            }));
+            stream.finish(Ok(()))
+        }
         Err(e) => stream.finish(Err(api_error(&e))),
     }
 }
