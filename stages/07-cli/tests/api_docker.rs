@@ -1011,7 +1011,8 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(dir: &Path) -> Option<Registry> {
+    /// `extra` is YAML added to its config (`auth:`).
+    fn start(dir: &Path, extra: &str) -> Option<Registry> {
         for _ in 0..5 {
             let port = std::net::TcpListener::bind(("127.0.0.1", 0))
                 .and_then(|l| l.local_addr())
@@ -1020,7 +1021,7 @@ impl Registry {
             let config = format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: skiff-s20i14img\n",
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: skiff-s20i14img\n{extra}",
                 dir.join("storage").display()
             );
             let path = dir.join("registry.yml");
@@ -1065,7 +1066,7 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
         return;
     }
     let service = Service::start(0);
-    let registry = Registry::start(service.dir.path()).expect("docker-registry starts");
+    let registry = Registry::start(service.dir.path(), "").expect("docker-registry starts");
 
     // build: the context goes as a tar, the output comes back as the classic builder's.
     let context = service.dir.path().join("context");
@@ -1353,6 +1354,53 @@ fn the_docker_cli_builds_pushes_pulls_saves_and_commits_images_through_the_servi
         (status, body.as_str()),
         (200, r#"{"IdentityToken":"","Status":"Login Succeeded"}"#)
     );
+
+    // A registry behind a password: login goes through POST /auth, and the CLI sends what it
+    // stored as X-Registry-Auth with the push.
+    if on_path("htpasswd").is_some() {
+        let private = service.dir.path().join("private-registry");
+        std::fs::create_dir_all(&private).expect("the private registry's dir");
+        let users = Command::new("htpasswd")
+            .args(["-Bbn", "tester", "s3cret-s20i14img"])
+            .output()
+            .expect("run htpasswd");
+        std::fs::write(private.join("htpasswd"), &users.stdout).expect("write htpasswd");
+        let auth = format!(
+            "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+            private.join("htpasswd").display()
+        );
+        let locked = Registry::start(&private, &auth).expect("the private registry starts");
+        let host = format!("127.0.0.1:{}", locked.port);
+        let name = format!("{host}/private:1");
+        assert!(
+            docker(&service, &cli, &["tag", "skiff-built:1", &name])
+                .status
+                .success()
+        );
+        let refused = docker(&service, &cli, &["push", &name]);
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        let said = text(&refused.stderr);
+        assert!(
+            said.contains("unauthorized") || said.contains("denied"),
+            "{said}"
+        );
+        let login = |password: &[u8]| {
+            let args = ["login", "-u", "tester", "--password-stdin", &host];
+            docker_with_input(&service, &cli, &args, password)
+        };
+        let wrong = login(b"wrong\n");
+        assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+        assert!(text(&wrong.stderr).contains("unauthorized"), "{wrong:?}");
+        let right = login(b"s3cret-s20i14img\n");
+        assert!(text(&right.stdout).contains("Login Succeeded"), "{right:?}");
+        let push = docker(&service, &cli, &["push", &name]);
+        assert!(
+            push.status.success(),
+            "push with the stored login: {push:?}"
+        );
+    } else {
+        eprintln!("the password part skipped: no htpasswd (Debian's apache2-utils)");
+    }
 
     // The Python SDK: images.build (the same build, so every step comes from the cache and
     // the id is the same) and images.pull.
