@@ -22,6 +22,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chroot::{Feature, FeatureError, Plan, Started};
@@ -618,6 +619,7 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     if !pending.is_empty() {
         *deferred() = Some(Deferred {
             host,
+            root: root.to_path_buf(),
             networks: pending,
         });
     }
@@ -632,6 +634,7 @@ static DEFER: AtomicBool = AtomicBool::new(false);
 /// A bridge removal put off, with the host's network lock, held until it is done.
 struct Deferred {
     host: nix::fcntl::Flock<std::fs::File>,
+    root: PathBuf,
     networks: Vec<Network>,
 }
 
@@ -652,19 +655,58 @@ pub fn defer_bridge_removal() {
     DEFER.store(true, Ordering::Relaxed);
 }
 
+/// How long the default bridge outlives its last container when stage 07's monitor takes it
+/// down: `SKIFF_BRIDGE_LINGER` seconds (fractions allowed; `0` takes it down at once), one
+/// second unless set.
+pub fn bridge_linger() -> Duration {
+    std::env::var("SKIFF_BRIDGE_LINGER")
+        .ok()
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 3600.0)
+        .map_or(DEFAULT_LINGER, Duration::from_secs_f64)
+}
+
+/// The default for [`bridge_linger`]: longer than the gap between two runs of a shell loop, a
+/// compose project's services or the bench's runs, short enough that nothing of skiff's stays
+/// on an idle host for long.
+const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
 /// Takes down the bridges [`release`] left, then lets the host's network lock go. Returns what
 /// could not be undone.
-pub fn remove_deferred_bridges() -> Vec<String> {
+///
+/// With a `linger`, the lock is let go first and the bridge kept that long: a container that
+/// starts meanwhile finds the bridge, its address and its NAT rules in place and pays only for
+/// its veth pair. Docker never deletes `docker0` at all; skiff keeps its bridge for a burst of
+/// runs and still leaves nothing once nothing runs. After the linger, under the lock again,
+/// the bridge goes only if the default network is still without containers; if one joined, the
+/// last of those takes the bridge down in its turn.
+pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
     DEFER.store(false, Ordering::Relaxed);
-    let Some(deferred) = deferred().take() else {
+    let Some(Deferred {
+        mut host,
+        root,
+        networks,
+    }) = deferred().take()
+    else {
         return Vec::new();
     };
-    let errors = deferred
-        .networks
+    if !linger.is_zero() {
+        drop(host);
+        std::thread::sleep(linger);
+        host = match store::host_lock() {
+            Ok(lock) => lock,
+            Err(e) => return vec![format!("take the network lock: {e}")],
+        };
+        let in_use = store::default_bridge(&root).is_ok_and(|n| !n.endpoints.is_empty());
+        if in_use {
+            return Vec::new();
+        }
+    }
+    let errors = networks
         .iter()
         .filter_map(|network| remove_bridge(network).err())
         .collect();
-    drop(deferred.host);
+    drop(host);
     errors
 }
 // ANCHOR_END: deferred
