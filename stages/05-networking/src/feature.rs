@@ -22,8 +22,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chroot::{Feature, FeatureError, Plan, Started};
 
@@ -659,6 +659,9 @@ pub fn defer_bridge_removal() {
 /// down: `SKIFF_BRIDGE_LINGER` seconds (fractions allowed; `0` takes it down at once), one
 /// second unless set.
 pub fn bridge_linger() -> Duration {
+    if chroot::defence::disabled("bridge-linger") {
+        return Duration::ZERO;
+    }
     std::env::var("SKIFF_BRIDGE_LINGER")
         .ok()
         .and_then(|value| value.trim().parse::<f64>().ok())
