@@ -186,27 +186,29 @@ pub struct ListArgs {
 /// `rmi`'s arguments.
 #[derive(Args)]
 pub struct RmiArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Remove even if a container uses it (the image is then only untagged)
     #[arg(short, long)]
-    force: bool,
+    pub force: bool,
     /// The images to remove
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `tag`'s arguments.
 #[derive(Args)]
 pub struct TagArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// An image name or id
     #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
-    source: String,
+    pub source: String,
     /// The new name
     #[arg(value_name = "TARGET_IMAGE[:TAG]")]
-    target: String,
+    pub target: String,
 }
 
 /// `inspect`'s arguments.
@@ -280,19 +282,21 @@ impl RegistryArgs {
 /// `pull`'s arguments.
 #[derive(Args)]
 pub struct PullArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
+    /// How to reach the registry.
     #[command(flatten)]
-    registry: RegistryArgs,
+    pub registry: RegistryArgs,
     /// Choose this platform from a multi-platform image [default: this machine's]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    platform: Option<String>,
+    pub platform: Option<String>,
     /// Print only the image's full name
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// The image
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
-    image: String,
+    pub image: String,
 }
 
 /// `push`'s arguments.

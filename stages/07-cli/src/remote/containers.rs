@@ -1,0 +1,657 @@
+//! The container commands as requests: `run` is `create`, `attach`, `wait` and `start` (four
+//! requests, as `docker run` makes them), `ps` is `GET /containers/json` turned into `ps`'s
+//! rows, `logs` and `exec` read framed or raw streams. See docker-run(1) and the Engine API
+//! v1.41 ("Containers", "Exec").
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+
+use super::http::{Client, DaemonError};
+use super::streams::{self, Resize};
+use super::{each, filters, query, segment};
+use crate::cli::ContainerCommand;
+use crate::spec::RunArgs;
+
+/// Runs one container command against the daemon.
+pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32> {
+    match command {
+        ContainerCommand::Run(args) => run(client, &args),
+        ContainerCommand::Create(args) => {
+            let id = create(client, &args)?;
+            println!("{id}");
+            Ok(0)
+        }
+        ContainerCommand::Start(args) => start(client, &args),
+        ContainerCommand::Stop(args) => Ok(stop(client, &args, "stop")),
+        ContainerCommand::Restart(args) => Ok(stop(client, &args, "restart")),
+        ContainerCommand::Kill(args) => {
+            let query = query([("signal", args.signal.clone())]);
+            Ok(each(&args.containers.containers, |key| {
+                post(client, &format!("/containers/{}/kill{query}", segment(key)))
+            }))
+        }
+        ContainerCommand::Rm(args) => {
+            let query = query([
+                ("force", args.force.to_string()),
+                ("v", args.volumes.to_string()),
+            ]);
+            Ok(each(&args.containers.containers, |key| {
+                let path = format!("/containers/{}{query}", segment(key));
+                client.call("DELETE", &path, None).map(drop)
+            }))
+        }
+        ContainerCommand::Wait(args) => {
+            let mut failed = false;
+            for key in &args.containers {
+                match wait(client, key, "not-running") {
+                    Ok(code) => println!("{code}"),
+                    Err(e) => {
+                        eprintln!("{}", super::message(&e));
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        ContainerCommand::Pause(args) => Ok(each(&args.containers, |key| {
+            post(client, &format!("/containers/{}/pause", segment(key)))
+        })),
+        ContainerCommand::Unpause(args) => Ok(each(&args.containers, |key| {
+            post(client, &format!("/containers/{}/unpause", segment(key)))
+        })),
+        ContainerCommand::Rename(args) => {
+            let path = format!(
+                "/containers/{}/rename{}",
+                segment(&args.container),
+                query([("name", args.name.clone())])
+            );
+            post(client, &path)?;
+            Ok(0)
+        }
+        ContainerCommand::Top(args) => top(client, &args),
+        ContainerCommand::Ps(args) => ps(client, &args),
+        ContainerCommand::Logs(args) => logs(client, &args),
+        ContainerCommand::Exec(args) => exec(client, &args),
+        ContainerCommand::Inspect(args) => super::objects::inspect(client, &args),
+        ContainerCommand::Events(args) => super::objects::events(client, &args),
+        _ => Err(super::local_only()),
+    }
+}
+
+/// `stop` and `restart`: `POST /containers/{id}/stop` (or `restart`) `?t=`, for each.
+fn stop(client: &Client, args: &crate::cli::StopArgs, verb: &str) -> i32 {
+    let mut pairs = Vec::new();
+    if let Some(time) = args.time {
+        pairs.push(("t", time.to_string()));
+    }
+    if let Some(signal) = &args.signal {
+        pairs.push(("signal", signal.clone()));
+    }
+    let query = query(pairs);
+    each(&args.containers.containers, |key| {
+        post(
+            client,
+            &format!("/containers/{}/{verb}{query}", segment(key)),
+        )
+    })
+}
+
+/// A POST without a body whose answer has nothing to read.
+fn post(client: &Client, path: &str) -> anyhow::Result<()> {
+    client.call("POST", path, None).map(drop)
+}
+
+// --- run ----------------------------------------------------------------------------------------
+
+// ANCHOR: create_body
+/// `POST /containers/create`'s body from `run`'s flags: the container's config, with the
+/// host's part (`HostConfig`: ports, volumes, network, `--rm`) inside it.
+pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
+    let run = args.image_args();
+    let Some((image, command)) = run.args.split_first() else {
+        bail!("\"run\" requires at least 1 argument: IMAGE [COMMAND] [ARG...]");
+    };
+    let process = &run.process;
+    let namespaces = &run.namespaces;
+    let network = &args.volumes.network.network;
+    let lifecycle = &args.lifecycle;
+    let attach = !lifecycle.detach;
+    let mut exposed = Map::new();
+    let mut bindings = Map::new();
+    for port in network.ports()? {
+        let key = format!("{}/{}", port.container_port, port.protocol.as_str());
+        exposed.insert(key.clone(), json!({}));
+        let host_port = if port.host_port == 0 {
+            String::new()
+        } else {
+            port.host_port.to_string()
+        };
+        let binding = json!({
+            "HostIp": port.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            "HostPort": host_port,
+        });
+        if let Some(list) = bindings
+            .entry(key)
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+        {
+            list.push(binding);
+        }
+    }
+    let (restart, retries) = match lifecycle.restart.split_once(':') {
+        Some((name, count)) => (name.to_string(), count.parse::<u32>().unwrap_or(0)),
+        None => (lifecycle.restart.clone(), 0),
+    };
+    let mut tmpfs = Map::new();
+    for entry in &args.volumes.volumes.tmpfs {
+        let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
+        tmpfs.insert(path.to_string(), Value::String(options.to_string()));
+    }
+    Ok(json!({
+        "Image": image,
+        "Cmd": if command.is_empty() { Value::Null } else { json!(command) },
+        "Entrypoint": run.entrypoint.as_ref().map(|e| json!([e])),
+        "Env": environment(&process.env),
+        "WorkingDir": process.workdir.clone().unwrap_or_default(),
+        "User": namespaces.user.clone().unwrap_or_default(),
+        "Hostname": namespaces.hostname.clone().unwrap_or_default(),
+        "Labels": args.labels()?,
+        "Tty": lifecycle.tty,
+        "OpenStdin": lifecycle.interactive,
+        "StdinOnce": lifecycle.interactive && attach,
+        "AttachStdin": lifecycle.interactive && attach,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
+        "StopSignal": lifecycle.stop_signal,
+        "StopTimeout": lifecycle.stop_timeout,
+        "ExposedPorts": exposed,
+        "HostConfig": {
+            "AutoRemove": run.rm,
+            "Binds": args.volumes.volumes.volume,
+            "Tmpfs": tmpfs,
+            "ReadonlyRootfs": args.volumes.volumes.read_only,
+            "PortBindings": bindings,
+            "NetworkMode": namespaces.network.clone().unwrap_or_else(|| "default".into()),
+            "Privileged": namespaces.privileged,
+            "CapAdd": namespaces.cap_add,
+            "CapDrop": namespaces.cap_drop,
+            "Init": namespaces.init,
+            "ExtraHosts": namespaces.add_host,
+            "Dns": namespaces.dns,
+            "RestartPolicy": { "Name": restart, "MaximumRetryCount": retries },
+        },
+    }))
+}
+// ANCHOR_END: create_body
+
+/// `-e KEY=VALUE` as given; `-e KEY` takes this process's value, or is left out.
+fn environment(flags: &[String]) -> Vec<String> {
+    flags
+        .iter()
+        .filter_map(|flag| {
+            if flag.contains('=') {
+                Some(flag.clone())
+            } else {
+                std::env::var(flag).ok().map(|v| format!("{flag}={v}"))
+            }
+        })
+        .collect()
+}
+
+/// `POST /containers/create?name=`; an image the daemon does not have is pulled first, as the
+/// docker CLI does (`Unable to find image ... locally`). Returns the new container's id.
+fn create(client: &Client, args: &RunArgs) -> anyhow::Result<String> {
+    let body = create_body(args)?;
+    let path = format!(
+        "/containers/create{}",
+        query(args.name().map(|n| ("name", n.to_string())))
+    );
+    let answer = match client.json("POST", &path, Some(&body)) {
+        Err(e) if is_missing_image(&e) => {
+            let image = body["Image"].as_str().unwrap_or_default();
+            eprintln!("Unable to find image '{image}' locally");
+            super::objects::pull(client, image, false)?;
+            client.json("POST", &path, Some(&body))?
+        }
+        other => other?,
+    };
+    for warning in answer["Warnings"].as_array().into_iter().flatten() {
+        if let Some(text) = warning.as_str() {
+            eprintln!("WARNING: {text}");
+        }
+    }
+    answer["Id"]
+        .as_str()
+        .map(str::to_string)
+        .context("the daemon's create answer has no Id")
+}
+
+fn is_missing_image(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<DaemonError>()
+        .is_some_and(|e| e.status == 404 && e.message.contains("image"))
+}
+
+// ANCHOR: run
+/// `run`, as the docker CLI makes it: create; then, unless `-d`, attach (a hijacked
+/// connection, before anything can be written) and wait (`condition=next-exit`, or `removed`
+/// with `--rm`, whose headers come at once and whose body comes when it holds); then start;
+/// then relay the streams until the container closes them, and exit with the wait's
+/// `StatusCode`.
+pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
+    let lifecycle = &args.lifecycle;
+    let id = create(client, args)?;
+    let key = segment(&id);
+    if lifecycle.detach {
+        post(client, &format!("/containers/{key}/start"))?;
+        println!("{id}");
+        return Ok(0);
+    }
+    let stdin = lifecycle.interactive;
+    let attach = format!(
+        "/containers/{key}/attach{}",
+        query([
+            ("stream", "1".to_string()),
+            ("stdin", u8::from(stdin).to_string()),
+            ("stdout", "1".into()),
+            ("stderr", "1".into()),
+        ])
+    );
+    let stream = client.hijack(&attach, None, lifecycle.tty)?;
+    let condition = if args.auto_remove() {
+        "removed"
+    } else {
+        "next-exit"
+    };
+    let waiting = client.call(
+        "POST",
+        &format!("/containers/{key}/wait?condition={condition}"),
+        None,
+    )?;
+    post(client, &format!("/containers/{key}/start"))?;
+    let resize = lifecycle.tty.then(|| Resize {
+        client,
+        path: format!("/containers/{key}/resize"),
+    });
+    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
+    exit_code(waiting.json()?)
+}
+// ANCHOR_END: run
+
+/// The `StatusCode` of a wait's answer (its `Error`, when the daemon had one, printed).
+fn exit_code(answer: Value) -> anyhow::Result<i32> {
+    if let Some(message) = answer["Error"]["Message"].as_str()
+        && !message.is_empty()
+    {
+        eprintln!("Error: {message}");
+    }
+    let code = answer["StatusCode"]
+        .as_i64()
+        .context("the daemon's wait answer has no StatusCode")?;
+    Ok(i32::try_from(code).unwrap_or(125))
+}
+
+/// `POST /containers/{key}/wait?condition=`: the exit code, when the condition holds.
+fn wait(client: &Client, key: &str, condition: &str) -> anyhow::Result<i32> {
+    let path = format!("/containers/{}/wait?condition={condition}", segment(key));
+    exit_code(client.json("POST", &path, None)?)
+}
+
+/// `start`: each container; with `-a`, attached as `run` is (one container).
+fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Result<i32> {
+    let keys = &args.containers.containers;
+    if !(args.attach || args.interactive) {
+        let code = each(keys, |key| {
+            post(client, &format!("/containers/{}/start", segment(key)))
+        });
+        return Ok(if code == 0 {
+            0
+        } else {
+            chroot::cli::EXIT_ENGINE
+        });
+    }
+    let [key] = keys.as_slice() else {
+        bail!("you cannot start and attach multiple containers at once");
+    };
+    let config = client.json("GET", &format!("/containers/{}/json", segment(key)), None)?;
+    let id = config["Id"].as_str().unwrap_or(key).to_string();
+    let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = args.interactive && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let key = segment(&id);
+    let attach = format!(
+        "/containers/{key}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+        u8::from(stdin)
+    );
+    let stream = client.hijack(&attach, None, tty)?;
+    let waiting = client.call(
+        "POST",
+        &format!("/containers/{key}/wait?condition=next-exit"),
+        None,
+    )?;
+    post(client, &format!("/containers/{key}/start"))?;
+    let resize = tty.then(|| Resize {
+        client,
+        path: format!("/containers/{key}/resize"),
+    });
+    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
+    exit_code(waiting.json()?)
+}
+
+// --- ps, logs, top ------------------------------------------------------------------------------
+
+// ANCHOR: ps
+/// `ps`: `GET /containers/json`, each container turned into the row `ps` prints locally.
+fn ps(client: &Client, args: &crate::ps::PsArgs) -> anyhow::Result<i32> {
+    let view = crate::ps::View::of(args);
+    let mut pairs = vec![("all", args.all.to_string())];
+    let limit = if args.latest && args.last == -1 {
+        1
+    } else {
+        args.last
+    };
+    if limit > 0 {
+        pairs.push(("limit", limit.to_string()));
+    }
+    if view.size {
+        pairs.push(("size", "true".into()));
+    }
+    if let Some(filters) = filters(&args.filter)? {
+        pairs.push(("filters", filters));
+    }
+    let list = client.json("GET", &format!("/containers/json{}", query(pairs)), None)?;
+    let now = SystemTime::now();
+    let rows = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| ps_row(c, view.trunc, view.size, now))
+        .collect();
+    if args.quiet && args.format.is_some() {
+        eprintln!("WARNING: Ignoring custom format, because both --format and --quiet are set.");
+    }
+    print!("{}", view.print_rows(rows)?);
+    Ok(0)
+}
+// ANCHOR_END: ps
+
+/// One container of `GET /containers/json` as `ps`'s row ([`crate::ps::row`]'s fields).
+pub fn ps_row(c: &Value, trunc: bool, size: bool, now: SystemTime) -> Map<String, Value> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let created = UNIX_EPOCH + Duration::from_secs(c["Created"].as_u64().unwrap_or(0));
+    let created_rfc = humantime::format_rfc3339_seconds(created).to_string();
+    let image = text(&c["Image"]);
+    let image = if trunc && image.starts_with("sha256:") {
+        crate::ps::id_text(image.trim_start_matches("sha256:"), true)
+    } else {
+        image
+    };
+    let ports: Vec<crate::ps::Port> = c["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| crate::ps::Port {
+            private: port_number(&p["PrivatePort"]),
+            ip: text(&p["IP"]),
+            public: p["PublicPort"]
+                .as_u64()
+                .map(|_| port_number(&p["PublicPort"])),
+            protocol: text(&p["Type"]),
+        })
+        .collect();
+    let labels: Vec<String> = c["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let mounts: Vec<String> = c["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let name = m["Name"].as_str().filter(|n| !n.is_empty());
+            let name = name.unwrap_or_else(|| m["Source"].as_str().unwrap_or_default());
+            if trunc {
+                images::human::ellipsis(name, 15)
+            } else {
+                name.to_string()
+            }
+        })
+        .collect();
+    let local_volumes = c["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Driver"] == "local")
+        .count();
+    let networks: Vec<String> = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name.clone())
+        .collect();
+    let names = c["Names"]
+        .as_array()
+        .and_then(|n| n.first())
+        .map(|n| text(n).trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let human = images::human::human_size;
+    let size_text = match (c["SizeRw"].as_u64(), c["SizeRootFs"].as_u64()) {
+        (Some(rw), Some(all)) if size && all > 0 => {
+            format!("{} (virtual {})", human(rw), human(all))
+        }
+        (Some(rw), _) if size => human(rw),
+        _ => human(0),
+    };
+    let fields = [
+        (
+            "Command",
+            crate::ps::command_line_text(&text(&c["Command"]), trunc),
+        ),
+        ("CreatedAt", crate::ps::created_at_text(created)),
+        ("ID", crate::ps::id_text(&text(&c["Id"]), trunc)),
+        ("Image", image),
+        ("Labels", labels.join(",")),
+        ("LocalVolumes", local_volumes.to_string()),
+        ("Mounts", mounts.join(",")),
+        ("Names", names),
+        ("Networks", networks.join(",")),
+        ("Ports", crate::ps::displayable_ports(&ports)),
+        ("RunningFor", images::human::ago(Some(&created_rfc), now)),
+        ("Size", size_text),
+        ("State", text(&c["State"])),
+        ("Status", text(&c["Status"])),
+    ];
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect()
+}
+
+fn port_number(value: &Value) -> u16 {
+    value
+        .as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+// ANCHOR: logs
+/// `logs`: the container's config says whether its output comes framed (no tty) or raw;
+/// `GET /containers/{id}/logs` then streams it, for as long as `-f` asks.
+fn logs(client: &Client, args: &crate::logs_command::LogsArgs) -> anyhow::Result<i32> {
+    let key = segment(&args.container);
+    let config = client.json("GET", &format!("/containers/{key}/json"), None)?;
+    let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
+    let mut pairs = vec![
+        ("stdout", "1".to_string()),
+        ("stderr", "1".into()),
+        ("follow", u8::from(args.follow).to_string()),
+        ("timestamps", u8::from(args.timestamps).to_string()),
+        ("tail", args.tail.clone()),
+    ];
+    if let Some(since) = &args.since {
+        pairs.push(("since", since.clone()));
+    }
+    if let Some(until) = &args.until {
+        pairs.push(("until", until.clone()));
+    }
+    let answer = client.call(
+        "GET",
+        &format!("/containers/{key}/logs{}", query(pairs)),
+        None,
+    )?;
+    streams::to_stdio(answer, !tty).context("read the container's log")?;
+    Ok(0)
+}
+// ANCHOR_END: logs
+
+/// `top`: `GET /containers/{id}/top`'s titles and processes, as a table.
+fn top(client: &Client, args: &crate::cli::TopArgs) -> anyhow::Result<i32> {
+    let mut pairs = Vec::new();
+    if !args.ps_args.is_empty() {
+        pairs.push(("ps_args", args.ps_args.join(" ")));
+    }
+    let path = format!(
+        "/containers/{}/top{}",
+        segment(&args.container),
+        query(pairs)
+    );
+    let answer = client.json("GET", &path, None)?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let titles = strings(&answer["Titles"]);
+    let rows: Vec<Vec<String>> = answer["Processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(strings)
+        .collect();
+    let header: Vec<&str> = titles.iter().map(String::as_str).collect();
+    print!("{}", images::human::table(&header, &rows));
+    Ok(0)
+}
+
+// --- exec ---------------------------------------------------------------------------------------
+
+// ANCHOR: exec
+/// `exec`: `POST /containers/{id}/exec` makes the instance, `POST /exec/{id}/start` runs it,
+/// hijacked unless `-d`; its exit code is read afterwards from `GET /exec/{id}/json`.
+fn exec(client: &Client, args: &crate::exec::ExecArgs) -> anyhow::Result<i32> {
+    let attach = !args.detach;
+    let body = json!({
+        "AttachStdin": args.interactive && attach,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
+        "Tty": args.tty,
+        "Env": environment(&args.env),
+        "Cmd": args.command,
+        "User": args.user.clone().unwrap_or_default(),
+        "WorkingDir": args.workdir.clone().unwrap_or_default(),
+        "Privileged": args.privileged,
+    });
+    let path = format!("/containers/{}/exec", segment(&args.container));
+    let made = client.json("POST", &path, Some(&body))?;
+    let id = made["Id"]
+        .as_str()
+        .context("the daemon's exec answer has no Id")?;
+    let start = json!({ "Detach": args.detach, "Tty": args.tty });
+    let start_path = format!("/exec/{id}/start");
+    if args.detach {
+        client.call("POST", &start_path, Some(&start))?;
+        return Ok(0);
+    }
+    let stream = client.hijack(&start_path, Some(&start), args.tty)?;
+    let resize = args.tty.then(|| Resize {
+        client,
+        path: format!("/exec/{id}/resize"),
+    });
+    streams::relay(stream, args.interactive, resize).context("relay the exec's streams")?;
+    let state = client.json("GET", &format!("/exec/{id}/json"), None)?;
+    Ok(state["ExitCode"]
+        .as_i64()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(126))
+}
+// ANCHOR_END: exec
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemons_container_becomes_ps_row() {
+        let c = json!({
+            "Id": "0123456789abcdef0123",
+            "Names": ["/web"],
+            "Image": "busybox",
+            "Command": "httpd -f -p 80 -h /srv/www",
+            "Created": 0,
+            "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
+            "Labels": {"a": "b"},
+            "State": "running",
+            "Status": "Up 2 seconds",
+            "Mounts": [{"Name": "data", "Driver": "local", "Source": "/x"}],
+            "NetworkSettings": {"Networks": {"bridge": {}}},
+        });
+        let row = ps_row(&c, true, false, UNIX_EPOCH + Duration::from_secs(3600));
+        let field = |k: &str| row[k].as_str().unwrap().to_string();
+        assert_eq!(field("ID"), "0123456789ab");
+        assert_eq!(field("Names"), "web");
+        assert_eq!(field("Command"), "\"httpd -f -p 80 -h /…\"");
+        assert_eq!(field("Ports"), "0.0.0.0:8080->80/tcp");
+        assert_eq!(field("Status"), "Up 2 seconds");
+        assert_eq!(field("RunningFor"), "About an hour ago");
+        assert_eq!(field("Mounts"), "data");
+        assert_eq!(field("LocalVolumes"), "1");
+        assert_eq!(field("Networks"), "bridge");
+        assert_eq!(field("CreatedAt"), "1970-01-01 00:00:00 +0000 UTC");
+    }
+
+    #[test]
+    fn runs_flags_become_the_create_body() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let wrap = Wrap::try_parse_from([
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-p",
+            "127.0.0.1:8080:80",
+            "-v",
+            "data:/srv",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "hi",
+        ])
+        .unwrap();
+        let body = create_body(&wrap.run).unwrap();
+        assert_eq!(body["Image"], "busybox");
+        assert_eq!(body["Cmd"], json!(["echo", "hi"]));
+        assert_eq!(body["Env"], json!(["A=1"]));
+        assert_eq!(body["AttachStdout"], true);
+        assert_eq!(body["HostConfig"]["AutoRemove"], true);
+        assert_eq!(body["HostConfig"]["NetworkMode"], "none");
+        assert_eq!(body["HostConfig"]["Binds"], json!(["data:/srv"]));
+        assert_eq!(
+            body["HostConfig"]["PortBindings"]["80/tcp"],
+            json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+        );
+        assert_eq!(body["ExposedPorts"], json!({"80/tcp": {}}));
+    }
+}

@@ -1,0 +1,764 @@
+//! Images, networks, volumes and the system as requests: `images` is `GET /images/json` turned
+//! into `images`' rows, `pull` reads the daemon's streamed progress, `inspect` prints the
+//! daemon's JSON indented as the docker CLI indents it, `events` follows `GET /events`. See the
+//! Engine API v1.41 ("Images", "Networks", "Volumes", "System").
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use networking::cli::NetworkCommand;
+use serde_json::{Map, Value, json};
+use volumes::cli::VolumeCommand;
+
+use super::http::{Client, DaemonError};
+use super::{each, filters, query, segment};
+use crate::cli::{Command, ContainerCommand, ContainerGroupCommand};
+use crate::connect::NetworkGroup;
+use crate::listings::ImageGroup;
+
+// ANCHOR: remote
+/// Whether `command` has requests: the rest are refused by name (local-only), never run on
+/// the local store instead.
+pub fn remote(command: &Command) -> bool {
+    use ContainerCommand as C;
+    match command {
+        Command::Container(c)
+        | Command::ContainerGroup {
+            command: ContainerGroupCommand::Common(c),
+        } => matches!(
+            c,
+            C::Run(_)
+                | C::Create(_)
+                | C::Start(_)
+                | C::Stop(_)
+                | C::Restart(_)
+                | C::Kill(_)
+                | C::Rm(_)
+                | C::Wait(_)
+                | C::Ps(_)
+                | C::Logs(_)
+                | C::Inspect(_)
+                | C::Exec(_)
+                | C::Events(_)
+                | C::Pause(_)
+                | C::Unpause(_)
+                | C::Top(_)
+                | C::Rename(_)
+        ),
+        Command::Image { command } => matches!(
+            command,
+            ImageGroup::Ls(_) | ImageGroup::Pull(_) | ImageGroup::Rm(_) | ImageGroup::Tag(_)
+        ),
+        Command::Images(_) | Command::Pull(_) | Command::Rmi(_) | Command::Tag(_) => true,
+        Command::Network { command } => matches!(
+            command,
+            NetworkGroup::Connect(_)
+                | NetworkGroup::Disconnect(_)
+                | NetworkGroup::Networks(
+                    NetworkCommand::Create { .. }
+                        | NetworkCommand::List { .. }
+                        | NetworkCommand::Inspect { .. }
+                        | NetworkCommand::Rm { .. }
+                )
+        ),
+        Command::Volume { command } => matches!(
+            command,
+            VolumeCommand::Create { .. }
+                | VolumeCommand::List { .. }
+                | VolumeCommand::Inspect { .. }
+                | VolumeCommand::Rm { .. }
+        ),
+        Command::Version(_) | Command::Info(_) => true,
+        Command::System { command } => matches!(command, crate::prune::SystemCommand::Info(_)),
+        _ => false,
+    }
+}
+// ANCHOR_END: remote
+
+/// Runs an image, network, volume or system command against the daemon.
+pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Images(args)
+        | Command::Image {
+            command: ImageGroup::Ls(args),
+        } => images(client, &args),
+        Command::Pull(args)
+        | Command::Image {
+            command: ImageGroup::Pull(args),
+        } => {
+            pull(client, &args.image, args.quiet)?;
+            Ok(0)
+        }
+        Command::Rmi(args)
+        | Command::Image {
+            command: ImageGroup::Rm(args),
+        } => rmi(client, &args),
+        Command::Tag(args)
+        | Command::Image {
+            command: ImageGroup::Tag(args),
+        } => {
+            let (repo, tag) = split_tag(&args.target);
+            let path = format!(
+                "/images/{}/tag{}",
+                args.source,
+                query([("repo", repo.to_string()), ("tag", tag.to_string())])
+            );
+            client.call("POST", &path, None)?;
+            Ok(0)
+        }
+        Command::Network { command } => network(client, command),
+        Command::Volume { command } => volume(client, command),
+        Command::Version(args) => {
+            let server = client.json("GET", "/version", None)?;
+            let mut version = crate::system::Version::here();
+            version.platform = server["Platform"]["Name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("Docker Engine")
+                .to_string();
+            let side = &mut version.server;
+            let text = |key: &str| server[key].as_str().unwrap_or_default().to_string();
+            side.version = text("Version");
+            side.api_version = text("ApiVersion");
+            side.rust_version = text("GoVersion");
+            side.os = text("Os");
+            side.arch = text("Arch");
+            side.kernel_version = Some(text("KernelVersion"));
+            version.client.api_version = client.version.clone();
+            crate::cli::about(&args, &version, crate::system::Version::text)
+        }
+        Command::Info(args)
+        | Command::System {
+            command: crate::prune::SystemCommand::Info(args),
+        } => {
+            let answer = client.json("GET", "/info", None)?;
+            let info: crate::system::Info =
+                serde_json::from_value(answer).context("read the daemon's info")?;
+            crate::cli::about(&args, &info, crate::system::Info::text)
+        }
+        _ => Err(super::local_only()),
+    }
+}
+
+/// `NAME[:TAG]` as the API's `repo` and `tag` (`latest` when none; a registry's port is not a
+/// tag).
+fn split_tag(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+// --- images -------------------------------------------------------------------------------------
+
+// ANCHOR: images
+/// `images`: `GET /images/json`, a row per name (or one `<none>` row), printed by the local
+/// `images`' printer.
+fn images(client: &Client, args: &crate::listings::ImagesArgs) -> anyhow::Result<i32> {
+    let mut pairs = vec![("all", args.list.all.to_string())];
+    if let Some(filters) = filters(&args.filter)? {
+        pairs.push(("filters", filters));
+    }
+    let list = client.json("GET", &format!("/images/json{}", query(pairs)), None)?;
+    let now = SystemTime::now();
+    let rows: Vec<Map<String, Value>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|image| image_rows(image, args.no_trunc, now))
+        .collect();
+    print!("{}", crate::listings::print_images(args, &rows)?);
+    Ok(0)
+}
+// ANCHOR_END: images
+
+/// The rows of one image of `GET /images/json`: one per `REPOSITORY:TAG`.
+pub fn image_rows(image: &Value, no_trunc: bool, now: SystemTime) -> Vec<Map<String, Value>> {
+    let id = image["Id"].as_str().unwrap_or_default();
+    let id = if no_trunc {
+        id.to_string()
+    } else {
+        crate::ps::id_text(id.trim_start_matches("sha256:"), true)
+    };
+    let created = UNIX_EPOCH + Duration::from_secs(image["Created"].as_u64().unwrap_or(0));
+    let created = humantime::format_rfc3339_seconds(created).to_string();
+    let size = images::human::human_size(image["Size"].as_u64().unwrap_or(0));
+    let digest = image["RepoDigests"]
+        .as_array()
+        .and_then(|d| d.first())
+        .and_then(Value::as_str)
+        .and_then(|d| d.split_once('@'))
+        .map_or("<none>".to_string(), |(_, d)| d.to_string());
+    let tags: Vec<(String, String)> = image["RepoTags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|t| *t != "<none>:<none>")
+        .map(|t| {
+            let (repo, tag) = split_tag(t);
+            (repo.to_string(), tag.to_string())
+        })
+        .collect();
+    let tags = if tags.is_empty() {
+        vec![("<none>".to_string(), "<none>".to_string())]
+    } else {
+        tags
+    };
+    tags.into_iter()
+        .map(|(repository, tag)| {
+            crate::listings::object(json!({
+                "Containers": "N/A",
+                "CreatedAt": created,
+                "CreatedSince": images::human::ago(Some(&created), now),
+                "Digest": digest,
+                "ID": id,
+                "Repository": repository,
+                "SharedSize": "N/A",
+                "Size": size,
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": size,
+            }))
+        })
+        .collect()
+}
+
+// ANCHOR: pull
+/// `POST /images/create?fromImage=&tag=`: the daemon pulls, and says how it goes as a stream
+/// of JSON objects (`{"status": ..., "id": ...}`), printed a line each as they come; an
+/// `error` in the stream is the pull's failure.
+pub fn pull(client: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
+    let (name, tag) = match image.split_once('@') {
+        Some((name, digest)) => (name, digest),
+        None => split_tag(image),
+    };
+    let path = format!(
+        "/images/create{}",
+        query([("fromImage", name.to_string()), ("tag", tag.to_string())])
+    );
+    let answer = client.call("POST", &path, None)?;
+    let mut last = String::new();
+    for line in BufReader::new(answer).lines() {
+        let line = line.context("read the daemon's pull progress")?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(error) = message["error"].as_str() {
+            return Err(DaemonError {
+                status: 500,
+                message: error.to_string(),
+            }
+            .into());
+        }
+        let status = message["status"].as_str().unwrap_or_default();
+        // Progress bars are for a terminal; the lines that say what happened are kept.
+        if quiet
+            || message
+                .get("progressDetail")
+                .is_some_and(|p| p["total"].is_number())
+        {
+            continue;
+        }
+        let text = match message["id"].as_str() {
+            Some(id) => format!("{id}: {status}"),
+            None => status.to_string(),
+        };
+        if text != last {
+            println!("{text}");
+            last = text;
+        }
+    }
+    if quiet {
+        println!("{image}");
+    }
+    Ok(())
+}
+// ANCHOR_END: pull
+
+/// `rmi`: `DELETE /images/{name}`, whose answer lists what was untagged and deleted.
+fn rmi(client: &Client, args: &images::cli::RmiArgs) -> anyhow::Result<i32> {
+    let mut failed = false;
+    for image in &args.images {
+        let path = format!(
+            "/images/{image}{}",
+            query([("force", args.force.to_string())])
+        );
+        match client.json("DELETE", &path, None) {
+            Ok(answer) => {
+                for item in answer.as_array().into_iter().flatten() {
+                    for (key, word) in [("Untagged", "Untagged"), ("Deleted", "Deleted")] {
+                        if let Some(what) = item[key].as_str() {
+                            println!("{word}: {what}");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{}", super::message(&e));
+                failed = true;
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+// --- networks and volumes -----------------------------------------------------------------------
+
+fn network(client: &Client, command: NetworkGroup) -> anyhow::Result<i32> {
+    match command {
+        NetworkGroup::Networks(NetworkCommand::Create {
+            driver,
+            subnet,
+            gateway,
+            ip_range,
+            opt,
+            internal,
+            label,
+            ipv6,
+            name,
+            ..
+        }) => {
+            let config: Vec<Value> = subnet
+                .iter()
+                .map(|s| {
+                    // Only what was given: an empty Gateway is not "none" to a daemon.
+                    let mut pool = json!({ "Subnet": s });
+                    if let Some(gateway) = &gateway {
+                        pool["Gateway"] = json!(gateway);
+                    }
+                    if let Some(range) = &ip_range {
+                        pool["IPRange"] = json!(range);
+                    }
+                    pool
+                })
+                .collect();
+            let body = json!({
+                "Name": name,
+                "Driver": driver,
+                "CheckDuplicate": true,
+                "Internal": internal,
+                "EnableIPv6": ipv6,
+                "IPAM": { "Driver": "default", "Config": config },
+                "Options": pairs_map(&opt),
+                "Labels": pairs_map(&label),
+            });
+            let answer = client.json("POST", "/networks/create", Some(&body))?;
+            println!("{}", answer["Id"].as_str().unwrap_or_default());
+            Ok(0)
+        }
+        NetworkGroup::Networks(NetworkCommand::List {
+            quiet,
+            filter,
+            format,
+            ..
+        }) => {
+            let path = format!(
+                "/networks{}",
+                query(filters(&filter)?.map(|f| ("filters", f)))
+            );
+            let list = client.json("GET", &path, None)?;
+            let rows: Vec<Map<String, Value>> = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(network_row)
+                .collect();
+            if quiet {
+                for row in &rows {
+                    println!("{}", row["ID"].as_str().unwrap_or_default());
+                }
+                return Ok(0);
+            }
+            let columns = crate::listings::NETWORK_COLUMNS;
+            print!(
+                "{}",
+                crate::format::list(format.as_deref(), &columns, &rows)?
+            );
+            Ok(0)
+        }
+        NetworkGroup::Networks(NetworkCommand::Inspect { networks, .. }) => inspect_each(
+            client,
+            &networks,
+            |n| format!("/networks/{}", segment(n)),
+            None,
+        ),
+        NetworkGroup::Networks(NetworkCommand::Rm { networks, .. }) => Ok(each(&networks, |key| {
+            client
+                .call("DELETE", &format!("/networks/{}", segment(key)), None)
+                .map(drop)
+        })),
+        NetworkGroup::Connect(args) => {
+            let mut endpoint = json!({ "Aliases": args.alias });
+            if let Some(ip) = &args.ip {
+                endpoint["IPAMConfig"] = json!({ "IPv4Address": ip });
+            }
+            let body = json!({ "Container": args.container, "EndpointConfig": endpoint });
+            let path = format!("/networks/{}/connect", segment(&args.network));
+            client.call("POST", &path, Some(&body))?;
+            Ok(0)
+        }
+        NetworkGroup::Disconnect(args) => {
+            let body = json!({ "Container": args.container, "Force": args.force });
+            let path = format!("/networks/{}/disconnect", segment(&args.network));
+            client.call("POST", &path, Some(&body))?;
+            Ok(0)
+        }
+        _ => Err(super::local_only()),
+    }
+}
+
+/// One network of `GET /networks` as `network ls`'s row.
+fn network_row(n: &Value) -> Map<String, Value> {
+    let text = |k: &str| n[k].as_str().unwrap_or_default().to_string();
+    let labels: Vec<String> = n["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    crate::listings::object(json!({
+        "CreatedAt": text("Created"),
+        "Driver": text("Driver"),
+        "ID": crate::ps::id_text(&text("Id"), true),
+        "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
+        "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
+        "Labels": labels.join(","),
+        "Name": text("Name"),
+        "Scope": text("Scope"),
+    }))
+}
+
+fn pairs_map(pairs: &[String]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), Value::String(v.to_string()))
+        })
+        .collect()
+}
+
+fn volume(client: &Client, command: VolumeCommand) -> anyhow::Result<i32> {
+    match command {
+        VolumeCommand::Create {
+            driver,
+            opt,
+            label,
+            name,
+            name_flag,
+            ..
+        } => {
+            let body = json!({
+                "Name": name.or(name_flag).unwrap_or_default(),
+                "Driver": driver,
+                "DriverOpts": pairs_map(&opt),
+                "Labels": pairs_map(&label),
+            });
+            let answer = client.json("POST", "/volumes/create", Some(&body))?;
+            println!("{}", answer["Name"].as_str().unwrap_or_default());
+            Ok(0)
+        }
+        VolumeCommand::List {
+            quiet,
+            filter,
+            format,
+            ..
+        } => {
+            let path = format!(
+                "/volumes{}",
+                query(filters(&filter)?.map(|f| ("filters", f)))
+            );
+            let answer = client.json("GET", &path, None)?;
+            let rows: Vec<Map<String, Value>> = answer["Volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                    let labels: Vec<String> = v["Labels"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                        .collect();
+                    crate::listings::object(json!({
+                        "Driver": text("Driver"),
+                        "Labels": labels.join(","),
+                        "Links": "N/A",
+                        "Mountpoint": text("Mountpoint"),
+                        "Name": text("Name"),
+                        "Scope": text("Scope"),
+                        "Size": "N/A",
+                    }))
+                })
+                .collect();
+            if quiet {
+                for row in &rows {
+                    println!("{}", row["Name"].as_str().unwrap_or_default());
+                }
+                return Ok(0);
+            }
+            let columns = crate::listings::VOLUME_COLUMNS;
+            print!(
+                "{}",
+                crate::format::list(format.as_deref(), &columns, &rows)?
+            );
+            Ok(0)
+        }
+        VolumeCommand::Inspect { volumes, .. } => inspect_each(
+            client,
+            &volumes,
+            |v| format!("/volumes/{}", segment(v)),
+            None,
+        ),
+        VolumeCommand::Rm { volumes, force, .. } => Ok(each(&volumes, |key| {
+            let path = format!(
+                "/volumes/{}{}",
+                segment(key),
+                query([("force", force.to_string())])
+            );
+            client.call("DELETE", &path, None).map(drop)
+        })),
+        _ => Err(super::local_only()),
+    }
+}
+
+// --- inspect and events -------------------------------------------------------------------------
+
+/// `inspect`: each name as a container, an image, a network or a volume (or the `--type`
+/// given), the first the daemon knows.
+pub fn inspect(client: &Client, args: &crate::inspect::InspectArgs) -> anyhow::Result<i32> {
+    let kinds: &[&str] = match args.kind.as_deref() {
+        None => &["container", "image", "network", "volume"],
+        Some("container") => &["container"],
+        Some("image") => &["image"],
+        Some("network") => &["network"],
+        Some("volume") => &["volume"],
+        Some(other) => anyhow::bail!("\"{other}\" is not a valid value for --type"),
+    };
+    let path = |kind: &str, name: &str| match kind {
+        "container" => format!("/containers/{}/json?size={}", segment(name), args.size),
+        "image" => format!("/images/{name}/json"),
+        "network" => format!("/networks/{}", segment(name)),
+        _ => format!("/volumes/{}", segment(name)),
+    };
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in &args.names {
+        let mut got = None;
+        for kind in kinds {
+            match client.send("GET", &path(kind, name), None)?.ok() {
+                Ok(answer) => {
+                    got = Some(body_text(answer)?);
+                    break;
+                }
+                Err(e)
+                    if e.downcast_ref::<DaemonError>()
+                        .is_some_and(|d| d.status == 404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match got {
+            Some(raw) => found.push(raw),
+            None if kinds.len() == 1 => errors.push(format!("No such {}: {name}", kinds[0])),
+            None => errors.push(format!("No such object: {name}")),
+        }
+    }
+    print_inspected(&found, args.format.as_deref())?;
+    for error in &errors {
+        eprintln!("Error: {error}");
+    }
+    Ok(i32::from(!errors.is_empty()))
+}
+
+/// `network inspect` and `volume inspect`: each by its path.
+fn inspect_each(
+    client: &Client,
+    names: &[String],
+    path: impl Fn(&str) -> String,
+    format: Option<&str>,
+) -> anyhow::Result<i32> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match client.call("GET", &path(name), None).and_then(body_text) {
+            Ok(raw) => found.push(raw),
+            Err(e) => {
+                eprintln!("{}", super::message(&e));
+                failed = true;
+            }
+        }
+    }
+    print_inspected(&found, format)?;
+    Ok(i32::from(failed))
+}
+
+fn body_text(mut answer: super::http::Response) -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut answer, &mut text).context("read the daemon's answer")?;
+    Ok(text)
+}
+
+/// The daemon's objects as one JSON array, indented as the docker CLI indents (its keys in
+/// the daemon's order), or a template per object.
+fn print_inspected(found: &[String], format: Option<&str>) -> anyhow::Result<()> {
+    if let Some(template) = format {
+        for raw in found {
+            let value: Value = serde_json::from_str(raw).context("the daemon's JSON")?;
+            println!("{}", crate::format::render(template, &value)?);
+        }
+        return Ok(());
+    }
+    let array = format!(
+        "[{}]",
+        found.iter().map(|r| r.trim()).collect::<Vec<_>>().join(",")
+    );
+    println!("{}", indent(&array));
+    Ok(())
+}
+
+// ANCHOR: indent
+/// Go's `json.Indent` with four spaces: the daemon's compact JSON laid out without parsing it
+/// into a map, so its keys keep their order.
+pub fn indent(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut chars = compact.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"    ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push('"');
+                while let Some(s) = chars.next() {
+                    out.push(s);
+                    if s == '\\' {
+                        if let Some(escaped) = chars.next() {
+                            out.push(escaped);
+                        }
+                    } else if s == '"' {
+                        break;
+                    }
+                }
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|n| *n == '}' || *n == ']') {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+// ANCHOR_END: indent
+
+/// `events`: `GET /events`, a JSON object per event as they happen, printed as the local
+/// `events` prints them.
+pub fn events(client: &Client, args: &crate::events::EventsArgs) -> anyhow::Result<i32> {
+    let mut pairs = Vec::new();
+    for (key, value) in [("since", &args.since), ("until", &args.until)] {
+        if let Some(value) = value {
+            pairs.push((key, value.clone()));
+        }
+    }
+    if let Some(filters) = filters(&args.filter)? {
+        pairs.push(("filters", filters));
+    }
+    let template = match args.format.as_deref().map(crate::format::unescape) {
+        Some(f) if !crate::format::is_json(&f) => Some(crate::format::Template::parse(&f)?),
+        _ => None,
+    };
+    let json = args.format.as_deref().is_some_and(crate::format::is_json);
+    let answer = client.call("GET", &format!("/events{}", query(pairs)), None)?;
+    let mut reader = BufReader::new(answer);
+    let mut buffer = Vec::new();
+    // The daemon writes one object after another (dockerd without newlines between them).
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = std::io::Read::read(&mut reader, &mut chunk).context("read the daemon's events")?;
+        if n == 0 {
+            return Ok(0);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        let mut stream = serde_json::Deserializer::from_slice(&buffer).into_iter::<Value>();
+        let mut used = 0;
+        while let Some(Ok(value)) = stream.next() {
+            used = stream.byte_offset();
+            let Ok(event) = serde_json::from_value::<crate::events::Event>(value) else {
+                continue;
+            };
+            let text = if json {
+                serde_json::to_string(&event)?
+            } else if let Some(template) = &template {
+                template.execute(&crate::events::go_fields(&event))?
+            } else {
+                crate::events::line(&event)
+            };
+            println!("{text}");
+        }
+        buffer.drain(..used);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indent_lays_out_as_go_does() {
+        let raw = r#"[{"Id":"a","Args":[],"Config":{"Env":["A=1","B={x}"],"Labels":{}},"N":1}]"#;
+        let expected = "[\n    {\n        \"Id\": \"a\",\n        \"Args\": [],\n        \"Config\": {\n            \"Env\": [\n                \"A=1\",\n                \"B={x}\"\n            ],\n            \"Labels\": {}\n        },\n        \"N\": 1\n    }\n]";
+        assert_eq!(indent(raw), expected);
+    }
+
+    #[test]
+    fn images_rows_are_one_per_name() {
+        let image = json!({
+            "Id": "sha256:0123456789abcdef",
+            "RepoTags": ["busybox:latest", "localhost:5000/b:1"],
+            "Created": 0,
+            "Size": 1_200_000,
+        });
+        let rows = image_rows(&image, false, UNIX_EPOCH);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["Repository"], "busybox");
+        assert_eq!(rows[1]["Repository"], "localhost:5000/b");
+        assert_eq!(rows[1]["Tag"], "1");
+        assert_eq!(rows[0]["ID"], "0123456789ab");
+        let none = image_rows(
+            &json!({"Id": "sha256:ff", "RepoTags": null}),
+            false,
+            UNIX_EPOCH,
+        );
+        assert_eq!(none[0]["Repository"], "<none>");
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+    }
+}
