@@ -1,0 +1,469 @@
+//! `skiff -H URI`: the skiff CLI as a client of a daemon, first of skiff's own service on a
+//! socket in a temporary directory, then of a real `dockerd` started on a private socket (its
+//! own data root, exec root and pid file, no bridge, no iptables), where dockerd is installed.
+//! The same client commands run against both: `run --rm` with its output and exit code, `run
+//! -d`, `ps`, `logs`, `exec`, `stop`, `rm`, `images`, networks and volumes, and an error in
+//! Docker's words. Against skiff's service, where the store is also at hand, the remote output
+//! must be the local output, byte for byte.
+//!
+//! Containers have no network (`--network none`). Root only (containers need it); skipped with
+//! the reason printed otherwise, as when dockerd cannot start here.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
+/// In the name of everything these tests make on the host.
+const TAG: &str = "s20i14cli";
+
+/// A daemon started by a test (skiff's service or dockerd), stopped with SIGTERM, then
+/// SIGKILL, when the test ends, however it ends.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    /// What to remove through the daemon before it stops.
+    cleanup: Vec<Vec<String>>,
+}
+
+impl Daemon {
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Waits for the socket to answer `/_ping`; false if it never does within `limit`.
+    fn ready(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if UnixStream::connect(&self.socket).is_ok()
+                && remote(&self.host(), &["version"]).status.success()
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let host = self.host();
+        for args in &self.cleanup {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = remote(&host, &args);
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let until = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `skiff -H HOST ARGS`, killed after 60 s: a client that hangs fails the test, not the run.
+fn remote(host: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(SKIFF);
+    command.arg("-H").arg(host).args(args);
+    within(command, Duration::from_secs(60))
+}
+
+/// `skiff ARGS` on the store `root`.
+fn local(root: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(SKIFF);
+    command
+        .args(args)
+        .env("SKIFF_ROOT", root)
+        .env_remove("SKIFF_HOST")
+        .env_remove("DOCKER_HOST");
+    within(command, Duration::from_secs(60))
+}
+
+fn within(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start skiff");
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("skiff's output");
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("skiff's output");
+            panic!("{command:?} did not end within {limit:?}: {output:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn ok(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {output:?}");
+    text(&output.stdout)
+}
+
+fn lab_image() -> PathBuf {
+    let fixtures = labs::fixtures().expect("the lab fixtures");
+    PathBuf::from(&fixtures.extra["image_tar"])
+}
+
+fn temp_dir(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("skiff-{TAG}-{what}-"))
+        .tempdir_in("/tmp")
+        .expect("a temporary directory")
+}
+
+// ANCHOR: drive
+/// The client commands every daemon must answer alike. `network_options` are `network
+/// create`'s extra flags for this daemon.
+fn drive(host: &str, network_options: &[&str]) {
+    let name = format!("skiff-{TAG}-web");
+    // run --rm: the output on the right streams, the container's exit code as ours.
+    let run = remote(
+        host,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "skiff-lab",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(3), "{run:?}");
+    assert_eq!(text(&run.stdout), "out\n");
+    assert_eq!(text(&run.stderr), "err\n");
+    // run -d, then ps, logs, exec, stop, rm.
+    let id = ok(&remote(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-e",
+            "GREETING=hello",
+            "skiff-lab",
+            "sh",
+            "-c",
+            "echo $GREETING; exec sleep 60",
+        ],
+    ));
+    assert_eq!(id.trim().len(), 64, "run -d prints the id: {id:?}");
+    let ps = ok(&remote(
+        host,
+        &["ps", "--format", "{{.Names}} {{.State}} {{.Image}}"],
+    ));
+    assert!(
+        ps.lines().any(|l| l == format!("{name} running skiff-lab")),
+        "{ps}"
+    );
+    let table = ok(&remote(host, &["ps"]));
+    assert!(table.starts_with("CONTAINER ID   IMAGE"), "{table}");
+    assert!(table.contains(&id[..12]), "{table}");
+    // The log: what the container wrote, read back through the API (it may take a moment).
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = ok(&remote(host, &["logs", &name]));
+        if logs == "hello\n" {
+            break;
+        }
+        assert!(Instant::now() < until, "logs: {logs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let exec = remote(
+        host,
+        &["exec", &name, "sh", "-c", "echo in-$GREETING; exit 4"],
+    );
+    assert_eq!(exec.status.code(), Some(4), "{exec:?}");
+    assert_eq!(text(&exec.stdout), "in-hello\n");
+    assert_eq!(
+        ok(&remote(host, &["stop", "-t", "1", &name])),
+        format!("{name}\n")
+    );
+    let state = ok(&remote(
+        host,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.State}}",
+        ],
+    ));
+    assert_eq!(state, "exited\n");
+    assert_eq!(ok(&remote(host, &["rm", &name])), format!("{name}\n"));
+    // An error in Docker's words, and its exit code.
+    let missing = remote(host, &["rm", &name]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert_eq!(
+        text(&missing.stderr),
+        format!("Error response from daemon: No such container: {name}\n")
+    );
+    // images.
+    let images = ok(&remote(
+        host,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    ));
+    assert!(images.lines().any(|l| l == "skiff-lab:latest"), "{images}");
+    // Volumes and networks: create, list, remove.
+    let volume = format!("skiff-{TAG}-vol");
+    assert_eq!(
+        ok(&remote(host, &["volume", "create", &volume])),
+        format!("{volume}\n")
+    );
+    let volumes = ok(&remote(host, &["volume", "ls", "-q"]));
+    assert!(volumes.lines().any(|l| l == volume), "{volumes}");
+    assert_eq!(
+        ok(&remote(host, &["volume", "rm", &volume])),
+        format!("{volume}\n")
+    );
+    let volumes = ok(&remote(host, &["volume", "ls", "-q"]));
+    assert!(!volumes.lines().any(|l| l == volume), "{volumes}");
+    let network = format!("sk-{TAG}");
+    let mut create = vec!["network", "create"];
+    create.extend_from_slice(network_options);
+    create.push(&network);
+    let network_id = ok(&remote(host, &create));
+    let networks = ok(&remote(host, &["network", "ls"]));
+    let line = networks
+        .lines()
+        .find(|l| l.contains(&network))
+        .unwrap_or_else(|| panic!("{network} not listed: {networks}"));
+    assert!(
+        line.starts_with(&network_id[..12]) && line.contains("bridge"),
+        "{line}"
+    );
+    assert_eq!(
+        ok(&remote(host, &["network", "rm", &network])),
+        format!("{network}\n")
+    );
+    // A command that has no request yet says so, by name, and runs nothing locally.
+    let cp = remote(host, &["cp", "x:/a", "/tmp/b"]);
+    assert_eq!(cp.status.code(), Some(1), "{cp:?}");
+    assert!(
+        text(&cp.stderr).contains("`skiff cp` works on the local store only"),
+        "{cp:?}"
+    );
+}
+// ANCHOR_END: drive
+
+#[test]
+fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: containers need root");
+        return;
+    }
+    let dir = temp_dir("service");
+    let root = dir.path().join("store");
+    ok(&local(
+        &root,
+        &["load", "-q", "-i", &lab_image().to_string_lossy()],
+    ));
+    let socket = dir.path().join("api.sock");
+    let child = Command::new(SKIFF)
+        .args(["system", "service", "--time", "120", "--root"])
+        .arg(&root)
+        .arg(format!("unix://{}", socket.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start skiff system service");
+    let name = format!("skiff-{TAG}-web");
+    let mut service = Daemon {
+        child,
+        socket,
+        cleanup: vec![
+            vec!["rm".into(), "-f".into(), name.clone()],
+            vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
+            vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
+        ],
+    };
+    assert!(
+        service.ready(Duration::from_secs(10)),
+        "the service never answered"
+    );
+    let host = service.host();
+    let subnet = format!("10.219.{}.0/24", std::process::id() % 120 * 2 + 1);
+    drive(&host, &["--subnet", &subnet]);
+    // The same store seen both ways prints the same: remote rows go through local printers.
+    ok(&remote(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-l",
+            "a=b",
+            "skiff-lab",
+            "sleep",
+            "60",
+        ],
+    ));
+    for args in [
+        &["images"][..],
+        &["ps"],
+        &["ps", "-a", "--no-trunc"],
+        &[
+            "ps",
+            "--format",
+            "table {{.ID}}\t{{.Names}}\t{{.Labels}}\t{{.State}}",
+        ],
+        &["ps", "-q"],
+        &["network", "ls"],
+    ] {
+        // "Up Less than a second" turns "Up 1 second" between two looks: look again then.
+        let mut tries = 0;
+        loop {
+            let (there, here) = (remote(&host, args), local(&root, args));
+            assert!(there.status.success() && here.status.success(), "{args:?}");
+            tries += 1;
+            if there.stdout == here.stdout || tries == 3 {
+                assert_eq!(text(&there.stdout), text(&here.stdout), "skiff -H {args:?}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    // Not `-H`, the environment: SKIFF_HOST first, DOCKER_HOST when it is the only one.
+    let by_env = |var: &str| {
+        let mut command = Command::new(SKIFF);
+        command
+            .args(["ps", "--format", "{{.Names}}"])
+            .env_remove("SKIFF_HOST")
+            .env_remove("DOCKER_HOST")
+            // A local store with nothing in it: an answer naming the container came remotely.
+            .env("SKIFF_ROOT", dir.path().join("empty"))
+            .env(var, &host);
+        text(&within(command, Duration::from_secs(30)).stdout)
+    };
+    assert_eq!(by_env("SKIFF_HOST"), format!("{name}\n"));
+    assert_eq!(by_env("DOCKER_HOST"), format!("{name}\n"));
+    ok(&remote(&host, &["rm", "-f", &name]));
+    drop(service);
+}
+
+/// A dockerd of the test's own, or why there cannot be one here.
+fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("dockerd needs root".into());
+    }
+    let Some(dockerd) = on_path("dockerd") else {
+        return Err("no dockerd (Debian's docker.io provides it)".into());
+    };
+    let socket = dir.join("d.sock");
+    let log = std::fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
+    let child = Command::new(dockerd)
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("x"))
+        .arg("--pidfile")
+        .arg(dir.join("d.pid"))
+        .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("dockerd did not start: {e}"))?;
+    let name = format!("skiff-{TAG}-web");
+    let mut daemon = Daemon {
+        child,
+        socket,
+        cleanup: vec![
+            vec!["rm".into(), "-f".into(), name],
+            vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
+            vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
+        ],
+    };
+    if !daemon.ready(Duration::from_secs(20)) {
+        let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+        let last: Vec<&str> = log.lines().rev().take(3).collect();
+        return Err(format!("dockerd did not answer on its socket: {last:?}"));
+    }
+    Ok(daemon)
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.exists())
+}
+
+#[test]
+fn skiff_h_drives_a_real_dockerd() {
+    let dir = temp_dir("dockerd");
+    let daemon = match start_dockerd(dir.path()) {
+        Ok(daemon) => daemon,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let host = daemon.host();
+    // The lab image, saved by skiff and loaded by the docker CLI (a client of the same API).
+    let store = dir.path().join("store");
+    ok(&local(
+        &store,
+        &["load", "-q", "-i", &lab_image().to_string_lossy()],
+    ));
+    let tar = dir.path().join("lab.tar");
+    ok(&local(
+        &store,
+        &["save", "-o", &tar.to_string_lossy(), "skiff-lab"],
+    ));
+    let Some(docker) = on_path("docker") else {
+        eprintln!("skipped: no docker CLI to load the image into dockerd");
+        return;
+    };
+    let load = Command::new(docker)
+        .args(["-H", &host, "load", "-i"])
+        .arg(&tar)
+        .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+        .output()
+        .expect("run docker load");
+    assert!(load.status.success(), "docker load: {load:?}");
+    // dockerd names a bridge after its network unless told: this one carries the test's tag.
+    let bridge = format!("com.docker.network.bridge.name=sk-{TAG}");
+    drive(&host, &["-o", &bridge]);
+    let version = ok(&remote(&host, &["version"]));
+    assert!(version.contains("Server: Docker Engine"), "{version}");
+    drop(daemon);
+    // Nothing of dockerd's is left mounted under the directory about to be removed.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let left: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(&*dir.path().to_string_lossy()))
+        .collect();
+    assert!(left.is_empty(), "dockerd left mounts: {left:?}");
+}
