@@ -106,6 +106,9 @@ pub fn kernel() -> String {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Info {
+    /// The client's version (this skiff's; the daemon's may differ with `-H`).
+    #[serde(skip)]
+    pub client_version: String,
     /// Every container.
     pub containers: usize,
     /// Running ones.
@@ -162,6 +165,7 @@ impl Info {
             _ => "1",
         };
         Ok(Info {
+            client_version: env!("CARGO_PKG_VERSION").into(),
             containers: records.len(),
             containers_running: running,
             containers_paused: paused,
@@ -188,7 +192,7 @@ impl Info {
     pub fn text(&self) -> String {
         format!(
             "Client:\n Version:    {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: json-file\n Cgroup Driver: {}\n Cgroup Version: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n Docker Root Dir: {}\n",
-            self.server_version,
+            self.client_version,
             self.containers,
             self.containers_running,
             self.containers_paused,

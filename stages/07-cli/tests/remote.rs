@@ -89,13 +89,21 @@ fn local(root: &Path, args: &[&str]) -> Output {
     within(command, Duration::from_secs(60))
 }
 
-fn within(mut command: Command, limit: Duration) -> Output {
+fn within(command: Command, limit: Duration) -> Output {
+    within_input(command, b"", limit)
+}
+
+/// Runs `command` with `input` on its stdin (then closed), killed after `limit`.
+fn within_input(mut command: Command, input: &[u8], limit: Duration) -> Output {
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start skiff");
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, input).expect("write skiff's stdin");
+    }
     let until = Instant::now() + limit;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
@@ -200,6 +208,32 @@ fn drive(host: &str, network_options: &[&str]) {
     );
     assert_eq!(exec.status.code(), Some(4), "{exec:?}");
     assert_eq!(text(&exec.stdout), "in-hello\n");
+    // stdin through the hijacked connection; its end reaches `cat` as end-of-file.
+    let mut cat = Command::new(SKIFF);
+    cat.args(["-H", host, "exec", "-i", &name, "cat"]);
+    let cat = within_input(cat, b"through stdin\n", Duration::from_secs(30));
+    assert_eq!(text(&cat.stdout), "through stdin\n", "{cat:?}");
+    let inspected = ok(&remote(
+        host,
+        &["inspect", "-f", "{{.Name}} {{.Config.Tty}}", &name],
+    ));
+    assert_eq!(inspected, format!("/{name} false\n"));
+    assert_eq!(ok(&remote(host, &["pause", &name])), format!("{name}\n"));
+    let state = ok(&remote(
+        host,
+        &[
+            "ps",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.State}}",
+        ],
+    ));
+    assert_eq!(state, "paused\n");
+    assert_eq!(ok(&remote(host, &["unpause", &name])), format!("{name}\n"));
+    let renamed = format!("{name}2");
+    ok(&remote(host, &["rename", &name, &renamed]));
+    ok(&remote(host, &["rename", &renamed, &name]));
     assert_eq!(
         ok(&remote(host, &["stop", "-t", "1", &name])),
         format!("{name}\n")
@@ -230,6 +264,17 @@ fn drive(host: &str, network_options: &[&str]) {
         &["images", "--format", "{{.Repository}}:{{.Tag}}"],
     ));
     assert!(images.lines().any(|l| l == "skiff-lab:latest"), "{images}");
+    let tag = format!("skiff-{TAG}-tag:v1");
+    ok(&remote(host, &["tag", "skiff-lab", &tag]));
+    let images = ok(&remote(
+        host,
+        &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+    ));
+    assert!(images.lines().any(|l| l == tag), "{images}");
+    assert_eq!(
+        ok(&remote(host, &["rmi", &tag])),
+        format!("Untagged: {tag}\n")
+    );
     // Volumes and networks: create, list, remove.
     let volume = format!("skiff-{TAG}-vol");
     assert_eq!(
@@ -300,6 +345,7 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
             vec!["rm".into(), "-f".into(), name.clone()],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
+            vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],
         ],
     };
     assert!(
@@ -402,6 +448,7 @@ fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
             vec!["rm".into(), "-f".into(), name],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
+            vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],
         ],
     };
     if !daemon.ready(Duration::from_secs(20)) {

@@ -133,8 +133,9 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             command: crate::prune::SystemCommand::Info(args),
         } => {
             let answer = client.json("GET", "/info", None)?;
-            let info: crate::system::Info =
+            let mut info: crate::system::Info =
                 serde_json::from_value(answer).context("read the daemon's info")?;
+            info.client_version = env!("CARGO_PKG_VERSION").into();
             crate::cli::about(&args, &info, crate::system::Info::text)
         }
         _ => Err(super::local_only()),
