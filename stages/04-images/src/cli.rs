@@ -214,11 +214,12 @@ pub struct TagArgs {
 /// `inspect`'s arguments.
 #[derive(Args)]
 pub struct InspectArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// The images to inspect
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `history`'s arguments.

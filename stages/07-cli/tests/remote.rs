@@ -251,6 +251,27 @@ fn drive(host: &str, network_options: &[&str]) {
     ));
     assert_eq!(state, "exited\n");
     assert_eq!(ok(&remote(host, &["rm", &name])), format!("{name}\n"));
+    // attach: the output from now on, and the container's exit code as ours.
+    let late = format!("skiff-{TAG}-late");
+    ok(&remote(
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &late,
+            "--network",
+            "none",
+            "skiff-lab",
+            "sh",
+            "-c",
+            "sleep 2; echo bye; exit 5",
+        ],
+    ));
+    let attached = remote(host, &["attach", &late]);
+    assert_eq!(attached.status.code(), Some(5), "{attached:?}");
+    assert_eq!(text(&attached.stdout), "bye\n");
+    ok(&remote(host, &["rm", &late]));
     // An error in Docker's words, and its exit code.
     let missing = remote(host, &["rm", &name]);
     assert_eq!(missing.status.code(), Some(1), "{missing:?}");
@@ -343,6 +364,7 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
         socket,
         cleanup: vec![
             vec!["rm".into(), "-f".into(), name.clone()],
+            vec!["rm".into(), "-f".into(), format!("skiff-{TAG}-late")],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
             vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],
@@ -446,6 +468,7 @@ fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
         socket,
         cleanup: vec![
             vec!["rm".into(), "-f".into(), name],
+            vec!["rm".into(), "-f".into(), format!("skiff-{TAG}-late")],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
             vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],

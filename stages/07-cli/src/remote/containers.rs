@@ -71,6 +71,20 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
             Ok(0)
         }
         ContainerCommand::Top(args) => top(client, &args),
+        ContainerCommand::Attach(args) => attach(client, &args),
+        ContainerCommand::Port(args) => {
+            let path = format!("/containers/{}/json", segment(&args.container));
+            let config = client.json("GET", &path, None)?;
+            let ports: crate::docker_json::PortMap =
+                serde_json::from_value(config["NetworkSettings"]["Ports"].clone())
+                    .unwrap_or_default();
+            let name = config["Name"].as_str().unwrap_or_default();
+            let name = name.trim_start_matches('/');
+            for line in crate::port::lines_of(&ports, name, args.private.as_deref())? {
+                println!("{line}");
+            }
+            Ok(0)
+        }
         ContainerCommand::Ps(args) => ps(client, &args),
         ContainerCommand::Logs(args) => logs(client, &args),
         ContainerCommand::Exec(args) => exec(client, &args),
@@ -337,6 +351,38 @@ fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Result<i32> {
     });
     streams::relay(stream, stdin, resize).context("relay the container's streams")?;
     exit_code(waiting.json()?)
+}
+
+/// `attach`: a hijacked `attach` to a running container, relayed until its streams end; the
+/// exit code is then the container's, as `docker attach`'s.
+fn attach(client: &Client, args: &crate::cli::AttachArgs) -> anyhow::Result<i32> {
+    let config = client.json(
+        "GET",
+        &format!("/containers/{}/json", segment(&args.container)),
+        None,
+    )?;
+    if config["State"]["Running"].as_bool() != Some(true) {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    let id = config["Id"].as_str().unwrap_or(&args.container).to_string();
+    let key = segment(&id);
+    let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !args.no_stdin && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let path = format!(
+        "/containers/{key}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+        u8::from(stdin)
+    );
+    let stream = client.hijack(&path, None, tty)?;
+    let resize = tty.then(|| Resize {
+        client,
+        path: format!("/containers/{key}/resize"),
+    });
+    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
+    let state = client.json("GET", &format!("/containers/{key}/json"), None)?;
+    Ok(state["State"]["ExitCode"]
+        .as_i64()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(0))
 }
 
 // --- ps, logs, top ------------------------------------------------------------------------------

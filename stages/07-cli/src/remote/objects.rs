@@ -45,10 +45,16 @@ pub fn remote(command: &Command) -> bool {
                 | C::Unpause(_)
                 | C::Top(_)
                 | C::Rename(_)
+                | C::Attach(_)
+                | C::Port(_)
         ),
         Command::Image { command } => matches!(
             command,
-            ImageGroup::Ls(_) | ImageGroup::Pull(_) | ImageGroup::Rm(_) | ImageGroup::Tag(_)
+            ImageGroup::Ls(_)
+                | ImageGroup::Pull(_)
+                | ImageGroup::Rm(_)
+                | ImageGroup::Tag(_)
+                | ImageGroup::Inspect(_)
         ),
         Command::Images(_) | Command::Pull(_) | Command::Rmi(_) | Command::Tag(_) => true,
         Command::Network { command } => matches!(
@@ -106,6 +112,12 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             );
             client.call("POST", &path, None)?;
             Ok(0)
+        }
+        Command::Image {
+            command: ImageGroup::Inspect(args),
+        } => {
+            let path = |name: &str| format!("/images/{name}/json");
+            inspect_each(client, &args.images, path, None)
         }
         Command::Network { command } => network(client, command),
         Command::Volume { command } => volume(client, command),
