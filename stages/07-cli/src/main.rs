@@ -21,8 +21,7 @@ fn main() {
     }
     let (cli, code) = skiff::cli::parse();
     // `-H`, SKIFF_HOST or DOCKER_HOST: a client of that daemon, not of the local store.
-    let host = skiff::remote::host(cli.host.as_deref())
-        .filter(|_| !skiff::remote::always_local(&cli.command));
+    let host = skiff::remote::chosen(cli.host.as_deref(), &cli.command);
     let (result, code) = match host {
         Some(host) => {
             let code = skiff::remote::failure_code(&cli.command);

@@ -36,13 +36,25 @@ pub fn host(flag: Option<&str>) -> Option<String> {
 }
 // ANCHOR_END: host
 
-/// Commands that never go to a daemon, whatever the host says: they do not touch an engine
-/// (completion, man pages) or they are the engine (a container's monitor).
-pub fn always_local(command: &Command) -> bool {
-    matches!(
+/// The daemon `command` goes to, if any: [`host`], except for commands that never go to one
+/// because they do not touch an engine (completion, man pages) or they are the engine (a
+/// container's monitor; `system service` when only the environment names a daemon, since a
+/// shell set up for docker clients still starts its daemon here).
+pub fn chosen(flag: Option<&str>, command: &Command) -> Option<String> {
+    let never = matches!(
         command,
         Command::Completion(_) | Command::Man(_) | Command::ContainerMonitor(_)
-    )
+    );
+    let service = matches!(
+        command,
+        Command::System {
+            command: crate::prune::SystemCommand::Service(_)
+        }
+    );
+    if never || (service && flag.is_none()) {
+        return None;
+    }
+    host(flag)
 }
 
 /// The exit code of a remote command's own failure: 125 for `run`, `create` and `start`, 1
