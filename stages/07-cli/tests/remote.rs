@@ -104,6 +104,11 @@ fn within_input(mut command: Command, input: &[u8], limit: Duration) -> Output {
     if let Some(mut stdin) = child.stdin.take() {
         std::io::Write::write_all(&mut stdin, input).expect("write skiff's stdin");
     }
+    within_child(child, limit)
+}
+
+/// Collects `child`, killed after `limit`.
+fn within_child(mut child: Child, limit: Duration) -> Output {
     let until = Instant::now() + limit;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
@@ -112,10 +117,54 @@ fn within_input(mut command: Command, input: &[u8], limit: Duration) -> Output {
         if Instant::now() > until {
             let _ = child.kill();
             let output = child.wait_with_output().expect("skiff's output");
-            panic!("{command:?} did not end within {limit:?}: {output:?}");
+            panic!("skiff did not end within {limit:?}: {output:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Starts `command`, sends it SIGTERM once it printed its first line, and collects it. A
+/// client that never prints is killed after 30 s (it is our child, not yet reaped: its pid
+/// cannot be another process's).
+fn signalled_when_ready(mut command: Command) -> Output {
+    use std::io::BufRead;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start skiff");
+    let stdout = child.stdout.take().expect("a stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    match received.recv_timeout(Duration::from_secs(30)) {
+        Ok(first) => {
+            seen.push(first);
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+                .expect("signal the client");
+        }
+        Err(_) => {
+            let _ = child.kill();
+        }
+    }
+    let mut output = within_child(child, Duration::from_secs(30));
+    let _ = reader.join();
+    seen.extend(received.try_iter());
+    output.stdout = seen
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes();
+    output
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -272,6 +321,31 @@ fn drive(host: &str, network_options: &[&str]) {
     assert_eq!(attached.status.code(), Some(5), "{attached:?}");
     assert_eq!(text(&attached.stdout), "bye\n");
     ok(&remote(host, &["rm", &late]));
+    // --sig-proxy: a SIGTERM to the client reaches the container, whose exit code is ours.
+    let mut command = Command::new(SKIFF);
+    command.args([
+        "-H",
+        host,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "skiff-lab",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 1; done",
+    ]);
+    let proxied = signalled_when_ready(command);
+    assert_eq!(proxied.status.code(), Some(9), "{proxied:?}");
+    assert_eq!(text(&proxied.stdout), "ready\ngot-term\n");
+    // events: the past, up to now, streamed and ended by --until.
+    let events = ok(&remote(host, &["events", "--since", "5m", "--until", "0s"]));
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains(" container start ") && l.contains(&format!("name={late}"))),
+        "{events}"
+    );
     // An error in Docker's words, and its exit code.
     let missing = remote(host, &["rm", &name]);
     assert_eq!(missing.status.code(), Some(1), "{missing:?}");

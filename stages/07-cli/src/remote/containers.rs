@@ -256,6 +256,8 @@ fn is_missing_image(error: &anyhow::Error) -> bool {
 /// `StatusCode`.
 pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
     let lifecycle = &args.lifecycle;
+    // Signals are caught before any thread starts: every later thread inherits the mask.
+    let forwarder = forwarder(!lifecycle.detach && lifecycle.sig_proxy && !lifecycle.tty)?;
     let id = create(client, args)?;
     let key = segment(&id);
     if lifecycle.detach {
@@ -264,15 +266,7 @@ pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let stdin = lifecycle.interactive;
-    let attach = format!(
-        "/containers/{key}/attach{}",
-        query([
-            ("stream", "1".to_string()),
-            ("stdin", u8::from(stdin).to_string()),
-            ("stdout", "1".into()),
-            ("stderr", "1".into()),
-        ])
-    );
+    let attach = attach_path(&key, stdin, lifecycle.detach_keys.as_deref());
     let stream = client.hijack(&attach, None, lifecycle.tty)?;
     let condition = if args.auto_remove() {
         "removed"
@@ -285,6 +279,9 @@ pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
         None,
     )?;
     post(client, &format!("/containers/{key}/start"))?;
+    if let Some(forwarder) = forwarder {
+        streams::proxy_signals(forwarder, client, &key);
+    }
     let resize = lifecycle.tty.then(|| Resize {
         client,
         path: format!("/containers/{key}/resize"),
@@ -293,6 +290,29 @@ pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
     exit_code(waiting.json()?)
 }
 // ANCHOR_END: run
+
+/// `POST /containers/{id}/attach`'s path: every stream, stdin when asked; the detach keys,
+/// when given, are the daemon's to watch for.
+fn attach_path(key: &str, stdin: bool, detach_keys: Option<&str>) -> String {
+    let mut pairs = vec![
+        ("stream", "1".to_string()),
+        ("stdin", u8::from(stdin).to_string()),
+        ("stdout", "1".into()),
+        ("stderr", "1".into()),
+    ];
+    if let Some(keys) = detach_keys {
+        pairs.push(("detachKeys", keys.to_string()));
+    }
+    format!("/containers/{key}/attach{}", query(pairs))
+}
+
+/// A signal forwarder, when signals are to be passed on.
+fn forwarder(wanted: bool) -> anyhow::Result<Option<chroot::signals::Forwarder>> {
+    wanted
+        .then(chroot::signals::Forwarder::install)
+        .transpose()
+        .context("catch signals to pass on")
+}
 
 /// The `StatusCode` of a wait's answer (its `Error`, when the daemon had one, printed).
 fn exit_code(answer: Value) -> anyhow::Result<i32> {
@@ -329,15 +349,13 @@ fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Result<i32> {
     let [key] = keys.as_slice() else {
         bail!("you cannot start and attach multiple containers at once");
     };
+    let forwarder = forwarder(true)?;
     let config = client.json("GET", &format!("/containers/{}/json", segment(key)), None)?;
     let id = config["Id"].as_str().unwrap_or(key).to_string();
     let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = args.interactive && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let key = segment(&id);
-    let attach = format!(
-        "/containers/{key}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-        u8::from(stdin)
-    );
+    let attach = attach_path(&key, stdin, args.detach_keys.as_deref());
     let stream = client.hijack(&attach, None, tty)?;
     let waiting = client.call(
         "POST",
@@ -345,6 +363,9 @@ fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Result<i32> {
         None,
     )?;
     post(client, &format!("/containers/{key}/start"))?;
+    if let Some(forwarder) = forwarder.filter(|_| !tty) {
+        streams::proxy_signals(forwarder, client, &key);
+    }
     let resize = tty.then(|| Resize {
         client,
         path: format!("/containers/{key}/resize"),
@@ -356,6 +377,7 @@ fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Result<i32> {
 /// `attach`: a hijacked `attach` to a running container, relayed until its streams end; the
 /// exit code is then the container's, as `docker attach`'s.
 fn attach(client: &Client, args: &crate::cli::AttachArgs) -> anyhow::Result<i32> {
+    let forwarder = forwarder(args.sig_proxy)?;
     let config = client.json(
         "GET",
         &format!("/containers/{}/json", segment(&args.container)),
@@ -368,11 +390,11 @@ fn attach(client: &Client, args: &crate::cli::AttachArgs) -> anyhow::Result<i32>
     let key = segment(&id);
     let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = !args.no_stdin && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let path = format!(
-        "/containers/{key}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-        u8::from(stdin)
-    );
+    let path = attach_path(&key, stdin, args.detach_keys.as_deref());
     let stream = client.hijack(&path, None, tty)?;
+    if let Some(forwarder) = forwarder.filter(|_| !tty) {
+        streams::proxy_signals(forwarder, client, &key);
+    }
     let resize = tty.then(|| Resize {
         client,
         path: format!("/containers/{key}/resize"),
@@ -537,11 +559,10 @@ fn logs(client: &Client, args: &crate::logs_command::LogsArgs) -> anyhow::Result
         ("timestamps", u8::from(args.timestamps).to_string()),
         ("tail", args.tail.clone()),
     ];
-    if let Some(since) = &args.since {
-        pairs.push(("since", since.clone()));
-    }
-    if let Some(until) = &args.until {
-        pairs.push(("until", until.clone()));
+    for (key, value) in [("since", &args.since), ("until", &args.until)] {
+        if let Some(value) = value {
+            pairs.push((key, api_time(key, value)?));
+        }
     }
     let answer = client.call(
         "GET",
@@ -552,6 +573,15 @@ fn logs(client: &Client, args: &crate::logs_command::LogsArgs) -> anyhow::Result
     Ok(0)
 }
 // ANCHOR_END: logs
+
+/// A `--since` or `--until` as the API takes it: Unix seconds, with nanoseconds. The client
+/// reads durations (`10m`) and RFC 3339 times against its own clock, as docker's does.
+pub fn api_time(flag: &str, text: &str) -> anyhow::Result<String> {
+    let time = crate::events::parse_time(text, SystemTime::now())
+        .with_context(|| format!("invalid value for \"{flag}\""))?;
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Ok(format!("{}.{:09}", since.as_secs(), since.subsec_nanos()))
+}
 
 /// `top`: `GET /containers/{id}/top`'s titles and processes, as a table.
 fn top(client: &Client, args: &crate::cli::TopArgs) -> anyhow::Result<i32> {
@@ -601,6 +631,7 @@ fn exec(client: &Client, args: &crate::exec::ExecArgs) -> anyhow::Result<i32> {
         "User": args.user.clone().unwrap_or_default(),
         "WorkingDir": args.workdir.clone().unwrap_or_default(),
         "Privileged": args.privileged,
+        "DetachKeys": args.detach_keys.clone().unwrap_or_default(),
     });
     let path = format!("/containers/{}/exec", segment(&args.container));
     let made = client.json("POST", &path, Some(&body))?;

@@ -696,7 +696,7 @@ pub fn events(client: &Client, args: &crate::events::EventsArgs) -> anyhow::Resu
     let mut pairs = Vec::new();
     for (key, value) in [("since", &args.since), ("until", &args.until)] {
         if let Some(value) = value {
-            pairs.push((key, value.clone()));
+            pairs.push((key, super::containers::api_time(key, value)?));
         }
     }
     if let Some(filters) = filters(&args.filter)? {

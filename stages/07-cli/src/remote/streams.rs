@@ -137,6 +137,27 @@ pub fn relay(mut stream: Hijacked, stdin: bool, resize: Option<Resize<'_>>) -> i
 }
 // ANCHOR_END: relay
 
+// ANCHOR: sig_proxy
+/// `--sig-proxy` (the default without a terminal): the signals this process gets (SIGINT,
+/// SIGTERM...) are caught by `forwarder`, installed before any thread started, and passed on as
+/// `POST /containers/{id}/kill?signal=N`, as the docker CLI passes them.
+pub fn proxy_signals(forwarder: chroot::signals::Forwarder, client: &Client, container: &str) {
+    let client = client.clone();
+    let path = format!("/containers/{container}/kill");
+    std::thread::spawn(move || {
+        loop {
+            match forwarder.next() {
+                Some(signal) => {
+                    let _ = client.send("POST", &format!("{path}?signal={}", signal as i32), None);
+                }
+                // SIGCHLD, an interruption, or a signalfd that fails: never a busy loop.
+                None => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+}
+// ANCHOR_END: sig_proxy
+
 /// Sends this terminal's size whenever it changes (looked at four times a second: a thread
 /// that polls needs no signal handler, and SIGWINCH is what a person notices only by eye).
 fn follow_size(client: &Client, path: &str) {
