@@ -19,7 +19,8 @@ const SKIFF: &str = env!("CARGO_BIN_EXE_skiff");
 const TAG: &str = "s20i14cli";
 
 /// A daemon started by a test (skiff's service or dockerd), stopped with SIGTERM, then
-/// SIGKILL, when the test ends, however it ends.
+/// SIGKILL, when the test ends, however it ends; its containers, and the `cleanup` commands'
+/// objects, removed through it first.
 struct Daemon {
     child: Child,
     socket: PathBuf,
@@ -53,6 +54,12 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         let host = self.host();
+        // Every container the daemon has is the test's (its store or data root is the
+        // test's own): a failed test leaves none running, named or not.
+        let left = remote(&host, &["ps", "-aq", "--no-trunc"]);
+        for id in text(&left.stdout).split_whitespace() {
+            let _ = remote(&host, &["rm", "-f", id]);
+        }
         for args in &self.cleanup {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let _ = remote(&host, &args);
@@ -437,8 +444,6 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
         child,
         socket,
         cleanup: vec![
-            vec!["rm".into(), "-f".into(), name.clone()],
-            vec!["rm".into(), "-f".into(), format!("skiff-{TAG}-late")],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
             vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],
@@ -536,13 +541,10 @@ fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
         .stderr(log)
         .spawn()
         .map_err(|e| format!("dockerd did not start: {e}"))?;
-    let name = format!("skiff-{TAG}-web");
     let mut daemon = Daemon {
         child,
         socket,
         cleanup: vec![
-            vec!["rm".into(), "-f".into(), name],
-            vec!["rm".into(), "-f".into(), format!("skiff-{TAG}-late")],
             vec!["network".into(), "rm".into(), format!("sk-{TAG}")],
             vec!["volume".into(), "rm".into(), format!("skiff-{TAG}-vol")],
             vec!["rmi".into(), format!("skiff-{TAG}-tag:v1")],
