@@ -324,9 +324,20 @@ fn drive(host: &str, network_options: &[&str]) {
             "sleep 2; echo bye; exit 5",
         ],
     ));
+    // Meanwhile `logs -f` follows the same output, a chunked answer that ends with the
+    // container.
+    let following = Command::new(SKIFF)
+        .args(["-H", host, "logs", "-f", &late])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start logs -f");
     let attached = remote(host, &["attach", &late]);
     assert_eq!(attached.status.code(), Some(5), "{attached:?}");
     assert_eq!(text(&attached.stdout), "bye\n");
+    let followed = within_child(following, Duration::from_secs(20));
+    assert_eq!(text(&followed.stdout), "bye\n", "{followed:?}");
     ok(&remote(host, &["rm", &late]));
     // --sig-proxy: a SIGTERM to the client reaches the container, whose exit code is ours.
     let mut command = Command::new(SKIFF);
