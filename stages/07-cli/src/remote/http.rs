@@ -224,6 +224,15 @@ pub struct Response {
     framing: Framing,
 }
 
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Response {
     fn read(mut conn: Conn) -> anyhow::Result<Response> {
         let mut buffer = Vec::new();
@@ -386,5 +395,103 @@ impl Read for Response {
                 Ok(n)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    /// A daemon that answers each connection with the next canned answer, whatever it was
+    /// asked, in one write: so a head and the first bytes after it arrive together.
+    fn fake_daemon(answers: Vec<&'static [u8]>) -> (tempfile::TempDir, Client) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    return;
+                };
+                // The request's head, read before answering, as a daemon does.
+                let mut head = [0u8; 4096];
+                let _ = conn.read(&mut head);
+                let _ = conn.write_all(answer);
+            }
+        });
+        let client = Client {
+            uri: Uri::Unix(path),
+            version: CLIENT_VERSION.into(),
+        };
+        (dir, client)
+    }
+
+    #[test]
+    fn a_chunked_body_is_read_whole_across_chunks() {
+        let (_dir, client) = fake_daemon(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+        ]);
+        let mut body = String::new();
+        let mut answer = client.call("GET", "/x", None).unwrap();
+        answer.read_to_string(&mut body).unwrap();
+        assert_eq!(body, "hello world");
+    }
+
+    #[test]
+    fn dockers_error_body_becomes_dockers_words() {
+        let (_dir, client) = fake_daemon(vec![
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n{\"message\":\"No such container: web\"}",
+        ]);
+        let error = client
+            .call("POST", "/containers/web/stop", None)
+            .unwrap_err();
+        let daemon = error.downcast_ref::<DaemonError>().unwrap();
+        assert_eq!(daemon.status, 404);
+        assert_eq!(
+            error.to_string(),
+            "Error response from daemon: No such container: web"
+        );
+    }
+
+    #[test]
+    fn the_version_is_the_lower_of_the_daemons_and_ours() {
+        let (_dir, older) = fake_daemon(vec![
+            b"HTTP/1.1 200 OK\r\nApi-Version: 1.40\r\nContent-Length: 2\r\n\r\nOK",
+        ]);
+        assert_eq!(Client::connect(older.uri).unwrap().version, "1.40");
+        let (_dir, newer) = fake_daemon(vec![
+            b"HTTP/1.1 200 OK\r\nApi-Version: 1.45\r\nContent-Length: 2\r\n\r\nOK",
+        ]);
+        assert_eq!(Client::connect(newer.uri).unwrap().version, "1.41");
+    }
+
+    #[test]
+    fn a_hijacked_stream_keeps_the_bytes_that_came_with_the_head() {
+        let (_dir, client) = fake_daemon(vec![
+            b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n\x01\x00\x00\x00\x00\x00\x00\x03hi\n\x02\x00\x00\x00\x00\x00\x00\x04err\n",
+        ]);
+        let stream = client.hijack("/containers/x/attach", None, false).unwrap();
+        assert!(stream.multiplexed);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        super::super::streams::demux(stream, &mut out, &mut err).unwrap();
+        assert_eq!(
+            (out.as_slice(), err.as_slice()),
+            (&b"hi\n"[..], &b"err\n"[..])
+        );
+    }
+
+    #[test]
+    fn an_error_inside_a_pull_stream_fails_the_pull() {
+        let (_dir, client) = fake_daemon(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2a\r\n{\"status\":\"Pulling from library/busybox\"}\n\r\n2a\r\n{\"error\":\"manifest for busybox:9 unknown\"}\r\n0\r\n\r\n",
+        ]);
+        let error = super::super::objects::pull(&client, "busybox:9", true).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Error response from daemon: manifest for busybox:9 unknown"
+        );
     }
 }
