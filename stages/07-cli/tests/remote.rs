@@ -174,6 +174,70 @@ fn signalled_when_ready(mut command: Command) -> Output {
     output
 }
 
+/// `skiff -H HOST run -it` on a pseudo-terminal of 40 rows and 100 columns: `typed` is typed
+/// once the shell's prompt shows. Returns the exit code and what the terminal showed.
+fn in_terminal(host: &str, typed: &[u8]) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::sync::{Arc, Mutex};
+    let size = nix::pty::Winsize {
+        ws_row: 40,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("a pseudo-terminal");
+    let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("the terminal"));
+    let child = Command::new(SKIFF)
+        .args([
+            "-H",
+            host,
+            "run",
+            "-it",
+            "--rm",
+            "--network",
+            "none",
+            "skiff-lab",
+            "sh",
+        ])
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(slave(&pty.slave))
+        .spawn()
+        .expect("start skiff run -it");
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let shown = shown.clone();
+        let mut master = master.try_clone().expect("the terminal's master");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once the client and the container have closed the terminal.
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .expect("the screen")
+                    .extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let until = Instant::now() + Duration::from_secs(20);
+    while !text(&shown.lock().expect("the screen")).contains("# ") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(typed).expect("type into the terminal");
+    let output = within_child(child, Duration::from_secs(20));
+    drop(master);
+    let _ = reader.join();
+    let screen = text(&shown.lock().expect("the screen"));
+    (output.status.code(), screen)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -363,6 +427,14 @@ fn drive(host: &str, network_options: &[&str]) {
             .lines()
             .any(|l| l.contains(" container start ") && l.contains(&format!("name={late}"))),
         "{events}"
+    );
+    // -it: a terminal both ways, in raw mode, with this terminal's size.
+    let session = in_terminal(host, b"stty size; exit 7\r");
+    assert_eq!(session.0, Some(7), "{}", session.1);
+    assert!(
+        session.1.contains("40 100"),
+        "the container's terminal size: {}",
+        session.1
     );
     // An error in Docker's words, and its exit code.
     let missing = remote(host, &["rm", &name]);
