@@ -618,7 +618,14 @@ fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
         .arg(dir.join("x"))
         .arg("--pidfile")
         .arg(dir.join("d.pid"))
-        .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+        // Nothing host-wide: no docker0, no firewall rules, no change to ip_forward.
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-forward=false",
+            "--ip-masq=false",
+        ])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
