@@ -354,6 +354,32 @@ fn drive(host: &str, network_options: &[&str]) {
     let renamed = format!("{name}2");
     ok(&remote(host, &["rename", &name, &renamed]));
     ok(&remote(host, &["rename", &renamed, &name]));
+    let restarted = remote(host, &["restart", "-t", "1", &name]);
+    assert_eq!(ok(&restarted), format!("{name}\n"));
+    // create, start, kill, wait: the exit code of a process killed by SIGKILL.
+    let once = format!("skiff-{TAG}-once");
+    let created = ok(&remote(
+        host,
+        &[
+            "create",
+            "--name",
+            &once,
+            "--network",
+            "none",
+            "skiff-lab",
+            "sleep",
+            "60",
+        ],
+    ));
+    assert_eq!(
+        created.trim().len(),
+        64,
+        "create prints the id: {created:?}"
+    );
+    assert_eq!(ok(&remote(host, &["start", &once])), format!("{once}\n"));
+    assert_eq!(ok(&remote(host, &["kill", &once])), format!("{once}\n"));
+    assert_eq!(ok(&remote(host, &["wait", &once])), "137\n");
+    ok(&remote(host, &["rm", &once]));
     assert_eq!(
         ok(&remote(host, &["stop", "-t", "1", &name])),
         format!("{name}\n")
@@ -691,7 +717,9 @@ fn skiff_h_drives_a_real_dockerd() {
     assert!(load.status.success(), "docker load: {load:?}");
     // dockerd names a bridge after its network unless told: this one carries the test's tag.
     let bridge = format!("com.docker.network.bridge.name=sk-{TAG}");
-    drive(&host, &["-o", &bridge]);
+    // And a subnet of the test's own, not one from dockerd's pools another dockerd may take.
+    let subnet = format!("10.219.{}.0/24", std::process::id() % 120 * 2 + 2);
+    drive(&host, &["-o", &bridge, "--subnet", &subnet]);
     let version = ok(&remote(&host, &["version"]));
     assert!(version.contains("Server: Docker Engine"), "{version}");
     drop(daemon);
