@@ -329,10 +329,10 @@ impl Response {
 
     /// The connection, and what was read past the head: a hijacked stream's first bytes.
     fn into_parts(self) -> (Conn, Vec<u8>) {
-        let buffered = self.reader.buffer().to_vec();
+        // What the buffer holds comes before what it has not taken from `rest` yet.
+        let mut first = self.reader.buffer().to_vec();
         let Prefixed { rest, conn } = self.reader.into_inner();
-        let mut first = rest;
-        first.extend_from_slice(&buffered);
+        first.extend_from_slice(&rest);
         (conn, first)
     }
 }
