@@ -22,6 +22,14 @@ fn main() {
     let (cli, code) = skiff::cli::parse();
     // `-H`, SKIFF_HOST or DOCKER_HOST: a client of that daemon, not of the local store.
     let host = skiff::remote::chosen(cli.host.as_deref(), &cli.command);
+    if host.is_none() && skiff::remote::is_service(&cli.command) {
+        // SAFETY: setenv(3) is not thread-safe, and no other thread exists yet: main starts
+        // none before this point.
+        unsafe {
+            std::env::remove_var("SKIFF_HOST");
+            std::env::remove_var("DOCKER_HOST");
+        }
+    }
     let (result, code) = match host {
         Some(host) => {
             let code = skiff::remote::failure_code(&cli.command);

@@ -545,6 +545,9 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
         .args(["system", "service", "--time", "120", "--root"])
         .arg(&root)
         .arg(format!("unix://{}", socket.display()))
+        // A shell set up for clients of this very service: the service, and the skiff
+        // processes it starts (exec's helpers), must still work on its store.
+        .env("SKIFF_HOST", format!("unix://{}", socket.display()))
         .stdin(Stdio::null())
         .spawn()
         .expect("start skiff system service");

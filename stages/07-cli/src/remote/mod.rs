@@ -43,18 +43,31 @@ pub fn host(flag: Option<&str>) -> Option<String> {
 pub fn chosen(flag: Option<&str>, command: &Command) -> Option<String> {
     let never = matches!(
         command,
-        Command::Completion(_) | Command::Man(_) | Command::ContainerMonitor(_)
+        Command::Completion(_)
+            | Command::Man(_)
+            | Command::ContainerMonitor(_)
+            | Command::Network {
+                command: crate::connect::NetworkGroup::Networks(
+                    networking::cli::NetworkCommand::DnsServe { .. }
+                )
+            }
     );
-    let service = matches!(
+    if never || (is_service(command) && flag.is_none()) {
+        return None;
+    }
+    host(flag)
+}
+
+/// `system service`: the daemon itself. The skiff processes it starts (monitors, exec helpers,
+/// DNS servers) must work on its store whatever its environment says of daemons, so `main`
+/// removes `SKIFF_HOST` and `DOCKER_HOST` from it first.
+pub fn is_service(command: &Command) -> bool {
+    matches!(
         command,
         Command::System {
             command: crate::prune::SystemCommand::Service(_)
         }
-    );
-    if never || (service && flag.is_none()) {
-        return None;
-    }
-    host(flag)
+    )
 }
 
 /// The exit code of a remote command's own failure: 125 for `run`, `create` and `start`, 1
