@@ -130,30 +130,32 @@ pub struct RunArgs {
 /// `load`'s flags.
 #[derive(Args)]
 pub struct LoadArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Read from this archive instead of stdin
     #[arg(short = 'i', long = "input", value_name = "FILE")]
-    input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
     /// Print nothing but errors
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
 /// `save`'s flags.
 #[derive(Args)]
 pub struct SaveArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Write to this file instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// docker-archive (default), oci-archive (or oci), or oci-dir
     #[arg(long, default_value = "docker-archive", value_name = "FORMAT")]
-    format: String,
+    pub format: String,
     /// The images to save
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `import`'s arguments.

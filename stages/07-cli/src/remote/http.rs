@@ -131,6 +131,35 @@ impl Client {
         Response::read(conn)
     }
 
+    /// A request whose body is a stream (`load`'s tarball), sent chunked as it is read; the
+    /// answer as [`call`](Self::call)'s.
+    pub fn call_with_stream(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &mut dyn Read,
+    ) -> anyhow::Result<Response> {
+        let mut conn = self.uri.connect()?;
+        let head = format!(
+            "{method} {} HTTP/1.1\r\nHost: docker\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+            self.versioned(path)
+        );
+        conn.write_all(head.as_bytes())?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = body.read(&mut buf).context("read the request's body")?;
+            let mut chunk = format!("{n:x}\r\n").into_bytes();
+            chunk.extend_from_slice(&buf[..n]);
+            chunk.extend_from_slice(b"\r\n");
+            conn.write_all(&chunk).context("send the request's body")?;
+            if n == 0 {
+                break;
+            }
+        }
+        Response::read(conn)?.ok()
+    }
+
     /// [`send`](Self::send), with a status of 400 or more turned into a [`DaemonError`].
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Response> {
         self.send(method, path, body)?.ok()

@@ -55,8 +55,15 @@ pub fn remote(command: &Command) -> bool {
                 | ImageGroup::Rm(_)
                 | ImageGroup::Tag(_)
                 | ImageGroup::Inspect(_)
+                | ImageGroup::Load(_)
+                | ImageGroup::Save(_)
         ),
-        Command::Images(_) | Command::Pull(_) | Command::Rmi(_) | Command::Tag(_) => true,
+        Command::Images(_)
+        | Command::Pull(_)
+        | Command::Rmi(_)
+        | Command::Tag(_)
+        | Command::Load(_)
+        | Command::Save(_) => true,
         Command::Network { command } => matches!(
             command,
             NetworkGroup::Connect(_)
@@ -119,6 +126,14 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             let path = |name: &str| format!("/images/{name}/json");
             inspect_each(client, &args.images, path, None)
         }
+        Command::Load(args)
+        | Command::Image {
+            command: ImageGroup::Load(args),
+        } => load(client, &args),
+        Command::Save(args)
+        | Command::Image {
+            command: ImageGroup::Save(args),
+        } => save(client, &args),
         Command::Network { command } => network(client, command),
         Command::Volume { command } => volume(client, command),
         Command::Version(args) => {
@@ -289,6 +304,80 @@ pub fn pull(client: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 // ANCHOR_END: pull
+
+// ANCHOR: load
+/// `load`: the archive as the body of `POST /images/load`, sent as it is read; the daemon
+/// answers with JSON messages (`{"stream": "Loaded image: ..."}`), printed unless `-q`.
+fn load(client: &Client, args: &images::cli::LoadArgs) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    let mut input: Box<dyn std::io::Read> = match &args.input {
+        Some(path) => {
+            Box::new(std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?)
+        }
+        None if std::io::stdin().is_terminal() => anyhow::bail!(
+            "requested load from stdin, but stdin is a terminal: use -i FILE or redirect an archive in"
+        ),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let path = format!("/images/load?quiet={}", u8::from(args.quiet));
+    let answer = client.call_with_stream("POST", &path, "application/x-tar", &mut input)?;
+    for line in BufReader::new(answer).lines() {
+        let line = line.context("read the daemon's answer")?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(error) = message["error"].as_str() {
+            return Err(DaemonError {
+                status: 500,
+                message: error.to_string(),
+            }
+            .into());
+        }
+        if let Some(text) = message["stream"].as_str()
+            && !args.quiet
+        {
+            print!("{text}");
+        }
+    }
+    Ok(0)
+}
+// ANCHOR_END: load
+
+/// `save`: `GET /images/get?names=...`, a docker-archive, to the file or stdout.
+fn save(client: &Client, args: &images::cli::SaveArgs) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    if args.format != "docker-archive" {
+        anyhow::bail!(
+            "--format {}: a daemon saves docker-archive only (the Engine API's format)",
+            args.format
+        );
+    }
+    if args.output.is_none() && std::io::stdout().is_terminal() {
+        anyhow::bail!("cowardly refusing to save to a terminal: use -o FILE or redirect stdout");
+    }
+    let names = args.images.iter().map(|name| ("names", name.clone()));
+    let mut answer = client.call("GET", &format!("/images/get{}", query(names)), None)?;
+    match &args.output {
+        Some(path) => {
+            // Written beside, then renamed: a failed save leaves no half archive.
+            let temp = path.with_extension("skiff-partial");
+            let mut file = std::fs::File::create(&temp)
+                .with_context(|| format!("create {}", temp.display()))?;
+            let copied = std::io::copy(&mut answer, &mut file)
+                .context("write the archive")
+                .and_then(|_| std::fs::rename(&temp, path).context("move the archive in place"));
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            copied?;
+        }
+        None => {
+            std::io::copy(&mut answer, &mut std::io::stdout().lock())
+                .context("write the archive")?;
+        }
+    }
+    Ok(0)
+}
 
 /// `rmi`: `DELETE /images/{name}`, whose answer lists what was untagged and deleted.
 fn rmi(client: &Client, args: &images::cli::RmiArgs) -> anyhow::Result<i32> {
