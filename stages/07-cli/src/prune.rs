@@ -160,7 +160,7 @@ impl Filters {
 
 /// Docker's question before a prune; true to go on. Without a terminal the answer is read all
 /// the same, and end of input is "no", so a script must say `-f`.
-fn confirm(warning: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(warning: &str) -> anyhow::Result<bool> {
     eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
@@ -221,7 +221,7 @@ fn images_bytes(root: &Path) -> u64 {
         .sum()
 }
 
-fn print_section(title: &str, lines: &[String]) {
+pub(crate) fn print_section(title: &str, lines: &[String]) {
     if !lines.is_empty() {
         println!("{title}:");
         lines.iter().for_each(|l| println!("{l}"));
@@ -229,10 +229,14 @@ fn print_section(title: &str, lines: &[String]) {
     }
 }
 
+/// What `container prune` asks before it goes on.
+pub(crate) const CONTAINER_PRUNE_WARNING: &str =
+    "WARNING! This will remove all stopped containers.";
+
 /// `container prune`.
 pub fn container_prune(args: &ContainerPruneArgs) -> anyhow::Result<i32> {
     let filters = Filters::parse(&args.filter)?;
-    if !args.force && !confirm("WARNING! This will remove all stopped containers.")? {
+    if !args.force && !confirm(CONTAINER_PRUNE_WARNING)? {
         return Ok(0);
     }
     let (removed, freed) = prune_containers(&args.root.root, &filters)?;
@@ -241,14 +245,18 @@ pub fn container_prune(args: &ContainerPruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `image prune`.
-pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
-    let warning = if args.all {
+/// What `image prune` asks before it goes on.
+pub(crate) fn image_prune_warning(all: bool) -> &'static str {
+    if all {
         "WARNING! This will remove all images without at least one container associated to them."
     } else {
         "WARNING! This will remove all dangling images."
-    };
-    if !args.force && !confirm(warning)? {
+    }
+}
+
+/// `image prune`.
+pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
+    if !args.force && !confirm(image_prune_warning(args.all))? {
         return Ok(0);
     }
     let (lines, freed) = prune_images(&args.root.root, args.all)?;

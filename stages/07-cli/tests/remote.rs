@@ -725,6 +725,19 @@ fn skiff_h_drives_a_real_dockerd() {
     // And a subnet of the test's own, not one from dockerd's pools another dockerd may take.
     let subnet = format!("10.219.{}.0/24", std::process::id() % 120 * 2 + 2);
     drive(&host, &["-o", &bridge, "--subnet", &subnet]);
+    // container prune: the stopped container goes, reported as the local prune reports.
+    let stopped = ok(&remote(
+        &host,
+        &["create", "--network", "none", "skiff-lab", "true"],
+    ));
+    let pruned = ok(&remote(&host, &["container", "prune", "-f"]));
+    assert!(
+        pruned.starts_with(&format!(
+            "Deleted Containers:\n{}\n\nTotal reclaimed space: ",
+            stopped.trim()
+        )),
+        "{pruned}"
+    );
     let version = ok(&remote(&host, &["version"]));
     assert!(version.contains("Server: Docker Engine"), "{version}");
     drop(daemon);

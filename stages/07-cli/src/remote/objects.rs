@@ -57,6 +57,7 @@ pub fn remote(command: &Command) -> bool {
                 | ImageGroup::Inspect(_)
                 | ImageGroup::Load(_)
                 | ImageGroup::Save(_)
+                | ImageGroup::Prune(_)
         ),
         Command::Images(_)
         | Command::Pull(_)
@@ -83,6 +84,9 @@ pub fn remote(command: &Command) -> bool {
                 | VolumeCommand::Rm { .. }
         ),
         Command::Version(_) | Command::Info(_) => true,
+        Command::ContainerGroup {
+            command: ContainerGroupCommand::Prune(_),
+        } => true,
         Command::System { command } => matches!(command, crate::prune::SystemCommand::Info(_)),
         _ => false,
     }
@@ -134,6 +138,48 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
         | Command::Image {
             command: ImageGroup::Save(args),
         } => save(client, &args),
+        Command::ContainerGroup {
+            command: ContainerGroupCommand::Prune(args),
+        } => {
+            if !args.force && !crate::prune::confirm(crate::prune::CONTAINER_PRUNE_WARNING)? {
+                return Ok(0);
+            }
+            let path = format!(
+                "/containers/prune{}",
+                query(filters(&args.filter)?.map(|f| ("filters", f)))
+            );
+            let answer = client.json("POST", &path, None)?;
+            let ids = strings(&answer["ContainersDeleted"]);
+            pruned("Deleted Containers", &ids, &answer);
+            Ok(0)
+        }
+        Command::Image {
+            command: ImageGroup::Prune(args),
+        } => {
+            if !args.force && !crate::prune::confirm(crate::prune::image_prune_warning(args.all))? {
+                return Ok(0);
+            }
+            // `-a` is every unused image: Docker's client says so as `dangling=false`.
+            let filters = args
+                .all
+                .then(|| r#"{"dangling":{"false":true}}"#.to_string());
+            let path = format!("/images/prune{}", query(filters.map(|f| ("filters", f))));
+            let answer = client.json("POST", &path, None)?;
+            let lines: Vec<String> = answer["ImagesDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|item| {
+                    [("Untagged", "untagged"), ("Deleted", "deleted")]
+                        .into_iter()
+                        .filter_map(|(key, word)| {
+                            item[key].as_str().map(|what| format!("{word}: {what}"))
+                        })
+                })
+                .collect();
+            pruned("Deleted Images", &lines, &answer);
+            Ok(0)
+        }
         Command::Network { command } => network(client, command),
         Command::Volume { command } => volume(client, command),
         Command::Version(args) => {
@@ -167,6 +213,27 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
         }
         _ => Err(super::local_only()),
     }
+}
+
+/// A JSON array of strings (empty for anything else).
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A prune's report, as the local one prints it: what went, then the space given back.
+fn pruned(title: &str, lines: &[String], answer: &Value) {
+    crate::prune::print_section(title, lines);
+    let freed = answer["SpaceReclaimed"].as_u64().unwrap_or(0);
+    println!(
+        "Total reclaimed space: {}",
+        images::human::human_size(freed)
+    );
 }
 
 /// `NAME[:TAG]` as the API's `repo` and `tag` (`latest` when none; a registry's port is not a
