@@ -738,6 +738,49 @@ fn skiff_h_drives_a_real_dockerd() {
         )),
         "{pruned}"
     );
+    // A container's files: diff, export, commit.
+    let changed = format!("skiff-{TAG}-changed");
+    ok(&remote(
+        &host,
+        &[
+            "run",
+            "--name",
+            &changed,
+            "--network",
+            "none",
+            "skiff-lab",
+            "sh",
+            "-c",
+            "echo data > /new",
+        ],
+    ));
+    let diff = ok(&remote(&host, &["diff", &changed]));
+    assert!(diff.lines().any(|l| l == "A /new"), "{diff}");
+    let exported = dir.path().join("export.tar");
+    ok(&remote(
+        &host,
+        &["export", "-o", &exported.to_string_lossy(), &changed],
+    ));
+    let file = std::fs::File::open(&exported).expect("the exported tarball");
+    let names: Vec<String> = tar::Archive::new(file)
+        .entries()
+        .expect("a tarball")
+        .filter_map(|e| Some(e.ok()?.path().ok()?.to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        names.iter().any(|n| n.trim_start_matches("./") == "new"),
+        "{names:?}"
+    );
+    let image = format!("skiff-{TAG}-commit:v1");
+    let id = ok(&remote(&host, &["commit", &changed, &image]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    let from_commit = ok(&remote(
+        &host,
+        &["run", "--rm", "--network", "none", &image, "cat", "/new"],
+    ));
+    assert_eq!(from_commit, "data\n");
+    ok(&remote(&host, &["rm", &changed]));
+    ok(&remote(&host, &["rmi", &image]));
     let version = ok(&remote(&host, &["version"]));
     assert!(version.contains("Server: Docker Engine"), "{version}");
     drop(daemon);

@@ -72,6 +72,59 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
         }
         ContainerCommand::Top(args) => top(client, &args),
         ContainerCommand::Attach(args) => attach(client, &args),
+        ContainerCommand::Diff(args) => {
+            let path = format!("/containers/{}/changes", segment(&args.container));
+            let mut changes: Vec<(String, &str)> = client
+                .json("GET", &path, None)?
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let letter = match c["Kind"].as_u64() {
+                        Some(1) => "A",
+                        Some(2) => "D",
+                        _ => "C",
+                    };
+                    (c["Path"].as_str().unwrap_or_default().to_string(), letter)
+                })
+                .collect();
+            // In path order, as the local diff lists them.
+            changes.sort();
+            for (path, letter) in changes {
+                println!("{letter} {path}");
+            }
+            Ok(0)
+        }
+        ContainerCommand::Export(args) => {
+            use std::io::IsTerminal;
+            if args.output.is_none() && std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let path = format!("/containers/{}/export", segment(&args.container));
+            let answer = client.call("GET", &path, None)?;
+            super::objects::write_archive(answer, args.output.as_deref())?;
+            Ok(0)
+        }
+        ContainerCommand::Commit(args) => {
+            let mut pairs = vec![
+                ("container", args.container.clone()),
+                ("pause", args.pause.to_string()),
+            ];
+            if let Some(reference) = &args.reference {
+                let (repo, tag) = super::objects::split_tag(reference);
+                pairs.extend([("repo", repo.to_string()), ("tag", tag.to_string())]);
+            }
+            if let Some(message) = &args.message {
+                pairs.push(("comment", message.clone()));
+            }
+            if let Some(author) = &args.author {
+                pairs.push(("author", author.clone()));
+            }
+            pairs.extend(args.change.iter().map(|c| ("changes", c.clone())));
+            let answer = client.json("POST", &format!("/commit{}", query(pairs)), None)?;
+            println!("{}", answer["Id"].as_str().unwrap_or_default());
+            Ok(0)
+        }
         ContainerCommand::Port(args) => {
             let path = format!("/containers/{}/json", segment(&args.container));
             let config = client.json("GET", &path, None)?;

@@ -47,6 +47,9 @@ pub fn remote(command: &Command) -> bool {
                 | C::Rename(_)
                 | C::Attach(_)
                 | C::Port(_)
+                | C::Diff(_)
+                | C::Export(_)
+                | C::Commit(_)
         ),
         Command::Image { command } => matches!(
             command,
@@ -238,7 +241,7 @@ fn pruned(title: &str, lines: &[String], answer: &Value) {
 
 /// `NAME[:TAG]` as the API's `repo` and `tag` (`latest` when none; a registry's port is not a
 /// tag).
-fn split_tag(reference: &str) -> (&str, &str) {
+pub fn split_tag(reference: &str) -> (&str, &str) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (reference, "latest"),
@@ -423,27 +426,31 @@ fn save(client: &Client, args: &images::cli::SaveArgs) -> anyhow::Result<i32> {
         anyhow::bail!("cowardly refusing to save to a terminal: use -o FILE or redirect stdout");
     }
     let names = args.images.iter().map(|name| ("names", name.clone()));
-    let mut answer = client.call("GET", &format!("/images/get{}", query(names)), None)?;
-    match &args.output {
-        Some(path) => {
-            // Written beside, then renamed: a failed save leaves no half archive.
-            let temp = path.with_extension("skiff-partial");
-            let mut file = std::fs::File::create(&temp)
-                .with_context(|| format!("create {}", temp.display()))?;
-            let copied = std::io::copy(&mut answer, &mut file)
-                .context("write the archive")
-                .and_then(|_| std::fs::rename(&temp, path).context("move the archive in place"));
-            if copied.is_err() {
-                let _ = std::fs::remove_file(&temp);
-            }
-            copied?;
-        }
-        None => {
-            std::io::copy(&mut answer, &mut std::io::stdout().lock())
-                .context("write the archive")?;
-        }
-    }
+    let answer = client.call("GET", &format!("/images/get{}", query(names)), None)?;
+    write_archive(answer, args.output.as_deref())?;
     Ok(0)
+}
+
+/// An archive the daemon streams, to `output` or stdout. A file is written beside and then
+/// renamed: a failed transfer leaves no half archive.
+pub fn write_archive(
+    mut answer: super::http::Response,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let Some(path) = output else {
+        std::io::copy(&mut answer, &mut std::io::stdout().lock()).context("write the archive")?;
+        return Ok(());
+    };
+    let temp = path.with_extension("skiff-partial");
+    let mut file =
+        std::fs::File::create(&temp).with_context(|| format!("create {}", temp.display()))?;
+    let copied = std::io::copy(&mut answer, &mut file)
+        .context("write the archive")
+        .and_then(|_| std::fs::rename(&temp, path).context("move the archive in place"));
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    copied
 }
 
 /// `rmi`: `DELETE /images/{name}`, whose answer lists what was untagged and deleted.
