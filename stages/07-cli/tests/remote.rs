@@ -500,6 +500,16 @@ fn drive(host: &str, network_options: &[&str]) {
     );
     let volumes = ok(&remote(host, &["volume", "ls", "-q"]));
     assert!(!volumes.lines().any(|l| l == volume), "{volumes}");
+    // prune: never more than asked for; with -a, every unused volume, reported.
+    ok(&remote(host, &["volume", "create", &volume]));
+    let refused = remote(host, &["volume", "prune"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(text(&refused.stderr).contains("give -a"), "{refused:?}");
+    let pruned = ok(&remote(host, &["volume", "prune", "-a"]));
+    assert!(
+        pruned.starts_with("Deleted Volumes:\n") && pruned.lines().any(|l| l == volume),
+        "{pruned}"
+    );
     let network = format!("sk-{TAG}");
     let mut create = vec!["network", "create"];
     create.extend_from_slice(network_options);
@@ -725,6 +735,20 @@ fn skiff_h_drives_a_real_dockerd() {
     // And a subnet of the test's own, not one from dockerd's pools another dockerd may take.
     let subnet = format!("10.219.{}.0/24", std::process::id() % 120 * 2 + 2);
     drive(&host, &["-o", &bridge, "--subnet", &subnet]);
+    // network prune (skiff's service has no prune yet): the unused network goes, named as the
+    // local prune names it.
+    let network = format!("sk-{TAG}");
+    ok(&remote(
+        &host,
+        &[
+            "network", "create", "-o", &bridge, "--subnet", &subnet, &network,
+        ],
+    ));
+    let pruned = ok(&remote(&host, &["network", "prune", "-f"]));
+    assert!(
+        pruned.starts_with("Deleted Networks:\n") && pruned.lines().any(|l| l == network),
+        "{pruned}"
+    );
     // container prune: the stopped container goes, reported as the local prune reports.
     let stopped = ok(&remote(
         &host,

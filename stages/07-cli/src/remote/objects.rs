@@ -77,6 +77,7 @@ pub fn remote(command: &Command) -> bool {
                         | NetworkCommand::List { .. }
                         | NetworkCommand::Inspect { .. }
                         | NetworkCommand::Rm { .. }
+                        | NetworkCommand::Prune { .. }
                 )
         ),
         Command::Volume { command } => matches!(
@@ -85,6 +86,7 @@ pub fn remote(command: &Command) -> bool {
                 | VolumeCommand::List { .. }
                 | VolumeCommand::Inspect { .. }
                 | VolumeCommand::Rm { .. }
+                | VolumeCommand::Prune { .. }
         ),
         Command::Version(_) | Command::Info(_) => true,
         Command::ContainerGroup {
@@ -565,6 +567,16 @@ fn network(client: &Client, command: NetworkGroup) -> anyhow::Result<i32> {
                 .call("DELETE", &format!("/networks/{}", segment(key)), None)
                 .map(drop)
         })),
+        NetworkGroup::Networks(NetworkCommand::Prune { .. }) => {
+            // The local prune never asks (stage 05), nor does this one.
+            let answer = client.json("POST", "/networks/prune", None)?;
+            let names = strings(&answer["NetworksDeleted"]);
+            if !names.is_empty() {
+                println!("Deleted Networks:");
+                names.iter().for_each(|n| println!("{n}"));
+            }
+            Ok(0)
+        }
         NetworkGroup::Connect(args) => {
             let mut endpoint = json!({ "Aliases": args.alias });
             if let Some(ip) = &args.ip {
@@ -689,6 +701,23 @@ fn volume(client: &Client, command: VolumeCommand) -> anyhow::Result<i32> {
             |v| format!("/volumes/{}", segment(v)),
             None,
         ),
+        VolumeCommand::Prune { all, .. } => {
+            // API 1.41 prunes every unused volume, named ones too; the local prune keeps named
+            // ones unless -a. Never remove more than the user asked for: -a says they mean it.
+            if !all {
+                anyhow::bail!(
+                    "a daemon of API {} prunes named volumes too, where the local prune keeps them: give -a to remove every unused volume",
+                    client.version
+                );
+            }
+            let answer = client.json("POST", "/volumes/prune", None)?;
+            pruned(
+                "Deleted Volumes",
+                &strings(&answer["VolumesDeleted"]),
+                &answer,
+            );
+            Ok(0)
+        }
         VolumeCommand::Rm { volumes, force, .. } => Ok(each(&volumes, |key| {
             let path = format!(
                 "/volumes/{}{}",
@@ -697,7 +726,6 @@ fn volume(client: &Client, command: VolumeCommand) -> anyhow::Result<i32> {
             );
             client.call("DELETE", &path, None).map(drop)
         })),
-        _ => Err(super::local_only()),
     }
 }
 
