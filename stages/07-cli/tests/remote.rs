@@ -762,6 +762,45 @@ fn skiff_h_drives_a_real_dockerd() {
         )),
         "{pruned}"
     );
+    // Limits: run's flags reach HostConfig, and update changes them on a running container.
+    let limited = format!("skiff-{TAG}-limited");
+    ok(&remote(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &limited,
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "20",
+            "skiff-lab",
+            "sleep",
+            "60",
+        ],
+    ));
+    let limits =
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}";
+    let shown = ok(&remote(&host, &["inspect", "-f", limits, &limited]));
+    assert_eq!(shown, "67108864 20 no\n");
+    let updated = ok(&remote(
+        &host,
+        &[
+            "update",
+            "--memory",
+            "32m",
+            "--restart",
+            "on-failure:2",
+            &limited,
+        ],
+    ));
+    assert_eq!(updated, format!("{limited}\n"));
+    let shown = ok(&remote(&host, &["inspect", "-f", limits, &limited]));
+    assert_eq!(shown, "33554432 20 on-failure\n");
+    ok(&remote(&host, &["rm", "-f", &limited]));
     // A container's files: diff, export, commit.
     let changed = format!("skiff-{TAG}-changed");
     ok(&remote(

@@ -72,6 +72,7 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
         }
         ContainerCommand::Top(args) => top(client, &args),
         ContainerCommand::Attach(args) => attach(client, &args),
+        ContainerCommand::Update(args) => update(client, &args),
         ContainerCommand::Diff(args) => {
             let path = format!("/containers/{}/changes", segment(&args.container));
             let mut changes: Vec<(String, &str)> = client
@@ -207,16 +208,22 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
             list.push(binding);
         }
     }
-    let (restart, retries) = match lifecycle.restart.split_once(':') {
-        Some((name, count)) => (name.to_string(), count.parse::<u32>().unwrap_or(0)),
-        None => (lifecycle.restart.clone(), 0),
-    };
+    let cgroup = &run.cgroup;
+    let limits = resources([
+        &cgroup.memory,
+        &cgroup.memory_swap,
+        &cgroup.cpus,
+        &cgroup.cpu_shares,
+        &cgroup.cpuset_cpus,
+        &cgroup.pids_limit,
+        &cgroup.blkio_weight,
+    ])?;
     let mut tmpfs = Map::new();
     for entry in &args.volumes.volumes.tmpfs {
         let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
         tmpfs.insert(path.to_string(), Value::String(options.to_string()));
     }
-    Ok(json!({
+    let mut body = json!({
         "Image": image,
         "Cmd": if command.is_empty() { Value::Null } else { json!(command) },
         "Entrypoint": run.entrypoint.as_ref().map(|e| json!([e])),
@@ -247,11 +254,112 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
             "Init": namespaces.init,
             "ExtraHosts": namespaces.add_host,
             "Dns": namespaces.dns,
-            "RestartPolicy": { "Name": restart, "MaximumRetryCount": retries },
+            "RestartPolicy": restart_policy(&lifecycle.restart),
         },
-    }))
+    });
+    if let Some(host) = body["HostConfig"].as_object_mut() {
+        host.extend(limits);
+    }
+    Ok(body)
 }
 // ANCHOR_END: create_body
+
+/// The limits flags (`--memory`, `--cpus`, `--pids-limit`...) as `HostConfig`'s resource
+/// fields, for `create` and `update`; a flag not given is left out (the daemon's default).
+pub fn resources(limits: [&Option<String>; 7]) -> anyhow::Result<Map<String, Value>> {
+    let [
+        memory,
+        memory_swap,
+        cpus,
+        cpu_shares,
+        cpuset_cpus,
+        pids_limit,
+        blkio_weight,
+    ] = limits;
+    let mut out = Map::new();
+    let size = |flag: &str, text: &str| -> anyhow::Result<Value> {
+        if text.trim() == "-1" {
+            return Ok(json!(-1));
+        }
+        cgroups::limits::parse_bytes(text)
+            .map(|b| json!(b))
+            .with_context(|| {
+                format!("invalid value {text:?} for --{flag}: expected a size (64m, 1g)")
+            })
+    };
+    let number = |flag: &str, text: &str| -> anyhow::Result<Value> {
+        text.trim()
+            .parse::<i64>()
+            .map(|n| json!(n))
+            .with_context(|| format!("invalid value {text:?} for --{flag}: expected a number"))
+    };
+    if let Some(text) = memory {
+        out.insert("Memory".into(), size("memory", text)?);
+    }
+    if let Some(text) = memory_swap {
+        out.insert("MemorySwap".into(), size("memory-swap", text)?);
+    }
+    if let Some(text) = cpus {
+        let cpus: f64 = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|c: &f64| *c >= 0.0)
+            .with_context(|| {
+                format!("invalid value {text:?} for --cpus: expected a number of CPUs")
+            })?;
+        // NanoCpus: billionths of a CPU, as Docker's client turns `--cpus` into.
+        let nanos = format!("{:.0}", cpus * 1e9);
+        out.insert("NanoCpus".into(), number("cpus", &nanos)?);
+    }
+    if let Some(text) = cpu_shares {
+        out.insert("CpuShares".into(), number("cpu-shares", text)?);
+    }
+    if let Some(text) = cpuset_cpus {
+        out.insert("CpusetCpus".into(), json!(text));
+    }
+    if let Some(text) = pids_limit {
+        out.insert("PidsLimit".into(), number("pids-limit", text)?);
+    }
+    if let Some(text) = blkio_weight {
+        out.insert("BlkioWeight".into(), number("blkio-weight", text)?);
+    }
+    Ok(out)
+}
+
+/// `update`: `POST /containers/{id}/update` with the limits and restart policy given, for each.
+fn update(client: &Client, args: &crate::update::UpdateArgs) -> anyhow::Result<i32> {
+    let mut body = resources([
+        &args.memory,
+        &args.memory_swap,
+        &args.cpus,
+        &args.cpu_shares,
+        &args.cpuset_cpus,
+        &args.pids_limit,
+        &args.blkio_weight,
+    ])?;
+    if let Some(policy) = &args.restart {
+        body.insert("RestartPolicy".into(), restart_policy(policy));
+    }
+    let body = Value::Object(body);
+    Ok(each(&args.containers, |key| {
+        let path = format!("/containers/{}/update", segment(key));
+        let answer = client.json("POST", &path, Some(&body))?;
+        for warning in answer["Warnings"].as_array().into_iter().flatten() {
+            eprintln!("WARNING: {}", warning.as_str().unwrap_or_default());
+        }
+        Ok(())
+    }))
+}
+
+/// `--restart POLICY[:N]` as `RestartPolicy`.
+fn restart_policy(text: &str) -> Value {
+    let (name, retries) = match text.split_once(':') {
+        Some((name, count)) => (name, count.parse::<u32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": retries })
+}
 
 /// `-e KEY=VALUE` as given; `-e KEY` takes this process's value, or is left out.
 fn environment(flags: &[String]) -> Vec<String> {
@@ -783,5 +891,21 @@ mod tests {
             json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
         );
         assert_eq!(body["ExposedPorts"], json!({"80/tcp": {}}));
+        let limited = Wrap::try_parse_from([
+            "run",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "20",
+            "busybox",
+        ])
+        .unwrap();
+        let body = create_body(&limited.run).unwrap();
+        assert_eq!(body["HostConfig"]["Memory"], 64 * 1024 * 1024);
+        assert_eq!(body["HostConfig"]["NanoCpus"], 500_000_000);
+        assert_eq!(body["HostConfig"]["PidsLimit"], 20);
+        assert!(body["HostConfig"].get("CpuShares").is_none());
     }
 }

@@ -48,6 +48,7 @@ pub fn remote(command: &Command) -> bool {
                 | C::Attach(_)
                 | C::Port(_)
                 | C::Diff(_)
+                | C::Update(_)
                 | C::Export(_)
                 | C::Commit(_)
         ),
