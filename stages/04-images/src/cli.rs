@@ -227,14 +227,15 @@ pub struct InspectArgs {
 /// `history`'s arguments.
 #[derive(Args)]
 pub struct HistoryArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Do not truncate the output
     #[arg(long)]
-    no_trunc: bool,
+    pub no_trunc: bool,
     /// The image
     #[arg(value_name = "IMAGE")]
-    image: String,
+    pub image: String,
 }
 
 /// `build`'s flags.

@@ -719,6 +719,14 @@ fn skiff_h_drives_a_real_dockerd() {
     ));
     let loaded = ok(&remote(&host, &["load", "-i", &tar.to_string_lossy()]));
     assert_eq!(loaded, "Loaded image: skiff-lab:latest\n");
+    // The same image's history, from dockerd and from the store, printed alike.
+    for args in [
+        &["history", "skiff-lab"][..],
+        &["history", "--no-trunc", "skiff-lab"],
+    ] {
+        let (there, here) = (ok(&remote(&host, args)), ok(&local(&store, args)));
+        assert_eq!(there, here, "{args:?}");
+    }
     // And back: dockerd's archive of it loads into a new store of skiff's.
     let back = dir.path().join("back.tar");
     ok(&remote(

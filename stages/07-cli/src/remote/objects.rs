@@ -62,13 +62,15 @@ pub fn remote(command: &Command) -> bool {
                 | ImageGroup::Load(_)
                 | ImageGroup::Save(_)
                 | ImageGroup::Prune(_)
+                | ImageGroup::History(_)
         ),
         Command::Images(_)
         | Command::Pull(_)
         | Command::Rmi(_)
         | Command::Tag(_)
         | Command::Load(_)
-        | Command::Save(_) => true,
+        | Command::Save(_)
+        | Command::History(_) => true,
         Command::Network { command } => matches!(
             command,
             NetworkGroup::Connect(_)
@@ -186,6 +188,21 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             pruned("Deleted Images", &lines, &answer);
             Ok(0)
         }
+        Command::History(args)
+        | Command::Image {
+            command: ImageGroup::History(args),
+        } => {
+            let answer = client.json("GET", &format!("/images/{}/history", args.image), None)?;
+            let rows: Vec<images::ops::HistoryRow> = answer
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(history_row)
+                .collect();
+            let now = SystemTime::now();
+            print!("{}", images::ops::history_table(&rows, args.no_trunc, now));
+            Ok(0)
+        }
         Command::Network { command } => network(client, command),
         Command::Volume { command } => volume(client, command),
         Command::Version(args) => {
@@ -218,6 +235,21 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             crate::cli::about(&args, &info, crate::system::Info::text)
         }
         _ => Err(super::local_only()),
+    }
+}
+
+/// One step of `GET /images/{name}/history` as the local `history`'s row.
+fn history_row(step: &Value) -> images::ops::HistoryRow {
+    let created = step["Created"].as_u64().filter(|t| *t > 0).map(|t| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+    });
+    images::ops::HistoryRow {
+        // `<missing>` for a step whose image is not in the daemon's store.
+        image: step["Id"].as_str().and_then(|id| id.parse().ok()),
+        created,
+        created_by: step["CreatedBy"].as_str().unwrap_or_default().to_string(),
+        size: step["Size"].as_u64().unwrap_or(0),
+        comment: step["Comment"].as_str().unwrap_or_default().to_string(),
     }
 }
 
