@@ -794,6 +794,20 @@ fn skiff_h_drives_a_real_dockerd() {
         "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}";
     let shown = ok(&remote(&host, &["inspect", "-f", limits, &limited]));
     assert_eq!(shown, "67108864 20 no\n");
+    let stats = ok(&remote(
+        &host,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+            &limited,
+        ],
+    ));
+    assert!(
+        stats.starts_with(&format!("{limited} 1 ")) && stats.ends_with(" / 64MiB\n"),
+        "{stats}"
+    );
     let updated = ok(&remote(
         &host,
         &[

@@ -73,6 +73,7 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
         ContainerCommand::Top(args) => top(client, &args),
         ContainerCommand::Attach(args) => attach(client, &args),
         ContainerCommand::Update(args) => update(client, &args),
+        ContainerCommand::Stats(args) => stats(client, &args),
         ContainerCommand::Diff(args) => {
             let path = format!("/containers/{}/changes", segment(&args.container));
             let mut changes: Vec<(String, &str)> = client
@@ -775,6 +776,115 @@ fn top(client: &Client, args: &crate::cli::TopArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+// --- stats --------------------------------------------------------------------------------------
+
+// ANCHOR: stats
+/// `stats`: `GET /containers/{id}/stats?stream=false` for each container (the daemon takes
+/// two readings itself, `cpu_stats` and `precpu_stats`), each turned into the local `stats`'
+/// figures; every second until interrupted unless `--no-stream`, on a cleared screen.
+fn stats(client: &Client, args: &crate::stats::StatsArgs) -> anyhow::Result<i32> {
+    let pick = || -> anyhow::Result<Vec<String>> {
+        if !args.containers.is_empty() {
+            return Ok(args.containers.clone());
+        }
+        let list = client.json("GET", &format!("/containers/json?all={}", args.all), None)?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Id"].as_str().map(str::to_string))
+            .collect())
+    };
+    loop {
+        let mut rows = Vec::new();
+        for key in pick()? {
+            let config =
+                client.json("GET", &format!("/containers/{}/json", segment(&key)), None)?;
+            let id = config["Id"].as_str().unwrap_or(&key).to_string();
+            let name = config["Name"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches('/');
+            let running = config["State"]["Running"].as_bool().unwrap_or(false);
+            let sample = if running {
+                let path = format!("/containers/{}/stats?stream=false", segment(&id));
+                client.json("GET", &path, None)?
+            } else {
+                Value::Null
+            };
+            rows.push(figures(&sample, running).row(&id, name, !args.no_trunc));
+        }
+        let text = crate::format::list(args.format.as_deref(), &crate::stats::COLUMNS, &rows)
+            .context("format the stats")?;
+        if args.no_stream {
+            print!("{text}");
+            return Ok(0);
+        }
+        print!("\x1b[2J\x1b[H{text}");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// One sample of the Engine API's stats as `stats`' figures, with Docker's CPU formula: the
+/// container's CPU time over the host's, times the CPUs online, between the two readings.
+pub fn figures(sample: &Value, running: bool) -> crate::stats::Figures {
+    let number = |v: &Value| v.as_u64().unwrap_or(0);
+    let cpu = &sample["cpu_stats"];
+    let pre = &sample["precpu_stats"];
+    let container = number(&cpu["cpu_usage"]["total_usage"])
+        .saturating_sub(number(&pre["cpu_usage"]["total_usage"]));
+    let system = number(&cpu["system_cpu_usage"]).saturating_sub(number(&pre["system_cpu_usage"]));
+    let online = match number(&cpu["online_cpus"]) {
+        0 => cpu["cpu_usage"]["percpu_usage"]
+            .as_array()
+            .map_or(1, |p| p.len() as u64),
+        n => n,
+    };
+    // A percentage shown with two decimals.
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_percent = if system > 0 {
+        container as f64 / system as f64 * online as f64 * 100.0
+    } else {
+        0.0
+    };
+    let memory_stats = &sample["memory_stats"];
+    // cgroup v1 names the inactive page cache `total_inactive_file`, v2 `inactive_file`.
+    let inactive = memory_stats["stats"]["total_inactive_file"]
+        .as_u64()
+        .or_else(|| memory_stats["stats"]["inactive_file"].as_u64())
+        .unwrap_or(0);
+    let net = sample["networks"].as_object().map(|networks| {
+        networks.values().fold((0, 0), |(rx, tx), n| {
+            (rx + number(&n["rx_bytes"]), tx + number(&n["tx_bytes"]))
+        })
+    });
+    let block = sample["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .map(|entries| {
+            let sum = |op: &str| {
+                entries
+                    .iter()
+                    .filter(|e| e["op"].as_str().is_some_and(|o| o.eq_ignore_ascii_case(op)))
+                    .map(|e| number(&e["value"]))
+                    .sum::<u64>()
+            };
+            (Some(sum("read")), Some(sum("write")))
+        })
+        .unwrap_or((None, None));
+    crate::stats::Figures {
+        running,
+        cpu_percent,
+        memory: number(&memory_stats["usage"]).saturating_sub(inactive),
+        limit: number(&memory_stats["limit"]),
+        // A container without a network has no `networks`: nothing went in or out.
+        net: Some(net.unwrap_or((0, 0))),
+        block,
+        pids: number(&sample["pids_stats"]["current"]),
+    }
+}
+// ANCHOR_END: stats
+
 // --- exec ---------------------------------------------------------------------------------------
 
 // ANCHOR: exec
@@ -850,6 +960,28 @@ mod tests {
         assert_eq!(field("LocalVolumes"), "1");
         assert_eq!(field("Networks"), "bridge");
         assert_eq!(field("CreatedAt"), "1970-01-01 00:00:00 +0000 UTC");
+    }
+
+    #[test]
+    fn a_daemons_stats_become_the_local_figures() {
+        let sample = json!({
+            "cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
+            "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000},
+            "memory_stats": {"usage": 3 * 1024 * 1024, "limit": 64 * 1024 * 1024, "stats": {"total_inactive_file": 1024 * 1024}},
+            "blkio_stats": {"io_service_bytes_recursive": [
+                {"op": "Read", "value": 4096}, {"op": "Write", "value": 0}, {"op": "read", "value": 4096}
+            ]},
+            "pids_stats": {"current": 3},
+        });
+        let row = figures(&sample, true).row("0123456789abcdef", "web", true);
+        let field = |k: &str| row[k].as_str().unwrap().to_string();
+        assert_eq!(field("ID"), "0123456789ab");
+        assert_eq!(field("CPUPerc"), "40.00%");
+        assert_eq!(field("MemUsage"), "2MiB / 64MiB");
+        assert_eq!(field("MemPerc"), "3.12%");
+        assert_eq!(field("NetIO"), "0B / 0B");
+        assert_eq!(field("BlockIO"), "8.19kB / 0B");
+        assert_eq!(field("PIDs"), "3");
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn remote(command: &Command) -> bool {
                 | C::Port(_)
                 | C::Diff(_)
                 | C::Update(_)
+                | C::Stats(_)
                 | C::Export(_)
                 | C::Commit(_)
         ),
