@@ -529,11 +529,11 @@ fn drive(host: &str, network_options: &[&str]) {
         format!("{network}\n")
     );
     // A command that has no request yet says so, by name, and runs nothing locally.
-    let cp = remote(host, &["cp", "x:/a", "/tmp/b"]);
-    assert_eq!(cp.status.code(), Some(1), "{cp:?}");
+    let df = remote(host, &["system", "df"]);
+    assert_eq!(df.status.code(), Some(1), "{df:?}");
     assert!(
-        text(&cp.stderr).contains("`skiff cp` works on the local store only"),
-        "{cp:?}"
+        text(&df.stderr).contains("`skiff system df` works on the local store only"),
+        "{df:?}"
     );
 }
 // ANCHOR_END: drive
@@ -823,6 +823,76 @@ fn skiff_h_drives_a_real_dockerd() {
     let shown = ok(&remote(&host, &["inspect", "-f", limits, &limited]));
     assert_eq!(shown, "33554432 20 on-failure\n");
     ok(&remote(&host, &["rm", "-f", &limited]));
+    // cp, both ways, by Docker's rules of where a copy lands.
+    let files = format!("skiff-{TAG}-files");
+    ok(&remote(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &files,
+            "--network",
+            "none",
+            "skiff-lab",
+            "sh",
+            "-c",
+            "mkdir -p /d/sub; echo f1 > /d/f; echo s > /d/sub/s; touch /ready; exec sleep 60",
+        ],
+    ));
+    let until = Instant::now() + Duration::from_secs(10);
+    while !remote(&host, &["exec", &files, "test", "-e", "/ready"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < until, "the container never made its files");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("a directory");
+    let out_text = out.to_string_lossy().into_owned();
+    ok(&remote(&host, &["cp", &format!("{files}:/d"), &out_text]));
+    assert_eq!(
+        std::fs::read_to_string(out.join("d/sub/s")).ok().as_deref(),
+        Some("s\n")
+    );
+    ok(&remote(
+        &host,
+        &[
+            "cp",
+            &format!("{files}:/d/f"),
+            &format!("{out_text}/renamed"),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("renamed")).ok().as_deref(),
+        Some("f1\n")
+    );
+    std::fs::write(out.join("host.txt"), "from the host\n").expect("a file");
+    ok(&remote(
+        &host,
+        &[
+            "cp",
+            &format!("{out_text}/host.txt"),
+            &format!("{files}:/d/"),
+        ],
+    ));
+    ok(&remote(
+        &host,
+        &["cp", &format!("{out_text}/d"), &format!("{files}:/copied")],
+    ));
+    let inside = ok(&remote(
+        &host,
+        &["exec", &files, "cat", "/d/host.txt", "/copied/sub/s"],
+    ));
+    assert_eq!(inside, "from the host\ns\n");
+    let missing = remote(&host, &["cp", &format!("{files}:/nope"), &out_text]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert_eq!(
+        text(&missing.stderr),
+        format!("Error response from daemon: Could not find the file /nope in container {files}\n")
+    );
+    ok(&remote(&host, &["rm", "-f", &files]));
     // A container's files: diff, export, commit.
     let changed = format!("skiff-{TAG}-changed");
     ok(&remote(

@@ -73,6 +73,7 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
         ContainerCommand::Top(args) => top(client, &args),
         ContainerCommand::Attach(args) => attach(client, &args),
         ContainerCommand::Update(args) => update(client, &args),
+        ContainerCommand::Cp(args) => super::copy::command(client, &args),
         ContainerCommand::Stats(args) => stats(client, &args),
         ContainerCommand::Diff(args) => {
             let path = format!("/containers/{}/changes", segment(&args.container));
@@ -145,7 +146,6 @@ pub fn execute(client: &Client, command: ContainerCommand) -> anyhow::Result<i32
         ContainerCommand::Exec(args) => exec(client, &args),
         ContainerCommand::Inspect(args) => super::objects::inspect(client, &args),
         ContainerCommand::Events(args) => super::objects::events(client, &args),
-        _ => Err(super::local_only()),
     }
 }
 

@@ -128,7 +128,7 @@ impl Client {
     pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Response> {
         let mut conn = self.uri.connect()?;
         write_request(&mut conn, method, &self.versioned(path), body, &[])?;
-        Response::read(conn)
+        Response::read(conn, method == "HEAD")
     }
 
     /// A request whose body is a stream (`load`'s tarball), sent chunked as it is read; the
@@ -157,7 +157,7 @@ impl Client {
                 break;
             }
         }
-        Response::read(conn)?.ok()
+        Response::read(conn, false)?.ok()
     }
 
     /// [`send`](Self::send), with a status of 400 or more turned into a [`DaemonError`].
@@ -180,7 +180,7 @@ impl Client {
         let mut conn = self.uri.connect()?;
         let upgrade = [("Connection", "Upgrade"), ("Upgrade", "tcp")];
         write_request(&mut conn, "POST", &self.versioned(path), body, &upgrade)?;
-        let response = Response::read(conn)?.ok()?;
+        let response = Response::read(conn, false)?.ok()?;
         if response.status != 101 && response.status != 200 {
             bail!(
                 "the daemon did not hijack the connection: {}",
@@ -263,7 +263,9 @@ impl std::fmt::Debug for Response {
 }
 
 impl Response {
-    fn read(mut conn: Conn) -> anyhow::Result<Response> {
+    /// Reads the answer's head; the answer to a `HEAD` request (`head`) has no body, whatever
+    /// its `Content-Length` says.
+    fn read(mut conn: Conn, head: bool) -> anyhow::Result<Response> {
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 4096];
         let (status, headers, used) = loop {
@@ -299,7 +301,7 @@ impl Response {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let framing = if status == 101 || status == 204 || status == 304 {
+        let framing = if head || status == 101 || status == 204 || status == 304 {
             Framing::Length(0)
         } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
             Framing::Chunked {

@@ -11,11 +11,12 @@
 //!
 //! - [`http`]: the requests, the version agreed with `/_ping`, errors, and the hijack;
 //! - [`streams`]: multiplexed frames, raw streams, and a terminal relayed both ways;
-//! - [`containers`] and [`objects`]: the commands.
+//! - [`containers`], [`copy`] and [`objects`]: the commands.
 //!
 //! Reference: docker(1) (`-H`, `DOCKER_HOST`), the Engine API v1.41.
 
 pub mod containers;
+pub mod copy;
 pub mod http;
 pub mod objects;
 pub mod streams;

@@ -50,6 +50,7 @@ pub fn remote(command: &Command) -> bool {
                 | C::Diff(_)
                 | C::Update(_)
                 | C::Stats(_)
+                | C::Cp(_)
                 | C::Export(_)
                 | C::Commit(_)
         ),
