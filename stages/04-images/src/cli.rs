@@ -161,14 +161,15 @@ pub struct SaveArgs {
 /// `import`'s arguments.
 #[derive(Args)]
 pub struct ImportArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// A root filesystem tarball (plain or gzip), or - for stdin
     #[arg(value_name = "FILE")]
-    file: String,
+    pub file: String,
     /// The new image's name
     #[arg(value_name = "REPOSITORY[:TAG]")]
-    name: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `images`'s flags.

@@ -916,6 +916,19 @@ fn skiff_h_drives_a_real_dockerd() {
         &host,
         &["export", "-o", &exported.to_string_lossy(), &changed],
     ));
+    // The export imported again is an image of its own that runs.
+    let imported = format!("skiff-{TAG}-imported:v1");
+    let id = ok(&remote(
+        &host,
+        &["import", &exported.to_string_lossy(), &imported],
+    ));
+    assert!(id.starts_with("sha256:") && id.len() == 72, "{id:?}");
+    let from_import = remote(
+        &host,
+        &["run", "--rm", "--network", "none", &imported, "cat", "/new"],
+    );
+    assert_eq!(text(&from_import.stdout), "data\n", "{from_import:?}");
+    ok(&remote(&host, &["rmi", &imported]));
     let file = std::fs::File::open(&exported).expect("the exported tarball");
     let names: Vec<String> = tar::Archive::new(file)
         .entries()

@@ -65,6 +65,7 @@ pub fn remote(command: &Command) -> bool {
                 | ImageGroup::Save(_)
                 | ImageGroup::Prune(_)
                 | ImageGroup::History(_)
+                | ImageGroup::Import(_)
         ),
         Command::Images(_)
         | Command::Pull(_)
@@ -72,7 +73,8 @@ pub fn remote(command: &Command) -> bool {
         | Command::Tag(_)
         | Command::Load(_)
         | Command::Save(_)
-        | Command::History(_) => true,
+        | Command::History(_)
+        | Command::Import(_) => true,
         Command::Network { command } => matches!(
             command,
             NetworkGroup::Connect(_)
@@ -205,6 +207,10 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             print!("{}", images::ops::history_table(&rows, args.no_trunc, now));
             Ok(0)
         }
+        Command::Import(args)
+        | Command::Image {
+            command: ImageGroup::Import(args),
+        } => import(client, &args),
         Command::Network { command } => network(client, command),
         Command::Volume { command } => volume(client, command),
         Command::Version(args) => {
@@ -488,6 +494,45 @@ pub fn write_archive(
         let _ = std::fs::remove_file(&temp);
     }
     copied
+}
+
+/// `import`: the root filesystem tarball as the body of `POST /images/create?fromSrc=-`; the
+/// daemon's last status is the new image's id, which is printed, as the local `import` does.
+fn import(client: &Client, args: &images::cli::ImportArgs) -> anyhow::Result<i32> {
+    let mut input: Box<dyn std::io::Read> = if args.file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&args.file)
+                .with_context(|| format!("open {}: give a rootfs tarball", args.file))?,
+        )
+    };
+    let mut pairs = vec![("fromSrc", "-".to_string())];
+    if let Some(name) = &args.name {
+        let (repo, tag) = split_tag(name);
+        pairs.extend([("repo", repo.to_string()), ("tag", tag.to_string())]);
+    }
+    let path = format!("/images/create{}", query(pairs));
+    let answer = client.call_with_stream("POST", &path, "application/x-tar", &mut input)?;
+    let mut id = String::new();
+    for line in BufReader::new(answer).lines() {
+        let line = line.context("read the daemon's answer")?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(error) = message["error"].as_str() {
+            return Err(DaemonError {
+                status: 500,
+                message: error.to_string(),
+            }
+            .into());
+        }
+        if let Some(status) = message["status"].as_str() {
+            id = status.to_string();
+        }
+    }
+    println!("{id}");
+    Ok(0)
 }
 
 /// `rmi`: `DELETE /images/{name}`, whose answer lists what was untagged and deleted.
