@@ -321,12 +321,34 @@ fn system_prune(args: &SystemPruneArgs) -> anyhow::Result<i32> {
 // --- df -----------------------------------------------------------------------------------------
 
 /// One line of `system df`.
-struct Usage {
-    kind: &'static str,
-    total: usize,
-    active: usize,
-    size: u64,
-    reclaimable: u64,
+pub(crate) struct Usage {
+    /// `Images`, `Containers`, `Local Volumes` or `Build Cache`.
+    pub(crate) kind: &'static str,
+    /// How many there are.
+    pub(crate) total: usize,
+    /// How many are in use.
+    pub(crate) active: usize,
+    /// Their bytes.
+    pub(crate) size: u64,
+    /// The bytes a prune would give back.
+    pub(crate) reclaimable: u64,
+}
+
+/// `system df`'s summary table, for lines gathered from the store or from a daemon.
+pub(crate) fn df_summary(lines: &[Usage]) -> String {
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|u| {
+            vec![
+                u.kind.to_string(),
+                u.total.to_string(),
+                u.active.to_string(),
+                human_size(u.size),
+                u.reclaimable_text(),
+            ]
+        })
+        .collect();
+    images::human::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &cells)
 }
 
 impl Usage {
@@ -414,22 +436,7 @@ fn df(args: &DfArgs) -> anyhow::Result<i32> {
         },
     ];
     if !args.verbose {
-        let cells: Vec<Vec<String>> = lines
-            .iter()
-            .map(|u| {
-                vec![
-                    u.kind.to_string(),
-                    u.total.to_string(),
-                    u.active.to_string(),
-                    human_size(u.size),
-                    u.reclaimable_text(),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            images::human::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &cells)
-        );
+        print!("{}", df_summary(&lines));
         return Ok(0);
     }
     println!("Images space usage:\n");

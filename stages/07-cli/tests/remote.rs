@@ -529,11 +529,11 @@ fn drive(host: &str, network_options: &[&str]) {
         format!("{network}\n")
     );
     // A command that has no request yet says so, by name, and runs nothing locally.
-    let df = remote(host, &["system", "df"]);
-    assert_eq!(df.status.code(), Some(1), "{df:?}");
+    let login = remote(host, &["login", "localhost:5000"]);
+    assert_eq!(login.status.code(), Some(1), "{login:?}");
     assert!(
-        text(&df.stderr).contains("`skiff system df` works on the local store only"),
-        "{df:?}"
+        text(&login.stderr).contains("`skiff login` works on the local store only"),
+        "{login:?}"
     );
 }
 // ANCHOR_END: drive
@@ -756,6 +756,29 @@ fn skiff_h_drives_a_real_dockerd() {
     assert!(
         pruned.starts_with("Deleted Networks:\n") && pruned.lines().any(|l| l == network),
         "{pruned}"
+    );
+    // system df: the daemon's usage in the local summary's table.
+    let df = ok(&remote(&host, &["system", "df"]));
+    let kinds: Vec<&str> = df
+        .lines()
+        .map(|l| l.split("  ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "TYPE",
+            "Images",
+            "Containers",
+            "Local Volumes",
+            "Build Cache"
+        ],
+        "{df}"
+    );
+    assert!(
+        df.lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("1")),
+        "{df}"
     );
     // container prune: the stopped container goes, reported as the local prune reports.
     let stopped = ok(&remote(

@@ -99,7 +99,10 @@ pub fn remote(command: &Command) -> bool {
         Command::ContainerGroup {
             command: ContainerGroupCommand::Prune(_),
         } => true,
-        Command::System { command } => matches!(command, crate::prune::SystemCommand::Info(_)),
+        Command::System { command } => matches!(
+            command,
+            crate::prune::SystemCommand::Info(_) | crate::prune::SystemCommand::Df(_)
+        ),
         _ => false,
     }
 }
@@ -207,6 +210,18 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             print!("{}", images::ops::history_table(&rows, args.no_trunc, now));
             Ok(0)
         }
+        Command::System {
+            command: crate::prune::SystemCommand::Df(args),
+        } => {
+            if args.verbose {
+                anyhow::bail!(
+                    "`skiff system df -v` works on the local store only, it cannot go to a daemon yet: run it without -v, or without -H"
+                );
+            }
+            let answer = client.json("GET", "/system/df", None)?;
+            print!("{}", crate::prune::df_summary(&df_lines(&answer)));
+            Ok(0)
+        }
         Command::Import(args)
         | Command::Image {
             command: ImageGroup::Import(args),
@@ -244,6 +259,61 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
         }
         _ => Err(super::local_only()),
     }
+}
+
+/// `GET /system/df` as `system df`'s lines: in use is an image some container uses, a running
+/// container, a volume something mounts; a prune would give back the rest.
+fn df_lines(answer: &Value) -> Vec<crate::prune::Usage> {
+    let list = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
+    let number = |v: &Value| v.as_u64().unwrap_or(0);
+    let (images, containers, volumes) = (list("Images"), list("Containers"), list("Volumes"));
+    let used = |i: &&Value| i["Containers"].as_i64().unwrap_or(0) > 0;
+    let running = |c: &&Value| c["State"] == "running";
+    let mounted = |v: &&Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    // A volume whose size is not known says -1.
+    let volume_size = |v: &Value| v["UsageData"]["Size"].as_u64().unwrap_or(0);
+    vec![
+        crate::prune::Usage {
+            kind: "Images",
+            total: images.len(),
+            active: images.iter().filter(used).count(),
+            size: number(&answer["LayersSize"]),
+            reclaimable: images
+                .iter()
+                .filter(|i| !used(i))
+                .map(|i| number(&i["Size"]))
+                .sum(),
+        },
+        crate::prune::Usage {
+            kind: "Containers",
+            total: containers.len(),
+            active: containers.iter().filter(running).count(),
+            size: containers.iter().map(|c| number(&c["SizeRw"])).sum(),
+            reclaimable: containers
+                .iter()
+                .filter(|c| !running(c))
+                .map(|c| number(&c["SizeRw"]))
+                .sum(),
+        },
+        crate::prune::Usage {
+            kind: "Local Volumes",
+            total: volumes.len(),
+            active: volumes.iter().filter(mounted).count(),
+            size: volumes.iter().map(volume_size).sum(),
+            reclaimable: volumes
+                .iter()
+                .filter(|v| !mounted(v))
+                .map(volume_size)
+                .sum(),
+        },
+        crate::prune::Usage {
+            kind: "Build Cache",
+            total: answer["BuildCache"].as_array().map_or(0, Vec::len),
+            active: 0,
+            size: 0,
+            reclaimable: 0,
+        },
+    ]
 }
 
 /// One step of `GET /images/{name}/history` as the local `history`'s row.
