@@ -242,26 +242,27 @@ pub struct HistoryArgs {
 /// `build`'s flags.
 #[derive(Args)]
 pub struct BuildArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Name the image NAME[:TAG] (may be repeated)
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     /// The Dockerfile (default: DIR/Dockerfile)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
-    file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
     /// Set a build argument: NAME=VALUE, or NAME to take its value from the environment
     #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
-    build_args: Vec<String>,
+    pub build_args: Vec<String>,
     /// Run every step again: reuse nothing from the cache
     #[arg(long)]
-    no_cache: bool,
+    pub no_cache: bool,
     /// Print only the image id
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// The build context: the directory COPY and ADD read from
     #[arg(value_name = "DIR")]
-    context: PathBuf,
+    pub context: PathBuf,
 }
 
 /// Where the registry config is, and whether the registry may use plain HTTP.

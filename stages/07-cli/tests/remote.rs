@@ -597,8 +597,15 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
     ));
     for args in [
         &["images"][..],
-        &["ps"],
-        &["ps", "-a", "--no-trunc"],
+        // Not CREATED (`RunningFor`): the API gives whole seconds, so a container 0.6 s old
+        // that started at x.9 s is "1 second ago" to any client of the API, docker's too.
+        &[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--format",
+            "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedAt}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+        ],
         &[
             "ps",
             "--format",
@@ -757,6 +764,38 @@ fn skiff_h_drives_a_real_dockerd() {
         pruned.starts_with("Deleted Networks:\n") && pruned.lines().any(|l| l == network),
         "{pruned}"
     );
+    // build: the context sent as a tar stream, the daemon's steps printed as they come.
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).expect("a context");
+    std::fs::write(context.join("hello.txt"), "hello from the context\n").expect("a file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM skiff-lab\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
+    )
+    .expect("a Dockerfile");
+    let built = format!("skiff-{TAG}-built:v1");
+    let output = ok(&remote(
+        &host,
+        &["build", "-t", &built, &context.to_string_lossy()],
+    ));
+    assert!(
+        output.contains(&format!("Successfully tagged {built}")),
+        "{output}"
+    );
+    let ran = ok(&remote(
+        &host,
+        &["run", "--rm", "--network", "none", &built],
+    ));
+    assert_eq!(ran, "hello from the context\n");
+    ok(&remote(&host, &["rmi", &built]));
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM skiff-lab\nCOPY missing.txt /\n",
+    )
+    .expect("a Dockerfile");
+    let failed = remote(&host, &["build", &context.to_string_lossy()]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(text(&failed.stderr).contains("missing.txt"), "{failed:?}");
     // system df: the daemon's usage in the local summary's table.
     let df = ok(&remote(&host, &["system", "df"]));
     let kinds: Vec<&str> = df

@@ -66,6 +66,7 @@ pub fn remote(command: &Command) -> bool {
                 | ImageGroup::Prune(_)
                 | ImageGroup::History(_)
                 | ImageGroup::Import(_)
+                | ImageGroup::Build(_)
         ),
         Command::Images(_)
         | Command::Pull(_)
@@ -74,7 +75,8 @@ pub fn remote(command: &Command) -> bool {
         | Command::Load(_)
         | Command::Save(_)
         | Command::History(_)
-        | Command::Import(_) => true,
+        | Command::Import(_)
+        | Command::Build(_) => true,
         Command::Network { command } => matches!(
             command,
             NetworkGroup::Connect(_)
@@ -222,6 +224,10 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
             print!("{}", crate::prune::df_summary(&df_lines(&answer)));
             Ok(0)
         }
+        Command::Build(args)
+        | Command::Image {
+            command: ImageGroup::Build(args),
+        } => build(client, &args),
         Command::Import(args)
         | Command::Image {
             command: ImageGroup::Import(args),
@@ -565,6 +571,84 @@ pub fn write_archive(
     }
     copied
 }
+
+// ANCHOR: build
+/// `build`: the context directory as a tar stream, the body of `POST /build`; the daemon
+/// builds and says how it goes as JSON messages (`{"stream": "Step 1/3 : FROM ..."}`), printed
+/// as they come. A step that fails is an `error` in the stream: printed, exit 1, as docker's.
+fn build(client: &Client, args: &images::cli::BuildArgs) -> anyhow::Result<i32> {
+    let context = args.context.clone();
+    if !context.is_dir() {
+        anyhow::bail!(
+            "unable to prepare context: path {:?} not found",
+            context.display().to_string()
+        );
+    }
+    // The Dockerfile, as a path inside the context: one outside it goes in under its name.
+    let (dockerfile, outside) = match &args.file {
+        None => ("Dockerfile".to_string(), None),
+        Some(file) => match file.strip_prefix(&context) {
+            Ok(inside) => (inside.to_string_lossy().into_owned(), None),
+            Err(_) => {
+                let name = format!(".skiff-dockerfile-{}", std::process::id());
+                (name.clone(), Some((file.clone(), name)))
+            }
+        },
+    };
+    let mut build_args = Map::new();
+    for arg in &args.build_args {
+        match arg.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_string(), Value::String(v.to_string())),
+            None => match std::env::var(arg) {
+                Ok(v) => build_args.insert(arg.clone(), Value::String(v)),
+                Err(_) => continue,
+            },
+        };
+    }
+    let mut pairs = vec![
+        ("dockerfile", dockerfile),
+        ("buildargs", Value::Object(build_args).to_string()),
+        ("nocache", args.no_cache.to_string()),
+        ("q", args.quiet.to_string()),
+        ("rm", "true".to_string()),
+    ];
+    pairs.extend(args.tags.iter().map(|t| ("t", t.clone())));
+    let (mut reader, writer) = std::io::pipe().context("make a pipe")?;
+    let packer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut builder = tar::Builder::new(writer);
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", &context)?;
+        if let Some((file, name)) = outside {
+            builder.append_path_with_name(file, name)?;
+        }
+        std::io::Write::flush(&mut builder.into_inner()?)
+    });
+    let path = format!("/build{}", query(pairs));
+    let answer = client.call_with_stream("POST", &path, "application/x-tar", &mut reader);
+    drop(reader);
+    let packed = packer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the context's packer panicked"))?;
+    let answer = answer?;
+    packed.context("send the build context")?;
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(answer).lines() {
+        let line = line.context("read the daemon's build output")?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(error) = message["error"].as_str() {
+            eprintln!("{error}");
+            return Ok(1);
+        }
+        if let Some(text) = message["stream"].as_str() {
+            std::io::Write::write_all(&mut out, text.as_bytes())?;
+            std::io::Write::flush(&mut out)?;
+        }
+    }
+    Ok(0)
+}
+// ANCHOR_END: build
 
 /// `import`: the root filesystem tarball as the body of `POST /images/create?fromSrc=-`; the
 /// daemon's last status is the new image's id, which is printed, as the local `import` does.
