@@ -189,6 +189,14 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
     let attach = !lifecycle.detach;
     let mut exposed = Map::new();
     let mut bindings = Map::new();
+    for port in &args.wiring.expose {
+        let key = if port.contains('/') {
+            port.clone()
+        } else {
+            format!("{port}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
     for port in network.ports()? {
         let key = format!("{}/{}", port.container_port, port.protocol.as_str());
         exposed.insert(key.clone(), json!({}));
@@ -219,6 +227,13 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
         &cgroup.pids_limit,
         &cgroup.blkio_weight,
     ])?;
+    refuse_unmapped(args)?;
+    let mut env = Vec::new();
+    // --env-file is read here, as docker's client reads it; -e after it wins.
+    for file in &lifecycle.env_file {
+        env.extend(crate::spec::read_env_file(file)?);
+    }
+    env.extend(environment(&process.env));
     let mut tmpfs = Map::new();
     for entry in &args.volumes.volumes.tmpfs {
         let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
@@ -228,7 +243,7 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
         "Image": image,
         "Cmd": if command.is_empty() { Value::Null } else { json!(command) },
         "Entrypoint": run.entrypoint.as_ref().map(|e| json!([e])),
-        "Env": environment(&process.env),
+        "Env": env,
         "WorkingDir": process.workdir.clone().unwrap_or_default(),
         "User": namespaces.user.clone().unwrap_or_default(),
         "Hostname": namespaces.hostname.clone().unwrap_or_default(),
@@ -242,25 +257,42 @@ pub fn create_body(args: &RunArgs) -> anyhow::Result<Value> {
         "StopSignal": lifecycle.stop_signal,
         "StopTimeout": lifecycle.stop_timeout,
         "ExposedPorts": exposed,
-        "HostConfig": {
-            "AutoRemove": run.rm,
-            "Binds": args.volumes.volumes.volume,
-            "Tmpfs": tmpfs,
-            "ReadonlyRootfs": args.volumes.volumes.read_only,
-            "PortBindings": bindings,
-            "NetworkMode": namespaces.network.clone().unwrap_or_else(|| "default".into()),
-            "Privileged": namespaces.privileged,
-            "CapAdd": namespaces.cap_add,
-            "CapDrop": namespaces.cap_drop,
-            "Init": namespaces.init,
-            "ExtraHosts": namespaces.add_host,
-            "Dns": namespaces.dns,
-            "RestartPolicy": restart_policy(&lifecycle.restart),
-        },
     });
-    if let Some(host) = body["HostConfig"].as_object_mut() {
+    // The host's part, in two objects: one json! of them all is past the macro's recursion.
+    let mut host = json!({
+        "AutoRemove": run.rm,
+        "Binds": args.volumes.volumes.volume,
+        "Tmpfs": tmpfs,
+        "ReadonlyRootfs": args.volumes.volumes.read_only,
+        "PortBindings": bindings,
+        "PublishAllPorts": args.wiring.publish_all,
+        "NetworkMode": namespaces.network.clone().unwrap_or_else(|| "default".into()),
+        "Mounts": mounts(&args.volumes.volumes.mount)?,
+        "VolumesFrom": args.wiring.volumes_from,
+        "RestartPolicy": restart_policy(&lifecycle.restart),
+        "Init": namespaces.init,
+    });
+    let isolation = json!({
+        "Privileged": namespaces.privileged,
+        "CapAdd": namespaces.cap_add,
+        "CapDrop": namespaces.cap_drop,
+        "SecurityOpt": namespaces.security_opt,
+        "Devices": devices(&namespaces.device),
+        "ExtraHosts": namespaces.add_host,
+        "Dns": namespaces.dns,
+        "DnsSearch": namespaces.dns_search,
+        "DnsOptions": namespaces.dns_option,
+        "PidMode": namespaces.pid.clone().unwrap_or_default(),
+        "IpcMode": namespaces.ipc.clone().unwrap_or_default(),
+        "UTSMode": namespaces.uts.clone().unwrap_or_default(),
+        "CgroupnsMode": namespaces.cgroupns.clone().unwrap_or_default(),
+        "UsernsMode": namespaces.userns.clone().unwrap_or_default(),
+    });
+    if let (Some(host), Value::Object(isolation)) = (host.as_object_mut(), isolation) {
+        host.extend(isolation);
         host.extend(limits);
     }
+    body["HostConfig"] = host;
     Ok(body)
 }
 // ANCHOR_END: create_body
@@ -360,6 +392,74 @@ fn restart_policy(text: &str) -> Value {
         None => (text, 0),
     };
     json!({ "Name": name, "MaximumRetryCount": retries })
+}
+
+/// `run`'s flags that have no place in a create request yet: refused by name rather than
+/// dropped, so a container is never made other than asked.
+fn refuse_unmapped(args: &RunArgs) -> anyhow::Result<()> {
+    let run = args.image_args();
+    let network = &args.volumes.network.network;
+    let given = [
+        ("--rootfs", run.rootfs.is_some()),
+        ("--commit", run.commit.is_some()),
+        ("--ip", network.ip.is_some()),
+        ("--network-alias", !network.network_alias.is_empty()),
+        ("--ns", run.namespaces.ns.is_some()),
+        ("--log-opt", !args.lifecycle.log_opt.is_empty()),
+        ("--cidfile", run.namespaces.cidfile.is_some()),
+        ("--cgroup-parent", run.cgroup.cgroup_parent.is_some()),
+        (
+            "--device-cgroup-rule",
+            !run.cgroup.device_cgroup_rule.is_empty(),
+        ),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => bail!(
+            "{flag} cannot go to a daemon yet: run without it, or without -H, SKIFF_HOST and DOCKER_HOST"
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `--mount type=...,source=...,target=...[,readonly]` as `HostConfig.Mounts`.
+fn mounts(flags: &[String]) -> anyhow::Result<Vec<Value>> {
+    flags
+        .iter()
+        .map(|flag| {
+            let mut mount = Map::new();
+            mount.insert("Type".into(), json!("volume"));
+            for part in flag.split(',') {
+                let (key, value) = part.split_once('=').unwrap_or((part, "true"));
+                let (key, value) = match key {
+                    "type" => ("Type", json!(value)),
+                    "source" | "src" => ("Source", json!(value)),
+                    "target" | "destination" | "dst" => ("Target", json!(value)),
+                    "readonly" | "ro" => ("ReadOnly", json!(value != "false" && value != "0")),
+                    other => bail!("--mount {flag}: {other} cannot go to a daemon yet"),
+                };
+                mount.insert(key.into(), value);
+            }
+            Ok(Value::Object(mount))
+        })
+        .collect()
+}
+
+/// `--device HOST[:CONTAINER[:PERMISSIONS]]` as `HostConfig.Devices`.
+fn devices(flags: &[String]) -> Vec<Value> {
+    flags
+        .iter()
+        .map(|flag| {
+            let mut parts = flag.splitn(3, ':');
+            let host = parts.next().unwrap_or_default();
+            let inside = parts.next().unwrap_or(host);
+            let permissions = parts.next().unwrap_or("rwm");
+            json!({
+                "PathOnHost": host,
+                "PathInContainer": inside,
+                "CgroupPermissions": permissions,
+            })
+        })
+        .collect()
 }
 
 /// `-e KEY=VALUE` as given; `-e KEY` takes this process's value, or is left out.
@@ -1039,5 +1139,23 @@ mod tests {
         assert_eq!(body["HostConfig"]["NanoCpus"], 500_000_000);
         assert_eq!(body["HostConfig"]["PidsLimit"], 20);
         assert!(body["HostConfig"].get("CpuShares").is_none());
+        let mounted = Wrap::try_parse_from([
+            "run",
+            "--mount",
+            "type=bind,source=/srv,target=/data,readonly",
+            "busybox",
+        ])
+        .unwrap();
+        let body = create_body(&mounted.run).unwrap();
+        assert_eq!(
+            body["HostConfig"]["Mounts"],
+            json!([{"Type": "bind", "Source": "/srv", "Target": "/data", "ReadOnly": true}])
+        );
+        let unmapped = Wrap::try_parse_from(["run", "--ip", "10.0.0.5", "busybox"]).unwrap();
+        let error = create_body(&unmapped.run).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--ip cannot go to a daemon yet"),
+            "{error}"
+        );
     }
 }
