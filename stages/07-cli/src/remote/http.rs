@@ -519,7 +519,7 @@ mod tests {
         let (_dir, client) = fake_daemon(vec![
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2a\r\n{\"status\":\"Pulling from library/busybox\"}\n\r\n2a\r\n{\"error\":\"manifest for busybox:9 unknown\"}\r\n0\r\n\r\n",
         ]);
-        let error = super::super::objects::pull(&client, "busybox:9", true).unwrap_err();
+        let error = super::super::image::pull(&client, "busybox:9", true).unwrap_err();
         assert_eq!(
             error.to_string(),
             "Error response from daemon: manifest for busybox:9 unknown"

@@ -11,14 +11,17 @@
 //!
 //! - [`http`]: the requests, the version agreed with `/_ping`, errors, and the hijack;
 //! - [`streams`]: multiplexed frames, raw streams, and a terminal relayed both ways;
-//! - [`containers`], [`copy`] and [`objects`]: the commands.
+//! - [`run`], [`containers`], [`copy`], [`image`], [`inspect`] and [`objects`]: the commands.
 //!
 //! Reference: docker(1) (`-H`, `DOCKER_HOST`), the Engine API v1.41.
 
 pub mod containers;
 pub mod copy;
 pub mod http;
+pub mod image;
+pub mod inspect;
 pub mod objects;
+pub mod run;
 pub mod streams;
 
 use anyhow::bail;
