@@ -174,9 +174,10 @@ fn signalled_when_ready(mut command: Command) -> Output {
     output
 }
 
-/// `skiff -H HOST run -it` on a pseudo-terminal of 40 rows and 100 columns: `typed` is typed
-/// once the shell's prompt shows. Returns the exit code and what the terminal showed.
-fn in_terminal(host: &str, typed: &[u8]) -> (Option<i32>, String) {
+/// `skiff -H HOST ARGS` (`run -it ...`, `exec -it ...`) on a pseudo-terminal of 40 rows and
+/// 100 columns: `typed` is typed once the shell's prompt shows. Returns the exit code and
+/// what the terminal showed.
+fn in_terminal(host: &str, args: &[&str], typed: &[u8]) -> (Option<i32>, String) {
     use std::io::{Read, Write};
     use std::os::fd::OwnedFd;
     use std::sync::{Arc, Mutex};
@@ -189,22 +190,14 @@ fn in_terminal(host: &str, typed: &[u8]) -> (Option<i32>, String) {
     let pty = nix::pty::openpty(Some(&size), None).expect("a pseudo-terminal");
     let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("the terminal"));
     let child = Command::new(SKIFF)
-        .args([
-            "-H",
-            host,
-            "run",
-            "-it",
-            "--rm",
-            "--network",
-            "none",
-            "skiff-lab",
-            "sh",
-        ])
+        .arg("-H")
+        .arg(host)
+        .args(args)
         .stdin(slave(&pty.slave))
         .stdout(slave(&pty.slave))
         .stderr(slave(&pty.slave))
         .spawn()
-        .expect("start skiff run -it");
+        .expect("start skiff with a terminal");
     drop(pty.slave);
     let mut master = std::fs::File::from(pty.master);
     let shown = Arc::new(Mutex::new(Vec::new()));
@@ -333,6 +326,14 @@ fn drive(host: &str, network_options: &[&str]) {
     cat.args(["-H", host, "exec", "-i", &name, "cat"]);
     let cat = within_input(cat, b"through stdin\n", Duration::from_secs(30));
     assert_eq!(text(&cat.stdout), "through stdin\n", "{cat:?}");
+    // exec -it: the exec's own terminal, sized as ours, its exit code ours.
+    let session = in_terminal(host, &["exec", "-it", &name, "sh"], b"stty size; exit 3\r");
+    assert_eq!(session.0, Some(3), "{}", session.1);
+    assert!(
+        session.1.contains("40 100"),
+        "the exec's terminal size: {}",
+        session.1
+    );
     let inspected = ok(&remote(
         host,
         &["inspect", "-f", "{{.Name}} {{.Config.Tty}}", &name],
@@ -455,7 +456,8 @@ fn drive(host: &str, network_options: &[&str]) {
         "{events}"
     );
     // -it: a terminal both ways, in raw mode, with this terminal's size.
-    let session = in_terminal(host, b"stty size; exit 7\r");
+    let run_it = ["run", "-it", "--rm", "--network", "none", "skiff-lab", "sh"];
+    let session = in_terminal(host, &run_it, b"stty size; exit 7\r");
     assert_eq!(session.0, Some(7), "{}", session.1);
     assert!(
         session.1.contains("40 100"),
