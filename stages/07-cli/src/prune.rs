@@ -265,27 +265,30 @@ pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// What `system prune` asks before it goes on.
+pub(crate) fn system_prune_warning(args: &SystemPruneArgs) -> String {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if args.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if args.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    warning.trim_end().to_string()
+}
+
 // ANCHOR: system
 /// `system prune`: containers first (what they held becomes unused), then networks, volumes
 /// and images, as Docker orders it.
 fn system_prune(args: &SystemPruneArgs) -> anyhow::Result<i32> {
     let root = &args.root.root;
     let filters = Filters::parse(&args.filter)?;
-    if !args.force {
-        let mut warning = String::from(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
-        );
-        if args.volumes {
-            warning.push_str("  - all anonymous volumes not used by at least one container\n");
-        }
-        warning.push_str(if args.all {
-            "  - all images without at least one container associated to them\n"
-        } else {
-            "  - all dangling images\n"
-        });
-        if !confirm(warning.trim_end())? {
-            return Ok(0);
-        }
+    if !args.force && !confirm(&system_prune_warning(args))? {
+        return Ok(0);
     }
     let (containers, mut freed) = prune_containers(root, &filters)?;
     print_section("Deleted Containers", &containers);

@@ -1013,6 +1013,24 @@ fn skiff_h_drives_a_real_dockerd() {
     assert_eq!(from_commit, "data\n");
     ok(&remote(&host, &["rm", &changed]));
     ok(&remote(&host, &["rmi", &image]));
+    // system prune: containers, then networks, then images, reported in that order.
+    let stopped = ok(&remote(
+        &host,
+        &["create", "--network", "none", "skiff-lab", "true"],
+    ));
+    ok(&remote(
+        &host,
+        &[
+            "network", "create", "-o", &bridge, "--subnet", &subnet, &network,
+        ],
+    ));
+    let pruned = ok(&remote(&host, &["system", "prune", "-f"]));
+    let expected = format!(
+        "Deleted Containers:\n{}\n\nDeleted Networks:\n{network}\n\n",
+        stopped.trim()
+    );
+    assert!(pruned.starts_with(&expected), "{pruned}");
+    assert!(pruned.contains("Total reclaimed space: "), "{pruned}");
     let version = ok(&remote(&host, &["version"]));
     assert!(version.contains("Server: Docker Engine"), "{version}");
     drop(daemon);

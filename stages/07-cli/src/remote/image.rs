@@ -383,6 +383,20 @@ pub fn split_tag(reference: &str) -> (&str, &str) {
     }
 }
 
+/// An image prune's answer as the local prune words it: `untagged: NAME`, `deleted: ID`.
+pub fn pruned_lines(answer: &Value) -> Vec<String> {
+    answer["ImagesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| {
+            [("Untagged", "untagged"), ("Deleted", "deleted")]
+                .into_iter()
+                .filter_map(|(key, word)| item[key].as_str().map(|what| format!("{word}: {what}")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

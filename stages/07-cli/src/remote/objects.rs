@@ -103,7 +103,9 @@ pub fn remote(command: &Command) -> bool {
         } => true,
         Command::System { command } => matches!(
             command,
-            crate::prune::SystemCommand::Info(_) | crate::prune::SystemCommand::Df(_)
+            crate::prune::SystemCommand::Info(_)
+                | crate::prune::SystemCommand::Df(_)
+                | crate::prune::SystemCommand::Prune(_)
         ),
         _ => false,
     }
@@ -182,19 +184,11 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
                 .then(|| r#"{"dangling":{"false":true}}"#.to_string());
             let path = format!("/images/prune{}", query(filters.map(|f| ("filters", f))));
             let answer = client.json("POST", &path, None)?;
-            let lines: Vec<String> = answer["ImagesDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|item| {
-                    [("Untagged", "untagged"), ("Deleted", "deleted")]
-                        .into_iter()
-                        .filter_map(|(key, word)| {
-                            item[key].as_str().map(|what| format!("{word}: {what}"))
-                        })
-                })
-                .collect();
-            pruned("Deleted Images", &lines, &answer);
+            pruned(
+                "Deleted Images",
+                &super::image::pruned_lines(&answer),
+                &answer,
+            );
             Ok(0)
         }
         Command::History(args)
@@ -228,6 +222,9 @@ pub fn execute(client: &Client, command: Command) -> anyhow::Result<i32> {
         | Command::Image {
             command: ImageGroup::Build(args),
         } => super::image::build(client, &args),
+        Command::System {
+            command: crate::prune::SystemCommand::Prune(args),
+        } => system_prune(client, &args),
         Command::Import(args)
         | Command::Image {
             command: ImageGroup::Import(args),
@@ -321,6 +318,49 @@ fn df_lines(answer: &Value) -> Vec<crate::prune::Usage> {
         },
     ]
 }
+
+// ANCHOR: system_prune
+/// `system prune`: the containers', networks' and images' prunes, in Docker's order (what the
+/// containers held becomes unused), reported as the local prune reports.
+fn system_prune(client: &Client, args: &crate::prune::SystemPruneArgs) -> anyhow::Result<i32> {
+    if args.volumes {
+        // As for `volume prune`: API 1.41 would take the named volumes the local prune keeps.
+        anyhow::bail!(
+            "--volumes: a daemon of API {} prunes named volumes too, where the local prune keeps them: prune them with `volume prune -a`",
+            client.version
+        );
+    }
+    if !args.force && !crate::prune::confirm(&crate::prune::system_prune_warning(args))? {
+        return Ok(0);
+    }
+    let filters = filters(&args.filter)?;
+    let with_filters =
+        |path: &str| format!("{path}{}", query(filters.clone().map(|f| ("filters", f))));
+    let containers = client.json("POST", &with_filters("/containers/prune"), None)?;
+    crate::prune::print_section(
+        "Deleted Containers",
+        &strings(&containers["ContainersDeleted"]),
+    );
+    let networks = client.json("POST", &with_filters("/networks/prune"), None)?;
+    crate::prune::print_section("Deleted Networks", &strings(&networks["NetworksDeleted"]));
+    // Images take the filters too; the local prune leaves them when age or labels are asked.
+    let mut freed = containers["SpaceReclaimed"].as_u64().unwrap_or(0);
+    if args.filter.is_empty() {
+        let dangling = args
+            .all
+            .then(|| r#"{"dangling":{"false":true}}"#.to_string());
+        let path = format!("/images/prune{}", query(dangling.map(|f| ("filters", f))));
+        let images = client.json("POST", &path, None)?;
+        crate::prune::print_section("Deleted Images", &super::image::pruned_lines(&images));
+        freed += images["SpaceReclaimed"].as_u64().unwrap_or(0);
+    }
+    println!(
+        "Total reclaimed space: {}",
+        images::human::human_size(freed)
+    );
+    Ok(0)
+}
+// ANCHOR_END: system_prune
 
 /// A JSON array of strings (empty for anything else).
 fn strings(value: &Value) -> Vec<String> {
