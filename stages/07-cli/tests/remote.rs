@@ -674,6 +674,12 @@ fn start_dockerd(dir: &Path) -> Result<Daemon, String> {
             "--ip-forward=false",
             "--ip-masq=false",
         ])
+        // Should it share a containerd already running (another dockerd's), its containers
+        // live in namespaces of their own.
+        .arg(format!("--containerd-namespace=skiff-{TAG}"))
+        .arg(format!(
+            "--containerd-plugins-namespace=skiff-{TAG}-plugins"
+        ))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
