@@ -341,7 +341,20 @@ pub fn respond(
     content_type: &str,
     body: &[u8],
 ) -> io::Result<()> {
+    respond_with(conn, request, status, content_type, "", body)
+}
+
+/// [`respond`] with more headers (`extra`: whole `Name: value\r\n` lines).
+pub fn respond_with(
+    conn: &mut Conn,
+    request: &Request,
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+) -> io::Result<()> {
     let mut head = common_headers(status);
+    head.push_str(extra);
     if !content_type.is_empty() {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -355,8 +368,18 @@ pub fn respond(
 
 /// An answer whose body follows in pieces, as they come ([`Chunked`]).
 pub fn start_chunked(conn: &mut Conn, status: u16, content_type: &str) -> io::Result<()> {
+    start_chunked_with(conn, status, content_type, "")
+}
+
+/// [`start_chunked`] with more headers (`extra`: whole `Name: value\r\n` lines).
+pub fn start_chunked_with(
+    conn: &mut Conn,
+    status: u16,
+    content_type: &str,
+    extra: &str,
+) -> io::Result<()> {
     let head = format!(
-        "{}Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "{}{extra}Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
         common_headers(status)
     );
     conn.write_all(head.as_bytes())

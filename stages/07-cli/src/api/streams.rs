@@ -310,7 +310,7 @@ fn finish(conn: &mut Conn, code: i32) -> Reply {
 
 /// Waits a little for the client; `true` if it closed the connection (as `docker run -d` does
 /// with the wait it never reads).
-fn client_left(conn: &Conn) -> bool {
+pub fn client_left(conn: &Conn) -> bool {
     let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
     if poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) == 0 {
         return false;
