@@ -1002,3 +1002,137 @@ fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
     let none = skiff(&service.root, &["images", "-q"]);
     assert_eq!(text(&none.stdout), "", "{none:?}");
 }
+
+/// `docker cp` both ways, `diff`, `export`, `stats --no-stream`, `update --memory`, `exec -d`
+/// (with and without `-t`), `container prune` and `system df`: each answered by the CLI
+/// command's own function behind the service, and seen by the skiff CLI on the same store.
+#[test]
+fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let name = format!("skiff-files-{}", std::process::id());
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(
+            &["-d", "--name", &name],
+            &["sh", "-c", "echo in-container > /made; rm /bin/true; sleep 60"],
+        ),
+    );
+    assert!(run.status.success(), "docker run -d: {run:?}");
+
+    // docker cp in: a file and a directory, read back by the container itself.
+    let host = service.dir.path().join("host");
+    std::fs::create_dir_all(host.join("tree/deep")).unwrap();
+    std::fs::write(host.join("note.txt"), "from the host\n").unwrap();
+    std::fs::write(host.join("tree/deep/leaf"), "leaf\n").unwrap();
+    let target = format!("{name}:/tmp/");
+    for source in ["note.txt", "tree"] {
+        let cp = docker(
+            &service,
+            &cli,
+            &["cp", &host.join(source).to_string_lossy(), &target],
+        );
+        assert!(cp.status.success(), "docker cp {source} in: {cp:?}");
+    }
+    let cat = skiff(&service.root, &["exec", &name, "cat", "/tmp/note.txt", "/tmp/tree/deep/leaf"]);
+    assert_eq!(text(&cat.stdout), "from the host\nleaf\n", "{cat:?}");
+
+    // docker cp out: a file the container wrote, and a directory, by the stat header's rules.
+    let out = service.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cp = docker(&service, &cli, &["cp", &format!("{name}:/made"), &out.to_string_lossy()]);
+    assert!(cp.status.success(), "docker cp out: {cp:?}");
+    assert_eq!(std::fs::read_to_string(out.join("made")).unwrap(), "in-container\n");
+    let copied = out.join("copied-tree");
+    let cp = docker(
+        &service,
+        &cli,
+        &["cp", &format!("{name}:/tmp/tree"), &copied.to_string_lossy()],
+    );
+    assert!(cp.status.success(), "docker cp a directory out: {cp:?}");
+    assert_eq!(std::fs::read_to_string(copied.join("deep/leaf")).unwrap(), "leaf\n");
+    let missing = docker(&service, &cli, &["cp", &format!("{name}:/no/such"), &out.to_string_lossy()]);
+    assert!(!missing.status.success());
+    // A 404 on the archive, which the docker CLI words as its own.
+    assert!(text(&missing.stderr).contains("No such container:path"), "{missing:?}");
+
+    // docker diff: what the container added and deleted.
+    let diff = docker(&service, &cli, &["diff", &name]);
+    let lines = text(&diff.stdout);
+    assert!(diff.status.success(), "docker diff: {diff:?}");
+    for line in ["A /made", "D /bin/true", "A /tmp/note.txt"] {
+        assert!(lines.lines().any(|l| l == line), "no {line:?} in docker diff:\n{lines}");
+    }
+
+    // docker export | tar t: the file system with the container's changes in it.
+    // (To a file: the helper reads a client's output only once it has ended.)
+    let exported = service.dir.path().join("export.tar");
+    let export = docker(&service, &cli, &["export", "-o", &exported.to_string_lossy(), &name]);
+    assert!(export.status.success(), "docker export: {export:?}");
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&exported).unwrap());
+    for entry in archive.entries().expect("export is a tar") {
+        names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(names.iter().any(|n| n == "made"), "export lacks /made");
+    assert!(names.iter().any(|n| n == "bin/sh"), "export lacks bin/sh");
+    assert!(!names.iter().any(|n| n == "bin/true"), "export has the deleted bin/true");
+
+    // docker update --memory, then docker stats --no-stream reading the new limit.
+    let update = docker(&service, &cli, &["update", "--memory", "48m", &name]);
+    assert!(update.status.success(), "docker update: {update:?}");
+    let stats = docker(
+        &service,
+        &cli,
+        &["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", &name],
+    );
+    let line = text(&stats.stdout);
+    assert!(stats.status.success(), "docker stats: {stats:?}");
+    let (memory, pids) = line.trim().split_once('|').expect("MemUsage|PIDs");
+    assert!(memory.ends_with("/ 48MiB"), "the new limit is not read: {line}");
+    assert!(!memory.starts_with("0B"), "no memory in use: {line}");
+    assert!(pids.parse::<u32>().unwrap_or(0) >= 1, "no process: {line}");
+
+    // docker exec -d, with and without a terminal: it runs on after the client returns.
+    for flags in [&["-d"][..], &["-d", "-t"][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(flags);
+        let file = format!("/tmp/detached{}", flags.len());
+        let command = format!("sleep 1; echo done > {file}");
+        args.extend([name.as_str(), "sh", "-c", command.as_str()]);
+        let started = Instant::now();
+        let exec = docker(&service, &cli, &args);
+        assert!(exec.status.success(), "docker exec {flags:?}: {exec:?}");
+        assert!(started.elapsed() < Duration::from_secs(1) || cfg!(debug_assertions), "exec -d waited");
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cat = skiff(&service.root, &["exec", &name, "cat", &file]);
+            if text(&cat.stdout) == "done\n" {
+                break;
+            }
+            assert!(Instant::now() < until, "docker exec {flags:?} never ran: {cat:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // docker container prune: the stopped one goes, the running one stays.
+    let stopped = format!("{name}-stopped");
+    let done = docker(&service, &cli, &run_args(&["--name", &stopped], &["true"]));
+    assert!(done.status.success(), "{done:?}");
+    let prune = docker(&service, &cli, &["container", "prune", "-f"]);
+    assert!(prune.status.success(), "docker container prune: {prune:?}");
+    let listed = text(&skiff(&service.root, &["ps", "-a", "--format", "{{.Names}}"]).stdout);
+    assert_eq!(listed.trim(), name, "after prune: {listed}");
+
+    // docker system df: one image, one container, active.
+    let df = docker(&service, &cli, &["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    let table = text(&df.stdout);
+    assert!(df.status.success(), "docker system df: {df:?}");
+    assert!(table.contains("Images 1 1"), "{table}");
+    assert!(table.contains("Containers 1 1"), "{table}");
+    let rm = docker(&service, &cli, &["rm", "-f", &name]);
+    assert!(rm.status.success(), "{rm:?}");
+}
