@@ -1136,3 +1136,67 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
     let rm = docker(&service, &cli, &["rm", "-f", &name]);
     assert!(rm.status.success(), "{rm:?}");
 }
+
+/// `docker network connect --alias` puts a running container on a second network, where a
+/// peer reaches it by that alias; `disconnect` takes it off again; `network prune` removes
+/// the networks once nothing is on them. Two bridges of the host, in 10.218.242-253.x.
+#[test]
+fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let tag = std::process::id();
+    let third = 242 + tag % 6 * 2;
+    let (net_a, net_b) = (format!("api-conn-a-{tag}"), format!("api-conn-b-{tag}"));
+    for (net, octet) in [(&net_a, third), (&net_b, third + 1)] {
+        let subnet = format!("10.218.{octet}.0/24");
+        let create = docker(&service, &cli, &["network", "create", "--subnet", &subnet, net]);
+        assert!(create.status.success(), "docker network create {net}: {create:?}");
+    }
+    let (server, client) = (format!("api-srv-{tag}"), format!("api-cli-{tag}"));
+    let up = docker(
+        &service,
+        &cli,
+        &["run", "-d", "--name", &server, "--network", &net_b, "skiff-lab", "/bin/probe", "serve", "80"],
+    );
+    assert!(up.status.success(), "the server: {up:?}");
+    let up = docker(
+        &service,
+        &cli,
+        &["run", "-d", "--name", &client, "--network", &net_a, "skiff-lab", "sleep", "60"],
+    );
+    assert!(up.status.success(), "the client: {up:?}");
+    let reach = || {
+        docker(&service, &cli, &["exec", &client, "/bin/probe", "connect", "pal:80", "hi-alias"])
+    };
+    let before = reach();
+    assert!(!before.status.success(), "reached pal before any connect: {before:?}");
+
+    let connect = docker(&service, &cli, &["network", "connect", "--alias", "pal", &net_a, &server]);
+    assert!(connect.status.success(), "docker network connect: {connect:?}");
+    let reached = reach();
+    assert!(
+        reached.status.success() && text(&reached.stdout).contains("hi-alias"),
+        "the peer is not reachable by its alias: {reached:?}"
+    );
+    let again = docker(&service, &cli, &["network", "connect", &net_a, &server]);
+    assert!(!again.status.success(), "connected twice: {again:?}");
+    assert!(text(&again.stderr).contains("already exists"), "{again:?}");
+
+    let disconnect = docker(&service, &cli, &["network", "disconnect", &net_a, &server]);
+    assert!(disconnect.status.success(), "docker network disconnect: {disconnect:?}");
+    let after = reach();
+    assert!(!after.status.success(), "reached pal after disconnect: {after:?}");
+    let missing = docker(&service, &cli, &["network", "disconnect", &net_a, "no-such-ctr"]);
+    assert!(text(&missing.stderr).contains("No such container: no-such-ctr"), "{missing:?}");
+
+    let rm = docker(&service, &cli, &["rm", "-f", &server, &client]);
+    assert!(rm.status.success(), "{rm:?}");
+    let prune = docker(&service, &cli, &["network", "prune", "-f"]);
+    assert!(prune.status.success(), "docker network prune: {prune:?}");
+    let deleted = text(&prune.stdout);
+    assert!(deleted.contains(&net_a) && deleted.contains(&net_b), "{deleted}");
+    let left = docker(&service, &cli, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!text(&left.stdout).contains("api-conn-"), "{left:?}");
+}

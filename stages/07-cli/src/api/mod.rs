@@ -329,6 +329,11 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
         ("GET", ["networks"]) => networks::list(service, conn, request),
         ("POST", ["networks", "create"]) => networks::create(service, conn, request),
+        ("POST", ["networks", "prune"]) => networks::prune(service, conn, request),
+        ("POST", ["networks", key, "connect"]) => networks::connect(service, conn, request, key),
+        ("POST", ["networks", key, "disconnect"]) => {
+            networks::disconnect(service, conn, request, key)
+        }
         ("DELETE", ["networks", key]) => networks::remove(service, conn, request, key),
         ("GET", ["networks", key]) => networks::inspect(service, conn, request, key),
         ("GET", ["volumes"]) => volumes::list(service, conn, request),

@@ -3,7 +3,9 @@
 //! ls/inspect/create/rm` ask for. The networks are stage 05's ([`networking::store`], [`networking::cli::filtered`]),
 //! in the Engine API's Network shape, which is the one `network inspect` prints (v1.41:
 //! Name, Id, Created, Scope, Driver, EnableIPv6, IPAM, Internal, Containers, Options, Labels).
-//! Connecting, disconnecting and pruning through the API are still to come.
+//! `connect` and `disconnect` are `skiff network connect/disconnect` ([`crate::connect`]), with
+//! the body's `EndpointConfig` (`Aliases`, `IPAMConfig.IPv4Address`) as their flags; `prune`
+//! is `network prune`.
 
 use std::collections::BTreeMap;
 
@@ -149,4 +151,91 @@ pub fn inspect(service: &Service, conn: &mut Conn, request: &Request, key: &str)
     let mut items = network_json(&[network])?;
     let one = items.pop().unwrap_or(Value::Null);
     super::json(conn, request, 200, &one)
+}
+
+/// A failure of connect or disconnect: the container's or the network's typed error decides
+/// the status (404 for either missing), else 500.
+fn endpoint_error(error: &anyhow::Error) -> ApiError {
+    let on_record = error
+        .chain()
+        .any(|cause| cause.is::<namespaces::records::RecordError>());
+    if on_record {
+        ApiError::from_anyhow(error, 500)
+    } else {
+        api_error(error)
+    }
+}
+
+fn root_args(service: &Service) -> namespaces::RootArgs {
+    namespaces::RootArgs {
+        root: service.root.clone(),
+    }
+}
+
+// ANCHOR: connect
+/// `POST /networks/{id}/connect` (`{"Container": ..., "EndpointConfig": {"Aliases": [...],
+/// "IPAMConfig": {"IPv4Address": ...}}}`): `skiff network connect --alias ... --ip ...`.
+pub fn connect(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(400, format!("bad network connect body: {e}")))?;
+    let container = body["Container"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the container: {\"Container\": ...}"))?;
+    let endpoint = &body["EndpointConfig"];
+    let args = crate::connect::ConnectArgs {
+        root: root_args(service),
+        ip: endpoint["IPAMConfig"]["IPv4Address"]
+            .as_str()
+            .filter(|ip| !ip.is_empty())
+            .map(str::to_string),
+        alias: super::create::strings(&endpoint["Aliases"]),
+        network: key.to_string(),
+        container: container.to_string(),
+    };
+    crate::connect::connect(&args).map_err(|e| endpoint_error(&e))?;
+    super::empty(conn, request, 200)
+}
+// ANCHOR_END: connect
+
+/// `POST /networks/{id}/disconnect` (`{"Container": ..., "Force": bool}`).
+pub fn disconnect(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(400, format!("bad network disconnect body: {e}")))?;
+    let container = body["Container"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the container: {\"Container\": ...}"))?;
+    let args = crate::connect::DisconnectArgs {
+        root: root_args(service),
+        force: body["Force"].as_bool().unwrap_or(false),
+        network: key.to_string(),
+        container: container.to_string(),
+    };
+    crate::connect::disconnect(&args).map_err(|e| endpoint_error(&e))?;
+    super::empty(conn, request, 200)
+}
+
+/// `POST /networks/prune`: `network prune` (every network no container is on, their bridges
+/// with them). Its `until` and `label` filters are not served: 400 rather than a prune wider
+/// than asked.
+pub fn prune(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+    let flags = super::containers::filter_flags(request.param("filters"))?;
+    if let Some(flag) = flags.first() {
+        return Err(ApiError::new(
+            400,
+            format!("network prune's filters are not served yet ({flag}): prune without them"),
+        ));
+    }
+    let pruned = {
+        let _host = store::host_lock().map_err(|e| api_error(&e.into()))?;
+        store::prune(&service.root).map_err(|e| api_error(&e.into()))?
+    };
+    for network in &pruned {
+        if let Err(e) = networking::feature::remove_bridge(network) {
+            eprintln!("skiff: warning: {e}");
+        }
+    }
+    let names: Vec<&str> = pruned.iter().map(|n| n.name.as_str()).collect();
+    super::json(conn, request, 200, &json!({ "NetworksDeleted": names }))
 }
