@@ -28,6 +28,11 @@ struct Service {
 impl Service {
     /// A service on `{tmp}/api.sock`, over a store where the lab image is loaded.
     fn start(time: u32) -> Service {
+        Service::start_from(Path::new(SKIFF), time)
+    }
+
+    /// [`Service::start`] with the service run from `binary`.
+    fn start_from(binary: &Path, time: u32) -> Service {
         let dir = tempfile::Builder::new()
             .prefix("skiff-api-")
             .tempdir()
@@ -38,7 +43,7 @@ impl Service {
         let load = skiff(&root, &["load", "-q", "-i", tar]);
         assert!(load.status.success(), "load the lab image: {load:?}");
         let socket = dir.path().join("api.sock");
-        let child = Command::new(SKIFF)
+        let child = Command::new(binary)
             .args(["system", "service", "--root"])
             .arg(&root)
             .args(["--time", &time.to_string()])
@@ -1199,4 +1204,33 @@ fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
     assert!(deleted.contains(&net_a) && deleted.contains(&net_b), "{deleted}");
     let left = docker(&service, &cli, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(!text(&left.stdout).contains("api-conn-"), "{left:?}");
+}
+
+/// The regression of "a rebuilt binary breaks a running service's starts": `cargo build`
+/// replaces target/debug/skiff while a service runs from it; the service's /proc/self/exe then
+/// reads "skiff (deleted)", and each monitor it started from that path failed. Here the
+/// service runs from a hard link of skiff that is removed once it listens.
+#[test]
+fn a_service_whose_binary_was_replaced_still_starts_containers() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-rebuilt-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a directory next to the binary");
+    let binary = dir.path().join("skiff");
+    if let Err(e) = std::fs::hard_link(SKIFF, &binary) {
+        eprintln!("skipped: cannot link skiff into {}: {e}", dir.path().display());
+        return;
+    }
+    let service = Service::start_from(&binary, 0);
+    std::fs::remove_file(&binary).expect("remove the service's binary");
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(&["--rm"], &["echo", "started by a replaced binary"]),
+    );
+    assert!(run.status.success(), "docker run after the binary went: {run:?}");
+    assert_eq!(text(&run.stdout), "started by a replaced binary\n");
 }
