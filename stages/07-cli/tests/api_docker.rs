@@ -1234,3 +1234,47 @@ fn a_service_whose_binary_was_replaced_still_starts_containers() {
     assert!(run.status.success(), "docker run after the binary went: {run:?}");
     assert_eq!(text(&run.stdout), "started by a replaced binary\n");
 }
+
+/// `attach?logs=1` (docker-compose's `up` asks for it): what the container wrote before the
+/// client came, from its log, then what it writes after, in the multiplexed frames.
+#[test]
+fn an_attach_with_logs_replays_the_log_then_streams() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let name = format!("api-replay-{}", std::process::id());
+    let script = "echo early; while [ ! -e /go ]; do sleep 0.1; done; echo late; sleep 30";
+    let run = docker(&service, &cli, &run_args(&["-d", "--name", &name], &["sh", "-c", script]));
+    assert!(run.status.success(), "{run:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !text(&docker(&service, &cli, &["logs", &name]).stdout).contains("early") {
+        assert!(Instant::now() < until, "the container never wrote");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut stream = UnixStream::connect(&service.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "POST /v1.41/containers/{name}/attach?logs=1&stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let mut read_until = |seen: &mut Vec<u8>, word: &str| {
+        while !text(seen).contains(word) {
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            assert!(n > 0, "the attach ended without {word:?}: {:?}", text(seen));
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    };
+    read_until(&mut seen, "early");
+    assert!(text(&seen).starts_with("HTTP/1.1 101"), "{:?}", text(&seen));
+    // The log's line comes in a stdout frame: stream 1, then its length.
+    let body = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&seen[body..body + 8], &[1, 0, 0, 0, 0, 0, 0, 6], "not a stdout frame of \"early\\n\"");
+    let exec = skiff(&service.root, &["exec", &name, "touch", "/go"]);
+    assert!(exec.status.success(), "{exec:?}");
+    read_until(&mut seen, "late");
+    assert_eq!(text(&seen).matches("early").count(), 1, "{:?}", text(&seen));
+}
