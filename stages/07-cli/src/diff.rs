@@ -75,7 +75,10 @@ pub fn command(args: &DiffArgs) -> anyhow::Result<i32> {
 }
 
 /// The changes of the container `record` over its image's layers (the API's `changes` too).
-pub fn of(root: &Path, record: &crate::container::Record) -> anyhow::Result<BTreeMap<String, Kind>> {
+pub fn of(
+    root: &Path,
+    record: &crate::container::Record,
+) -> anyhow::Result<BTreeMap<String, Kind>> {
     let store = images::Store::open(root)?;
     let image: images::Digest = record.image_id.parse()?;
     let layers = store.layer_dirs(&image)?;

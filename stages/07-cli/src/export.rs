@@ -57,7 +57,11 @@ pub fn write(
 ) -> anyhow::Result<()> {
     let fs = crate::rootfs::open(root, record, View::Layers)?;
     let top = fs.root.open("/", OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-    let mut packer = Packer::new(std::io::BufWriter::new(out), true, crate::rootfs::ids(record));
+    let mut packer = Packer::new(
+        std::io::BufWriter::new(out),
+        true,
+        crate::rootfs::ids(record),
+    );
     packer.contents(&top, None)?;
     packer.finish()?.flush()?;
     Ok(())

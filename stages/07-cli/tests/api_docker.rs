@@ -1023,7 +1023,11 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
         &cli,
         &run_args(
             &["-d", "--name", &name],
-            &["sh", "-c", "echo in-container > /made; rm /bin/true; sleep 60"],
+            &[
+                "sh",
+                "-c",
+                "echo in-container > /made; rm /bin/true; sleep 60",
+            ],
         ),
     );
     assert!(run.status.success(), "docker run -d: {run:?}");
@@ -1042,49 +1046,90 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
         );
         assert!(cp.status.success(), "docker cp {source} in: {cp:?}");
     }
-    let cat = skiff(&service.root, &["exec", &name, "cat", "/tmp/note.txt", "/tmp/tree/deep/leaf"]);
+    let cat = skiff(
+        &service.root,
+        &["exec", &name, "cat", "/tmp/note.txt", "/tmp/tree/deep/leaf"],
+    );
     assert_eq!(text(&cat.stdout), "from the host\nleaf\n", "{cat:?}");
 
     // docker cp out: a file the container wrote, and a directory, by the stat header's rules.
     let out = service.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let cp = docker(&service, &cli, &["cp", &format!("{name}:/made"), &out.to_string_lossy()]);
+    let cp = docker(
+        &service,
+        &cli,
+        &["cp", &format!("{name}:/made"), &out.to_string_lossy()],
+    );
     assert!(cp.status.success(), "docker cp out: {cp:?}");
-    assert_eq!(std::fs::read_to_string(out.join("made")).unwrap(), "in-container\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("made")).unwrap(),
+        "in-container\n"
+    );
     let copied = out.join("copied-tree");
     let cp = docker(
         &service,
         &cli,
-        &["cp", &format!("{name}:/tmp/tree"), &copied.to_string_lossy()],
+        &[
+            "cp",
+            &format!("{name}:/tmp/tree"),
+            &copied.to_string_lossy(),
+        ],
     );
     assert!(cp.status.success(), "docker cp a directory out: {cp:?}");
-    assert_eq!(std::fs::read_to_string(copied.join("deep/leaf")).unwrap(), "leaf\n");
-    let missing = docker(&service, &cli, &["cp", &format!("{name}:/no/such"), &out.to_string_lossy()]);
+    assert_eq!(
+        std::fs::read_to_string(copied.join("deep/leaf")).unwrap(),
+        "leaf\n"
+    );
+    let missing = docker(
+        &service,
+        &cli,
+        &["cp", &format!("{name}:/no/such"), &out.to_string_lossy()],
+    );
     assert!(!missing.status.success());
     // A 404 on the archive, which the docker CLI words as its own.
-    assert!(text(&missing.stderr).contains("No such container:path"), "{missing:?}");
+    assert!(
+        text(&missing.stderr).contains("No such container:path"),
+        "{missing:?}"
+    );
 
     // docker diff: what the container added and deleted.
     let diff = docker(&service, &cli, &["diff", &name]);
     let lines = text(&diff.stdout);
     assert!(diff.status.success(), "docker diff: {diff:?}");
     for line in ["A /made", "D /bin/true", "A /tmp/note.txt"] {
-        assert!(lines.lines().any(|l| l == line), "no {line:?} in docker diff:\n{lines}");
+        assert!(
+            lines.lines().any(|l| l == line),
+            "no {line:?} in docker diff:\n{lines}"
+        );
     }
 
     // docker export | tar t: the file system with the container's changes in it.
     // (To a file: the helper reads a client's output only once it has ended.)
     let exported = service.dir.path().join("export.tar");
-    let export = docker(&service, &cli, &["export", "-o", &exported.to_string_lossy(), &name]);
+    let export = docker(
+        &service,
+        &cli,
+        &["export", "-o", &exported.to_string_lossy(), &name],
+    );
     assert!(export.status.success(), "docker export: {export:?}");
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(std::fs::File::open(&exported).unwrap());
     for entry in archive.entries().expect("export is a tar") {
-        names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
+        names.push(
+            entry
+                .unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     assert!(names.iter().any(|n| n == "made"), "export lacks /made");
     assert!(names.iter().any(|n| n == "bin/sh"), "export lacks bin/sh");
-    assert!(!names.iter().any(|n| n == "bin/true"), "export has the deleted bin/true");
+    assert!(
+        !names.iter().any(|n| n == "bin/true"),
+        "export has the deleted bin/true"
+    );
 
     // docker update --memory, then docker stats --no-stream reading the new limit.
     let update = docker(&service, &cli, &["update", "--memory", "48m", &name]);
@@ -1092,12 +1137,21 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
     let stats = docker(
         &service,
         &cli,
-        &["stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", &name],
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.MemUsage}}|{{.PIDs}}",
+            &name,
+        ],
     );
     let line = text(&stats.stdout);
     assert!(stats.status.success(), "docker stats: {stats:?}");
     let (memory, pids) = line.trim().split_once('|').expect("MemUsage|PIDs");
-    assert!(memory.ends_with("/ 48MiB"), "the new limit is not read: {line}");
+    assert!(
+        memory.ends_with("/ 48MiB"),
+        "the new limit is not read: {line}"
+    );
     assert!(!memory.starts_with("0B"), "no memory in use: {line}");
     assert!(pids.parse::<u32>().unwrap_or(0) >= 1, "no process: {line}");
 
@@ -1111,14 +1165,20 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
         let started = Instant::now();
         let exec = docker(&service, &cli, &args);
         assert!(exec.status.success(), "docker exec {flags:?}: {exec:?}");
-        assert!(started.elapsed() < Duration::from_secs(1) || cfg!(debug_assertions), "exec -d waited");
+        assert!(
+            started.elapsed() < Duration::from_secs(1) || cfg!(debug_assertions),
+            "exec -d waited"
+        );
         let until = Instant::now() + Duration::from_secs(10);
         loop {
             let cat = skiff(&service.root, &["exec", &name, "cat", &file]);
             if text(&cat.stdout) == "done\n" {
                 break;
             }
-            assert!(Instant::now() < until, "docker exec {flags:?} never ran: {cat:?}");
+            assert!(
+                Instant::now() < until,
+                "docker exec {flags:?} never ran: {cat:?}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -1133,7 +1193,16 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
     assert_eq!(listed.trim(), name, "after prune: {listed}");
 
     // docker system df: one image, one container, active.
-    let df = docker(&service, &cli, &["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    let df = docker(
+        &service,
+        &cli,
+        &[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}}",
+        ],
+    );
     let table = text(&df.stdout);
     assert!(df.status.success(), "docker system df: {df:?}");
     assert!(table.contains("Images 1 1"), "{table}");
@@ -1154,32 +1223,127 @@ fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
     let tag = std::process::id();
     let third = 242 + tag % 6 * 2;
     let (net_a, net_b) = (format!("api-conn-a-{tag}"), format!("api-conn-b-{tag}"));
-    for (net, octet) in [(&net_a, third), (&net_b, third + 1)] {
-        let subnet = format!("10.218.{octet}.0/24");
-        let create = docker(&service, &cli, &["network", "create", "--subnet", &subnet, net]);
-        assert!(create.status.success(), "docker network create {net}: {create:?}");
-    }
+    let subnet = format!("10.218.{third}.0/24");
+    let create = docker(
+        &service,
+        &cli,
+        &["network", "create", "--subnet", &subnet, &net_a],
+    );
+    assert!(
+        create.status.success(),
+        "docker network create {net_a}: {create:?}"
+    );
+    // The second internal, with an IP range: the rest of NetworkCreateRequest.
+    let (subnet, range) = (
+        format!("10.218.{}.0/24", third + 1),
+        format!("10.218.{}.128/25", third + 1),
+    );
+    let create = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            &subnet,
+            "--ip-range",
+            &range,
+            &net_b,
+        ],
+    );
+    assert!(
+        create.status.success(),
+        "docker network create {net_b}: {create:?}"
+    );
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Internal}} {{range .IPAM.Config}}{{.IPRange}}{{end}}",
+            &net_b,
+        ],
+    );
+    assert_eq!(
+        text(&inspect.stdout).trim(),
+        format!("true {range}"),
+        "{inspect:?}"
+    );
+    let bad = docker(
+        &service,
+        &cli,
+        &["network", "create", "-d", "nosuchdriver", "api-bad"],
+    );
+    assert!(
+        text(&bad.stderr).contains("unknown network driver"),
+        "{bad:?}"
+    );
     let (server, client) = (format!("api-srv-{tag}"), format!("api-cli-{tag}"));
     let up = docker(
         &service,
         &cli,
-        &["run", "-d", "--name", &server, "--network", &net_b, "skiff-lab", "/bin/probe", "serve", "80"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            &server,
+            "--network",
+            &net_b,
+            "skiff-lab",
+            "/bin/probe",
+            "serve",
+            "80",
+        ],
     );
     assert!(up.status.success(), "the server: {up:?}");
     let up = docker(
         &service,
         &cli,
-        &["run", "-d", "--name", &client, "--network", &net_a, "skiff-lab", "sleep", "60"],
+        &[
+            "run",
+            "-d",
+            "--name",
+            &client,
+            "--network",
+            &net_a,
+            "skiff-lab",
+            "sleep",
+            "60",
+        ],
     );
     assert!(up.status.success(), "the client: {up:?}");
     let reach = || {
-        docker(&service, &cli, &["exec", &client, "/bin/probe", "connect", "pal:80", "hi-alias"])
+        docker(
+            &service,
+            &cli,
+            &[
+                "exec",
+                &client,
+                "/bin/probe",
+                "connect",
+                "pal:80",
+                "hi-alias",
+            ],
+        )
     };
     let before = reach();
-    assert!(!before.status.success(), "reached pal before any connect: {before:?}");
+    assert!(
+        !before.status.success(),
+        "reached pal before any connect: {before:?}"
+    );
 
-    let connect = docker(&service, &cli, &["network", "connect", "--alias", "pal", &net_a, &server]);
-    assert!(connect.status.success(), "docker network connect: {connect:?}");
+    let connect = docker(
+        &service,
+        &cli,
+        &["network", "connect", "--alias", "pal", &net_a, &server],
+    );
+    assert!(
+        connect.status.success(),
+        "docker network connect: {connect:?}"
+    );
     let reached = reach();
     assert!(
         reached.status.success() && text(&reached.stdout).contains("hi-alias"),
@@ -1190,18 +1354,34 @@ fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
     assert!(text(&again.stderr).contains("already exists"), "{again:?}");
 
     let disconnect = docker(&service, &cli, &["network", "disconnect", &net_a, &server]);
-    assert!(disconnect.status.success(), "docker network disconnect: {disconnect:?}");
+    assert!(
+        disconnect.status.success(),
+        "docker network disconnect: {disconnect:?}"
+    );
     let after = reach();
-    assert!(!after.status.success(), "reached pal after disconnect: {after:?}");
-    let missing = docker(&service, &cli, &["network", "disconnect", &net_a, "no-such-ctr"]);
-    assert!(text(&missing.stderr).contains("No such container: no-such-ctr"), "{missing:?}");
+    assert!(
+        !after.status.success(),
+        "reached pal after disconnect: {after:?}"
+    );
+    let missing = docker(
+        &service,
+        &cli,
+        &["network", "disconnect", &net_a, "no-such-ctr"],
+    );
+    assert!(
+        text(&missing.stderr).contains("No such container: no-such-ctr"),
+        "{missing:?}"
+    );
 
     let rm = docker(&service, &cli, &["rm", "-f", &server, &client]);
     assert!(rm.status.success(), "{rm:?}");
     let prune = docker(&service, &cli, &["network", "prune", "-f"]);
     assert!(prune.status.success(), "docker network prune: {prune:?}");
     let deleted = text(&prune.stdout);
-    assert!(deleted.contains(&net_a) && deleted.contains(&net_b), "{deleted}");
+    assert!(
+        deleted.contains(&net_a) && deleted.contains(&net_b),
+        "{deleted}"
+    );
     let left = docker(&service, &cli, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(!text(&left.stdout).contains("api-conn-"), "{left:?}");
 }
@@ -1221,7 +1401,10 @@ fn a_service_whose_binary_was_replaced_still_starts_containers() {
         .expect("a directory next to the binary");
     let binary = dir.path().join("skiff");
     if let Err(e) = std::fs::hard_link(SKIFF, &binary) {
-        eprintln!("skipped: cannot link skiff into {}: {e}", dir.path().display());
+        eprintln!(
+            "skipped: cannot link skiff into {}: {e}",
+            dir.path().display()
+        );
         return;
     }
     let service = Service::start_from(&binary, 0);
@@ -1231,7 +1414,10 @@ fn a_service_whose_binary_was_replaced_still_starts_containers() {
         &cli,
         &run_args(&["--rm"], &["echo", "started by a replaced binary"]),
     );
-    assert!(run.status.success(), "docker run after the binary went: {run:?}");
+    assert!(
+        run.status.success(),
+        "docker run after the binary went: {run:?}"
+    );
     assert_eq!(text(&run.stdout), "started by a replaced binary\n");
 }
 
@@ -1245,7 +1431,11 @@ fn an_attach_with_logs_replays_the_log_then_streams() {
     let service = Service::start(0);
     let name = format!("api-replay-{}", std::process::id());
     let script = "echo early; while [ ! -e /go ]; do sleep 0.1; done; echo late; sleep 30";
-    let run = docker(&service, &cli, &run_args(&["-d", "--name", &name], &["sh", "-c", script]));
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(&["-d", "--name", &name], &["sh", "-c", script]),
+    );
     assert!(run.status.success(), "{run:?}");
     let until = Instant::now() + Duration::from_secs(10);
     while !text(&docker(&service, &cli, &["logs", &name]).stdout).contains("early") {
@@ -1253,7 +1443,9 @@ fn an_attach_with_logs_replays_the_log_then_streams() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut stream = UnixStream::connect(&service.socket).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         stream,
         "POST /v1.41/containers/{name}/attach?logs=1&stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n"
@@ -1272,7 +1464,11 @@ fn an_attach_with_logs_replays_the_log_then_streams() {
     assert!(text(&seen).starts_with("HTTP/1.1 101"), "{:?}", text(&seen));
     // The log's line comes in a stdout frame: stream 1, then its length.
     let body = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    assert_eq!(&seen[body..body + 8], &[1, 0, 0, 0, 0, 0, 0, 6], "not a stdout frame of \"early\\n\"");
+    assert_eq!(
+        &seen[body..body + 8],
+        &[1, 0, 0, 0, 0, 0, 0, 6],
+        "not a stdout frame of \"early\\n\""
+    );
     let exec = skiff(&service.root, &["exec", &name, "touch", "/go"]);
     assert!(exec.status.success(), "{exec:?}");
     read_until(&mut seen, "late");

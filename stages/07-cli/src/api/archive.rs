@@ -186,9 +186,10 @@ pub fn put(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> 
     let record = find(service, key)?;
     let path = path_param(request)?;
     let fs = crate::rootfs::open(&service.root, &record, View::Process)?;
-    let dir = fs.root.open(path, OFlag::O_PATH).map_err(|_| {
-        ApiError::new(404, cp::not_found(path, &record.name).to_string())
-    })?;
+    let dir = fs
+        .root
+        .open(path, OFlag::O_PATH)
+        .map_err(|_| ApiError::new(404, cp::not_found(path, &record.name).to_string()))?;
     if kind(&nix::sys::stat::fstat(&dir).map_err(io::Error::from)?) != SFlag::S_IFDIR {
         return Err(ApiError::new(400, "extraction point is not a directory"));
     }
@@ -255,7 +256,9 @@ mod tests {
         assert_eq!(go_mode(&dir) & 0o777, dir.st_mode & 0o777);
         let tmp = nix::sys::stat::stat("/tmp").unwrap();
         assert_ne!(go_mode(&tmp) & (1 << 20), 0, "/tmp's sticky bit");
-        let file = nix::sys::stat::stat("/etc/hostname").or_else(|_| nix::sys::stat::stat("/etc/passwd")).unwrap();
+        let file = nix::sys::stat::stat("/etc/hostname")
+            .or_else(|_| nix::sys::stat::stat("/etc/passwd"))
+            .unwrap();
         assert_eq!(go_mode(&file) >> 24, 0, "a regular file has no type bits");
     }
 }

@@ -7,10 +7,8 @@
 //! the body's `EndpointConfig` (`Aliases`, `IPAMConfig.IPv4Address`) as their flags; `prune`
 //! is `network prune`.
 
-use std::collections::BTreeMap;
-
-use networking::store::{self, CreateOptions, StoreError};
-use serde::Deserialize;
+use networking::cli::NetworkCommand;
+use networking::store::{self, StoreError};
 use serde_json::{Value, json};
 
 use super::http::{Conn, Request};
@@ -49,88 +47,75 @@ fn api_error(error: &anyhow::Error) -> ApiError {
 }
 // ANCHOR_END: statuses
 
-/// `POST /networks/create`'s body (NetworkCreateRequest): what skiff acts on of it.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CreateBody {
-    name: String,
-    driver: Option<String>,
-    #[serde(default)]
-    internal: bool,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-}
-
-/// The body's `IPAM`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Ipam {
-    #[serde(default)]
-    config: Option<Vec<IpamConfig>>,
-}
-
-/// One `IPAM.Config` entry.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct IpamConfig {
-    subnet: Option<String>,
-    gateway: Option<String>,
-}
-
-/// `POST /networks/create`: a bridge network (the record; its bridge is made when the first
-/// container joins), 201 with its id; 409 when the name is taken.
+// ANCHOR: create
+/// `POST /networks/create` (NetworkCreateRequest: `Name`, `Driver`, `Internal`, `EnableIPv6`,
+/// `IPAM.Config[]` with `Subnet`, `Gateway`, `IPRange`, `AuxiliaryAddresses`, `Options`,
+/// `Labels`): `skiff network create` with those as its flags, so every driver skiff has
+/// (bridge, macvlan, ipvlan, and overlay with a cluster store) and its checks; 201 with the
+/// id, 409 when the name is taken, 400 for what the command refuses.
 pub fn create(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
-    let body: CreateBody = serde_json::from_slice(&request.body)
+    let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::new(400, format!("bad network create body: {e}")))?;
-    if let Some(driver) = body
-        .driver
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != "bridge")
-    {
-        return Err(ApiError::new(
-            400,
-            format!(
-                "network driver {driver:?} is not served by the API: use bridge, or skiff network create"
-            ),
-        ));
-    }
-    let mut options = CreateOptions::new(body.name);
-    options.internal = body.internal;
-    options.labels = body.labels.unwrap_or_default();
-    let configs = body.ipam.and_then(|i| i.config).unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::new(
-            400,
-            "more than one IPAM config: skiff serves one IPv4 subnet",
-        ));
-    }
-    if let Some(config) = configs.first() {
-        let bad = |e: networking::ipam::IpamError| ApiError::new(400, e.to_string());
-        options.subnet = config
-            .subnet
-            .as_deref()
-            .map(networking::ipam::Subnet::parse)
-            .transpose()
-            .map_err(bad)?;
-        options.gateway = config
-            .gateway
-            .as_deref()
-            .map(networking::ipam::parse_ip)
-            .transpose()
-            .map_err(bad)?;
-    }
-    let created = store::host_lock()
-        .and_then(|_host| store::create(&service.root, options))
-        .map_err(|e| api_error(&e.into()))?;
-    super::json(
-        conn,
-        request,
-        201,
-        &json!({ "Id": created.id, "Warning": "" }),
-    )
+    let name = body["Name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the network a name: {\"Name\": ...}"))?;
+    let pairs = |value: &Value| -> Vec<String> {
+        value.as_object().map_or_else(Vec::new, |map| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+    };
+    let configs = body["IPAM"]["Config"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let text = |config: &Value, key: &str| {
+        config[key]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let command = NetworkCommand::Create {
+        root: namespaces::RootArgs {
+            root: service.root.clone(),
+        },
+        cluster: networking::overlay_cli::ClusterArgs::default(),
+        driver: body["Driver"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .unwrap_or("bridge")
+            .to_string(),
+        subnet: configs.iter().filter_map(|c| text(c, "Subnet")).collect(),
+        ipv6: body["EnableIPv6"].as_bool().unwrap_or(false),
+        gateway: configs
+            .iter()
+            .filter_map(|c| text(c, "Gateway"))
+            .find(|g| !g.contains(':')),
+        ip_range: configs.iter().find_map(|c| text(c, "IPRange")),
+        aux_address: configs
+            .iter()
+            .flat_map(|c| pairs(&c["AuxiliaryAddresses"]))
+            .collect(),
+        opt: pairs(&body["Options"]),
+        internal: body["Internal"].as_bool().unwrap_or(false),
+        label: pairs(&body["Labels"]),
+        name: name.to_string(),
+    };
+    let id = command.create_network().map_err(|e| {
+        let typed = e
+            .chain()
+            .any(|cause| cause.downcast_ref::<StoreError>().is_some());
+        if typed {
+            api_error(&e)
+        } else {
+            ApiError::new(400, chroot::cli::one_line(&e))
+        }
+    })?;
+    super::json(conn, request, 201, &json!({ "Id": id, "Warning": "" }))
 }
+// ANCHOR_END: create
 
 /// `DELETE /networks/{id}`: 204; 409 while containers are on it, 403 for a predefined one.
 pub fn remove(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {

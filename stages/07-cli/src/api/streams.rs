@@ -150,7 +150,10 @@ fn replay(
         wanted,
         chunked: false,
     };
-    let (mut out, mut err) = (sink(kind::STDOUT, streams.stdout), sink(kind::STDERR, streams.stderr));
+    let (mut out, mut err) = (
+        sink(kind::STDOUT, streams.stdout),
+        sink(kind::STDERR, streams.stderr),
+    );
     crate::logs::read(&path, &options, &mut out, &mut err, &mut || false)
 }
 // ANCHOR_END: replay

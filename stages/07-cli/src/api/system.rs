@@ -127,7 +127,9 @@ fn take(record: &Record) -> (Reading, u64, SystemTime) {
 /// `one-shot=1` too: one at once, without).
 pub fn stats(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
     let record = find(service, key)?;
-    let stream = request.param("stream").is_none_or(|_| request.flag("stream"));
+    let stream = request
+        .param("stream")
+        .is_none_or(|_| request.flag("stream"));
     let one_shot = !stream && request.flag("one-shot");
     let mut before = (!one_shot).then(|| take(&record));
     http::start_chunked(conn, 200, "application/json")?;
@@ -142,7 +144,8 @@ pub fn stats(service: &Service, conn: &mut Conn, request: &Request, key: &str) -
             }
         }
         // The state may have changed meanwhile: the record says.
-        let record = crate::lifecycle::find(&service.root, &record.id).unwrap_or_else(|_| record.clone());
+        let record =
+            crate::lifecycle::find(&service.root, &record.id).unwrap_or_else(|_| record.clone());
         let now = take(&record);
         let mut line = stats_json(&record, before.as_ref(), &now).to_string();
         line.push('\n');
@@ -174,10 +177,12 @@ pub fn update(service: &Service, conn: &mut Conn, request: &Request, key: &str) 
     let restart = body["RestartPolicy"]["Name"]
         .as_str()
         .filter(|n| !n.is_empty())
-        .map(|name| match body["RestartPolicy"]["MaximumRetryCount"].as_u64() {
-            Some(n) if n > 0 && name == "on-failure" => format!("{name}:{n}"),
-            _ => name.to_string(),
-        });
+        .map(
+            |name| match body["RestartPolicy"]["MaximumRetryCount"].as_u64() {
+                Some(n) if n > 0 && name == "on-failure" => format!("{name}:{n}"),
+                _ => name.to_string(),
+            },
+        );
     let args = crate::update::UpdateArgs {
         root: namespaces::RootArgs {
             root: service.root.clone(),
