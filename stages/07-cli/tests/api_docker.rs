@@ -1207,6 +1207,57 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
     assert!(df.status.success(), "docker system df: {df:?}");
     assert!(table.contains("Images 1 1"), "{table}");
     assert!(table.contains("Containers 1 1"), "{table}");
+    // Docker's statuses and words for what the new endpoints refuse.
+    let socket = &service.socket;
+    let refusals = [
+        (
+            "GET",
+            "/containers/nosuch/archive?path=/etc".to_string(),
+            "",
+            404,
+            "No such container: nosuch",
+        ),
+        (
+            "GET",
+            format!("/containers/{name}/archive"),
+            "",
+            400,
+            "path cannot be empty",
+        ),
+        (
+            "PUT",
+            format!("/containers/{name}/archive?path=/made"),
+            "",
+            400,
+            "not a directory",
+        ),
+        (
+            "GET",
+            "/containers/nosuch/stats?stream=0".to_string(),
+            "",
+            404,
+            "No such container: nosuch",
+        ),
+        (
+            "POST",
+            format!("/containers/{name}/update"),
+            "{",
+            400,
+            "invalid JSON",
+        ),
+        (
+            "POST",
+            "/networks/nosuch/connect".to_string(),
+            &format!("{{\"Container\":\"{name}\"}}"),
+            404,
+            "nosuch",
+        ),
+    ];
+    for (method, path, body, status, words) in refusals {
+        let (got, answer) = request(socket, method, &path, body);
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert!(answer.contains(words), "{method} {path}: {answer}");
+    }
     let rm = docker(&service, &cli, &["rm", "-f", &name]);
     assert!(rm.status.success(), "{rm:?}");
 }
