@@ -1046,6 +1046,16 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
         );
         assert!(cp.status.success(), "docker cp {source} in: {cp:?}");
     }
+    // A file larger than any request body the service keeps in memory (16 MiB): streamed.
+    let big = host.join("big");
+    std::fs::write(&big, vec![7u8; 17 << 20]).unwrap();
+    let cp = docker(&service, &cli, &["cp", &big.to_string_lossy(), &target]);
+    assert!(cp.status.success(), "docker cp of 17 MiB in: {cp:?}");
+    let size = skiff(&service.root, &["exec", &name, "wc", "-c", "/tmp/big"]);
+    assert!(
+        text(&size.stdout).starts_with(&format!("{} ", 17 << 20)),
+        "{size:?}"
+    );
     let cat = skiff(
         &service.root,
         &["exec", &name, "cat", "/tmp/note.txt", "/tmp/tree/deep/leaf"],

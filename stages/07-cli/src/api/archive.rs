@@ -25,7 +25,7 @@ use nix::sys::stat::{FileStat, SFlag};
 use serde_json::json;
 
 use super::containers::find;
-use super::http::{self, Conn, Request};
+use super::http::{self, Body, Conn, Reader, Request, Streamed};
 use super::{ApiError, Next, Reply, Service};
 use crate::archive::{Extractor, Owner, Packer, kind};
 use crate::container::Record;
@@ -182,7 +182,38 @@ pub fn get(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> 
 /// `PUT /containers/{id}/archive?path=DIR&copyUIDGID=1`: extracts the tar in the body into the
 /// directory DIR of the container, as `skiff cp - CONTAINER:DIR` does: owned by the
 /// container's root, or by the archive's owners with `copyUIDGID`.
-pub fn put(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+pub fn put(
+    service: &Service,
+    conn: &mut Conn,
+    request: &Request,
+    reader: &mut Reader,
+    key: &str,
+) -> Reply {
+    let streamed = request.streamed.unwrap_or(Streamed::Length(0));
+    let mut body = Body::new(reader, conn, streamed);
+    let extracted = extract(service, request, &mut body, key);
+    // What the tar left unread (its end's padding), so the next request starts where it should.
+    let drained = io::copy(&mut body, &mut io::sink()).is_ok() && body.is_done();
+    let answered = match extracted {
+        Ok(()) => super::empty(conn, request, 200),
+        Err(e) => super::error(conn, request, e.status, &e.message)
+            .map(|()| Next::KeepAlive)
+            .map_err(ApiError::from),
+    };
+    // A body that could not be read to its end leaves the connection out of step.
+    if drained {
+        answered
+    } else {
+        answered.map(|_| Next::Close)
+    }
+}
+
+fn extract(
+    service: &Service,
+    request: &Request,
+    body: &mut Body<'_>,
+    key: &str,
+) -> Result<(), ApiError> {
     let record = find(service, key)?;
     let path = path_param(request)?;
     let fs = crate::rootfs::open(&service.root, &record, View::Process)?;
@@ -200,9 +231,8 @@ pub fn put(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> 
         Owner::Root(ids)
     };
     Extractor::new(&fs.root, path, owner)
-        .extract(request.body.as_slice())
-        .map_err(|e| ApiError::from_anyhow(&e, 400))?;
-    super::empty(conn, request, 200)
+        .extract(body)
+        .map_err(|e| ApiError::from_anyhow(&e, 400))
 }
 // ANCHOR_END: put
 

@@ -315,7 +315,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["containers", id, "rename"]) => containers::rename(service, conn, request, id),
         ("GET", ["containers", id, "top"]) => containers::top(service, conn, request, id),
         ("GET" | "HEAD", ["containers", id, "archive"]) => archive::get(service, conn, request, id),
-        ("PUT", ["containers", id, "archive"]) => archive::put(service, conn, request, id),
+        ("PUT", ["containers", id, "archive"]) => archive::put(service, conn, request, reader, id),
         ("GET", ["containers", id, "export"]) => archive::export(service, conn, id),
         ("GET", ["containers", id, "changes"]) => archive::changes(service, conn, request, id),
         ("GET", ["containers", id, "stats"]) => system::stats(service, conn, request, id),
