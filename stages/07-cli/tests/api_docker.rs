@@ -1482,10 +1482,11 @@ fn a_service_whose_binary_was_replaced_still_starts_containers() {
     assert_eq!(text(&run.stdout), "started by a replaced binary\n");
 }
 
-/// `attach?logs=1` (docker-compose's `up` asks for it): what the container wrote before the
-/// client came, from its log, then what it writes after, in the multiplexed frames.
+/// The two streams that follow a running container: `attach?logs=1` (docker-compose's `up`
+/// asks for it) gives what the container wrote before the client came, from its log, then what
+/// it writes after, in the multiplexed frames; `stats?stream=1` a reading a second.
 #[test]
-fn an_attach_with_logs_replays_the_log_then_streams() {
+fn attach_with_logs_and_the_stats_stream_follow_a_running_container() {
     let Some(cli) = docker_or_skip() else {
         return;
     };
@@ -1534,4 +1535,47 @@ fn an_attach_with_logs_replays_the_log_then_streams() {
     assert!(exec.status.success(), "{exec:?}");
     read_until(&mut seen, "late");
     assert_eq!(text(&seen).matches("early").count(), 1, "{:?}", text(&seen));
+
+    // The stats stream: a reading a second, each with the one before as its precpu_stats.
+    let mut stream = UnixStream::connect(&service.socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1.41/containers/{name}/stats?stream=1 HTTP/1.1\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let readings = loop {
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        assert!(n > 0, "the stats stream ended: {:?}", text(&got));
+        got.extend_from_slice(&buffer[..n]);
+        // Each reading is one JSON line in a chunk of its own.
+        let lines: Vec<serde_json::Value> = text(&got)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 2 {
+            break lines;
+        }
+    };
+    let (first, second) = (&readings[0], &readings[1]);
+    assert_eq!(
+        second["precpu_stats"]["system_cpu_usage"], first["cpu_stats"]["system_cpu_usage"],
+        "the second reading's precpu is not the first's cpu"
+    );
+    assert!(
+        second["cpu_stats"]["system_cpu_usage"].as_u64()
+            > first["cpu_stats"]["system_cpu_usage"].as_u64()
+    );
+    assert!(
+        second["pids_stats"]["current"].as_u64() >= Some(1),
+        "{second}"
+    );
+    assert!(
+        second["memory_stats"]["usage"].as_u64() > Some(0),
+        "{second}"
+    );
 }
