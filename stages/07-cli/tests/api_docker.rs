@@ -1193,10 +1193,32 @@ fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
         }
     }
 
-    // docker container prune: the stopped one goes, the running one stays.
+    // docker container prune: the stopped ones go (those its filter admits), the running one
+    // stays.
     let stopped = format!("{name}-stopped");
     let done = docker(&service, &cli, &run_args(&["--name", &stopped], &["true"]));
     assert!(done.status.success(), "{done:?}");
+    let kept = format!("{name}-kept");
+    let done = docker(
+        &service,
+        &cli,
+        &run_args(&["--name", &kept, "--label", "keep=1"], &["true"]),
+    );
+    assert!(done.status.success(), "{done:?}");
+    let prune = docker(
+        &service,
+        &cli,
+        &["container", "prune", "-f", "--filter", "label!=keep"],
+    );
+    assert!(
+        prune.status.success(),
+        "docker container prune --filter: {prune:?}"
+    );
+    let listed = text(&skiff(&service.root, &["ps", "-a", "--format", "{{.Names}}"]).stdout);
+    assert!(
+        !listed.contains(&stopped) && listed.contains(&kept),
+        "after prune --filter: {listed}"
+    );
     let prune = docker(&service, &cli, &["container", "prune", "-f"]);
     assert!(prune.status.success(), "docker container prune: {prune:?}");
     let listed = text(&skiff(&service.root, &["ps", "-a", "--format", "{{.Names}}"]).stdout);
