@@ -1328,6 +1328,8 @@ fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
             "network",
             "create",
             "--internal",
+            "--label",
+            "prune=first",
             "--subnet",
             &subnet,
             "--ip-range",
@@ -1458,11 +1460,26 @@ fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
 
     let rm = docker(&service, &cli, &["rm", "-f", &server, &client]);
     assert!(rm.status.success(), "{rm:?}");
+    // With a label filter, only the network that has the label.
+    let first = docker(
+        &service,
+        &cli,
+        &["network", "prune", "-f", "--filter", "label=prune=first"],
+    );
+    assert!(
+        first.status.success(),
+        "docker network prune --filter: {first:?}"
+    );
+    let deleted = text(&first.stdout);
+    assert!(
+        deleted.contains(&net_b) && !deleted.contains(&net_a),
+        "{deleted}"
+    );
     let prune = docker(&service, &cli, &["network", "prune", "-f"]);
     assert!(prune.status.success(), "docker network prune: {prune:?}");
     let deleted = text(&prune.stdout);
     assert!(
-        deleted.contains(&net_a) && deleted.contains(&net_b),
+        deleted.contains(&net_a) && !deleted.contains(&net_b),
         "{deleted}"
     );
     let left = docker(&service, &cli, &["network", "ls", "--format", "{{.Name}}"]);

@@ -202,15 +202,31 @@ pub fn disconnect(service: &Service, conn: &mut Conn, request: &Request, key: &s
 }
 
 /// `POST /networks/prune`: `network prune` (every network no container is on, their bridges
-/// with them). Its `until` and `label` filters are not served: 400 rather than a prune wider
-/// than asked.
+/// with them). With `label` filters, only the unused networks `network ls` would list with
+/// them, each removed as `network rm` removes it; `until` and `label!` are not served: 400
+/// rather than a prune wider than asked.
 pub fn prune(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
     let flags = super::containers::filter_flags(request.param("filters"))?;
-    if let Some(flag) = flags.first() {
+    if let Some(flag) = flags.iter().find(|f| !f.starts_with("label=")) {
         return Err(ApiError::new(
             400,
-            format!("network prune's filters are not served yet ({flag}): prune without them"),
+            format!("network prune's filter {flag:?} is not served: use label=KEY[=VALUE]"),
         ));
+    }
+    if !flags.is_empty() {
+        let candidates = networking::cli::filtered(&service.root, &flags)
+            .map_err(|e| ApiError::from_anyhow(&e, 400))?;
+        let mut names = Vec::new();
+        for network in candidates {
+            if network.is_predefined() || !network.endpoints.is_empty() {
+                continue;
+            }
+            // A container may have joined meanwhile: then it stays, as in Docker.
+            if networking::cli::remove(&service.root, &network.id).is_ok() {
+                names.push(network.name);
+            }
+        }
+        return super::json(conn, request, 200, &json!({ "NetworksDeleted": names }));
     }
     let pruned = {
         let _host = store::host_lock().map_err(|e| api_error(&e.into()))?;
