@@ -121,7 +121,7 @@ pub(crate) fn landing<Dir>(
 // ANCHOR_END: rules
 
 /// The last component of a path as typed (`/a/b/` is `b`; `/a/b/.` is `.`).
-pub(crate) fn base_name(path: &str) -> &str {
+pub fn base_name(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some((_, name)) => name,
@@ -131,7 +131,7 @@ pub(crate) fn base_name(path: &str) -> &str {
 }
 
 /// The directory part of a path as typed (`a` is `.`; `/a` is `/`).
-pub(crate) fn dir_name(path: &str) -> String {
+pub fn dir_name(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some(("", _)) => "/".to_string(),
@@ -141,7 +141,7 @@ pub(crate) fn dir_name(path: &str) -> String {
 }
 
 /// SRC ends in `/.`: its contents, not itself.
-pub(crate) fn contents_only(path: &str) -> bool {
+pub fn contents_only(path: &str) -> bool {
     path == "." || path.ends_with("/.")
 }
 
@@ -157,7 +157,8 @@ fn go_error(e: &std::io::Error) -> String {
     })
 }
 
-fn not_found(path: &str, container: &str) -> anyhow::Error {
+/// Docker's words for a path the container does not have.
+pub fn not_found(path: &str, container: &str) -> anyhow::Error {
     anyhow::anyhow!("Could not find the file {path} in container {container}")
 }
 

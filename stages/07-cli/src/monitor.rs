@@ -233,7 +233,7 @@ fn start(
             );
         }
     };
-    let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let engine = chroot::launch::own_binary();
     let execs = pump::ExecHelper {
         engine: engine.clone(),
         root: root.to_path_buf(),

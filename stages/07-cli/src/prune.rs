@@ -197,6 +197,12 @@ fn prune_containers(root: &Path, filters: &Filters) -> anyhow::Result<(Vec<Strin
 }
 // ANCHOR_END: containers
 
+/// `container prune` without its question and its printing, for the API: the filters as
+/// `--filter` flags (`until=TIME`, `label=K[=V]`, `label!=K[=V]`).
+pub fn prune_stopped(root: &Path, flags: &[String]) -> anyhow::Result<(Vec<String>, u64)> {
+    prune_containers(root, &Filters::parse(flags)?)
+}
+
 /// Removes dangling images (every unused one with `all`); returns what was untagged and
 /// deleted, in prune's words, and the bytes the image store gave back.
 fn prune_images(root: &Path, all: bool) -> anyhow::Result<(Vec<String>, u64)> {
