@@ -14,6 +14,8 @@
 //! - [`dns`]: names by DNS, a server for each user network;
 //! - [`etcd`]: the cluster store, etcd v3 through its JSON gateway;
 //! - [`overlay`]: overlay networks across hosts, their records in the cluster store;
+//! - [`overlay_agent`]: an overlay network's agent on each host: the watch, the lease, names;
+//! - [`overlay_attach`]: a container on an overlay network: its endpoint in the store, the data path;
 //! - [`overlay_cli`]: the `network` commands on overlay networks;
 //! - [`vxlan`]: the overlay's data path on one host: bridge, VXLAN device, FDB and neighbours;
 //! - [`feature`]: the hooks into the launch sequence;
@@ -28,6 +30,8 @@ pub mod ipam;
 pub mod netlink;
 pub mod nft;
 pub mod overlay;
+pub mod overlay_agent;
+pub mod overlay_attach;
 pub mod overlay_cli;
 pub mod store;
 pub mod vxlan;

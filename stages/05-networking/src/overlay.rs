@@ -112,6 +112,12 @@ pub struct Endpoint {
     pub mac: String,
     /// The advertise address of the host it runs on: where VXLAN packets for it go.
     pub host: Ipv4Addr,
+    /// The container's name, which every host's containers resolve.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Its other names on this network (`--network-alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 // ANCHOR_END: records
 
@@ -256,6 +262,19 @@ pub fn join(
     endpoint_id: &str,
     host: Ipv4Addr,
 ) -> Result<Endpoint> {
+    join_named(etcd, network, endpoint_id, host, ("", &[]), None)
+}
+
+/// [`join`], for a container with a name and aliases that the network's other containers, on
+/// every host, resolve; with `lease`, its records are attached to that lease.
+pub fn join_named(
+    etcd: &Etcd,
+    network: &OverlayNetwork,
+    endpoint_id: &str,
+    host: Ipv4Addr,
+    (name, aliases): (&str, &[String]),
+    lease: Option<i64>,
+) -> Result<Endpoint> {
     let network_key = key(&["networks", &network.name]);
     for ip in network.subnet.hosts().filter(|ip| *ip != network.gateway) {
         let address = key(&["addresses", &network.id, &ip.to_string()]);
@@ -264,6 +283,8 @@ pub fn join(
             ip,
             mac: Mac::for_ip(ip).to_string(),
             host,
+            name: name.to_owned(),
+            aliases: aliases.to_vec(),
         };
         let record = key(&["endpoints", &network.id, endpoint_id]);
         let value = encode(&endpoint);
@@ -272,6 +293,7 @@ pub fn join(
             endpoint_id.as_bytes(),
             &[(&record, &value)],
             &network_key,
+            lease,
         )? {
             return Ok(endpoint);
         }
@@ -283,6 +305,23 @@ pub fn join(
     Err(OverlayError::Exhausted("address"))
 }
 // ANCHOR_END: join
+
+// ANCHOR: renew
+/// Writes `endpoint`'s record and address again, attached to lease `lease`: when the host that
+/// keeps the lease alive dies, both expire (see [`crate::overlay_agent`]).
+pub fn renew(etcd: &Etcd, network: &OverlayNetwork, endpoint: &Endpoint, lease: i64) -> Result<()> {
+    let address = key(&["addresses", &network.id, &endpoint.ip.to_string()]);
+    etcd.put_leased(&address, endpoint.id.as_bytes(), lease)?;
+    let record = key(&["endpoints", &network.id, &endpoint.id]);
+    etcd.put_leased(&record, &encode(endpoint), lease)?;
+    Ok(())
+}
+// ANCHOR_END: renew
+
+/// Where the endpoint records of `network` start: what a watch watches.
+pub fn endpoints_prefix(network: &OverlayNetwork) -> String {
+    key(&["endpoints", &network.id, ""])
+}
 
 /// A container leaves: its endpoint record goes, then its address.
 pub fn leave(etcd: &Etcd, network: &OverlayNetwork, endpoint: &Endpoint) -> Result<()> {

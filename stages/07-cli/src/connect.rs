@@ -134,7 +134,7 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         Driver::Null => bail!(
             "container cannot be connected to multiple networks with one of the networks in private (none) mode"
         ),
-        Driver::Bridge | Driver::Macvlan | Driver::Ipvlan => {}
+        Driver::Bridge | Driver::Macvlan | Driver::Ipvlan | Driver::Overlay => {}
     }
     let ip = args
         .ip
