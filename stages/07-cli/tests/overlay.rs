@@ -365,6 +365,29 @@ fn containers_on_an_overlay_network_across_two_hosts() {
         ip3
     );
 
+    // Host 2 cut off the underlay, as a host that died: its agent cannot keep its lease alive,
+    // so its records expire and host 1's watch drops their entries. Back on the underlay, its
+    // agent takes a new lease and writes them again: host 1 reaches its containers again.
+    sh(&["ip", "-n", H2, "link", "set", "sk-s20i16-v2", "down"]);
+    let limit = Duration::from_secs(20);
+    eventually(limit, || {
+        let n = addresses(H1, r1, NET_A).len();
+        (n == 1).then_some(()).ok_or(format!("{n} endpoints"))
+    });
+    let fdb = text(
+        &Command::new("bridge")
+            .args(["-n", H1, "fdb", "show"])
+            .output()
+            .expect("bridge fdb")
+            .stdout,
+    );
+    assert!(!fdb.contains(&format!("{} dst", ip_mac(&ip2))), "{fdb}");
+    sh(&["ip", "-n", H2, "link", "set", "sk-s20i16-v2", "up"]);
+    eventually(Duration::from_secs(10), || {
+        reaches(H1, r1, "w1", &ip2, "w2")
+    });
+    assert_eq!(addresses(H1, r1, NET_A).len(), 3);
+
     // Two overlay networks are isolated: a container of network B on host 2 is out of reach
     // of network A's, and A's VXLAN device on host 1 has no entry for it.
     let idx = serve(H2, r2, "x1", NET_B, "x");
