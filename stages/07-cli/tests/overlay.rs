@@ -406,6 +406,13 @@ fn containers_on_an_overlay_network_across_two_hosts() {
     let mac_x = ip_mac(&ipx);
     assert!(!fdb.contains(&mac_x), "{fdb}");
 
+    // `network connect` puts x1 on network A too (host 2 has a mirror of A already; eth1).
+    ok(H2, r2, &["network", "connect", NET_A, "x1"]);
+    let ipxa = ip_of(H1, r1, NET_A, &idx);
+    eventually(Duration::from_secs(5), || {
+        reaches(H1, r1, "w1", &ipxa, "x1")
+    });
+
     // The last containers of host 2 go: its VXLAN devices, bridges and entries with them, and
     // host 1's watch deletes their entries.
     // w3's monitor crashes first: `rm -f` cleans up after it from the record (and the mirror).
