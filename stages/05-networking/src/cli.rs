@@ -541,10 +541,22 @@ impl NetworkCommand {
                     if subnet.len() > 1 || ipv6 {
                         bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
                     }
+                    // `--opt encrypted` (Docker writes it without a value).
+                    let mut encrypted = false;
+                    for item in &opt {
+                        match item.as_str() {
+                            "encrypted" | "encrypted=true" => encrypted = true,
+                            "encrypted=false" => encrypted = false,
+                            other => bail!(
+                                "unknown --opt {other:?} for an overlay network: skiff knows encrypted"
+                            ),
+                        }
+                    }
                     let id = crate::overlay_cli::create(
                         &cluster,
                         &name,
                         subnet.first().map(String::as_str),
+                        encrypted,
                     )?;
                     println!("{id}");
                     return Ok(0);

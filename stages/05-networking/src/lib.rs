@@ -18,6 +18,7 @@
 //! - [`overlay_attach`]: a container on an overlay network: its endpoint in the store, the data path;
 //! - [`overlay_cli`]: the `network` commands on overlay networks;
 //! - [`vxlan`]: the overlay's data path on one host: bridge, VXLAN device, FDB and neighbours;
+//! - [`xfrm`]: encrypted overlay networks: IPsec ESP between hosts, through xfrm netlink;
 //! - [`feature`]: the hooks into the launch sequence;
 //! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
 pub mod cli;
@@ -35,3 +36,4 @@ pub mod overlay_attach;
 pub mod overlay_cli;
 pub mod store;
 pub mod vxlan;
+pub mod xfrm;

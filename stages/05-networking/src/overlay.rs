@@ -99,6 +99,9 @@ pub struct OverlayNetwork {
     pub gateway: Ipv4Addr,
     /// The VXLAN network identifier: the 24-bit number in every encapsulated frame's header.
     pub vni: u32,
+    /// `--opt encrypted`: its VXLAN traffic between hosts goes through IPsec ESP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
 }
 
 /// One container's place on an overlay network, at `endpoints/NETWORK-ID/ENDPOINT-ID`.
@@ -158,6 +161,7 @@ pub fn create_network(
             subnet,
             gateway: subnet.gateway(),
             vni,
+            encrypted: false,
         };
         if etcd.create(&key(&["networks", name]), &encode(&network))? {
             Ok(network)
@@ -216,6 +220,23 @@ fn take_subnet(etcd: &Etcd, name: &str, wanted: Option<Subnet>) -> Result<Subnet
         }
     }
     Err(OverlayError::Exhausted("subnet"))
+}
+
+/// Where the cluster's IPsec key is: hex, [`crate::xfrm::KEY_LEN`] bytes.
+pub const IPSEC_KEY: &str = "/skiff/overlay/ipsec-key";
+
+/// The cluster's IPsec key, if an encrypted network made one.
+pub fn ipsec_key(etcd: &Etcd) -> Result<Option<[u8; crate::xfrm::KEY_LEN]>> {
+    Ok(etcd
+        .get(IPSEC_KEY)?
+        .and_then(|hex| hex::decode(hex).ok())
+        .and_then(|bytes| bytes.try_into().ok()))
+}
+
+/// Writes `network`'s record again (after `create_network`, with its options).
+pub fn update_network(etcd: &Etcd, network: &OverlayNetwork) -> Result<()> {
+    etcd.put(&key(&["networks", &network.name]), &encode(network))?;
+    Ok(())
 }
 
 /// Every overlay network in the store, by name.

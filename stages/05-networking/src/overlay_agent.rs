@@ -69,7 +69,7 @@ fn watch(root: &Path, etcd: &Etcd, overlay: &OverlayNetwork, local: Ipv4Addr, al
         let _ = etcd.watch(&prefix, || {
             match overlay::endpoints(etcd, overlay) {
                 Ok(now) => {
-                    sync(root, overlay, local, &now);
+                    sync(root, (etcd, overlay), local, &now);
                     if let Ok(mut all) = all.lock() {
                         *all = now;
                     }
@@ -85,7 +85,12 @@ fn watch(root: &Path, etcd: &Etcd, overlay: &OverlayNetwork, local: Ipv4Addr, al
 /// [`crate::vxlan::sync`] under the host's network lock, while a local container is on the
 /// network: the last one leaving takes the data path down under that lock, and the agent must
 /// not make it again.
-fn sync(root: &Path, overlay: &OverlayNetwork, local: Ipv4Addr, endpoints: &[Endpoint]) {
+fn sync(
+    root: &Path,
+    (etcd, overlay): (&Etcd, &OverlayNetwork),
+    local: Ipv4Addr,
+    endpoints: &[Endpoint],
+) {
     let Ok(_host) = store::host_lock() else {
         return;
     };
@@ -93,10 +98,29 @@ fn sync(root: &Path, overlay: &OverlayNetwork, local: Ipv4Addr, endpoints: &[End
         Ok(mirror) if !mirror.endpoints.is_empty() => {}
         _ => return,
     }
+    // On an encrypted network, IPsec with every host that has an endpoint, before the first
+    // frame to it; and none with a host that has none left.
+    let vxlan = crate::vxlan::vxlan_name(overlay.vni);
+    let before: Vec<Ipv4Addr> = Netlink::open()
+        .and_then(|mut n| n.fdb_entries(&vxlan))
+        .map(|entries| entries.into_iter().map(|(_, host)| host).collect())
+        .unwrap_or_default();
+    if let Err(e) = crate::overlay_attach::secure(etcd, overlay, local, endpoints) {
+        eprintln!("overlay agent: IPsec: {e}");
+    }
     let synced = Netlink::open()
         .and_then(|mut netlink| crate::vxlan::sync(&mut netlink, overlay, local, endpoints));
     if let Err(e) = synced {
         eprintln!("overlay agent: sync the data path: {e}");
+    }
+    if overlay.encrypted {
+        for host in before {
+            if !endpoints.iter().any(|e| e.host == host)
+                && let Err(e) = crate::xfrm::unsecure(local, host)
+            {
+                eprintln!("overlay agent: IPsec: {e}");
+            }
+        }
     }
 }
 // ANCHOR_END: watch

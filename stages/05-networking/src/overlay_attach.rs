@@ -32,6 +32,8 @@ use crate::vxlan;
 pub const STORE: &str = "skiff.overlay.store";
 /// The mirror's option holding this host's advertise address.
 pub const ADVERTISE: &str = "skiff.overlay.advertise";
+/// The mirror's option saying the network is encrypted (Docker's name for it).
+pub const ENCRYPTED: &str = "encrypted";
 /// The mirror's option holding the VNI (Docker's name for it).
 pub const VNI: &str = "com.docker.network.driver.overlay.vxlanid_list";
 
@@ -59,6 +61,14 @@ pub enum AttachError {
     /// The data path failed.
     #[error(transparent)]
     Netlink(#[from] NetlinkError),
+    /// IPsec could not be set up.
+    #[error(transparent)]
+    Xfrm(#[from] crate::xfrm::XfrmError),
+    /// An encrypted network without the cluster's key.
+    #[error(
+        "overlay network {0} is encrypted but the cluster store has no IPsec key at /skiff/overlay/ipsec-key"
+    )]
+    NoKey(String),
     /// No `--advertise-addr`.
     #[error(
         "overlay network {0} needs this host's address on the underlay: pass --advertise-addr IP or set SKIFF_ADVERTISE_ADDR"
@@ -83,12 +93,15 @@ pub type Result<T> = std::result::Result<T, AttachError>;
 
 /// The local mirror of overlay network `network`.
 fn mirror(network: &OverlayNetwork, store: &str, advertise: Ipv4Addr) -> Network {
-    let options = BTreeMap::from([
+    let mut options = BTreeMap::from([
         (STORE.to_string(), store.to_string()),
         (ADVERTISE.to_string(), advertise.to_string()),
         (VNI.to_string(), network.vni.to_string()),
         (store::MTU.to_string(), vxlan::mtu().to_string()),
     ]);
+    if network.encrypted {
+        options.insert(ENCRYPTED.to_string(), String::new());
+    }
     Network {
         name: network.name.clone(),
         id: network.id.clone(),
@@ -151,6 +164,7 @@ pub fn parts(network: &Network) -> Result<(Etcd, OverlayNetwork, Ipv4Addr)> {
         subnet,
         gateway,
         vni,
+        encrypted: network.options.contains_key(ENCRYPTED),
     };
     Ok((etcd, overlay, local))
 }
@@ -174,6 +188,7 @@ pub fn join(
     let programmed = overlay::endpoints(&etcd, &overlay)
         .map_err(AttachError::from)
         .and_then(|all| {
+            secure(&etcd, &overlay, local, &all)?;
             let mut netlink = Netlink::open()?;
             vxlan::set_up(&mut netlink, &overlay, local, &all).map_err(AttachError::from)
         });
@@ -210,6 +225,9 @@ pub fn leave(network: &Network, container_id: &str, ip: Ipv4Addr) -> Vec<String>
             network.name
         ));
     }
+    if network.endpoints.is_empty() && overlay.encrypted {
+        errors.extend(unsecure_all(&overlay, local));
+    }
     if network.endpoints.is_empty()
         && let Err(e) = Netlink::open().and_then(|mut n| vxlan::tear_down(&mut n, &overlay))
     {
@@ -221,6 +239,60 @@ pub fn leave(network: &Network, container_id: &str, ip: Ipv4Addr) -> Vec<String>
     errors
 }
 // ANCHOR_END: leave
+
+// ANCHOR: secure
+/// On an encrypted network, IPsec between this host and every host of `endpoints`, with the
+/// cluster's key (see [`crate::xfrm`]). Idempotent.
+pub fn secure(
+    etcd: &Etcd,
+    overlay: &OverlayNetwork,
+    local: Ipv4Addr,
+    endpoints: &[Endpoint],
+) -> Result<()> {
+    if !overlay.encrypted {
+        return Ok(());
+    }
+    let key = overlay::ipsec_key(etcd)?.ok_or_else(|| AttachError::NoKey(overlay.name.clone()))?;
+    let mut hosts: Vec<Ipv4Addr> = endpoints.iter().map(|e| e.host).collect();
+    hosts.sort();
+    hosts.dedup();
+    for host in hosts.into_iter().filter(|h| *h != local) {
+        crate::xfrm::secure(local, host, &key)?;
+    }
+    Ok(())
+}
+
+/// The IPsec of the hosts this host's VXLAN device of `overlay` still sends to, removed: what
+/// the last local container leaving does, unless another encrypted network still needs it.
+pub fn unsecure_all(overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
+    let others = std::fs::read_dir("/sys/class/net")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .any(|name| name.starts_with("skvx-") && name != vxlan::vxlan_name(overlay.vni))
+        })
+        .unwrap_or(false);
+    if others {
+        return Vec::new();
+    }
+    let hosts = Netlink::open()
+        .and_then(|mut n| n.fdb_entries(&vxlan::vxlan_name(overlay.vni)))
+        .map(|entries| {
+            entries
+                .into_iter()
+                .map(|(_, host)| host)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut errors = Vec::new();
+    for host in hosts {
+        if let Err(e) = crate::xfrm::unsecure(local, host) {
+            errors.push(e.to_string());
+        }
+    }
+    errors
+}
+// ANCHOR_END: secure
 
 #[cfg(test)]
 mod tests {
@@ -234,6 +306,7 @@ mod tests {
             subnet: crate::ipam::Subnet::parse("10.216.5.0/24").expect("subnet"),
             gateway: Ipv4Addr::new(10, 216, 5, 1),
             vni: 421_601,
+            encrypted: true,
         };
         let local = mirror(
             &network,

@@ -69,11 +69,26 @@ impl ClusterArgs {
 }
 
 /// `network create -d overlay [--subnet CIDR] NAME`: prints the new network's id.
-pub fn create(cluster: &ClusterArgs, name: &str, subnet: Option<&str>) -> anyhow::Result<String> {
+pub fn create(
+    cluster: &ClusterArgs,
+    name: &str,
+    subnet: Option<&str>,
+    encrypted: bool,
+) -> anyhow::Result<String> {
     let store = cluster.required()?;
     let subnet = subnet.map(Subnet::parse).transpose()?;
     let id = crate::store::random_id()?;
-    let network = overlay::create_network(&store, name, subnet, &id)?;
+    if encrypted {
+        // The cluster's IPsec key, made once: random bytes from the kernel.
+        let mut key = [0u8; crate::xfrm::KEY_LEN];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
+        store.create(overlay::IPSEC_KEY, hex::encode(key).as_bytes())?;
+    }
+    let mut network = overlay::create_network(&store, name, subnet, &id)?;
+    if encrypted {
+        network.encrypted = true;
+        overlay::update_network(&store, &network)?;
+    }
     Ok(network.id)
 }
 
@@ -136,8 +151,15 @@ fn view(network: &OverlayNetwork, endpoints: &[overlay::Endpoint]) -> serde_json
             }],
         },
         "Containers": containers,
-        "Options": {
-            "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+        "Options": if network.encrypted {
+            serde_json::json!({
+                "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+                "encrypted": "",
+            })
+        } else {
+            serde_json::json!({
+                "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+            })
         },
     })
 }
