@@ -150,6 +150,18 @@ pub fn create_network(
     subnet: Option<Subnet>,
     id: &str,
 ) -> Result<OverlayNetwork> {
+    create_network_with(etcd, name, subnet, id, false)
+}
+
+/// [`create_network`], `encrypted` or not (`--opt encrypted`): the record says so from its
+/// first write, so no container can join it unencrypted.
+pub fn create_network_with(
+    etcd: &Etcd,
+    name: &str,
+    subnet: Option<Subnet>,
+    id: &str,
+    encrypted: bool,
+) -> Result<OverlayNetwork> {
     if etcd.get(&key(&["networks", name]))?.is_some() {
         return Err(OverlayError::Exists(name.to_owned()));
     }
@@ -161,7 +173,7 @@ pub fn create_network(
             subnet,
             gateway: subnet.gateway(),
             vni,
-            encrypted: false,
+            encrypted,
         };
         if etcd.create(&key(&["networks", name]), &encode(&network))? {
             Ok(network)
@@ -231,12 +243,6 @@ pub fn ipsec_key(etcd: &Etcd) -> Result<Option<[u8; crate::xfrm::KEY_LEN]>> {
         .get(IPSEC_KEY)?
         .and_then(|hex| hex::decode(hex).ok())
         .and_then(|bytes| bytes.try_into().ok()))
-}
-
-/// Writes `network`'s record again (after `create_network`, with its options).
-pub fn update_network(etcd: &Etcd, network: &OverlayNetwork) -> Result<()> {
-    etcd.put(&key(&["networks", &network.name]), &encode(network))?;
-    Ok(())
 }
 
 /// Every overlay network in the store, by name.

@@ -114,8 +114,11 @@ fn sync(
         eprintln!("overlay agent: sync the data path: {e}");
     }
     if overlay.encrypted {
+        // Kept while any network here still sends to that host: removing the policy would let
+        // that network's traffic out in clear.
+        let in_use = crate::overlay_attach::hosts_in_use(None);
         for host in before {
-            if !endpoints.iter().any(|e| e.host == host)
+            if !in_use.contains(&host)
                 && let Err(e) = crate::xfrm::unsecure(local, host)
             {
                 eprintln!("overlay agent: IPsec: {e}");

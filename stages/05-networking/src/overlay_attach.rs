@@ -262,21 +262,35 @@ pub fn secure(
     Ok(())
 }
 
-/// The IPsec of the hosts this host's VXLAN device of `overlay` still sends to, removed: what
-/// the last local container leaving does, unless another encrypted network still needs it.
-pub fn unsecure_all(overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
-    let others = std::fs::read_dir("/sys/class/net")
+/// The hosts that the VXLAN devices of this host send to, all but `except`'s: a pair of hosts
+/// keeps its IPsec while any overlay network still has an endpoint on the other one.
+pub fn hosts_in_use(except: Option<&str>) -> Vec<Ipv4Addr> {
+    let devices: Vec<String> = std::fs::read_dir("/sys/class/net")
         .map(|dir| {
             dir.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .any(|name| name.starts_with("skvx-") && name != vxlan::vxlan_name(overlay.vni))
+                .filter(|name| name.starts_with("skvx-") && Some(name.as_str()) != except)
+                .collect()
         })
-        .unwrap_or(false);
-    if others {
+        .unwrap_or_default();
+    let Ok(mut netlink) = Netlink::open() else {
         return Vec::new();
-    }
-    let hosts = Netlink::open()
-        .and_then(|mut n| n.fdb_entries(&vxlan::vxlan_name(overlay.vni)))
+    };
+    devices
+        .iter()
+        .filter_map(|device| netlink.fdb_entries(device).ok())
+        .flatten()
+        .map(|(_, host)| host)
+        .collect()
+}
+
+/// The IPsec of the hosts this host's VXLAN device of `overlay` sends to, removed, but for
+/// hosts another network still sends to: what the last local container leaving does.
+pub fn unsecure_all(overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
+    let device = vxlan::vxlan_name(overlay.vni);
+    let in_use = hosts_in_use(Some(&device));
+    let mut hosts = Netlink::open()
+        .and_then(|mut n| n.fdb_entries(&device))
         .map(|entries| {
             entries
                 .into_iter()
@@ -284,8 +298,10 @@ pub fn unsecure_all(overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
+    hosts.sort();
+    hosts.dedup();
     let mut errors = Vec::new();
-    for host in hosts {
+    for host in hosts.into_iter().filter(|h| !in_use.contains(h)) {
         if let Err(e) = crate::xfrm::unsecure(local, host) {
             errors.push(e.to_string());
         }

@@ -84,11 +84,7 @@ pub fn create(
         std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
         store.create(overlay::IPSEC_KEY, hex::encode(key).as_bytes())?;
     }
-    let mut network = overlay::create_network(&store, name, subnet, &id)?;
-    if encrypted {
-        network.encrypted = true;
-        overlay::update_network(&store, &network)?;
-    }
+    let network = overlay::create_network_with(&store, name, subnet, &id, encrypted)?;
     Ok(network.id)
 }
 
