@@ -35,6 +35,11 @@ pub struct NetworkArgs {
     #[arg(long = "network-alias", value_name = "ALIAS")]
     #[serde(default)]
     pub network_alias: Vec<String>,
+
+    /// The cluster store, for overlay networks
+    #[command(flatten)]
+    #[serde(default)]
+    pub cluster: crate::overlay_cli::ClusterArgs,
 }
 // ANCHOR_END: args
 
@@ -229,7 +234,34 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         Choice::Attach(name) => {
             // A network that does not exist is bad input: refused now, before anything exists
             // (the default bridge is made on first use).
-            let network = store::inspect(&args.run.namespaces.root, name)?;
+            let network = match store::inspect(&args.run.namespaces.root, name) {
+                Err(store::StoreError::NotFound { .. })
+                    if args.network.cluster.cluster_store.is_some() =>
+                {
+                    // Maybe an overlay network of the cluster store: asked now, so a missing
+                    // one or an unreachable store is a clear error before anything exists.
+                    let etcd = args.network.cluster.required()?;
+                    let overlay = crate::overlay::network(&etcd, name)?
+                        .ok_or_else(|| store::StoreError::NotFound { name: name.clone() })?;
+                    if args.network.cluster.advertise_addr.is_none() {
+                        bail!(crate::overlay_attach::AttachError::NoAdvertise(
+                            overlay.name
+                        ));
+                    }
+                    if ip.is_some() || ip6.is_some() || !ports.is_empty() {
+                        bail!(
+                            "a container on overlay network {name} takes its address from the cluster store and publishes no ports: leave out --ip, --ip6 and -p"
+                        );
+                    }
+                    return attach(
+                        args,
+                        id,
+                        Choice::Attach(name.clone()),
+                        NetworkMode::Other(name.clone()),
+                    );
+                }
+                other => other?,
+            };
             // Docker's rule: the default bridge's addresses are the engine's to hand out.
             if (ip.is_some() || ip6.is_some()) && network.is_default() {
                 bail!("user specified IP address is supported on user defined networks only");
@@ -246,6 +278,26 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     if let Some(name) = &args.network.name {
         store::check_container_name(name)?;
     }
+    attach(args, id, choice, mode)
+}
+
+/// Stage 04's container in network mode `mode`, with the network feature when `choice`
+/// attaches it.
+fn attach(
+    args: &RunArgs,
+    id: ContainerId,
+    choice: Choice,
+    mode: NetworkMode,
+) -> anyhow::Result<images::cli::PreparedRun> {
+    let ports = args.network.ports()?;
+    let parse_ip = |text: &Option<String>| text.as_deref().map(crate::ipam::parse_ip).transpose();
+    let ip = parse_ip(&args.network.ip)?;
+    let ip6 = args
+        .network
+        .ip6
+        .as_deref()
+        .map(crate::ipam::parse_ip6)
+        .transpose()?;
     let mut prepared = images::cli::prepare_run(&args.run, id, &mode)?;
     if let Choice::Attach(network) = choice {
         let container = &prepared.container;
@@ -255,6 +307,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             ports,
             aliases: args.network.network_alias.clone(),
             dns: args.run.namespaces.etc_options()?.dns,
+            cluster: args.network.cluster.cluster()?,
             ..Attachment::first(
                 args.run.namespaces.root.clone(),
                 network,
@@ -493,8 +546,23 @@ impl NetworkCommand {
             if subnet.len() > 1 || ipv6 {
                 bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
             }
-            let id =
-                crate::overlay_cli::create(&cluster, &name, subnet.first().map(String::as_str))?;
+            // `--opt encrypted` (Docker writes it without a value).
+            let mut encrypted = false;
+            for item in &opt {
+                match item.as_str() {
+                    "encrypted" | "encrypted=true" => encrypted = true,
+                    "encrypted=false" => encrypted = false,
+                    other => bail!(
+                        "unknown --opt {other:?} for an overlay network: skiff knows encrypted"
+                    ),
+                }
+            }
+            let id = crate::overlay_cli::create(
+                &cluster,
+                &name,
+                subnet.first().map(String::as_str),
+                encrypted,
+            )?;
             return Ok(id);
         }
         let driver = match driver.as_str() {
@@ -639,7 +707,11 @@ impl NetworkCommand {
                 filter,
                 format,
             } => {
-                let networks = filtered(&root.root, &filter)?;
+                let mut networks = filtered(&root.root, &filter)?;
+                // A local mirror of an overlay network is listed once, as the store's.
+                if cluster.cluster_store.is_some() && filter.is_empty() {
+                    networks.retain(|n| n.driver != Driver::Overlay);
+                }
                 // An unreachable cluster store never hides the local networks.
                 let overlays = if filter.is_empty() {
                     crate::overlay_cli::ls_rows(&cluster).unwrap_or_else(|e| {
@@ -683,6 +755,16 @@ impl NetworkCommand {
                 let mut failed = false;
                 for name in &networks {
                     match store::inspect(&root.root, name) {
+                        // A local mirror of an overlay network: the store's view has every host.
+                        Ok(network)
+                            if network.driver == Driver::Overlay
+                                && cluster.cluster_store.is_some() =>
+                        {
+                            match crate::overlay_cli::inspect(&cluster, &network.name)? {
+                                Some(view) => global.push(view),
+                                None => found.push(network),
+                            }
+                        }
                         Ok(network) => found.push(network),
                         Err(e) => {
                             if let Some(view) = crate::overlay_cli::inspect(&cluster, name)? {

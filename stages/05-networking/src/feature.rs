@@ -63,6 +63,8 @@ pub struct Attachment {
     /// `--dns`: the container's own nameservers. On a user network they sit behind the
     /// network's DNS server, which forwards the container's other questions to them.
     pub dns: Vec<IpAddr>,
+    /// The cluster store, where a network this host does not have may be an overlay network.
+    pub cluster: Option<crate::overlay_attach::Cluster>,
 }
 
 impl Attachment {
@@ -90,6 +92,7 @@ impl Attachment {
             default_route: true,
             aliases: Vec::new(),
             dns: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -182,6 +185,39 @@ fn enable_ipv6(link: &str) -> Result<(), FeatureError> {
 }
 // ANCHOR_END: enable_ipv6
 
+// ANCHOR: overlay_address
+/// When `want` names an overlay network (the local mirror, or, with a cluster store, one of
+/// the store's, mirrored now): the container's endpoint in the store, and the data path on this
+/// host. `None` for every other network.
+fn overlay_address(want: &Attachment) -> Result<Option<(Network, Ipv4Addr)>, FeatureError> {
+    let attaching = || fail(format!("join overlay network {}", want.network));
+    let local = match (store::inspect(&want.root, &want.network), &want.cluster) {
+        (Ok(local), _) if local.driver == Driver::Overlay => local,
+        (Err(store::StoreError::NotFound { .. }), Some(cluster)) => {
+            match crate::overlay_attach::adopt(&want.root, &want.network, cluster) {
+                Ok(Some(local)) => local,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(attaching()(e.into())),
+            }
+        }
+        _ => return Ok(None),
+    };
+    match crate::overlay_attach::join(
+        &want.root,
+        &local,
+        &want.container_id,
+        (&want.name, &want.aliases),
+    ) {
+        Ok(endpoint) => Ok(Some((local, endpoint.ip))),
+        Err(e) => {
+            // The mirror goes again if no local container is on it.
+            let _ = store::leave(&want.root, &local.id, &want.container_id);
+            Err(attaching()(e.into()))
+        }
+    }
+}
+// ANCHOR_END: overlay_address
+
 impl Feature for NetworkFeature {
     fn name(&self) -> &'static str {
         "network"
@@ -196,16 +232,31 @@ impl Feature for NetworkFeature {
         // Joining and making sure the bridge exists are one step for the containers around: the
         // last container of the default network removes its bridge under the same lock.
         let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-        let (network, endpoint) = store::join_with(
+        // ANCHOR: overlay
+        // An overlay network: its address comes from the cluster store, then the local record
+        // takes it as `--ip` would.
+        let overlay = overlay_address(want)?;
+        let joined = store::join_with(
             &want.root,
             &want.network,
             &want.container_id,
             (&want.name, &want.hostname),
             &want.hosts_file,
-            want.ip,
+            overlay.as_ref().map_or(want.ip, |(_, ip)| Some(*ip)),
             want.ip6,
-        )
-        .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
+        );
+        // ANCHOR_END: overlay
+        let (network, endpoint) = match (joined, overlay) {
+            (Ok(joined), _) => joined,
+            (Err(e), Some((local, ip))) => {
+                let now = store::leave(&want.root, &local.id, &want.container_id).unwrap_or(local);
+                let _ = crate::overlay_attach::leave(&now, &want.container_id, ip);
+                return Err(fail(format!("join network {}", want.network))(e.into()));
+            }
+            (Err(e), None) => {
+                return Err(fail(format!("join network {}", want.network))(e.into()));
+            }
+        };
         let network = store::annotate(
             &want.root,
             &network.id,
@@ -348,6 +399,8 @@ fn plug(
     };
     // Inside the container's namespace, from a thread that joined it.
     let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
+    // An overlay network has no way out of it: no default route through it.
+    let default_route = default_route && network.driver != Driver::Overlay;
     let mtu = network.mtu();
     // An ipvlan link has its parent's MAC address, and no other: the kernel refuses to set one.
     let own_mac = network.driver != Driver::Ipvlan;
@@ -478,6 +531,13 @@ pub fn disconnect_running(
             .map_err(|e| format!("delete {}: {e}", endpoint.host_link)),
     };
     errors.extend(link.err());
+    if net.driver == Driver::Overlay {
+        errors.extend(crate::overlay_attach::leave(
+            &net,
+            container_id,
+            endpoint.ip,
+        ));
+    }
     if let Err(e) = crate::hosts::rewrite(root, &net) {
         errors.push(format!("rewrite /etc/hosts of network {}: {e}", net.name));
     }
@@ -589,15 +649,23 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     for (network, endpoint) in left {
         // Deleting the host end deletes the pair; when the namespace died first, the kernel
         // has already deleted both, and deleting is a no-op. It waits for every CPU to let go
-        // of the device, as deleting the bridge does: put off with it when asked.
-        if network.driver == Driver::Bridge {
-            if defer {
-                links.push(endpoint.host_link.clone());
-            } else if let Err(e) =
-                Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
-            {
-                errors.push(format!("delete {}: {e}", endpoint.host_link));
-            }
+        // of the device, as deleting the bridge does: on a bridge network, put off with it when
+        // asked (an overlay network's goes now, before its data path may go below).
+        if defer && network.driver == Driver::Bridge {
+            links.push(endpoint.host_link.clone());
+        } else if matches!(network.driver, Driver::Bridge | Driver::Overlay)
+            && let Err(e) = Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
+        {
+            errors.push(format!("delete {}: {e}", endpoint.host_link));
+        }
+        // An overlay network's endpoint leaves the store too, and the last one here takes the
+        // data path with it.
+        if network.driver == Driver::Overlay {
+            errors.extend(crate::overlay_attach::leave(
+                &network,
+                &endpoint.container_id,
+                endpoint.ip,
+            ));
         }
         if let Err(e) = crate::hosts::rewrite(root, &network) {
             errors.push(format!(

@@ -350,6 +350,9 @@ pub enum Driver {
     Host,
     /// The pseudo-network `none`: loopback only.
     Null,
+    /// This host's part of an overlay network of the cluster store: a local record (a mirror of
+    /// the store's, kept while a local container is on it) for the containers of this host.
+    Overlay,
 }
 
 impl Driver {
@@ -375,6 +378,7 @@ impl Driver {
             Driver::Ipvlan => "ipvlan",
             Driver::Host => "host",
             Driver::Null => "null",
+            Driver::Overlay => "overlay",
         }
     }
 }
@@ -497,6 +501,12 @@ impl Network {
     /// The MTU `-o com.docker.network.driver.mtu` asked for, if any.
     pub fn mtu(&self) -> Option<u32> {
         self.options.get(MTU).and_then(|m| m.parse().ok())
+    }
+
+    /// Whether its record goes with its last container: the default network's (written again
+    /// on next use) and an overlay network's local mirror (its record is the cluster store's).
+    pub fn goes_when_empty(&self) -> bool {
+        self.is_default() || self.driver == Driver::Overlay
     }
 
     /// Whether this is the default network `bridge`.
@@ -917,6 +927,11 @@ pub fn create(root: &Path, options: CreateOptions) -> Result<Network> {
     match driver {
         Driver::Host => return Err(StoreError::SingleInstance { driver: "host" }),
         Driver::Null => return Err(StoreError::SingleInstance { driver: "null" }),
+        Driver::Overlay => {
+            return Err(StoreError::UnknownDriver {
+                driver: "overlay".to_string(),
+            });
+        }
         Driver::Bridge if parent.is_some() => return Err(StoreError::ParentNotMacvlan),
         Driver::Macvlan | Driver::Ipvlan => check_parent(parent.as_deref())?,
         Driver::Bridge => {}
@@ -1212,7 +1227,7 @@ pub fn join_with(
         found
             if !matches!(
                 found.driver,
-                Driver::Bridge | Driver::Macvlan | Driver::Ipvlan
+                Driver::Bridge | Driver::Macvlan | Driver::Ipvlan | Driver::Overlay
             ) =>
         {
             return Err(StoreError::NotConnectable {
@@ -1298,6 +1313,18 @@ pub fn join_with(
 }
 // ANCHOR_END: join
 
+/// Writes `network`, a local mirror of an overlay network, unless a network of that name is
+/// here already; returns the one the store holds afterwards.
+pub fn adopt(root: &Path, network: Network) -> Result<Network> {
+    let locked = lock(root)?;
+    let networks = with_predefined(&locked.root(), locked.read_all()?);
+    if let Some(found) = networks.iter().find(|n| n.name == network.name) {
+        return Ok(found.clone());
+    }
+    locked.write(&network)?;
+    Ok(network)
+}
+
 /// Detaches container `container_id` from `network`, releasing its address. Leaving a network
 /// one is not on is not an error. When the last container leaves the default network its
 /// record is deleted (the caller may then take down `skiff0`); it comes back on next use.
@@ -1307,7 +1334,7 @@ pub fn leave(root: &Path, network: &str, container_id: &str) -> Result<Network> 
     let mut net = find(&networks, network)?.clone();
     let before = net.endpoints.len();
     net.endpoints.retain(|e| e.container_id != container_id);
-    if net.is_default() && net.endpoints.is_empty() {
+    if net.goes_when_empty() && net.endpoints.is_empty() {
         locked.delete(&net)?;
     } else if net.endpoints.len() != before {
         locked.write_endpoints(&net)?;
@@ -1329,7 +1356,7 @@ pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoi
             continue;
         };
         let endpoint = net.endpoints.remove(position);
-        if net.is_default() && net.endpoints.is_empty() {
+        if net.goes_when_empty() && net.endpoints.is_empty() {
             locked.delete(&net)?;
         } else {
             locked.write_endpoints(&net)?;

@@ -177,6 +177,11 @@ pub fn connect(service: &Service, conn: &mut Conn, request: &Request, key: &str)
         alias: super::create::strings(&endpoint["Aliases"]),
         network: key.to_string(),
         container: container.to_string(),
+        // The service's own cluster store, as the CLI reads it from its environment.
+        cluster: networking::overlay_cli::ClusterArgs {
+            cluster_store: std::env::var("SKIFF_CLUSTER_STORE").ok(),
+            advertise_addr: std::env::var("SKIFF_ADVERTISE_ADDR").ok(),
+        },
     };
     crate::connect::connect(&args).map_err(|e| endpoint_error(&e))?;
     super::empty(conn, request, 200)
