@@ -35,6 +35,11 @@ pub struct NetworkArgs {
     #[arg(long = "network-alias", value_name = "ALIAS")]
     #[serde(default)]
     pub network_alias: Vec<String>,
+
+    /// The cluster store, for overlay networks
+    #[command(flatten)]
+    #[serde(default)]
+    pub cluster: crate::overlay_cli::ClusterArgs,
 }
 // ANCHOR_END: args
 
@@ -229,7 +234,34 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
         Choice::Attach(name) => {
             // A network that does not exist is bad input: refused now, before anything exists
             // (the default bridge is made on first use).
-            let network = store::inspect(&args.run.namespaces.root, name)?;
+            let network = match store::inspect(&args.run.namespaces.root, name) {
+                Err(store::StoreError::NotFound { .. })
+                    if args.network.cluster.cluster_store.is_some() =>
+                {
+                    // Maybe an overlay network of the cluster store: asked now, so a missing
+                    // one or an unreachable store is a clear error before anything exists.
+                    let etcd = args.network.cluster.required()?;
+                    let overlay = crate::overlay::network(&etcd, name)?
+                        .ok_or_else(|| store::StoreError::NotFound { name: name.clone() })?;
+                    if args.network.cluster.advertise_addr.is_none() {
+                        bail!(crate::overlay_attach::AttachError::NoAdvertise(
+                            overlay.name
+                        ));
+                    }
+                    if ip.is_some() || ip6.is_some() || !ports.is_empty() {
+                        bail!(
+                            "a container on overlay network {name} takes its address from the cluster store and publishes no ports: leave out --ip, --ip6 and -p"
+                        );
+                    }
+                    return attach(
+                        args,
+                        id,
+                        Choice::Attach(name.clone()),
+                        NetworkMode::Other(name.clone()),
+                    );
+                }
+                other => other?,
+            };
             // Docker's rule: the default bridge's addresses are the engine's to hand out.
             if (ip.is_some() || ip6.is_some()) && network.is_default() {
                 bail!("user specified IP address is supported on user defined networks only");
@@ -246,6 +278,26 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     if let Some(name) = &args.network.name {
         store::check_container_name(name)?;
     }
+    attach(args, id, choice, mode)
+}
+
+/// Stage 04's container in network mode `mode`, with the network feature when `choice`
+/// attaches it.
+fn attach(
+    args: &RunArgs,
+    id: ContainerId,
+    choice: Choice,
+    mode: NetworkMode,
+) -> anyhow::Result<images::cli::PreparedRun> {
+    let ports = args.network.ports()?;
+    let parse_ip = |text: &Option<String>| text.as_deref().map(crate::ipam::parse_ip).transpose();
+    let ip = parse_ip(&args.network.ip)?;
+    let ip6 = args
+        .network
+        .ip6
+        .as_deref()
+        .map(crate::ipam::parse_ip6)
+        .transpose()?;
     let mut prepared = images::cli::prepare_run(&args.run, id, &mode)?;
     if let Choice::Attach(network) = choice {
         let container = &prepared.container;
@@ -255,6 +307,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             ports,
             aliases: args.network.network_alias.clone(),
             dns: args.run.namespaces.etc_options()?.dns,
+            cluster: args.network.cluster.cluster()?,
             ..Attachment::first(
                 args.run.namespaces.root.clone(),
                 network,
@@ -467,166 +520,184 @@ fn bool_option(key: &str, value: &str) -> anyhow::Result<String> {
 }
 
 impl NetworkCommand {
+    // ANCHOR: create_network
+    /// `network create` without its printing: makes the network `self` (a
+    /// [`NetworkCommand::Create`]) describes and returns its id. The Engine API's
+    /// `POST /networks/create` (stage 07) is this too.
+    pub fn create_network(self) -> anyhow::Result<String> {
+        let NetworkCommand::Create {
+            root,
+            cluster,
+            driver,
+            subnet,
+            ipv6,
+            gateway,
+            ip_range,
+            aux_address,
+            opt,
+            internal,
+            label,
+            name,
+        } = self
+        else {
+            bail!("create_network needs a NetworkCommand::Create");
+        };
+        if driver == "overlay" {
+            if subnet.len() > 1 || ipv6 {
+                bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
+            }
+            // `--opt encrypted` (Docker writes it without a value).
+            let mut encrypted = false;
+            for item in &opt {
+                match item.as_str() {
+                    "encrypted" | "encrypted=true" => encrypted = true,
+                    "encrypted=false" => encrypted = false,
+                    other => bail!(
+                        "unknown --opt {other:?} for an overlay network: skiff knows encrypted"
+                    ),
+                }
+            }
+            let id = crate::overlay_cli::create(
+                &cluster,
+                &name,
+                subnet.first().map(String::as_str),
+                encrypted,
+            )?;
+            return Ok(id);
+        }
+        let driver = match driver.as_str() {
+            "bridge" => Driver::Bridge,
+            "macvlan" => Driver::Macvlan,
+            "ipvlan" => Driver::Ipvlan,
+            other => {
+                bail!("unknown network driver {other:?}: use bridge, macvlan, ipvlan or overlay")
+            }
+        };
+        let mut parent = None;
+        let mut options = std::collections::BTreeMap::new();
+        for (key, value) in key_values(&opt, "--opt")? {
+            match key.as_str() {
+                "parent" => parent = Some(value),
+                store::ENABLE_ICC if driver == Driver::Bridge => {
+                    options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
+                }
+                store::MACVLAN_MODE if driver == Driver::Macvlan => {
+                    store::macvlan_mode(Some(&value))?;
+                    options.insert(key, value);
+                }
+                store::IPVLAN_MODE if driver == Driver::Ipvlan => {
+                    store::ipvlan_mode(Some(&value))?;
+                    options.insert(key, value);
+                }
+                store::BRIDGE_NAME if driver == Driver::Bridge => {
+                    let ok = (1..=store::IFNAME_MAX).contains(&value.len())
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                    if !ok {
+                        bail!(
+                            "invalid --opt {key}={value}: a link name is 1 to {} letters, digits, '_', '.' or '-'",
+                            store::IFNAME_MAX
+                        );
+                    }
+                    if crate::netlink::Netlink::open()?
+                        .link_index(&value)?
+                        .is_some()
+                    {
+                        bail!("bridge name {value} is in use by a link of this host: pick another");
+                    }
+                    options.insert(key, value);
+                }
+                store::MTU => {
+                    if !value
+                        .parse::<u32>()
+                        .is_ok_and(|m| (68..=65535).contains(&m))
+                    {
+                        bail!("invalid --opt {key}={value}: an MTU is a number from 68 to 65535");
+                    }
+                    options.insert(key, value);
+                }
+                _ => bail!(
+                    "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan); {}=true|false and {}=NAME (for bridge); {}=N",
+                    store::MACVLAN_MODE,
+                    store::ENABLE_ICC,
+                    store::BRIDGE_NAME,
+                    store::MTU
+                ),
+            }
+        }
+        // ANCHOR: subnets
+        // Docker's way: --subnet once per family; the one with a ':' is IPv6.
+        let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
+            subnet.iter().partition(|s| s.contains(':'));
+        if subnet4.len() > 1 || subnet6.len() > 1 {
+            bail!(
+                "--subnet: give at most one IPv4 and one IPv6 subnet (skiff has one subnet per family)"
+            );
+        }
+        let subnet6 = subnet6
+            .first()
+            .map(|s| crate::ipam::Subnet6::parse(s))
+            .transpose()?;
+        let subnet = subnet4.first().map(|s| s.as_str());
+        // ANCHOR_END: subnets
+        let _host = store::host_lock()?;
+        // A VLAN parent that does not exist yet is made now, and unmade if the network
+        // cannot be.
+        let mut made_parent = None;
+        if matches!(driver, Driver::Macvlan | Driver::Ipvlan)
+            && let Some(name) = &parent
+            && crate::feature::create_vlan_parent(name).map_err(anyhow::Error::msg)?
+        {
+            options.insert(store::PARENT_CREATED.to_string(), "true".to_string());
+            made_parent = Some(name.clone());
+        }
+        let created = store::create(
+            &root.root,
+            CreateOptions {
+                name,
+                driver,
+                subnet: subnet.map(crate::ipam::Subnet::parse).transpose()?,
+                gateway: gateway.as_deref().map(crate::ipam::parse_ip).transpose()?,
+                parent,
+                internal,
+                labels: key_values(&label, "--label")?.into_iter().collect(),
+                options,
+                ipam: store::IpamExtras {
+                    ip_range: ip_range
+                        .as_deref()
+                        .map(crate::ipam::Subnet::parse)
+                        .transpose()?,
+                    aux_addresses: key_values(&aux_address, "--aux-address")?
+                        .into_iter()
+                        .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
+                        .collect::<anyhow::Result<_>>()?,
+                },
+                enable_ipv6: ipv6,
+                subnet6,
+            },
+        );
+        let network = match created {
+            Ok(network) => network,
+            Err(e) => {
+                if let Some(name) = made_parent
+                    && let Err(undo) =
+                        crate::netlink::Netlink::open().and_then(|mut n| n.delete_link(&name))
+                {
+                    eprintln!("networking: warning: delete VLAN link {name}: {undo}");
+                }
+                return Err(e.into());
+            }
+        };
+        Ok(network.id)
+    }
+    // ANCHOR_END: create_network
+
     /// Runs the command; returns the exit code.
     pub fn execute(self) -> anyhow::Result<i32> {
         match self {
-            NetworkCommand::Create {
-                root,
-                cluster,
-                driver,
-                subnet,
-                ipv6,
-                gateway,
-                ip_range,
-                aux_address,
-                opt,
-                internal,
-                label,
-                name,
-            } => {
-                if driver == "overlay" {
-                    if subnet.len() > 1 || ipv6 {
-                        bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
-                    }
-                    let id = crate::overlay_cli::create(
-                        &cluster,
-                        &name,
-                        subnet.first().map(String::as_str),
-                    )?;
-                    println!("{id}");
-                    return Ok(0);
-                }
-                let driver = match driver.as_str() {
-                    "bridge" => Driver::Bridge,
-                    "macvlan" => Driver::Macvlan,
-                    "ipvlan" => Driver::Ipvlan,
-                    other => {
-                        bail!(
-                            "unknown network driver {other:?}: use bridge, macvlan, ipvlan or overlay"
-                        )
-                    }
-                };
-                let mut parent = None;
-                let mut options = std::collections::BTreeMap::new();
-                for (key, value) in key_values(&opt, "--opt")? {
-                    match key.as_str() {
-                        "parent" => parent = Some(value),
-                        store::ENABLE_ICC if driver == Driver::Bridge => {
-                            options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
-                        }
-                        store::MACVLAN_MODE if driver == Driver::Macvlan => {
-                            store::macvlan_mode(Some(&value))?;
-                            options.insert(key, value);
-                        }
-                        store::IPVLAN_MODE if driver == Driver::Ipvlan => {
-                            store::ipvlan_mode(Some(&value))?;
-                            options.insert(key, value);
-                        }
-                        store::BRIDGE_NAME if driver == Driver::Bridge => {
-                            let ok = (1..=store::IFNAME_MAX).contains(&value.len())
-                                && value
-                                    .bytes()
-                                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-                            if !ok {
-                                bail!(
-                                    "invalid --opt {key}={value}: a link name is 1 to {} letters, digits, '_', '.' or '-'",
-                                    store::IFNAME_MAX
-                                );
-                            }
-                            if crate::netlink::Netlink::open()?
-                                .link_index(&value)?
-                                .is_some()
-                            {
-                                bail!(
-                                    "bridge name {value} is in use by a link of this host: pick another"
-                                );
-                            }
-                            options.insert(key, value);
-                        }
-                        store::MTU => {
-                            if !value
-                                .parse::<u32>()
-                                .is_ok_and(|m| (68..=65535).contains(&m))
-                            {
-                                bail!(
-                                    "invalid --opt {key}={value}: an MTU is a number from 68 to 65535"
-                                );
-                            }
-                            options.insert(key, value);
-                        }
-                        _ => bail!(
-                            "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan); {}=true|false and {}=NAME (for bridge); {}=N",
-                            store::MACVLAN_MODE,
-                            store::ENABLE_ICC,
-                            store::BRIDGE_NAME,
-                            store::MTU
-                        ),
-                    }
-                }
-                // ANCHOR: subnets
-                // Docker's way: --subnet once per family; the one with a ':' is IPv6.
-                let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
-                    subnet.iter().partition(|s| s.contains(':'));
-                if subnet4.len() > 1 || subnet6.len() > 1 {
-                    bail!(
-                        "--subnet: give at most one IPv4 and one IPv6 subnet (skiff has one subnet per family)"
-                    );
-                }
-                let subnet6 = subnet6
-                    .first()
-                    .map(|s| crate::ipam::Subnet6::parse(s))
-                    .transpose()?;
-                let subnet = subnet4.first().map(|s| s.as_str());
-                // ANCHOR_END: subnets
-                let _host = store::host_lock()?;
-                // A VLAN parent that does not exist yet is made now, and unmade if the network
-                // cannot be.
-                let mut made_parent = None;
-                if matches!(driver, Driver::Macvlan | Driver::Ipvlan)
-                    && let Some(name) = &parent
-                    && crate::feature::create_vlan_parent(name).map_err(anyhow::Error::msg)?
-                {
-                    options.insert(store::PARENT_CREATED.to_string(), "true".to_string());
-                    made_parent = Some(name.clone());
-                }
-                let created = store::create(
-                    &root.root,
-                    CreateOptions {
-                        name,
-                        driver,
-                        subnet: subnet.map(crate::ipam::Subnet::parse).transpose()?,
-                        gateway: gateway.as_deref().map(crate::ipam::parse_ip).transpose()?,
-                        parent,
-                        internal,
-                        labels: key_values(&label, "--label")?.into_iter().collect(),
-                        options,
-                        ipam: store::IpamExtras {
-                            ip_range: ip_range
-                                .as_deref()
-                                .map(crate::ipam::Subnet::parse)
-                                .transpose()?,
-                            aux_addresses: key_values(&aux_address, "--aux-address")?
-                                .into_iter()
-                                .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
-                                .collect::<anyhow::Result<_>>()?,
-                        },
-                        enable_ipv6: ipv6,
-                        subnet6,
-                    },
-                );
-                let network = match created {
-                    Ok(network) => network,
-                    Err(e) => {
-                        if let Some(name) = made_parent
-                            && let Err(undo) = crate::netlink::Netlink::open()
-                                .and_then(|mut n| n.delete_link(&name))
-                        {
-                            eprintln!("networking: warning: delete VLAN link {name}: {undo}");
-                        }
-                        return Err(e.into());
-                    }
-                };
-                println!("{}", network.id);
+            create @ NetworkCommand::Create { .. } => {
+                println!("{}", create.create_network()?);
                 Ok(0)
             }
             NetworkCommand::List {
@@ -636,7 +707,11 @@ impl NetworkCommand {
                 filter,
                 format,
             } => {
-                let networks = filtered(&root.root, &filter)?;
+                let mut networks = filtered(&root.root, &filter)?;
+                // A local mirror of an overlay network is listed once, as the store's.
+                if cluster.cluster_store.is_some() && filter.is_empty() {
+                    networks.retain(|n| n.driver != Driver::Overlay);
+                }
                 // An unreachable cluster store never hides the local networks.
                 let overlays = if filter.is_empty() {
                     crate::overlay_cli::ls_rows(&cluster).unwrap_or_else(|e| {
@@ -680,6 +755,16 @@ impl NetworkCommand {
                 let mut failed = false;
                 for name in &networks {
                     match store::inspect(&root.root, name) {
+                        // A local mirror of an overlay network: the store's view has every host.
+                        Ok(network)
+                            if network.driver == Driver::Overlay
+                                && cluster.cluster_store.is_some() =>
+                        {
+                            match crate::overlay_cli::inspect(&cluster, &network.name)? {
+                                Some(view) => global.push(view),
+                                None => found.push(network),
+                            }
+                        }
                         Ok(network) => found.push(network),
                         Err(e) => {
                             if let Some(view) = crate::overlay_cli::inspect(&cluster, name)? {

@@ -531,6 +531,10 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
     }));
     let host = Arc::new(upstreams());
     let turn = Arc::new(AtomicUsize::new(0));
+    // An overlay network's server is also its agent on this host: the watch, the lease, and
+    // the names of the containers on other hosts.
+    let remote =
+        (network.driver == Driver::Overlay).then(|| crate::overlay_agent::start(root, &network));
     {
         let (records, host, turn) = (records.clone(), host.clone(), turn.clone());
         std::thread::spawn(move || serve_tcp(&tcp, &records, &host, &turn));
@@ -544,10 +548,15 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
             r.refresh();
             r.view(asker, &host)
         };
-        let Some(view) = view else {
+        let Some(mut view) = view else {
             return Ok(());
         };
         let Ok((n, from)) = received else { continue };
+        if let Some(remote) = &remote {
+            view.zone = view
+                .zone
+                .and(&crate::overlay_agent::remote_names(&network, remote));
+        }
         let query = buf[..n].to_vec();
         match answer(&view.zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
             Reply::Answer(bytes) => {
@@ -630,7 +639,7 @@ fn open_lock(root: &Path, id: &str) -> std::io::Result<File> {
 
 /// Whether network `network` gets a DNS server: a user-defined bridge network.
 pub fn wanted(network: &Network) -> bool {
-    network.driver == Driver::Bridge && !network.is_default()
+    matches!(network.driver, Driver::Bridge | Driver::Overlay) && !network.is_default()
 }
 
 // ANCHOR: ensure
@@ -652,7 +661,7 @@ pub fn ensure_running(root: &Path, network: &Network) -> Result<(), String> {
         }
         return Err(format!("lock the DNS server's file: {error}"));
     }
-    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| format!("find skiff: {e}"))?;
+    let exe = chroot::launch::own_binary();
     let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("make a pipe: {e}"))?;
     let lock_fd = file.as_raw_fd();
@@ -723,6 +732,7 @@ pub fn stop(root: &Path, id: &str) -> Result<(), String> {
             Ok(_gone) => {
                 let _ = std::fs::remove_file(lock_path(root, id));
                 let _ = std::fs::remove_file(&pid_path);
+                let _ = std::fs::remove_file(crate::overlay_agent::lease_path(root, id));
                 return Ok(());
             }
             Err((back, _)) => file = back,

@@ -218,21 +218,22 @@ impl Etcd {
     // ANCHOR: create_under
     /// Creates `key` with `value`, and writes every `(key, value)` of `with`, only if `key` does
     /// not exist *and* `parent` does: one transaction, so a container's address and endpoint
-    /// appear together, and only on a network that is still there.
+    /// appear together, and only on a network that is still there. With `lease`, every key is
+    /// attached to it.
     pub fn create_under(
         &self,
         key: &str,
         value: &[u8],
         with: &[(&str, &[u8])],
         parent: &str,
+        lease: Option<i64>,
     ) -> Result<bool> {
         let key = b64(key.as_bytes());
-        let mut puts = vec![json!({ "request_put": { "key": key, "value": b64(value) } })];
-        puts.extend(
-            with.iter().map(
-                |(k, v)| json!({ "request_put": { "key": b64(k.as_bytes()), "value": b64(v) } }),
-            ),
-        );
+        let lease = lease.unwrap_or(0).to_string();
+        let put = |k: &str, v: &[u8]| json!({ "request_put": { "key": b64(k.as_bytes()), "value": b64(v), "lease": lease } });
+        let mut puts =
+            vec![json!({ "request_put": { "key": key, "value": b64(value), "lease": lease } })];
+        puts.extend(with.iter().map(|(k, v)| put(k, v)));
         let request = json!({
             "compare": [
                 { "target": "CREATE", "result": "EQUAL", "key": key, "create_revision": "0" },
@@ -289,6 +290,81 @@ impl Etcd {
         )?;
         Ok(count(&answer, "deleted"))
     }
+
+    // ANCHOR: lease
+    /// A lease of `ttl` seconds (`/v3/lease/grant`): keys put with it go when it expires, that
+    /// is when nobody has kept it alive for `ttl` seconds. Returns its id.
+    pub fn grant(&self, ttl: u64) -> Result<i64> {
+        let answer = self.call("/v3/lease/grant", &json!({ "TTL": ttl.to_string() }))?;
+        let id = count(&answer, "ID");
+        if id == 0 {
+            return Err(self.bad("/v3/lease/grant", format!("no lease id in {answer}")));
+        }
+        i64::try_from(id).map_err(|e| self.bad("/v3/lease/grant", e.to_string()))
+    }
+
+    /// Keeps lease `id` alive for another TTL (`/v3/lease/keepalive`). `false` when the lease
+    /// has expired already (its keys are gone).
+    pub fn keep_alive(&self, id: i64) -> Result<bool> {
+        let answer = self.call("/v3/lease/keepalive", &json!({ "ID": id.to_string() }))?;
+        let result = answer.get("result").unwrap_or(&answer);
+        Ok(count(result, "TTL") > 0)
+    }
+
+    /// Sets `key` to `value`, attached to lease `lease`: it goes when the lease expires.
+    pub fn put_leased(&self, key: &str, value: &[u8], lease: i64) -> Result<()> {
+        self.call(
+            "/v3/kv/put",
+            &json!({ "key": b64(key.as_bytes()), "value": b64(value), "lease": lease.to_string() }),
+        )?;
+        Ok(())
+    }
+    // ANCHOR_END: lease
+
+    // ANCHOR: watch
+    /// Watches every key starting with `prefix` (`/v3/watch`): calls `changed` once the watch
+    /// is set up and again for every batch of events, until the stream ends or `changed`
+    /// returns `false`. The answer is a stream of JSON objects, one per line, that stays open
+    /// for as long as etcd runs: a client of its own, with no overall time limit.
+    pub fn watch(&self, prefix: &str, mut changed: impl FnMut() -> bool) -> Result<()> {
+        const CALL: &str = "/v3/watch";
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(3)))
+            .build()
+            .new_agent();
+        let request = json!({ "create_request": {
+            "key": b64(prefix.as_bytes()),
+            "range_end": b64(&prefix_end(prefix)),
+        }});
+        let unreachable = |source| EtcdError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            call: CALL,
+            source,
+        };
+        let mut response = agent
+            .post(format!("{}{CALL}", self.endpoint))
+            .header("content-type", "application/json")
+            .send(request.to_string())
+            .map_err(unreachable)?;
+        let reader = std::io::BufReader::new(response.body_mut().as_reader());
+        for line in std::io::BufRead::lines(reader) {
+            let line = line.map_err(|e| self.bad(CALL, e.to_string()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let message: Value =
+                serde_json::from_str(&line).map_err(|e| self.bad(CALL, e.to_string()))?;
+            if let Some(error) = message.get("error") {
+                return Err(self.bad(CALL, error.to_string()));
+            }
+            if !changed() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: watch
 
     /// The `kvs` of a range answer, decoded.
     fn kvs(&self, call: &'static str, answer: &Value) -> Result<Vec<KeyValue>> {

@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chroot::{Feature, FeatureError, Plan, Started};
 
@@ -62,6 +63,8 @@ pub struct Attachment {
     /// `--dns`: the container's own nameservers. On a user network they sit behind the
     /// network's DNS server, which forwards the container's other questions to them.
     pub dns: Vec<IpAddr>,
+    /// The cluster store, where a network this host does not have may be an overlay network.
+    pub cluster: Option<crate::overlay_attach::Cluster>,
 }
 
 impl Attachment {
@@ -89,6 +92,7 @@ impl Attachment {
             default_route: true,
             aliases: Vec::new(),
             dns: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -181,6 +185,39 @@ fn enable_ipv6(link: &str) -> Result<(), FeatureError> {
 }
 // ANCHOR_END: enable_ipv6
 
+// ANCHOR: overlay_address
+/// When `want` names an overlay network (the local mirror, or, with a cluster store, one of
+/// the store's, mirrored now): the container's endpoint in the store, and the data path on this
+/// host. `None` for every other network.
+fn overlay_address(want: &Attachment) -> Result<Option<(Network, Ipv4Addr)>, FeatureError> {
+    let attaching = || fail(format!("join overlay network {}", want.network));
+    let local = match (store::inspect(&want.root, &want.network), &want.cluster) {
+        (Ok(local), _) if local.driver == Driver::Overlay => local,
+        (Err(store::StoreError::NotFound { .. }), Some(cluster)) => {
+            match crate::overlay_attach::adopt(&want.root, &want.network, cluster) {
+                Ok(Some(local)) => local,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(attaching()(e.into())),
+            }
+        }
+        _ => return Ok(None),
+    };
+    match crate::overlay_attach::join(
+        &want.root,
+        &local,
+        &want.container_id,
+        (&want.name, &want.aliases),
+    ) {
+        Ok(endpoint) => Ok(Some((local, endpoint.ip))),
+        Err(e) => {
+            // The mirror goes again if no local container is on it.
+            let _ = store::leave(&want.root, &local.id, &want.container_id);
+            Err(attaching()(e.into()))
+        }
+    }
+}
+// ANCHOR_END: overlay_address
+
 impl Feature for NetworkFeature {
     fn name(&self) -> &'static str {
         "network"
@@ -195,16 +232,31 @@ impl Feature for NetworkFeature {
         // Joining and making sure the bridge exists are one step for the containers around: the
         // last container of the default network removes its bridge under the same lock.
         let _host = store::host_lock().map_err(|e| fail("take the network lock")(e.into()))?;
-        let (network, endpoint) = store::join_with(
+        // ANCHOR: overlay
+        // An overlay network: its address comes from the cluster store, then the local record
+        // takes it as `--ip` would.
+        let overlay = overlay_address(want)?;
+        let joined = store::join_with(
             &want.root,
             &want.network,
             &want.container_id,
             (&want.name, &want.hostname),
             &want.hosts_file,
-            want.ip,
+            overlay.as_ref().map_or(want.ip, |(_, ip)| Some(*ip)),
             want.ip6,
-        )
-        .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
+        );
+        // ANCHOR_END: overlay
+        let (network, endpoint) = match (joined, overlay) {
+            (Ok(joined), _) => joined,
+            (Err(e), Some((local, ip))) => {
+                let now = store::leave(&want.root, &local.id, &want.container_id).unwrap_or(local);
+                let _ = crate::overlay_attach::leave(&now, &want.container_id, ip);
+                return Err(fail(format!("join network {}", want.network))(e.into()));
+            }
+            (Err(e), None) => {
+                return Err(fail(format!("join network {}", want.network))(e.into()));
+            }
+        };
         let network = store::annotate(
             &want.root,
             &network.id,
@@ -347,6 +399,8 @@ fn plug(
     };
     // Inside the container's namespace, from a thread that joined it.
     let (ip, prefix, mac) = (endpoint.ip, subnet.prefix_len(), endpoint.mac);
+    // An overlay network has no way out of it: no default route through it.
+    let default_route = default_route && network.driver != Driver::Overlay;
     let mtu = network.mtu();
     // An ipvlan link has its parent's MAC address, and no other: the kernel refuses to set one.
     let own_mac = network.driver != Driver::Ipvlan;
@@ -477,6 +531,13 @@ pub fn disconnect_running(
             .map_err(|e| format!("delete {}: {e}", endpoint.host_link)),
     };
     errors.extend(link.err());
+    if net.driver == Driver::Overlay {
+        errors.extend(crate::overlay_attach::leave(
+            &net,
+            container_id,
+            endpoint.ip,
+        ));
+    }
     if let Err(e) = crate::hosts::rewrite(root, &net) {
         errors.push(format!("rewrite /etc/hosts of network {}: {e}", net.name));
     }
@@ -569,13 +630,14 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     // published ports' rules go under the same lock, as every change to FORWARD. (A removal
     // put off by [`defer_bridge_removal`] holds the lock already: it is taken over.)
     let held = deferred().take();
-    let (host, mut pending) = match held {
-        Some(deferred) => (deferred.host, deferred.networks),
+    let (host, mut pending, mut links) = match held {
+        Some(deferred) => (deferred.host, deferred.networks, deferred.links),
         None => match store::host_lock() {
-            Ok(lock) => (lock, Vec::new()),
+            Ok(lock) => (lock, Vec::new(), Vec::new()),
             Err(e) => return vec![format!("take the network lock: {e}")],
         },
     };
+    let defer = DEFER.load(Ordering::Relaxed);
     let mut errors = Vec::new();
     if unpublish && let Err(e) = firewall::unpublish_from(container_id, ipv6) {
         errors.push(format!("remove published ports: {e}"));
@@ -586,11 +648,24 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     };
     for (network, endpoint) in left {
         // Deleting the host end deletes the pair; when the namespace died first, the kernel
-        // has already deleted both, and deleting is a no-op.
-        if network.driver == Driver::Bridge
+        // has already deleted both, and deleting is a no-op. It waits for every CPU to let go
+        // of the device, as deleting the bridge does: on a bridge network, put off with it when
+        // asked (an overlay network's goes now, before its data path may go below).
+        if defer && network.driver == Driver::Bridge {
+            links.push(endpoint.host_link.clone());
+        } else if matches!(network.driver, Driver::Bridge | Driver::Overlay)
             && let Err(e) = Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
         {
             errors.push(format!("delete {}: {e}", endpoint.host_link));
+        }
+        // An overlay network's endpoint leaves the store too, and the last one here takes the
+        // data path with it.
+        if network.driver == Driver::Overlay {
+            errors.extend(crate::overlay_attach::leave(
+                &network,
+                &endpoint.container_id,
+                endpoint.ip,
+            ));
         }
         if let Err(e) = crate::hosts::rewrite(root, &network) {
             errors.push(format!(
@@ -608,17 +683,19 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
         // The default bridge goes with its last container: nothing of skiff's stays on the
         // host while no container runs.
         if network.is_default() && network.endpoints.is_empty() {
-            if DEFER.load(Ordering::Relaxed) {
+            if defer {
                 pending.push(network);
             } else if let Err(e) = remove_bridge(&network) {
                 errors.push(e);
             }
         }
     }
-    if !pending.is_empty() {
+    if !pending.is_empty() || !links.is_empty() {
         *deferred() = Some(Deferred {
             host,
+            root: root.to_path_buf(),
             networks: pending,
+            links,
         });
     }
     errors
@@ -629,10 +706,13 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
 /// Whether [`release`] puts off taking down the default bridge (see [`defer_bridge_removal`]).
 static DEFER: AtomicBool = AtomicBool::new(false);
 
-/// A bridge removal put off, with the host's network lock, held until it is done.
+/// A bridge removal put off, with the host's network lock, held until it is done, and the
+/// host ends of veth pairs whose deletion was put off with it.
 struct Deferred {
     host: nix::fcntl::Flock<std::fs::File>,
+    root: PathBuf,
     networks: Vec<Network>,
+    links: Vec<String>,
 }
 
 fn deferred() -> std::sync::MutexGuard<'static, Option<Deferred>> {
@@ -642,8 +722,8 @@ fn deferred() -> std::sync::MutexGuard<'static, Option<Deferred>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// From now on, [`release`] leaves the default bridge of its last container for
-/// [`remove_deferred_bridges`], keeping the host's network lock until then. Deleting a bridge
+/// From now on, [`release`] leaves the default bridge of its last container, and the veths of
+/// bridge networks, for [`remove_deferred_bridges`], keeping the host's network lock until then. Deleting a bridge
 /// is the slowest thing a container on it costs (the kernel waits for every CPU to let go of
 /// the device, about 50 ms here), so stage 07's monitor first tells the `run` client how its
 /// container ended and only then deletes the bridge. Nobody can join the half-gone network in
@@ -652,19 +732,73 @@ pub fn defer_bridge_removal() {
     DEFER.store(true, Ordering::Relaxed);
 }
 
-/// Takes down the bridges [`release`] left, then lets the host's network lock go. Returns what
-/// could not be undone.
-pub fn remove_deferred_bridges() -> Vec<String> {
+/// How long the default bridge outlives its last container when stage 07's monitor takes it
+/// down: `SKIFF_BRIDGE_LINGER` seconds (fractions allowed; `0` takes it down at once), one
+/// second unless set.
+pub fn bridge_linger() -> Duration {
+    if chroot::defence::disabled("bridge-linger") {
+        return Duration::ZERO;
+    }
+    std::env::var("SKIFF_BRIDGE_LINGER")
+        .ok()
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 3600.0)
+        .map_or(DEFAULT_LINGER, Duration::from_secs_f64)
+}
+
+/// The default for [`bridge_linger`]: longer than the gap between two runs of a shell loop, a
+/// compose project's services or the bench's runs, short enough that nothing of skiff's stays
+/// on an idle host for long.
+const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
+/// Deletes the veths [`release`] left, takes down the bridges it left, then lets the host's
+/// network lock go. Returns what could not be undone.
+///
+/// With a `linger`, the lock is let go first and the bridge kept that long: a container that
+/// starts meanwhile finds the bridge, its address and its NAT rules in place and pays only for
+/// its veth pair. Docker never deletes `docker0` at all; skiff keeps its bridge for a burst of
+/// runs and still leaves nothing once nothing runs. After the linger, under the lock again,
+/// the bridge goes only if the default network is still without containers; if one joined, the
+/// last of those takes the bridge down in its turn.
+pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
     DEFER.store(false, Ordering::Relaxed);
-    let Some(deferred) = deferred().take() else {
+    let Some(Deferred {
+        mut host,
+        root,
+        networks,
+        links,
+    }) = deferred().take()
+    else {
         return Vec::new();
     };
-    let errors = deferred
-        .networks
+    let mut errors: Vec<String> = links
         .iter()
-        .filter_map(|network| remove_bridge(network).err())
+        .filter_map(|link| {
+            let deleted = Netlink::open().and_then(|mut n| n.delete_link(link));
+            deleted.err().map(|e| format!("delete {link}: {e}"))
+        })
         .collect();
-    drop(deferred.host);
+    if networks.is_empty() {
+        return errors;
+    }
+    if !linger.is_zero() {
+        drop(host);
+        std::thread::sleep(linger);
+        host = match store::host_lock() {
+            Ok(lock) => lock,
+            Err(e) => return vec![format!("take the network lock: {e}")],
+        };
+        let in_use = store::default_bridge(&root).is_ok_and(|n| !n.endpoints.is_empty());
+        if in_use {
+            return errors;
+        }
+    }
+    errors.extend(
+        networks
+            .iter()
+            .filter_map(|network| remove_bridge(network).err()),
+    );
+    drop(host);
     errors
 }
 // ANCHOR_END: deferred

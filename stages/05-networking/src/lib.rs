@@ -14,8 +14,11 @@
 //! - [`dns`]: names by DNS, a server for each user network;
 //! - [`etcd`]: the cluster store, etcd v3 through its JSON gateway;
 //! - [`overlay`]: overlay networks across hosts, their records in the cluster store;
+//! - [`overlay_agent`]: an overlay network's agent on each host: the watch, the lease, names;
+//! - [`overlay_attach`]: a container on an overlay network: its endpoint in the store, the data path;
 //! - [`overlay_cli`]: the `network` commands on overlay networks;
 //! - [`vxlan`]: the overlay's data path on one host: bridge, VXLAN device, FDB and neighbours;
+//! - [`xfrm`]: encrypted overlay networks: IPsec ESP between hosts, through xfrm netlink;
 //! - [`feature`]: the hooks into the launch sequence;
 //! - [`cli`]: `run --network/-p/--name/--ip` and the `network` commands.
 pub mod cli;
@@ -28,6 +31,9 @@ pub mod ipam;
 pub mod netlink;
 pub mod nft;
 pub mod overlay;
+pub mod overlay_agent;
+pub mod overlay_attach;
 pub mod overlay_cli;
 pub mod store;
 pub mod vxlan;
+pub mod xfrm;

@@ -99,6 +99,9 @@ pub struct OverlayNetwork {
     pub gateway: Ipv4Addr,
     /// The VXLAN network identifier: the 24-bit number in every encapsulated frame's header.
     pub vni: u32,
+    /// `--opt encrypted`: its VXLAN traffic between hosts goes through IPsec ESP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
 }
 
 /// One container's place on an overlay network, at `endpoints/NETWORK-ID/ENDPOINT-ID`.
@@ -112,6 +115,12 @@ pub struct Endpoint {
     pub mac: String,
     /// The advertise address of the host it runs on: where VXLAN packets for it go.
     pub host: Ipv4Addr,
+    /// The container's name, which every host's containers resolve.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Its other names on this network (`--network-alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 // ANCHOR_END: records
 
@@ -141,6 +150,18 @@ pub fn create_network(
     subnet: Option<Subnet>,
     id: &str,
 ) -> Result<OverlayNetwork> {
+    create_network_with(etcd, name, subnet, id, false)
+}
+
+/// [`create_network`], `encrypted` or not (`--opt encrypted`): the record says so from its
+/// first write, so no container can join it unencrypted.
+pub fn create_network_with(
+    etcd: &Etcd,
+    name: &str,
+    subnet: Option<Subnet>,
+    id: &str,
+    encrypted: bool,
+) -> Result<OverlayNetwork> {
     if etcd.get(&key(&["networks", name]))?.is_some() {
         return Err(OverlayError::Exists(name.to_owned()));
     }
@@ -152,6 +173,7 @@ pub fn create_network(
             subnet,
             gateway: subnet.gateway(),
             vni,
+            encrypted,
         };
         if etcd.create(&key(&["networks", name]), &encode(&network))? {
             Ok(network)
@@ -212,6 +234,17 @@ fn take_subnet(etcd: &Etcd, name: &str, wanted: Option<Subnet>) -> Result<Subnet
     Err(OverlayError::Exhausted("subnet"))
 }
 
+/// Where the cluster's IPsec key is: hex, [`crate::xfrm::KEY_LEN`] bytes.
+pub const IPSEC_KEY: &str = "/skiff/overlay/ipsec-key";
+
+/// The cluster's IPsec key, if an encrypted network made one.
+pub fn ipsec_key(etcd: &Etcd) -> Result<Option<[u8; crate::xfrm::KEY_LEN]>> {
+    Ok(etcd
+        .get(IPSEC_KEY)?
+        .and_then(|hex| hex::decode(hex).ok())
+        .and_then(|bytes| bytes.try_into().ok()))
+}
+
 /// Every overlay network in the store, by name.
 pub fn list_networks(etcd: &Etcd) -> Result<Vec<OverlayNetwork>> {
     etcd.list(&key(&["networks", ""]))?
@@ -256,6 +289,19 @@ pub fn join(
     endpoint_id: &str,
     host: Ipv4Addr,
 ) -> Result<Endpoint> {
+    join_named(etcd, network, endpoint_id, host, ("", &[]), None)
+}
+
+/// [`join`], for a container with a name and aliases that the network's other containers, on
+/// every host, resolve; with `lease`, its records are attached to that lease.
+pub fn join_named(
+    etcd: &Etcd,
+    network: &OverlayNetwork,
+    endpoint_id: &str,
+    host: Ipv4Addr,
+    (name, aliases): (&str, &[String]),
+    lease: Option<i64>,
+) -> Result<Endpoint> {
     let network_key = key(&["networks", &network.name]);
     for ip in network.subnet.hosts().filter(|ip| *ip != network.gateway) {
         let address = key(&["addresses", &network.id, &ip.to_string()]);
@@ -264,6 +310,8 @@ pub fn join(
             ip,
             mac: Mac::for_ip(ip).to_string(),
             host,
+            name: name.to_owned(),
+            aliases: aliases.to_vec(),
         };
         let record = key(&["endpoints", &network.id, endpoint_id]);
         let value = encode(&endpoint);
@@ -272,6 +320,7 @@ pub fn join(
             endpoint_id.as_bytes(),
             &[(&record, &value)],
             &network_key,
+            lease,
         )? {
             return Ok(endpoint);
         }
@@ -283,6 +332,23 @@ pub fn join(
     Err(OverlayError::Exhausted("address"))
 }
 // ANCHOR_END: join
+
+// ANCHOR: renew
+/// Writes `endpoint`'s record and address again, attached to lease `lease`: when the host that
+/// keeps the lease alive dies, both expire (see [`crate::overlay_agent`]).
+pub fn renew(etcd: &Etcd, network: &OverlayNetwork, endpoint: &Endpoint, lease: i64) -> Result<()> {
+    let address = key(&["addresses", &network.id, &endpoint.ip.to_string()]);
+    etcd.put_leased(&address, endpoint.id.as_bytes(), lease)?;
+    let record = key(&["endpoints", &network.id, &endpoint.id]);
+    etcd.put_leased(&record, &encode(endpoint), lease)?;
+    Ok(())
+}
+// ANCHOR_END: renew
+
+/// Where the endpoint records of `network` start: what a watch watches.
+pub fn endpoints_prefix(network: &OverlayNetwork) -> String {
+    key(&["endpoints", &network.id, ""])
+}
 
 /// A container leaves: its endpoint record goes, then its address.
 pub fn leave(etcd: &Etcd, network: &OverlayNetwork, endpoint: &Endpoint) -> Result<()> {

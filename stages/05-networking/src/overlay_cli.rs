@@ -13,13 +13,15 @@ use crate::ipam::Subnet;
 use crate::overlay::{self, OverlayNetwork};
 
 /// Where the cluster store is.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, Args, serde::Serialize, serde::Deserialize)]
 pub struct ClusterArgs {
     /// The cluster store of overlay networks: etcd://HOST:PORT
     #[arg(long, env = "SKIFF_CLUSTER_STORE", value_name = "URL")]
+    #[serde(default)]
     pub cluster_store: Option<String>,
     /// This host's address on the underlay, where other hosts send VXLAN packets
     #[arg(long, env = "SKIFF_ADVERTISE_ADDR", value_name = "IP")]
+    #[serde(default)]
     pub advertise_addr: Option<String>,
 }
 
@@ -31,6 +33,28 @@ impl ClusterArgs {
             .map(Etcd::new)
             .transpose()
             .map_err(Into::into)
+    }
+
+    /// The store and this host's address, for a container's network that may be an overlay
+    /// one; `None` without a store.
+    pub fn cluster(&self) -> anyhow::Result<Option<crate::overlay_attach::Cluster>> {
+        let Some(store) = &self.cluster_store else {
+            return Ok(None);
+        };
+        Etcd::new(store)?;
+        let advertise = self
+            .advertise_addr
+            .as_deref()
+            .map(|a| {
+                a.parse().with_context(|| {
+                    format!("invalid --advertise-addr {a:?}: expected an IPv4 address")
+                })
+            })
+            .transpose()?;
+        Ok(Some(crate::overlay_attach::Cluster {
+            store: store.clone(),
+            advertise,
+        }))
     }
 
     /// The store, which an overlay operation needs.
@@ -45,11 +69,22 @@ impl ClusterArgs {
 }
 
 /// `network create -d overlay [--subnet CIDR] NAME`: prints the new network's id.
-pub fn create(cluster: &ClusterArgs, name: &str, subnet: Option<&str>) -> anyhow::Result<String> {
+pub fn create(
+    cluster: &ClusterArgs,
+    name: &str,
+    subnet: Option<&str>,
+    encrypted: bool,
+) -> anyhow::Result<String> {
     let store = cluster.required()?;
     let subnet = subnet.map(Subnet::parse).transpose()?;
     let id = crate::store::random_id()?;
-    let network = overlay::create_network(&store, name, subnet, &id)?;
+    if encrypted {
+        // The cluster's IPsec key, made once: random bytes from the kernel.
+        let mut key = [0u8; crate::xfrm::KEY_LEN];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
+        store.create(overlay::IPSEC_KEY, hex::encode(key).as_bytes())?;
+    }
+    let network = overlay::create_network_with(&store, name, subnet, &id, encrypted)?;
     Ok(network.id)
 }
 
@@ -91,6 +126,7 @@ fn view(network: &OverlayNetwork, endpoints: &[overlay::Endpoint]) -> serde_json
             (
                 e.id.clone(),
                 serde_json::json!({
+                    "Name": e.name,
                     "MacAddress": e.mac,
                     "IPv4Address": format!("{}/{}", e.ip, network.subnet.prefix_len()),
                     "Host": e.host.to_string(),
@@ -111,8 +147,15 @@ fn view(network: &OverlayNetwork, endpoints: &[overlay::Endpoint]) -> serde_json
             }],
         },
         "Containers": containers,
-        "Options": {
-            "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+        "Options": if network.encrypted {
+            serde_json::json!({
+                "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+                "encrypted": "",
+            })
+        } else {
+            serde_json::json!({
+                "com.docker.network.driver.overlay.vxlanid_list": network.vni.to_string(),
+            })
         },
     })
 }

@@ -221,6 +221,13 @@ pub fn set_up(
             result => result?,
         }
         netlink.set_mtu(&bridge, mtu())?;
+        // The gateway address on every host's bridge: the containers' DNS server listens there.
+        // Each host answers for it on its own bridge; the VXLAN device answers ARP only for
+        // remote endpoints, so the address never crosses the underlay.
+        match netlink.add_address(&bridge, network.gateway, network.subnet.prefix_len()) {
+            Err(e) if e.is_exists() => {}
+            result => result?,
+        }
         netlink.create_vxlan(&vxlan, network.vni, local)?;
         netlink.set_master(&vxlan, &bridge)?;
         netlink.set_up(&vxlan)?;

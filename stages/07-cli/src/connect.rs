@@ -49,6 +49,9 @@ pub struct ConnectArgs {
     /// Another name the network's containers reach it by
     #[arg(long = "alias", value_name = "NAME")]
     pub alias: Vec<String>,
+    /// The cluster store, for overlay networks
+    #[command(flatten)]
+    pub cluster: networking::overlay_cli::ClusterArgs,
     /// The network
     #[arg(value_name = "NETWORK")]
     pub network: String,
@@ -114,10 +117,23 @@ fn hold_netns(record: &Record) -> anyhow::Result<Option<NetnsHolder>> {
 }
 
 // ANCHOR: connect
-fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
+/// `network connect` (also the API's `POST /networks/{id}/connect`).
+pub fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
     let root = &args.root.root;
     let record = lifecycle::find(root, &args.container)?;
-    let network = store::inspect(root, &args.network)?;
+    let cluster = args.cluster.cluster()?;
+    let network = match (store::inspect(root, &args.network), &cluster) {
+        // An overlay network of the cluster store that no container of this host is on yet:
+        // its local mirror, made now (and gone again with its last local container).
+        (Err(store::StoreError::NotFound { .. }), Some(cluster)) => {
+            networking::overlay_attach::adopt(root, &args.network, cluster)?.ok_or_else(|| {
+                store::StoreError::NotFound {
+                    name: args.network.clone(),
+                }
+            })?
+        }
+        (found, _) => found?,
+    };
     match record.spec.network_choice() {
         Choice::Host | Choice::Container(_) => bail!(
             "container sharing network namespace with another container or host cannot be connected to any other network"
@@ -134,7 +150,7 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         Driver::Null => bail!(
             "container cannot be connected to multiple networks with one of the networks in private (none) mode"
         ),
-        Driver::Bridge | Driver::Macvlan | Driver::Ipvlan => {}
+        Driver::Bridge | Driver::Macvlan | Driver::Ipvlan | Driver::Overlay => {}
     }
     let ip = args
         .ip
@@ -174,10 +190,15 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
         ip,
         aliases: args.alias.clone(),
     };
+    if pid.is_none() && network.driver == Driver::Overlay {
+        // A stopped container joins at its next start; an empty mirror goes now.
+        store::leave(root, &network.id, &record.id)?;
+    }
     if let Some(pid) = pid {
         let want = networking::feature::Attachment {
             ip,
             aliases: args.alias.clone(),
+            cluster: cluster.clone(),
             dns: record.spec.image_args().namespaces.etc_options()?.dns,
             ..networking::feature::Attachment::first(
                 root.clone(),
@@ -210,7 +231,8 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
 // ANCHOR_END: connect
 
 // ANCHOR: disconnect
-fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
+/// `network disconnect` (also the API's `POST /networks/{id}/disconnect`).
+pub fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
     let root = &args.root.root;
     let record = lifecycle::find(root, &args.container)?;
     let network = match store::inspect(root, &args.network) {

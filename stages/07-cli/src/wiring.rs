@@ -150,6 +150,7 @@ pub fn prepare(spec: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
             },
             aliases: connection.aliases.clone(),
             dns: dns.clone(),
+            cluster: spec.volumes.network.network.cluster.cluster()?,
             ..Attachment::first(
                 spec.root().to_path_buf(),
                 connection.network.clone(),
