@@ -2045,3 +2045,57 @@ fn attach_with_logs_and_the_stats_stream_follow_a_running_container() {
         "{second}"
     );
 }
+
+/// A build context and an image archive bigger than the service reads into memory (16 MiB):
+/// both stream to a file as they arrive, and the image comes back whole.
+#[test]
+fn big_build_contexts_and_image_archives_stream_through_the_service() {
+    let Some(cli) = docker_or_skip() else { return };
+    let service = Service::start(0);
+    let context = service.dir.path().join("big-context");
+    std::fs::create_dir_all(&context).expect("context dir");
+    let size = 17 * 1024 * 1024 + 5;
+    let big: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    std::fs::write(context.join("big"), &big).expect("big file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM skiff-lab\nCOPY big /big\n",
+    )
+    .expect("Dockerfile");
+    let ctx = context.to_str().expect("utf-8 path");
+    let build = docker(&service, &cli, &["build", "-q", "-t", "skiff-big:1", ctx]);
+    assert!(
+        build.status.success(),
+        "docker build of a 17 MiB context: {build:?}"
+    );
+    let id = text(&build.stdout).trim().to_string();
+    let archive = service.dir.path().join("big.tar");
+    let archive = archive.to_str().expect("utf-8 path");
+    let save = docker(&service, &cli, &["save", "-o", archive, "skiff-big:1"]);
+    assert!(save.status.success(), "docker save: {save:?}");
+    assert!(std::fs::metadata(archive).expect("archive").len() > 16 * 1024 * 1024);
+    let rmi = docker(&service, &cli, &["rmi", "skiff-big:1"]);
+    assert!(rmi.status.success(), "docker rmi: {rmi:?}");
+    let load = docker(&service, &cli, &["load", "-i", archive]);
+    assert!(
+        text(&load.stdout).contains("Loaded image: skiff-big:1"),
+        "docker load of a 17 MiB archive: {load:?}"
+    );
+    let loaded = docker(&service, &cli, &["inspect", "-f", "{{.Id}}", "skiff-big:1"]);
+    assert_eq!(text(&loaded.stdout).trim(), id, "{loaded:?}");
+    let run = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "skiff-big:1",
+            "/bin/sh",
+            "-c",
+            "wc -c < /big",
+        ],
+    );
+    assert_eq!(text(&run.stdout).trim(), size.to_string(), "{run:?}");
+}

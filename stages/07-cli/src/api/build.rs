@@ -77,22 +77,58 @@ fn api_error(error: &BuildError) -> ApiError {
 /// Unpacks the context tar (uncompressed, as the docker CLI sends it unless `--compress`)
 /// into `dir`. The tar crate's unpack refuses entries that would land outside `dir` (`..`,
 /// through a symbolic link).
-fn unpack_context(body: &[u8], dir: &Path) -> Result<(), ApiError> {
-    if body.starts_with(&[0x1f, 0x8b]) || body.starts_with(b"BZh") {
+fn unpack_context(tar_file: &Path, dir: &Path) -> Result<(), ApiError> {
+    let mut magic = [0u8; 3];
+    let mut file = std::fs::File::open(tar_file)?;
+    let n = std::io::Read::read(&mut file, &mut magic)?;
+    let magic = &magic[..n];
+    std::io::Seek::rewind(&mut file)?;
+    if magic.starts_with(&[0x1f, 0x8b]) || magic.starts_with(b"BZh") {
         return Err(ApiError::new(
             400,
             "compressed build context: skiff takes an uncompressed tar (build without --compress)",
         ));
     }
     std::fs::create_dir_all(dir)?;
-    tar::Archive::new(body)
+    tar::Archive::new(file)
         .unpack(dir)
         .map_err(|e| ApiError::new(400, format!("the build context is not a tar: {e}")))
 }
 
 // ANCHOR: build
 /// `POST /build?t=NAME&dockerfile=PATH&buildargs=JSON&nocache=1&q=1`, the context tar as body.
-pub fn build(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+pub fn build(
+    service: &Service,
+    conn: &mut Conn,
+    request: &Request,
+    reader: &mut super::http::Reader,
+) -> Reply {
+    // The context goes to a file as it arrives (a context is as big as it is), before anything
+    // else may answer: the connection stays in step whatever the answer.
+    let store = Store::open(&service.root).map_err(|e| ApiError::new(500, e.to_string()))?;
+    let context_tar = store.temp_path("api-build-context");
+    let in_step = super::http::body_into_file(request, reader, conn, &context_tar);
+    let reply = match &in_step {
+        Ok(_) => build_from(&store, conn, request, &context_tar),
+        Err(e) => Err(ApiError::new(
+            400,
+            format!("read the build context from the request: {e}"),
+        )),
+    };
+    let _ = std::fs::remove_file(&context_tar);
+    match in_step {
+        Ok(true) => reply,
+        _ => match reply {
+            Ok(_) => Ok(super::Next::Close),
+            Err(e) => super::error(conn, request, e.status, &e.message)
+                .map(|()| super::Next::Close)
+                .map_err(ApiError::from),
+        },
+    }
+}
+
+/// The build itself, its context's tar in `context_tar`.
+fn build_from(store: &Store, conn: &mut Conn, request: &Request, context_tar: &Path) -> Reply {
     let tags = request
         .query
         .iter()
@@ -122,9 +158,8 @@ pub fn build(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
     let labels = string_map(request, "labels")?;
     let quiet = request.flag("q");
 
-    let store = Store::open(&service.root).map_err(|e| ApiError::new(500, e.to_string()))?;
     let context = store.temp_path("api-build");
-    let result = unpack_context(&request.body, &context).and_then(|()| {
+    let result = unpack_context(context_tar, &context).and_then(|()| {
         let path = context.join(dockerfile);
         add_labels(&path, &labels)?;
         let options = BuildOptions {
@@ -136,7 +171,7 @@ pub fn build(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
             quiet,
             forward_signals: false,
         };
-        Ok(run(&store, &options, conn))
+        Ok(run(store, &options, conn))
     });
     let _ = std::fs::remove_dir_all(&context);
     result?

@@ -101,9 +101,14 @@ pub enum Streamed {
 
 impl Request {
     /// Whether this request's body is streamed to its handler rather than read first: `PUT
-    /// .../archive`, the one whose body is a file tree of any size.
+    /// .../archive`, `POST /images/load` and `POST /build`, whose bodies are file trees or
+    /// image archives of any size.
     fn streams_body(&self) -> bool {
-        self.method == "PUT" && self.path.ends_with("/archive")
+        (self.method == "PUT" && self.path.ends_with("/archive"))
+            || (self.method == "POST"
+                && (self.path.ends_with("/images/load")
+                    || self.path == "/build"
+                    || (self.path.ends_with("/build") && self.path.starts_with("/v"))))
     }
 }
 
@@ -322,6 +327,25 @@ impl<'a> Body<'a> {
     pub fn is_done(&self) -> bool {
         self.done
     }
+}
+
+/// Copies the body of `request` into a new file at `path`: a streamed body as it arrives, of
+/// any size (`load`'s image archive, `build`'s context), or the body already read. Returns
+/// whether the body was read to its end, so the connection is in step for another request.
+pub fn body_into_file(
+    request: &Request,
+    reader: &mut Reader,
+    conn: &mut Conn,
+    path: &std::path::Path,
+) -> io::Result<bool> {
+    let mut file = std::fs::File::create(path)?;
+    let Some(streamed) = request.streamed else {
+        file.write_all(&request.body)?;
+        return Ok(true);
+    };
+    let mut body = Body::new(reader, conn, streamed);
+    io::copy(&mut body, &mut file)?;
+    Ok(body.is_done())
 }
 
 fn io_error(error: ReadError) -> io::Error {

@@ -423,10 +423,25 @@ pub fn get(service: &Service, conn: &mut Conn, names: &[&str]) -> Reply {
 
 /// `POST /images/load?quiet=1`: `docker load`, the body a docker-archive or OCI tar; what
 /// was loaded comes back as `{"stream":"Loaded image: NAME\n"}` lines.
-pub fn load(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+pub fn load(
+    service: &Service,
+    conn: &mut Conn,
+    request: &Request,
+    reader: &mut http::Reader,
+) -> Reply {
     let store = store_or_new(service)?;
     let temp = store.temp_path("api-load");
-    std::fs::write(&temp, &request.body)?;
+    // The archive goes to a file as it arrives: an image is as big as it is, memory is not.
+    let in_step = match http::body_into_file(request, reader, conn, &temp) {
+        Ok(in_step) => in_step,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            let message = format!("read the image archive from the request: {e}");
+            return super::error(conn, request, 400, &message)
+                .map(|()| Next::Close)
+                .map_err(ApiError::from);
+        }
+    };
     let loaded = images::archive::load(&store, &temp);
     let _ = std::fs::remove_file(&temp);
     let loaded = loaded.map_err(|e| match e {
@@ -438,7 +453,12 @@ pub fn load(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
     for line in loaded.messages() {
         stream.send(&json!({ "stream": format!("{line}\n") }));
     }
-    stream.finish(Ok(()))
+    let reply = stream.finish(Ok(()));
+    if in_step {
+        reply
+    } else {
+        reply.map(|_| Next::Close)
+    }
 }
 
 /// `GET /images/{name}/history`: the steps that made it, newest first (v1.41's HistoryResponseItem).

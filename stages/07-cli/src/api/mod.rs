@@ -286,7 +286,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         }
         ("POST", ["images", "prune"]) => images::prune(service, conn, request),
         ("POST", ["images", "create"]) => images::create(service, conn, request),
-        ("POST", ["images", "load"]) => images::load(service, conn, request),
+        ("POST", ["images", "load"]) => images::load(service, conn, request, reader),
         ("GET", ["images", "search"]) => images::search(conn, request),
         ("GET", ["images", "get"]) => images::get_all(service, conn, request),
         ("GET", ["images", name @ .., "get"]) if !name.is_empty() => {
@@ -298,7 +298,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         ("POST", ["images", name @ .., "push"]) if !name.is_empty() => {
             images::push(service, conn, request, &name.join("/"))
         }
-        ("POST", ["build"]) => build::build(service, conn, request),
+        ("POST", ["build"]) => build::build(service, conn, request, reader),
         ("POST", ["commit"]) => images::commit(service, conn, request),
         ("POST", ["auth"]) => images::auth(conn, request),
         ("POST", ["images", name @ .., "tag"]) if !name.is_empty() => {
