@@ -80,6 +80,18 @@ pub enum Command {
     Events(EventsArgs),
     /// Print what this runtime supports, as JSON
     Features,
+    /// Checkpoint a running container (not supported: needs CRIU; refused)
+    Checkpoint(RefusedArgs),
+    /// Restore a checkpointed container (not supported: needs CRIU; refused)
+    Restore(RefusedArgs),
+}
+
+/// The flags of a refused command: any, so that the refusal says why rather than clap.
+#[derive(Debug, Args)]
+pub struct RefusedArgs {
+    /// Whatever the caller passed
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// A container id.
@@ -203,6 +215,9 @@ pub struct PsArgs {
     pub format: String,
     /// The container's id
     pub id: String,
+    /// ps(1)'s options, after `--` (default: -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 /// `update`'s flags.
@@ -335,9 +350,19 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
+        // runc hands these to CRIU; skiff-runtime has no CRIU backend, so it says so and fails.
+        Command::Checkpoint(_) => bail!(
+            "checkpoint is not supported: skiff-runtime has no CRIU (checkpoint/restore in userspace) support"
+        ),
+        Command::Restore(_) => bail!(
+            "restore is not supported: skiff-runtime has no CRIU (checkpoint/restore in userspace) support"
+        ),
     }
 }
 
+// ANCHOR: ps
+/// `ps`: the pids of the container's cgroup, as JSON, or, as runc does, ps(1)'s own table
+/// (`ps -ef`, or the options after `--`) filtered to the lines whose PID column is one of them.
 fn ps(store: &Store, args: &PsArgs) -> anyhow::Result<()> {
     let (record, _) = store.load(&args.id)?;
     let pids = cgroups::processes_at(&record.cgroup_path)
@@ -345,21 +370,45 @@ fn ps(store: &Store, args: &PsArgs) -> anyhow::Result<()> {
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            println!("{:<8} CMD", "PID");
-            for pid in pids {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let words: Vec<String> = cmdline
-                    .split(|b| *b == 0)
-                    .filter(|w| !w.is_empty())
-                    .map(|w| String::from_utf8_lossy(w).into_owned())
-                    .collect();
-                println!("{pid:<8} {}", words.join(" "));
+            let ps_args = if args.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                args.ps_args.clone()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&ps_args)
+                .output()
+                .context("run ps")?;
+            if !out.status.success() {
+                bail!(
+                    "ps {}: {}",
+                    ps_args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let column = header
+                .split_whitespace()
+                .position(|field| field == "PID")
+                .context("couldn't find PID field in ps output")?;
+            println!("{header}");
+            for line in lines {
+                let pid = line.split_whitespace().nth(column);
+                if pid
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(|p| pids.contains(&p))
+                {
+                    println!("{line}");
+                }
             }
         }
         other => bail!("invalid --format {other:?}: use table or json"),
     }
     Ok(())
 }
+// ANCHOR_END: ps
 
 // ANCHOR: pause
 /// `pause` and `resume`: stage 03's freezer on the container's cgroup, and a mark in the state

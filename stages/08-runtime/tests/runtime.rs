@@ -326,6 +326,43 @@ fn create_start_kill_delete(runtime: Runtime) {
         !text.starts_with("1\n") && text.contains("/bin/sleep"),
         "{text}"
     );
+    // ps: ps(1)'s table, the header and the container's processes only.
+    let out = bundle.call(&["ps", &bundle.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.contains("PID") && header.contains("CMD"),
+        "ps: {text}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "ps lists more than the container's one process:\n{text}"
+    );
+    assert!(
+        rows[0].contains("sleep 1000") && rows[0].contains(&pid.to_string()),
+        "ps: {text}"
+    );
+    let out = bundle.call(&["ps", &bundle.id, "-o", "pid,comm"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .nth(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec![pid.to_string().as_str(), "sleep"]),
+        "ps -o: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bundle.call(&["ps", "--format", "json", &bundle.id]);
+    let pids: Vec<i64> = serde_json::from_slice(&out.stdout).expect("ps --format json");
+    assert_eq!(pids, vec![pid]);
     // update: a new memory limit, live.
     let resources = bundle.dir.join("resources.json");
     std::fs::write(&resources, r#"{"memory": {"limit": 100663296}}"#).expect("resources.json");
@@ -556,6 +593,28 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
         .expect("run skiff-runtime");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
+}
+
+/// checkpoint and restore need CRIU, which skiff-runtime does not drive: both are refused with
+/// a message that says so, and a non-zero exit, before anything is touched.
+#[test]
+fn skiff_checkpoint_and_restore_are_refused_clearly() {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    for command in ["checkpoint", "restore"] {
+        let out = Command::new(Runtime::Skiff.binary())
+            .args([command, "--image-path", "/nonexistent", "some-id"])
+            .output()
+            .expect("run skiff-runtime");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{command} is not supported")) && stderr.contains("CRIU"),
+            "{command}: {stderr}"
+        );
+    }
 }
 
 both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
