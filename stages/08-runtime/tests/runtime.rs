@@ -595,6 +595,55 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
+/// `linux.resources.devices` is in effect: a device the rules do not allow (fuse, 10:229) cannot
+/// be made or opened (EPERM, with CAP_MKNOD held); once a rule in config.json allows it, it
+/// opens; a later deny of it takes that back.
+fn device_rules_from_the_config_are_in_effect(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "dev");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "mknod /dev/skf c 10 229 2>&1; (exec 3</dev/skf) 2>&1; echo rc=$?",
+        ],
+    );
+    // CAP_MKNOD, so that an EPERM can only be the device cgroup's.
+    bundle.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("a capability set")
+                .push(Value::from("CAP_MKNOD"));
+        }
+    });
+    let open = |rules: Value| {
+        bundle.edit(|c| c["linux"]["resources"]["devices"] = rules);
+        let out = bundle.run();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("rc="),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let deny_all = serde_json::json!({"allow": false, "access": "rwm"});
+    let fuse = |allow: bool| serde_json::json!({"allow": allow, "type": "c", "major": 10, "minor": 229, "access": "rwm"});
+    let text = open(serde_json::json!([deny_all]));
+    assert!(
+        text.contains("rc=1") && text.contains("Operation not permitted"),
+        "not denied: {text}"
+    );
+    let text = open(serde_json::json!([deny_all, fuse(true)]));
+    assert!(text.contains("rc=0"), "not allowed: {text}");
+    let text = open(serde_json::json!([deny_all, fuse(true), fuse(false)]));
+    assert!(
+        text.contains("Operation not permitted"),
+        "the deny is ignored: {text}"
+    );
+}
+
 /// checkpoint and restore need CRIU, which skiff-runtime does not drive: both are refused with
 /// a message that says so, and a non-zero exit, before anything is touched.
 #[test]
@@ -617,4 +666,4 @@ fn skiff_checkpoint_and_restore_are_refused_clearly() {
     }
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+both!(&[]; run_passes_output_and_exit_codes, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
