@@ -644,6 +644,76 @@ fn device_rules_from_the_config_are_in_effect(runtime: Runtime) {
     );
 }
 
+/// `events` reports an OOM kill as runc does, `{"type":"oom","id":ID}`: a program that reads past
+/// the container's memory limit is killed by the kernel, and the event comes while `events` runs.
+fn events_report_oom_kills(runtime: Runtime) {
+    use std::io::BufRead;
+    let bundle = Bundle::new(runtime, "oom");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "sleep 1; head -c 200m /dev/zero | tail; sleep 30",
+        ],
+    );
+    bundle.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    });
+    let dir = bundle.dir.display().to_string();
+    let out = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["run", "--detach", "--bundle", &dir, &bundle.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run --detach");
+    assert!(out.success(), "run --detach failed");
+    let mut events = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["events", "--interval", "1s", &bundle.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run events");
+    let stdout = events.stdout.take().expect("events' stdout");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let began = Instant::now();
+    let mut seen = Vec::new();
+    let oom = loop {
+        match receive.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                let event: Value = serde_json::from_str(&line).expect("an event");
+                if event["type"] == "oom" {
+                    break Some(event);
+                }
+                seen.push(event["type"].to_string());
+            }
+            Err(_) if began.elapsed() > Duration::from_secs(15) => break None,
+            Err(_) => {}
+        }
+    };
+    let _ = events.kill();
+    let _ = events.wait();
+    let _ = bundle.call(&["kill", &bundle.id, "KILL"]);
+    let oom = oom.unwrap_or_else(|| panic!("no oom event in 15 s; saw {seen:?}"));
+    assert_eq!(oom["id"], bundle.id.as_str(), "{oom}");
+}
+
 /// checkpoint and restore need CRIU, which skiff-runtime does not drive: both are refused with
 /// a message that says so, and a non-zero exit, before anything is touched.
 #[test]
@@ -666,4 +736,4 @@ fn skiff_checkpoint_and_restore_are_refused_clearly() {
     }
 }
 
-both!(&[]; run_passes_output_and_exit_codes, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+both!(&[]; run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
