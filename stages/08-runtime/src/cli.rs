@@ -80,6 +80,18 @@ pub enum Command {
     Events(EventsArgs),
     /// Print what this runtime supports, as JSON
     Features,
+    /// Checkpoint a running container (not supported: needs CRIU; refused)
+    Checkpoint(RefusedArgs),
+    /// Restore a checkpointed container (not supported: needs CRIU; refused)
+    Restore(RefusedArgs),
+}
+
+/// The flags of a refused command: any, so that the refusal says why rather than clap.
+#[derive(Debug, Args)]
+pub struct RefusedArgs {
+    /// Whatever the caller passed
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// A container id.
@@ -203,6 +215,9 @@ pub struct PsArgs {
     pub format: String,
     /// The container's id
     pub id: String,
+    /// ps(1)'s options, after `--` (default: -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 /// `update`'s flags.
@@ -221,9 +236,10 @@ pub struct EventsArgs {
     /// Print the usage once and return
     #[arg(long)]
     pub stats: bool,
-    /// Seconds between two events, without --stats
-    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
-    pub interval: u64,
+    /// The time between two stats events, without --stats (runc's form: 5s, 500ms; a bare
+    /// number is seconds)
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Duration,
     /// The container's id
     pub id: String,
 }
@@ -234,6 +250,14 @@ pub struct SpecArgs {
     /// Where to write config.json (default: the current directory)
     #[arg(short, long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
+}
+
+/// `--interval`: a duration as runc takes it (`5s`), or a number of seconds.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
+    }
 }
 
 /// Runs the command line; returns the process's exit code.
@@ -335,9 +359,19 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
+        // runc hands these to CRIU; skiff-runtime has no CRIU backend, so it says so and fails.
+        Command::Checkpoint(_) => bail!(
+            "checkpoint is not supported: skiff-runtime has no CRIU (checkpoint/restore in userspace) support"
+        ),
+        Command::Restore(_) => bail!(
+            "restore is not supported: skiff-runtime has no CRIU (checkpoint/restore in userspace) support"
+        ),
     }
 }
 
+// ANCHOR: ps
+/// `ps`: the pids of the container's cgroup, as JSON, or, as runc does, ps(1)'s own table
+/// (`ps -ef`, or the options after `--`) filtered to the lines whose PID column is one of them.
 fn ps(store: &Store, args: &PsArgs) -> anyhow::Result<()> {
     let (record, _) = store.load(&args.id)?;
     let pids = cgroups::processes_at(&record.cgroup_path)
@@ -345,21 +379,45 @@ fn ps(store: &Store, args: &PsArgs) -> anyhow::Result<()> {
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            println!("{:<8} CMD", "PID");
-            for pid in pids {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let words: Vec<String> = cmdline
-                    .split(|b| *b == 0)
-                    .filter(|w| !w.is_empty())
-                    .map(|w| String::from_utf8_lossy(w).into_owned())
-                    .collect();
-                println!("{pid:<8} {}", words.join(" "));
+            let ps_args = if args.ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                args.ps_args.clone()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&ps_args)
+                .output()
+                .context("run ps")?;
+            if !out.status.success() {
+                bail!(
+                    "ps {}: {}",
+                    ps_args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let column = header
+                .split_whitespace()
+                .position(|field| field == "PID")
+                .context("couldn't find PID field in ps output")?;
+            println!("{header}");
+            for line in lines {
+                let pid = line.split_whitespace().nth(column);
+                if pid
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(|p| pids.contains(&p))
+                {
+                    println!("{line}");
+                }
             }
         }
         other => bail!("invalid --format {other:?}: use table or json"),
     }
     Ok(())
 }
+// ANCHOR_END: ps
 
 // ANCHOR: pause
 /// `pause` and `resume`: stage 03's freezer on the container's cgroup, and a mark in the state
@@ -408,9 +466,12 @@ fn update(store: &Store, args: &UpdateArgs) -> anyhow::Result<()> {
 }
 
 // ANCHOR: events
-/// `events`: the container's usage from stage 03, as runc's `stats` events: once with
-/// `--stats`, otherwise every `--interval` seconds until the container stops.
+/// `events`: runc's `stats` event every `--interval` (once with `--stats`), and between two, an
+/// `{"type":"oom"}` event each time the kernel's OOM killer killed in the container's cgroup
+/// (stage 03's `oom_kill` count, read every 100 ms, where runc waits on an eventfd).
 fn events(store: &Store, args: &EventsArgs) -> anyhow::Result<()> {
+    let (record, _) = store.load(&args.id)?;
+    let mut ooms = cgroups::oom_kills_at(&record.cgroup_path).ok().flatten();
     loop {
         let (record, dir) = store.load(&args.id)?;
         if record.status(&dir) == Status::Stopped {
@@ -436,9 +497,26 @@ fn events(store: &Store, args: &EventsArgs) -> anyhow::Result<()> {
         if args.stats {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+        let next = std::time::Instant::now() + args.interval.max(Duration::from_millis(100));
+        while std::time::Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = cgroups::oom_kills_at(&record.cgroup_path).ok().flatten();
+            if let (Some(before), Some(after)) = (ooms, now) {
+                for _ in before..after {
+                    println!("{}", serde_json::json!({"type": "oom", "id": args.id}));
+                }
+            }
+            if now.is_some() {
+                ooms = now;
+            }
+            if record.status(&dir) == Status::Stopped {
+                break;
+            }
+        }
+        std::io::stdout().flush()?;
     }
 }
+// ANCHOR_END: events
 // ANCHOR_END: events
 
 fn list(store: &Store, args: &ListArgs) -> anyhow::Result<()> {

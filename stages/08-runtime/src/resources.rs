@@ -26,10 +26,79 @@ pub fn cgroup(
     let mut feature = args
         .feature(&name)
         .map_err(|e| invalid("linux.resources", e.to_string()))?;
-    // `linux.resources.devices` is not read: Docker's default device rules apply.
-    feature.devices = Some(cgroups::devices::docker_default());
+    let spec_rules = linux.resources().as_ref().and_then(|r| r.devices().clone());
+    feature.devices = Some(device_rules(spec_rules.as_deref().unwrap_or_default())?);
     Ok(feature)
 }
+
+// ANCHOR: device_rules
+/// `linux.resources.devices` as stage 03's device rules (the same code `--device` and
+/// `--device-cgroup-rule` use). Stage 03 keeps one model: deny everything, then allow a list.
+/// The spec's list is ordered allows and denies, so it is folded into that model: a deny of
+/// everything (`{"allow": false}`, no type or type `a`, no numbers) empties the list; an allow
+/// adds its rule; a deny of one device removes the allows it equals. A deny that would carve
+/// a hole in a wider allow has no place in the model and is refused by name. Docker's default
+/// list (null, zero, tty, pts...) stays allowed, as runc keeps its own defaults after the
+/// spec's rules.
+pub fn device_rules(
+    spec: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Result<Vec<cgroups::DeviceRule>, ConfigError> {
+    use cgroups::{DeviceKind, DeviceRule};
+    use oci_spec::runtime::LinuxDeviceType;
+    const FIELD: &str = "linux.resources.devices";
+    let mut allowed: Vec<DeviceRule> = Vec::new();
+    for rule in spec {
+        let kind = match rule.typ().unwrap_or(LinuxDeviceType::A) {
+            LinuxDeviceType::A => DeviceKind::All,
+            LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
+            LinuxDeviceType::B => DeviceKind::Block,
+            LinuxDeviceType::P => continue, // FIFOs are not devices to the cgroup
+        };
+        let number = |n: Option<i64>| match n {
+            None | Some(-1) => Ok(None),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| invalid(FIELD, format!("device number {n} out of range"))),
+        };
+        let access = match rule.access().as_deref().unwrap_or("") {
+            "" => cgroups::devices::READ | cgroups::devices::WRITE | cgroups::devices::MKNOD,
+            text => DeviceRule::parse_access(text)
+                .ok_or_else(|| invalid(FIELD, format!("access {text:?}: use r, w and m")))?,
+        };
+        let parsed = DeviceRule {
+            kind,
+            major: number(rule.major())?,
+            minor: number(rule.minor())?,
+            access,
+        };
+        if rule.allow() {
+            allowed.push(parsed);
+        } else if kind == DeviceKind::All && parsed.major.is_none() && parsed.minor.is_none() {
+            allowed.clear();
+        } else if allowed.iter().any(|a| *a != parsed && covers(a, &parsed)) {
+            return Err(unsupported(format!(
+                "{FIELD} (a deny of part of an earlier allow: {rule})"
+            )));
+        } else {
+            allowed.retain(|a| *a != parsed);
+        }
+    }
+    let mut rules = cgroups::devices::docker_default();
+    rules.extend(allowed);
+    Ok(rules)
+}
+
+/// Whether allow rule `wide` lets through some of what `narrow` is about.
+fn covers(wide: &cgroups::DeviceRule, narrow: &cgroups::DeviceRule) -> bool {
+    use cgroups::DeviceKind;
+    let kind =
+        wide.kind == DeviceKind::All || narrow.kind == DeviceKind::All || wide.kind == narrow.kind;
+    let number = |w: Option<u32>, n: Option<u32>| w.is_none() || n.is_none() || w == n;
+    kind && number(wide.major, narrow.major)
+        && number(wide.minor, narrow.minor)
+        && wide.access & narrow.access != 0
+}
+// ANCHOR_END: device_rules
 
 // ANCHOR: cgroup_args
 /// `linux.resources` as stage 03's flags (checked there, as `--memory` and `--pids-limit`

@@ -326,6 +326,43 @@ fn create_start_kill_delete(runtime: Runtime) {
         !text.starts_with("1\n") && text.contains("/bin/sleep"),
         "{text}"
     );
+    // ps: ps(1)'s table, the header and the container's processes only.
+    let out = bundle.call(&["ps", &bundle.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.contains("PID") && header.contains("CMD"),
+        "ps: {text}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "ps lists more than the container's one process:\n{text}"
+    );
+    assert!(
+        rows[0].contains("sleep 1000") && rows[0].contains(&pid.to_string()),
+        "ps: {text}"
+    );
+    let out = bundle.call(&["ps", &bundle.id, "-o", "pid,comm"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .nth(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec![pid.to_string().as_str(), "sleep"]),
+        "ps -o: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bundle.call(&["ps", "--format", "json", &bundle.id]);
+    let pids: Vec<i64> = serde_json::from_slice(&out.stdout).expect("ps --format json");
+    assert_eq!(pids, vec![pid]);
     // update: a new memory limit, live.
     let resources = bundle.dir.join("resources.json");
     std::fs::write(&resources, r#"{"memory": {"limit": 100663296}}"#).expect("resources.json");
@@ -558,4 +595,145 @@ fn skiff_systemd_cgroup_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup is not supported"));
 }
 
-both!(&[]; run_passes_output_and_exit_codes, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+/// `linux.resources.devices` is in effect: a device the rules do not allow (fuse, 10:229) cannot
+/// be made or opened (EPERM, with CAP_MKNOD held); once a rule in config.json allows it, it
+/// opens; a later deny of it takes that back.
+fn device_rules_from_the_config_are_in_effect(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "dev");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "mknod /dev/skf c 10 229 2>&1; (exec 3</dev/skf) 2>&1; echo rc=$?",
+        ],
+    );
+    // CAP_MKNOD, so that an EPERM can only be the device cgroup's.
+    bundle.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("a capability set")
+                .push(Value::from("CAP_MKNOD"));
+        }
+    });
+    let open = |rules: Value| {
+        bundle.edit(|c| c["linux"]["resources"]["devices"] = rules);
+        let out = bundle.run();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("rc="),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let deny_all = serde_json::json!({"allow": false, "access": "rwm"});
+    let fuse = |allow: bool| serde_json::json!({"allow": allow, "type": "c", "major": 10, "minor": 229, "access": "rwm"});
+    let text = open(serde_json::json!([deny_all]));
+    assert!(
+        text.contains("rc=1") && text.contains("Operation not permitted"),
+        "not denied: {text}"
+    );
+    let text = open(serde_json::json!([deny_all, fuse(true)]));
+    assert!(text.contains("rc=0"), "not allowed: {text}");
+    let text = open(serde_json::json!([deny_all, fuse(true), fuse(false)]));
+    assert!(
+        text.contains("Operation not permitted"),
+        "the deny is ignored: {text}"
+    );
+}
+
+/// `events` reports an OOM kill as runc does, `{"type":"oom","id":ID}`: a program that reads past
+/// the container's memory limit is killed by the kernel, and the event comes while `events` runs.
+fn events_report_oom_kills(runtime: Runtime) {
+    use std::io::BufRead;
+    let bundle = Bundle::new(runtime, "oom");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "sleep 1; head -c 200m /dev/zero | tail; sleep 30",
+        ],
+    );
+    bundle.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+    });
+    let dir = bundle.dir.display().to_string();
+    let out = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["run", "--detach", "--bundle", &dir, &bundle.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run --detach");
+    assert!(out.success(), "run --detach failed");
+    let mut events = Command::new(bundle.runtime.binary())
+        .arg("--root")
+        .arg(&bundle.root)
+        .args(["events", "--interval", "1s", &bundle.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run events");
+    let stdout = events.stdout.take().expect("events' stdout");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let began = Instant::now();
+    let mut seen = Vec::new();
+    let oom = loop {
+        match receive.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                let event: Value = serde_json::from_str(&line).expect("an event");
+                if event["type"] == "oom" {
+                    break Some(event);
+                }
+                seen.push(event["type"].to_string());
+            }
+            Err(_) if began.elapsed() > Duration::from_secs(15) => break None,
+            Err(_) => {}
+        }
+    };
+    let _ = events.kill();
+    let _ = events.wait();
+    let _ = bundle.call(&["kill", &bundle.id, "KILL"]);
+    let oom = oom.unwrap_or_else(|| panic!("no oom event in 15 s; saw {seen:?}"));
+    assert_eq!(oom["id"], bundle.id.as_str(), "{oom}");
+}
+
+/// checkpoint and restore need CRIU, which skiff-runtime does not drive: both are refused with
+/// a message that says so, and a non-zero exit, before anything is touched.
+#[test]
+fn skiff_checkpoint_and_restore_are_refused_clearly() {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    for command in ["checkpoint", "restore"] {
+        let out = Command::new(Runtime::Skiff.binary())
+            .args([command, "--image-path", "/nonexistent", "some-id"])
+            .output()
+            .expect("run skiff-runtime");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{command} is not supported")) && stderr.contains("CRIU"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+both!(&[]; run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
