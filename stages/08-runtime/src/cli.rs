@@ -275,6 +275,22 @@ pub fn main() -> i32 {
             err.exit()
         }
     };
+    // A command that joins a container runs from a read-only mount of this binary first
+    // (CVE-2019-5736: see `sealed`).
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) && !crate::sealed::is_sealed()
+    {
+        let err = crate::sealed::reexec_read_only();
+        let message = format!(
+            "warning: running from the binary itself, not a read-only mount of it (CVE-2019-5736): {err}"
+        );
+        match &cli.log {
+            Some(log) => write_log(log, &cli.log_format, &message),
+            None => eprintln!("skiff-runtime: {message}"),
+        }
+    }
     match dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {

@@ -33,4 +33,5 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod mounts;
 pub mod resources;
+pub mod sealed;
 pub mod state;

@@ -736,4 +736,43 @@ fn skiff_checkpoint_and_restore_are_refused_clearly() {
     }
 }
 
+/// CVE-2019-5736: the runtime process waiting inside a created container runs from a read-only
+/// mount of skiff-runtime, so its `/proc/PID/exe` (the door a container used to overwrite the
+/// host's runc) cannot be opened for writing, while the binary on the host is on a writable
+/// mount (without the defence, the exe would be that binary).
+#[test]
+fn skiff_runs_from_a_read_only_mount_of_its_binary_inside_the_container() {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let host = statvfs(Path::new(&Runtime::Skiff.binary())).expect("statvfs of the binary");
+    assert!(
+        !host.flags().contains(FsFlags::ST_RDONLY),
+        "the binary under test is on a read-only filesystem: this test proves nothing here"
+    );
+    let bundle = Bundle::new(Runtime::Skiff, "sealed");
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    let (ok, message) = bundle.create();
+    assert!(ok, "create failed: {message}");
+    let pid = bundle.state()["pid"].as_i64().expect("a pid");
+    let exe = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&exe).expect("readlink of the waiting runtime's exe");
+    // A file that is a detached mount's root reads as "/": not the host's path of the binary.
+    let binary = std::fs::canonicalize(Runtime::Skiff.binary()).expect("the binary's path");
+    assert_ne!(target, binary, "{exe} is the host's binary itself");
+    let inside = statvfs(Path::new(&exe)).expect("statvfs of the exe");
+    assert!(
+        inside.flags().contains(FsFlags::ST_RDONLY),
+        "{exe} is on a writable mount: a container could overwrite skiff-runtime through it"
+    );
+    let out = bundle.call(&["delete", "--force", &bundle.id]);
+    assert!(
+        out.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 both!(&[]; run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
