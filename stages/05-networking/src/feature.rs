@@ -642,7 +642,7 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     if unpublish && let Err(e) = firewall::unpublish_from(container_id, ipv6) {
         errors.push(format!("remove published ports: {e}"));
     }
-    let left = match store::leave_all(root, container_id) {
+    let left = match store::leave_all(root, container_id, defer) {
         Ok(left) => left,
         Err(e) => return vec![format!("leave networks: {e}")],
     };
@@ -788,8 +788,14 @@ pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
             Ok(lock) => lock,
             Err(e) => return vec![format!("take the network lock: {e}")],
         };
-        let in_use = store::default_bridge(&root).is_ok_and(|n| !n.endpoints.is_empty());
-        if in_use {
+    }
+    // The record stayed through the linger, so a container that joined meanwhile got the same
+    // subnet; it goes now if none is left, and the bridge with it.
+    match store::forget_default_if_unused(&root) {
+        Ok(true) => {}
+        Ok(false) => return errors,
+        Err(e) => {
+            errors.push(format!("forget the default network: {e}"));
             return errors;
         }
     }

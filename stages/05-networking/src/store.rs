@@ -1344,7 +1344,15 @@ pub fn leave(root: &Path, network: &str, container_id: &str) -> Result<Network> 
 
 /// Detaches container `container_id` from every network it is on (for `rm`); returns those
 /// networks as they are afterwards, with the endpoint each one had.
-pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoint)>> {
+///
+/// With `keep_default`, the default network's record stays even when its last container left:
+/// its bridge lingers (stage 07), and a container that joins meanwhile must find the same
+/// subnet; [`forget_default_if_unused`] deletes it once the linger is over.
+pub fn leave_all(
+    root: &Path,
+    container_id: &str,
+    keep_default: bool,
+) -> Result<Vec<(Network, Endpoint)>> {
     let locked = lock(root)?;
     let mut left = Vec::new();
     for mut net in locked.read_all()? {
@@ -1356,7 +1364,8 @@ pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoi
             continue;
         };
         let endpoint = net.endpoints.remove(position);
-        if net.goes_when_empty() && net.endpoints.is_empty() {
+        let kept = keep_default && net.is_default();
+        if net.goes_when_empty() && net.endpoints.is_empty() && !kept {
             locked.delete(&net)?;
         } else {
             locked.write_endpoints(&net)?;
@@ -1364,6 +1373,18 @@ pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoi
         left.push((net, endpoint));
     }
     Ok(left)
+}
+
+/// Deletes the default network's record if no container is on it (the end of a bridge's
+/// linger: see [`leave_all`]). Returns whether the network is unused: its record gone now or
+/// before.
+pub fn forget_default_if_unused(root: &Path) -> Result<bool> {
+    let locked = lock(root)?;
+    match locked.read_all()?.into_iter().find(Network::is_default) {
+        None => Ok(true),
+        Some(net) if net.endpoints.is_empty() => locked.delete(&net).map(|()| true),
+        Some(_) => Ok(false),
+    }
 }
 
 /// Renames container `container_id` on every network it is on (`rename`): the name the others
@@ -2094,7 +2115,7 @@ mod tests {
         assert_eq!(Some(a.ip), addresses.next());
         let (_, b) = join(root, "bridge", "bbbb", "b", "b", hosts, None).unwrap();
         assert_eq!(Some(b.ip), addresses.next());
-        let left = leave_all(root, "aaaa").unwrap();
+        let left = leave_all(root, "aaaa", false).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1.ip, a.ip);
         let net = leave(root, "bridge", "bbbb").unwrap();
