@@ -236,6 +236,8 @@ fn host(
     let output = Command::new("sh")
         .arg("-c")
         .arg(&line)
+        .env_remove("SKIFF_HOST")
+        .env_remove("DOCKER_HOST")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
@@ -379,7 +381,11 @@ fn engine(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0);
+        .process_group(0)
+        // The engine under test works on its own store: a shell set up for a docker client
+        // (rootless docker sets DOCKER_HOST) would make skiff a client of that daemon instead.
+        .env_remove("SKIFF_HOST")
+        .env_remove("DOCKER_HOST");
     if let Some(root) = values.get("root") {
         command.env("SKIFF_ROOT", root);
     }

@@ -267,6 +267,30 @@ pub fn require_root() -> Result<(), LaunchError> {
     }
 }
 
+// ANCHOR: own_binary
+/// The program to run to start skiff again (a monitor, an exec helper, a DNS server): this
+/// process's own binary. Its path is not enough: when the file was replaced since this process
+/// started (`cargo build`, a package upgrade), `/proc/self/exe` reads `PATH (deleted)`, a name
+/// that exists nowhere, and the path, if it names anything, names another build, which may
+/// not speak this one's protocol with its helpers. `/proc/self/exe` itself still opens the
+/// binary this process runs, deleted or not (proc(5)), and a child forked to exec it has the
+/// same one: so the path while it is still this binary, else `/proc/self/exe`.
+pub fn own_binary() -> std::path::PathBuf {
+    let link = std::path::PathBuf::from("/proc/self/exe");
+    let same = |path: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), std::fs::metadata(&link)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    };
+    match std::fs::read_link(&link) {
+        Ok(path) if same(&path) => path,
+        _ => link,
+    }
+}
+// ANCHOR_END: own_binary
+
 // ANCHOR: spawn
 /// Starts the container and returns once its command has been exec'd (or failed to be).
 pub fn spawn<'a>(

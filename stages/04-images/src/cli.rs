@@ -130,43 +130,46 @@ pub struct RunArgs {
 /// `load`'s flags.
 #[derive(Args)]
 pub struct LoadArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Read from this archive instead of stdin
     #[arg(short = 'i', long = "input", value_name = "FILE")]
-    input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
     /// Print nothing but errors
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
 /// `save`'s flags.
 #[derive(Args)]
 pub struct SaveArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Write to this file instead of stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// docker-archive (default), oci-archive (or oci), or oci-dir
     #[arg(long, default_value = "docker-archive", value_name = "FORMAT")]
-    format: String,
+    pub format: String,
     /// The images to save
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `import`'s arguments.
 #[derive(Args)]
 pub struct ImportArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// A root filesystem tarball (plain or gzip), or - for stdin
     #[arg(value_name = "FILE")]
-    file: String,
+    pub file: String,
     /// The new image's name
     #[arg(value_name = "REPOSITORY[:TAG]")]
-    name: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `images`'s flags.
@@ -186,75 +189,80 @@ pub struct ListArgs {
 /// `rmi`'s arguments.
 #[derive(Args)]
 pub struct RmiArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Remove even if a container uses it (the image is then only untagged)
     #[arg(short, long)]
-    force: bool,
+    pub force: bool,
     /// The images to remove
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `tag`'s arguments.
 #[derive(Args)]
 pub struct TagArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// An image name or id
     #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
-    source: String,
+    pub source: String,
     /// The new name
     #[arg(value_name = "TARGET_IMAGE[:TAG]")]
-    target: String,
+    pub target: String,
 }
 
 /// `inspect`'s arguments.
 #[derive(Args)]
 pub struct InspectArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// The images to inspect
     #[arg(required = true, value_name = "IMAGE")]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 /// `history`'s arguments.
 #[derive(Args)]
 pub struct HistoryArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Do not truncate the output
     #[arg(long)]
-    no_trunc: bool,
+    pub no_trunc: bool,
     /// The image
     #[arg(value_name = "IMAGE")]
-    image: String,
+    pub image: String,
 }
 
 /// `build`'s flags.
 #[derive(Args)]
 pub struct BuildArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
     /// Name the image NAME[:TAG] (may be repeated)
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     /// The Dockerfile (default: DIR/Dockerfile)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
-    file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
     /// Set a build argument: NAME=VALUE, or NAME to take its value from the environment
     #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
-    build_args: Vec<String>,
+    pub build_args: Vec<String>,
     /// Run every step again: reuse nothing from the cache
     #[arg(long)]
-    no_cache: bool,
+    pub no_cache: bool,
     /// Print only the image id
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// The build context: the directory COPY and ADD read from
     #[arg(value_name = "DIR")]
-    context: PathBuf,
+    pub context: PathBuf,
 }
 
 /// Where the registry config is, and whether the registry may use plain HTTP.
@@ -280,19 +288,21 @@ impl RegistryArgs {
 /// `pull`'s arguments.
 #[derive(Args)]
 pub struct PullArgs {
+    /// Where skiff keeps its state.
     #[command(flatten)]
-    store: RootArgs,
+    pub store: RootArgs,
+    /// How to reach the registry.
     #[command(flatten)]
-    registry: RegistryArgs,
+    pub registry: RegistryArgs,
     /// Choose this platform from a multi-platform image [default: this machine's]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    platform: Option<String>,
+    pub platform: Option<String>,
     /// Print only the image's full name
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// The image
     #[arg(value_name = "NAME[:TAG|@DIGEST]")]
-    image: String,
+    pub image: String,
 }
 
 /// `push`'s arguments.

@@ -467,166 +467,169 @@ fn bool_option(key: &str, value: &str) -> anyhow::Result<String> {
 }
 
 impl NetworkCommand {
+    // ANCHOR: create_network
+    /// `network create` without its printing: makes the network `self` (a
+    /// [`NetworkCommand::Create`]) describes and returns its id. The Engine API's
+    /// `POST /networks/create` (stage 07) is this too.
+    pub fn create_network(self) -> anyhow::Result<String> {
+        let NetworkCommand::Create {
+            root,
+            cluster,
+            driver,
+            subnet,
+            ipv6,
+            gateway,
+            ip_range,
+            aux_address,
+            opt,
+            internal,
+            label,
+            name,
+        } = self
+        else {
+            bail!("create_network needs a NetworkCommand::Create");
+        };
+        if driver == "overlay" {
+            if subnet.len() > 1 || ipv6 {
+                bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
+            }
+            let id =
+                crate::overlay_cli::create(&cluster, &name, subnet.first().map(String::as_str))?;
+            return Ok(id);
+        }
+        let driver = match driver.as_str() {
+            "bridge" => Driver::Bridge,
+            "macvlan" => Driver::Macvlan,
+            "ipvlan" => Driver::Ipvlan,
+            other => {
+                bail!("unknown network driver {other:?}: use bridge, macvlan, ipvlan or overlay")
+            }
+        };
+        let mut parent = None;
+        let mut options = std::collections::BTreeMap::new();
+        for (key, value) in key_values(&opt, "--opt")? {
+            match key.as_str() {
+                "parent" => parent = Some(value),
+                store::ENABLE_ICC if driver == Driver::Bridge => {
+                    options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
+                }
+                store::MACVLAN_MODE if driver == Driver::Macvlan => {
+                    store::macvlan_mode(Some(&value))?;
+                    options.insert(key, value);
+                }
+                store::IPVLAN_MODE if driver == Driver::Ipvlan => {
+                    store::ipvlan_mode(Some(&value))?;
+                    options.insert(key, value);
+                }
+                store::BRIDGE_NAME if driver == Driver::Bridge => {
+                    let ok = (1..=store::IFNAME_MAX).contains(&value.len())
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                    if !ok {
+                        bail!(
+                            "invalid --opt {key}={value}: a link name is 1 to {} letters, digits, '_', '.' or '-'",
+                            store::IFNAME_MAX
+                        );
+                    }
+                    if crate::netlink::Netlink::open()?
+                        .link_index(&value)?
+                        .is_some()
+                    {
+                        bail!("bridge name {value} is in use by a link of this host: pick another");
+                    }
+                    options.insert(key, value);
+                }
+                store::MTU => {
+                    if !value
+                        .parse::<u32>()
+                        .is_ok_and(|m| (68..=65535).contains(&m))
+                    {
+                        bail!("invalid --opt {key}={value}: an MTU is a number from 68 to 65535");
+                    }
+                    options.insert(key, value);
+                }
+                _ => bail!(
+                    "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan); {}=true|false and {}=NAME (for bridge); {}=N",
+                    store::MACVLAN_MODE,
+                    store::ENABLE_ICC,
+                    store::BRIDGE_NAME,
+                    store::MTU
+                ),
+            }
+        }
+        // ANCHOR: subnets
+        // Docker's way: --subnet once per family; the one with a ':' is IPv6.
+        let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
+            subnet.iter().partition(|s| s.contains(':'));
+        if subnet4.len() > 1 || subnet6.len() > 1 {
+            bail!(
+                "--subnet: give at most one IPv4 and one IPv6 subnet (skiff has one subnet per family)"
+            );
+        }
+        let subnet6 = subnet6
+            .first()
+            .map(|s| crate::ipam::Subnet6::parse(s))
+            .transpose()?;
+        let subnet = subnet4.first().map(|s| s.as_str());
+        // ANCHOR_END: subnets
+        let _host = store::host_lock()?;
+        // A VLAN parent that does not exist yet is made now, and unmade if the network
+        // cannot be.
+        let mut made_parent = None;
+        if matches!(driver, Driver::Macvlan | Driver::Ipvlan)
+            && let Some(name) = &parent
+            && crate::feature::create_vlan_parent(name).map_err(anyhow::Error::msg)?
+        {
+            options.insert(store::PARENT_CREATED.to_string(), "true".to_string());
+            made_parent = Some(name.clone());
+        }
+        let created = store::create(
+            &root.root,
+            CreateOptions {
+                name,
+                driver,
+                subnet: subnet.map(crate::ipam::Subnet::parse).transpose()?,
+                gateway: gateway.as_deref().map(crate::ipam::parse_ip).transpose()?,
+                parent,
+                internal,
+                labels: key_values(&label, "--label")?.into_iter().collect(),
+                options,
+                ipam: store::IpamExtras {
+                    ip_range: ip_range
+                        .as_deref()
+                        .map(crate::ipam::Subnet::parse)
+                        .transpose()?,
+                    aux_addresses: key_values(&aux_address, "--aux-address")?
+                        .into_iter()
+                        .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
+                        .collect::<anyhow::Result<_>>()?,
+                },
+                enable_ipv6: ipv6,
+                subnet6,
+            },
+        );
+        let network = match created {
+            Ok(network) => network,
+            Err(e) => {
+                if let Some(name) = made_parent
+                    && let Err(undo) =
+                        crate::netlink::Netlink::open().and_then(|mut n| n.delete_link(&name))
+                {
+                    eprintln!("networking: warning: delete VLAN link {name}: {undo}");
+                }
+                return Err(e.into());
+            }
+        };
+        Ok(network.id)
+    }
+    // ANCHOR_END: create_network
+
     /// Runs the command; returns the exit code.
     pub fn execute(self) -> anyhow::Result<i32> {
         match self {
-            NetworkCommand::Create {
-                root,
-                cluster,
-                driver,
-                subnet,
-                ipv6,
-                gateway,
-                ip_range,
-                aux_address,
-                opt,
-                internal,
-                label,
-                name,
-            } => {
-                if driver == "overlay" {
-                    if subnet.len() > 1 || ipv6 {
-                        bail!("an overlay network takes one IPv4 --subnet (no IPv6 yet)");
-                    }
-                    let id = crate::overlay_cli::create(
-                        &cluster,
-                        &name,
-                        subnet.first().map(String::as_str),
-                    )?;
-                    println!("{id}");
-                    return Ok(0);
-                }
-                let driver = match driver.as_str() {
-                    "bridge" => Driver::Bridge,
-                    "macvlan" => Driver::Macvlan,
-                    "ipvlan" => Driver::Ipvlan,
-                    other => {
-                        bail!(
-                            "unknown network driver {other:?}: use bridge, macvlan, ipvlan or overlay"
-                        )
-                    }
-                };
-                let mut parent = None;
-                let mut options = std::collections::BTreeMap::new();
-                for (key, value) in key_values(&opt, "--opt")? {
-                    match key.as_str() {
-                        "parent" => parent = Some(value),
-                        store::ENABLE_ICC if driver == Driver::Bridge => {
-                            options.insert(key, bool_option(store::ENABLE_ICC, &value)?);
-                        }
-                        store::MACVLAN_MODE if driver == Driver::Macvlan => {
-                            store::macvlan_mode(Some(&value))?;
-                            options.insert(key, value);
-                        }
-                        store::IPVLAN_MODE if driver == Driver::Ipvlan => {
-                            store::ipvlan_mode(Some(&value))?;
-                            options.insert(key, value);
-                        }
-                        store::BRIDGE_NAME if driver == Driver::Bridge => {
-                            let ok = (1..=store::IFNAME_MAX).contains(&value.len())
-                                && value
-                                    .bytes()
-                                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-                            if !ok {
-                                bail!(
-                                    "invalid --opt {key}={value}: a link name is 1 to {} letters, digits, '_', '.' or '-'",
-                                    store::IFNAME_MAX
-                                );
-                            }
-                            if crate::netlink::Netlink::open()?
-                                .link_index(&value)?
-                                .is_some()
-                            {
-                                bail!(
-                                    "bridge name {value} is in use by a link of this host: pick another"
-                                );
-                            }
-                            options.insert(key, value);
-                        }
-                        store::MTU => {
-                            if !value
-                                .parse::<u32>()
-                                .is_ok_and(|m| (68..=65535).contains(&m))
-                            {
-                                bail!(
-                                    "invalid --opt {key}={value}: an MTU is a number from 68 to 65535"
-                                );
-                            }
-                            options.insert(key, value);
-                        }
-                        _ => bail!(
-                            "unknown --opt {key:?}: skiff knows parent=LINK and {}=bridge|private|vepa|passthru (for macvlan); {}=true|false and {}=NAME (for bridge); {}=N",
-                            store::MACVLAN_MODE,
-                            store::ENABLE_ICC,
-                            store::BRIDGE_NAME,
-                            store::MTU
-                        ),
-                    }
-                }
-                // ANCHOR: subnets
-                // Docker's way: --subnet once per family; the one with a ':' is IPv6.
-                let (subnet6, subnet4): (Vec<&String>, Vec<&String>) =
-                    subnet.iter().partition(|s| s.contains(':'));
-                if subnet4.len() > 1 || subnet6.len() > 1 {
-                    bail!(
-                        "--subnet: give at most one IPv4 and one IPv6 subnet (skiff has one subnet per family)"
-                    );
-                }
-                let subnet6 = subnet6
-                    .first()
-                    .map(|s| crate::ipam::Subnet6::parse(s))
-                    .transpose()?;
-                let subnet = subnet4.first().map(|s| s.as_str());
-                // ANCHOR_END: subnets
-                let _host = store::host_lock()?;
-                // A VLAN parent that does not exist yet is made now, and unmade if the network
-                // cannot be.
-                let mut made_parent = None;
-                if matches!(driver, Driver::Macvlan | Driver::Ipvlan)
-                    && let Some(name) = &parent
-                    && crate::feature::create_vlan_parent(name).map_err(anyhow::Error::msg)?
-                {
-                    options.insert(store::PARENT_CREATED.to_string(), "true".to_string());
-                    made_parent = Some(name.clone());
-                }
-                let created = store::create(
-                    &root.root,
-                    CreateOptions {
-                        name,
-                        driver,
-                        subnet: subnet.map(crate::ipam::Subnet::parse).transpose()?,
-                        gateway: gateway.as_deref().map(crate::ipam::parse_ip).transpose()?,
-                        parent,
-                        internal,
-                        labels: key_values(&label, "--label")?.into_iter().collect(),
-                        options,
-                        ipam: store::IpamExtras {
-                            ip_range: ip_range
-                                .as_deref()
-                                .map(crate::ipam::Subnet::parse)
-                                .transpose()?,
-                            aux_addresses: key_values(&aux_address, "--aux-address")?
-                                .into_iter()
-                                .map(|(name, ip)| Ok((name, crate::ipam::parse_ip(&ip)?)))
-                                .collect::<anyhow::Result<_>>()?,
-                        },
-                        enable_ipv6: ipv6,
-                        subnet6,
-                    },
-                );
-                let network = match created {
-                    Ok(network) => network,
-                    Err(e) => {
-                        if let Some(name) = made_parent
-                            && let Err(undo) = crate::netlink::Netlink::open()
-                                .and_then(|mut n| n.delete_link(&name))
-                        {
-                            eprintln!("networking: warning: delete VLAN link {name}: {undo}");
-                        }
-                        return Err(e.into());
-                    }
-                };
-                println!("{}", network.id);
+            create @ NetworkCommand::Create { .. } => {
+                println!("{}", create.create_network()?);
                 Ok(0)
             }
             NetworkCommand::List {

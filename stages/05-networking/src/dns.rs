@@ -652,7 +652,7 @@ pub fn ensure_running(root: &Path, network: &Network) -> Result<(), String> {
         }
         return Err(format!("lock the DNS server's file: {error}"));
     }
-    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| format!("find skiff: {e}"))?;
+    let exe = chroot::launch::own_binary();
     let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("make a pipe: {e}"))?;
     let lock_fd = file.as_raw_fd();

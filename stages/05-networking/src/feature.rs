@@ -23,6 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chroot::{Feature, FeatureError, Plan, Started};
 
@@ -569,13 +570,14 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     // published ports' rules go under the same lock, as every change to FORWARD. (A removal
     // put off by [`defer_bridge_removal`] holds the lock already: it is taken over.)
     let held = deferred().take();
-    let (host, mut pending) = match held {
-        Some(deferred) => (deferred.host, deferred.networks),
+    let (host, mut pending, mut links) = match held {
+        Some(deferred) => (deferred.host, deferred.networks, deferred.links),
         None => match store::host_lock() {
-            Ok(lock) => (lock, Vec::new()),
+            Ok(lock) => (lock, Vec::new(), Vec::new()),
             Err(e) => return vec![format!("take the network lock: {e}")],
         },
     };
+    let defer = DEFER.load(Ordering::Relaxed);
     let mut errors = Vec::new();
     if unpublish && let Err(e) = firewall::unpublish_from(container_id, ipv6) {
         errors.push(format!("remove published ports: {e}"));
@@ -586,11 +588,16 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
     };
     for (network, endpoint) in left {
         // Deleting the host end deletes the pair; when the namespace died first, the kernel
-        // has already deleted both, and deleting is a no-op.
-        if network.driver == Driver::Bridge
-            && let Err(e) = Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
-        {
-            errors.push(format!("delete {}: {e}", endpoint.host_link));
+        // has already deleted both, and deleting is a no-op. It waits for every CPU to let go
+        // of the device, as deleting the bridge does: put off with it when asked.
+        if network.driver == Driver::Bridge {
+            if defer {
+                links.push(endpoint.host_link.clone());
+            } else if let Err(e) =
+                Netlink::open().and_then(|mut n| n.delete_link(&endpoint.host_link))
+            {
+                errors.push(format!("delete {}: {e}", endpoint.host_link));
+            }
         }
         if let Err(e) = crate::hosts::rewrite(root, &network) {
             errors.push(format!(
@@ -608,17 +615,19 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
         // The default bridge goes with its last container: nothing of skiff's stays on the
         // host while no container runs.
         if network.is_default() && network.endpoints.is_empty() {
-            if DEFER.load(Ordering::Relaxed) {
+            if defer {
                 pending.push(network);
             } else if let Err(e) = remove_bridge(&network) {
                 errors.push(e);
             }
         }
     }
-    if !pending.is_empty() {
+    if !pending.is_empty() || !links.is_empty() {
         *deferred() = Some(Deferred {
             host,
+            root: root.to_path_buf(),
             networks: pending,
+            links,
         });
     }
     errors
@@ -629,10 +638,13 @@ pub fn release(root: &std::path::Path, container_id: &str, unpublish: bool) -> V
 /// Whether [`release`] puts off taking down the default bridge (see [`defer_bridge_removal`]).
 static DEFER: AtomicBool = AtomicBool::new(false);
 
-/// A bridge removal put off, with the host's network lock, held until it is done.
+/// A bridge removal put off, with the host's network lock, held until it is done, and the
+/// host ends of veth pairs whose deletion was put off with it.
 struct Deferred {
     host: nix::fcntl::Flock<std::fs::File>,
+    root: PathBuf,
     networks: Vec<Network>,
+    links: Vec<String>,
 }
 
 fn deferred() -> std::sync::MutexGuard<'static, Option<Deferred>> {
@@ -642,8 +654,8 @@ fn deferred() -> std::sync::MutexGuard<'static, Option<Deferred>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// From now on, [`release`] leaves the default bridge of its last container for
-/// [`remove_deferred_bridges`], keeping the host's network lock until then. Deleting a bridge
+/// From now on, [`release`] leaves the default bridge of its last container, and the veths of
+/// bridge networks, for [`remove_deferred_bridges`], keeping the host's network lock until then. Deleting a bridge
 /// is the slowest thing a container on it costs (the kernel waits for every CPU to let go of
 /// the device, about 50 ms here), so stage 07's monitor first tells the `run` client how its
 /// container ended and only then deletes the bridge. Nobody can join the half-gone network in
@@ -652,19 +664,73 @@ pub fn defer_bridge_removal() {
     DEFER.store(true, Ordering::Relaxed);
 }
 
-/// Takes down the bridges [`release`] left, then lets the host's network lock go. Returns what
-/// could not be undone.
-pub fn remove_deferred_bridges() -> Vec<String> {
+/// How long the default bridge outlives its last container when stage 07's monitor takes it
+/// down: `SKIFF_BRIDGE_LINGER` seconds (fractions allowed; `0` takes it down at once), one
+/// second unless set.
+pub fn bridge_linger() -> Duration {
+    if chroot::defence::disabled("bridge-linger") {
+        return Duration::ZERO;
+    }
+    std::env::var("SKIFF_BRIDGE_LINGER")
+        .ok()
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 3600.0)
+        .map_or(DEFAULT_LINGER, Duration::from_secs_f64)
+}
+
+/// The default for [`bridge_linger`]: longer than the gap between two runs of a shell loop, a
+/// compose project's services or the bench's runs, short enough that nothing of skiff's stays
+/// on an idle host for long.
+const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
+/// Deletes the veths [`release`] left, takes down the bridges it left, then lets the host's
+/// network lock go. Returns what could not be undone.
+///
+/// With a `linger`, the lock is let go first and the bridge kept that long: a container that
+/// starts meanwhile finds the bridge, its address and its NAT rules in place and pays only for
+/// its veth pair. Docker never deletes `docker0` at all; skiff keeps its bridge for a burst of
+/// runs and still leaves nothing once nothing runs. After the linger, under the lock again,
+/// the bridge goes only if the default network is still without containers; if one joined, the
+/// last of those takes the bridge down in its turn.
+pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
     DEFER.store(false, Ordering::Relaxed);
-    let Some(deferred) = deferred().take() else {
+    let Some(Deferred {
+        mut host,
+        root,
+        networks,
+        links,
+    }) = deferred().take()
+    else {
         return Vec::new();
     };
-    let errors = deferred
-        .networks
+    let mut errors: Vec<String> = links
         .iter()
-        .filter_map(|network| remove_bridge(network).err())
+        .filter_map(|link| {
+            let deleted = Netlink::open().and_then(|mut n| n.delete_link(link));
+            deleted.err().map(|e| format!("delete {link}: {e}"))
+        })
         .collect();
-    drop(deferred.host);
+    if networks.is_empty() {
+        return errors;
+    }
+    if !linger.is_zero() {
+        drop(host);
+        std::thread::sleep(linger);
+        host = match store::host_lock() {
+            Ok(lock) => lock,
+            Err(e) => return vec![format!("take the network lock: {e}")],
+        };
+        let in_use = store::default_bridge(&root).is_ok_and(|n| !n.endpoints.is_empty());
+        if in_use {
+            return errors;
+        }
+    }
+    errors.extend(
+        networks
+            .iter()
+            .filter_map(|network| remove_bridge(network).err()),
+    );
+    drop(host);
     errors
 }
 // ANCHOR_END: deferred

@@ -661,6 +661,19 @@ impl Locked {
             .map_err(|e| io_error(format!("write {}", path.display()), e))
     }
 
+    /// Writes `network`'s file after a change to its endpoints (a container joined, left,
+    /// was renamed): atomically, but without fsync, as stage 02's container records. Endpoints
+    /// describe running containers, and after a crash of the host none of them is left
+    /// whatever the file says. Two fsyncs a write were the dearest part of joining the default
+    /// bridge on this VM's disk (5 to 13 ms a run).
+    fn write_endpoints(&self, network: &Network) -> Result<()> {
+        let path = self.path(&network.id);
+        serde_json::to_vec_pretty(network)
+            .map_err(io::Error::other)
+            .and_then(|bytes| namespaces::records::replace_file(&path, &bytes))
+            .map_err(|e| io_error(format!("write {}", path.display()), e))
+    }
+
     fn delete(&self, network: &Network) -> Result<()> {
         let path = self.path(&network.id);
         match fs::remove_file(&path) {
@@ -1280,7 +1293,7 @@ pub fn join_with(
         publishes: None,
     };
     net.endpoints.push(endpoint.clone());
-    locked.write(&net)?;
+    locked.write_endpoints(&net)?;
     Ok((net, endpoint))
 }
 // ANCHOR_END: join
@@ -1297,7 +1310,7 @@ pub fn leave(root: &Path, network: &str, container_id: &str) -> Result<Network> 
     if net.is_default() && net.endpoints.is_empty() {
         locked.delete(&net)?;
     } else if net.endpoints.len() != before {
-        locked.write(&net)?;
+        locked.write_endpoints(&net)?;
     }
     Ok(net)
 }
@@ -1319,7 +1332,7 @@ pub fn leave_all(root: &Path, container_id: &str) -> Result<Vec<(Network, Endpoi
         if net.is_default() && net.endpoints.is_empty() {
             locked.delete(&net)?;
         } else {
-            locked.write(&net)?;
+            locked.write_endpoints(&net)?;
         }
         left.push((net, endpoint));
     }
@@ -1340,7 +1353,7 @@ pub fn rename(root: &Path, container_id: &str, name: &str) -> Result<Vec<Network
             continue;
         };
         endpoint.name = name.to_string();
-        locked.write(&net)?;
+        locked.write_endpoints(&net)?;
         changed.push(net);
     }
     Ok(changed)
@@ -1368,7 +1381,7 @@ pub fn annotate(
         endpoint.interface = interface.to_string();
         endpoint.aliases = aliases.to_vec();
         endpoint.publishes = Some(publishes);
-        locked.write(&net)?;
+        locked.write_endpoints(&net)?;
     }
     Ok(net)
 }
@@ -1392,7 +1405,7 @@ pub fn note_dns(
         && endpoint.dns != servers
     {
         endpoint.dns = servers.to_vec();
-        locked.write(&net)?;
+        locked.write_endpoints(&net)?;
     }
     Ok(net)
 }

@@ -20,6 +20,10 @@ use crate::spec::RunArgs;
 #[derive(Parser)]
 #[command(name = "skiff", version)]
 pub struct Cli {
+    /// Be a client of this daemon's Engine API: unix:///PATH or tcp://HOST:PORT (else
+    /// $SKIFF_HOST, else $DOCKER_HOST; with none, work on the local store)
+    #[arg(short = 'H', long = "host", value_name = "URI")]
+    pub host: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -44,14 +44,14 @@ pub struct Options {
 
 // ANCHOR: raw_mode
 /// This terminal in raw mode, restored when dropped.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: nix::sys::termios::Termios,
 }
 
 impl RawMode {
     /// Puts stdin, when it is a terminal, in raw mode: no echo, no line editing, no signals
     /// from keys; the container's terminal does all of that.
-    fn enter() -> Option<RawMode> {
+    pub(crate) fn enter() -> Option<RawMode> {
         use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
         let saved = tcgetattr(io::stdin()).ok()?;
         let mut raw = saved.clone();
@@ -70,7 +70,7 @@ impl Drop for RawMode {
 // ANCHOR_END: raw_mode
 
 /// This terminal's size, rows and columns, as a RESIZE payload.
-fn window_size() -> Option<[u8; 4]> {
+pub(crate) fn window_size() -> Option<[u8; 4]> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,

@@ -114,7 +114,8 @@ fn hold_netns(record: &Record) -> anyhow::Result<Option<NetnsHolder>> {
 }
 
 // ANCHOR: connect
-fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
+/// `network connect` (also the API's `POST /networks/{id}/connect`).
+pub fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
     let root = &args.root.root;
     let record = lifecycle::find(root, &args.container)?;
     let network = store::inspect(root, &args.network)?;
@@ -210,7 +211,8 @@ fn connect(args: &ConnectArgs) -> anyhow::Result<()> {
 // ANCHOR_END: connect
 
 // ANCHOR: disconnect
-fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
+/// `network disconnect` (also the API's `POST /networks/{id}/disconnect`).
+pub fn disconnect(args: &DisconnectArgs) -> anyhow::Result<()> {
     let root = &args.root.root;
     let record = lifecycle::find(root, &args.container)?;
     let network = match store::inspect(root, &args.network) {

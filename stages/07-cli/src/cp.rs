@@ -79,22 +79,22 @@ pub fn command(args: &CpArgs) -> anyhow::Result<i32> {
 
 /// Where a copy lands: a directory that exists, and the name its top entry takes there
 /// (`None`: the source's contents, without a top entry).
-struct Landing<Dir> {
-    dir: Dir,
-    name: Option<PathBuf>,
+pub(crate) struct Landing<Dir> {
+    pub(crate) dir: Dir,
+    pub(crate) name: Option<PathBuf>,
 }
 
 /// What is known of the destination.
-struct Destination {
-    exists: bool,
-    is_dir: bool,
+pub(crate) struct Destination {
+    pub(crate) exists: bool,
+    pub(crate) is_dir: bool,
 }
 
 // ANCHOR: rules
 /// Docker's rules (its `PrepareArchiveCopy`): where SRC lands, given what DEST is. `dest` is
 /// DEST as typed, `parent` its directory, `src_name` the source's name, `contents` that SRC
 /// ended in `/.`.
-fn landing<Dir>(
+pub(crate) fn landing<Dir>(
     dest: &str,
     found: &Destination,
     src_is_dir: bool,
@@ -121,7 +121,7 @@ fn landing<Dir>(
 // ANCHOR_END: rules
 
 /// The last component of a path as typed (`/a/b/` is `b`; `/a/b/.` is `.`).
-fn base_name(path: &str) -> &str {
+pub fn base_name(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some((_, name)) => name,
@@ -131,7 +131,7 @@ fn base_name(path: &str) -> &str {
 }
 
 /// The directory part of a path as typed (`a` is `.`; `/a` is `/`).
-fn dir_name(path: &str) -> String {
+pub fn dir_name(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some(("", _)) => "/".to_string(),
@@ -141,7 +141,7 @@ fn dir_name(path: &str) -> String {
 }
 
 /// SRC ends in `/.`: its contents, not itself.
-fn contents_only(path: &str) -> bool {
+pub fn contents_only(path: &str) -> bool {
     path == "." || path.ends_with("/.")
 }
 
@@ -157,7 +157,8 @@ fn go_error(e: &std::io::Error) -> String {
     })
 }
 
-fn not_found(path: &str, container: &str) -> anyhow::Error {
+/// Docker's words for a path the container does not have.
+pub fn not_found(path: &str, container: &str) -> anyhow::Error {
     anyhow::anyhow!("Could not find the file {path} in container {container}")
 }
 

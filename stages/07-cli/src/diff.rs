@@ -68,16 +68,24 @@ pub fn command(args: &DiffArgs) -> anyhow::Result<i32> {
             record.name
         );
     }
+    for (path, kind) in of(root, &record)? {
+        println!("{} {path}", kind.letter());
+    }
+    Ok(0)
+}
+
+/// The changes of the container `record` over its image's layers (the API's `changes` too).
+pub fn of(
+    root: &Path,
+    record: &crate::container::Record,
+) -> anyhow::Result<BTreeMap<String, Kind>> {
     let store = images::Store::open(root)?;
     let image: images::Digest = record.image_id.parse()?;
     let layers = store.layer_dirs(&image)?;
     let upper = crate::container::records(root)
         .dir(&record.id)
         .join("upper");
-    for (path, kind) in changes(&upper, &layers)? {
-        println!("{} {path}", kind.letter());
-    }
-    Ok(0)
+    changes(&upper, &layers)
 }
 
 // ANCHOR: changes

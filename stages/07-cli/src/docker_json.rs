@@ -111,7 +111,7 @@ pub struct StateJson {
 }
 
 /// A host port a container port is published on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PortBinding {
     /// The host address (`0.0.0.0`), or `""` when `-p` gave none (in `HostConfig`).

@@ -239,7 +239,7 @@ impl Filters {
 
 /// The event as Docker's templates see it: the fields of its Go struct (`.Time`,
 /// `.TimeNano`, `.Status`, `.ID`, `.From`), where its JSON says `time`, `status`...
-fn go_fields(event: &Event) -> serde_json::Value {
+pub(crate) fn go_fields(event: &Event) -> serde_json::Value {
     serde_json::json!({
         "Type": event.kind,
         "Action": event.action,

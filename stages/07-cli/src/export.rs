@@ -38,24 +38,32 @@ pub fn command(args: &ExportArgs) -> anyhow::Result<i32> {
     }
     let root = &args.root.root;
     let record = crate::lifecycle::find(root, &args.container)?;
-    let fs = crate::rootfs::open(root, &record, View::Layers)?;
-    let top = fs.root.open("/", OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-    let ids = crate::rootfs::ids(&record);
     match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("create {}", path.display()))?;
-            let mut packer = Packer::new(std::io::BufWriter::new(file), true, ids);
-            packer.contents(&top, None)?;
-            packer.finish()?.flush()?;
+            write(root, &record, file)?;
         }
-        None => {
-            let stdout = std::io::stdout().lock();
-            let mut packer = Packer::new(std::io::BufWriter::new(stdout), true, ids);
-            packer.contents(&top, None)?;
-            packer.finish()?.flush()?;
-        }
+        None => write(root, &record, std::io::stdout().lock())?,
     }
     Ok(0)
+}
+
+/// The container's file system as a tar, written to `out` (the API's `export` too).
+pub fn write(
+    root: &std::path::Path,
+    record: &crate::container::Record,
+    out: impl Write,
+) -> anyhow::Result<()> {
+    let fs = crate::rootfs::open(root, record, View::Layers)?;
+    let top = fs.root.open("/", OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+    let mut packer = Packer::new(
+        std::io::BufWriter::new(out),
+        true,
+        crate::rootfs::ids(record),
+    );
+    packer.contents(&top, None)?;
+    packer.finish()?.flush()?;
+    Ok(())
 }
 // ANCHOR_END: export

@@ -22,6 +22,7 @@
 //!   resolved inside its root), [`rootfs`] (its root, running or stopped) and [`archive`] (trees
 //!   as tar streams, by descriptor);
 //! - [`api`]: `system service`, the Engine API on a socket, for docker's own clients;
+//! - [`remote`]: `skiff -H URI`: the same commands as a client of any Engine API;
 //! - [`cli`]: the commands.
 
 pub mod api;
@@ -54,6 +55,7 @@ pub mod port;
 pub mod prune;
 pub mod ps;
 pub mod pump;
+pub mod remote;
 pub mod rename;
 pub mod restart;
 pub mod rootfs;

@@ -249,7 +249,7 @@ fn start_exec(
     // This program, normally; a program that uses skiff as a library (a test) names skiff.
     let exe = match std::env::var_os("SKIFF_ENGINE") {
         Some(path) => path.into(),
-        None => std::env::current_exe().context("find skiff's own binary")?,
+        None => chroot::launch::own_binary(),
     };
     let mut command = std::process::Command::new(exe);
     command

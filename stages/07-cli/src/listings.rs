@@ -255,25 +255,33 @@ pub fn images(args: &ImagesArgs) -> anyhow::Result<i32> {
             kept.push(row);
         }
     }
-    if args.list.quiet {
-        let mut seen = std::collections::BTreeSet::new();
-        for row in &kept {
-            let id = if args.no_trunc {
-                row.id.to_string()
-            } else {
-                row.id.short().to_string()
-            };
-            if seen.insert(id.clone()) {
-                println!("{id}");
-            }
-        }
-        return Ok(0);
-    }
     let now = SystemTime::now();
     let maps: Vec<Map<String, Value>> = kept
         .iter()
         .map(|r| image_row(r, &store, args, now))
         .collect();
+    print!("{}", print_images(args, &maps)?);
+    Ok(0)
+}
+// ANCHOR_END: images
+
+/// `images`' output for rows gathered anywhere: from the store, or from a daemon's
+/// `GET /images/json` (`skiff -H`). `-q` prints each id once.
+pub fn print_images(
+    args: &ImagesArgs,
+    maps: &[Map<String, Value>],
+) -> Result<String, format::FormatError> {
+    if args.list.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = String::new();
+        for row in maps {
+            let id = row.get("ID").and_then(Value::as_str).unwrap_or_default();
+            if seen.insert(id.to_string()) {
+                out.push_str(&format!("{id}\n"));
+            }
+        }
+        return Ok(out);
+    }
     let default: &[&str] = if args.digests {
         &["Repository", "Tag", "Digest", "ID", "CreatedSince", "Size"]
     } else {
@@ -283,10 +291,8 @@ pub fn images(args: &ImagesArgs) -> anyhow::Result<i32> {
         headers: &IMAGE_HEADERS,
         default,
     };
-    print!("{}", format::list(args.format.as_deref(), &columns, &maps)?);
-    Ok(0)
+    format::list(args.format.as_deref(), &columns, maps)
 }
-// ANCHOR_END: images
 
 // --- network ls and volume ls -------------------------------------------------------------------
 
@@ -311,7 +317,8 @@ const VOLUME_HEADERS: [(&str, &str); 7] = [
     ("Size", "SIZE"),
 ];
 
-fn object(value: Value) -> Map<String, Value> {
+/// A JSON object's map (empty for anything else).
+pub fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -335,13 +342,21 @@ pub fn network(command: NetworkCommand) -> anyhow::Result<i32> {
         .iter()
         .map(|n| object(networking::store::ls_json(n)))
         .collect();
-    let columns = Columns {
-        headers: &NETWORK_HEADERS,
-        default: &["ID", "Name", "Driver", "Scope"],
-    };
-    print!("{}", format::list(Some(&format), &columns, &rows)?);
+    print!("{}", format::list(Some(&format), &NETWORK_COLUMNS, &rows)?);
     Ok(0)
 }
+
+/// `network ls`'s columns: the default table is stage 05's.
+pub const NETWORK_COLUMNS: Columns<'static> = Columns {
+    headers: &NETWORK_HEADERS,
+    default: &["ID", "Name", "Driver", "Scope"],
+};
+
+/// `volume ls`'s columns: the default table is stage 06's.
+pub const VOLUME_COLUMNS: Columns<'static> = Columns {
+    headers: &VOLUME_HEADERS,
+    default: &["Driver", "Name"],
+};
 
 /// `volume ls` with a template: stage 06 filters, stage 07 formats.
 pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
@@ -358,11 +373,7 @@ pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
         .iter()
         .map(|v| object(volumes::store::ls_json(v)))
         .collect();
-    let columns = Columns {
-        headers: &VOLUME_HEADERS,
-        default: &["Driver", "Name"],
-    };
-    print!("{}", format::list(Some(&format), &columns, &rows)?);
+    print!("{}", format::list(Some(&format), &VOLUME_COLUMNS, &rows)?);
     Ok(0)
 }
 

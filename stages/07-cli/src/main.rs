@@ -20,13 +20,32 @@ fn main() {
         std::process::exit(skiff::exec::helper_main(&args[2..]));
     }
     let (cli, code) = skiff::cli::parse();
-    let result = cli.command.execute();
+    // `-H`, SKIFF_HOST or DOCKER_HOST: a client of that daemon, not of the local store.
+    let host = skiff::remote::chosen(cli.host.as_deref(), &cli.command);
+    if host.is_none() && skiff::remote::is_service(&cli.command) {
+        // SAFETY: setenv(3) is not thread-safe, and no other thread exists yet: main starts
+        // none before this point.
+        unsafe {
+            std::env::remove_var("SKIFF_HOST");
+            std::env::remove_var("DOCKER_HOST");
+        }
+    }
+    let (result, code) = match host {
+        Some(host) => {
+            let code = skiff::remote::failure_code(&cli.command);
+            (skiff::remote::execute(&host, cli.command), code)
+        }
+        None => (cli.command.execute(), code),
+    };
     match result {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             let message = chroot::cli::one_line(&error);
             if code == chroot::cli::EXIT_ENGINE {
                 eprintln!("skiff: {message}");
+            } else if error.is::<skiff::remote::http::DaemonError>() {
+                // The docker CLI's words: `Error response from daemon: ...`.
+                eprintln!("{message}");
             } else {
                 eprintln!("Error: {message}");
             }

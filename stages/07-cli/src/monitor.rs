@@ -233,7 +233,7 @@ fn start(
             );
         }
     };
-    let engine = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let engine = chroot::launch::own_binary();
     let execs = pump::ExecHelper {
         engine: engine.clone(),
         root: root.to_path_buf(),
@@ -466,7 +466,14 @@ pub fn finish(
         r.state.pid = None;
     });
     tell(clients, &notes, code);
-    for left in networking::feature::remove_deferred_bridges() {
+    // A container about to start again needs its bridge now; otherwise the bridge lingers for
+    // the next container (see `bridge_linger`).
+    let linger = if restart {
+        std::time::Duration::ZERO
+    } else {
+        networking::feature::bridge_linger()
+    };
+    for left in networking::feature::remove_deferred_bridges(linger) {
         eprintln!("skiff monitor: cleanup: {left}");
     }
     let Some(after) = after else {

@@ -17,7 +17,16 @@ pub fn lines(
     stores: &Stores,
     private: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
-    let ports = network_ports(record, stores);
+    lines_of(&network_ports(record, stores), &record.name, private)
+}
+
+/// `port`'s lines from a container's published ports (`NetworkSettings.Ports`), gathered from
+/// the store or from a daemon.
+pub fn lines_of(
+    ports: &crate::docker_json::PortMap,
+    name: &str,
+    private: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let published = ports
         .iter()
         .filter_map(|(key, bindings)| Some((key, bindings.as_ref()?)));
@@ -40,7 +49,7 @@ pub fn lines(
                     .iter()
                     .map(|b| format!("{}:{}", b.host_ip, b.host_port))
                     .collect()),
-                None => bail!("No public port '{key}' published for {}", record.name),
+                None => bail!("No public port '{key}' published for {name}"),
             }
         }
     }

@@ -160,7 +160,7 @@ impl Filters {
 
 /// Docker's question before a prune; true to go on. Without a terminal the answer is read all
 /// the same, and end of input is "no", so a script must say `-f`.
-fn confirm(warning: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(warning: &str) -> anyhow::Result<bool> {
     eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
@@ -197,6 +197,12 @@ fn prune_containers(root: &Path, filters: &Filters) -> anyhow::Result<(Vec<Strin
 }
 // ANCHOR_END: containers
 
+/// `container prune` without its question and its printing, for the API: the filters as
+/// `--filter` flags (`until=TIME`, `label=K[=V]`, `label!=K[=V]`).
+pub fn prune_stopped(root: &Path, flags: &[String]) -> anyhow::Result<(Vec<String>, u64)> {
+    prune_containers(root, &Filters::parse(flags)?)
+}
+
 /// Removes dangling images (every unused one with `all`); returns what was untagged and
 /// deleted, in prune's words, and the bytes the image store gave back.
 fn prune_images(root: &Path, all: bool) -> anyhow::Result<(Vec<String>, u64)> {
@@ -221,7 +227,7 @@ fn images_bytes(root: &Path) -> u64 {
         .sum()
 }
 
-fn print_section(title: &str, lines: &[String]) {
+pub(crate) fn print_section(title: &str, lines: &[String]) {
     if !lines.is_empty() {
         println!("{title}:");
         lines.iter().for_each(|l| println!("{l}"));
@@ -229,10 +235,14 @@ fn print_section(title: &str, lines: &[String]) {
     }
 }
 
+/// What `container prune` asks before it goes on.
+pub(crate) const CONTAINER_PRUNE_WARNING: &str =
+    "WARNING! This will remove all stopped containers.";
+
 /// `container prune`.
 pub fn container_prune(args: &ContainerPruneArgs) -> anyhow::Result<i32> {
     let filters = Filters::parse(&args.filter)?;
-    if !args.force && !confirm("WARNING! This will remove all stopped containers.")? {
+    if !args.force && !confirm(CONTAINER_PRUNE_WARNING)? {
         return Ok(0);
     }
     let (removed, freed) = prune_containers(&args.root.root, &filters)?;
@@ -241,14 +251,18 @@ pub fn container_prune(args: &ContainerPruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `image prune`.
-pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
-    let warning = if args.all {
+/// What `image prune` asks before it goes on.
+pub(crate) fn image_prune_warning(all: bool) -> &'static str {
+    if all {
         "WARNING! This will remove all images without at least one container associated to them."
     } else {
         "WARNING! This will remove all dangling images."
-    };
-    if !args.force && !confirm(warning)? {
+    }
+}
+
+/// `image prune`.
+pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
+    if !args.force && !confirm(image_prune_warning(args.all))? {
         return Ok(0);
     }
     let (lines, freed) = prune_images(&args.root.root, args.all)?;
@@ -257,27 +271,30 @@ pub fn image_prune(args: &ImagePruneArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// What `system prune` asks before it goes on.
+pub(crate) fn system_prune_warning(args: &SystemPruneArgs) -> String {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if args.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if args.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    warning.trim_end().to_string()
+}
+
 // ANCHOR: system
 /// `system prune`: containers first (what they held becomes unused), then networks, volumes
 /// and images, as Docker orders it.
 fn system_prune(args: &SystemPruneArgs) -> anyhow::Result<i32> {
     let root = &args.root.root;
     let filters = Filters::parse(&args.filter)?;
-    if !args.force {
-        let mut warning = String::from(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
-        );
-        if args.volumes {
-            warning.push_str("  - all anonymous volumes not used by at least one container\n");
-        }
-        warning.push_str(if args.all {
-            "  - all images without at least one container associated to them\n"
-        } else {
-            "  - all dangling images\n"
-        });
-        if !confirm(warning.trim_end())? {
-            return Ok(0);
-        }
+    if !args.force && !confirm(&system_prune_warning(args))? {
+        return Ok(0);
     }
     let (containers, mut freed) = prune_containers(root, &filters)?;
     print_section("Deleted Containers", &containers);
@@ -313,12 +330,34 @@ fn system_prune(args: &SystemPruneArgs) -> anyhow::Result<i32> {
 // --- df -----------------------------------------------------------------------------------------
 
 /// One line of `system df`.
-struct Usage {
-    kind: &'static str,
-    total: usize,
-    active: usize,
-    size: u64,
-    reclaimable: u64,
+pub(crate) struct Usage {
+    /// `Images`, `Containers`, `Local Volumes` or `Build Cache`.
+    pub(crate) kind: &'static str,
+    /// How many there are.
+    pub(crate) total: usize,
+    /// How many are in use.
+    pub(crate) active: usize,
+    /// Their bytes.
+    pub(crate) size: u64,
+    /// The bytes a prune would give back.
+    pub(crate) reclaimable: u64,
+}
+
+/// `system df`'s summary table, for lines gathered from the store or from a daemon.
+pub(crate) fn df_summary(lines: &[Usage]) -> String {
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|u| {
+            vec![
+                u.kind.to_string(),
+                u.total.to_string(),
+                u.active.to_string(),
+                human_size(u.size),
+                u.reclaimable_text(),
+            ]
+        })
+        .collect();
+    images::human::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &cells)
 }
 
 impl Usage {
@@ -406,22 +445,7 @@ fn df(args: &DfArgs) -> anyhow::Result<i32> {
         },
     ];
     if !args.verbose {
-        let cells: Vec<Vec<String>> = lines
-            .iter()
-            .map(|u| {
-                vec![
-                    u.kind.to_string(),
-                    u.total.to_string(),
-                    u.active.to_string(),
-                    human_size(u.size),
-                    u.reclaimable_text(),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            images::human::table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &cells)
-        );
+        print!("{}", df_summary(&lines));
         return Ok(0);
     }
     println!("Images space usage:\n");

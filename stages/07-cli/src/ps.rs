@@ -645,11 +645,15 @@ fn gave_tag(reference: &str) -> bool {
 /// The COMMAND column: the command line, cut to 20 characters unless `--no-trunc`, quoted as
 /// Go's `strconv.Quote` quotes.
 pub fn command_text(record: &Record, trunc: bool) -> String {
-    let line = inspect::command_line(record).join(" ");
+    command_line_text(&inspect::command_line(record).join(" "), trunc)
+}
+
+/// The COMMAND column of a command line already joined (a daemon's `Command`).
+pub fn command_line_text(line: &str, trunc: bool) -> String {
     let line = if trunc {
-        images::human::ellipsis(&line, 20)
+        images::human::ellipsis(line, 20)
     } else {
-        line
+        line.to_string()
     };
     go_quote(&line)
 }
@@ -675,13 +679,16 @@ fn go_quote(text: &str) -> String {
 /// CREATED AT: Go's `time.Time.String()` of the creation, in UTC
 /// (`2026-12-04 12:00:00 +0000 UTC`).
 pub fn created_at(record: &Record) -> String {
-    images::human::parse_time(&record.created).map_or_else(String::new, |t| {
-        let text = humantime::format_rfc3339_seconds(t).to_string();
-        format!(
-            "{} +0000 UTC",
-            text.trim_end_matches('Z').replacen('T', " ", 1)
-        )
-    })
+    images::human::parse_time(&record.created).map_or_else(String::new, created_at_text)
+}
+
+/// CREATED AT of a moment.
+pub fn created_at_text(time: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!(
+        "{} +0000 UTC",
+        text.trim_end_matches('Z').replacen('T', " ", 1)
+    )
 }
 
 /// What a row shows that depends on the flags and the moment.
@@ -761,7 +768,7 @@ pub fn row(record: &Record, stores: &Stores, options: RowOptions) -> Map<String,
 // ANCHOR_END: row
 
 /// 12 hex digits, or all 64.
-fn id_text(id: &str, trunc: bool) -> String {
+pub fn id_text(id: &str, trunc: bool) -> String {
     if trunc {
         id.chars().take(12).collect()
     } else {
@@ -878,21 +885,34 @@ impl View {
             size: self.size,
             now,
         };
-        let rows = || records.iter().map(|r| row(r, stores, options));
+        let rows: Vec<_> = records.iter().map(|r| row(r, stores, options)).collect();
+        self.print_rows(rows)
+    }
+
+    // ANCHOR: print_rows
+    /// The output for rows gathered anywhere: from the store ([`row`]), or from a daemon's
+    /// `GET /containers/json` (`skiff -H`), so both print alike.
+    pub fn print_rows(
+        &self,
+        rows: Vec<Map<String, Value>>,
+    ) -> Result<String, crate::format::FormatError> {
         let line = |text: String| format!("{text}\n");
         Ok(match &self.layout {
-            Layout::Quiet => records
-                .iter()
-                .map(|r| line(id_text(&r.id, self.trunc)))
+            // The row's ID is cut already unless --no-trunc.
+            Layout::Quiet => rows.iter().map(|r| line(text_of(r, "ID"))).collect(),
+            Layout::Table => self.default_table(rows.into_iter()),
+            Layout::TableOf(body) => table_of(body, rows.into_iter())?,
+            Layout::Json => rows
+                .into_iter()
+                .map(|r| line(Value::Object(r).to_string()))
                 .collect(),
-            Layout::Table => self.default_table(rows()),
-            Layout::TableOf(body) => table_of(body, rows())?,
-            Layout::Json => rows().map(|r| line(Value::Object(r).to_string())).collect(),
-            Layout::Template(template) => rows()
+            Layout::Template(template) => rows
+                .into_iter()
                 .map(|r| crate::format::render(template, &Value::Object(r)).map(line))
                 .collect::<Result<String, _>>()?,
         })
     }
+    // ANCHOR_END: print_rows
 
     fn default_table(&self, rows: impl Iterator<Item = Map<String, Value>>) -> String {
         let mut columns = DEFAULT_COLUMNS.to_vec();

@@ -118,7 +118,6 @@ pub fn net_dev(text: &str) -> (u64, u64) {
 // ANCHOR: row
 /// A row of `stats`: two readings of one container, as Docker words them.
 pub fn row(record: &Record, before: &Reading, after: &Reading, trunc: bool) -> Map<String, Value> {
-    let running = record.state.is_running();
     let cpu = match (before.at, after.at, before.usage.cpu, after.usage.cpu) {
         (Some(t0), Some(t1), Some(c0), Some(c1)) if t1 > t0 => {
             c1.saturating_sub(c0).as_secs_f64() / (t1 - t0).as_secs_f64() * 100.0
@@ -134,52 +133,98 @@ pub fn row(record: &Record, before: &Reading, after: &Reading, trunc: bool) -> M
         .memory_limit
         .unwrap_or_else(crate::system::mem_total)
         .min(crate::system::mem_total());
-    // Precision is not a concern for a percentage shown with two decimals.
-    #[allow(clippy::cast_precision_loss)]
-    let memory_percent = if limit > 0 {
-        memory as f64 / limit as f64 * 100.0
-    } else {
-        0.0
+    let figures = Figures {
+        running: record.state.is_running(),
+        cpu_percent: cpu,
+        memory,
+        limit,
+        net: after.net,
+        block: (usage.block_read, usage.block_write),
+        pids: usage.pids_current.unwrap_or(0),
     };
-    // A counter the host does not keep for this container (block I/O on v1 without a blkio
-    // hierarchy, which a container joins only for `--blkio-weight`) is `--`, not a made-up 0.
-    let pair = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        _ if !running => "0B / 0B".to_string(),
-        (None, None) => "--".to_string(),
-        (a, b) => format!(
-            "{} / {}",
-            images::human::human_size(a.unwrap_or(0)),
-            images::human::human_size(b.unwrap_or(0))
-        ),
-    };
-    let id = if trunc { &record.id[..12] } else { &record.id };
-    let fields = [
-        ("Container", id.to_string()),
-        ("ID", id.to_string()),
-        ("Name", record.name.clone()),
-        ("CPUPerc", format!("{cpu:.2}%")),
-        (
-            "MemUsage",
-            if running {
-                format!("{} / {}", binary_size(memory), binary_size(limit))
-            } else {
-                "0B / 0B".to_string()
-            },
-        ),
-        ("MemPerc", format!("{memory_percent:.2}%")),
-        (
-            "NetIO",
-            pair(after.net.map(|n| n.0), after.net.map(|n| n.1)),
-        ),
-        ("BlockIO", pair(usage.block_read, usage.block_write)),
-        ("PIDs", usage.pids_current.unwrap_or(0).to_string()),
-    ];
-    fields
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v)))
-        .collect()
+    figures.row(&record.id, &record.name, trunc)
 }
 // ANCHOR_END: row
+
+/// What a row of `stats` shows, however it was measured: from the kernel's counters here, or
+/// from a daemon's `GET /containers/{id}/stats` (`skiff -H`).
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Whether the container runs (a stopped one shows zeros).
+    pub running: bool,
+    /// CPU time over wall time, in percent of one CPU.
+    pub cpu_percent: f64,
+    /// Memory in use, inactive page cache aside.
+    pub memory: u64,
+    /// Its limit (the host's memory when none).
+    pub limit: u64,
+    /// Bytes received and sent, when known.
+    pub net: Option<(u64, u64)>,
+    /// Bytes read and written on block devices, when known.
+    pub block: (Option<u64>, Option<u64>),
+    /// Processes.
+    pub pids: u64,
+}
+
+impl Figures {
+    /// The row, as Docker words it.
+    pub fn row(&self, id: &str, name: &str, trunc: bool) -> Map<String, Value> {
+        let running = self.running;
+        let (memory, limit) = (self.memory, self.limit);
+        // Precision is not a concern for a percentage shown with two decimals.
+        #[allow(clippy::cast_precision_loss)]
+        let memory_percent = if limit > 0 {
+            memory as f64 / limit as f64 * 100.0
+        } else {
+            0.0
+        };
+        // A counter the host does not keep for this container (block I/O on v1 without a
+        // blkio hierarchy, which a container joins only for `--blkio-weight`) is `--`, not a
+        // made-up 0.
+        let pair = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            _ if !running => "0B / 0B".to_string(),
+            (None, None) => "--".to_string(),
+            (a, b) => format!(
+                "{} / {}",
+                images::human::human_size(a.unwrap_or(0)),
+                images::human::human_size(b.unwrap_or(0))
+            ),
+        };
+        let id = if trunc {
+            id.get(..12).unwrap_or(id)
+        } else {
+            id
+        };
+        let fields = [
+            ("Container", id.to_string()),
+            ("ID", id.to_string()),
+            ("Name", name.to_string()),
+            ("CPUPerc", format!("{:.2}%", self.cpu_percent)),
+            (
+                "MemUsage",
+                if running {
+                    format!("{} / {}", binary_size(memory), binary_size(limit))
+                } else {
+                    "0B / 0B".to_string()
+                },
+            ),
+            ("MemPerc", format!("{memory_percent:.2}%")),
+            ("NetIO", pair(self.net.map(|n| n.0), self.net.map(|n| n.1))),
+            ("BlockIO", pair(self.block.0, self.block.1)),
+            ("PIDs", self.pids.to_string()),
+        ];
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect()
+    }
+}
+
+/// `stats`' columns.
+pub const COLUMNS: crate::format::Columns<'static> = crate::format::Columns {
+    headers: &HEADERS,
+    default: &DEFAULT_COLUMNS,
+};
 
 /// A size in binary units with four significant digits, as Docker's memory columns show it
 /// (go-units' `BytesSize`: `1.48MiB`, `7.667GiB`).
@@ -214,10 +259,7 @@ pub fn binary_size(bytes: u64) -> String {
 /// Runs `stats`.
 pub fn command(args: StatsArgs) -> anyhow::Result<i32> {
     let root = &args.root.root;
-    let columns = crate::format::Columns {
-        headers: &HEADERS,
-        default: &DEFAULT_COLUMNS,
-    };
+    let columns = COLUMNS;
     let pick = || -> anyhow::Result<Vec<Record>> {
         if args.containers.is_empty() {
             let records = lifecycle::list(root)?;

@@ -6,16 +6,19 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The Engine API version skiff's answers correspond to (what docker 20.10 speaks).
 pub const API_VERSION: &str = "1.41";
 
 // ANCHOR: version
 /// `version`'s facts: Docker's two sides, so that `--format '{{.Server.Version}}'` works.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Version {
+    /// Whose engine answers: `skiff Engine`, or a daemon's platform name.
+    #[serde(skip)]
+    pub platform: String,
     /// The program that was run.
     pub client: Side,
     /// The engine that answered: the same program here.
@@ -23,19 +26,19 @@ pub struct Version {
 }
 
 /// One side of `version`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Side {
     /// skiff's version.
-    pub version: &'static str,
+    pub version: String,
     /// The Engine API version.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// The Rust compiler it was built with (Docker shows its Go version).
-    pub rust_version: &'static str,
+    pub rust_version: String,
     /// The operating system.
-    pub os: &'static str,
+    pub os: String,
     /// The architecture, as Go names it.
-    pub arch: &'static str,
+    pub arch: String,
     /// The kernel (the engine's side only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<String>,
@@ -45,14 +48,15 @@ impl Version {
     /// This skiff, on this host.
     pub fn here() -> Version {
         let side = |kernel_version| Side {
-            version: env!("CARGO_PKG_VERSION"),
-            api_version: API_VERSION,
-            rust_version: env!("SKIFF_RUSTC_VERSION"),
-            os: std::env::consts::OS,
-            arch: goarch(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: API_VERSION.into(),
+            rust_version: env!("SKIFF_RUSTC_VERSION").into(),
+            os: std::env::consts::OS.into(),
+            arch: goarch().into(),
             kernel_version,
         };
         Version {
+            platform: "skiff Engine".into(),
             client: side(None),
             server: side(Some(kernel())),
         }
@@ -63,12 +67,13 @@ impl Version {
         let (c, s) = (&self.client, &self.server);
         format!(
             "Client: skiff\n Version:           {}\n API version:       {}\n Rust version:      {}\n OS/Arch:           {}/{}\n\n\
-             Server: skiff Engine\n Engine:\n  Version:          {}\n  API version:      {}\n  Rust version:     {}\n  OS/Arch:          {}/{}\n  Kernel version:   {}\n",
+             Server: {}\n Engine:\n  Version:          {}\n  API version:      {}\n  Rust version:     {}\n  OS/Arch:          {}/{}\n  Kernel version:   {}\n",
             c.version,
             c.api_version,
             c.rust_version,
             c.os,
             c.arch,
+            self.platform,
             s.version,
             s.api_version,
             s.rust_version,
@@ -98,9 +103,12 @@ pub fn kernel() -> String {
 
 // ANCHOR: info
 /// `info`'s facts.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Info {
+    /// The client's version (this skiff's; the daemon's may differ with `-H`).
+    #[serde(skip)]
+    pub client_version: String,
     /// Every container.
     pub containers: usize,
     /// Running ones.
@@ -112,20 +120,20 @@ pub struct Info {
     /// Images in the store.
     pub images: usize,
     /// The storage driver.
-    pub driver: &'static str,
+    pub driver: String,
     /// How cgroups are managed.
-    pub cgroup_driver: &'static str,
+    pub cgroup_driver: String,
     /// `1` or `2`.
-    pub cgroup_version: &'static str,
+    pub cgroup_version: String,
     /// The kernel.
     pub kernel_version: String,
     /// The distribution, from /etc/os-release.
     pub operating_system: String,
     /// `linux`.
     #[serde(rename = "OSType")]
-    pub os_type: &'static str,
+    pub os_type: String,
     /// The machine.
-    pub architecture: &'static str,
+    pub architecture: String,
     /// Online CPUs.
     #[serde(rename = "NCPU")]
     pub ncpu: usize,
@@ -136,7 +144,7 @@ pub struct Info {
     /// The store.
     pub docker_root_dir: String,
     /// skiff's version.
-    pub server_version: &'static str,
+    pub server_version: String,
 }
 
 impl Info {
@@ -157,25 +165,26 @@ impl Info {
             _ => "1",
         };
         Ok(Info {
+            client_version: env!("CARGO_PKG_VERSION").into(),
             containers: records.len(),
             containers_running: running,
             containers_paused: paused,
             containers_stopped: records.len() - running - paused,
             images,
-            driver: "overlay2",
-            cgroup_driver: "cgroupfs",
-            cgroup_version,
+            driver: "overlay2".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_version: cgroup_version.into(),
             kernel_version: kernel(),
             operating_system: os_release(),
-            os_type: "linux",
-            architecture: std::env::consts::ARCH,
+            os_type: "linux".into(),
+            architecture: std::env::consts::ARCH.into(),
             ncpu: std::thread::available_parallelism().map_or(1, usize::from),
             mem_total: mem_total(),
             name: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             docker_root_dir: root.display().to_string(),
-            server_version: env!("CARGO_PKG_VERSION"),
+            server_version: env!("CARGO_PKG_VERSION").into(),
         })
     }
 
@@ -183,7 +192,7 @@ impl Info {
     pub fn text(&self) -> String {
         format!(
             "Client:\n Version:    {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: json-file\n Cgroup Driver: {}\n Cgroup Version: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n Docker Root Dir: {}\n",
-            self.server_version,
+            self.client_version,
             self.containers,
             self.containers_running,
             self.containers_paused,

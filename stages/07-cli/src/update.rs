@@ -125,7 +125,8 @@ pub fn command(args: &UpdateArgs) -> anyhow::Result<i32> {
 }
 
 // ANCHOR: update
-fn update(root: &Path, args: &UpdateArgs, key: &str) -> anyhow::Result<()> {
+/// Applies `args`' changes to the container `key` (also the API's `update`).
+pub fn update(root: &Path, args: &UpdateArgs, key: &str) -> anyhow::Result<()> {
     let record: Record = lifecycle::find(root, key)?;
     let spec = args.merged(&record.spec)?;
     let limits = spec

@@ -28,6 +28,11 @@ struct Service {
 impl Service {
     /// A service on `{tmp}/api.sock`, over a store where the lab image is loaded.
     fn start(time: u32) -> Service {
+        Service::start_from(Path::new(SKIFF), time)
+    }
+
+    /// [`Service::start`] with the service run from `binary`.
+    fn start_from(binary: &Path, time: u32) -> Service {
         let dir = tempfile::Builder::new()
             .prefix("skiff-api-")
             .tempdir()
@@ -38,7 +43,7 @@ impl Service {
         let load = skiff(&root, &["load", "-q", "-i", tar]);
         assert!(load.status.success(), "load the lab image: {load:?}");
         let socket = dir.path().join("api.sock");
-        let child = Command::new(SKIFF)
+        let child = Command::new(binary)
             .args(["system", "service", "--root"])
             .arg(&root)
             .args(["--time", &time.to_string()])
@@ -1001,4 +1006,615 @@ fn the_docker_cli_tags_removes_and_prunes_images_through_the_service() {
     );
     let none = skiff(&service.root, &["images", "-q"]);
     assert_eq!(text(&none.stdout), "", "{none:?}");
+}
+
+/// `docker cp` both ways, `diff`, `export`, `stats --no-stream`, `update --memory`, `exec -d`
+/// (with and without `-t`), `container prune` and `system df`: each answered by the CLI
+/// command's own function behind the service, and seen by the skiff CLI on the same store.
+#[test]
+fn the_docker_cli_copies_inspects_and_limits_containers_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let name = format!("skiff-files-{}", std::process::id());
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(
+            &["-d", "--name", &name],
+            &[
+                "sh",
+                "-c",
+                "echo in-container > /made; rm /bin/true; sleep 60",
+            ],
+        ),
+    );
+    assert!(run.status.success(), "docker run -d: {run:?}");
+
+    // docker cp in: a file and a directory, read back by the container itself.
+    let host = service.dir.path().join("host");
+    std::fs::create_dir_all(host.join("tree/deep")).unwrap();
+    std::fs::write(host.join("note.txt"), "from the host\n").unwrap();
+    std::fs::write(host.join("tree/deep/leaf"), "leaf\n").unwrap();
+    let target = format!("{name}:/tmp/");
+    for source in ["note.txt", "tree"] {
+        let cp = docker(
+            &service,
+            &cli,
+            &["cp", &host.join(source).to_string_lossy(), &target],
+        );
+        assert!(cp.status.success(), "docker cp {source} in: {cp:?}");
+    }
+    // A file larger than any request body the service keeps in memory (16 MiB): streamed.
+    let big = host.join("big");
+    std::fs::write(&big, vec![7u8; 17 << 20]).unwrap();
+    let cp = docker(&service, &cli, &["cp", &big.to_string_lossy(), &target]);
+    assert!(cp.status.success(), "docker cp of 17 MiB in: {cp:?}");
+    let size = skiff(&service.root, &["exec", &name, "wc", "-c", "/tmp/big"]);
+    assert!(
+        text(&size.stdout).starts_with(&format!("{} ", 17 << 20)),
+        "{size:?}"
+    );
+    let cat = skiff(
+        &service.root,
+        &["exec", &name, "cat", "/tmp/note.txt", "/tmp/tree/deep/leaf"],
+    );
+    assert_eq!(text(&cat.stdout), "from the host\nleaf\n", "{cat:?}");
+
+    // docker cp out: a file the container wrote, and a directory, by the stat header's rules.
+    let out = service.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cp = docker(
+        &service,
+        &cli,
+        &["cp", &format!("{name}:/made"), &out.to_string_lossy()],
+    );
+    assert!(cp.status.success(), "docker cp out: {cp:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("made")).unwrap(),
+        "in-container\n"
+    );
+    let copied = out.join("copied-tree");
+    let cp = docker(
+        &service,
+        &cli,
+        &[
+            "cp",
+            &format!("{name}:/tmp/tree"),
+            &copied.to_string_lossy(),
+        ],
+    );
+    assert!(cp.status.success(), "docker cp a directory out: {cp:?}");
+    assert_eq!(
+        std::fs::read_to_string(copied.join("deep/leaf")).unwrap(),
+        "leaf\n"
+    );
+    let missing = docker(
+        &service,
+        &cli,
+        &["cp", &format!("{name}:/no/such"), &out.to_string_lossy()],
+    );
+    assert!(!missing.status.success());
+    // A 404 on the archive, which the docker CLI words as its own.
+    assert!(
+        text(&missing.stderr).contains("No such container:path"),
+        "{missing:?}"
+    );
+
+    // docker diff: what the container added and deleted.
+    let diff = docker(&service, &cli, &["diff", &name]);
+    let lines = text(&diff.stdout);
+    assert!(diff.status.success(), "docker diff: {diff:?}");
+    for line in ["A /made", "D /bin/true", "A /tmp/note.txt"] {
+        assert!(
+            lines.lines().any(|l| l == line),
+            "no {line:?} in docker diff:\n{lines}"
+        );
+    }
+
+    // docker export | tar t: the file system with the container's changes in it.
+    // (To a file: the helper reads a client's output only once it has ended.)
+    let exported = service.dir.path().join("export.tar");
+    let export = docker(
+        &service,
+        &cli,
+        &["export", "-o", &exported.to_string_lossy(), &name],
+    );
+    assert!(export.status.success(), "docker export: {export:?}");
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&exported).unwrap());
+    for entry in archive.entries().expect("export is a tar") {
+        names.push(
+            entry
+                .unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    assert!(names.iter().any(|n| n == "made"), "export lacks /made");
+    assert!(names.iter().any(|n| n == "bin/sh"), "export lacks bin/sh");
+    assert!(
+        !names.iter().any(|n| n == "bin/true"),
+        "export has the deleted bin/true"
+    );
+
+    // docker update --memory, then docker stats --no-stream reading the new limit.
+    let update = docker(&service, &cli, &["update", "--memory", "48m", &name]);
+    assert!(update.status.success(), "docker update: {update:?}");
+    let stats = docker(
+        &service,
+        &cli,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.MemUsage}}|{{.PIDs}}",
+            &name,
+        ],
+    );
+    let line = text(&stats.stdout);
+    assert!(stats.status.success(), "docker stats: {stats:?}");
+    let (memory, pids) = line.trim().split_once('|').expect("MemUsage|PIDs");
+    assert!(
+        memory.ends_with("/ 48MiB"),
+        "the new limit is not read: {line}"
+    );
+    assert!(!memory.starts_with("0B"), "no memory in use: {line}");
+    assert!(pids.parse::<u32>().unwrap_or(0) >= 1, "no process: {line}");
+
+    // docker exec -d, with and without a terminal: it runs on after the client returns.
+    for flags in [&["-d"][..], &["-d", "-t"][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(flags);
+        let file = format!("/tmp/detached{}", flags.len());
+        let command = format!("sleep 1; echo done > {file}");
+        args.extend([name.as_str(), "sh", "-c", command.as_str()]);
+        let started = Instant::now();
+        let exec = docker(&service, &cli, &args);
+        assert!(exec.status.success(), "docker exec {flags:?}: {exec:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1) || cfg!(debug_assertions),
+            "exec -d waited"
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cat = skiff(&service.root, &["exec", &name, "cat", &file]);
+            if text(&cat.stdout) == "done\n" {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "docker exec {flags:?} never ran: {cat:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // docker container prune: the stopped ones go (those its filter admits), the running one
+    // stays.
+    let stopped = format!("{name}-stopped");
+    let done = docker(&service, &cli, &run_args(&["--name", &stopped], &["true"]));
+    assert!(done.status.success(), "{done:?}");
+    let kept = format!("{name}-kept");
+    let done = docker(
+        &service,
+        &cli,
+        &run_args(&["--name", &kept, "--label", "keep=1"], &["true"]),
+    );
+    assert!(done.status.success(), "{done:?}");
+    let prune = docker(
+        &service,
+        &cli,
+        &["container", "prune", "-f", "--filter", "label!=keep"],
+    );
+    assert!(
+        prune.status.success(),
+        "docker container prune --filter: {prune:?}"
+    );
+    let listed = text(&skiff(&service.root, &["ps", "-a", "--format", "{{.Names}}"]).stdout);
+    assert!(
+        !listed.contains(&stopped) && listed.contains(&kept),
+        "after prune --filter: {listed}"
+    );
+    let prune = docker(&service, &cli, &["container", "prune", "-f"]);
+    assert!(prune.status.success(), "docker container prune: {prune:?}");
+    let listed = text(&skiff(&service.root, &["ps", "-a", "--format", "{{.Names}}"]).stdout);
+    assert_eq!(listed.trim(), name, "after prune: {listed}");
+
+    // docker system df: one image, one container, active.
+    let df = docker(
+        &service,
+        &cli,
+        &[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}}",
+        ],
+    );
+    let table = text(&df.stdout);
+    assert!(df.status.success(), "docker system df: {df:?}");
+    assert!(table.contains("Images 1 1"), "{table}");
+    assert!(table.contains("Containers 1 1"), "{table}");
+    // Docker's statuses and words for what the new endpoints refuse.
+    let socket = &service.socket;
+    let refusals = [
+        (
+            "GET",
+            "/containers/nosuch/archive?path=/etc".to_string(),
+            "",
+            404,
+            "No such container: nosuch",
+        ),
+        (
+            "GET",
+            format!("/containers/{name}/archive"),
+            "",
+            400,
+            "path cannot be empty",
+        ),
+        (
+            "PUT",
+            format!("/containers/{name}/archive?path=/made"),
+            "",
+            400,
+            "not a directory",
+        ),
+        (
+            "GET",
+            "/containers/nosuch/stats?stream=0".to_string(),
+            "",
+            404,
+            "No such container: nosuch",
+        ),
+        (
+            "POST",
+            format!("/containers/{name}/update"),
+            "{",
+            400,
+            "invalid JSON",
+        ),
+        (
+            "POST",
+            "/networks/nosuch/connect".to_string(),
+            &format!("{{\"Container\":\"{name}\"}}"),
+            404,
+            "nosuch",
+        ),
+    ];
+    for (method, path, body, status, words) in refusals {
+        let (got, answer) = request(socket, method, &path, body);
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert!(answer.contains(words), "{method} {path}: {answer}");
+    }
+    let rm = docker(&service, &cli, &["rm", "-f", &name]);
+    assert!(rm.status.success(), "{rm:?}");
+}
+
+/// `docker network connect --alias` puts a running container on a second network, where a
+/// peer reaches it by that alias; `disconnect` takes it off again; `network prune` removes
+/// the networks once nothing is on them. Two bridges of the host, in 10.218.242-253.x.
+#[test]
+fn the_docker_cli_connects_and_disconnects_containers_through_the_service() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let tag = std::process::id();
+    let third = 242 + tag % 6 * 2;
+    let (net_a, net_b) = (format!("api-conn-a-{tag}"), format!("api-conn-b-{tag}"));
+    let subnet = format!("10.218.{third}.0/24");
+    let create = docker(
+        &service,
+        &cli,
+        &["network", "create", "--subnet", &subnet, &net_a],
+    );
+    assert!(
+        create.status.success(),
+        "docker network create {net_a}: {create:?}"
+    );
+    // The second internal, with an IP range: the rest of NetworkCreateRequest.
+    let (subnet, range) = (
+        format!("10.218.{}.0/24", third + 1),
+        format!("10.218.{}.128/25", third + 1),
+    );
+    let create = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            "prune=first",
+            "--subnet",
+            &subnet,
+            "--ip-range",
+            &range,
+            &net_b,
+        ],
+    );
+    assert!(
+        create.status.success(),
+        "docker network create {net_b}: {create:?}"
+    );
+    let inspect = docker(
+        &service,
+        &cli,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Internal}} {{range .IPAM.Config}}{{.IPRange}}{{end}}",
+            &net_b,
+        ],
+    );
+    assert_eq!(
+        text(&inspect.stdout).trim(),
+        format!("true {range}"),
+        "{inspect:?}"
+    );
+    let bad = docker(
+        &service,
+        &cli,
+        &["network", "create", "-d", "nosuchdriver", "api-bad"],
+    );
+    assert!(
+        text(&bad.stderr).contains("unknown network driver"),
+        "{bad:?}"
+    );
+    let (server, client) = (format!("api-srv-{tag}"), format!("api-cli-{tag}"));
+    let up = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &server,
+            "--network",
+            &net_b,
+            "skiff-lab",
+            "/bin/probe",
+            "serve",
+            "80",
+        ],
+    );
+    assert!(up.status.success(), "the server: {up:?}");
+    let up = docker(
+        &service,
+        &cli,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &client,
+            "--network",
+            &net_a,
+            "skiff-lab",
+            "sleep",
+            "60",
+        ],
+    );
+    assert!(up.status.success(), "the client: {up:?}");
+    let reach = || {
+        docker(
+            &service,
+            &cli,
+            &[
+                "exec",
+                &client,
+                "/bin/probe",
+                "connect",
+                "pal:80",
+                "hi-alias",
+            ],
+        )
+    };
+    let before = reach();
+    assert!(
+        !before.status.success(),
+        "reached pal before any connect: {before:?}"
+    );
+
+    let connect = docker(
+        &service,
+        &cli,
+        &["network", "connect", "--alias", "pal", &net_a, &server],
+    );
+    assert!(
+        connect.status.success(),
+        "docker network connect: {connect:?}"
+    );
+    let reached = reach();
+    assert!(
+        reached.status.success() && text(&reached.stdout).contains("hi-alias"),
+        "the peer is not reachable by its alias: {reached:?}"
+    );
+    let again = docker(&service, &cli, &["network", "connect", &net_a, &server]);
+    assert!(!again.status.success(), "connected twice: {again:?}");
+    assert!(text(&again.stderr).contains("already exists"), "{again:?}");
+
+    let disconnect = docker(&service, &cli, &["network", "disconnect", &net_a, &server]);
+    assert!(
+        disconnect.status.success(),
+        "docker network disconnect: {disconnect:?}"
+    );
+    let after = reach();
+    assert!(
+        !after.status.success(),
+        "reached pal after disconnect: {after:?}"
+    );
+    let missing = docker(
+        &service,
+        &cli,
+        &["network", "disconnect", &net_a, "no-such-ctr"],
+    );
+    assert!(
+        text(&missing.stderr).contains("No such container: no-such-ctr"),
+        "{missing:?}"
+    );
+
+    let rm = docker(&service, &cli, &["rm", "-f", &server, &client]);
+    assert!(rm.status.success(), "{rm:?}");
+    // With a label filter, only the network that has the label.
+    let first = docker(
+        &service,
+        &cli,
+        &["network", "prune", "-f", "--filter", "label=prune=first"],
+    );
+    assert!(
+        first.status.success(),
+        "docker network prune --filter: {first:?}"
+    );
+    let deleted = text(&first.stdout);
+    assert!(
+        deleted.contains(&net_b) && !deleted.contains(&net_a),
+        "{deleted}"
+    );
+    let prune = docker(&service, &cli, &["network", "prune", "-f"]);
+    assert!(prune.status.success(), "docker network prune: {prune:?}");
+    let deleted = text(&prune.stdout);
+    assert!(
+        deleted.contains(&net_a) && !deleted.contains(&net_b),
+        "{deleted}"
+    );
+    let left = docker(&service, &cli, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!text(&left.stdout).contains("api-conn-"), "{left:?}");
+}
+
+/// The regression of "a rebuilt binary breaks a running service's starts": `cargo build`
+/// replaces target/debug/skiff while a service runs from it; the service's /proc/self/exe then
+/// reads "skiff (deleted)", and each monitor it started from that path failed. Here the
+/// service runs from a hard link of skiff that is removed once it listens.
+#[test]
+fn a_service_whose_binary_was_replaced_still_starts_containers() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-rebuilt-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a directory next to the binary");
+    let binary = dir.path().join("skiff");
+    if let Err(e) = std::fs::hard_link(SKIFF, &binary) {
+        eprintln!(
+            "skipped: cannot link skiff into {}: {e}",
+            dir.path().display()
+        );
+        return;
+    }
+    let service = Service::start_from(&binary, 0);
+    std::fs::remove_file(&binary).expect("remove the service's binary");
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(&["--rm"], &["echo", "started by a replaced binary"]),
+    );
+    assert!(
+        run.status.success(),
+        "docker run after the binary went: {run:?}"
+    );
+    assert_eq!(text(&run.stdout), "started by a replaced binary\n");
+}
+
+/// The two streams that follow a running container: `attach?logs=1` (docker-compose's `up`
+/// asks for it) gives what the container wrote before the client came, from its log, then what
+/// it writes after, in the multiplexed frames; `stats?stream=1` a reading a second.
+#[test]
+fn attach_with_logs_and_the_stats_stream_follow_a_running_container() {
+    let Some(cli) = docker_or_skip() else {
+        return;
+    };
+    let service = Service::start(0);
+    let name = format!("api-replay-{}", std::process::id());
+    let script = "echo early; while [ ! -e /go ]; do sleep 0.1; done; echo late; sleep 30";
+    let run = docker(
+        &service,
+        &cli,
+        &run_args(&["-d", "--name", &name], &["sh", "-c", script]),
+    );
+    assert!(run.status.success(), "{run:?}");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !text(&docker(&service, &cli, &["logs", &name]).stdout).contains("early") {
+        assert!(Instant::now() < until, "the container never wrote");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut stream = UnixStream::connect(&service.socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1.41/containers/{name}/attach?logs=1&stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let mut read_until = |seen: &mut Vec<u8>, word: &str| {
+        while !text(seen).contains(word) {
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            assert!(n > 0, "the attach ended without {word:?}: {:?}", text(seen));
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    };
+    read_until(&mut seen, "early");
+    assert!(text(&seen).starts_with("HTTP/1.1 101"), "{:?}", text(&seen));
+    // The log's line comes in a stdout frame: stream 1, then its length.
+    let body = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        &seen[body..body + 8],
+        &[1, 0, 0, 0, 0, 0, 0, 6],
+        "not a stdout frame of \"early\\n\""
+    );
+    let exec = skiff(&service.root, &["exec", &name, "touch", "/go"]);
+    assert!(exec.status.success(), "{exec:?}");
+    read_until(&mut seen, "late");
+    assert_eq!(text(&seen).matches("early").count(), 1, "{:?}", text(&seen));
+
+    // The stats stream: a reading a second, each with the one before as its precpu_stats.
+    let mut stream = UnixStream::connect(&service.socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1.41/containers/{name}/stats?stream=1 HTTP/1.1\r\nHost: d\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let readings = loop {
+        let n = stream.read(&mut buffer).unwrap_or(0);
+        assert!(n > 0, "the stats stream ended: {:?}", text(&got));
+        got.extend_from_slice(&buffer[..n]);
+        // Each reading is one JSON line in a chunk of its own.
+        let lines: Vec<serde_json::Value> = text(&got)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 2 {
+            break lines;
+        }
+    };
+    let (first, second) = (&readings[0], &readings[1]);
+    assert_eq!(
+        second["precpu_stats"]["system_cpu_usage"], first["cpu_stats"]["system_cpu_usage"],
+        "the second reading's precpu is not the first's cpu"
+    );
+    assert!(
+        second["cpu_stats"]["system_cpu_usage"].as_u64()
+            > first["cpu_stats"]["system_cpu_usage"].as_u64()
+    );
+    assert!(
+        second["pids_stats"]["current"].as_u64() >= Some(1),
+        "{second}"
+    );
+    assert!(
+        second["memory_stats"]["usage"].as_u64() > Some(0),
+        "{second}"
+    );
 }

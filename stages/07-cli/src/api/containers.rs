@@ -87,7 +87,7 @@ pub fn filter_flags(filters: Option<&str>) -> Result<Vec<String>, ApiError> {
 }
 
 /// One container as Docker's ContainerSummary: what `docker ps` reads.
-fn summary(service: &Service, record: &Record, stores: &Stores, size: bool) -> Value {
+pub fn summary(service: &Service, record: &Record, stores: &Stores, size: bool) -> Value {
     let full =
         serde_json::to_value(inspect::container_json(record, stores, false)).unwrap_or(Value::Null);
     let ports: Vec<Value> = if inspect::is_up(&record.state) {

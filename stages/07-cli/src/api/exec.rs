@@ -113,9 +113,8 @@ fn update(execs: &Mutex<HashMap<String, Exec>>, id: &str, change: impl FnOnce(&m
 
 /// The `skiff exec` command line for `exec`.
 fn helper(service: &Service, exec: &Exec) -> Result<Command, ApiError> {
-    let engine = std::env::current_exe()
-        .map_err(|e| ApiError::new(500, format!("find skiff's own binary: {e}")))?;
-    let mut command = Command::new(engine);
+    // Not the path: the binary may have been replaced since the service started.
+    let mut command = Command::new(chroot::launch::own_binary());
     command.arg("exec").arg("--root").arg(&service.root);
     if exec.stdin {
         command.arg("--interactive");

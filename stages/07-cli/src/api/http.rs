@@ -83,8 +83,28 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// The headers, names in lower case.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The body (empty when it is left to stream: see [`Request::streamed`]).
     pub body: Vec<u8>,
+    /// The body not read yet, left for its handler to stream ([`Body`]): a tar that
+    /// `docker cp` sends, which may be larger than any body kept in memory.
+    pub streamed: Option<Streamed>,
+}
+
+/// How a body left to stream is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// `Content-Length` bytes.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+impl Request {
+    /// Whether this request's body is streamed to its handler rather than read first: `PUT
+    /// .../archive`, the one whose body is a file tree of any size.
+    fn streams_body(&self) -> bool {
+        self.method == "PUT" && self.path.ends_with("/archive")
+    }
 }
 
 impl Request {
@@ -181,15 +201,18 @@ impl Reader {
         let chunked = request
             .header("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if request.streams_body() {
+            request.streamed = Some(if chunked {
+                Streamed::Chunked
+            } else {
+                Streamed::Length(content_length(&request)?)
+            });
+            return Ok(request);
+        }
         request.body = if chunked {
             self.chunked_body(conn)?
         } else {
-            let length = request
-                .header("content-length")
-                .map(|v| v.trim().parse::<usize>())
-                .transpose()
-                .map_err(|_| ReadError::Bad("bad Content-Length".into()))?
-                .unwrap_or(0);
+            let length = content_length(&request)?;
             self.exactly(conn, length)?
         };
         Ok(request)
@@ -256,6 +279,100 @@ impl Reader {
     }
 }
 
+/// A request's `Content-Length`, 0 when it has none.
+fn content_length(request: &Request) -> Result<usize, ReadError> {
+    request
+        .header("content-length")
+        .map(|v| v.trim().parse::<usize>())
+        .transpose()
+        .map_err(|_| ReadError::Bad("bad Content-Length".into()))
+        .map(|length| length.unwrap_or(0))
+}
+
+// ANCHOR: body
+/// A streamed request body ([`Request::streamed`]) as a `Read`: what the reader holds of it
+/// first, then the connection, chunk by chunk, until its end. Nothing past the end is read,
+/// so the connection can carry the next request.
+pub struct Body<'a> {
+    reader: &'a mut Reader,
+    conn: &'a mut Conn,
+    chunked: bool,
+    /// Bytes left in the body (length) or in the current chunk.
+    left: usize,
+    done: bool,
+}
+
+impl<'a> Body<'a> {
+    /// The body of `request`, framed as `streamed` says.
+    pub fn new(reader: &'a mut Reader, conn: &'a mut Conn, streamed: Streamed) -> Body<'a> {
+        let (chunked, left) = match streamed {
+            Streamed::Length(n) => (false, n),
+            Streamed::Chunked => (true, 0),
+        };
+        Body {
+            reader,
+            conn,
+            chunked,
+            left,
+            done: !chunked && left == 0,
+        }
+    }
+
+    /// Whether the whole body was read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+fn io_error(error: ReadError) -> io::Error {
+    match error {
+        ReadError::Io(e) => e,
+        ReadError::Closed => io::ErrorKind::UnexpectedEof.into(),
+        ReadError::Bad(message) => io::Error::new(io::ErrorKind::InvalidData, message),
+    }
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // The next chunk's size (only chunked bodies get here).
+            let line = self.reader.line(self.conn).map_err(io_error)?;
+            let size = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad chunk size {size:?}"),
+                )
+            })?;
+            if size == 0 {
+                while !self.reader.line(self.conn).map_err(io_error)?.is_empty() {}
+                self.done = true;
+                return Ok(0);
+            }
+            self.left = size;
+        }
+        if self.reader.buffer.is_empty() && self.reader.fill(self.conn).map_err(io_error)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let n = buf.len().min(self.left).min(self.reader.buffer.len());
+        buf[..n].copy_from_slice(&self.reader.buffer[..n]);
+        self.reader.buffer.drain(..n);
+        self.left -= n;
+        if self.left == 0 {
+            if self.chunked {
+                self.reader.line(self.conn).map_err(io_error)?;
+            } else {
+                self.done = true;
+            }
+        }
+        Ok(n)
+    }
+}
+// ANCHOR_END: body
+
 impl Default for Reader {
     fn default() -> Self {
         Reader::new()
@@ -284,6 +401,7 @@ fn head_of(parsed: &httparse::Request<'_, '_>) -> Result<Request, ReadError> {
             })
             .collect(),
         body: Vec::new(),
+        streamed: None,
     })
 }
 
@@ -341,7 +459,20 @@ pub fn respond(
     content_type: &str,
     body: &[u8],
 ) -> io::Result<()> {
+    respond_with(conn, request, status, content_type, "", body)
+}
+
+/// [`respond`] with more headers (`extra`: whole `Name: value\r\n` lines).
+pub fn respond_with(
+    conn: &mut Conn,
+    request: &Request,
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+) -> io::Result<()> {
     let mut head = common_headers(status);
+    head.push_str(extra);
     if !content_type.is_empty() {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -355,8 +486,18 @@ pub fn respond(
 
 /// An answer whose body follows in pieces, as they come ([`Chunked`]).
 pub fn start_chunked(conn: &mut Conn, status: u16, content_type: &str) -> io::Result<()> {
+    start_chunked_with(conn, status, content_type, "")
+}
+
+/// [`start_chunked`] with more headers (`extra`: whole `Name: value\r\n` lines).
+pub fn start_chunked_with(
+    conn: &mut Conn,
+    status: u16,
+    content_type: &str,
+    extra: &str,
+) -> io::Result<()> {
     let head = format!(
-        "{}Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "{}{extra}Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
         common_headers(status)
     );
     conn.write_all(head.as_bytes())
@@ -431,6 +572,29 @@ mod tests {
         let second = reader.next(&mut conn).unwrap();
         assert_eq!(second.body, b"abcd");
         assert!(matches!(reader.next(&mut conn), Err(ReadError::Closed)));
+    }
+
+    #[test]
+    fn an_archive_body_streams_and_leaves_the_next_request() {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client
+            .write_all(
+                b"PUT /containers/x/archive?path=/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+                  GET /_ping HTTP/1.1\r\n\r\n",
+            )
+            .unwrap();
+        drop(client);
+        let mut conn = Conn::Unix(server);
+        let mut reader = Reader::new();
+        let put = reader.next(&mut conn).unwrap();
+        assert!(put.body.is_empty());
+        assert_eq!(put.streamed, Some(Streamed::Chunked));
+        let mut body = Body::new(&mut reader, &mut conn, Streamed::Chunked);
+        let mut read = Vec::new();
+        body.read_to_end(&mut read).unwrap();
+        assert!(body.is_done());
+        assert_eq!(read, b"abcde");
+        assert_eq!(reader.next(&mut conn).unwrap().path, "/_ping");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! Reference: the Docker Engine API v1.41 (docs.docker.com/engine/api/v1.41), podman-system-
 //! service(1), unix(7).
 
+pub mod archive;
 pub mod containers;
 pub mod create;
 pub mod engine;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod images;
 pub mod networks;
 pub mod streams;
+pub mod system;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -289,6 +291,7 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
             images::remove(service, conn, request, &name.join("/"))
         }
         ("GET", ["containers", "json"]) => containers::list(service, conn, request),
+        ("POST", ["containers", "prune"]) => system::prune(service, conn, request),
         ("POST", ["containers", "create"]) => create::create(service, conn, request),
         ("GET", ["containers", id, "json"]) => containers::inspect(service, conn, request, id),
         ("POST", ["containers", id, "start"]) => containers::start(service, conn, request, id),
@@ -311,12 +314,24 @@ fn route(service: &Service, request: &Request, conn: &mut Conn, reader: &mut Rea
         }
         ("POST", ["containers", id, "rename"]) => containers::rename(service, conn, request, id),
         ("GET", ["containers", id, "top"]) => containers::top(service, conn, request, id),
+        ("GET" | "HEAD", ["containers", id, "archive"]) => archive::get(service, conn, request, id),
+        ("PUT", ["containers", id, "archive"]) => archive::put(service, conn, request, reader, id),
+        ("GET", ["containers", id, "export"]) => archive::export(service, conn, id),
+        ("GET", ["containers", id, "changes"]) => archive::changes(service, conn, request, id),
+        ("GET", ["containers", id, "stats"]) => system::stats(service, conn, request, id),
+        ("POST", ["containers", id, "update"]) => system::update(service, conn, request, id),
+        ("GET", ["system", "df"]) => system::df(service, conn, request),
         ("POST", ["containers", id, "exec"]) => exec::create(service, conn, request, id),
         ("POST", ["exec", id, "start"]) => exec::start(service, conn, request, reader, id),
         ("GET", ["exec", id, "json"]) => exec::inspect(service, conn, request, id),
         ("POST", ["exec", id, "resize"]) => exec::resize(service, conn, request, id),
         ("GET", ["networks"]) => networks::list(service, conn, request),
         ("POST", ["networks", "create"]) => networks::create(service, conn, request),
+        ("POST", ["networks", "prune"]) => networks::prune(service, conn, request),
+        ("POST", ["networks", key, "connect"]) => networks::connect(service, conn, request, key),
+        ("POST", ["networks", key, "disconnect"]) => {
+            networks::disconnect(service, conn, request, key)
+        }
         ("DELETE", ["networks", key]) => networks::remove(service, conn, request, key),
         ("GET", ["networks", key]) => networks::inspect(service, conn, request, key),
         ("GET", ["volumes"]) => volumes::list(service, conn, request),

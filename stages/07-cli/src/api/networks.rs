@@ -3,12 +3,12 @@
 //! ls/inspect/create/rm` ask for. The networks are stage 05's ([`networking::store`], [`networking::cli::filtered`]),
 //! in the Engine API's Network shape, which is the one `network inspect` prints (v1.41:
 //! Name, Id, Created, Scope, Driver, EnableIPv6, IPAM, Internal, Containers, Options, Labels).
-//! Connecting, disconnecting and pruning through the API are still to come.
+//! `connect` and `disconnect` are `skiff network connect/disconnect` ([`crate::connect`]), with
+//! the body's `EndpointConfig` (`Aliases`, `IPAMConfig.IPv4Address`) as their flags; `prune`
+//! is `network prune`.
 
-use std::collections::BTreeMap;
-
-use networking::store::{self, CreateOptions, StoreError};
-use serde::Deserialize;
+use networking::cli::NetworkCommand;
+use networking::store::{self, StoreError};
 use serde_json::{Value, json};
 
 use super::http::{Conn, Request};
@@ -47,88 +47,75 @@ fn api_error(error: &anyhow::Error) -> ApiError {
 }
 // ANCHOR_END: statuses
 
-/// `POST /networks/create`'s body (NetworkCreateRequest): what skiff acts on of it.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CreateBody {
-    name: String,
-    driver: Option<String>,
-    #[serde(default)]
-    internal: bool,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-}
-
-/// The body's `IPAM`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Ipam {
-    #[serde(default)]
-    config: Option<Vec<IpamConfig>>,
-}
-
-/// One `IPAM.Config` entry.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct IpamConfig {
-    subnet: Option<String>,
-    gateway: Option<String>,
-}
-
-/// `POST /networks/create`: a bridge network (the record; its bridge is made when the first
-/// container joins), 201 with its id; 409 when the name is taken.
+// ANCHOR: create
+/// `POST /networks/create` (NetworkCreateRequest: `Name`, `Driver`, `Internal`, `EnableIPv6`,
+/// `IPAM.Config[]` with `Subnet`, `Gateway`, `IPRange`, `AuxiliaryAddresses`, `Options`,
+/// `Labels`): `skiff network create` with those as its flags, so every driver skiff has
+/// (bridge, macvlan, ipvlan, and overlay with a cluster store) and its checks; 201 with the
+/// id, 409 when the name is taken, 400 for what the command refuses.
 pub fn create(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
-    let body: CreateBody = serde_json::from_slice(&request.body)
+    let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::new(400, format!("bad network create body: {e}")))?;
-    if let Some(driver) = body
-        .driver
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != "bridge")
-    {
-        return Err(ApiError::new(
-            400,
-            format!(
-                "network driver {driver:?} is not served by the API: use bridge, or skiff network create"
-            ),
-        ));
-    }
-    let mut options = CreateOptions::new(body.name);
-    options.internal = body.internal;
-    options.labels = body.labels.unwrap_or_default();
-    let configs = body.ipam.and_then(|i| i.config).unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::new(
-            400,
-            "more than one IPAM config: skiff serves one IPv4 subnet",
-        ));
-    }
-    if let Some(config) = configs.first() {
-        let bad = |e: networking::ipam::IpamError| ApiError::new(400, e.to_string());
-        options.subnet = config
-            .subnet
-            .as_deref()
-            .map(networking::ipam::Subnet::parse)
-            .transpose()
-            .map_err(bad)?;
-        options.gateway = config
-            .gateway
-            .as_deref()
-            .map(networking::ipam::parse_ip)
-            .transpose()
-            .map_err(bad)?;
-    }
-    let created = store::host_lock()
-        .and_then(|_host| store::create(&service.root, options))
-        .map_err(|e| api_error(&e.into()))?;
-    super::json(
-        conn,
-        request,
-        201,
-        &json!({ "Id": created.id, "Warning": "" }),
-    )
+    let name = body["Name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the network a name: {\"Name\": ...}"))?;
+    let pairs = |value: &Value| -> Vec<String> {
+        value.as_object().map_or_else(Vec::new, |map| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+    };
+    let configs = body["IPAM"]["Config"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let text = |config: &Value, key: &str| {
+        config[key]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let command = NetworkCommand::Create {
+        root: namespaces::RootArgs {
+            root: service.root.clone(),
+        },
+        cluster: networking::overlay_cli::ClusterArgs::default(),
+        driver: body["Driver"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .unwrap_or("bridge")
+            .to_string(),
+        subnet: configs.iter().filter_map(|c| text(c, "Subnet")).collect(),
+        ipv6: body["EnableIPv6"].as_bool().unwrap_or(false),
+        gateway: configs
+            .iter()
+            .filter_map(|c| text(c, "Gateway"))
+            .find(|g| !g.contains(':')),
+        ip_range: configs.iter().find_map(|c| text(c, "IPRange")),
+        aux_address: configs
+            .iter()
+            .flat_map(|c| pairs(&c["AuxiliaryAddresses"]))
+            .collect(),
+        opt: pairs(&body["Options"]),
+        internal: body["Internal"].as_bool().unwrap_or(false),
+        label: pairs(&body["Labels"]),
+        name: name.to_string(),
+    };
+    let id = command.create_network().map_err(|e| {
+        let typed = e
+            .chain()
+            .any(|cause| cause.downcast_ref::<StoreError>().is_some());
+        if typed {
+            api_error(&e)
+        } else {
+            ApiError::new(400, chroot::cli::one_line(&e))
+        }
+    })?;
+    super::json(conn, request, 201, &json!({ "Id": id, "Warning": "" }))
 }
+// ANCHOR_END: create
 
 /// `DELETE /networks/{id}`: 204; 409 while containers are on it, 403 for a predefined one.
 pub fn remove(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
@@ -149,4 +136,107 @@ pub fn inspect(service: &Service, conn: &mut Conn, request: &Request, key: &str)
     let mut items = network_json(&[network])?;
     let one = items.pop().unwrap_or(Value::Null);
     super::json(conn, request, 200, &one)
+}
+
+/// A failure of connect or disconnect: the container's or the network's typed error decides
+/// the status (404 for either missing), else 500.
+fn endpoint_error(error: &anyhow::Error) -> ApiError {
+    let on_record = error
+        .chain()
+        .any(|cause| cause.is::<namespaces::records::RecordError>());
+    if on_record {
+        ApiError::from_anyhow(error, 500)
+    } else {
+        api_error(error)
+    }
+}
+
+fn root_args(service: &Service) -> namespaces::RootArgs {
+    namespaces::RootArgs {
+        root: service.root.clone(),
+    }
+}
+
+// ANCHOR: connect
+/// `POST /networks/{id}/connect` (`{"Container": ..., "EndpointConfig": {"Aliases": [...],
+/// "IPAMConfig": {"IPv4Address": ...}}}`): `skiff network connect --alias ... --ip ...`.
+pub fn connect(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(400, format!("bad network connect body: {e}")))?;
+    let container = body["Container"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the container: {\"Container\": ...}"))?;
+    let endpoint = &body["EndpointConfig"];
+    let args = crate::connect::ConnectArgs {
+        root: root_args(service),
+        ip: endpoint["IPAMConfig"]["IPv4Address"]
+            .as_str()
+            .filter(|ip| !ip.is_empty())
+            .map(str::to_string),
+        alias: super::create::strings(&endpoint["Aliases"]),
+        network: key.to_string(),
+        container: container.to_string(),
+    };
+    crate::connect::connect(&args).map_err(|e| endpoint_error(&e))?;
+    super::empty(conn, request, 200)
+}
+// ANCHOR_END: connect
+
+/// `POST /networks/{id}/disconnect` (`{"Container": ..., "Force": bool}`).
+pub fn disconnect(service: &Service, conn: &mut Conn, request: &Request, key: &str) -> Reply {
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(400, format!("bad network disconnect body: {e}")))?;
+    let container = body["Container"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::new(400, "give the container: {\"Container\": ...}"))?;
+    let args = crate::connect::DisconnectArgs {
+        root: root_args(service),
+        force: body["Force"].as_bool().unwrap_or(false),
+        network: key.to_string(),
+        container: container.to_string(),
+    };
+    crate::connect::disconnect(&args).map_err(|e| endpoint_error(&e))?;
+    super::empty(conn, request, 200)
+}
+
+/// `POST /networks/prune`: `network prune` (every network no container is on, their bridges
+/// with them). With `label` filters, only the unused networks `network ls` would list with
+/// them, each removed as `network rm` removes it; `until` and `label!` are not served: 400
+/// rather than a prune wider than asked.
+pub fn prune(service: &Service, conn: &mut Conn, request: &Request) -> Reply {
+    let flags = super::containers::filter_flags(request.param("filters"))?;
+    if let Some(flag) = flags.iter().find(|f| !f.starts_with("label=")) {
+        return Err(ApiError::new(
+            400,
+            format!("network prune's filter {flag:?} is not served: use label=KEY[=VALUE]"),
+        ));
+    }
+    if !flags.is_empty() {
+        let candidates = networking::cli::filtered(&service.root, &flags)
+            .map_err(|e| ApiError::from_anyhow(&e, 400))?;
+        let mut names = Vec::new();
+        for network in candidates {
+            if network.is_predefined() || !network.endpoints.is_empty() {
+                continue;
+            }
+            // A container may have joined meanwhile: then it stays, as in Docker.
+            if networking::cli::remove(&service.root, &network.id).is_ok() {
+                names.push(network.name);
+            }
+        }
+        return super::json(conn, request, 200, &json!({ "NetworksDeleted": names }));
+    }
+    let pruned = {
+        let _host = store::host_lock().map_err(|e| api_error(&e.into()))?;
+        store::prune(&service.root).map_err(|e| api_error(&e.into()))?
+    };
+    for network in &pruned {
+        if let Err(e) = networking::feature::remove_bridge(network) {
+            eprintln!("skiff: warning: {e}");
+        }
+    }
+    let names: Vec<&str> = pruned.iter().map(|n| n.name.as_str()).collect();
+    super::json(conn, request, 200, &json!({ "NetworksDeleted": names }))
 }

@@ -65,6 +65,9 @@ pub fn attach(
     .map_err(|e| ApiError::new(500, format!("attach to container {}: {e}", record.name)))?;
     let tty = record.config.tty;
     http::hijack(conn, !tty)?;
+    if request.flag("logs") {
+        replay(service, conn, &record, streams, tty)?;
+    }
     // The client's side: stdin, or the end of the connection.
     let early = reader.take_buffered();
     let mut input = conn.try_clone()?;
@@ -114,6 +117,46 @@ pub fn attach(
     Ok(Next::Close)
 }
 // ANCHOR_END: attach
+
+// ANCHOR: replay
+/// `attach?logs=1`: what the container wrote before, from its log, ahead of what it writes
+/// from now on. The monitor's stream is already connected, so nothing falls between the two;
+/// a line written in the instant between connecting and reading the log may come twice.
+fn replay(
+    service: &Service,
+    conn: &mut Conn,
+    record: &crate::container::Record,
+    streams: Streams,
+    tty: bool,
+) -> io::Result<()> {
+    let dir = crate::container::records(&service.root).dir(&record.id);
+    let path = crate::logs::log_path(&dir, &record.id);
+    if !path.exists() {
+        return Ok(());
+    }
+    let options = crate::logs::ReadOptions {
+        follow: false,
+        tail: None,
+        since: None,
+        until: None,
+        timestamps: false,
+        details: false,
+    };
+    let shared = RefCell::new(conn);
+    let sink = |kind, wanted| StreamSink {
+        conn: &shared,
+        kind,
+        tty,
+        wanted,
+        chunked: false,
+    };
+    let (mut out, mut err) = (
+        sink(kind::STDOUT, streams.stdout),
+        sink(kind::STDERR, streams.stderr),
+    );
+    crate::logs::read(&path, &options, &mut out, &mut err, &mut || false)
+}
+// ANCHOR_END: replay
 
 /// `POST /containers/{id}/resize?h=ROWS&w=COLS`: the size of the container's terminal, sent to
 /// its monitor as a RESIZE frame on a connection of its own (`docker run -t` sends it at the
@@ -310,7 +353,7 @@ fn finish(conn: &mut Conn, code: i32) -> Reply {
 
 /// Waits a little for the client; `true` if it closed the connection (as `docker run -d` does
 /// with the wait it never reads).
-fn client_left(conn: &Conn) -> bool {
+pub fn client_left(conn: &Conn) -> bool {
     let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
     if poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) == 0 {
         return false;
@@ -333,6 +376,8 @@ struct StreamSink<'a, 'c> {
     kind: u8,
     tty: bool,
     wanted: bool,
+    /// In an HTTP chunk each (`logs`), or straight on a hijacked connection (`attach`).
+    chunked: bool,
 }
 
 impl Write for StreamSink<'_, '_> {
@@ -346,7 +391,12 @@ impl Write for StreamSink<'_, '_> {
         } else {
             attach::write_frame(&mut frame, self.kind, data)?;
         }
-        http::chunk(&mut self.conn.borrow_mut(), &frame)?;
+        let mut conn = self.conn.borrow_mut();
+        if self.chunked {
+            http::chunk(&mut conn, &frame)?;
+        } else {
+            conn.write_all(&frame)?;
+        }
         Ok(data.len())
     }
 
@@ -394,12 +444,14 @@ pub fn logs(service: &Service, conn: &mut Conn, request: &Request, key: &str) ->
         kind: kind::STDOUT,
         tty,
         wanted: stdout,
+        chunked: true,
     };
     let mut err = StreamSink {
         conn: &shared,
         kind: kind::STDERR,
         tty,
         wanted: stderr,
+        chunked: true,
     };
     let mut running = crate::logs_command::Running::new(&service.root, &record.id);
     let read = crate::logs::read(&path, &options, &mut out, &mut err, &mut || running.check());

@@ -15,7 +15,7 @@ use super::http::{Conn, Request};
 use super::{ApiError, Reply, Service};
 
 /// The Engine API's Volume object.
-fn volume_json(volume: &Volume) -> Value {
+pub fn volume_json(volume: &Volume) -> Value {
     json!({
         "CreatedAt": volume.created,
         "Driver": "local",
