@@ -46,6 +46,45 @@ pub fn list(root: &Path) -> anyhow::Result<Vec<Record>> {
 }
 // ANCHOR_END: find
 
+// ANCHOR: boot
+/// `system boot`: what Docker's daemon does for restart policies when it starts, for a host
+/// that just booted (or any time): every container that is not running and whose policy says
+/// so is started again ([`RestartPolicy::at_boot`]: `always` even after a `stop`,
+/// `unless-stopped` only if the user did not stop it). Listing the containers first brings
+/// each record up to date: one that says running from before the boot is swept and marked
+/// exited, not stopped by the user. Prints each id started; exits 1 if one could not be.
+pub fn boot(root: &Path) -> anyhow::Result<i32> {
+    use crate::restart::RestartPolicy;
+    let mut code = 0;
+    for record in list(root)? {
+        let state = &record.state;
+        let policy = record.spec.restart_policy().unwrap_or(RestartPolicy::No);
+        if matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) || !policy.at_boot(
+            state.started_at.is_some(),
+            state.stopped_by_user,
+            state.exit_code,
+        ) {
+            continue;
+        }
+        match start(root, &record, None, None, None) {
+            Ok(Report::Failed(_, message)) => {
+                eprintln!("Error response from daemon: {message}");
+                code = 1;
+            }
+            Ok(_) => println!("{}", record.id),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+// ANCHOR_END: boot
+
 // ANCHOR: reconcile
 /// A record that says running while its monitor is gone (killed, or the host rebooted) is out
 /// of date: the container died with its monitor. Its host state is swept away from the record
