@@ -402,13 +402,27 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
 
 /// Waits until the container's monitor is gone (it recorded the end and cleaned up), at most
 /// `timeout`; a monitor stuck longer is killed, and the record brought up to date.
+///
+/// A monitor that recorded the end and let the record go (no monitor in it, or the record
+/// removed with `--rm`) is done with the container: it may still wait a while to take down the
+/// default bridge (`networking::feature::bridge_linger`), which `stop` and `rm` do not wait
+/// for, as Docker's `stop` does not wait for anything of `docker0`'s.
 fn wait_monitor(root: &Path, record: &Record, timeout: Duration) -> Record {
     if let Some(monitor) = record.state.monitor
         && let Some(pidfd) = open_process(monitor)
-        && !wait_exit(&pidfd, timeout)
     {
-        let _ = send(&pidfd, Signal::SIGKILL);
-        wait_exit(&pidfd, Duration::from_secs(5));
+        let deadline = Instant::now() + timeout;
+        let released = || match records(root).load::<crate::spec::RunArgs>(&record.id) {
+            Ok(Some(current)) => current.state.monitor != Some(monitor),
+            _ => true,
+        };
+        while !wait_exit(&pidfd, Duration::from_millis(20)) && !released() {
+            if Instant::now() >= deadline {
+                let _ = send(&pidfd, Signal::SIGKILL);
+                wait_exit(&pidfd, Duration::from_secs(5));
+                break;
+            }
+        }
     }
     match records(root).load::<crate::spec::RunArgs>(&record.id) {
         Ok(Some(record)) => reconcile(root, record),
