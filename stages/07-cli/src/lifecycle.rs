@@ -46,6 +46,45 @@ pub fn list(root: &Path) -> anyhow::Result<Vec<Record>> {
 }
 // ANCHOR_END: find
 
+// ANCHOR: boot
+/// `system boot`: what Docker's daemon does for restart policies when it starts, for a host
+/// that just booted (or any time): every container that is not running and whose policy says
+/// so is started again ([`RestartPolicy::at_boot`]: `always` even after a `stop`,
+/// `unless-stopped` only if the user did not stop it). Listing the containers first brings
+/// each record up to date: one that says running from before the boot is swept and marked
+/// exited, not stopped by the user. Prints each id started; exits 1 if one could not be.
+pub fn boot(root: &Path) -> anyhow::Result<i32> {
+    use crate::restart::RestartPolicy;
+    let mut code = 0;
+    for record in list(root)? {
+        let state = &record.state;
+        let policy = record.spec.restart_policy().unwrap_or(RestartPolicy::No);
+        if matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) || !policy.at_boot(
+            state.started_at.is_some(),
+            state.stopped_by_user,
+            state.exit_code,
+        ) {
+            continue;
+        }
+        match start(root, &record, None, None, None) {
+            Ok(Report::Failed(_, message)) => {
+                eprintln!("Error response from daemon: {message}");
+                code = 1;
+            }
+            Ok(_) => println!("{}", record.id),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+// ANCHOR_END: boot
+
 // ANCHOR: reconcile
 /// A record that says running while its monitor is gone (killed, or the host rebooted) is out
 /// of date: the container died with its monitor. Its host state is swept away from the record
@@ -363,13 +402,27 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
 
 /// Waits until the container's monitor is gone (it recorded the end and cleaned up), at most
 /// `timeout`; a monitor stuck longer is killed, and the record brought up to date.
+///
+/// A monitor that recorded the end and let the record go (no monitor in it, or the record
+/// removed with `--rm`) is done with the container: it may still wait a while to take down the
+/// default bridge (`networking::feature::bridge_linger`), which `stop` and `rm` do not wait
+/// for, as Docker's `stop` does not wait for anything of `docker0`'s.
 fn wait_monitor(root: &Path, record: &Record, timeout: Duration) -> Record {
     if let Some(monitor) = record.state.monitor
         && let Some(pidfd) = open_process(monitor)
-        && !wait_exit(&pidfd, timeout)
     {
-        let _ = send(&pidfd, Signal::SIGKILL);
-        wait_exit(&pidfd, Duration::from_secs(5));
+        let deadline = Instant::now() + timeout;
+        let released = || match records(root).load::<crate::spec::RunArgs>(&record.id) {
+            Ok(Some(current)) => current.state.monitor != Some(monitor),
+            _ => true,
+        };
+        while !wait_exit(&pidfd, Duration::from_millis(20)) && !released() {
+            if Instant::now() >= deadline {
+                let _ = send(&pidfd, Signal::SIGKILL);
+                wait_exit(&pidfd, Duration::from_secs(5));
+                break;
+            }
+        }
     }
     match records(root).load::<crate::spec::RunArgs>(&record.id) {
         Ok(Some(record)) => reconcile(root, record),

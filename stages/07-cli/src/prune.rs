@@ -64,6 +64,16 @@ pub enum SystemCommand {
     Info(crate::cli::AboutArgs),
     /// Serve Docker's Engine API on a socket, for docker's own clients
     Service(crate::api::ServiceArgs),
+    /// Start the containers their restart policy starts when the host boots (run it at boot)
+    Boot(BootArgs),
+}
+
+/// `system boot`'s arguments.
+#[derive(Args)]
+pub struct BootArgs {
+    /// Where skiff keeps its state.
+    #[command(flatten)]
+    pub root: RootArgs,
 }
 
 /// `system df`'s arguments.
@@ -108,6 +118,7 @@ impl SystemCommand {
                 crate::cli::about(&args, &info, crate::system::Info::text)
             }
             SystemCommand::Service(args) => crate::api::command(&args),
+            SystemCommand::Boot(args) => crate::lifecycle::boot(&args.root.root),
         }
     }
 }

@@ -1442,6 +1442,36 @@ CONTAINER ID   IMAGE          COMMAND                  CREATED          STATUS  
     }
 
     #[test]
+    fn json_keys_come_in_dockers_order() {
+        // Docker's formatter marshals a Go map of the row's fields, and Go writes a map's keys
+        // sorted: the line's keys must come in that order (the test above compares values only,
+        // whatever order serde_json keeps).
+        let out = print(&view(Layout::Json), &three()[..1]);
+        let keys: Vec<&str> = [
+            "Command",
+            "CreatedAt",
+            "ID",
+            "Image",
+            "Labels",
+            "LocalVolumes",
+            "Mounts",
+            "Names",
+            "Networks",
+            "Ports",
+            "RunningFor",
+            "Size",
+            "State",
+            "Status",
+        ]
+        .into_iter()
+        .filter(|key| out.contains(&format!("\"{key}\":")))
+        .collect();
+        assert_eq!(keys.len(), 14, "{out}");
+        let at = |key: &str| out.find(&format!("\"{key}\":")).unwrap();
+        assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{out}");
+    }
+
+    #[test]
     fn formats_choose_the_layout() {
         let args = |format: Option<&str>, quiet: bool, size: bool| PsArgs {
             root: RootArgs { root: ROOT.into() },

@@ -8,8 +8,10 @@
 //! | `unless-stopped`   | as `always`                                                     |
 //!
 //! None of them starts a container that `stop` or `kill` ended: the user meant that. Docker's
-//! `always` and `unless-stopped` differ only when the daemon itself restarts; skiff has no
-//! daemon, so they are the same here. Between starts the monitor waits, as Docker does: 100 ms,
+//! `always` and `unless-stopped` differ only when the daemon itself restarts: then `always`
+//! starts the container even if the user had stopped it, `unless-stopped` only if not. skiff
+//! has no daemon; its equivalent is the host's boot, when `skiff system boot` (what a boot-time
+//! unit runs, as Podman's `podman-restart.service`) makes the same choice ([`RestartPolicy::at_boot`]). Between starts the monitor waits, as Docker does: 100 ms,
 //! then twice as long each time, at most a minute, back to 100 ms after a run of 10 seconds.
 //! See docker-run(1), "Restart policies".
 
@@ -86,6 +88,20 @@ impl RestartPolicy {
             RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         }
     }
+
+    /// Whether `skiff system boot` starts a container that is not running, as Docker's daemon
+    /// does when it starts: never one that was never started; `always` even if the user
+    /// stopped it, `unless-stopped` only if the user did not, `on-failure` if its last run
+    /// failed (and the user did not stop it).
+    pub fn at_boot(self, started_before: bool, stopped_by_user: bool, exit_code: i32) -> bool {
+        started_before
+            && match self {
+                RestartPolicy::No => false,
+                RestartPolicy::Always => true,
+                RestartPolicy::UnlessStopped => !stopped_by_user,
+                RestartPolicy::OnFailure(_) => !stopped_by_user && exit_code != 0,
+            }
+    }
 }
 // ANCHOR_END: policy
 
@@ -131,6 +147,22 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn at_boot_always_and_unless_stopped_differ_only_for_a_stopped_container() {
+        use RestartPolicy::*;
+        // Stopped by the user: only always starts it again.
+        assert!(Always.at_boot(true, true, 137));
+        assert!(!UnlessStopped.at_boot(true, true, 137));
+        // Ended by the host going down: both do.
+        assert!(Always.at_boot(true, false, 0));
+        assert!(UnlessStopped.at_boot(true, false, 0));
+        // Never started, or no policy: neither.
+        assert!(!Always.at_boot(false, false, 0));
+        assert!(!No.at_boot(true, false, 1));
+        assert!(OnFailure(3).at_boot(true, false, 1));
+        assert!(!OnFailure(3).at_boot(true, false, 0));
+    }
+
     use super::*;
 
     #[test]
