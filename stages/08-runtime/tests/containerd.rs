@@ -228,6 +228,35 @@ fn ctr_runs_containers(runtime: Runtime) {
     let out = containerd.ctr(&["container", "rm", &id]);
     assert!(out.status.success(), "{}", explain(&out));
 
+    // -t on a real terminal: `script` gives ctr a pseudo-terminal, ctr asks the runtime for a
+    // console (the console socket), and the container's shell sees a terminal of its own.
+    if let Some(script) = common::find_tool("script") {
+        let id = format!("{unique}-tty");
+        containerd.ids.push(id.clone());
+        let line = format!(
+            "{} --address {} run --rm -t --runc-binary {} {IMAGE} {id} /bin/sh -c 'tty; [ -t 0 ] && echo stdin-is-a-terminal; exit 3'",
+            common::find_tool("ctr").expect("ctr").display(),
+            containerd.dir.join("containerd.sock").display(),
+            containerd.runtime.binary(),
+        );
+        let out = Command::new(script)
+            .args(["-qfec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script");
+        let text = stdout(&out);
+        assert!(text.contains("/dev/pts/"), "{}", explain(&out));
+        assert!(text.contains("stdin-is-a-terminal"), "{}", explain(&out));
+        assert!(
+            text.contains("\r\n"),
+            "no terminal's line endings: {}",
+            explain(&out)
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", explain(&out));
+    } else {
+        eprintln!("skipped the -t part: no script(1) (util-linux provides it)");
+    }
+
     // Nothing left: no task, no cgroup.
     let tasks = stdout(&containerd.ctr(&["task", "ls"]));
     assert_eq!(tasks.lines().count(), 1, "tasks left: {tasks}");

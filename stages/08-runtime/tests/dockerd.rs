@@ -151,6 +151,36 @@ fn docker_runs_containers(runtime: Runtime) {
     let out = dockerd.docker(&["exec", &id, "/bin/sh", "-c", "cat /proc/1/cmdline; exit 4"]);
     assert_eq!(out.status.code(), Some(4), "{}", explain(&out));
     assert!(stdout(&out).contains("/bin/sleep"), "{}", explain(&out));
+    // -it on a real terminal (`script` gives docker a pseudo-terminal): run's and exec's shell
+    // each see a terminal of their own, and their exit codes come back.
+    if let Some(script) = common::find_tool("script") {
+        let docker = format!(
+            "{} -H unix://{}",
+            common::find_tool("docker").expect("docker").display(),
+            dockerd.dir.join("docker.sock").display()
+        );
+        let probe = "/bin/sh -c 'tty; [ -t 0 ] && echo stdin-is-a-terminal; exit 3'";
+        for line in [
+            format!("{docker} run --rm -it --runtime test --network none skiff-lab {probe}"),
+            format!("{docker} exec -it {id} {probe}"),
+        ] {
+            let out = Command::new(&script)
+                .args(["-qfec", &line, "/dev/null"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("run script");
+            let text = stdout(&out);
+            assert!(text.contains("/dev/pts/"), "{line}: {}", explain(&out));
+            assert!(
+                text.contains("stdin-is-a-terminal"),
+                "{line}: {}",
+                explain(&out)
+            );
+            assert_eq!(out.status.code(), Some(3), "{line}: {}", explain(&out));
+        }
+    } else {
+        eprintln!("skipped the -it part: no script(1) (util-linux provides it)");
+    }
     let out = dockerd.docker(&["rm", "-f", &id]);
     assert!(out.status.success(), "{}", explain(&out));
     assert!(!cgroup.is_some_and(|c| c.exists()), "the cgroup is left");
