@@ -179,10 +179,16 @@ pub fn cgroup_args(
         args.pids_limit = Some(pids.limit().to_string());
     }
     if let Some(cpu) = resources.cpu() {
-        if cpu.quota().is_some() || cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
+        if cpu.realtime_runtime().is_some() || cpu.mems().is_some() {
             return Err(unsupported(
-                "linux.resources.cpu (only shares and cpus are mapped)",
+                "linux.resources.cpu (only shares, cpus, quota and period are mapped)",
             ));
+        }
+        // A quota per period is `--cpus` (quota / period CPUs), which stage 03 writes as a
+        // quota per 100 ms: the same share of the CPU, Docker's period. -1 is no limit.
+        if let Some(quota) = cpu.quota().filter(|q| *q > 0) {
+            let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+            args.cpus = Some(format!("{}", quota as f64 / period as f64));
         }
         // 0 is "not set" (what Docker passes without --cpu-shares).
         args.cpu_shares = cpu.shares().filter(|s| *s > 0).map(|s| s.to_string());

@@ -262,6 +262,7 @@ fn create_start_kill_delete(runtime: Runtime) {
     bundle.edit(|c| {
         c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 * 1024 * 1024});
         c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 32});
+        c["linux"]["resources"]["cpu"] = serde_json::json!({"quota": 50000, "period": 100000});
     });
     let (ok, message) = bundle.create();
     assert!(ok, "create failed: {message}");
@@ -286,6 +287,25 @@ fn create_start_kill_delete(runtime: Runtime) {
         .join("memory.limit_in_bytes");
     if let Ok(limit) = std::fs::read_to_string(&memory) {
         assert_eq!(limit.trim(), (64 * 1024 * 1024).to_string());
+    }
+    // Half a CPU: a quota of 50 ms in every 100 ms (`docker run --cpus 0.5`).
+    let quota = ["cpu,cpuacct", "cpu"]
+        .iter()
+        .map(|h| {
+            Path::new("/sys/fs/cgroup")
+                .join(h)
+                .join(&bundle.cgroup_parent)
+                .join(&bundle.id)
+                .join("cpu.cfs_quota_us")
+        })
+        .find(|p| p.exists());
+    assert!(
+        quota.is_some() || !Path::new("/sys/fs/cgroup/cpu").exists(),
+        "no cpu.cfs_quota_us for the container on this cgroup v1 host"
+    );
+    if let Some(quota) = quota {
+        let value = std::fs::read_to_string(&quota).expect("cpu.cfs_quota_us");
+        assert_eq!(value.trim(), "50000", "{}", quota.display());
     }
 
     let out = bundle.call(&["start", &bundle.id]);
