@@ -441,6 +441,36 @@ fn containers_on_an_overlay_network_across_two_hosts() {
         (all.len() == 3).then_some(()).ok_or(format!("{all:?}"))
     });
 
+    // Host 2's agent dies (SIGKILL: nothing of it runs on), its containers still running: no
+    // one keeps its lease alive, so etcd itself deletes host 2's records within the lease's
+    // TTL, and host 1's watch deletes their entries.
+    let killed = agent_of(r2, r1);
+    sh(&["kill", "-KILL", &killed.to_string()]);
+    let before = Instant::now();
+    let ttl = Duration::from_secs(networking::overlay_agent::LEASE_TTL);
+    eventually(ttl + Duration::from_secs(5), || {
+        let n = addresses(H1, r1, NET_A).len();
+        (n == 1).then_some(()).ok_or(format!("{n} endpoints"))
+    });
+    let took = before.elapsed();
+    // Not deleted by anyone else earlier: the keepalive was at most 3 s before the kill.
+    assert!(
+        took > Duration::from_secs(4),
+        "host 2's records went {took:?} after its agent died: not by the lease"
+    );
+    eventually(Duration::from_secs(5), || {
+        let fdb = text(
+            &Command::new("bridge")
+                .args(["-n", H1, "fdb", "show"])
+                .output()
+                .expect("bridge fdb")
+                .stdout,
+        );
+        (!fdb.contains(&format!("{} dst", ip_mac(&ip2))))
+            .then_some(())
+            .ok_or(fdb)
+    });
+
     // Two overlay networks are isolated: a container of network B on host 2 is out of reach
     // of network A's, and A's VXLAN device on host 1 has no entry for it.
     let idx = serve(H2, r2, "x1", NET_B, "x");
@@ -457,11 +487,19 @@ fn containers_on_an_overlay_network_across_two_hosts() {
     assert!(!fdb.contains(&mac_x), "{fdb}");
 
     // `network connect` puts x1 on network A too (host 2 has a mirror of A already; eth1).
+    // It also starts host 2's agent for network A again (its DNS server died above), which
+    // writes back the records of w2 and w3 with a new lease: host 1 reaches w2 again.
     ok(H2, r2, &["network", "connect", NET_A, "x1"]);
+    assert_ne!(agent_of(r2, r1), killed);
     let ipxa = ip_of(H1, r1, NET_A, &idx);
     eventually(Duration::from_secs(5), || {
         reaches(H1, r1, "w1", &ipxa, "x1")
     });
+    eventually(Duration::from_secs(5), || {
+        let all = addresses(H1, r1, NET_A);
+        (all.len() == 4).then_some(()).ok_or(format!("{all:?}"))
+    });
+    eventually(Duration::from_secs(5), || reaches(H1, r1, "w1", &ip2, "w2"));
 
     // The last containers of host 2 go: its VXLAN devices, bridges and entries with them, and
     // host 1's watch deletes their entries.
@@ -683,6 +721,25 @@ impl Capture {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().expect("the capture")
     }
+}
+
+/// The pid of the DNS server, and overlay agent, of network A for store `root`: `skiff network
+/// dns-serve --root ROOT ID ...` (the network's id is the same on every host; asked of host 1,
+/// whose agent is not the one in question).
+fn agent_of(root: &Path, host1_root: &Path) -> i32 {
+    let json = ok(H1, host1_root, &["network", "inspect", NET_A]);
+    let view: serde_json::Value = serde_json::from_str(&json).expect("inspect's JSON");
+    let id = view[0]["Id"].as_str().expect("the network's id").to_string();
+    let wanted = format!("dns-serve\0--root\0{}\0{id}\0", root.display());
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<i32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&wanted)
+        })
+        .unwrap_or_else(|| panic!("no DNS server of {NET_A} ({id}) for {}", root.display()))
 }
 
 /// Docker's MAC of an address: 02:42 and its four bytes.
