@@ -161,6 +161,7 @@ pub fn lease_path(root: &Path, id: &str) -> PathBuf {
     root.join("networks").join(format!("{id}.lease"))
 }
 
+// ANCHOR: reclaim
 /// Takes a lease and writes the record and address of every local container of the network
 /// again with it, as an agent does when it starts: what a container joining does when this
 /// host's agent was killed. Its lease expired with this host's records, so their addresses are
@@ -176,6 +177,7 @@ pub fn reclaim(
     renew_all(root, etcd, overlay, local, lease)?;
     Ok(lease)
 }
+// ANCHOR_END: reclaim
 
 /// Drops the note of lease `stale`, which etcd no longer has (its agent was killed and it
 /// expired), unless a new agent has noted its own meanwhile.
