@@ -729,7 +729,10 @@ impl Capture {
 fn agent_of(root: &Path, host1_root: &Path) -> i32 {
     let json = ok(H1, host1_root, &["network", "inspect", NET_A]);
     let view: serde_json::Value = serde_json::from_str(&json).expect("inspect's JSON");
-    let id = view[0]["Id"].as_str().expect("the network's id").to_string();
+    let id = view[0]["Id"]
+        .as_str()
+        .expect("the network's id")
+        .to_string();
     let wanted = format!("dns-serve\0--root\0{}\0{id}\0", root.display());
     std::fs::read_dir("/proc")
         .expect("/proc")
