@@ -446,12 +446,13 @@ fn child_main(steps: &[Step], exec: &ExecData, plan: &Plan, report_fd: libc::c_i
             report_and_exit(report_fd, u32::try_from(index).unwrap_or(0), errno, 125);
         }
     }
-    // Every descriptor but 0, 1, 2 closes at exec: the command starts with those three only.
+    // Every descriptor but 0, 1, 2 (and those the plan passes on) closes at exec: the command
+    // starts with those three only.
     // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            3u32.saturating_add(plan.pass_fds),
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )

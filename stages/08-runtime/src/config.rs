@@ -7,13 +7,13 @@
 //! |-----------------------------------------------|------------------------------------------|
 //! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
 //! | `linux.namespaces` (new ones), `uid/gidMappings` (one range) | stage 02's [`namespaces::namespaces::Namespaces`] |
-//! | `linux.namespaces[].path` (net, ipc, uts)     | [`JoinPaths`]: setns(2) in the child     |
+//! | `linux.namespaces[].path` (all but mount, user) | [`JoinPaths`]: setns(2), pid's by the parent |
 //! | `linux.sysctl` (of the container's namespaces) | [`Sysctls`]: written by the child       |
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
 //! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
 //! | `process.rlimits`, `oomScoreAdj`              | [`Rlimits`], [`OomScoreAdj`]: from the parent |
-//! | `hooks` (but createContainer, startContainer) | [`crate::hooks`], run by the commands    |
+//! | `hooks`                                       | [`crate::hooks`], run by the commands    |
 //! | `process.terminal`, `consoleSize`             | [`crate::console::Console`]              |
 //! | `linux.cgroupsPath`, `linux.resources`        | stage 03's cgroup, by [`crate::resources`] |
 //!
@@ -276,28 +276,45 @@ pub fn map_exec(
 }
 // ANCHOR_END: map_exec
 
+// ANCHOR: map_hook
+/// A `createContainer` or `startContainer` hook, run like an `exec` without the process's
+/// privileges: in every namespace of the container whose first process is `first` (its path
+/// resolved at the container's root) and in its cgroup, as root, with the hook's own
+/// arguments and environment (runtime-spec config.md, "POSIX-platform Hooks").
+pub fn map_hook(
+    hook: &oci_spec::runtime::Hook,
+    first: ProcessRef,
+    cgroup_path: &str,
+) -> Result<Prepared, ConfigError> {
+    let path = hook.path().display().to_string();
+    // argv[0] is the path, as the exec of stage 01 takes it; the hook's own args[0] is a name.
+    let args = std::iter::once(path.clone())
+        .chain(hook.args().iter().flatten().skip(1).cloned())
+        .collect();
+    let mut process = Process::new(args);
+    process.env = hook.env().clone().unwrap_or_default();
+    process
+        .validate()
+        .map_err(|e| invalid(format!("hook {path}"), e.to_string()))?;
+    let mut prepared = Prepared::new(process);
+    let gone = || {
+        invalid(
+            "the container",
+            format!("process {} is not running", first.pid),
+        )
+    };
+    let pidfd = first.pidfd().ok_or_else(gone)?;
+    prepared.add(Join::new(pidfd, first.pid).map_err(|_| gone())?);
+    prepared.add(
+        JoinCgroup::new(cgroup_path).map_err(|e| invalid("linux.cgroupsPath", e.to_string()))?,
+    );
+    Ok(prepared)
+}
+// ANCHOR_END: map_hook
+
 // ANCHOR: refuse
 /// The fields that would change what the container may do and that no feature maps yet.
 fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
-    if let Some(hooks) = spec.hooks() {
-        let given = [
-            (
-                "hooks.createContainer",
-                hooks
-                    .create_container()
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty()),
-            ),
-            (
-                "hooks.startContainer",
-                hooks
-                    .start_container()
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty()),
-            ),
-        ];
-        refuse_given(&given)?;
-    }
     let given = [
         (
             "domainname",
@@ -469,12 +486,30 @@ fn namespaces(
             None => {
                 create.insert(kind);
             }
-            // Joined by the child with setns(2) before its root changes. A pid namespace would
-            // take another fork, a mount namespace another root: not yet.
-            Some(path) if matches!(kind, Namespace::Net | Namespace::Ipc | Namespace::Uts) => {
+            // Joined with setns(2): net, ipc, uts and cgroup by the child before its root
+            // changes, pid by the parent for the clone (a pod that shares its process namespace).
+            Some(path) if !matches!(kind, Namespace::Mount | Namespace::User) => {
                 join.push((kind, path.clone()));
             }
-            Some(_) => return Err(unsupported(format!("linux.namespaces: a path for {kind}"))),
+            // The container's root is built in a mount namespace of its own; joining another
+            // would build it in there, on top of whatever is mounted.
+            Some(_) if kind == Namespace::Mount => {
+                return Err(invalid(
+                    "linux.namespaces",
+                    "skiff-runtime builds the container's root in a new mount namespace and \
+                     cannot join one by path: remove the \"path\" of the mount namespace",
+                ));
+            }
+            // The new namespaces must belong to the joined user namespace, so they would have
+            // to be made after the join, by a second fork (runc's nsexec): not done here.
+            Some(_) => {
+                return Err(invalid(
+                    "linux.namespaces",
+                    "skiff-runtime cannot join a user namespace by path (the namespaces it creates \
+                     would belong to the host's): create one with uidMappings and gidMappings, \
+                     or use runc",
+                ));
+            }
         }
     }
     if !create.contains(&Namespace::Mount) {
