@@ -7,7 +7,7 @@
 //! |-----------------------------------------------|------------------------------------------|
 //! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
 //! | `linux.namespaces` (new ones), `uid/gidMappings` (one range) | stage 02's [`namespaces::namespaces::Namespaces`] |
-//! | `linux.namespaces[].path` (all but mount, user) | [`JoinPaths`]: setns(2), pid's by the parent |
+//! | `linux.namespaces[].path` (all but mount)     | [`JoinPaths`]: setns(2), pid's by the parent |
 //! | `linux.sysctl` (of the container's namespaces) | [`Sysctls`]: written by the child       |
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
@@ -127,7 +127,12 @@ pub fn map(
     // Stage 02: namespaces, new ones and ones to join.
     let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
     let has_uts = create.contains(&Namespace::Uts);
-    let ids = id_mapping(linux, create.contains(&Namespace::User))?;
+    // A joined user namespace has its maps already: the config's, if any, describe it.
+    let user_joined = join.iter().any(|(kind, _)| *kind == Namespace::User);
+    let ids = match user_joined {
+        true => None,
+        false => id_mapping(linux, create.contains(&Namespace::User))?,
+    };
     prepared.add(
         Namespaces::new(create.clone(), ids)
             .map_err(|e| invalid("linux.namespaces", e.to_string()))?,
@@ -486,28 +491,18 @@ fn namespaces(
             None => {
                 create.insert(kind);
             }
-            // Joined with setns(2): net, ipc, uts and cgroup by the child before its root
-            // changes, pid by the parent for the clone (a pod that shares its process namespace).
-            Some(path) if !matches!(kind, Namespace::Mount | Namespace::User) => {
+            // Joined with setns(2) by the child before its root changes (the user namespace
+            // first), pid by the parent for the clone (a pod that shares its processes).
+            Some(path) if kind != Namespace::Mount => {
                 join.push((kind, path.clone()));
             }
             // The container's root is built in a mount namespace of its own; joining another
             // would build it in there, on top of whatever is mounted.
-            Some(_) if kind == Namespace::Mount => {
+            Some(_) => {
                 return Err(invalid(
                     "linux.namespaces",
                     "skiff-runtime builds the container's root in a new mount namespace and \
                      cannot join one by path: remove the \"path\" of the mount namespace",
-                ));
-            }
-            // The new namespaces must belong to the joined user namespace, so they would have
-            // to be made after the join, by a second fork (runc's nsexec): not done here.
-            Some(_) => {
-                return Err(invalid(
-                    "linux.namespaces",
-                    "skiff-runtime cannot join a user namespace by path (the namespaces it creates \
-                     would belong to the host's): create one with uidMappings and gidMappings, \
-                     or use runc",
                 ));
             }
         }

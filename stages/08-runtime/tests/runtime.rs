@@ -994,32 +994,90 @@ fn hooks_inside_the_container(runtime: Runtime) {
     }
 }
 
-/// A mount or user namespace to join by path is refused by name, with what to do instead.
+/// A mount namespace to join by path is refused by name, with what to do instead: the root is
+/// built in a new one.
 #[test]
-fn skiff_refuses_to_join_a_mount_or_user_namespace() {
+fn skiff_refuses_to_join_a_mount_namespace() {
     if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
         eprintln!("skipped: {reason}");
         return;
     }
     let bundle = Bundle::new(Runtime::Skiff, "joinmnt");
-    for (kind, says) in [("mount", "remove the \"path\""), ("user", "uidMappings")] {
-        bundle.edit(|c| {
-            let list = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
-            list.retain(|ns| ns["type"] != kind);
-            list.push(serde_json::json!({"type": kind, "path": "/proc/1/ns/".to_string() + if kind == "mount" { "mnt" } else { "user" }}));
-        });
-        let (ok, message) = bundle.create();
-        assert!(!ok, "create succeeded joining a {kind} namespace");
-        assert!(message.contains(says), "{kind}: {message}");
-        assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
-        bundle.edit(|c| {
-            let list = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
-            list.retain(|ns| ns["type"] != kind);
-            if kind == "mount" {
-                list.push(serde_json::json!({"type": "mount"}));
+    bundle.edit(|c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+            if ns["type"] == "mount" {
+                ns["path"] = Value::from("/proc/1/ns/mnt");
             }
-        });
-    }
+        }
+    });
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded joining a mount namespace");
+    assert!(message.contains("remove the \"path\""), "{message}");
+    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
 }
 
-both!(&[]; a_pid_namespace_is_joined_by_path, preserved_descriptors_reach_the_program, hooks_inside_the_container, run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+/// A user namespace joined by path (a Kubernetes pod with `hostUsers: false`: each container
+/// joins the pod's): the second container is in the first one's user namespace, root there is
+/// host id 100000, and the namespaces it gets are that user namespace's, so it is PID 1 of a
+/// pid namespace of its own with its own /proc mounted.
+fn a_user_namespace_is_joined_by_path(runtime: Runtime) {
+    let first = Bundle::new(runtime, "userA");
+    set_args(&first, &["/bin/sleep", "1000"]);
+    first.edit(|c| {
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user"}));
+    });
+    let (ok, message) = first.create();
+    assert!(ok, "create failed: {message}");
+    let pid = first.state()["pid"].as_i64().expect("a pid");
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).expect("their user ns");
+
+    let second = Bundle::new(runtime, "userB");
+    set_args(
+        &second,
+        &[
+            "/bin/sh",
+            "-c",
+            "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; echo pid=$$",
+        ],
+    );
+    second.edit(|c| {
+        // The joined namespace's maps, as containerd passes them (runc requires them).
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    });
+    let out = second.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            theirs.display().to_string().as_str(),
+            "0",
+            "100000",
+            "65536",
+            "0",
+            "pid=1"
+        ],
+        "{text}"
+    );
+    let _ = first.call(&["delete", "--force", &first.id]);
+}
+
+both!(&[]; a_user_namespace_is_joined_by_path, a_pid_namespace_is_joined_by_path, preserved_descriptors_reach_the_program, hooks_inside_the_container, run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
