@@ -364,10 +364,6 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
     ];
     refuse_given(&given)?;
     let given = [
-        (
-            "linux.devices",
-            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),

@@ -1080,4 +1080,47 @@ fn a_user_namespace_is_joined_by_path(runtime: Runtime) {
     let _ = first.call(&["delete", "--force", &first.id]);
 }
 
-both!(&[]; a_user_namespace_is_joined_by_path, a_pid_namespace_is_joined_by_path, preserved_descriptors_reach_the_program, hooks_inside_the_container, run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+/// `linux.devices` (what `docker run --device /dev/fuse` passes): the node is in the container's
+/// `/dev` with the numbers, type, mode and owner asked for, and opens once the device rules
+/// allow it.
+fn linux_devices_are_made(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "nodes");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "stat -c '%F %a %t %T %u %g' /dev/fuse /dev/sub/fifo0; (exec 3</dev/fuse) && echo opened",
+        ],
+    );
+    bundle.edit(|c| {
+        c["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 0, "gid": 5},
+            {"path": "/dev/sub/fifo0", "type": "p", "fileMode": 0o600}
+        ]);
+        c["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+        ]);
+    });
+    let out = bundle.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "character special file 640 a e5 0 5",
+            "fifo 600 0 0 0 0",
+            "opened"
+        ],
+        "{text}"
+    );
+}
+
+both!(&[]; linux_devices_are_made, a_user_namespace_is_joined_by_path, a_pid_namespace_is_joined_by_path, preserved_descriptors_reach_the_program, hooks_inside_the_container, run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
