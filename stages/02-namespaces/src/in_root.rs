@@ -528,7 +528,9 @@ impl chroot::ChildStep for NodeInRoot {
 
     fn hint(&self, errno: Errno) -> Option<&'static str> {
         match errno {
-            Errno::EPERM => Some("making device nodes needs CAP_MKNOD in the host's user namespace"),
+            Errno::EPERM => {
+                Some("making device nodes needs CAP_MKNOD in the host's user namespace")
+            }
             errno => hint(errno),
         }
     }
