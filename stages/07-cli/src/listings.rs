@@ -95,7 +95,7 @@ impl ImageGroup {
 
 // --- images -------------------------------------------------------------------------------------
 
-const IMAGE_HEADERS: [(&str, &str); 9] = [
+const IMAGE_HEADERS: [(&str, &str); 11] = [
     ("Repository", "REPOSITORY"),
     ("Tag", "TAG"),
     ("Digest", "DIGEST"),
@@ -105,6 +105,8 @@ const IMAGE_HEADERS: [(&str, &str); 9] = [
     ("Size", "SIZE"),
     ("Containers", "CONTAINERS"),
     ("VirtualSize", "SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
 ];
 
 /// The image filters, checked, by key.
@@ -170,6 +172,12 @@ fn created_time(row: &ImageRow) -> Option<SystemTime> {
     row.created.as_deref().and_then(images::human::parse_time)
 }
 
+/// An image's `CreatedAt` as Docker's CLI prints it: the API gives whole seconds, shown as Go's
+/// `time.Time.String()` (`2024-05-01 10:11:12 +0000 UTC`); empty when the image has no time.
+pub fn created_at(created: Option<SystemTime>) -> String {
+    created.map_or_else(String::new, crate::ps::created_at_text)
+}
+
 /// The image's labels, from its config.
 fn labels(image: &Image) -> BTreeMap<String, String> {
     image
@@ -201,7 +209,7 @@ fn image_row(
     let size = images::human::human_size(row.size);
     let value = json!({
         "Containers": "N/A",
-        "CreatedAt": row.created.clone().unwrap_or_default(),
+        "CreatedAt": created_at(created_time(row)),
         "CreatedSince": images::human::ago(row.created.as_deref(), now),
         "Digest": digest,
         "ID": id,
@@ -296,18 +304,19 @@ pub fn print_images(
 
 // --- network ls and volume ls -------------------------------------------------------------------
 
-const NETWORK_HEADERS: [(&str, &str); 8] = [
+const NETWORK_HEADERS: [(&str, &str); 9] = [
     ("ID", "NETWORK ID"),
     ("Name", "NAME"),
     ("Driver", "DRIVER"),
     ("Scope", "SCOPE"),
+    ("IPv4", "IPV4"),
     ("IPv6", "IPV6"),
     ("Internal", "INTERNAL"),
     ("Labels", "LABELS"),
     ("CreatedAt", "CREATED AT"),
 ];
 
-const VOLUME_HEADERS: [(&str, &str); 7] = [
+const VOLUME_HEADERS: [(&str, &str); 10] = [
     ("Driver", "DRIVER"),
     ("Name", "VOLUME NAME"),
     ("Scope", "SCOPE"),
@@ -315,6 +324,9 @@ const VOLUME_HEADERS: [(&str, &str); 7] = [
     ("Labels", "LABELS"),
     ("Links", "LINKS"),
     ("Size", "SIZE"),
+    ("Group", "GROUP"),
+    ("Availability", "AVAILABILITY"),
+    ("Status", "STATUS"),
 ];
 
 /// A JSON object's map (empty for anything else).

@@ -42,6 +42,7 @@ pub fn image_rows(image: &Value, no_trunc: bool, now: SystemTime) -> Vec<Map<Str
         crate::ps::id_text(id.trim_start_matches("sha256:"), true)
     };
     let created = UNIX_EPOCH + Duration::from_secs(image["Created"].as_u64().unwrap_or(0));
+    let created_at = crate::listings::created_at(Some(created));
     let created = humantime::format_rfc3339_seconds(created).to_string();
     let size = images::human::human_size(image["Size"].as_u64().unwrap_or(0));
     let digest = image["RepoDigests"]
@@ -70,7 +71,7 @@ pub fn image_rows(image: &Value, no_trunc: bool, now: SystemTime) -> Vec<Map<Str
         .map(|(repository, tag)| {
             crate::listings::object(json!({
                 "Containers": "N/A",
-                "CreatedAt": created,
+                "CreatedAt": created_at,
                 "CreatedSince": images::human::ago(Some(&created), now),
                 "Digest": digest,
                 "ID": id,
