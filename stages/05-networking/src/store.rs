@@ -1526,7 +1526,7 @@ pub fn ls_rows(networks: &[Network]) -> Vec<Vec<String>> {
 /// One network as `network ls --format json` and its templates see it: Docker's fields
 /// (docker/cli `formatter/network.go`). `CreatedAt` is Go's `time.Time.String()`
 /// (`2024-05-01 10:11:12.123456789 +0000 UTC`), where `inspect` keeps RFC 3339. `IPv4` is
-/// Docker 28's: every skiff network has an IPv4 subnet, and libnetwork turns IPv4 on by default.
+/// Docker 28's, as `inspect`'s `EnableIPv4`.
 pub fn ls_json(network: &Network) -> serde_json::Value {
     let labels: Vec<String> = network
         .labels
@@ -1555,6 +1555,9 @@ struct InspectView<'a> {
     created: &'a str,
     scope: &'static str,
     driver: &'static str,
+    /// Docker 28's (API 1.47): every skiff network has IPv4, as libnetwork's default is.
+    #[serde(rename = "EnableIPv4")]
+    enable_ipv4: bool,
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
     #[serde(rename = "IPAM")]
@@ -1655,6 +1658,7 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
         created: &n.created,
         scope: "local",
         driver: n.driver.as_str(),
+        enable_ipv4: true,
         enable_ipv6: n.ipv6.is_some(),
         ipam: IpamView {
             driver: "default",
@@ -2280,6 +2284,7 @@ mod tests {
         "Created": "2024-05-01T12:00:00Z",
         "Scope": "local",
         "Driver": "bridge",
+        "EnableIPv4": true,
         "EnableIPv6": false,
         "IPAM": {{
             "Driver": "default",

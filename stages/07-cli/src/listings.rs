@@ -393,6 +393,119 @@ pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
 mod tests {
     use super::*;
 
+    /// Each list's tables have a header for every field of its rows, as Docker's do.
+    #[test]
+    fn every_field_has_its_header() {
+        let docker: [(&[(&str, &str)], &[&str]); 3] = [
+            (
+                &IMAGE_HEADERS,
+                &[
+                    "Containers",
+                    "CreatedAt",
+                    "CreatedSince",
+                    "Digest",
+                    "ID",
+                    "Repository",
+                    "SharedSize",
+                    "Size",
+                    "Tag",
+                    "UniqueSize",
+                    "VirtualSize",
+                ],
+            ),
+            (
+                &NETWORK_HEADERS,
+                &[
+                    "CreatedAt",
+                    "Driver",
+                    "ID",
+                    "IPv4",
+                    "IPv6",
+                    "Internal",
+                    "Labels",
+                    "Name",
+                    "Scope",
+                ],
+            ),
+            (
+                &VOLUME_HEADERS,
+                &[
+                    "Availability",
+                    "Driver",
+                    "Group",
+                    "Labels",
+                    "Links",
+                    "Mountpoint",
+                    "Name",
+                    "Scope",
+                    "Size",
+                    "Status",
+                ],
+            ),
+        ];
+        for (headers, fields) in docker {
+            let mut known: Vec<&str> = headers.iter().map(|(field, _)| *field).collect();
+            known.sort_unstable();
+            assert_eq!(known, fields);
+        }
+    }
+
+    /// issue 10: the tables as Docker 20.10's daemon and the 28.2 CLI printed them for the
+    /// same network, volume and image (`docker network create --label x=y n1`,
+    /// `docker volume create v1`, and an image `skiff save`d and `docker load`ed).
+    #[test]
+    fn tables_print_dockers_shapes() {
+        let network: networking::store::Network = serde_json::from_value(json!({
+            "name": "n1", "id": "84e4b34b6aee".repeat(5) + "abcd", "driver": "bridge",
+            "subnet": null, "gateway": null, "bridge": null, "parent": null, "internal": false,
+            "created": "2026-12-05T07:43:46.854182351Z", "labels": {"x": "y"},
+        }))
+        .unwrap();
+        let rows = [object(networking::store::ls_json(&network))];
+        let template = "table {{.ID}}\t{{.CreatedAt}}\t{{.IPv6}}\t{{.Internal}}\t{{.Labels}}";
+        assert_eq!(
+            format::list(Some(template), &NETWORK_COLUMNS, &rows).unwrap(),
+            "NETWORK ID     CREATED AT                                IPV6      INTERNAL   LABELS\n\
+             84e4b34b6aee   2026-12-05 07:43:46.854182351 +0000 UTC   false     false      x=y\n"
+        );
+
+        let volume = volumes::store::Volume {
+            name: "v1".into(),
+            created: "2026-12-05T07:43:19Z".into(),
+            labels: BTreeMap::new(),
+            anonymous: false,
+            users: vec!["c".repeat(64)],
+            target: None,
+            mountpoint: "/var/lib/skiff/volumes/v1/_data".into(),
+        };
+        let rows = [object(volumes::store::ls_json(&volume))];
+        let template =
+            "table {{.Name}}\t{{.Links}}\t{{.Size}}\t{{.Status}}\t{{.Group}}\t{{.Availability}}";
+        assert_eq!(
+            format::list(Some(template), &VOLUME_COLUMNS, &rows).unwrap(),
+            "VOLUME NAME   LINKS     SIZE      STATUS    GROUP     AVAILABILITY\n\
+             v1            N/A       N/A       N/A       N/A       N/A\n"
+        );
+
+        let created = images::human::parse_time("2026-12-05T07:44:42.450376857Z");
+        let rows = [object(json!({
+            "Containers": "N/A",
+            "CreatedAt": created_at(created),
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+        }))];
+        let columns = Columns {
+            headers: &IMAGE_HEADERS,
+            default: &[],
+        };
+        let template = "table {{.CreatedAt}}\t{{.Containers}}\t{{.SharedSize}}\t{{.UniqueSize}}";
+        assert_eq!(
+            format::list(Some(template), &columns, &rows).unwrap(),
+            "CREATED AT                      CONTAINERS   SHARED SIZE   UNIQUE SIZE\n\
+             2026-12-05 07:44:42 +0000 UTC   N/A          N/A           N/A\n"
+        );
+    }
+
     #[test]
     fn reference_globs_as_path_match() {
         assert!(glob(b"busy*", b"busybox"));
