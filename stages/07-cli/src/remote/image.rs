@@ -128,7 +128,6 @@ pub fn pull(client: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
 }
 // ANCHOR_END: pull
 
-// ANCHOR: messages
 /// Reads the JSON messages a daemon streams while it works (`pull`, `load`, `import`, `build`):
 /// an object a line, `{"status": ..., "id": ..., "progressDetail": ...}` or `{"stream": ...}`,
 /// each handed to `each`. An `error` in the stream is the work's failure, as the daemon's
@@ -154,7 +153,6 @@ fn read_messages(
     }
     Ok(())
 }
-// ANCHOR_END: messages
 
 // ANCHOR: load
 /// `load`: the archive as the body of `POST /images/load`, sent as it is read; the daemon
