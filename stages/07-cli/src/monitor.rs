@@ -266,6 +266,7 @@ fn start(
         clients,
         log: log_options,
         backoff_ms,
+        agents: overlay_networks(root, &record.id),
     };
     // The pump's own small program when it is there (it is beside skiff once built or
     // installed), else skiff in pump mode.
@@ -585,6 +586,19 @@ fn sleep_unless_stopped(records: &Records, id: &str, wait: Duration) -> bool {
         }
         std::thread::sleep((until - now).min(Duration::from_millis(50)));
     }
+}
+
+/// The overlay networks container `id` is on, by id: the pump keeps their agents running.
+fn overlay_networks(root: &Path, id: &str) -> Vec<String> {
+    networking::store::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| {
+            n.driver == networking::store::Driver::Overlay
+                && n.endpoints.iter().any(|e| e.container_id == id)
+        })
+        .map(|n| n.id)
+        .collect()
 }
 
 /// The report a starting command reads: the first line the monitor writes, or end of file

@@ -158,6 +158,23 @@ fn addresses(host: &str, root: &Path, network: &str) -> serde_json::Map<String, 
         .unwrap_or_default()
 }
 
+/// The agents (overlay networks' DNS servers) of the store at `root`: their pids.
+fn agents(root: &Path) -> Vec<i32> {
+    let root = root.display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let serves = args.contains(&b"dns-serve".as_slice());
+            (serves && args.contains(&root.as_bytes())).then_some(pid)
+        })
+        .collect()
+}
+
 fn ip_of(host: &str, root: &Path, network: &str, id: &str) -> String {
     let all = addresses(host, root, network);
     let cidr = all
@@ -429,6 +446,33 @@ fn containers_on_an_overlay_network_across_two_hosts() {
         assert!(e2.status.success(), "{e2:?}");
         encrypted_traffic(r1, r2, &ide);
     }
+
+    // Host 2's agents killed while its containers run: each container's pump starts its
+    // network's agent again within seconds, so host 2's records outlive the lease they were
+    // kept alive with (10 s), and host 1 still sees every endpoint.
+    let killed = agents(r2);
+    assert!(!killed.is_empty(), "no agent runs for host 2's store");
+    for pid in &killed {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let since = Instant::now();
+    eventually(Duration::from_secs(10), || {
+        let now = agents(r2);
+        now.iter()
+            .any(|pid| !killed.contains(pid))
+            .then_some(())
+            .ok_or(format!("no new agent: {now:?}"))
+    });
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(since.elapsed()));
+    let all = addresses(H1, r1, NET_A);
+    assert_eq!(
+        all.len(),
+        3,
+        "host 2's records expired with its killed agent: {all:?}"
+    );
 
     // Host 2 cut off the underlay, as a host that died: its agent cannot keep its lease alive,
     // so its records expire and host 1's watch drops their entries. Back on the underlay, its
