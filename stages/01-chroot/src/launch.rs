@@ -310,12 +310,16 @@ pub fn spawn<'a>(
     features.sort_by_key(|feature| feature.slot());
     let mut plan = Plan::default();
     for index in 0..features.len() {
+        if crate::timeline::enabled() {
+            crate::timeline::mark(&format!("prepare {}", features[index].name()));
+        }
         if let Err(source) = features[index].prepare(&mut plan) {
             let feature = features[index].name();
             cleanup_all(&mut features[..=index]);
             return Err(LaunchError::Feature { feature, source });
         }
     }
+    crate::timeline::mark("clone");
     match start_child(process, &plan, features) {
         Ok(pid) => Ok(Running { pid, features }),
         Err(err) => {
@@ -363,6 +367,7 @@ fn start_child(
 
     // 4. The child waits; the features that act on it from outside do so now. When one fails
     // and the child has already reported a failed early step, that step is the real cause.
+    crate::timeline::mark("cloned");
     let started = Started { pid };
     for feature in features.iter_mut() {
         if let Err(source) = feature.started(&started) {
@@ -380,6 +385,7 @@ fn start_child(
     // 5. Go. The error pipe then reads end-of-file when execve succeeded (the pipe is
     // close-on-exec), or the child's report when something failed. A child that failed an
     // early step has exited already: the go-ahead finds no reader, and its report says why.
+    crate::timeline::mark("go-ahead");
     let go = nix::unistd::write(&go_write, b"g");
     drop(go_write);
     if let Some((index, errno)) = read_report(&err_read) {

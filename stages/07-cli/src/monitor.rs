@@ -214,6 +214,7 @@ fn start(
         r.state.oom_killed = false;
         r.state.stopped_by_user = false;
     });
+    chroot::timeline::mark("monitor: recorded running");
     crate::events::emit(root, "start", record, &[]);
     send_report(&mut report, &Report::Started(pid));
     let log_options = LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default();
@@ -315,6 +316,7 @@ fn launch(
     record: &Record,
     prepared: Option<images::cli::PreparedRun>,
 ) -> Result<(i32, Ends), Failed> {
+    chroot::timeline::mark("monitor: launch");
     let spec = &record.spec;
     let id = ContainerId::from_hex(&record.id)
         .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
@@ -348,6 +350,7 @@ fn launch(
         .map_err(|e| failed(e.into()))?
         .pid()
         .as_raw();
+    chroot::timeline::mark("monitor: container runs");
     let ends = match console {
         Ok(ends) => ends,
         // The terminal's master arrives from the container once it made it.
@@ -404,6 +407,7 @@ pub fn finish(
     status: pump::Status,
     backoff_ms: u64,
 ) -> i32 {
+    chroot::timeline::mark("monitor: container ended");
     let records = Records::new(root);
     let code = status.exit_code();
     let Ok(Some(record)) = records.load::<crate::spec::RunArgs>(id) else {
@@ -466,6 +470,7 @@ pub fn finish(
         r.state.finished_at = Some(now.clone());
         r.state.pid = None;
     });
+    chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
     // A container about to start again needs its bridge now; otherwise the bridge lingers for
     // the next container (see `bridge_linger`).
