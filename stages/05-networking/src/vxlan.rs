@@ -233,6 +233,11 @@ pub fn set_up(
         netlink.set_up(&vxlan)?;
         netlink.set_up(&bridge)?;
     }
+    // A defence the labs prove: a debug build can be told to leave the entries out, and then
+    // no frame finds its way to the other host.
+    if chroot::defence::disabled("overlay-entries") {
+        return Ok(());
+    }
     for endpoint in endpoints.iter().filter(|e| e.host != local) {
         add_remote(netlink, &vxlan, endpoint)?;
     }
