@@ -74,6 +74,14 @@ pub enum EtcdError {
 /// A result of an etcd call.
 pub type Result<T> = std::result::Result<T, EtcdError>;
 
+impl EtcdError {
+    /// etcd refused a request naming a lease it does not have (expired, or revoked): the
+    /// gateway's `requested lease not found`.
+    pub fn is_lease_not_found(&self) -> bool {
+        matches!(self, EtcdError::Refused { body, .. } if body.contains("lease not found"))
+    }
+}
+
 /// A client of one etcd endpoint.
 #[derive(Debug, Clone)]
 pub struct Etcd {

@@ -161,6 +161,30 @@ pub fn lease_path(root: &Path, id: &str) -> PathBuf {
     root.join("networks").join(format!("{id}.lease"))
 }
 
+/// Takes a lease and writes the record and address of every local container of the network
+/// again with it, as an agent does when it starts: what a container joining does when this
+/// host's agent was killed. Its lease expired with this host's records, so their addresses are
+/// free in the store until written back, and the container's own address could be one of them.
+/// The agent the container starts takes its own lease and writes them once more.
+pub fn reclaim(
+    root: &Path,
+    etcd: &Etcd,
+    overlay: &OverlayNetwork,
+    local: Ipv4Addr,
+) -> Result<i64, String> {
+    let lease = etcd.grant(LEASE_TTL).map_err(|e| e.to_string())?;
+    renew_all(root, etcd, overlay, local, lease)?;
+    Ok(lease)
+}
+
+/// Drops the note of lease `stale`, which etcd no longer has (its agent was killed and it
+/// expired), unless a new agent has noted its own meanwhile.
+pub fn forget_lease(root: &Path, id: &str, stale: i64) {
+    if lease(root, id) == Some(stale) {
+        let _ = std::fs::remove_file(lease_path(root, id));
+    }
+}
+
 /// The lease of the agent of network `id`, if one runs.
 pub fn lease(root: &Path, id: &str) -> Option<i64> {
     std::fs::read_to_string(lease_path(root, id))

@@ -184,7 +184,19 @@ pub fn join(
     // With the lease of this host's agent, when one runs (the first container's are attached
     // to it when the agent starts).
     let lease = crate::overlay_agent::lease(root, &network.id);
-    let endpoint = overlay::join_named(&etcd, &overlay, container_id, local, names, lease)?;
+    let endpoint = match overlay::join_named(&etcd, &overlay, container_id, local, names, lease) {
+        // The note of an agent that was killed: its lease expired with this host's records.
+        // They are written back first, so the address taken now is none of theirs; the agent
+        // this container starts writes them once more, with a lease it keeps alive.
+        Err(overlay::OverlayError::Store(e)) if e.is_lease_not_found() => {
+            if let Some(stale) = lease {
+                crate::overlay_agent::forget_lease(root, &network.id, stale);
+            }
+            let lease = crate::overlay_agent::reclaim(root, &etcd, &overlay, local).ok();
+            overlay::join_named(&etcd, &overlay, container_id, local, names, lease)?
+        }
+        joined => joined?,
+    };
     let programmed = overlay::endpoints(&etcd, &overlay)
         .map_err(AttachError::from)
         .and_then(|all| {
