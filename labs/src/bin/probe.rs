@@ -176,6 +176,7 @@ fn run(command: &str, args: &[String]) -> Outcome {
         "watch-exe" => watch_exe(parse_duration(arg(args, 0, "duration (10s)")?)?),
         "peer-serve" => peer_serve(number(arg(args, 0, "port")?, "port")?),
         "dns-answer" => dns_answer(arg(args, 0, "ip:port")?, arg(args, 1, "address")?),
+        "dns-tcp" => dns_tcp(arg(args, 0, "server")?, arg(args, 1, "name")?),
         "swap-on-read" => swap_on_read(arg(args, 0, "file")?, arg(args, 1, "replacement")?),
         "i386" => i386(),
         other => Err(format!("unknown command {other:?} (probe help lists them)")),
@@ -212,6 +213,7 @@ probe: observe a container from inside. Commands:
                      it came from (what NAT made of the sender)
   dns-answer IP:PORT ADDR  (on the host) a fake upstream resolver on UDP IP:PORT: print
                      'answering', then answer every question with an A record of ADDR
+  dns-tcp SERVER NAME  ask SERVER (port 53) for NAME's A records over TCP; print each address
   watch-exe DURATION print 'watching'; for DURATION, read /proc/PID/exe of each new process and
                      print 'caught PID' for one whose program is not in this root (CVE-2019-5736)
   swap-on-read FILE NEW  (on the host) print 'watching'; once FILE has been read and closed,
@@ -911,6 +913,80 @@ fn dns_answer(listen: &str, address: &str) -> Outcome {
         }
         let _ = socket.send_to(&reply, from);
     }
+}
+
+/// One DNS question over TCP (RFC 1035 §4.2.2: each message after its length in two bytes):
+/// NAME's A records, from SERVER port 53, printed one per line.
+fn dns_tcp(server: &str, name: &str) -> Outcome {
+    let mut query = vec![0x51, 0x7e, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]; // RD, one question
+    for label in name.trim_end_matches('.').split('.') {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| (1..64).contains(l))
+            .ok_or_else(|| format!("{name:?}: not a DNS name"))?;
+        query.push(len);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]); // root, type A, class IN
+    let address = format!("{server}:53");
+    let mut stream = std::net::TcpStream::connect_timeout(
+        &address
+            .parse()
+            .map_err(|e| format!("{server:?}: not an IP address: {e}"))?,
+        std::time::Duration::from_secs(5),
+    )
+    .map_err(|e| format!("connect to {address}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let length = u16::try_from(query.len()).map_err(|_| "name too long".to_string())?;
+    stream
+        .write_all(&[&length.to_be_bytes()[..], &query].concat())
+        .map_err(|e| format!("send to {address}: {e}"))?;
+    let mut head = [0u8; 2];
+    std::io::Read::read_exact(&mut stream, &mut head).map_err(|e| format!("read: {e}"))?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(head))];
+    std::io::Read::read_exact(&mut stream, &mut reply).map_err(|e| format!("read: {e}"))?;
+    let bad = || "a malformed answer".to_string();
+    if reply.len() < 12 || reply[3] & 0x0f != 0 {
+        return Err(format!(
+            "{name}: no answer (rcode {})",
+            reply.get(3).map_or(0, |b| b & 15)
+        ));
+    }
+    let answers = u16::from_be_bytes([reply[6], reply[7]]);
+    // Past the question: its name, then type and class.
+    let mut at = 12;
+    while *reply.get(at).ok_or_else(bad)? != 0 {
+        at += usize::from(reply[at]) + 1;
+    }
+    at += 5;
+    let mut found = false;
+    for _ in 0..answers {
+        // The owner name: labels, or a compression pointer (two bytes from 0xc0).
+        loop {
+            let byte = *reply.get(at).ok_or_else(bad)?;
+            if byte & 0xc0 == 0xc0 {
+                at += 2;
+                break;
+            }
+            at += usize::from(byte) + 1;
+            if byte == 0 {
+                break;
+            }
+        }
+        let fixed = reply.get(at..at + 10).ok_or_else(bad)?;
+        let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let len = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let data = reply.get(at + 10..at + 10 + len).ok_or_else(bad)?;
+        if kind == 1 && len == 4 {
+            out(std::net::Ipv4Addr::new(data[0], data[1], data[2], data[3]).to_string())?;
+            found = true;
+        }
+        at += 10 + len;
+    }
+    if !found {
+        return Err(format!("{name}: no A record"));
+    }
+    Ok(0)
 }
 
 fn peer_serve(port: u16) -> Outcome {

@@ -141,6 +141,8 @@ impl Exit {
 const REPORT_LEN: usize = 8;
 /// The step index that means "execve failed".
 const EXEC_STEP: u32 = u32::MAX;
+/// The "step index" of [`Step::Reborn`]'s report: the number after it is a pid, not an errno.
+const REBORN: u32 = u32::MAX - 1;
 
 /// What the child needs to exec the command, as C data prepared in the parent.
 pub struct ExecData {
@@ -219,9 +221,12 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// [`clone3`], the child born in the cgroup v2 directory `cgroup` when given: it never runs
 /// a moment outside it, and no write to `cgroup.procs` is needed.
 pub fn clone3_into(flags: u64, cgroup: Option<libc::c_int>) -> Result<Option<Pid>, Errno> {
+    // A sibling (`CLONE_PARENT`) signals the parent as its creator does: clone3 wants no
+    // exit signal of its own then.
+    let sibling = flags & libc::CLONE_PARENT.unsigned_abs() as u64 != 0;
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: if sibling { 0 } else { libc::SIGCHLD as u64 },
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
@@ -305,12 +310,16 @@ pub fn spawn<'a>(
     features.sort_by_key(|feature| feature.slot());
     let mut plan = Plan::default();
     for index in 0..features.len() {
+        if crate::timeline::enabled() {
+            crate::timeline::mark(&format!("prepare {}", features[index].name()));
+        }
         if let Err(source) = features[index].prepare(&mut plan) {
             let feature = features[index].name();
             cleanup_all(&mut features[..=index]);
             return Err(LaunchError::Feature { feature, source });
         }
     }
+    crate::timeline::mark("clone");
     match start_child(process, &plan, features) {
         Ok(pid) => Ok(Running { pid, features }),
         Err(err) => {
@@ -350,9 +359,15 @@ fn start_child(
     };
     drop(go_read);
     drop(err_write);
+    let pid = if plan.steps_before_go().any(|s| matches!(s, Step::Reborn)) {
+        reborn_pid(process, plan, &steps, pid, &err_read)?
+    } else {
+        pid
+    };
 
     // 4. The child waits; the features that act on it from outside do so now. When one fails
     // and the child has already reported a failed early step, that step is the real cause.
+    crate::timeline::mark("cloned");
     let started = Started { pid };
     for feature in features.iter_mut() {
         if let Err(source) = feature.started(&started) {
@@ -370,6 +385,7 @@ fn start_child(
     // 5. Go. The error pipe then reads end-of-file when execve succeeded (the pipe is
     // close-on-exec), or the child's report when something failed. A child that failed an
     // early step has exited already: the go-ahead finds no reader, and its report says why.
+    crate::timeline::mark("go-ahead");
     let go = nix::unistd::write(&go_write, b"g");
     drop(go_write);
     if let Some((index, errno)) = read_report(&err_read) {
@@ -391,16 +407,59 @@ fn start_child(
 /// The child's report on the error pipe: the index of the step that failed and its errno, or
 /// `None` at end-of-file (the child exec'd, or died without a word).
 fn read_report(err_read: &OwnedFd) -> Option<(u32, Errno)> {
+    read_raw_report(err_read).map(|(index, number)| (index, Errno::from_raw(number)))
+}
+
+/// The report's two numbers as they were written.
+fn read_raw_report(err_read: &OwnedFd) -> Option<(u32, i32)> {
     let mut report = [0u8; REPORT_LEN];
     if read_full(err_read, &mut report) == 0 {
         return None;
     }
     let index = u32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
-    let errno = Errno::from_raw(i32::from_ne_bytes([
-        report[4], report[5], report[6], report[7],
-    ]));
-    Some((index, errno))
+    let number = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+    Some((index, number))
 }
+
+// ANCHOR: reborn
+/// After a [`Step::Reborn`]: the pid of the process the child forked, which goes on in its
+/// place (a child of ours too, by `CLONE_PARENT`). The child itself has exited and is reaped.
+fn reborn_pid(
+    process: &Process,
+    plan: &Plan,
+    steps: &[Step],
+    child: Pid,
+    err_read: &OwnedFd,
+) -> Result<Pid, LaunchError> {
+    let report = read_raw_report(err_read);
+    let _ = waitpid(child, None);
+    match report {
+        Some((REBORN, pid)) => Ok(Pid::from_raw(pid)),
+        Some((index, errno)) => Err(child_error(
+            process,
+            plan,
+            steps,
+            index,
+            Errno::from_raw(errno),
+        )),
+        None => Err(LaunchError::Sys {
+            call: "the child's report",
+            errno: Errno::ECHILD,
+        }),
+    }
+}
+
+/// In the child: forks the process that goes on, as a sibling (`CLONE_PARENT`), reports its pid
+/// as [`REBORN`], and exits. Returns in the new process only.
+fn reborn(report_fd: libc::c_int, index: u32) {
+    let flags = libc::CLONE_PARENT.unsigned_abs() as u64;
+    match clone3(flags) {
+        Ok(None) => {}
+        Ok(Some(pid)) => report_and_exit(report_fd, REBORN, pid.as_raw(), 0),
+        Err(errno) => report_and_exit(report_fd, index, errno as i32, 125),
+    }
+}
+// ANCHOR_END: reborn
 
 /// Turns the child's report into an error that names what failed.
 fn child_error(
@@ -442,16 +501,22 @@ fn child_error(
 fn child_main(steps: &[Step], exec: &ExecData, plan: &Plan, report_fd: libc::c_int) -> ! {
     reset_signals();
     for (index, step) in steps.iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or(0);
+        if matches!(step, Step::Reborn) {
+            reborn(report_fd, index);
+            continue;
+        }
         if let Err(errno) = step.run() {
-            report_and_exit(report_fd, u32::try_from(index).unwrap_or(0), errno, 125);
+            report_and_exit(report_fd, index, errno as i32, 125);
         }
     }
-    // Every descriptor but 0, 1, 2 closes at exec: the command starts with those three only.
+    // Every descriptor but 0, 1, 2 (and those the plan passes on) closes at exec: the command
+    // starts with those three only.
     // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            3u32.saturating_add(plan.pass_fds),
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
@@ -481,13 +546,13 @@ pub fn exec_command(exec: &ExecData, report_fd: libc::c_int) -> ! {
             // Not here: try the next directory of PATH, as execvp(3) does.
             Errno::ENOENT | Errno::ENOTDIR => {}
             Errno::EACCES => denied = true,
-            errno => report_and_exit(report_fd, EXEC_STEP, errno, 126),
+            errno => report_and_exit(report_fd, EXEC_STEP, errno as i32, 126),
         }
     }
     if denied {
-        report_and_exit(report_fd, EXEC_STEP, Errno::EACCES, 126)
+        report_and_exit(report_fd, EXEC_STEP, Errno::EACCES as i32, 126)
     }
-    report_and_exit(report_fd, EXEC_STEP, Errno::ENOENT, 127)
+    report_and_exit(report_fd, EXEC_STEP, Errno::ENOENT as i32, 127)
 }
 // ANCHOR_END: child
 
@@ -510,10 +575,10 @@ fn reset_signals() {
 
 /// Sends the parent the failed step's index and errno, then exits with `code`. Safe between
 /// clone and exec.
-fn report_and_exit(fd: libc::c_int, index: u32, errno: Errno, code: i32) -> ! {
+fn report_and_exit(fd: libc::c_int, index: u32, number: i32, code: i32) -> ! {
     let mut report = [0u8; REPORT_LEN];
     report[..4].copy_from_slice(&index.to_ne_bytes());
-    report[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+    report[4..].copy_from_slice(&number.to_ne_bytes());
     // SAFETY: writes 8 bytes from a stack buffer; _exit ends the process without running any
     // of the parent's atexit handlers or destructors.
     unsafe {

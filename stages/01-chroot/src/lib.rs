@@ -41,6 +41,7 @@ pub mod prepared;
 pub mod process;
 pub mod root;
 pub mod signals;
+pub mod timeline;
 
 pub use error::{FeatureError, LaunchError};
 pub use launch::{Exit, Feature, Slot, Started};

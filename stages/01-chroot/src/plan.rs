@@ -75,6 +75,13 @@ pub enum Step {
     Unshare(libc::c_int),
     /// Waits until this file descriptor reads one byte: the parent saying "go on".
     WaitForParent(RawFd),
+    /// The child forks the process that goes on with the steps, as a child of the *engine*
+    /// (clone3's `CLONE_PARENT`), tells the engine its pid, and exits. After an
+    /// `Unshare(CLONE_NEWPID)` that process is PID 1 of the new pid namespace, which unshare(2)
+    /// gives only to the caller's children: how a child that must first join a user namespace
+    /// gets a pid namespace of that user namespace (runc's `nsexec` forks the same way). Only
+    /// before the go-ahead (in `enter` or `early`), since the engine waits for the pid.
+    Reborn,
     /// prctl(2) with up to four arguments.
     Prctl {
         /// The operation, `PR_*`.
@@ -197,6 +204,8 @@ impl Step {
                 Errno::result(unsafe { libc::unshare(*flags) }).map(drop)
             }
             Step::WaitForParent(fd) => wait_for_parent(*fd),
+            // Done by the launch itself, which alone holds the report pipe.
+            Step::Reborn => Err(Errno::EINVAL),
             Step::Prctl { option, args, .. } => {
                 // SAFETY: every prctl option used by skiff takes integer arguments only.
                 let rc = unsafe { libc::prctl(*option, args[0], args[1], args[2], args[3]) };
@@ -287,6 +296,7 @@ impl fmt::Display for Step {
             Step::Hostname(h) => write!(f, "set hostname {:?}", h),
             Step::Unshare(flags) => write!(f, "unshare namespaces {flags:#x}"),
             Step::WaitForParent(_) => write!(f, "wait for the engine"),
+            Step::Reborn => write!(f, "fork the container's process"),
             Step::Prctl { what, .. } => f.write_str(what),
             Step::Capset { .. } => write!(f, "set capabilities"),
             Step::Setgroups(g) => write!(f, "set supplementary groups {g:?}"),
@@ -434,6 +444,10 @@ pub struct Plan {
     /// there. Only stage 02's `--init` with its defence switched off uses it, to show what the
     /// labs catch: a copy of the engine as the container's PID 1. `None` execs.
     pub exec_with: Option<fn(&crate::launch::ExecData, libc::c_int) -> !>,
+    /// How many descriptors after stdio the command inherits: 3 up to `3 + pass_fds - 1`, as
+    /// the engine's caller passed them (runc's `--preserve-fds`; systemd's socket activation
+    /// counts them in `LISTEN_FDS`). Every other descriptor closes at the exec.
+    pub pass_fds: u32,
 }
 // ANCHOR_END: plan
 

@@ -445,6 +445,104 @@ impl fmt::Display for SymlinkInRoot {
     }
 }
 
+// ANCHOR: node_in_root
+/// A device node made inside the container's root with mknod(2) (an OCI runtime's
+/// `linux.devices`), owned by `uid:gid`; the directories above it are made when missing. An
+/// existing entry is left alone: `/dev/null` may be there already, bound from the host's.
+#[derive(Debug, Clone)]
+pub struct NodeInRoot {
+    /// The container's root, on the host.
+    pub root: CString,
+    /// Where the node goes, inside the root.
+    pub node: PathInRoot,
+    /// The directory above it.
+    pub parent: PathInRoot,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO`, with the permission bits.
+    pub mode: libc::mode_t,
+    /// The device number, from makedev(3).
+    pub dev: libc::dev_t,
+    /// Its owner, as the container's ids.
+    pub uid: libc::uid_t,
+    /// Its group.
+    pub gid: libc::gid_t,
+}
+
+impl NodeInRoot {
+    /// A node at `path` inside `root`.
+    pub fn new(
+        root: &Root,
+        path: &str,
+        mode: libc::mode_t,
+        dev: libc::dev_t,
+        owner: (libc::uid_t, libc::gid_t),
+    ) -> io::Result<Self> {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent = root.resolve(parent)?;
+        let mut node = PathInRoot::new(&format!("{}/{name}", parent.trim_end_matches('/')))?;
+        node.text = path.to_string();
+        node.confined = root.confined;
+        let mut parent = PathInRoot::new(&parent)?;
+        parent.confined = root.confined;
+        Ok(NodeInRoot {
+            root: root.dir.clone(),
+            node,
+            parent,
+            mode,
+            dev,
+            uid: owner.0,
+            gid: owner.1,
+        })
+    }
+}
+
+impl chroot::ChildStep for NodeInRoot {
+    fn run(&self) -> Result<(), Errno> {
+        let root = open_root(&self.root)?;
+        let dir = self.parent.open(root.as_fd(), Create::Dirs(0o755))?;
+        // O_PATH descriptors do not take mknodat: the directory's /proc/self/fd name does.
+        let mut buf = [0u8; 32];
+        let via = proc_fd_path(&dir, &mut buf);
+        let dir = nix::fcntl::open(via, OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let name = self.node.names.last().ok_or(Errno::EINVAL)?;
+        // SAFETY: mknodat(2) and fchownat(2) on a directory descriptor we own and a
+        // NUL-terminated name prepared before the clone.
+        let made = Errno::result(unsafe {
+            libc::mknodat(dir.as_raw_fd(), name.as_ptr(), self.mode, self.dev)
+        });
+        match made {
+            Err(Errno::EEXIST) => return Ok(()),
+            other => other?,
+        };
+        // SAFETY: as above.
+        Errno::result(unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.uid,
+                self.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+        .map(drop)
+    }
+
+    fn hint(&self, errno: Errno) -> Option<&'static str> {
+        match errno {
+            Errno::EPERM => {
+                Some("making device nodes needs CAP_MKNOD in the host's user namespace")
+            }
+            errno => hint(errno),
+        }
+    }
+}
+
+impl fmt::Display for NodeInRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "create device node {}", self.node.text)
+    }
+}
+// ANCHOR_END: node_in_root
+
 // ANCHOR: root
 /// A container's root (or one image layer), opened, for reading and making the paths an image
 /// names, in the engine, before the container runs.

@@ -45,6 +45,7 @@ impl<'a> Sweep<'a> {
 
 /// Stage 02's part: with `remove`, the state directory. Returns what could not be undone.
 pub fn sweep(sweep: &Sweep<'_>) -> Vec<String> {
+    chroot::timeline::mark("sweep: state directory");
     if !sweep.remove {
         return Vec::new();
     }

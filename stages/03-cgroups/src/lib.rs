@@ -76,6 +76,7 @@ pub fn usage(id: &str) -> Result<Usage, CgroupError> {
 /// Stage 03's part of sweeping a container away (see [`namespaces::sweep`]): its cgroup, then
 /// stage 02's part. Returns what could not be undone.
 pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    chroot::timeline::mark("sweep: cgroup");
     let mut left = Vec::new();
     if let Some(path) = sweep.cgroup
         && let Err(e) = remove_cgroup(path)

@@ -39,10 +39,13 @@ pub fn has_cgroup_namespace(plan: &Plan) -> bool {
 
 fn plans_namespace(plan: &Plan, flag: libc::c_int) -> bool {
     let in_clone = plan.clone_flags & u64::from(flag.unsigned_abs()) != 0;
+    // Unshared rather than cloned: by stage 02 (a cgroup namespace, in `before_root`) or by a
+    // child that joins a user namespace first (skiff-runtime, in `early`).
     in_clone
         || plan
-            .before_root
+            .early
             .iter()
+            .chain(&plan.before_root)
             .any(|step| matches!(step, Step::Unshare(flags) if flags & flag != 0))
 }
 

@@ -22,6 +22,30 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(&text).ok()
 }
 
+/// A time as Go's `time.Time.String()` writes it, which is what Docker's templates show for a
+/// time the API hands the CLI as one (`network ls --format '{{.CreatedAt}}'`):
+/// `2024-05-01 10:11:12.123456789 +0000 UTC`. The fraction loses its trailing zeros and a whole
+/// second has none; an offset other than zero is its own zone name (`+0200 +0200`), as Go
+/// prints a zone it knows no name for. `None` when `rfc3339` is not a time.
+pub fn go_time_string(rfc3339: &str) -> Option<String> {
+    let (date, rest) = rfc3339.split_once('T')?;
+    let (clock, zone) = rest.split_at(rest.find(['Z', '+', '-'])?);
+    let zone = match zone {
+        "Z" | "+00:00" | "-00:00" => "+0000 UTC".to_string(),
+        offset if offset.len() == 6 && offset.as_bytes()[3] == b':' => {
+            let hhmm = offset.replacen(':', "", 1);
+            format!("{hhmm} {hhmm}")
+        }
+        _ => return None,
+    };
+    // The date and the clock must read as a time, whatever the zone.
+    parse_time(&format!("{date}T{clock}Z"))?;
+    let (seconds, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let dot = if fraction.is_empty() { "" } else { "." };
+    Some(format!("{date} {seconds}{dot}{fraction} {zone}"))
+}
+
 /// A size as Docker shows it: decimal units, three significant digits (`4.26MB`).
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
@@ -129,6 +153,34 @@ pub fn ellipsis(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_time_string_is_gos_time_string() {
+        let go = |t| go_time_string(t).unwrap_or_default();
+        assert_eq!(
+            go("2026-12-05T07:43:46.854182351Z"),
+            "2026-12-05 07:43:46.854182351 +0000 UTC"
+        );
+        assert_eq!(
+            go("2024-05-01T10:11:12.120Z"),
+            "2024-05-01 10:11:12.12 +0000 UTC"
+        );
+        assert_eq!(
+            go("2024-05-01T10:11:12.000Z"),
+            "2024-05-01 10:11:12 +0000 UTC"
+        );
+        assert_eq!(
+            go("2024-05-01T10:11:12+00:00"),
+            "2024-05-01 10:11:12 +0000 UTC"
+        );
+        assert_eq!(
+            go("2025-04-19T00:18:29.108342801+08:00"),
+            "2025-04-19 00:18:29.108342801 +0800 +0800"
+        );
+        assert_eq!(go_time_string(""), None);
+        assert_eq!(go_time_string("2024-05-01"), None);
+        assert_eq!(go_time_string("2024-13-01T10:11:12Z"), None);
+    }
 
     #[test]
     fn sizes_match_docker() {

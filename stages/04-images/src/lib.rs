@@ -70,6 +70,7 @@ mod testutil;
 /// unmounted, and with `remove` its writable layer deleted; then stage 03's part. Returns
 /// what could not be undone.
 pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    chroot::timeline::mark("sweep: overlay");
     let dir = namespaces::record::container_dir(sweep.root, sweep.id);
     let mut left = Vec::new();
     if let Err(e) = overlay::sweep(&dir, sweep.remove) {

@@ -436,6 +436,16 @@ pub enum NetworkCommand {
         #[arg(long)]
         ready_fd: i32,
     },
+    /// Start the DNS server (and agent) of a network unless one runs (a container's pump
+    /// asks; not for people)
+    #[command(hide = true)]
+    DnsEnsure {
+        /// Where skiff keeps its state.
+        #[command(flatten)]
+        root: RootArgs,
+        /// The network's id
+        id: String,
+    },
     /// Remove every network no container uses
     Prune {
         /// Where skiff keeps its state.
@@ -817,6 +827,11 @@ impl NetworkCommand {
                 ready_fd,
             } => {
                 crate::dns::serve_with_lock(&root.root, &id, lock_fd, ready_fd)?;
+                Ok(0)
+            }
+            NetworkCommand::DnsEnsure { root, id } => {
+                let network = store::inspect(&root.root, &id)?;
+                crate::dns::ensure_running(&root.root, &network).map_err(anyhow::Error::msg)?;
                 Ok(0)
             }
             NetworkCommand::Prune { root, force: _ } => {

@@ -535,9 +535,20 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
     // the names of the containers on other hosts.
     let remote =
         (network.driver == Driver::Overlay).then(|| crate::overlay_agent::start(root, &network));
+    // The names of the containers on other hosts, for the TCP side as for UDP.
+    let with_remote = {
+        let (network, remote) = (network.clone(), remote.clone());
+        move |view: &mut View| {
+            if let Some(remote) = &remote {
+                view.zone = std::mem::take(&mut view.zone)
+                    .and(&crate::overlay_agent::remote_names(&network, remote));
+            }
+        }
+    };
     {
         let (records, host, turn) = (records.clone(), host.clone(), turn.clone());
-        std::thread::spawn(move || serve_tcp(&tcp, &records, &host, &turn));
+        let with_remote = with_remote.clone();
+        std::thread::spawn(move || serve_tcp(&tcp, &records, &host, &turn, &with_remote));
     }
     let mut buf = vec![0; 4096];
     loop {
@@ -552,11 +563,7 @@ pub fn serve(root: &Path, id: &str, ready: Option<OwnedFd>) -> anyhow::Result<()
             return Ok(());
         };
         let Ok((n, from)) = received else { continue };
-        if let Some(remote) = &remote {
-            view.zone = view
-                .zone
-                .and(&crate::overlay_agent::remote_names(&network, remote));
-        }
+        with_remote(&mut view);
         let query = buf[..n].to_vec();
         match answer(&view.zone, &query, turn.fetch_add(1, Ordering::Relaxed)) {
             Reply::Answer(bytes) => {
@@ -585,6 +592,7 @@ fn serve_tcp(
     records: &Mutex<Records>,
     host: &[SocketAddr],
     turn: &AtomicUsize,
+    with_remote: &dyn Fn(&mut View),
 ) {
     for stream in listener.incoming().flatten() {
         let asker = stream.peer_addr().ok().map(|a| a.ip());
@@ -595,7 +603,8 @@ fn serve_tcp(
             }
             Err(_) => return,
         };
-        if let Some(view) = view {
+        if let Some(mut view) = view {
+            with_remote(&mut view);
             let _ = answer_tcp(stream, &view, turn);
         }
     }

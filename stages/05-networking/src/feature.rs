@@ -813,6 +813,7 @@ pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
 /// Stage 05's part of sweeping a container away (see [`namespaces::sweep`]): everything it
 /// holds on its networks, then stage 04's part. Returns what could not be undone.
 pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    chroot::timeline::mark("sweep: networks");
     let mut left = release(sweep.root, sweep.id, true);
     left.extend(images::sweep(sweep));
     left

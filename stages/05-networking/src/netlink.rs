@@ -554,6 +554,30 @@ impl Netlink {
         Ok(addresses.collect())
     }
 
+    /// The names of every link of this network namespace (`ip link show`), asked of the kernel:
+    /// `/sys/class/net` lists the namespace of whoever mounted `/sys`, which a process that
+    /// joined another network namespace (`nsenter --net`) does not see change.
+    pub fn link_names(&mut self) -> Result<Vec<String>, NetlinkError> {
+        let op = "list the links".to_string();
+        let replies = self.request(
+            &op,
+            NLM_F_DUMP,
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        )?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewLink(link) => {
+                    link.attributes.into_iter().find_map(|a| match a {
+                        LinkAttribute::IfName(name) => Some(name),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The index of `link`, which `op` needs.
     pub(crate) fn index_of(&mut self, op: &str, link: &str) -> Result<u32, NetlinkError> {
         self.link_index(link)?

@@ -116,7 +116,7 @@ fn sync(
     if overlay.encrypted {
         // Kept while any network here still sends to that host: removing the policy would let
         // that network's traffic out in clear.
-        let in_use = crate::overlay_attach::hosts_in_use(None);
+        let in_use = crate::overlay_attach::hosts_in_use(etcd, None);
         for host in before {
             if !in_use.contains(&host)
                 && let Err(e) = crate::xfrm::unsecure(local, host)

@@ -238,7 +238,7 @@ pub fn leave(network: &Network, container_id: &str, ip: Ipv4Addr) -> Vec<String>
         ));
     }
     if network.endpoints.is_empty() && overlay.encrypted {
-        errors.extend(unsecure_all(&overlay, local));
+        errors.extend(unsecure_all(&etcd, &overlay, local));
     }
     if network.endpoints.is_empty()
         && let Err(e) = Netlink::open().and_then(|mut n| vxlan::tear_down(&mut n, &overlay))
@@ -274,20 +274,34 @@ pub fn secure(
     Ok(())
 }
 
-/// The hosts that the VXLAN devices of this host send to, all but `except`'s: a pair of hosts
-/// keeps its IPsec while any overlay network still has an endpoint on the other one.
-pub fn hosts_in_use(except: Option<&str>) -> Vec<Ipv4Addr> {
-    let devices: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with("skvx-") && Some(name.as_str()) != except)
-                .collect()
-        })
-        .unwrap_or_default();
+/// The hosts that the VXLAN devices of this host's *encrypted* networks send to, all but
+/// `except`'s: a pair of hosts keeps its IPsec while an encrypted network still has an endpoint
+/// on the other one. (While it does, the policy, which knows hosts and a UDP port but no VNI,
+/// encrypts the other networks' traffic to that host too; once none does, theirs is in clear,
+/// as they asked.)
+pub fn hosts_in_use(etcd: &Etcd, except: Option<&str>) -> Vec<Ipv4Addr> {
+    // Without the store's word every overlay network counts: keeping IPsec a while too long
+    // is safe, dropping it under an encrypted network is not.
+    let encrypted: Option<Vec<String>> = overlay::list_networks(etcd).ok().map(|list| {
+        list.into_iter()
+            .filter(|n| n.encrypted)
+            .map(|n| vxlan::vxlan_name(n.vni))
+            .collect()
+    });
     let Ok(mut netlink) = Netlink::open() else {
         return Vec::new();
     };
+    // The kernel's list, not /sys/class/net's: that one is the namespace /sys was mounted in.
+    let devices: Vec<String> = netlink
+        .link_names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| {
+            name.starts_with("skvx-")
+                && encrypted.as_ref().is_none_or(|e| e.contains(name))
+                && Some(name.as_str()) != except
+        })
+        .collect();
     devices
         .iter()
         .filter_map(|device| netlink.fdb_entries(device).ok())
@@ -298,9 +312,9 @@ pub fn hosts_in_use(except: Option<&str>) -> Vec<Ipv4Addr> {
 
 /// The IPsec of the hosts this host's VXLAN device of `overlay` sends to, removed, but for
 /// hosts another network still sends to: what the last local container leaving does.
-pub fn unsecure_all(overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
+pub fn unsecure_all(etcd: &Etcd, overlay: &OverlayNetwork, local: Ipv4Addr) -> Vec<String> {
     let device = vxlan::vxlan_name(overlay.vni);
-    let in_use = hosts_in_use(Some(&device));
+    let in_use = hosts_in_use(etcd, Some(&device));
     let mut hosts = Netlink::open()
         .and_then(|mut n| n.fdb_entries(&device))
         .map(|entries| {

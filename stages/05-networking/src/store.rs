@@ -1523,7 +1523,10 @@ pub fn ls_rows(networks: &[Network]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// One network as `network ls --format json` and its templates see it: Docker's fields.
+/// One network as `network ls --format json` and its templates see it: Docker's fields
+/// (docker/cli `formatter/network.go`). `CreatedAt` is Go's `time.Time.String()`
+/// (`2024-05-01 10:11:12.123456789 +0000 UTC`), where `inspect` keeps RFC 3339. `IPv4` is
+/// Docker 28's, as `inspect`'s `EnableIPv4`.
 pub fn ls_json(network: &Network) -> serde_json::Value {
     let labels: Vec<String> = network
         .labels
@@ -1531,9 +1534,10 @@ pub fn ls_json(network: &Network) -> serde_json::Value {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     serde_json::json!({
-        "CreatedAt": network.created,
+        "CreatedAt": images::human::go_time_string(&network.created).unwrap_or_default(),
         "Driver": network.driver.as_str(),
         "ID": network.short_id(),
+        "IPv4": "true",
         "IPv6": network.ipv6.is_some().to_string(),
         "Internal": network.internal.to_string(),
         "Labels": labels.join(","),
@@ -1551,6 +1555,9 @@ struct InspectView<'a> {
     created: &'a str,
     scope: &'static str,
     driver: &'static str,
+    /// Docker 28's (API 1.47): every skiff network has IPv4, as libnetwork's default is.
+    #[serde(rename = "EnableIPv4")]
+    enable_ipv4: bool,
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
     #[serde(rename = "IPAM")]
@@ -1651,6 +1658,7 @@ fn inspect_view(n: &Network) -> InspectView<'_> {
         created: &n.created,
         scope: "local",
         driver: n.driver.as_str(),
+        enable_ipv4: true,
         enable_ipv6: n.ipv6.is_some(),
         ipam: IpamView {
             driver: "default",
@@ -2276,6 +2284,7 @@ mod tests {
         "Created": "2024-05-01T12:00:00Z",
         "Scope": "local",
         "Driver": "bridge",
+        "EnableIPv4": true,
         "EnableIPv6": false,
         "IPAM": {{
             "Driver": "default",
@@ -2312,5 +2321,25 @@ mod tests {
         assert_eq!(json, expected);
         let pseudo = inspect_json(&[pseudo_network("host", Driver::Host, "")]);
         assert!(pseudo.contains("\"Config\": []"), "{pseudo}");
+    }
+
+    /// issue 10: `network ls --format '{{json .}}'` printed `CreatedAt` as RFC 3339, where
+    /// Docker prints Go's time string and keeps RFC 3339 for `inspect`. The expected line is
+    /// Docker 20.10's daemon with the 28.2 CLI for `docker network create --label x=y n1`,
+    /// with the id and time swapped for these and `IPv4` as a Docker 28 daemon reports it.
+    #[test]
+    fn ls_json_is_dockers_row() {
+        let mut net = default_network(
+            Path::new(images::store::DEFAULT_ROOT),
+            "2026-12-05T07:43:46.854182351Z",
+        );
+        net.name = "n1".into();
+        net.id = "84e4b34b6aee".repeat(5) + "abcd";
+        net.labels.insert("x".into(), "y".into());
+        let docker = r#"{"CreatedAt":"2026-12-05 07:43:46.854182351 +0000 UTC","Driver":"bridge","ID":"84e4b34b6aee","IPv4":"true","IPv6":"false","Internal":"false","Labels":"x=y","Name":"n1","Scope":"local"}"#;
+        let expected: serde_json::Value = serde_json::from_str(docker).unwrap();
+        assert_eq!(ls_json(&net), expected);
+        let inspect: serde_json::Value = serde_json::from_str(&inspect_json(&[net])).unwrap();
+        assert_eq!(inspect[0]["Created"], "2026-12-05T07:43:46.854182351Z");
     }
 }

@@ -40,6 +40,8 @@ const XFRM_POLICY_IN: u8 = 0;
 const XFRM_POLICY_OUT: u8 = 1;
 /// What a kernel without ESP or AES-GCM says, in words.
 pub const UNSUPPORTED: &str = "this kernel has no ESP or no rfc4106(gcm(aes)) (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM): encrypted overlay networks cannot work here";
+/// What a kernel with ESP but without the cipher's parts says, in words.
+pub const NO_CIPHER: &str = "the kernel cannot make rfc4106(gcm(aes)): load the modules gcm, ctr, ghash-generic, seqiv and drbg (modprobe does it where it can)";
 /// The bytes of a key: 16 of AES-128 and 4 of salt (RFC 4106).
 pub const KEY_LEN: usize = 20;
 
@@ -174,6 +176,7 @@ fn request(kind: u16, flags: u16, payload: &[u8], op: &str, ok: &[i32]) -> Resul
     socket.send(&message, 0).map_err(failed(op))?;
     let mut answer = vec![0; 4096];
     let n = socket.recv(&mut &mut answer[..], 0).map_err(failed(op))?;
+    let asked = kind;
     let kind = answer.get(4..6).map(|b| u16::from_ne_bytes([b[0], b[1]]));
     let errno = answer
         .get(16..20)
@@ -184,6 +187,11 @@ fn request(kind: u16, flags: u16, payload: &[u8], op: &str, ok: &[i32]) -> Resul
         (true, Some(NLMSG_ERROR), Some(libc::ENOSYS)) => {
             let op = format!("{op}: {UNSUPPORTED}");
             Err(failed(&op)(std::io::Error::from_raw_os_error(libc::ENOSYS)))
+        }
+        // ESP is there but the cipher cannot be made: a module the kernel could not load.
+        (true, Some(NLMSG_ERROR), Some(libc::ENOENT)) if asked == XFRM_MSG_NEWSA => {
+            let op = format!("{op}: {NO_CIPHER}");
+            Err(failed(&op)(std::io::Error::from_raw_os_error(libc::ENOENT)))
         }
         (true, Some(NLMSG_ERROR), Some(errno)) => {
             Err(failed(op)(std::io::Error::from_raw_os_error(errno)))

@@ -264,6 +264,7 @@ impl Feature for VolumesFeature {
 /// removed, its hold on volumes (and its anonymous ones with `anonymous_volumes`); then stage
 /// 05's part. Returns what could not be undone.
 pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
+    chroot::timeline::mark("sweep: volumes");
     let mut left = Vec::new();
     if sweep.remove
         && let Err(e) = store::detach_all(sweep.root, sweep.id, sweep.anonymous_volumes)

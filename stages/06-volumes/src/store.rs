@@ -395,19 +395,42 @@ pub fn ls_table(volumes: &[Volume]) -> String {
 
 /// One volume as `volume ls --format json` and its templates see it: Docker's fields.
 pub fn ls_json(volume: &Volume) -> serde_json::Value {
-    let labels: Vec<String> = volume
-        .labels
-        .iter()
+    let labels = volume.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    ls_row(
+        "local",
+        &volume.name,
+        &volume.mountpoint.to_string_lossy(),
+        "local",
+        labels,
+    )
+}
+
+/// A `volume ls` row as docker/cli's `formatter/volume.go` fills it, for a volume kept here or
+/// one a daemon lists. `Links` and `Size` come from usage data, which only `system df -v` asks
+/// for: the list has none, so they are `N/A`. `Availability`, `Group` and `Status` describe a
+/// Swarm cluster volume, which a local one is not: `N/A` too.
+pub fn ls_row<'a>(
+    driver: &str,
+    name: &str,
+    mountpoint: &str,
+    scope: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> serde_json::Value {
+    let labels: Vec<String> = labels
+        .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     serde_json::json!({
-        "Driver": "local",
+        "Availability": "N/A",
+        "Driver": driver,
+        "Group": "N/A",
         "Labels": labels.join(","),
-        "Links": volume.users.len().to_string(),
-        "Mountpoint": volume.mountpoint,
-        "Name": volume.name,
-        "Scope": "local",
+        "Links": "N/A",
+        "Mountpoint": mountpoint,
+        "Name": name,
+        "Scope": scope,
         "Size": "N/A",
+        "Status": "N/A",
     })
 }
 
@@ -526,6 +549,20 @@ mod tests {
         assert_eq!(json[0]["Name"], "data");
         assert_eq!(json[0]["Labels"]["a"], "b");
         assert_eq!(json[0]["Driver"], "local");
+    }
+
+    /// issue 10: `volume ls --format '{{json .}}'` printed `"Links":"0"` and lacked Docker's
+    /// cluster fields. The expected line is Docker 20.10's daemon with the 28.2 CLI, its root
+    /// swapped for this one.
+    #[test]
+    fn ls_json_is_dockers_row() {
+        let r = root();
+        let labels = BTreeMap::from([("a".into(), "b".into()), ("c".into(), "d".into())]);
+        let volume = create(r.path(), Some("v2"), labels).unwrap();
+        let docker = r#"{"Availability":"N/A","Driver":"local","Group":"N/A","Labels":"a=b,c=d","Links":"N/A","Mountpoint":"ROOT/volumes/v2/_data","Name":"v2","Scope":"local","Size":"N/A","Status":"N/A"}"#;
+        let expected: serde_json::Value =
+            serde_json::from_str(&docker.replace("ROOT", &r.path().to_string_lossy())).unwrap();
+        assert_eq!(ls_json(&volume), expected);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
         // -P: the image's exposed ports, known now, published too.
         prepared = crate::wiring::prepare(&spec, id.clone())?;
     }
+    chroot::timeline::mark("create: prepared");
     let config = config_of(&spec, &prepared)?;
     spec.resolve(prepared.image.as_ref())?;
     let record = Record {
@@ -86,6 +87,7 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
         crate::lifecycle::remove_record(&root, &record);
         return Err(e);
     }
+    chroot::timeline::mark("create: recorded");
     crate::events::emit(&root, "create", &record, &[]);
     Ok((record, prepared))
 }

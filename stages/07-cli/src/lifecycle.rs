@@ -177,6 +177,7 @@ pub fn start(
     if !single_threaded() {
         return start_exec(root, record, listener);
     }
+    chroot::timeline::mark("cli: fork the monitor");
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     match chroot::launch::clone3(0).context("fork the container's monitor")? {
         None => {
@@ -187,6 +188,7 @@ pub fn start(
             match chroot::launch::clone3(0) {
                 Ok(None) => {
                     drop(read);
+                    chroot::timeline::mark("monitor: start");
                     let code = monitor_in_fork(root, record, prepared, write, listener, client);
                     std::process::exit(code)
                 }
@@ -198,7 +200,9 @@ pub fn start(
         Some(child) => {
             let _ = nix::sys::wait::waitpid(child, None);
             drop(write);
-            Ok(crate::monitor::read_report(File::from(read)))
+            let r = crate::monitor::read_report(File::from(read));
+            chroot::timeline::mark("cli: monitor reported");
+            Ok(r)
         }
     }
 }

@@ -95,7 +95,7 @@ impl ImageGroup {
 
 // --- images -------------------------------------------------------------------------------------
 
-const IMAGE_HEADERS: [(&str, &str); 9] = [
+const IMAGE_HEADERS: [(&str, &str); 11] = [
     ("Repository", "REPOSITORY"),
     ("Tag", "TAG"),
     ("Digest", "DIGEST"),
@@ -105,6 +105,8 @@ const IMAGE_HEADERS: [(&str, &str); 9] = [
     ("Size", "SIZE"),
     ("Containers", "CONTAINERS"),
     ("VirtualSize", "SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
 ];
 
 /// The image filters, checked, by key.
@@ -170,6 +172,12 @@ fn created_time(row: &ImageRow) -> Option<SystemTime> {
     row.created.as_deref().and_then(images::human::parse_time)
 }
 
+/// An image's `CreatedAt` as Docker's CLI prints it: the API gives whole seconds, shown as Go's
+/// `time.Time.String()` (`2024-05-01 10:11:12 +0000 UTC`); empty when the image has no time.
+pub fn created_at(created: Option<SystemTime>) -> String {
+    created.map_or_else(String::new, crate::ps::created_at_text)
+}
+
 /// The image's labels, from its config.
 fn labels(image: &Image) -> BTreeMap<String, String> {
     image
@@ -201,7 +209,7 @@ fn image_row(
     let size = images::human::human_size(row.size);
     let value = json!({
         "Containers": "N/A",
-        "CreatedAt": row.created.clone().unwrap_or_default(),
+        "CreatedAt": created_at(created_time(row)),
         "CreatedSince": images::human::ago(row.created.as_deref(), now),
         "Digest": digest,
         "ID": id,
@@ -296,18 +304,19 @@ pub fn print_images(
 
 // --- network ls and volume ls -------------------------------------------------------------------
 
-const NETWORK_HEADERS: [(&str, &str); 8] = [
+const NETWORK_HEADERS: [(&str, &str); 9] = [
     ("ID", "NETWORK ID"),
     ("Name", "NAME"),
     ("Driver", "DRIVER"),
     ("Scope", "SCOPE"),
+    ("IPv4", "IPV4"),
     ("IPv6", "IPV6"),
     ("Internal", "INTERNAL"),
     ("Labels", "LABELS"),
     ("CreatedAt", "CREATED AT"),
 ];
 
-const VOLUME_HEADERS: [(&str, &str); 7] = [
+const VOLUME_HEADERS: [(&str, &str); 10] = [
     ("Driver", "DRIVER"),
     ("Name", "VOLUME NAME"),
     ("Scope", "SCOPE"),
@@ -315,6 +324,9 @@ const VOLUME_HEADERS: [(&str, &str); 7] = [
     ("Labels", "LABELS"),
     ("Links", "LINKS"),
     ("Size", "SIZE"),
+    ("Group", "GROUP"),
+    ("Availability", "AVAILABILITY"),
+    ("Status", "STATUS"),
 ];
 
 /// A JSON object's map (empty for anything else).
@@ -380,6 +392,87 @@ pub fn volume(command: VolumeCommand) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each list's tables have a header for every field of its rows, as Docker's do.
+    #[test]
+    fn every_field_has_its_header() {
+        let fields = |headers: &[(&str, &str)]| {
+            let mut fields: Vec<&str> = headers.iter().map(|(field, _)| *field).collect();
+            fields.sort_unstable();
+            fields.join(" ")
+        };
+        // The keys of `docker images`, `network ls` and `volume ls --format '{{json .}}'`
+        // (the 28.2 CLI).
+        assert_eq!(
+            fields(&IMAGE_HEADERS),
+            "Containers CreatedAt CreatedSince Digest ID Repository SharedSize Size Tag \
+             UniqueSize VirtualSize"
+        );
+        assert_eq!(
+            fields(&NETWORK_HEADERS),
+            "CreatedAt Driver ID IPv4 IPv6 Internal Labels Name Scope"
+        );
+        assert_eq!(
+            fields(&VOLUME_HEADERS),
+            "Availability Driver Group Labels Links Mountpoint Name Scope Size Status"
+        );
+    }
+
+    /// issue 10: the tables as Docker 20.10's daemon and the 28.2 CLI printed them for the
+    /// same network, volume and image (`docker network create --label x=y n1`,
+    /// `docker volume create v1`, and an image `skiff save`d and `docker load`ed).
+    #[test]
+    fn tables_print_dockers_shapes() {
+        let network: networking::store::Network = serde_json::from_value(json!({
+            "name": "n1", "id": "84e4b34b6aee".repeat(5) + "abcd", "driver": "bridge",
+            "subnet": null, "gateway": null, "bridge": null, "parent": null, "internal": false,
+            "created": "2026-12-05T07:43:46.854182351Z", "labels": {"x": "y"},
+        }))
+        .unwrap();
+        let rows = [object(networking::store::ls_json(&network))];
+        let template = "table {{.ID}}\t{{.CreatedAt}}\t{{.IPv6}}\t{{.Internal}}\t{{.Labels}}";
+        assert_eq!(
+            format::list(Some(template), &NETWORK_COLUMNS, &rows).unwrap(),
+            "NETWORK ID     CREATED AT                                IPV6      INTERNAL   LABELS\n\
+             84e4b34b6aee   2026-12-05 07:43:46.854182351 +0000 UTC   false     false      x=y\n"
+        );
+
+        let volume = volumes::store::Volume {
+            name: "v1".into(),
+            created: "2026-12-05T07:43:19Z".into(),
+            labels: BTreeMap::new(),
+            anonymous: false,
+            users: vec!["c".repeat(64)],
+            target: None,
+            mountpoint: "/var/lib/skiff/volumes/v1/_data".into(),
+        };
+        let rows = [object(volumes::store::ls_json(&volume))];
+        let template =
+            "table {{.Name}}\t{{.Links}}\t{{.Size}}\t{{.Status}}\t{{.Group}}\t{{.Availability}}";
+        assert_eq!(
+            format::list(Some(template), &VOLUME_COLUMNS, &rows).unwrap(),
+            "VOLUME NAME   LINKS     SIZE      STATUS    GROUP     AVAILABILITY\n\
+             v1            N/A       N/A       N/A       N/A       N/A\n"
+        );
+
+        let created = images::human::parse_time("2026-12-05T07:44:42.450376857Z");
+        let rows = [object(json!({
+            "Containers": "N/A",
+            "CreatedAt": created_at(created),
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+        }))];
+        let columns = Columns {
+            headers: &IMAGE_HEADERS,
+            default: &[],
+        };
+        let template = "table {{.CreatedAt}}\t{{.Containers}}\t{{.SharedSize}}\t{{.UniqueSize}}";
+        assert_eq!(
+            format::list(Some(template), &columns, &rows).unwrap(),
+            "CREATED AT                      CONTAINERS   SHARED SIZE   UNIQUE SIZE\n\
+             2026-12-05 07:44:42 +0000 UTC   N/A          N/A           N/A\n"
+        );
+    }
 
     #[test]
     fn reference_globs_as_path_match() {

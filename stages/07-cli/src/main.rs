@@ -11,6 +11,7 @@
 
 fn main() {
     // The monitor's steady state parses its own arguments: it must stay small (pump.rs).
+    chroot::timeline::mark("cli: start");
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("container-pump") {
         std::process::exit(skiff::pump::main(&args[2..]));
@@ -20,6 +21,7 @@ fn main() {
         std::process::exit(skiff::exec::helper_main(&args[2..]));
     }
     let (cli, code) = skiff::cli::parse();
+    chroot::timeline::mark("cli: parsed");
     // `-H`, SKIFF_HOST or DOCKER_HOST: a client of that daemon, not of the local store.
     let host = skiff::remote::chosen(cli.host.as_deref(), &cli.command);
     if host.is_none() && skiff::remote::is_service(&cli.command) {
@@ -38,7 +40,10 @@ fn main() {
         None => (cli.command.execute(), code),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => {
+            chroot::timeline::mark("cli: end");
+            std::process::exit(code)
+        }
         Err(error) => {
             let message = chroot::cli::one_line(&error);
             if code == chroot::cli::EXIT_ENGINE {

@@ -214,6 +214,7 @@ fn start(
         r.state.oom_killed = false;
         r.state.stopped_by_user = false;
     });
+    chroot::timeline::mark("monitor: recorded running");
     crate::events::emit(root, "start", record, &[]);
     send_report(&mut report, &Report::Started(pid));
     let log_options = LogOptions::parse(&record.spec.lifecycle.log_opt).unwrap_or_default();
@@ -266,6 +267,7 @@ fn start(
         clients,
         log: log_options,
         backoff_ms,
+        agents: overlay_networks(root, &record.id),
     };
     // The pump's own small program when it is there (it is beside skiff once built or
     // installed), else skiff in pump mode.
@@ -314,6 +316,7 @@ fn launch(
     record: &Record,
     prepared: Option<images::cli::PreparedRun>,
 ) -> Result<(i32, Ends), Failed> {
+    chroot::timeline::mark("monitor: launch");
     let spec = &record.spec;
     let id = ContainerId::from_hex(&record.id)
         .ok_or_else(|| failed(anyhow::anyhow!("bad container id {}", record.id)))?;
@@ -347,6 +350,7 @@ fn launch(
         .map_err(|e| failed(e.into()))?
         .pid()
         .as_raw();
+    chroot::timeline::mark("monitor: container runs");
     let ends = match console {
         Ok(ends) => ends,
         // The terminal's master arrives from the container once it made it.
@@ -403,6 +407,7 @@ pub fn finish(
     status: pump::Status,
     backoff_ms: u64,
 ) -> i32 {
+    chroot::timeline::mark("monitor: container ended");
     let records = Records::new(root);
     let code = status.exit_code();
     let Ok(Some(record)) = records.load::<crate::spec::RunArgs>(id) else {
@@ -465,6 +470,7 @@ pub fn finish(
         r.state.finished_at = Some(now.clone());
         r.state.pid = None;
     });
+    chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
     // A container about to start again needs its bridge now; otherwise the bridge lingers for
     // the next container (see `bridge_linger`).
@@ -585,6 +591,19 @@ fn sleep_unless_stopped(records: &Records, id: &str, wait: Duration) -> bool {
         }
         std::thread::sleep((until - now).min(Duration::from_millis(50)));
     }
+}
+
+/// The overlay networks container `id` is on, by id: the pump keeps their agents running.
+fn overlay_networks(root: &Path, id: &str) -> Vec<String> {
+    networking::store::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| {
+            n.driver == networking::store::Driver::Overlay
+                && n.endpoints.iter().any(|e| e.container_id == id)
+        })
+        .map(|n| n.id)
+        .collect()
 }
 
 /// The report a starting command reads: the first line the monitor writes, or end of file

@@ -904,12 +904,14 @@ impl View {
             Layout::TableOf(body) => table_of(body, rows.into_iter())?,
             Layout::Json => rows
                 .into_iter()
-                .map(|r| line(Value::Object(r).to_string()))
+                .map(|r| line(crate::format::row_json(&r)))
                 .collect(),
-            Layout::Template(template) => rows
-                .into_iter()
-                .map(|r| crate::format::render(template, &Value::Object(r)).map(line))
-                .collect::<Result<String, _>>()?,
+            Layout::Template(template) => {
+                let template = crate::format::Template::parse(template)?;
+                rows.into_iter()
+                    .map(|r| template.execute_row(&Value::Object(r)).map(line))
+                    .collect::<Result<String, _>>()?
+            }
         })
     }
     // ANCHOR_END: print_rows
@@ -1438,6 +1440,8 @@ CONTAINER ID   IMAGE          COMMAND                  CREATED          STATUS  
             "State": "running",
             "Status": "Up 3 minutes"
         });
+        // Go's json.Marshal writes `>` as `\u003e`, as `docker ps --format json` prints it.
+        let expected = expected.to_string().replace('>', "\\u003e");
         assert_eq!(out, format!("{expected}\n"));
     }
 

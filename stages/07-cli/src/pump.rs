@@ -204,6 +204,9 @@ pub struct Handover {
     pub log: LogOptions,
     /// The wait before a restart, for the monitor that comes after.
     pub backoff_ms: u64,
+    /// The overlay networks the container is on (their ids), whose agents the pump keeps
+    /// running: see [`keep_agents`].
+    pub agents: Vec<String>,
 }
 
 /// A descriptor to pass on: no longer closed at exec.
@@ -226,6 +229,10 @@ impl Handover {
             self.log.max_size.unwrap_or(0).to_string(),
             self.log.max_file.to_string(),
             self.backoff_ms.to_string(),
+            match self.agents.is_empty() {
+                true => "-".to_string(),
+                false => self.agents.join(","),
+            },
         ];
         match &self.ends {
             Ends::Pipes {
@@ -269,6 +276,10 @@ impl Handover {
         let max_size: u64 = it.next()?.parse().ok()?;
         let max_file = it.next()?.parse().ok()?;
         let backoff_ms = it.next()?.parse().ok()?;
+        let agents = match it.next()? {
+            "-" => Vec::new(),
+            list => list.split(',').map(str::to_string).collect(),
+        };
         let ends = match it.next()? {
             "pipes" => {
                 let stdout = fd(it.next()?)?;
@@ -306,6 +317,7 @@ impl Handover {
                 max_file,
             },
             backoff_ms,
+            agents,
         })
     }
 }
@@ -348,6 +360,7 @@ pub fn main(args: &[String]) -> i32 {
         mut clients,
         log,
         backoff_ms,
+        agents,
     } = handover;
     let dir = namespaces::record::container_dir(&root, &id);
     let mut writer = LogWriter::open(&crate::logs::log_path(&dir, &id), log).ok();
@@ -357,7 +370,14 @@ pub fn main(args: &[String]) -> i32 {
             root: root.clone(),
             id: id.clone(),
         });
-        pump.run(Some(&listener), &mut clients, &mut writer, None);
+        // On an overlay network, a look at its agent every AGENT_CHECK; else only events.
+        loop {
+            let until = (!agents.is_empty()).then(|| Instant::now() + AGENT_CHECK);
+            if pump.run(Some(&listener), &mut clients, &mut writer, until) {
+                break;
+            }
+            keep_agents(&engine, &root, &agents);
+        }
     }
     drop(writer);
     let status = reap(pid);
@@ -365,6 +385,49 @@ pub fn main(args: &[String]) -> i32 {
     2
 }
 // ANCHOR_END: main
+
+// ANCHOR: keep_agents
+/// How often the pump of a container on an overlay network looks at the network's agent: well
+/// within the lease of this host's records in etcd (10 s).
+const AGENT_CHECK: Duration = Duration::from_secs(3);
+
+/// An overlay network's agent (its DNS server, which also keeps this host's records alive in
+/// etcd) that is gone is started again: killed, it would let the records of this host's
+/// containers expire while they run. It holds a lock on its file while it runs (flock(2)); a
+/// lock the pump can take means nobody holds it, and then `skiff network dns-ensure` starts one
+/// (the pump itself stays small: it only tries the lock).
+fn keep_agents(engine: &std::path::Path, root: &std::path::Path, agents: &[String]) {
+    for id in agents {
+        let path = root.join("networks").join(format!("{id}.dns.lock"));
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        else {
+            continue;
+        };
+        // SAFETY: flock on a descriptor this function owns; closing it drops the lock.
+        let free = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } == 0;
+        drop(file);
+        if free {
+            // Reaped with the other children that end (reap_adopted).
+            let _ = std::process::Command::new(engine)
+                .args(["network", "dns-ensure", "--root"])
+                .arg(root)
+                .arg(id)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+        }
+    }
+}
+// ANCHOR_END: keep_agents
 
 /// Waits for the container's first process and reaps it.
 pub fn reap(pid: i32) -> Status {

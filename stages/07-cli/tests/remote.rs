@@ -496,6 +496,19 @@ fn drive(host: &str, network_options: &[&str]) {
     );
     let volumes = ok(&remote(host, &["volume", "ls", "-q"]));
     assert!(volumes.lines().any(|l| l == volume), "{volumes}");
+    // issue 10: Docker's row, its keys and their values (Links is N/A in a list, not 0).
+    let filter = format!("name={volume}");
+    let row = ok(&remote(
+        host,
+        &["volume", "ls", "-f", &filter, "--format", "{{json .}}"],
+    ));
+    let row: serde_json::Value = serde_json::from_str(&row).expect("volume ls's JSON");
+    let mountpoint = row["Mountpoint"].as_str().unwrap_or_default();
+    assert!(mountpoint.ends_with("/_data"), "{row}");
+    let docker = format!(
+        r#"{{"Availability":"N/A","Driver":"local","Group":"N/A","Labels":"","Links":"N/A","Mountpoint":"{mountpoint}","Name":"{volume}","Scope":"local","Size":"N/A","Status":"N/A"}}"#
+    );
+    assert_eq!(row.to_string(), docker);
     assert_eq!(
         ok(&remote(host, &["volume", "rm", &volume])),
         format!("{volume}\n")
@@ -526,6 +539,18 @@ fn drive(host: &str, network_options: &[&str]) {
         line.starts_with(&network_id[..12]) && line.contains("bridge"),
         "{line}"
     );
+    // issue 10: `CreatedAt` is Go's time string of the RFC 3339 `Created` inspect gives.
+    let filter = format!("name={network}");
+    let created_at = ok(&remote(
+        host,
+        &["network", "ls", "-f", &filter, "--format", "{{.CreatedAt}}"],
+    ));
+    let inspected = ok(&remote(host, &["network", "inspect", &network]));
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).expect("inspect's JSON");
+    let created = inspected[0]["Created"].as_str().unwrap_or_default();
+    assert!(created.contains('T'), "{created}");
+    let go = images::human::go_time_string(created).expect("an RFC 3339 time");
+    assert_eq!(created_at, format!("{go}\n"));
     assert_eq!(
         ok(&remote(host, &["network", "rm", &network])),
         format!("{network}\n")
@@ -597,8 +622,24 @@ fn skiff_h_drives_skiffs_own_service_as_its_local_commands() {
             "60",
         ],
     ));
+    // A volume with labels, for volume ls's rows.
+    let volume = format!("skiff-{TAG}-vol");
+    ok(&local(
+        &root,
+        &[
+            "volume", "create", "--label", "a=b", "--label", "c=d", &volume,
+        ],
+    ));
     for args in [
         &["images"][..],
+        &["images", "--format", "{{json .}}"],
+        &["volume", "ls", "--format", "{{json .}}"],
+        &[
+            "volume",
+            "ls",
+            "--format",
+            "table {{.Name}}\t{{.Labels}}\t{{.Links}}\t{{.Status}}",
+        ],
         // Not CREATED (`RunningFor`): the API gives whole seconds, so a container 0.6 s old
         // that started at x.9 s is "1 second ago" to any client of the API, docker's too.
         &[
@@ -734,6 +775,21 @@ fn skiff_h_drives_a_real_dockerd() {
     ));
     let loaded = ok(&remote(&host, &["load", "-i", &tar.to_string_lossy()]));
     assert_eq!(loaded, "Loaded image: skiff-lab:latest\n");
+    // issue 10: the image's CreatedAt, from dockerd's whole seconds and from the store's
+    // RFC 3339, is the same Go time string (`2024-05-01 10:11:12 +0000 UTC`).
+    let args = [
+        "images",
+        "-f",
+        "reference=skiff-lab",
+        "--format",
+        "{{.CreatedAt}}",
+    ];
+    let (there, here) = (ok(&remote(&host, &args)), ok(&local(&store, &args)));
+    assert_eq!(there, here);
+    assert!(
+        here.ends_with(" +0000 UTC\n") && here.as_bytes().get(10) == Some(&b' '),
+        "{here}"
+    );
     // The same image's history, from dockerd and from the store, printed alike.
     for args in [
         &["history", "skiff-lab"][..],

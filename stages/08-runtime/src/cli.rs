@@ -119,7 +119,7 @@ pub struct CreateArgs {
     /// Accepted: skiff-runtime does not make a session keyring
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass this many extra descriptors (not supported: refused unless 0)
+    /// Pass the caller's descriptors 3 to 3+N-1 on to the container's process
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
     /// The container's id
@@ -200,6 +200,9 @@ pub struct ExecArgs {
     /// Set no_new_privs
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
+    /// Pass the caller's descriptors 3 to 3+N-1 on to the process
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
     /// The container's id
     pub id: String,
     /// The command and its arguments (without --process)
@@ -603,14 +606,17 @@ fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::state::OCI_VERSION,
-        "hooks": [],
+        "hooks": [
+            "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"
+        ],
         "mountOptions": [
             "bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "noatime", "nodiratime", "relatime", "strictatime", "sync", "dirsync", "defaults",
             "private", "rprivate"
         ],
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": namespaces::security::CAPABILITIES
                 .iter()
                 .map(|c| format!("CAP_{c}"))

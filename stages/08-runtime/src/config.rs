@@ -7,13 +7,13 @@
 //! |-----------------------------------------------|------------------------------------------|
 //! | `process.args/env/cwd`                        | stage 01's [`chroot::Process`]           |
 //! | `linux.namespaces` (new ones), `uid/gidMappings` (one range) | stage 02's [`namespaces::namespaces::Namespaces`] |
-//! | `linux.namespaces[].path` (net, ipc, uts)     | [`JoinPaths`]: setns(2) in the child     |
+//! | `linux.namespaces[].path` (all but mount)     | [`JoinPaths`]: setns(2), pid's by the parent |
 //! | `linux.sysctl` (of the container's namespaces) | [`Sysctls`]: written by the child       |
 //! | `root`, `mounts`, masked and read-only paths  | [`crate::mounts::OciFilesystem`]         |
 //! | `hostname`                                    | stage 02's `SetHostname`                 |
 //! | `process.user/capabilities/noNewPrivileges`, `linux.seccomp` | stage 02's `Privileges` |
 //! | `process.rlimits`, `oomScoreAdj`              | [`Rlimits`], [`OomScoreAdj`]: from the parent |
-//! | `hooks` (but createContainer, startContainer) | [`crate::hooks`], run by the commands    |
+//! | `hooks`                                       | [`crate::hooks`], run by the commands    |
 //! | `process.terminal`, `consoleSize`             | [`crate::console::Console`]              |
 //! | `linux.cgroupsPath`, `linux.resources`        | stage 03's cgroup, by [`crate::resources`] |
 //!
@@ -127,7 +127,12 @@ pub fn map(
     // Stage 02: namespaces, new ones and ones to join.
     let (create, join) = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
     let has_uts = create.contains(&Namespace::Uts);
-    let ids = id_mapping(linux, create.contains(&Namespace::User))?;
+    // A joined user namespace has its maps already: the config's, if any, describe it.
+    let user_joined = join.iter().any(|(kind, _)| *kind == Namespace::User);
+    let ids = match user_joined {
+        true => None,
+        false => id_mapping(linux, create.contains(&Namespace::User))?,
+    };
     prepared.add(
         Namespaces::new(create.clone(), ids)
             .map_err(|e| invalid("linux.namespaces", e.to_string()))?,
@@ -276,28 +281,45 @@ pub fn map_exec(
 }
 // ANCHOR_END: map_exec
 
+// ANCHOR: map_hook
+/// A `createContainer` or `startContainer` hook, run like an `exec` without the process's
+/// privileges: in every namespace of the container whose first process is `first` (its path
+/// resolved at the container's root) and in its cgroup, as root, with the hook's own
+/// arguments and environment (runtime-spec config.md, "POSIX-platform Hooks").
+pub fn map_hook(
+    hook: &oci_spec::runtime::Hook,
+    first: ProcessRef,
+    cgroup_path: &str,
+) -> Result<Prepared, ConfigError> {
+    let path = hook.path().display().to_string();
+    // argv[0] is the path, as the exec of stage 01 takes it; the hook's own args[0] is a name.
+    let args = std::iter::once(path.clone())
+        .chain(hook.args().iter().flatten().skip(1).cloned())
+        .collect();
+    let mut process = Process::new(args);
+    process.env = hook.env().clone().unwrap_or_default();
+    process
+        .validate()
+        .map_err(|e| invalid(format!("hook {path}"), e.to_string()))?;
+    let mut prepared = Prepared::new(process);
+    let gone = || {
+        invalid(
+            "the container",
+            format!("process {} is not running", first.pid),
+        )
+    };
+    let pidfd = first.pidfd().ok_or_else(gone)?;
+    prepared.add(Join::new(pidfd, first.pid).map_err(|_| gone())?);
+    prepared.add(
+        JoinCgroup::new(cgroup_path).map_err(|e| invalid("linux.cgroupsPath", e.to_string()))?,
+    );
+    Ok(prepared)
+}
+// ANCHOR_END: map_hook
+
 // ANCHOR: refuse
 /// The fields that would change what the container may do and that no feature maps yet.
 fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
-    if let Some(hooks) = spec.hooks() {
-        let given = [
-            (
-                "hooks.createContainer",
-                hooks
-                    .create_container()
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty()),
-            ),
-            (
-                "hooks.startContainer",
-                hooks
-                    .start_container()
-                    .as_ref()
-                    .is_some_and(|h| !h.is_empty()),
-            ),
-        ];
-        refuse_given(&given)?;
-    }
     let given = [
         (
             "domainname",
@@ -342,10 +364,6 @@ fn refuse_unmapped(spec: &Spec) -> Result<(), ConfigError> {
     ];
     refuse_given(&given)?;
     let given = [
-        (
-            "linux.devices",
-            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
@@ -469,12 +487,20 @@ fn namespaces(
             None => {
                 create.insert(kind);
             }
-            // Joined by the child with setns(2) before its root changes. A pid namespace would
-            // take another fork, a mount namespace another root: not yet.
-            Some(path) if matches!(kind, Namespace::Net | Namespace::Ipc | Namespace::Uts) => {
+            // Joined with setns(2) by the child before its root changes (the user namespace
+            // first), pid by the parent for the clone (a pod that shares its processes).
+            Some(path) if kind != Namespace::Mount => {
                 join.push((kind, path.clone()));
             }
-            Some(_) => return Err(unsupported(format!("linux.namespaces: a path for {kind}"))),
+            // The container's root is built in a mount namespace of its own; joining another
+            // would build it in there, on top of whatever is mounted.
+            Some(_) => {
+                return Err(invalid(
+                    "linux.namespaces",
+                    "skiff-runtime builds the container's root in a new mount namespace and \
+                     cannot join one by path: remove the \"path\" of the mount namespace",
+                ));
+            }
         }
     }
     if !create.contains(&Namespace::Mount) {

@@ -27,6 +27,10 @@ pub fn exec(store: &Store, args: &ExecArgs) -> anyhow::Result<i32> {
         &record.cgroup_path,
         args.console_socket.as_deref(),
     )?;
+    if args.preserve_fds > 0 {
+        prepared
+            .add(crate::features::PassFds::check(args.preserve_fds).map_err(anyhow::Error::msg)?);
+    }
     let forwarder = if args.detach {
         None
     } else {

@@ -14,10 +14,24 @@ use crate::config::{ConfigError, invalid};
 /// Namespaces to join: the kind, and the file that names one (`/proc/PID/ns/net`).
 pub type JoinList = Vec<(Namespace, PathBuf)>;
 
+// ANCHOR: join_paths
 /// Namespaces to join by path (a pod's network, say): opened by the parent, entered by the child
 /// with setns(2) before anything else.
+///
+/// A **pid** namespace is the exception: a process never changes its own, so the parent enters
+/// it for exactly one clone, as stage 02's `Join` does for `exec`, and the child is born there
+/// (pid_namespaces(7)).
+///
+/// A **user** namespace changes who owns the namespaces the container gets: each new namespace
+/// belongs to the user namespace its creator is in, and only root *there* may mount `/proc` or
+/// `sysfs` in it. So they cannot come from the clone, which the parent makes from the host's user
+/// namespace: the child joins the user namespace first, then unshare(2)s the others. A new pid
+/// namespace is only for the caller's children, so the child then forks the process that goes
+/// on, PID 1 there, and exits (stage 01's `Step::Reborn`).
 pub struct JoinPaths {
     files: Vec<(Namespace, PathBuf, OwnedFd)>,
+    /// The engine's own pid namespace while its next child is to be born in another one.
+    own_pid: Option<std::fs::File>,
 }
 
 impl JoinPaths {
@@ -35,8 +49,37 @@ impl JoinPaths {
                 Ok((kind, path, OwnedFd::from(file)))
             })
             .collect::<Result<_, ConfigError>>()?;
-        Ok(JoinPaths { files })
+        Ok(JoinPaths {
+            files,
+            own_pid: None,
+        })
     }
+
+    /// Where the parent's next child is born: the pid namespace `fd`, until
+    /// [`JoinPaths::restore`].
+    fn enter_pid_namespace(&mut self, fd: libc::c_int, what: &str) -> Result<(), FeatureError> {
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .map_err(|e| FeatureError::with("open the runtime's pid namespace", e))?;
+        setns(fd, libc::CLONE_NEWPID)
+            .map_err(|e| FeatureError::with(format!("enter the pid namespace {what}"), e))?;
+        self.own_pid = Some(own);
+        Ok(())
+    }
+
+    /// The engine's children are born in its own pid namespace again.
+    fn restore(&mut self) -> Result<(), FeatureError> {
+        if let Some(own) = self.own_pid.take() {
+            setns(own.as_raw_fd(), libc::CLONE_NEWPID)
+                .map_err(|e| FeatureError::with("return to the runtime's pid namespace", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// setns(2) of the calling process.
+fn setns(fd: libc::c_int, kind: libc::c_int) -> Result<(), nix::errno::Errno> {
+    // SAFETY: setns(2) takes a descriptor this process holds and a flag; no memory.
+    nix::errno::Errno::result(unsafe { libc::setns(fd, kind) }).map(drop)
 }
 
 /// The child's setns(2) into one namespace file it inherited.
@@ -49,8 +92,7 @@ struct SetNs {
 
 impl chroot::ChildStep for SetNs {
     fn run(&self) -> Result<(), nix::errno::Errno> {
-        // SAFETY: setns(2) takes a descriptor this process holds and a flag; no memory.
-        nix::errno::Errno::result(unsafe { libc::setns(self.fd, self.kind) }).map(drop)
+        setns(self.fd, self.kind)
     }
 }
 
@@ -70,18 +112,108 @@ impl Feature for JoinPaths {
     }
 
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        // The user namespace first: the joins and the namespaces made after it are its.
+        let mut steps = Vec::new();
+        let mut pid = None;
+        let mut joins_user = false;
         for (kind, path, fd) in &self.files {
-            let step = SetNs {
-                fd: fd.as_raw_fd(),
-                kind: kind.clone_flag(),
-                path: path.display().to_string(),
-            };
-            // First of all: the mounts and the loopback that follow happen in the joined ones.
-            plan.early.insert(0, Step::Custom(Arc::new(step)));
+            match kind {
+                Namespace::Pid => pid = Some((fd.as_raw_fd(), path.display().to_string())),
+                kind => {
+                    let step = SetNs {
+                        fd: fd.as_raw_fd(),
+                        kind: kind.clone_flag(),
+                        path: path.display().to_string(),
+                    };
+                    if *kind == Namespace::User {
+                        joins_user = true;
+                        // Then become its root, as stage 02 does in a user namespace it made:
+                        // files this process creates need an owner that is mapped there.
+                        steps.splice(
+                            0..0,
+                            [
+                                Step::Custom(Arc::new(step)),
+                                Step::Setgid(0),
+                                Step::Setuid(0),
+                            ],
+                        );
+                    } else {
+                        steps.push(Step::Custom(Arc::new(step)));
+                    }
+                }
+            }
         }
+        if let Some((fd, path)) = pid {
+            self.enter_pid_namespace(fd, &path)?;
+        }
+        if joins_user {
+            // Nothing from the clone: everything new comes after the join.
+            let flags = std::mem::take(&mut plan.clone_flags);
+            let flags = libc::c_int::try_from(flags)
+                .map_err(|_| FeatureError::msg("namespace flags out of range"))?;
+            if flags != 0 {
+                steps.push(Step::Unshare(flags));
+            }
+            if flags & libc::CLONE_NEWPID != 0 {
+                steps.push(Step::Reborn);
+            }
+        }
+        // First of all: the mounts and the loopback that follow happen in these namespaces.
+        plan.early.splice(0..0, steps);
+        Ok(())
+    }
+
+    fn started(&mut self, _child: &Started) -> Result<(), FeatureError> {
+        self.restore()
+    }
+
+    fn cleanup(&mut self) -> Result<(), FeatureError> {
+        self.restore()
+    }
+}
+
+// ANCHOR_END: join_paths
+
+// ANCHOR: pass_fds
+/// `--preserve-fds N`: the caller's descriptors 3 to 3+N-1 reach the container's process, open
+/// (a socket handed over for socket activation, say). Each must be open when the runtime
+/// starts; the launch leaves them out of the close-on-exec sweep.
+pub struct PassFds(pub u32);
+
+impl PassFds {
+    /// Checks that every descriptor to pass is open; the error names the first that is not.
+    pub fn check(count: u32) -> Result<PassFds, String> {
+        for fd in 3..3u32.saturating_add(count) {
+            let open = libc::c_int::try_from(fd).is_ok_and(|raw| {
+                // SAFETY: fcntl(F_GETFD) only reads the flags of a descriptor number.
+                unsafe { libc::fcntl(raw, libc::F_GETFD) >= 0 }
+            });
+            if !open {
+                return Err(format!(
+                    "--preserve-fds {count}: descriptor {fd} is not open (pass only descriptors \
+                     this command inherits, from 3 on)"
+                ));
+            }
+        }
+        Ok(PassFds(count))
+    }
+}
+
+impl Feature for PassFds {
+    fn name(&self) -> &'static str {
+        "preserved descriptors"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Stdio
+    }
+
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        plan.pass_fds = self.0;
         Ok(())
     }
 }
+// ANCHOR_END: pass_fds
 
 // ANCHOR: rlimits
 /// `process.rlimits`, set on the waiting child from outside with prlimit(2): they survive

@@ -10,15 +10,26 @@
 //! | `poststart`     | `start`, after the program was released                | a warning            |
 //! | `poststop`      | `delete`, after the container is gone                  | a warning            |
 //!
-//! `createContainer` and `startContainer` run *inside* the container's namespaces; they are not
-//! supported yet (refused by [`crate::config`]). Like runc, skiff-runtime runs `prestart` and
-//! `createRuntime` in the runtime's own namespaces; unlike runc, after the container's root was
-//! entered rather than just before (the hooks that exist, network setup, do not mind).
+//! | `createContainer` | `create`, after `createRuntime`, inside the container | `create` fails     |
+//! | `startContainer`  | `start`, before the program is released, inside it   | `start` fails, the container is killed |
+//!
+//! Like runc, skiff-runtime runs `prestart` and `createRuntime` in the runtime's own namespaces;
+//! unlike runc, after the container's root was entered rather than just before (the hooks that
+//! exist, network setup, do not mind). `createContainer` and `startContainer` run *inside* the
+//! container: the runtime launches each as it launches an `exec`, into every namespace of the
+//! container's first process (so the hook's path is found at the container's root) and into
+//! its cgroup, as root with the runtime's capabilities. runc runs `createContainer` just before
+//! the root changes, from its init process; here the root has changed already, so the hook sees
+//! the container's filesystem as the program will.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chroot::{ChildStep, Feature, FeatureError, Plan, Slot, Step};
+use namespaces::record::ProcessRef;
 use oci_spec::runtime::{Hook, Spec};
 
 /// The points of the lifecycle where hooks run.
@@ -26,6 +37,10 @@ use oci_spec::runtime::{Hook, Spec};
 pub enum When {
     /// `prestart` then `createRuntime`.
     Create,
+    /// `createContainer`, inside the container.
+    CreateContainer,
+    /// `startContainer`, inside the container.
+    StartContainer,
     /// `poststart`.
     Start,
     /// `poststop`.
@@ -57,6 +72,8 @@ fn hooks(spec: &Spec, when: When) -> Vec<(&'static str, Hook)> {
             ("prestart", hooks.prestart()),
             ("createRuntime", hooks.create_runtime()),
         ],
+        When::CreateContainer => vec![("createContainer", hooks.create_container())],
+        When::StartContainer => vec![("startContainer", hooks.start_container())],
         When::Start => vec![("poststart", hooks.poststart())],
         When::Stop => vec![("poststop", hooks.poststop())],
     };
@@ -122,3 +139,128 @@ pub fn run(spec: &Spec, when: When, state: &[u8]) -> Result<(), HookError> {
     Ok(())
 }
 // ANCHOR_END: run
+
+// ANCHOR: run_inside
+/// Runs the hooks of `spec` for `when` (`createContainer` or `startContainer`) inside the
+/// container whose first process is `first` and whose cgroup is `cgroup_path`, in order, each
+/// with `state` on stdin. Stops at the first that fails.
+pub fn run_inside(
+    spec: &Spec,
+    when: When,
+    state: &[u8],
+    first: ProcessRef,
+    cgroup_path: &str,
+) -> Result<(), HookError> {
+    for (which, hook) in hooks(spec, when) {
+        let fail = |reason: String| HookError {
+            which,
+            path: hook.path().display().to_string(),
+            reason,
+        };
+        let mut prepared =
+            crate::config::map_hook(&hook, first, cgroup_path).map_err(|e| fail(e.to_string()))?;
+        // The state, whole, in a pipe the hook reads as stdin: a state is far smaller than a
+        // pipe's buffer, so the write never waits for the reader.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| fail(format!("pipe: {e}")))?;
+        std::fs::File::from(write)
+            .write_all(state)
+            .map_err(|e| fail(format!("write its state: {e}")))?;
+        prepared.add(StdinFrom(read));
+        let running = prepared
+            .spawn()
+            .map_err(|e| fail(format!("cannot run it: {e}")))?;
+        let timeout = hook
+            .timeout()
+            .and_then(|t| u64::try_from(t).ok())
+            .map(Duration::from_secs);
+        let watchdog = timeout.and_then(|t| Watchdog::arm(running.pid().as_raw(), t));
+        let exit = running.wait().map_err(|e| fail(format!("wait: {e}")))?;
+        if watchdog.is_some_and(|w| w.fired()) {
+            return Err(fail("timed out".to_string()));
+        }
+        if exit.code() != 0 {
+            return Err(fail(format!("failed: exit code {}", exit.code())));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: run_inside
+
+/// The hook's stdin: the read end of the pipe that holds the state.
+struct StdinFrom(OwnedFd);
+
+/// The child's dup2(2) of that pipe onto descriptor 0.
+#[derive(Debug)]
+struct Dup2Stdin(libc::c_int);
+
+impl ChildStep for Dup2Stdin {
+    fn run(&self) -> Result<(), nix::errno::Errno> {
+        // SAFETY: dup2(2) on two descriptors; no memory.
+        nix::errno::Errno::result(unsafe { libc::dup2(self.0, 0) }).map(drop)
+    }
+}
+
+impl std::fmt::Display for Dup2Stdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("give the hook its state as stdin")
+    }
+}
+
+impl Feature for StdinFrom {
+    fn name(&self) -> &'static str {
+        "hook state on stdin"
+    }
+
+    fn slot(&self) -> Slot {
+        Slot::Stdio
+    }
+
+    fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+        plan.after_root
+            .push(Step::Custom(Arc::new(Dup2Stdin(self.0.as_raw_fd()))));
+        Ok(())
+    }
+}
+
+/// Kills a hook that outlives its `timeout`, through a pidfd (which cannot name a recycled
+/// pid), from a thread that the end of the hook disarms.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn arm(pid: i32, timeout: Duration) -> Option<Watchdog> {
+        // The hook is our child and not reaped yet: its pid cannot have been reused.
+        // SAFETY: pidfd_open(2) takes a pid and flags; it returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the kernel just returned this descriptor, owned by nobody else.
+        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let (done, ended) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if ended.recv_timeout(timeout).is_ok() {
+                return false;
+            }
+            // SAFETY: pidfd_send_signal(2) takes a descriptor we own, a signal, no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            true
+        });
+        Some(Watchdog { done, thread })
+    }
+
+    /// Whether it killed the hook; disarms it first.
+    fn fired(self) -> bool {
+        let _ = self.done.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}

@@ -33,9 +33,6 @@ pub enum Then {
 /// then the caller's subreaper, containerd's shim, or init). `run` starts it too and, unless
 /// detached, waits for it and cleans up, returning its exit code.
 pub fn create(store: &Store, args: &CreateArgs, then: Then) -> anyhow::Result<i32> {
-    if args.preserve_fds > 0 {
-        bail!("--preserve-fds is not supported yet: pass 0");
-    }
     chroot::launch::require_root()?;
     let bundle = args.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
     let bundle = std::fs::canonicalize(&bundle)
@@ -43,6 +40,11 @@ pub fn create(store: &Store, args: &CreateArgs, then: Then) -> anyhow::Result<i3
     let spec = config::load(&bundle)?;
     // Everything is checked before anything exists.
     let mut mapped = config::map(&spec, &bundle, &args.id, args.console_socket.as_deref())?;
+    if args.preserve_fds > 0 {
+        mapped
+            .prepared
+            .add(crate::features::PassFds::check(args.preserve_fds).map_err(anyhow::Error::msg)?);
+    }
     let dir = store.claim(&args.id)?;
     let fifo = ExecFifo::new(&dir.join(FIFO_NAME), &mapped.prepared.process);
     mapped.prepared.add(fifo);
@@ -82,15 +84,23 @@ pub fn create(store: &Store, args: &CreateArgs, then: Then) -> anyhow::Result<i3
                 .with_context(|| format!("write the pid file {}", path.display())),
             None => Ok(()),
         })
-        // The process waits on the fifo: prestart and createRuntime hooks now.
+        // The process waits on the fifo: prestart and createRuntime hooks now, then
+        // createContainer inside the container.
         .and_then(|()| {
             let state = state_json(&record, Status::Created);
-            Ok(hooks::run(&spec, When::Create, &state)?)
+            hooks::run(&spec, When::Create, &state)?;
+            Ok(inside(
+                &spec,
+                When::CreateContainer,
+                &record,
+                Status::Created,
+            )?)
         });
     // `run` starts it here.
     let started = recorded.and_then(|()| match then {
         Then::Return => Ok(()),
         Then::Start | Then::StartAndWait => {
+            inside(&spec, When::StartContainer, &record, Status::Created)?;
             Ok(fifo::release(&dir.join(FIFO_NAME), pid, || record.alive())?)
         }
     });
@@ -145,8 +155,14 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
         Status::Created => {}
         status => bail!("cannot start container {id}: it is {status}, not created"),
     }
-    fifo::release(&dir.join(FIFO_NAME), record.process.pid, || record.alive())?;
     let spec = config::load(&record.bundle)?;
+    // startContainer inside the container, before its program; if one fails, the container
+    // is stopped (runtime.md, "Lifecycle").
+    if let Err(err) = inside(&spec, When::StartContainer, &record, Status::Created) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(record.process.pid), Signal::SIGKILL);
+        return Err(err.into());
+    }
+    fifo::release(&dir.join(FIFO_NAME), record.process.pid, || record.alive())?;
     hook_warning(hooks::run(
         &spec,
         When::Start,
@@ -155,6 +171,17 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 // ANCHOR_END: start
+
+/// Runs the `createContainer` or `startContainer` hooks inside the container of `record`.
+fn inside(
+    spec: &oci_spec::runtime::Spec,
+    when: When,
+    record: &Record,
+    status: Status,
+) -> Result<(), hooks::HookError> {
+    let state = state_json(record, status);
+    hooks::run_inside(spec, when, &state, record.process, &record.cgroup_path)
+}
 
 /// The state JSON a hook reads on stdin, at the point of the lifecycle `status` names.
 fn state_json(record: &Record, status: Status) -> Vec<u8> {

@@ -9,7 +9,7 @@
 //! 1. every mount made private; the root bound onto itself;
 //! 2. each of `mounts`, with its options split into `MS_*` flags and filesystem data; bind
 //!    mounts are remounted for `ro`, `nosuid`, `nodev`, `noexec` (a bind takes no flags);
-//! 3. the default devices the spec requires when `/dev` is a fresh tmpfs;
+//! 3. the default devices the spec requires when `/dev` is a fresh tmpfs, then `linux.devices`;
 //! 4. `linux.maskedPaths` (`/dev/null` over a file, a read-only tmpfs over a directory) and
 //!    `linux.readonlyPaths`;
 //! 5. pivot_root, then `root.readonly`.
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chroot::plan::cstr;
 use chroot::{Feature, FeatureError, Plan, Slot, Step};
 use namespaces::filesystem::{DEVICES, current_flags, pivot_into};
-use namespaces::in_root::{Create, MountInRoot, MountSource, Root, SymlinkInRoot};
+use namespaces::in_root::{Create, MountInRoot, MountSource, NodeInRoot, Root, SymlinkInRoot};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
@@ -118,7 +118,63 @@ pub struct OciFilesystem {
     masked: Vec<String>,
     readonly_paths: Vec<String>,
     cgroup_view: bool,
+    devices: Vec<OciDevice>,
 }
+
+/// One entry of `linux.devices`: a node the container's `/dev` gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciDevice {
+    /// Its path inside the container.
+    pub path: String,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO` and the permission bits.
+    pub mode: libc::mode_t,
+    /// makedev(major, minor).
+    pub dev: libc::dev_t,
+    /// Owner and group, as the container's ids.
+    pub owner: (libc::uid_t, libc::gid_t),
+}
+
+// ANCHOR: devices
+/// `linux.devices`, checked: a type runc knows (`c`, `u`, `b`, `p`), an absolute path under
+/// `/dev`, numbers for a device.
+fn oci_devices(list: &[oci_spec::runtime::LinuxDevice]) -> Result<Vec<OciDevice>, ConfigError> {
+    use oci_spec::runtime::LinuxDeviceType;
+    list.iter()
+        .enumerate()
+        .map(|(index, d)| {
+            let field = format!("linux.devices[{index}]");
+            let invalid = |reason: String| ConfigError::Invalid {
+                field: field.clone(),
+                reason,
+            };
+            let path = d.path().display().to_string();
+            if !path.starts_with("/dev/") {
+                return Err(invalid(format!("{path:?} is not a path under /dev")));
+            }
+            let kind = match d.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+                LinuxDeviceType::B => libc::S_IFBLK,
+                LinuxDeviceType::P => libc::S_IFIFO,
+                other => return Err(invalid(format!("type {other:?} is not a device"))),
+            };
+            let numbers = u32::try_from(d.major())
+                .ok()
+                .zip(u32::try_from(d.minor()).ok());
+            let dev = match (kind, numbers) {
+                (libc::S_IFIFO, _) => 0,
+                (_, Some((major, minor))) => libc::makedev(major, minor),
+                (_, None) => return Err(invalid("a device needs its major and minor".into())),
+            };
+            Ok(OciDevice {
+                path,
+                mode: kind | d.file_mode().unwrap_or(0o666) & 0o7777,
+                dev,
+                owner: (d.uid().unwrap_or(0), d.gid().unwrap_or(0)),
+            })
+        })
+        .collect()
+}
+// ANCHOR_END: devices
 
 impl OciFilesystem {
     /// Reads and checks the root, `mounts` and the masked and read-only paths of `spec`.
@@ -182,6 +238,11 @@ impl OciFilesystem {
                 .and_then(|l| l.readonly_paths().clone())
                 .unwrap_or_default(),
             cgroup_view,
+            devices: oci_devices(
+                linux
+                    .and_then(|l| l.devices().as_deref())
+                    .unwrap_or_default(),
+            )?,
         })
     }
 
@@ -276,6 +337,11 @@ impl Feature for OciFilesystem {
                 default_devices(root, steps)?;
             }
         }
+        // 3b. linux.devices: each node made with mknod(2) where the runtime may (the host's
+        // user namespace), else the host's node of that path bound there, as runc does.
+        for device in &self.devices {
+            steps.push(custom(device_step(root, device)?));
+        }
         // 4. Masked and read-only paths.
         for path in &self.masked {
             let resolve =
@@ -340,6 +406,51 @@ impl Feature for OciFilesystem {
 
 fn host(path: &str) -> Result<MountSource, FeatureError> {
     cstr(path).map(MountSource::Host).map_err(err)
+}
+
+/// The step that gives the container `device`.
+fn device_step(root: &Root, device: &OciDevice) -> Result<DeviceNode, FeatureError> {
+    let resolve = |e| FeatureError::with(format!("resolve {} inside the root", device.path), e);
+    let node = NodeInRoot::new(root, &device.path, device.mode, device.dev, device.owner)
+        .map_err(resolve)?;
+    let bind = MountInRoot::new(
+        root,
+        &device.path,
+        Create::File,
+        host(&device.path)?,
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )
+    .map_err(resolve)?;
+    Ok(DeviceNode { node, bind })
+}
+
+/// A `linux.devices` node: made, or in a user namespace (where mknod(2) is `EPERM`) bound from
+/// the host.
+#[derive(Debug)]
+struct DeviceNode {
+    node: NodeInRoot,
+    bind: MountInRoot,
+}
+
+impl chroot::ChildStep for DeviceNode {
+    fn run(&self) -> Result<(), Errno> {
+        match self.node.run() {
+            Err(Errno::EPERM) => self.bind.run(),
+            other => other,
+        }
+    }
+
+    fn hint(&self, errno: Errno) -> Option<&'static str> {
+        self.node.hint(errno)
+    }
+}
+
+impl std::fmt::Display for DeviceNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.node.fmt(f)
+    }
 }
 
 /// The spec's default devices and links, into a fresh `/dev`.

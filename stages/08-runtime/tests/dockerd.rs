@@ -119,6 +119,25 @@ fn docker_runs_containers(runtime: Runtime) {
     assert!(text.starts_with("1\n"), "{}", explain(&out));
     assert!(text.contains("00000000a80425fb"), "{}", explain(&out));
 
+    // --device: dockerd passes linux.devices and a device rule; the node is there and opens.
+    let script = "stat -c '%t %T' /dev/fuse; (exec 3</dev/fuse) && echo opened";
+    let out = dockerd.docker(
+        &[
+            &run[..],
+            &[
+                "--rm",
+                "--device",
+                "/dev/fuse",
+                "skiff-lab",
+                "/bin/sh",
+                "-c",
+                script,
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(stdout(&out), "a e5\nopened\n", "{}", explain(&out));
+
     // -d with a memory limit on the container's cgroup; exec; rm -f leaves no cgroup.
     let out = dockerd.docker(
         &[

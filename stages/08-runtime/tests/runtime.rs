@@ -535,7 +535,7 @@ fn terminal_goes_to_the_console_socket(runtime: Runtime) {
     bundle.wait_for_status("stopped");
 }
 
-/// `create` of a bundle with a field no feature maps (a hook to run inside the container) fails,
+/// `create` of a bundle with a field no feature maps (an NIS domain name) fails,
 /// names the field, and leaves no state behind: it is refused, not ignored.
 #[test]
 fn skiff_refuses_what_it_does_not_map() {
@@ -545,11 +545,11 @@ fn skiff_refuses_what_it_does_not_map() {
     }
     let bundle = Bundle::new(Runtime::Skiff, "refuse");
     bundle.edit(|c| {
-        c["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+        c["domainname"] = Value::from("example.org");
     });
     let (ok, message) = bundle.create();
     assert!(!ok, "create succeeded");
-    assert!(message.contains("hooks.createContainer"), "{message}");
+    assert!(message.contains("domainname"), "{message}");
     assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
 }
 
@@ -795,4 +795,332 @@ fn skiff_runs_from_a_read_only_mount_of_its_binary_inside_the_container() {
     );
 }
 
-both!(&[]; run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);
+/// A pid namespace joined by path (a pod that shares its processes): the second container is
+/// born in the first one's pid namespace, so it sees the first one's program as PID 1 and is
+/// not PID 1 itself.
+fn a_pid_namespace_is_joined_by_path(runtime: Runtime) {
+    let first = Bundle::new(runtime, "pidA");
+    set_args(&first, &["/bin/sleep", "1000"]);
+    let (ok, message) = first.create();
+    assert!(ok, "create failed: {message}");
+    let pid = first.state()["pid"].as_i64().expect("a pid");
+    let out = first.call(&["start", &first.id]);
+    assert!(out.status.success(), "start: {}", common::explain(&out));
+    first.wait_for_status("running");
+
+    let second = Bundle::new(runtime, "pidB");
+    set_args(
+        &second,
+        &[
+            "/bin/sh",
+            "-c",
+            "echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo",
+        ],
+    );
+    second.edit(|c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+            if ns["type"] == "pid" {
+                ns["path"] = Value::from(format!("/proc/{pid}/ns/pid"));
+            }
+        }
+    });
+    let out = second.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    assert!(
+        text.contains("/bin/sleep 1000"),
+        "PID 1 is not the first container's: {text}"
+    );
+    assert!(
+        !text.contains("pid=1\n"),
+        "born in a pid namespace of its own: {text}"
+    );
+    let _ = first.call(&["kill", &first.id, "KILL"]);
+}
+
+/// `--preserve-fds 1`: the caller's descriptor 3 reaches the program, open; one that is not open
+/// is refused by name before anything is made.
+fn preserved_descriptors_reach_the_program(runtime: Runtime) {
+    use std::os::unix::process::CommandExt;
+    let bundle = Bundle::new(runtime, "fds");
+    set_args(
+        &bundle,
+        &["/bin/sh", "-c", "echo through-fd-3 >&3; ls /proc/self/fd"],
+    );
+    let file = bundle.dir.join("fd3.out");
+    let out_file = std::fs::File::create(&file).expect("fd3.out");
+    let run = |count: &str| {
+        let dir = bundle.dir.display().to_string();
+        let mut command = Command::new(bundle.runtime.binary());
+        command.arg("--root").arg(&bundle.root).args([
+            "run",
+            "--preserve-fds",
+            count,
+            "--bundle",
+            &dir,
+            &bundle.id,
+        ]);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&out_file);
+        // SAFETY: dup2 between fork and exec, on descriptors this process owns.
+        unsafe {
+            command.pre_exec(move || {
+                // dup2 onto itself would keep close-on-exec: clear it instead.
+                let rc = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if rc < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command.output().expect("run the runtime")
+    };
+    let out = run("1");
+    assert_eq!(out.status.code(), Some(0), "{}", common::explain(&out));
+    let written = std::fs::read_to_string(&file).expect("fd3.out");
+    assert_eq!(written, "through-fd-3\n");
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // 0, 1, 2, 3 and the one ls opens to read the directory: nothing of the runtime's.
+    assert!(
+        listed.len() <= 5 && listed.contains(&"3".to_string()),
+        "{listed:?}"
+    );
+
+    if runtime == Runtime::Skiff {
+        let out = run("3");
+        assert_ne!(out.status.code(), Some(0), "a closed descriptor was passed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("descriptor 4 is not open"), "{stderr}");
+        assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
+    }
+}
+
+/// `createContainer` and `startContainer` hooks run inside the container, before its program:
+/// their path is found in the container's root, what they write to its /dev/shm (a tmpfs of
+/// the container's) is there for the program, and each read the state on stdin. A failing
+/// startContainer hook stops the container before its program (and fails skiff's `start`).
+fn hooks_inside_the_container(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "inhooks");
+    let program = if runtime == Runtime::Skiff {
+        "cat /dev/shm/start.json; echo; cat /dev/shm/create.json"
+    } else {
+        "cat /dev/shm/start.json"
+    };
+    set_args(&bundle, &["/bin/sh", "-c", program]);
+    // runc runs createContainer before the root changes, where /dev/shm is the host's: that
+    // hook is skiff's only.
+    let hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > /dev/shm/{name}.json")],
+        })
+    };
+    bundle.edit(|c| {
+        c["hooks"] = if runtime == Runtime::Skiff {
+            serde_json::json!({"createContainer": [hook("create")], "startContainer": [hook("start")]})
+        } else {
+            serde_json::json!({"startContainer": [hook("start")]})
+        };
+    });
+    let out = bundle.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    let mut states = text.lines().filter(|l| !l.trim().is_empty());
+    let start: Value = serde_json::from_str(states.next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("startContainer wrote no state ({e}): {text}"));
+    assert_eq!(start["id"], bundle.id.as_str(), "{start}");
+    if runtime == Runtime::Skiff {
+        let create: Value = serde_json::from_str(states.next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("createContainer wrote no state ({e}): {text}"));
+        assert_eq!(create["id"], bundle.id.as_str(), "{create}");
+    }
+
+    // A startContainer hook that fails: `start` fails, the program never runs.
+    set_args(&bundle, &["/bin/sleep", "1000"]);
+    bundle.edit(|c| {
+        c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]});
+    });
+    let (ok, message) = bundle.create();
+    assert!(ok, "create failed: {message}");
+    let out = bundle.call(&["start", &bundle.id]);
+    // runc's init runs the hook after `start` returned, so only skiff's `start` can say so.
+    if runtime == Runtime::Skiff {
+        assert!(!out.status.success(), "start succeeded with a failing hook");
+    }
+    let state = bundle.wait_for_status("stopped");
+    assert_eq!(state["id"], bundle.id.as_str());
+
+    // One that outlives its timeout is killed, and `start` says so.
+    if runtime == Runtime::Skiff {
+        let _ = bundle.call(&["delete", "--force", &bundle.id]);
+        bundle.edit(|c| {
+            c["hooks"] = serde_json::json!({"startContainer": [
+                {"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}
+            ]});
+        });
+        let (ok, message) = bundle.create();
+        assert!(ok, "create failed: {message}");
+        let began = Instant::now();
+        let out = bundle.call(&["start", &bundle.id]);
+        assert!(
+            !out.status.success(),
+            "start succeeded past the hook's timeout"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("timed out"),
+            "{}",
+            common::explain(&out)
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the hook was not killed"
+        );
+    }
+}
+
+/// A mount namespace to join by path is refused by name, with what to do instead: the root is
+/// built in a new one.
+#[test]
+fn skiff_refuses_to_join_a_mount_namespace() {
+    if let Some(reason) = common::skip_reason(Runtime::Skiff, &[]) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let bundle = Bundle::new(Runtime::Skiff, "joinmnt");
+    bundle.edit(|c| {
+        for ns in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+            if ns["type"] == "mount" {
+                ns["path"] = Value::from("/proc/1/ns/mnt");
+            }
+        }
+    });
+    let (ok, message) = bundle.create();
+    assert!(!ok, "create succeeded joining a mount namespace");
+    assert!(message.contains("remove the \"path\""), "{message}");
+    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
+}
+
+/// A user namespace joined by path (a Kubernetes pod with `hostUsers: false`: each container
+/// joins the pod's): the second container is in the first one's user namespace, root there is
+/// host id 100000, and the namespaces it gets are that user namespace's, so it is PID 1 of a
+/// pid namespace of its own with its own /proc mounted.
+fn a_user_namespace_is_joined_by_path(runtime: Runtime) {
+    let first = Bundle::new(runtime, "userA");
+    set_args(&first, &["/bin/sleep", "1000"]);
+    first.edit(|c| {
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user"}));
+    });
+    let (ok, message) = first.create();
+    assert!(ok, "create failed: {message}");
+    let pid = first.state()["pid"].as_i64().expect("a pid");
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).expect("their user ns");
+
+    let second = Bundle::new(runtime, "userB");
+    set_args(
+        &second,
+        &[
+            "/bin/sh",
+            "-c",
+            "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u; echo pid=$$",
+        ],
+    );
+    second.edit(|c| {
+        // The joined namespace's maps, as containerd passes them (runc requires them).
+        let range = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = range.clone();
+        c["linux"]["gidMappings"] = range;
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(serde_json::json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    });
+    let out = second.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            theirs.display().to_string().as_str(),
+            "0",
+            "100000",
+            "65536",
+            "0",
+            "pid=1"
+        ],
+        "{text}"
+    );
+    let _ = first.call(&["delete", "--force", &first.id]);
+}
+
+/// `linux.devices` (what `docker run --device /dev/fuse` passes): the node is in the container's
+/// `/dev` with the numbers, type, mode and owner asked for, and opens once the device rules
+/// allow it.
+fn linux_devices_are_made(runtime: Runtime) {
+    let bundle = Bundle::new(runtime, "nodes");
+    set_args(
+        &bundle,
+        &[
+            "/bin/sh",
+            "-c",
+            "stat -c '%F %a %t %T %u %g' /dev/fuse /dev/sub/fifo0; (exec 3</dev/fuse) && echo opened",
+        ],
+    );
+    bundle.edit(|c| {
+        c["linux"]["devices"] = serde_json::json!([
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 0, "gid": 5},
+            {"path": "/dev/sub/fifo0", "type": "p", "fileMode": 0o600}
+        ]);
+        c["linux"]["resources"]["devices"] = serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+        ]);
+    });
+    let out = bundle.run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        common::explain(&out)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "character special file 640 a e5 0 5",
+            "fifo 600 0 0 0 0",
+            "opened"
+        ],
+        "{text}"
+    );
+}
+
+both!(&[]; linux_devices_are_made, a_user_namespace_is_joined_by_path, a_pid_namespace_is_joined_by_path, preserved_descriptors_reach_the_program, hooks_inside_the_container, run_passes_output_and_exit_codes, events_report_oom_kills, device_rules_from_the_config_are_in_effect, create_start_kill_delete, terminal_goes_to_the_console_socket, hooks_get_the_state, a_missing_program_fails_create, a_user_namespace_maps_root_to_a_host_range);

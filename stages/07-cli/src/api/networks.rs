@@ -2,7 +2,8 @@
 //! (inspect), `POST /networks/create` and `DELETE /networks/{id}` — what `docker network
 //! ls/inspect/create/rm` ask for. The networks are stage 05's ([`networking::store`], [`networking::cli::filtered`]),
 //! in the Engine API's Network shape, which is the one `network inspect` prints (v1.41:
-//! Name, Id, Created, Scope, Driver, EnableIPv6, IPAM, Internal, Containers, Options, Labels).
+//! Name, Id, Created, Scope, Driver, EnableIPv6, IPAM, Internal, Containers, Options, Labels;
+//! and 1.47's EnableIPv4, which older clients pass over).
 //! `connect` and `disconnect` are `skiff network connect/disconnect` ([`crate::connect`]), with
 //! the body's `EndpointConfig` (`Aliases`, `IPAMConfig.IPv4Address`) as their flags; `prune`
 //! is `network prune`.

@@ -39,17 +39,20 @@ impl<'a> Datum<'a> {
     }
 }
 
-/// Runs a parsed template with `data` as the dot and `$`.
+/// Runs a parsed template with `data` as the dot and `$`. When `data` is a list's row,
+/// `json` of the row itself is [`print::json_marshal`]'s, as Docker's row's own JSON is.
 pub(super) fn execute<'t>(
     src: &'t str,
     nodes: &'t [Node],
     data: &Value,
+    is_row: bool,
 ) -> Result<String, FormatError> {
     let root = Datum::Json(Cow::Borrowed(data));
     let mut exec = Exec {
         src,
         vars: vec![("$", root.clone())],
         out: String::new(),
+        row: is_row.then_some(data),
     };
     exec.walk(&root, nodes)?;
     Ok(exec.out)
@@ -70,6 +73,8 @@ struct Exec<'a, 't> {
     /// Variables in scope, innermost last.
     vars: Vec<(&'t str, Datum<'a>)>,
     out: String,
+    /// The list row the template runs over, if it is one.
+    row: Option<&'a Value>,
 }
 
 impl<'a, 't> Exec<'a, 't> {
@@ -385,6 +390,14 @@ impl<'a, 't> Exec<'a, 't> {
         }
         if let Some(piped) = piped {
             values.push(piped.into_arg());
+        }
+        if func == Func::Json
+            && let (Some(row), [Cow::Borrowed(value)]) = (self.row, values.as_slice())
+            && std::ptr::eq(row, *value)
+        {
+            return Ok(Datum::Json(Cow::Owned(Value::String(print::json_marshal(
+                row,
+            )))));
         }
         funcs::call(func, values).map_err(|msg| {
             self.fail(

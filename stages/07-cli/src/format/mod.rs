@@ -58,7 +58,13 @@ impl Template {
 
     /// Runs the template with `value` as its dot (and `$`).
     pub fn execute(&self, value: &serde_json::Value) -> Result<String, FormatError> {
-        exec::execute(&self.text, &self.nodes, value)
+        exec::execute(&self.text, &self.nodes, value, false)
+    }
+
+    /// Runs the template over one row of a list (`ps`, `images`, `volume ls`...): as
+    /// [`Template::execute`], except that `{{json .}}` prints the row as [`row_json`] does.
+    pub fn execute_row(&self, row: &serde_json::Value) -> Result<String, FormatError> {
+        exec::execute(&self.text, &self.nodes, row, true)
     }
 }
 
@@ -74,6 +80,13 @@ pub fn table_body(format: &str) -> Option<&str> {
     format
         .strip_prefix("table")
         .map(|body| body.trim_matches(' '))
+}
+
+/// A list's row as Docker prints it for `--format json` or `{{json .}}`: Go's `json.Marshal`,
+/// keys sorted, `<`, `>` and `&` escaped (`"Digest":"\u003cnone\u003e"`), where the `json`
+/// function on anything else (`{{json .Labels}}`, `inspect`) keeps them as they are.
+pub fn row_json(row: &serde_json::Map<String, serde_json::Value>) -> String {
+    print::json_marshal(&serde_json::Value::Object(row.clone()))
 }
 
 /// Docker's `--format json` (since Docker 23): each object as one line of JSON. True for exactly
@@ -104,10 +117,7 @@ pub fn list(
     use serde_json::Value;
     let format = unescape(format.unwrap_or("").trim());
     if is_json(&format) {
-        return Ok(rows
-            .iter()
-            .map(|r| format!("{}\n", Value::Object(r.clone())))
-            .collect());
+        return Ok(rows.iter().map(|r| format!("{}\n", row_json(r))).collect());
     }
     match table_body(&format) {
         _ if format.is_empty() => Ok(default_table(columns, rows)),
@@ -119,7 +129,7 @@ pub fn list(
                 .map(|r| {
                     Ok(format!(
                         "{}\n",
-                        template.execute(&Value::Object(r.clone()))?
+                        template.execute_row(&Value::Object(r.clone()))?
                     ))
                 })
                 .collect()
@@ -180,7 +190,7 @@ pub fn table_of(
     let header = template.execute(&Value::Object(names))?;
     let mut cells = Vec::new();
     for row in rows {
-        let text = template.execute(&Value::Object(row.clone()))?;
+        let text = template.execute_row(&Value::Object(row.clone()))?;
         cells.push(text.split('\t').map(str::to_string).collect());
     }
     let header: Vec<&str> = header.split('\t').collect();

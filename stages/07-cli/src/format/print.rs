@@ -238,6 +238,23 @@ pub(super) fn json(value: &Value) -> String {
     out
 }
 
+/// encoding/json's `Marshal`, which also escapes `<`, `>` and `&` (`\u003c`...) for HTML:
+/// what docker/cli's list formatters hand back for a whole row (`formatter.MarshalJSON`), so
+/// it is what `--format json` and `{{json .}}` print for `ps`, `images`, `volume ls`... Outside
+/// strings JSON has none of the three, so each one met is inside a string.
+pub(super) fn json_marshal(value: &Value) -> String {
+    let mut out = String::new();
+    for c in json(value).chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn write_json(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),

@@ -616,3 +616,31 @@ fn range_variables_follow_go() {
         "-g;"
     );
 }
+
+/// A list's row as JSON is Go's `json.Marshal` of it, `<`, `>` and `&` escaped, as docker
+/// 28.2 printed `docker images --format json` (`"Digest":"\u003cnone\u003e"`); a field of it,
+/// and `inspect`'s JSON, keep them (`{{json .Digest}}` printed `"<none>"`).
+#[test]
+fn a_rows_own_json_escapes_html_as_dockers_list_formatters() {
+    let row = json!({"Digest": "<none>", "Labels": "k=<a&b>", "Name": "v"});
+    let Value::Object(map) = row.clone() else {
+        unreachable!()
+    };
+    let docker = r#"{"Digest":"\u003cnone\u003e","Labels":"k=\u003ca\u0026b\u003e","Name":"v"}"#;
+    let columns = super::Columns {
+        headers: &[("Name", "NAME")],
+        default: &["Name"],
+    };
+    let rows = [map];
+    let list = |format: &str| super::list(Some(format), &columns, &rows).unwrap();
+    assert_eq!(list("json"), format!("{docker}\n"));
+    assert_eq!(list("{{json .}}"), format!("{docker}\n"));
+    assert_eq!(list("{{json $}}"), format!("{docker}\n"));
+    assert_eq!(list("{{json .Digest}}"), "\"<none>\"\n");
+    assert_eq!(list("{{.Name}} {{json .Labels}}"), "v \"k=<a&b>\"\n");
+    // Not a row: inspect's template keeps them.
+    assert_eq!(
+        of("{{json .}}", row),
+        r#"{"Digest":"<none>","Labels":"k=<a&b>","Name":"v"}"#
+    );
+}

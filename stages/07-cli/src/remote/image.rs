@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 
-use super::http::{Client, DaemonError};
+use super::http::{Client, DaemonError, Response};
 use super::{filters, query};
 
 // ANCHOR: images
@@ -42,6 +42,7 @@ pub fn image_rows(image: &Value, no_trunc: bool, now: SystemTime) -> Vec<Map<Str
         crate::ps::id_text(id.trim_start_matches("sha256:"), true)
     };
     let created = UNIX_EPOCH + Duration::from_secs(image["Created"].as_u64().unwrap_or(0));
+    let created_at = crate::listings::created_at(Some(created));
     let created = humantime::format_rfc3339_seconds(created).to_string();
     let size = images::human::human_size(image["Size"].as_u64().unwrap_or(0));
     let digest = image["RepoDigests"]
@@ -70,7 +71,7 @@ pub fn image_rows(image: &Value, no_trunc: bool, now: SystemTime) -> Vec<Map<Str
         .map(|(repository, tag)| {
             crate::listings::object(json!({
                 "Containers": "N/A",
-                "CreatedAt": created,
+                "CreatedAt": created_at,
                 "CreatedSince": images::human::ago(Some(&created), now),
                 "Digest": digest,
                 "ID": id,
@@ -100,8 +101,44 @@ pub fn pull(client: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
     );
     let answer = client.call("POST", &path, None)?;
     let mut last = String::new();
+    read_messages(answer, "the daemon's pull progress", |message| {
+        let status = message["status"].as_str().unwrap_or_default();
+        // Progress bars are for a terminal; the lines that say what happened are kept.
+        if quiet
+            || message
+                .get("progressDetail")
+                .is_some_and(|p| p["total"].is_number())
+        {
+            return Ok(());
+        }
+        let text = match message["id"].as_str() {
+            Some(id) => format!("{id}: {status}"),
+            None => status.to_string(),
+        };
+        if text != last {
+            println!("{text}");
+            last = text;
+        }
+        Ok(())
+    })?;
+    if quiet {
+        println!("{image}");
+    }
+    Ok(())
+}
+// ANCHOR_END: pull
+
+/// Reads the JSON messages a daemon streams while it works (`pull`, `load`, `import`, `build`):
+/// an object a line, `{"status": ..., "id": ..., "progressDetail": ...}` or `{"stream": ...}`,
+/// each handed to `each`. An `error` in the stream is the work's failure, as the daemon's
+/// error; a line that is not JSON is passed over. `what` names the stream in a read error.
+fn read_messages(
+    answer: Response,
+    what: &str,
+    mut each: impl FnMut(&Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     for line in BufReader::new(answer).lines() {
-        let line = line.context("read the daemon's pull progress")?;
+        let line = line.with_context(|| format!("read {what}"))?;
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
@@ -112,30 +149,10 @@ pub fn pull(client: &Client, image: &str, quiet: bool) -> anyhow::Result<()> {
             }
             .into());
         }
-        let status = message["status"].as_str().unwrap_or_default();
-        // Progress bars are for a terminal; the lines that say what happened are kept.
-        if quiet
-            || message
-                .get("progressDetail")
-                .is_some_and(|p| p["total"].is_number())
-        {
-            continue;
-        }
-        let text = match message["id"].as_str() {
-            Some(id) => format!("{id}: {status}"),
-            None => status.to_string(),
-        };
-        if text != last {
-            println!("{text}");
-            last = text;
-        }
-    }
-    if quiet {
-        println!("{image}");
+        each(&message)?;
     }
     Ok(())
 }
-// ANCHOR_END: pull
 
 // ANCHOR: load
 /// `load`: the archive as the body of `POST /images/load`, sent as it is read; the daemon
@@ -153,24 +170,14 @@ pub(super) fn load(client: &Client, args: &images::cli::LoadArgs) -> anyhow::Res
     };
     let path = format!("/images/load?quiet={}", u8::from(args.quiet));
     let answer = client.call_with_stream("POST", &path, "application/x-tar", &mut input)?;
-    for line in BufReader::new(answer).lines() {
-        let line = line.context("read the daemon's answer")?;
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(error) = message["error"].as_str() {
-            return Err(DaemonError {
-                status: 500,
-                message: error.to_string(),
-            }
-            .into());
-        }
+    read_messages(answer, "the daemon's answer", |message| {
         if let Some(text) = message["stream"].as_str()
             && !args.quiet
         {
             print!("{text}");
         }
-    }
+        Ok(())
+    })?;
     Ok(0)
 }
 // ANCHOR_END: load
@@ -275,21 +282,21 @@ pub(super) fn build(client: &Client, args: &images::cli::BuildArgs) -> anyhow::R
     let answer = answer?;
     packed.context("send the build context")?;
     let mut out = std::io::stdout().lock();
-    for line in BufReader::new(answer).lines() {
-        let line = line.context("read the daemon's build output")?;
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(error) = message["error"].as_str() {
-            eprintln!("{error}");
-            return Ok(1);
-        }
+    let built = read_messages(answer, "the daemon's build output", |message| {
         if let Some(text) = message["stream"].as_str() {
             std::io::Write::write_all(&mut out, text.as_bytes())?;
             std::io::Write::flush(&mut out)?;
         }
+        Ok(())
+    });
+    // A failed step is the build's output, not the client's error: its words, and exit 1.
+    if let Err(e) = &built
+        && let Some(failed) = e.downcast_ref::<DaemonError>()
+    {
+        eprintln!("{}", failed.message);
+        return Ok(1);
     }
-    Ok(0)
+    built.map(|()| 0)
 }
 // ANCHOR_END: build
 
@@ -312,22 +319,12 @@ pub(super) fn import(client: &Client, args: &images::cli::ImportArgs) -> anyhow:
     let path = format!("/images/create{}", query(pairs));
     let answer = client.call_with_stream("POST", &path, "application/x-tar", &mut input)?;
     let mut id = String::new();
-    for line in BufReader::new(answer).lines() {
-        let line = line.context("read the daemon's answer")?;
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(error) = message["error"].as_str() {
-            return Err(DaemonError {
-                status: 500,
-                message: error.to_string(),
-            }
-            .into());
-        }
+    read_messages(answer, "the daemon's answer", |message| {
         if let Some(status) = message["status"].as_str() {
             id = status.to_string();
         }
-    }
+        Ok(())
+    })?;
     println!("{id}");
     Ok(0)
 }

@@ -500,7 +500,8 @@ fn network(client: &Client, command: NetworkGroup) -> anyhow::Result<i32> {
     }
 }
 
-/// One network of `GET /networks` as `network ls`'s row.
+/// One network of `GET /networks` as `network ls`'s row: `CreatedAt` as Go's time string,
+/// where the API gives RFC 3339.
 fn network_row(n: &Value) -> Map<String, Value> {
     let text = |k: &str| n[k].as_str().unwrap_or_default().to_string();
     let labels: Vec<String> = n["Labels"]
@@ -509,16 +510,35 @@ fn network_row(n: &Value) -> Map<String, Value> {
         .flatten()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect();
+    let created = text("Created");
     crate::listings::object(json!({
-        "CreatedAt": text("Created"),
+        "CreatedAt": images::human::go_time_string(&created).unwrap_or(created),
         "Driver": text("Driver"),
         "ID": crate::ps::id_text(&text("Id"), true),
+        "IPv4": n["EnableIPv4"].as_bool().unwrap_or(false).to_string(),
         "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(),
         "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
         "Labels": labels.join(","),
         "Name": text("Name"),
         "Scope": text("Scope"),
     }))
+}
+
+/// One volume of `GET /volumes` as `volume ls`'s row: stage 06's, from the daemon's fields.
+fn volume_row(v: &Value) -> Map<String, Value> {
+    let text = |k: &str| v[k].as_str().unwrap_or_default();
+    let labels = v["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, x)| (k.as_str(), x.as_str().unwrap_or_default()));
+    crate::listings::object(volumes::store::ls_row(
+        text("Driver"),
+        text("Name"),
+        text("Mountpoint"),
+        text("Scope"),
+        labels,
+    ))
 }
 
 fn pairs_map(pairs: &[String]) -> Map<String, Value> {
@@ -566,24 +586,7 @@ fn volume(client: &Client, command: VolumeCommand) -> anyhow::Result<i32> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|v| {
-                    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                    let labels: Vec<String> = v["Labels"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
-                        .collect();
-                    crate::listings::object(json!({
-                        "Driver": text("Driver"),
-                        "Labels": labels.join(","),
-                        "Links": "N/A",
-                        "Mountpoint": text("Mountpoint"),
-                        "Name": text("Name"),
-                        "Scope": text("Scope"),
-                        "Size": "N/A",
-                    }))
-                })
+                .map(volume_row)
                 .collect();
             if quiet {
                 for row in &rows {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::containers::post;
 use super::http::{Client, DaemonError};
-use super::streams::{self, Resize};
+use super::streams::{self, Hijacked, Resize};
 use super::{each, query, segment};
 use crate::spec::RunArgs;
 
@@ -365,45 +365,85 @@ pub fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
         println!("{id}");
         return Ok(0);
     }
-    let stdin = lifecycle.interactive;
-    let attach = attach_path(&key, stdin, lifecycle.detach_keys.as_deref());
-    let stream = client.hijack(&attach, None, lifecycle.tty)?;
     let condition = if args.auto_remove() {
         "removed"
     } else {
         "next-exit"
     };
+    let attachment = Attachment {
+        key,
+        stdin: lifecycle.interactive,
+        tty: lifecycle.tty,
+        detach_keys: lifecycle.detach_keys.as_deref(),
+        forwarder,
+    };
+    start_attached(client, attachment, condition)
+}
+
+/// Attach (hijacked), wait for `condition`, start, relay: the order `docker run` and
+/// `docker start -a` keep, so the attach is there before the first byte and the wait before the
+/// end. The exit code is the wait's `StatusCode`.
+fn start_attached(
+    client: &Client,
+    attachment: Attachment<'_>,
+    condition: &str,
+) -> anyhow::Result<i32> {
+    let key = &attachment.key;
+    let stream = client.hijack(&attachment.path(), None, attachment.tty)?;
     let waiting = client.call(
         "POST",
         &format!("/containers/{key}/wait?condition={condition}"),
         None,
     )?;
     post(client, &format!("/containers/{key}/start"))?;
-    if let Some(forwarder) = forwarder {
-        streams::proxy_signals(forwarder, client, &key);
-    }
-    let resize = lifecycle.tty.then(|| Resize {
-        client,
-        path: format!("/containers/{key}/resize"),
-    });
-    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
+    attachment.relay(client, stream)?;
     exit_code(waiting.json()?)
 }
 // ANCHOR_END: run
 
-/// `POST /containers/{id}/attach`'s path: every stream, stdin when asked; the detach keys,
-/// when given, are the daemon's to watch for.
-fn attach_path(key: &str, stdin: bool, detach_keys: Option<&str>) -> String {
-    let mut pairs = vec![
-        ("stream", "1".to_string()),
-        ("stdin", u8::from(stdin).to_string()),
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-    ];
-    if let Some(keys) = detach_keys {
-        pairs.push(("detachKeys", keys.to_string()));
+/// A container's streams as `run`, `start -a` and `attach` join them.
+struct Attachment<'a> {
+    /// The container, as a path segment.
+    key: String,
+    /// Send this process's stdin.
+    stdin: bool,
+    /// The container has a terminal.
+    tty: bool,
+    /// `--detach-keys`, for the daemon to watch for.
+    detach_keys: Option<&'a str>,
+    /// Signals to pass on (without a terminal).
+    forwarder: Option<chroot::signals::Forwarder>,
+}
+
+impl Attachment<'_> {
+    /// `POST /containers/{id}/attach`'s path: every stream, stdin when asked; the detach keys,
+    /// when given, are the daemon's to watch for.
+    fn path(&self) -> String {
+        let mut pairs = vec![
+            ("stream", "1".to_string()),
+            ("stdin", u8::from(self.stdin).to_string()),
+            ("stdout", "1".into()),
+            ("stderr", "1".into()),
+        ];
+        if let Some(keys) = self.detach_keys {
+            pairs.push(("detachKeys", keys.to_string()));
+        }
+        format!("/containers/{}/attach{}", self.key, query(pairs))
     }
-    format!("/containers/{key}/attach{}", query(pairs))
+
+    /// Relays the attached streams until the container closes them: signals passed on
+    /// without a terminal, the terminal's size followed with one.
+    fn relay(self, client: &Client, stream: Hijacked) -> anyhow::Result<()> {
+        let key = self.key;
+        if let Some(forwarder) = self.forwarder.filter(|_| !self.tty) {
+            streams::proxy_signals(forwarder, client, &key);
+        }
+        let resize = self.tty.then(|| Resize {
+            client,
+            path: format!("/containers/{key}/resize"),
+        });
+        streams::relay(stream, self.stdin, resize).context("relay the container's streams")
+    }
 }
 
 /// A signal forwarder, when signals are to be passed on.
@@ -452,26 +492,14 @@ pub(super) fn start(client: &Client, args: &crate::cli::StartArgs) -> anyhow::Re
     let forwarder = forwarder(true)?;
     let config = client.json("GET", &format!("/containers/{}/json", segment(key)), None)?;
     let id = config["Id"].as_str().unwrap_or(key).to_string();
-    let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = args.interactive && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let key = segment(&id);
-    let attach = attach_path(&key, stdin, args.detach_keys.as_deref());
-    let stream = client.hijack(&attach, None, tty)?;
-    let waiting = client.call(
-        "POST",
-        &format!("/containers/{key}/wait?condition=next-exit"),
-        None,
-    )?;
-    post(client, &format!("/containers/{key}/start"))?;
-    if let Some(forwarder) = forwarder.filter(|_| !tty) {
-        streams::proxy_signals(forwarder, client, &key);
-    }
-    let resize = tty.then(|| Resize {
-        client,
-        path: format!("/containers/{key}/resize"),
-    });
-    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
-    exit_code(waiting.json()?)
+    let attachment = Attachment {
+        key: segment(&id),
+        stdin: args.interactive && config["Config"]["OpenStdin"].as_bool().unwrap_or(false),
+        tty: config["Config"]["Tty"].as_bool().unwrap_or(false),
+        detach_keys: args.detach_keys.as_deref(),
+        forwarder,
+    };
+    start_attached(client, attachment, "next-exit")
 }
 
 /// `attach`: a hijacked `attach` to a running container, relayed until its streams end; the
@@ -488,18 +516,15 @@ pub(super) fn attach(client: &Client, args: &crate::cli::AttachArgs) -> anyhow::
     }
     let id = config["Id"].as_str().unwrap_or(&args.container).to_string();
     let key = segment(&id);
-    let tty = config["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = !args.no_stdin && config["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    let path = attach_path(&key, stdin, args.detach_keys.as_deref());
-    let stream = client.hijack(&path, None, tty)?;
-    if let Some(forwarder) = forwarder.filter(|_| !tty) {
-        streams::proxy_signals(forwarder, client, &key);
-    }
-    let resize = tty.then(|| Resize {
-        client,
-        path: format!("/containers/{key}/resize"),
-    });
-    streams::relay(stream, stdin, resize).context("relay the container's streams")?;
+    let attachment = Attachment {
+        key: key.clone(),
+        stdin: !args.no_stdin && config["Config"]["OpenStdin"].as_bool().unwrap_or(false),
+        tty: config["Config"]["Tty"].as_bool().unwrap_or(false),
+        detach_keys: args.detach_keys.as_deref(),
+        forwarder,
+    };
+    let stream = client.hijack(&attachment.path(), None, attachment.tty)?;
+    attachment.relay(client, stream)?;
     let state = client.json("GET", &format!("/containers/{key}/json"), None)?;
     Ok(state["State"]["ExitCode"]
         .as_i64()

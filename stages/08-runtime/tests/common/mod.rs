@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// The runtime under test.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     /// This crate's binary.
     Skiff,
