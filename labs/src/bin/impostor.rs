@@ -46,6 +46,8 @@ const VALUE_FLAGS: &[&str] = &[
     "--dns-search",
     "--dns-option",
     "--network-alias",
+    "--cluster-store",
+    "--advertise-addr",
     "--ns",
     "-m",
     "--memory",
@@ -107,6 +109,8 @@ struct Parsed {
     detach: bool,
     mounts: Vec<(String, String)>,
     network: Option<String>,
+    /// `--cluster-store`: where an overlay network's record is, for the delegate's inspect.
+    cluster_store: Option<String>,
     publish: Vec<String>,
     marker: Option<PathBuf>,
     root: Option<String>,
@@ -130,6 +134,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         detach: false,
         mounts: Vec::new(),
         network: None,
+        cluster_store: std::env::var("SKIFF_CLUSTER_STORE").ok(),
         publish: Vec::new(),
         marker: None,
         root: std::env::var("SKIFF_ROOT").ok(),
@@ -187,6 +192,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             ("--cidfile", Some(v)) => parsed.cidfile = Some(PathBuf::from(v)),
             ("--root", Some(v)) => parsed.root = Some(v),
             ("--network" | "--net", Some(v)) => parsed.network = Some(v),
+            ("--cluster-store", Some(v)) => parsed.cluster_store = Some(v),
             ("-p" | "--publish", Some(v)) => parsed.publish.push(v),
             ("-v" | "--volume" | "--mount" | "--tmpfs", Some(v)) => {
                 let name = if flag == "-v" { "--volume" } else { flag };
@@ -384,9 +390,15 @@ fn validate_network(parsed: &Parsed, delegate: Option<&Path>) -> Result<(), Stri
             .iter()
             .flat_map(|r| ["--root".to_string(), r.clone()])
             .collect();
+        let store: Vec<String> = parsed
+            .cluster_store
+            .iter()
+            .flat_map(|s| ["--cluster-store".to_string(), s.clone()])
+            .collect();
         let inspect = Command::new(engine)
             .args(["network", "inspect"])
             .args(&root)
+            .args(&store)
             .arg(network)
             .stderr(std::process::Stdio::null())
             .output();
