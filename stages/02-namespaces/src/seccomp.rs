@@ -613,6 +613,12 @@ fn tree(
     section: &Arch,
 ) -> Result<BpfProgram, String> {
     let default_code = u32::from(default.clone());
+    // A "no match" answer that no real action of this profile uses, for `conditional`.
+    let used: Vec<u32> = groups.iter().map(|(a, _)| u32::from(a.clone())).collect();
+    let next = (0..=0xffff)
+        .map(SeccompAction::Trace)
+        .find(|a| !used.contains(&u32::from(a.clone())) && a != default)
+        .ok_or("the profile uses every SCMP_ACT_TRACE value")?;
     let numbers: BTreeSet<i64> = groups
         .iter()
         .flat_map(|(_, rules)| rules.keys().copied())
@@ -632,14 +638,7 @@ fn tree(
                     break;
                 }
                 Some(alternatives) => {
-                    block.append(&mut conditional(
-                        number,
-                        alternatives,
-                        act,
-                        groups,
-                        default,
-                        section,
-                    )?);
+                    block.append(&mut conditional(number, alternatives, act, &next, section)?);
                 }
             }
         }
@@ -720,24 +719,19 @@ fn search(
 }
 
 /// seccompiler's code for call `number` with `alternatives` (rules on its arguments) answering
-/// `act`: where no rule matches, it falls through to what follows instead of answering.
+/// `act`: where no rule matches (seccompiler's answer `next`, which no real action uses), it
+/// falls through to what follows instead of answering.
 fn conditional(
     number: i64,
     alternatives: &[SeccompRule],
     act: &SeccompAction,
-    groups: &[(SeccompAction, Rules)],
-    default: &SeccompAction,
+    next: &SeccompAction,
     section: &Arch,
 ) -> Result<BpfProgram, String> {
-    let used: Vec<u32> = groups.iter().map(|(a, _)| u32::from(a.clone())).collect();
-    let next = (0..=0xffff)
-        .map(SeccompAction::Trace)
-        .find(|a| !used.contains(&u32::from(a.clone())) && a != default)
-        .ok_or("the profile uses every SCMP_ACT_TRACE value")?;
     let next_code = u32::from(next.clone());
     let rules: Rules = [(number, alternatives.to_vec())].into_iter().collect();
-    let filter =
-        SeccompFilter::new(rules, next, act.clone(), target_arch()?).map_err(|e| e.to_string())?;
+    let filter = SeccompFilter::new(rules, next.clone(), act.clone(), target_arch()?)
+        .map_err(|e| e.to_string())?;
     let mut part: BpfProgram = filter
         .try_into()
         .map_err(|e: seccompiler::BackendError| e.to_string())?;

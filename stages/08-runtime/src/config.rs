@@ -265,6 +265,20 @@ pub fn map_exec(
         .as_ref()
         .ok_or_else(|| invalid("linux", "skiff-runtime runs Linux containers only"))?;
     let mut prepared = Prepared::new(stage01_process(process)?);
+    join_running(&mut prepared, first, cgroup_path)?;
+    process_features(&mut prepared, process, linux, console_socket)?;
+    Ok(prepared)
+}
+// ANCHOR_END: map_exec
+
+/// Stage 02's `Join` into every namespace of the container whose first process is `first`
+/// (through its pidfd), and stage 03's `JoinCgroup` into its cgroup: what an `exec` and a hook
+/// inside the container both need.
+fn join_running(
+    prepared: &mut Prepared,
+    first: ProcessRef,
+    cgroup_path: &str,
+) -> Result<(), ConfigError> {
     let gone = || {
         invalid(
             "the container",
@@ -276,10 +290,8 @@ pub fn map_exec(
     prepared.add(
         JoinCgroup::new(cgroup_path).map_err(|e| invalid("linux.cgroupsPath", e.to_string()))?,
     );
-    process_features(&mut prepared, process, linux, console_socket)?;
-    Ok(prepared)
+    Ok(())
 }
-// ANCHOR_END: map_exec
 
 // ANCHOR: map_hook
 /// A `createContainer` or `startContainer` hook, run like an `exec` without the process's
@@ -302,17 +314,7 @@ pub fn map_hook(
         .validate()
         .map_err(|e| invalid(format!("hook {path}"), e.to_string()))?;
     let mut prepared = Prepared::new(process);
-    let gone = || {
-        invalid(
-            "the container",
-            format!("process {} is not running", first.pid),
-        )
-    };
-    let pidfd = first.pidfd().ok_or_else(gone)?;
-    prepared.add(Join::new(pidfd, first.pid).map_err(|_| gone())?);
-    prepared.add(
-        JoinCgroup::new(cgroup_path).map_err(|e| invalid("linux.cgroupsPath", e.to_string()))?,
-    );
+    join_running(&mut prepared, first, cgroup_path)?;
     Ok(prepared)
 }
 // ANCHOR_END: map_hook

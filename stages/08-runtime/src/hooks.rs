@@ -232,12 +232,7 @@ struct Watchdog {
 
 impl Watchdog {
     fn arm(pid: i32, timeout: Duration) -> Option<Watchdog> {
-        // The hook is our child and not reaped yet: its pid cannot have been reused.
-        // SAFETY: pidfd_open(2) takes a pid and flags; it returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-        // SAFETY: the kernel just returned this descriptor, owned by nobody else.
-        let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let pidfd = ProcessRef::of(pid)?.pidfd()?;
         let (done, ended) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             if ended.recv_timeout(timeout).is_ok() {
