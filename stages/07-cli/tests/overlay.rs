@@ -86,6 +86,9 @@ fn skiff(host: &str, root: &Path, args: &[&str]) -> Output {
         .arg(env!("CARGO_BIN_EXE_skiff"))
         .args(args)
         .env("SKIFF_ROOT", root)
+        // A name the DNS servers do not know is forwarded nowhere (the hosts have no way out
+        // either): no test asks the outside world.
+        .env(networking::dns::UPSTREAM_ENV, "127.0.0.1:9")
         .env("SKIFF_CLUSTER_STORE", STORE)
         .env("SKIFF_ADVERTISE_ADDR", advertise)
         .output()
