@@ -107,6 +107,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sweep_to_the_trash_moves_the_directory_and_emptying_deletes_it() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "e".repeat(64);
+        let dir = crate::record::container_dir(root.path(), &id);
+        std::fs::create_dir_all(dir.join("upper/x")).unwrap();
+        let s = Sweep {
+            root: root.path(),
+            id: &id,
+            cgroup: None,
+            remove: true,
+            anonymous_volumes: false,
+            to_trash: true,
+        };
+        assert!(sweep(&s).is_empty());
+        assert!(!dir.exists());
+        assert!(root.path().join("trash").join(&id).join("upper/x").is_dir());
+        empty_trash(root.path(), Some(&id));
+        assert!(!root.path().join("trash").join(&id).exists());
+        // Twice, and with nothing in the trash at all, is fine.
+        assert!(sweep(&s).is_empty());
+        empty_trash(root.path(), None);
+    }
+
+    #[test]
     fn only_a_removing_sweep_removes_the_state_directory_and_twice_is_fine() {
         let root = tempfile::tempdir().unwrap();
         let id = "f".repeat(64);
