@@ -73,7 +73,13 @@ pub fn sweep(sweep: &namespaces::Sweep<'_>) -> Vec<String> {
     chroot::timeline::mark("sweep: overlay");
     let dir = namespaces::record::container_dir(sweep.root, sweep.id);
     let mut left = Vec::new();
-    if let Err(e) = overlay::sweep(&dir, sweep.remove) {
+    // Moved to the trash whole, the writable layer's directories need only the unmount here.
+    let swept = if sweep.remove && sweep.to_trash {
+        overlay::unmount_of(&dir)
+    } else {
+        overlay::sweep(&dir, sweep.remove)
+    };
+    if let Err(e) = swept {
         left.push(e.to_string());
     }
     left.extend(cgroups::sweep(sweep));

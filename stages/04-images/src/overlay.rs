@@ -286,13 +286,8 @@ impl Feature for Overlay {
 /// container's next start). Idempotent. The feature's cleanup ends with it, and stage 07's
 /// `rm` calls it from the record alone, for a container whose engine died.
 pub fn sweep(dir: &Path, remove: bool) -> Result<(), FeatureError> {
+    unmount_of(dir)?;
     let merged = rootfs_of(dir);
-    match nix::mount::umount2(&merged, MntFlags::empty()) {
-        // Not mounted, or not there at all: nothing to undo.
-        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
-        Err(_) => nix::mount::umount2(&merged, MntFlags::MNT_DETACH)
-            .map_err(|e| FeatureError::with(format!("unmount {}", merged.display()), e))?,
-    }
     // What overlayfs itself put in the work dir, removed by name, which is cheaper than a
     // walk: work/work, and with `volatile` work/work/incompat/volatile/dirty.
     let work = dir.join("work");
@@ -319,6 +314,19 @@ pub fn sweep(dir: &Path, remove: bool) -> Result<(), FeatureError> {
     Ok(())
 }
 // ANCHOR_END: sweep
+
+/// The overlay of the container whose state directory is `dir`, unmounted if it is mounted
+/// (and its directories left where they are: a sweep that moves the state directory to the
+/// trash deletes them later, with it).
+pub fn unmount_of(dir: &Path) -> Result<(), FeatureError> {
+    let merged = rootfs_of(dir);
+    match nix::mount::umount2(&merged, MntFlags::empty()) {
+        // Not mounted, or not there at all: nothing to undo.
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
+        Err(_) => nix::mount::umount2(&merged, MntFlags::MNT_DETACH)
+            .map_err(|e| FeatureError::with(format!("unmount {}", merged.display()), e)),
+    }
+}
 
 /// Removes `dir`: at once when it is empty (the usual case), with everything in it otherwise.
 fn remove_dir(dir: &Path) -> Result<(), FeatureError> {

@@ -152,6 +152,17 @@ pub fn sweep_removed(root: &Path, record: &Record, anonymous_volumes: bool) -> V
     volumes::feature::sweep(&sweep)
 }
 
+/// [`sweep_removed`] for `--rm`'s monitor, which has a client waiting for the exit code: the
+/// state directory goes into the trash in one rename (the record and the name are gone as
+/// soon as it returns), and the caller deletes it with
+/// [`namespaces::sweep::empty_trash`] once the client has been told.
+pub fn sweep_removed_to_trash(root: &Path, record: &Record) -> Vec<String> {
+    let mut sweep = Sweep::of(root, record, true);
+    sweep.anonymous_volumes = true;
+    sweep.to_trash = true;
+    volumes::feature::sweep(&sweep)
+}
+
 /// Removes a record that was just written, for a create that failed after it.
 pub fn remove_record(root: &Path, record: &Record) {
     let _ = sweep_removed(root, record, true);

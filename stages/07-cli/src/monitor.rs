@@ -444,7 +444,7 @@ pub fn finish(
     }
     crate::events::emit(root, "die", &record, &[("exitCode", code.to_string())]);
     if record.spec.auto_remove() {
-        left.extend(crate::lifecycle::sweep_removed(root, &record, true));
+        left.extend(crate::lifecycle::sweep_removed_to_trash(root, &record));
         crate::events::emit(root, "destroy", &record, &[]);
     }
     notes.extend(left.iter().map(|l| format!("warning: cleanup: {l}")));
@@ -472,6 +472,11 @@ pub fn finish(
     });
     chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
+    // With --rm, the container's directory waits in the trash: deleted now that the client
+    // has its exit code (see `namespaces::sweep::move_to_trash`).
+    if record.spec.auto_remove() {
+        namespaces::sweep::empty_trash(root, Some(id));
+    }
     // A container about to start again needs its bridge now; otherwise the bridge lingers for
     // the next container (see `bridge_linger`).
     let linger = if restart {

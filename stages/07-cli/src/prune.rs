@@ -188,6 +188,8 @@ pub(crate) fn confirm(warning: &str) -> anyhow::Result<bool> {
 fn prune_containers(root: &Path, filters: &Filters) -> anyhow::Result<(Vec<String>, u64)> {
     let mut removed = Vec::new();
     let mut freed = 0;
+    // What a monitor killed between moving a --rm container to the trash and deleting it left.
+    namespaces::sweep::empty_trash(root, None);
     for record in lifecycle::list(root)? {
         if record.state.is_running()
             || !filters.admits(Some(&record.created), &record.config.labels)
