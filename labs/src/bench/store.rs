@@ -9,7 +9,13 @@
 //! stage's programs (`skiff`, `skiff-pump`): the next run must not share the machine with this
 //! one's tail, and nothing may be left at the end. What is still there after the timeout is
 //! removed with `rm -f`, and the contestant fails. For stages 01 to 06, whose containers end
-//! with their command, the wait ends at once. See proc(5) for `/proc/PID/exe`.
+//! with their command, the wait ends at once. See proc(5) for `/proc/PID/exe` and `comm`.
+//!
+//! One process does not count between runs: a monitor whose work is done and which only waits
+//! out its linger (it names itself `skiff-linger`), keeping the default bridge and skiff's
+//! parent cgroup for a next container a moment longer. Waiting for it would time every run
+//! against a bridge made afresh, which a burst of runs never sees (and docker's `docker0`,
+//! the row beside it, never goes). It does count at the end: [`Store::clear`] waits for it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -68,13 +74,23 @@ impl Store {
             .collect()
     }
 
+    /// The processes of [`Store::processes`] that still work: not a monitor that only waits
+    /// out its linger (see the module's notes).
+    pub fn working(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .filter(|pid| !is_lingering(*pid))
+            .collect()
+    }
+
     /// Waits until the store holds no container that was not in `before` and no process runs
-    /// the stage's programs. On timeout, removes what is left and says what it was.
+    /// the stage's programs but lingering monitors. On timeout, removes what is left and says
+    /// what it was.
     pub fn settle(&self, before: &Snapshot, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let added = self.added_since(before);
-            let processes = self.processes();
+            let processes = self.working();
             if added.is_empty() && processes.is_empty() {
                 return Ok(());
             }
@@ -125,6 +141,15 @@ impl Store {
         );
         warnings
     }
+}
+
+/// What stage 07's monitor calls itself while it only lingers (`skiff::monitor::LINGERING`).
+const LINGERING: &str = "skiff-linger";
+
+/// Whether process `pid` is a monitor that only lingers: its `comm` says so.
+fn is_lingering(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end() == LINGERING)
 }
 
 /// Whether `exe` (a `/proc/PID/exe` link) is `NAME` or `NAME-*` in `dir`; a binary rebuilt

@@ -33,6 +33,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use chroot::plan::cstr;
 use nix::errno::Errno;
@@ -131,6 +132,11 @@ impl PathInRoot {
         &self.text
     }
 
+    /// Whether this is the root itself (`/`, `.`).
+    pub fn is_root(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+
     // ANCHOR: walk
     /// Opens the path below `root` (`O_PATH`), making what is missing as `create` says. Each
     /// missing component is made in the directory opened just before it, which is inside the
@@ -153,6 +159,9 @@ impl PathInRoot {
         match open_in_root(root, full, last_flags, self.confined) {
             Err(Errno::ENOENT) if create != Create::Nothing => {}
             other => return other,
+        }
+        if let Some(made) = self.make_last(root, create, last_flags) {
+            return made;
         }
         let mut parent: Option<OwnedFd> = None;
         for (i, (prefix, name)) in self.prefixes.iter().zip(&self.names).enumerate() {
@@ -199,6 +208,53 @@ impl PathInRoot {
     }
     // ANCHOR_END: walk
 
+    /// The usual miss: only the last name is missing (`null` in a fresh `/dev`). It is made in
+    /// the directory above, opened the careful way, and opened there without following links:
+    /// three calls where the walk takes seven. `None` when more is missing: the walk's turn.
+    fn make_last(
+        &self,
+        root: BorrowedFd<'_>,
+        create: Create,
+        flags: OFlag,
+    ) -> Option<Result<OwnedFd, Errno>> {
+        let name = self.names.last()?.as_c_str();
+        let above = match self.prefixes.len() {
+            0 | 1 => None,
+            n => Some(self.prefixes[n - 2].as_c_str()),
+        };
+        let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        let parent = match above.map(|above| open_in_root(root, above, dir_flags, self.confined)) {
+            None => None,
+            Some(Ok(parent)) => Some(parent),
+            Some(Err(Errno::ENOENT)) => return None,
+            Some(Err(e)) => return Some(Err(e)),
+        };
+        let dir = parent.as_ref().map_or(root, |fd| fd.as_fd());
+        let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let made = match create {
+            Create::Nothing => return None,
+            // The new file's own descriptor is as good a mount point as an O_PATH one.
+            Create::File => nix::fcntl::openat(
+                dir,
+                name,
+                OFlag::O_CREAT | OFlag::O_RDONLY | nofollow,
+                Mode::from_bits_truncate(0o644),
+            ),
+            Create::Dirs(mode) => {
+                match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(mode)) {
+                    Ok(()) => nix::fcntl::openat(dir, name, flags | nofollow, Mode::empty()),
+                    Err(Errno::EEXIST) => Err(Errno::EEXIST),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        };
+        Some(match made {
+            // Made meanwhile by someone else: opened from the root, links followed inside it.
+            Err(Errno::EEXIST) => open_in_root(root, self.prefixes.last()?, flags, self.confined),
+            other => other,
+        })
+    }
+
     /// The directory above the path and its last name, for making an entry there (a symlink).
     /// Runs in the child: no allocation.
     fn open_parent(&self, root: BorrowedFd<'_>) -> Result<(OwnedFd, &CStr), Errno> {
@@ -244,6 +300,46 @@ fn open_root(root: &CStr) -> Result<OwnedFd, Errno> {
     )
 }
 
+/// The container's root as the child sees it, opened once for all the steps made from one
+/// [`Root`]: some forty mounts, links and nodes would otherwise open the same long path forty
+/// times. The first step to run opens it (after the root was bound onto itself, which comes
+/// first in every plan), and the descriptor lives until exec closes it (`O_CLOEXEC`). The cell
+/// is in memory the child has a copy of: the parent's stays empty, so a second launch from the
+/// same plan opens afresh.
+#[derive(Debug, Clone)]
+pub struct ChildRoot {
+    dir: CString,
+    opened: Arc<Mutex<Option<OwnedFd>>>,
+}
+
+impl ChildRoot {
+    fn new(dir: CString) -> Self {
+        ChildRoot {
+            dir,
+            opened: Arc::default(),
+        }
+    }
+
+    /// Runs `step` with the root's descriptor, opened now if no step did yet. Runs in the
+    /// child, which has one thread: the lock is never contended, and nothing allocates.
+    fn with<R>(&self, step: impl FnOnce(BorrowedFd<'_>) -> Result<R, Errno>) -> Result<R, Errno> {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if opened.is_none() {
+            *opened = Some(open_root(&self.dir)?);
+        }
+        match opened.as_ref() {
+            Some(root) => step(root.as_fd()),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// Closes the descriptor: something was mounted on the root itself, and the old one names
+    /// what is under it now. The next step opens the root again.
+    fn forget(&self) {
+        *self.opened.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// What a [`MountInRoot`] mounts.
 #[derive(Debug, Clone)]
 pub enum MountSource {
@@ -260,7 +356,7 @@ pub enum MountSource {
 #[derive(Debug, Clone)]
 pub struct MountInRoot {
     /// The container's root, on the host (a path skiff made: no symlinks of the image's).
-    pub root: CString,
+    pub root: ChildRoot,
     /// Where, inside the root.
     pub target: PathInRoot,
     /// What to make when the target is missing.
@@ -293,7 +389,7 @@ impl MountInRoot {
     ) -> io::Result<Self> {
         let c = |s: &str| cstr(s).map_err(io::Error::other);
         Ok(MountInRoot {
-            root: root.dir.clone(),
+            root: root.child.clone(),
             target: root.child_path(target)?,
             create,
             source,
@@ -321,32 +417,44 @@ impl MountInRoot {
 impl chroot::ChildStep for MountInRoot {
     // ANCHOR: run
     fn run(&self) -> Result<(), Errno> {
-        let root = open_root(&self.root)?;
-        let target = self.target.open(root.as_fd(), self.create)?;
-        let (mut buf, mut source_buf) = ([0u8; 32], [0u8; 32]);
-        let source = match &self.source {
-            MountSource::None => None,
-            MountSource::Host(source) => Some(source.as_c_str()),
-            MountSource::Itself => Some(proc_fd_path(&target, &mut source_buf)),
+        self.root.with(|root| {
+            let target = self.target.open(root, self.create)?;
+            let (mut buf, mut source_buf) = ([0u8; 32], [0u8; 32]);
+            let source = match &self.source {
+                MountSource::None => None,
+                MountSource::Host(source) => Some(source.as_c_str()),
+                MountSource::Itself => Some(proc_fd_path(&target, &mut source_buf)),
+            };
+            nix::mount::mount(
+                source,
+                proc_fd_path(&target, &mut buf),
+                self.fstype.as_deref(),
+                self.flags,
+                self.data.as_deref(),
+            )
+        })?;
+        if self.target.is_root() {
+            // Mounted on the root itself: the open root is under the new mount now.
+            self.root.forget();
+        }
+        let Some(flags) = self.remount else {
+            return Ok(());
         };
-        nix::mount::mount(
-            source,
-            proc_fd_path(&target, &mut buf),
-            self.fstype.as_deref(),
-            self.flags,
-            self.data.as_deref(),
-        )?;
-        if let Some(flags) = self.remount {
-            // The descriptor still names the directory *under* the new mount; opened again,
-            // the path leads into the mount, which is what must be remounted.
-            let mounted = self.target.open(root.as_fd(), Create::Nothing)?;
+        // The descriptor still names the directory *under* the new mount; opened again, the
+        // path leads into the mount, which is what must be remounted.
+        self.root.with(|root| {
+            let mounted = self.target.open(root, Create::Nothing)?;
+            let mut buf = [0u8; 32];
             nix::mount::mount(
                 None::<&CStr>,
                 proc_fd_path(&mounted, &mut buf),
                 None::<&CStr>,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
                 None::<&CStr>,
-            )?;
+            )
+        })?;
+        if self.target.is_root() {
+            self.root.forget();
         }
         Ok(())
     }
@@ -395,7 +503,7 @@ impl fmt::Display for MountInRoot {
 #[derive(Debug, Clone)]
 pub struct SymlinkInRoot {
     /// The container's root, on the host.
-    pub root: CString,
+    pub root: ChildRoot,
     /// Where the link goes, inside the root.
     pub link: PathInRoot,
     /// What it points to (read inside the container, so never followed here).
@@ -412,7 +520,7 @@ impl SymlinkInRoot {
         path.text = link.to_string();
         path.confined = root.confined;
         Ok(SymlinkInRoot {
-            root: root.dir.clone(),
+            root: root.child.clone(),
             link: path,
             target: cstr(target).map_err(io::Error::other)?,
         })
@@ -421,12 +529,13 @@ impl SymlinkInRoot {
 
 impl chroot::ChildStep for SymlinkInRoot {
     fn run(&self) -> Result<(), Errno> {
-        let root = open_root(&self.root)?;
-        let (parent, name) = self.link.open_parent(root.as_fd())?;
-        match nix::unistd::symlinkat(self.target.as_c_str(), parent.as_fd(), name) {
-            Err(Errno::EEXIST) => Ok(()),
-            other => other,
-        }
+        self.root.with(|root| {
+            let (parent, name) = self.link.open_parent(root)?;
+            match nix::unistd::symlinkat(self.target.as_c_str(), parent.as_fd(), name) {
+                Err(Errno::EEXIST) => Ok(()),
+                other => other,
+            }
+        })
     }
 
     fn hint(&self, errno: Errno) -> Option<&'static str> {
@@ -452,7 +561,7 @@ impl fmt::Display for SymlinkInRoot {
 #[derive(Debug, Clone)]
 pub struct NodeInRoot {
     /// The container's root, on the host.
-    pub root: CString,
+    pub root: ChildRoot,
     /// Where the node goes, inside the root.
     pub node: PathInRoot,
     /// The directory above it.
@@ -484,7 +593,7 @@ impl NodeInRoot {
         let mut parent = PathInRoot::new(&parent)?;
         parent.confined = root.confined;
         Ok(NodeInRoot {
-            root: root.dir.clone(),
+            root: root.child.clone(),
             node,
             parent,
             mode,
@@ -497,8 +606,9 @@ impl NodeInRoot {
 
 impl chroot::ChildStep for NodeInRoot {
     fn run(&self) -> Result<(), Errno> {
-        let root = open_root(&self.root)?;
-        let dir = self.parent.open(root.as_fd(), Create::Dirs(0o755))?;
+        let dir = self
+            .root
+            .with(|root| self.parent.open(root, Create::Dirs(0o755)))?;
         // O_PATH descriptors do not take mknodat: the directory's /proc/self/fd name does.
         let mut buf = [0u8; 32];
         let via = proc_fd_path(&dir, &mut buf);
@@ -549,7 +659,8 @@ impl fmt::Display for NodeInRoot {
 #[derive(Debug)]
 pub struct Root {
     fd: OwnedFd,
-    dir: CString,
+    /// The same directory, for the child's steps to open once (see [`ChildRoot`]).
+    child: ChildRoot,
     confined: bool,
 }
 
@@ -562,7 +673,7 @@ impl Root {
         let dir = cstr(dir).map_err(io::Error::other)?;
         Ok(Root {
             fd: open_root(&dir)?,
-            dir,
+            child: ChildRoot::new(dir),
             confined: confined(),
         })
     }
@@ -581,7 +692,14 @@ impl Root {
         let how = OpenHow::new()
             .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        // ENOENT with no `..` in the path says the same: the kernel refuses a symlink on the
+        // way (ELOOP) before it can find something missing after it, so every component up to
+        // the missing one is a plain directory, and what is missing cannot be a link. Most of
+        // a container's targets are like that (`/dev/null` before `/dev` is mounted), and the
+        // walk below would cost six calls each.
+        let climbs = components(relative).any(|part| part == "..");
         match nix::fcntl::openat2(self.fd.as_fd(), relative, how) {
+            Err(Errno::ENOENT) if !climbs => return Ok(path.to_string()),
             Err(Errno::ELOOP | Errno::ENOENT | Errno::EAGAIN) => {}
             _ => return Ok(path.to_string()),
         }

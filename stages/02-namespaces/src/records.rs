@@ -16,6 +16,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
@@ -106,9 +107,16 @@ pub fn lock_file(path: &Path, mode: FlockArg) -> io::Result<Flock<File>> {
     Flock::lock(file, mode).map_err(|(_, errno)| errno.into())
 }
 
+// ANCHOR: replace_file
 /// Replaces `path` with `bytes` so that a reader sees the old file or the whole new one: a
 /// temporary file beside it, then rename(2). No fsync: a record describes processes, and after
 /// a crash of the host none of them is left whatever the record says (their pids are gone).
+///
+/// The old file is kept open across the rename. The rename then only drops its name, and its
+/// inode is freed when the last descriptor goes, in [`release_replaced`]: freeing the block of
+/// a small file costs 0.15 to 0.3 ms on this VM's ext4 (mounted `discard`), against a few
+/// microseconds for the rest of the replacement, and a `run` replaces the record and the
+/// network's file five times while its client waits.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = path.with_file_name(format!(
@@ -116,14 +124,37 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id(),
         std::thread::current().id()
     ));
+    let old = File::open(path).ok();
     let written = File::create(&temp)
         .and_then(|mut file| file.write_all(bytes))
         .and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }
+    if let Some(old) = old {
+        let mut replaced = REPLACED.lock().unwrap_or_else(|e| e.into_inner());
+        if replaced.len() >= REPLACED_KEPT {
+            // A long-lived process that never releases keeps a few, not all.
+            replaced.clear();
+        }
+        replaced.push(old);
+    }
     written
 }
+
+/// The files [`replace_file`] replaced, still open (see there).
+static REPLACED: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// How many replaced files a process keeps open at most before it frees them at once.
+const REPLACED_KEPT: usize = 16;
+
+/// Closes the files [`replace_file`] replaced: each close is its inode's last reference, and
+/// frees it. For a moment no one waits on: stage 07's monitor calls this once it has told its
+/// client what it waits for; whatever is left goes when the process exits.
+pub fn release_replaced() {
+    REPLACED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+// ANCHOR_END: replace_file
 
 // ANCHOR: records
 /// The container records of the store at `root`.

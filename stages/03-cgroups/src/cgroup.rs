@@ -11,6 +11,8 @@
 //! (`EBUSY`). See cgroups(7), rmdir(2).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -270,7 +272,17 @@ pub(crate) fn remove_dir(dir: &Path, dirs: Dirs) -> Result<(), CgroupError> {
 
 /// Removes `root/<parent>` and the directories above it up to `root`, each only if empty.
 /// Another container may still use it: `EBUSY` (or `ENOTEMPTY`) just means "not yet".
+/// After [`defer_parent_removal`], only notes it for [`remove_deferred_parents`].
 pub(crate) fn remove_parent(root: &Path, parent: &Path, dirs: Dirs) {
+    if DEFER.load(Ordering::Relaxed) {
+        let mut deferred = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+        deferred.push((root.to_path_buf(), parent.to_path_buf(), dirs));
+        return;
+    }
+    remove_parent_now(root, parent, dirs);
+}
+
+fn remove_parent_now(root: &Path, parent: &Path, dirs: Dirs) {
     let mut dir = root.join(parent);
     while dir != root && dir.starts_with(root) {
         if (dirs.rmdir)(&dir).is_err_and(|err| err.kind() != std::io::ErrorKind::NotFound) {
@@ -280,6 +292,34 @@ pub(crate) fn remove_parent(root: &Path, parent: &Path, dirs: Dirs) {
     }
 }
 // ANCHOR_END: remove
+
+// ANCHOR: defer
+/// Whether [`remove_parent`] waits for [`remove_deferred_parents`].
+static DEFER: AtomicBool = AtomicBool::new(false);
+
+/// The parents [`remove_parent`] left for [`remove_deferred_parents`].
+static DEFERRED: Mutex<Vec<(PathBuf, PathBuf, Dirs)>> = Mutex::new(Vec::new());
+
+/// From now on, removing a container's cgroup leaves skiff's shared parent (`skiff`, in every
+/// hierarchy) for [`remove_deferred_parents`]. Making and removing the parent cost as much
+/// again as the container's own cgroup (a memory cgroup is the dearest directory the kernel
+/// makes: about 0.2 ms made and removed, for the four of a hybrid host), so stage 07's monitor keeps it for
+/// as long as it keeps the default bridge: the next container of a burst finds it made.
+pub fn defer_parent_removal() {
+    DEFER.store(true, Ordering::Relaxed);
+}
+
+/// Removes the parents left since [`defer_parent_removal`], each only if empty (the kernel
+/// says `EBUSY` while another container's cgroup is inside: that container's removal takes the
+/// parent in its turn), and removes at once from then on.
+pub fn remove_deferred_parents() {
+    DEFER.store(false, Ordering::Relaxed);
+    let deferred = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(|e| e.into_inner()));
+    for (root, parent, dirs) in deferred {
+        remove_parent_now(&root, &parent, dirs);
+    }
+}
+// ANCHOR_END: defer
 
 /// SIGKILL to one process of a cgroup. Never to pid 0 or 1, nor to the engine itself: a
 /// cgroup file is input, and kill(2) with 0 or -1 would reach far more than one process.

@@ -231,10 +231,9 @@ impl fmt::Display for DeviceRule {
 /// it is made.
 pub fn apply_v1(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     files::write(&dir.join("devices.deny"), "a")?;
-    for line in rules.iter().flat_map(DeviceRule::v1_lines) {
-        files::write(&dir.join("devices.allow"), line)?;
-    }
-    Ok(())
+    // One open for all the rules: the kernel parses each write(2) as one rule.
+    let lines: Vec<String> = rules.iter().flat_map(DeviceRule::v1_lines).collect();
+    files::write_each(&dir.join("devices.allow"), &lines)
 }
 // ANCHOR_END: v1
 

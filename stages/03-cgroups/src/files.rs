@@ -31,6 +31,30 @@ pub fn write(path: &Path, value: impl AsRef<str>) -> Result<(), CgroupError> {
 }
 // ANCHOR_END: write
 
+/// [`write`] of each of `values` in turn, through one open of `path`: for files that take one
+/// item per write(2), as v1's `devices.allow` takes one rule.
+pub fn write_each(path: &Path, values: &[impl AsRef<str>]) -> Result<(), CgroupError> {
+    let failed = |value: &str, source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    };
+    let Some(first) = values.first() else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| failed(first.as_ref(), e))?;
+    for value in values {
+        let value = value.as_ref();
+        file.write_all(value.as_bytes())
+            .map_err(|e| failed(value, e))?;
+    }
+    Ok(())
+}
+
 /// Reads a cgroup file.
 pub fn read(path: &Path) -> Result<String, CgroupError> {
     std::fs::read_to_string(path).map_err(|source| CgroupError::Read {

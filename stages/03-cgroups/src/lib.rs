@@ -54,7 +54,9 @@ pub mod v1;
 pub mod v2;
 pub mod view;
 
-pub use cgroup::{Cgroup, CgroupPath, DEFAULT_PARENT, open};
+pub use cgroup::{
+    Cgroup, CgroupPath, DEFAULT_PARENT, defer_parent_removal, open, remove_deferred_parents,
+};
 pub use detect::{Host, Setup, V1Hierarchy};
 pub use devices::{DeviceKind, DeviceRule};
 pub use error::{CgroupError, LimitError};

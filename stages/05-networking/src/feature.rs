@@ -191,6 +191,10 @@ fn enable_ipv6(link: &str) -> Result<(), FeatureError> {
 /// host. `None` for every other network.
 fn overlay_address(want: &Attachment) -> Result<Option<(Network, Ipv4Addr)>, FeatureError> {
     let attaching = || fail(format!("join overlay network {}", want.network));
+    // The predefined networks are never overlays: no need to read the store to know.
+    if store::PREDEFINED.contains(&want.network.as_str()) {
+        return Ok(None);
+    }
     let local = match (store::inspect(&want.root, &want.network), &want.cluster) {
         (Ok(local), _) if local.driver == Driver::Overlay => local,
         (Err(store::StoreError::NotFound { .. }), Some(cluster)) => {
@@ -240,7 +244,14 @@ impl Feature for NetworkFeature {
             &want.root,
             &want.network,
             &want.container_id,
-            (&want.name, &want.hostname),
+            // Everything the endpoint says, in the one write of the join.
+            &store::Who {
+                name: &want.name,
+                hostname: &want.hostname,
+                interface: &want.interface,
+                aliases: &want.aliases,
+                publishes: Some(!want.ports.is_empty()),
+            },
             &want.hosts_file,
             overlay.as_ref().map_or(want.ip, |(_, ip)| Some(*ip)),
             want.ip6,
@@ -257,14 +268,6 @@ impl Feature for NetworkFeature {
                 return Err(fail(format!("join network {}", want.network))(e.into()));
             }
         };
-        let network = store::annotate(
-            &want.root,
-            &network.id,
-            &want.container_id,
-            (&want.interface, &want.aliases),
-            !want.ports.is_empty(),
-        )
-        .map_err(|e| fail(format!("join network {}", want.network))(e.into()))?;
         self.joined = Some((network.clone(), endpoint));
         if network.driver == Driver::Bridge {
             ensure_bridge(&network)?;
@@ -752,7 +755,8 @@ pub fn bridge_linger() -> Duration {
 const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 
 /// Deletes the veths [`release`] left, takes down the bridges it left, then lets the host's
-/// network lock go. Returns what could not be undone.
+/// network lock go. Returns what could not be undone. `on_linger` is called when the caller
+/// starts waiting out `linger`, with nothing left to do until then.
 ///
 /// With a `linger`, the lock is let go first and the bridge kept that long: a container that
 /// starts meanwhile finds the bridge, its address and its NAT rules in place and pays only for
@@ -760,7 +764,7 @@ const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 /// runs and still leaves nothing once nothing runs. After the linger, under the lock again,
 /// the bridge goes only if the default network is still without containers; if one joined, the
 /// last of those takes the bridge down in its turn.
-pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
+pub fn remove_deferred_bridges(linger: Duration, on_linger: &dyn Fn()) -> Vec<String> {
     DEFER.store(false, Ordering::Relaxed);
     let Some(Deferred {
         mut host,
@@ -783,6 +787,7 @@ pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
     }
     if !linger.is_zero() {
         drop(host);
+        on_linger();
         std::thread::sleep(linger);
         host = match store::host_lock() {
             Ok(lock) => lock,
@@ -791,7 +796,8 @@ pub fn remove_deferred_bridges(linger: Duration) -> Vec<String> {
     }
     // The record stayed through the linger, so a container that joined meanwhile got the same
     // subnet; it goes now if none is left, and the bridge with it.
-    match store::forget_default_if_unused(&root) {
+    // A tenth of the linger is the clock's slack: the file's time is the kernel's coarse one.
+    match store::forget_default_if_unused(&root, linger - linger / 10) {
         Ok(true) => {}
         Ok(false) => return errors,
         Err(e) => {

@@ -31,6 +31,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -1201,20 +1202,47 @@ pub fn join(
         root,
         network,
         container_id,
-        (name, hostname),
+        &Who::named(name, hostname),
         hosts_file,
         requested_ip,
         None,
     )
 }
 
+/// Who joins a network, as its endpoint will say: [`join_with`]'s names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Who<'a> {
+    /// The container's name on the network (resolved by its DNS server).
+    pub name: &'a str,
+    /// Its hostname.
+    pub hostname: &'a str,
+    /// Its interface inside the container (`eth0`), when known at the join.
+    pub interface: &'a str,
+    /// Its `--network-alias` names.
+    pub aliases: &'a [String],
+    /// Whether it publishes ports, when known at the join.
+    pub publishes: Option<bool>,
+}
+
+impl<'a> Who<'a> {
+    /// A container named `name` with hostname `hostname`; the rest noted later ([`annotate`]).
+    pub fn named(name: &'a str, hostname: &'a str) -> Self {
+        Who {
+            name,
+            hostname,
+            ..Who::default()
+        }
+    }
+}
+
 /// [`join`], with `requested_ip6` (`--ip6`) too: on a network with IPv6 the endpoint gets an
-/// IPv6 address as well, that one or the next free one.
+/// IPv6 address as well, that one or the next free one. `who` may say all the endpoint needs
+/// at once (interface, aliases, ports), saving a second write of the network's file.
 pub fn join_with(
     root: &Path,
     network: &str,
     container_id: &str,
-    (name, hostname): (&str, &str),
+    who: &Who<'_>,
     hosts_file: &Path,
     requested_ip: Option<Ipv4Addr>,
     requested_ip6: Option<Ipv6Addr>,
@@ -1258,6 +1286,7 @@ pub fn join_with(
             network: net.name,
         });
     }
+    let name = who.name;
     if !name.is_empty() && net.endpoints.iter().any(|e| e.name == name) {
         return Err(StoreError::EndpointExists {
             name: name.into(),
@@ -1296,16 +1325,16 @@ pub fn join_with(
     let endpoint = Endpoint {
         container_id: container_id.into(),
         name: name.into(),
-        hostname: hostname.into(),
+        hostname: who.hostname.into(),
         ip,
         mac: Mac::for_ip(ip),
         host_link: host_link_name(container_id, &net.id, &networks),
         hosts_file: hosts_file.into(),
-        aliases: Vec::new(),
-        interface: String::new(),
+        aliases: who.aliases.to_vec(),
+        interface: who.interface.into(),
         dns: Vec::new(),
         ip6,
-        publishes: None,
+        publishes: who.publishes,
     };
     net.endpoints.push(endpoint.clone());
     locked.write_endpoints(&net)?;
@@ -1375,14 +1404,23 @@ pub fn leave_all(
     Ok(left)
 }
 
-/// Deletes the default network's record if no container is on it (the end of a bridge's
-/// linger: see [`leave_all`]). Returns whether the network is unused: its record gone now or
-/// before.
-pub fn forget_default_if_unused(root: &Path) -> Result<bool> {
+/// Deletes the default network's record if no container is on it and none joined or left it
+/// for `quiet_for` (the end of a bridge's linger: see [`leave_all`]). Returns whether it was
+/// deleted, now or before. A container that left more recently lingers in its turn, and takes
+/// the network down when its own linger is over: the last to leave does, so that a burst of
+/// runs keeps the bridge from its first run to a linger after its last.
+pub fn forget_default_if_unused(root: &Path, quiet_for: Duration) -> Result<bool> {
     let locked = lock(root)?;
     match locked.read_all()?.into_iter().find(Network::is_default) {
         None => Ok(true),
-        Some(net) if net.endpoints.is_empty() => locked.delete(&net).map(|()| true),
+        Some(net) if net.endpoints.is_empty() => {
+            let changed = fs::metadata(locked.path(&net.id)).and_then(|m| m.modified());
+            let quiet = changed.is_ok_and(|at| at.elapsed().unwrap_or_default() >= quiet_for);
+            if !quiet {
+                return Ok(false);
+            }
+            locked.delete(&net).map(|()| true)
+        }
         Some(_) => Ok(false),
     }
 }
@@ -2004,7 +2042,7 @@ mod tests {
             root,
             "six",
             "bbbbbbbb2222",
-            ("b", "b"),
+            &Who::named("b", "b"),
             hosts,
             None,
             Some(wanted),
@@ -2025,7 +2063,7 @@ mod tests {
                 root,
                 "four",
                 "cccccccc3333",
-                ("", ""),
+                &Who::default(),
                 hosts,
                 None,
                 Some(wanted)
