@@ -78,13 +78,6 @@ pub trait Feature {
     /// Where in the launch sequence it plugs in.
     fn slot(&self) -> Slot;
 
-    /// In the parent, before any feature prepares: start slow host-side work that needs
-    /// nothing from the plan on a thread of its own, for `prepare` to wait for. It then
-    /// overlaps the other features' work, on another CPU (stage 03 makes its cgroup so). A
-    /// feature that starts something here must undo it if `prepare` never comes (an earlier
-    /// feature failed): when it is dropped.
-    fn begin(&mut self) {}
-
     /// In the parent, before the child exists: create host-side things and write down the
     /// child's steps in `plan`.
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError>;
@@ -315,9 +308,6 @@ pub fn spawn<'a>(
     // 1. Every feature writes down its part of the plan, in the order of the slots (a stable
     // sort: features of one slot keep their order).
     features.sort_by_key(|feature| feature.slot());
-    for feature in features.iter_mut() {
-        feature.begin();
-    }
     let mut plan = Plan::default();
     for index in 0..features.len() {
         if crate::timeline::enabled() {

@@ -2,8 +2,7 @@
 //!
 //! | hook       | where           | what                                                        |
 //! |------------|-----------------|-------------------------------------------------------------|
-//! | `begin`    | parent, thread  | create `skiff/ID` in every controller, write the limits, deny devices but Docker's list, while the features before it prepare |
-//! | `prepare`  | parent          | wait for that; plan the child's join and the container's `/sys/fs/cgroup` |
+//! | `prepare`  | parent          | create `skiff/ID` in every controller, write the limits, deny devices but Docker's list; plan the container's `/sys/fs/cgroup` |
 //! | `started`  | parent          | write the child's pid to `cgroup.procs` while it waits for the go-ahead, so all its work counts |
 //! | `exited`   | parent          | read the OOM counter (and usage with `--stats`): notes       |
 //! | `cleanup`  | parent          | kill what is left inside, remove the cgroup (and an empty `skiff/`) |
@@ -43,48 +42,6 @@ pub struct CgroupFeature {
     cgroup: Option<Box<dyn Cgroup>>,
     /// The child moves itself into the cgroup (v1), so `started` has nothing to do.
     joins_itself: bool,
-    /// The cgroup being made on a thread since `begin`, for `prepare` to wait for.
-    making: Option<std::thread::JoinHandle<Made>>,
-}
-
-/// A cgroup made, or partly made and why not.
-type Made = (Box<dyn Cgroup>, Result<(), FeatureError>);
-
-// ANCHOR: make
-/// Makes the cgroup `path` with `limits`, then allows only `devices` in it: before the child
-/// may run, since it joins the cgroup first thing, and its rules with it. Returns the cgroup
-/// even when that failed, for the cleanup to remove what was made.
-fn make(host: &Host, path: CgroupPath, limits: &Limits, devices: Option<&[DeviceRule]>) -> Made {
-    let host = crate::v1::narrow(host, limits);
-    let mut cgroup = cgroup::open(&host, path.clone());
-    let made = cgroup.create(limits).map_err(|err| {
-        FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
-    });
-    // ANCHOR: restrict_devices
-    // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
-    let made = match devices {
-        Some(rules) if made.is_ok() && !chroot::defence::disabled("devices-cgroup") => {
-            cgroup.restrict_devices(rules).map_err(|err| {
-                let relative = path.relative();
-                let what = format!("restrict the devices of cgroup {}", relative.display());
-                FeatureError::with(what, err)
-            })
-        }
-        _ => made,
-    };
-    // ANCHOR_END: restrict_devices
-    (cgroup, made)
-}
-// ANCHOR_END: make
-
-impl Drop for CgroupFeature {
-    /// A cgroup begun on a thread whose `prepare` never came (a feature before it failed)
-    /// is removed: nothing else knows of it.
-    fn drop(&mut self) {
-        if let Some(Ok((mut cgroup, _))) = self.making.take().map(|making| making.join()) {
-            let _ = cgroup.remove();
-        }
-    }
 }
 
 impl Feature for CgroupFeature {
@@ -96,27 +53,18 @@ impl Feature for CgroupFeature {
         chroot::Slot::Cgroup
     }
 
-    /// Making the cgroup (four `mkdir`s on a hybrid host, the limits, thirteen device rules:
-    /// some 0.4 ms) needs nothing from the plan: it runs on a thread while the features before
-    /// this one prepare (the overlay mount, the root's paths), and `prepare` waits for it.
-    fn begin(&mut self) {
-        let Ok((host, path)) = self.host_and_path() else {
-            // `prepare` says what is wrong.
-            return;
-        };
-        let (limits, devices) = (self.limits.clone(), self.devices.clone());
-        let making = std::thread::Builder::new()
-            .name("cgroup".into())
-            .stack_size(256 * 1024)
-            .spawn(move || make(&host, path, &limits, devices.as_deref()));
-        self.making = making.ok();
-    }
-
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
-        let (host, path) = self.host_and_path()?;
-        let made = self.making.take().and_then(|making| making.join().ok());
-        let (cgroup, created) = made
-            .unwrap_or_else(|| make(&host, path.clone(), &self.limits, self.devices.as_deref()));
+        let path = CgroupPath::new(&self.parent, &self.id)
+            .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
+        let host = match &self.host {
+            Some(host) => host.clone(),
+            None => Host::detect()
+                .map_err(|err| FeatureError::with("detect the host's cgroups", err))?
+                .clone(),
+        };
+        let host = crate::v1::narrow(&host, &self.limits);
+        let mut cgroup = cgroup::open(&host, path.clone());
+        let created = cgroup.create(&self.limits);
         // The child joins by itself, first thing, when that is cheaper: before the go-ahead, so
         // before its cgroup namespace is made and long before it execs.
         self.joins_itself = false;
@@ -138,9 +86,28 @@ impl Feature for CgroupFeature {
         }
         // Kept even on failure: cleanup removes whatever was made.
         self.cgroup = Some(cgroup);
-        created?;
+        created.map_err(|err| {
+            FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
+        })?;
+        // ANCHOR: restrict_devices
+        // Before the child may run: it joins the cgroup first thing, and its rules with it.
+        // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
+        if let Some(rules) = &self.devices
+            && !chroot::defence::disabled("devices-cgroup")
+            && let Some(cgroup) = &self.cgroup
+        {
+            cgroup.restrict_devices(rules).map_err(|err| {
+                FeatureError::with(
+                    format!(
+                        "restrict the devices of cgroup {}",
+                        path.relative().display()
+                    ),
+                    err,
+                )
+            })?;
+        }
+        // ANCHOR_END: restrict_devices
         if self.mount_cgroupfs && view::has_mount_namespace(plan) {
-            let host = crate::v1::narrow(&host, &self.limits);
             let steps = view::steps(&host, &path, plan)
                 .map_err(|err| FeatureError::with("plan the container's /sys/fs/cgroup", err))?;
             plan.before_root.extend(steps);
@@ -200,21 +167,7 @@ impl CgroupFeature {
             host: None,
             cgroup: None,
             joins_itself: false,
-            making: None,
         }
-    }
-
-    /// The host's setup (given, or detected) and where the cgroup goes in it.
-    fn host_and_path(&self) -> Result<(Host, CgroupPath), FeatureError> {
-        let path = CgroupPath::new(&self.parent, &self.id)
-            .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
-        let host = match &self.host {
-            Some(host) => host.clone(),
-            None => Host::detect()
-                .map_err(|err| FeatureError::with("detect the host's cgroups", err))?
-                .clone(),
-        };
-        Ok((host, path))
     }
 
     /// Uses `host` instead of detecting the host's setup.
