@@ -339,13 +339,22 @@ fn start_child(
     let exec = ExecData::new(process, &plan.exec_init)?;
     let (go_read, go_write) = pipe()?;
     let (err_read, err_write) = pipe()?;
-    let steps: Vec<Step> = plan
-        .steps_before_go()
-        .cloned()
-        .chain([Step::WaitForParent(go_read.as_raw_fd())])
-        .chain(plan.steps_after_go().cloned())
-        .chain([Step::Chdir(cstr(&process.cwd)?)])
-        .collect();
+    let wait = Step::WaitForParent(go_read.as_raw_fd());
+    let chdir = Step::Chdir(cstr(&process.cwd)?);
+    let steps: Vec<Step> = if plan.waits_only_to_exec() {
+        plan.steps_before_go()
+            .chain(plan.steps_after_go())
+            .cloned()
+            .chain([chdir, wait])
+            .collect()
+    } else {
+        plan.steps_before_go()
+            .cloned()
+            .chain([wait])
+            .chain(plan.steps_after_go().cloned())
+            .chain([chdir])
+            .collect()
+    };
     // 3. The clone. From here until execve, the child runs `child_main` only.
     let pid = match clone3_into(plan.clone_flags, plan.cgroup_fd) {
         Ok(None) => child_main(&steps, &exec, plan, err_write.as_raw_fd()),

@@ -430,6 +430,16 @@ pub struct Plan {
     /// (a cgroup attach can take milliseconds): work that needs nothing from the parent, such as
     /// mounts into the new root. Everything else waits for the go-ahead.
     pub early: Vec<Step>,
+    /// The child runs *all* its steps at once and waits for the go-ahead only to exec: its
+    /// root change, credentials and filters overlap the parent's `started` hooks (a veth and its
+    /// addresses: a millisecond or two) instead of following them. An engine opts in (stage
+    /// 07); it holds unless the child is in a user namespace or a feature sets
+    /// `needs_started`.
+    pub go_at_exec: bool,
+    /// Set by a feature whose steps after the go-ahead need what its `started` hook does first
+    /// (stage 03, when the parent puts the child in its cgroup: the cgroup namespace comes
+    /// after): the go-ahead stays before them.
+    pub needs_started: bool,
     /// Steps in the child, after the go-ahead, before its root changes.
     pub before_root: Vec<Step>,
     /// The root change itself: `chroot` at stage 01, `pivot_root` from stage 02.
@@ -474,6 +484,11 @@ impl Plan {
     /// The steps before the go-ahead, in the order the child runs them.
     pub fn steps_before_go(&self) -> impl Iterator<Item = &Step> {
         self.enter.iter().chain(&self.early)
+    }
+
+    /// Whether the child waits for the go-ahead only to exec (see `go_at_exec`).
+    pub fn waits_only_to_exec(&self) -> bool {
+        self.go_at_exec && !self.needs_started && !self.user_namespace
     }
 
     /// The steps after the go-ahead, in the order the child runs them.

@@ -83,6 +83,9 @@ impl Feature for CgroupFeature {
                 .map_err(|err| FeatureError::with("plan the cgroup join", err))?;
             plan.early.splice(0..0, steps);
             self.joins_itself = true;
+        } else {
+            // `started` moves the child in; its cgroup namespace must wait for that.
+            plan.needs_started = true;
         }
         // Kept even on failure: cleanup removes whatever was made.
         self.cgroup = Some(cgroup);

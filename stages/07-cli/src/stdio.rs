@@ -143,6 +143,8 @@ impl Feature for Stdio {
             _ => return Err(FeatureError::msg("the container's stdio was used already")),
         };
         plan.after_root.push(Step::Custom(step));
+        // A container of skiff's waits for its monitor only to exec (see `Plan::go_at_exec`).
+        plan.go_at_exec = true;
         if !self.die_with_parent {
             return Ok(());
         }
