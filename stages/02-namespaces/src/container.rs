@@ -472,6 +472,11 @@ impl NamespaceArgs {
     /// does at `create`: the container keeps the profile it was made with, and a later start
     /// needs neither the file nor its old content. A bad profile is refused here.
     pub fn embed_seccomp_profile(&mut self) -> anyhow::Result<()> {
+        // Most containers have no --security-opt: then there is nothing to read, not even the
+        // kernel's capabilities.
+        if self.security_opt.is_empty() {
+            return Ok(());
+        }
         let caps = self.capabilities()?;
         for opt in &mut self.security_opt {
             let one = SecurityOpts::parse(std::slice::from_ref(opt))?;

@@ -86,10 +86,16 @@ pub fn store_dir(root: &Path, name: &str) -> io::Result<PathBuf> {
 /// Makes sure the store root exists and is private (0710). Its parents, when missing, are made
 /// with the default modes: they are not skiff's.
 pub fn store_root(root: &Path) -> io::Result<()> {
-    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
+    match private_dir(root, ROOT_MODE) {
+        // Only a root that is missing can have missing parents: they are looked at only then.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            private_dir(root, ROOT_MODE).map(drop)
+        }
+        other => other.map(drop),
     }
-    private_dir(root, ROOT_MODE).map(drop)
 }
 
 /// Makes sure directory `dir` exists with no permission bit beyond `mode`: created with it, or
@@ -100,8 +106,16 @@ pub fn private_dir(dir: &Path, mode: u32) -> io::Result<bool> {
         fs::create_dir_all(dir)?;
         return Ok(false);
     }
+    // Looked at before it is made: it exists at every use but the first, and then one stat(2)
+    // is all this costs, where a mkdir(2) that fails and a stat(2) were two.
+    match fs::metadata(dir) {
+        Ok(meta) => return tighten_from(dir, &meta, mode),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
     match fs::DirBuilder::new().mode(mode).create(dir) {
         Ok(()) => Ok(false),
+        // Another process made it in between.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => tighten(dir, mode),
         Err(e) => Err(e),
     }
@@ -110,7 +124,12 @@ pub fn private_dir(dir: &Path, mode: u32) -> io::Result<bool> {
 
 /// Takes away every permission bit of `path` beyond `mode`; returns whether there were any.
 pub fn tighten(path: &Path, mode: u32) -> io::Result<bool> {
-    let current = fs::metadata(path)?.permissions().mode() & 0o7777;
+    tighten_from(path, &fs::metadata(path)?, mode)
+}
+
+/// [`tighten`], with `path`'s metadata already read.
+fn tighten_from(path: &Path, meta: &fs::Metadata, mode: u32) -> io::Result<bool> {
+    let current = meta.permissions().mode() & 0o7777;
     if current & !mode == 0 {
         return Ok(false);
     }

@@ -421,10 +421,22 @@ pub struct PreparedRun {
     pub container: namespaces::Container,
     /// The image it runs (none for `--rootfs`).
     pub image: Option<Digest>,
+    /// The image's runtime defaults (Cmd, Entrypoint, ExposedPorts, Volumes...), as read when
+    /// the container was prepared: a later stage takes them from here instead of reading the
+    /// image from the store again. None for `--rootfs`.
+    pub config: Option<oci_spec::image::Config>,
     /// Filled in when the container exited, for `--commit`.
     pub commit: Option<CommitOutcome>,
+}
+
+impl PreparedRun {
     /// The image's `VOLUME` paths, where a later stage mounts volumes (none for `--rootfs`).
-    pub volumes: Vec<String>,
+    pub fn volumes(&self) -> Vec<String> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.volumes().clone())
+            .unwrap_or_default()
+    }
 }
 
 /// Checks every flag, then describes the container `run` starts, on the network a later stage
@@ -460,8 +472,8 @@ pub fn prepare_run(
             Ok(PreparedRun {
                 container: stage03.prepare_on(id, network.clone())?,
                 image: None,
+                config: None,
                 commit: None,
-                volumes: Vec::new(),
             })
         }
         None => run_image(args, id, commit_tag.as_ref(), network),
@@ -502,15 +514,12 @@ fn run_image(
 ) -> anyhow::Result<PreparedRun> {
     let store = Store::open(&args.namespaces.root)?;
     let (name, command) = args.args.split_first().context("no image given")?;
-    let image = find_image(&store, name, args.pull.parse()?)?;
-    let volumes = store
-        .image(&image)?
-        .config
-        .config()
-        .as_ref()
-        .and_then(|c| c.volumes().clone())
-        .unwrap_or_default();
-    let mut request = ContainerRequest::new(&store, image.clone(), command.to_vec());
+    let id_of_image = find_image(&store, name, args.pull.parse()?)?;
+    // Read once here, and passed along: the container's process, its layers and whatever a
+    // later stage needs of the config all come from this one read.
+    let image = store.image(&id_of_image)?;
+    let config = image.config.config().clone();
+    let mut request = ContainerRequest::new(&store, image, command.to_vec());
     request.entrypoint = args.entrypoint.clone();
     request.process = args.process.clone();
     request.namespaces = args.namespaces.clone();
@@ -523,9 +532,9 @@ fn run_image(
     }
     Ok(PreparedRun {
         container: request.build(id, network)?,
-        image: Some(image),
+        image: Some(id_of_image),
+        config,
         commit,
-        volumes,
     })
 }
 

@@ -10,6 +10,7 @@ use chroot::{ChangeRoot, Prepared, Process};
 use namespaces::{Base, Container, ContainerId, NamespaceArgs, NetworkMode};
 
 use crate::digest::Digest;
+use crate::image::Image;
 use crate::overlay::{CommitRequest, Overlay, read_through, rootfs_of};
 use crate::reference::ImageRef;
 use crate::store::Store;
@@ -21,8 +22,8 @@ pub type CommitOutcome = Arc<Mutex<Option<Result<Digest, String>>>>;
 pub struct ContainerRequest<'a> {
     /// The store holding the image.
     pub store: &'a Store,
-    /// The image.
-    pub image: Digest,
+    /// The image, read from the store once (by whoever found it).
+    pub image: Image,
     /// The command after the image name (empty: the image's Cmd).
     pub command: Vec<String>,
     /// `--entrypoint`.
@@ -45,8 +46,9 @@ pub struct ContainerRequest<'a> {
 }
 
 impl<'a> ContainerRequest<'a> {
-    /// A request to run `command` in a container of `image`, with default flags.
-    pub fn new(store: &'a Store, image: Digest, command: Vec<String>) -> Self {
+    /// A request to run `command` in a container of `image` (as [`Store::image`] read it), with
+    /// default flags.
+    pub fn new(store: &'a Store, image: Image, command: Vec<String>) -> Self {
         let namespaces = NamespaceArgs {
             root: store.root().to_path_buf(),
             ..NamespaceArgs::default()
@@ -71,7 +73,7 @@ impl<'a> ContainerRequest<'a> {
     /// `cgroup`), whose root is an overlay of the image's layers. Nothing exists on the host
     /// until the features' `prepare` runs.
     pub fn build(self, id: ContainerId, network: &NetworkMode) -> anyhow::Result<Container> {
-        let image = self.store.image(&self.image)?;
+        let image = &self.image;
         let config = image.config.config().clone().unwrap_or_default();
         let spec = crate::run::image_process(&config, self.entrypoint.as_deref(), &self.command)?;
 
@@ -96,7 +98,7 @@ impl<'a> ContainerRequest<'a> {
         // through its layers.
         let dir = namespaces.root.join("containers").join(id.full());
         let rootfs = rootfs_of(&dir);
-        let layers = self.store.layer_dirs_of(&image);
+        let layers = self.store.layer_dirs_of(image);
         let read = |path: &str| read_through(&layers, path);
         let mut below = Prepared::new(process);
         below.add(ChangeRoot::new(&rootfs));
@@ -111,7 +113,7 @@ impl<'a> ContainerRequest<'a> {
             Some(cgroup) => cgroups::cli::prepare(base, &namespaces, cgroup)?,
             None => namespaces.prepare(base)?,
         };
-        let mut overlay = Overlay::new(self.store, &self.image, layers.clone(), &dir, make_dirs);
+        let mut overlay = Overlay::new(self.store, &image.id, layers.clone(), &dir, make_dirs);
         if let Some((tag, outcome)) = self.commit {
             let comment = self
                 .created_by

@@ -158,8 +158,11 @@ impl Store {
                 e,
             )
         };
+        // The root once, then each directory under it: one stat(2) each in a store that exists.
+        private::store_root(&store.root).map_err(|e| io_err(&store.root, e))?;
         for name in ["layers", "images", "tmp"] {
-            private::store_dir(&store.root, name).map_err(|e| io_err(&store.root.join(name), e))?;
+            let dir = store.root.join(name);
+            private::private_dir(&dir, private::DIR_MODE).map_err(|e| io_err(&dir, e))?;
         }
         let blobs = store.root.join("blobs");
         let sha256 = blobs.join("sha256");
@@ -169,7 +172,7 @@ impl Store {
         if private::enabled() && private::is_loose(&blobs, private::DIR_MODE) {
             store.make_blobs_private().map_err(|e| io_err(&sha256, e))?;
         }
-        private::store_dir(&store.root, "blobs").map_err(|e| io_err(&blobs, e))?;
+        private::private_dir(&blobs, private::DIR_MODE).map_err(|e| io_err(&blobs, e))?;
         private::private_dir(&sha256, private::DIR_MODE).map_err(|e| io_err(&sha256, e))?;
         Ok(store)
     }

@@ -110,7 +110,7 @@ pub fn prepare(args: &RunArgs, id: ContainerId) -> anyhow::Result<images::cli::P
     let v = &args.volumes;
     let mut specs = spec::all(&v.volume, &v.mount, &v.tmpfs)?;
     let mut prepared = networking::cli::prepare(&args.network, id)?;
-    image_volumes(&mut specs, &prepared.volumes)?;
+    image_volumes(&mut specs, &prepared.volumes())?;
     let run = &args.network.run;
     let container = &mut prepared.container;
     if !specs.is_empty() {

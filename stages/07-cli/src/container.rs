@@ -31,6 +31,24 @@ pub fn create(args: &RunArgs) -> anyhow::Result<Record> {
 /// `create`, returning the container prepared as well: `run` launches it from there, without
 /// preparing it a second time.
 pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::PreparedRun)> {
+    create_named(args, NamePick::Guess)
+}
+
+/// How a container that was not given a name gets one.
+#[derive(Clone, Copy)]
+enum NamePick {
+    /// Made up without looking: among 2,500 names, one that a container of the store has is
+    /// rare, and the check under the records' lock catches it. Listing every record first would
+    /// cost more, on every create, than preparing again in the rare clash.
+    Guess,
+    /// After a clash: one no container of the store has now, found by listing them.
+    Free,
+}
+
+fn create_named(
+    args: &RunArgs,
+    pick: NamePick,
+) -> anyhow::Result<(Record, images::cli::PreparedRun)> {
     chroot::launch::require_root()?;
     let mut spec = args.clone();
     let root = spec.root().to_path_buf();
@@ -40,16 +58,19 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
         namespaces::records::check_name(name)?;
     }
     // The name goes into the spec too: it is the container's name on its networks.
-    let name = match spec.name() {
-        Some(name) => name.to_string(),
-        None => free_name(&records)?,
+    // The id is random already: its last 16 digits pick the made-up name.
+    let seed = u64::from_str_radix(&id.full()[48..], 16).unwrap_or_default();
+    let name = match (spec.name(), pick) {
+        (Some(name), _) => name.to_string(),
+        (None, NamePick::Guess) => crate::names::make(seed, 0),
+        (None, NamePick::Free) => free_name(&records, seed)?,
     };
     spec.volumes.network.network.name = Some(name.clone());
     // What comes from other containers, as flags of this one.
     crate::wiring::resolve(&mut spec)?;
     // The whole container described once, as every start will: bad flags fail here.
     let mut prepared = crate::wiring::prepare(&spec, id.clone())?;
-    if crate::wiring::publish_all(&mut spec, prepared.image.as_ref())? {
+    if crate::wiring::publish_all(&mut spec, &prepared)? {
         // -P: the image's exposed ports, known now, published too.
         prepared = crate::wiring::prepare(&spec, id.clone())?;
     }
@@ -75,10 +96,10 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
     let locked = records.lock()?;
     match locked.create(&record) {
         Ok(()) => {}
-        // A made-up name that another create took meanwhile: the user never asked for it.
+        // A made-up name that another container has: the user never asked for it.
         Err(RecordError::NameInUse { .. }) if args.name().is_none() => {
             drop(locked);
-            return create_prepared(args);
+            return create_named(args, NamePick::Free);
         }
         Err(e) => return Err(e.into()),
     }
@@ -93,15 +114,13 @@ pub fn create_prepared(args: &RunArgs) -> anyhow::Result<(Record, images::cli::P
 }
 // ANCHOR_END: create
 
-/// A made-up name (`adjective_noun`) that no container of the store has now.
-fn free_name(records: &Records) -> anyhow::Result<String> {
+/// A made-up name (`adjective_noun`, picked by `seed`) that no container of the store has now.
+fn free_name(records: &Records, seed: u64) -> anyhow::Result<String> {
     let taken: std::collections::BTreeSet<String> = records
         .list::<serde::de::IgnoredAny>()?
         .into_iter()
         .map(|r| r.name)
         .collect();
-    let seed = ContainerId::random()?;
-    let seed = u64::from_str_radix(&seed.full()[..16], 16).unwrap_or_default();
     for attempt in 0..1000u32 {
         let name = crate::names::make(seed.rotate_left(attempt * 7), attempt / 10);
         if !taken.contains(&name) {
@@ -125,9 +144,8 @@ fn config_of(spec: &RunArgs, prepared: &images::cli::PreparedRun) -> anyhow::Res
     // Docker keeps the entrypoint and the command apart: --entrypoint replaces the image's and
     // drops its Cmd; a command after the image name replaces the Cmd.
     let (mut entrypoint, mut cmd) = (Vec::new(), command.clone());
-    if let Some(id) = &prepared.image {
-        let store = images::Store::open(spec.root())?;
-        let image = store.image(id)?.config.config().clone().unwrap_or_default();
+    if prepared.image.is_some() {
+        let image = prepared.config.clone().unwrap_or_default();
         entrypoint = match run.entrypoint.as_deref() {
             Some("") => Vec::new(),
             Some(flag) => vec![flag.to_string()],

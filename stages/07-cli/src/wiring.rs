@@ -252,14 +252,17 @@ fn volumes_from(root: &Path, from: &str) -> anyhow::Result<Vec<(String, String)>
 /// `-P`: every port the image `EXPOSE`s and every `--expose`, not already published with `-p`,
 /// becomes a `-p PORT/PROTOCOL` of its own, which publishes it on a host port the kernel
 /// picks. Returns whether it added any, so the caller prepares the container again with them.
-pub fn publish_all(spec: &mut RunArgs, image: Option<&images::Digest>) -> anyhow::Result<bool> {
+/// `prepared` is the container as prepared without them: its image's config says what it
+/// exposes.
+pub fn publish_all(
+    spec: &mut RunArgs,
+    prepared: &images::cli::PreparedRun,
+) -> anyhow::Result<bool> {
     if !spec.wiring.publish_all {
         return Ok(false);
     }
     let mut exposed: Vec<String> = Vec::new();
-    if let Some(id) = image {
-        let store = images::Store::open(spec.root())?;
-        let config = store.image(id)?.config.config().clone().unwrap_or_default();
+    if let Some(config) = &prepared.config {
         exposed.extend(config.exposed_ports().clone().unwrap_or_default());
     }
     for range in &spec.wiring.expose {

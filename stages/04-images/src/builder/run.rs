@@ -49,7 +49,10 @@ pub(super) fn run_step(
     let short = id.short().to_string();
 
     let outcome: CommitOutcome = Arc::new(Mutex::new(None));
-    let mut request = ContainerRequest::new(store, image.clone(), argv);
+    let image = store
+        .image(image)
+        .map_err(|e| failed(format!("{:#}", anyhow::Error::from(e))))?;
+    let mut request = ContainerRequest::new(store, image, argv);
     request.entrypoint = Some(String::new());
     request.process.env = step.env.clone();
     // The tag is never applied (`untagged_commit`): build steps make `<none>` images.
