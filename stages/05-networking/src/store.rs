@@ -1410,6 +1410,11 @@ pub fn leave_all(
 /// the network down when its own linger is over: the last to leave does, so that a burst of
 /// runs keeps the bridge from its first run to a linger after its last.
 pub fn forget_default_if_unused(root: &Path, quiet_for: Duration) -> Result<bool> {
+    // The store may be gone meanwhile (a lab check's, removed with its directory): then its
+    // records went with it, and taking the lock would make the store again, empty, for good.
+    if !root.join("networks").is_dir() {
+        return Ok(true);
+    }
     let locked = lock(root)?;
     match locked.read_all()?.into_iter().find(Network::is_default) {
         None => Ok(true),
@@ -1747,6 +1752,14 @@ mod tests {
 
     fn names(networks: &[Network]) -> Vec<&str> {
         networks.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    #[test]
+    fn forgetting_in_a_store_that_is_gone_makes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("gone");
+        assert!(forget_default_if_unused(&root, Duration::ZERO).unwrap());
+        assert!(!root.exists());
     }
 
     #[test]
