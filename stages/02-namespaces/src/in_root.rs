@@ -324,13 +324,11 @@ impl ChildRoot {
     /// child, which has one thread: the lock is never contended, and nothing allocates.
     fn with<R>(&self, step: impl FnOnce(BorrowedFd<'_>) -> Result<R, Errno>) -> Result<R, Errno> {
         let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
-        if opened.is_none() {
-            *opened = Some(open_root(&self.dir)?);
-        }
-        match opened.as_ref() {
-            Some(root) => step(root.as_fd()),
-            None => Err(Errno::EBADF),
-        }
+        let root = match &mut *opened {
+            Some(root) => root,
+            empty => empty.insert(open_root(&self.dir)?),
+        };
+        step(root.as_fd())
     }
 
     /// Closes the descriptor: something was mounted on the root itself, and the old one names

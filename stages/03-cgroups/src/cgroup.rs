@@ -309,6 +309,15 @@ pub fn defer_parent_removal() {
     DEFER.store(true, Ordering::Relaxed);
 }
 
+/// Whether [`remove_parent`] left a parent for [`remove_deferred_parents`]: whether there is
+/// anything to linger for.
+pub fn parents_deferred() -> bool {
+    !DEFERRED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
+}
+
 /// Removes the parents left since [`defer_parent_removal`], each only if empty (the kernel
 /// says `EBUSY` while another container's cgroup is inside: that container's removal takes the
 /// parent in its turn), and removes at once from then on.

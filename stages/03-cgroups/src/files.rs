@@ -15,21 +15,8 @@ use crate::error::CgroupError;
 /// Writes `value` to the cgroup file `path`. The file must exist: the kernel creates every
 /// control file, so a missing one means a controller that is not there.
 pub fn write(path: &Path, value: impl AsRef<str>) -> Result<(), CgroupError> {
-    let value = value.as_ref();
-    let failed = |source| CgroupError::Write {
-        path: path.to_path_buf(),
-        value: value.to_string(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .map_err(failed)?;
-    // One write(2): the kernel parses each write as a whole.
-    file.write_all(value.as_bytes()).map_err(failed)
+    write_each(path, std::slice::from_ref(&value))
 }
-// ANCHOR_END: write
 
 /// [`write`] of each of `values` in turn, through one open of `path`: for files that take one
 /// item per write(2), as v1's `devices.allow` takes one rule.
@@ -48,12 +35,14 @@ pub fn write_each(path: &Path, values: &[impl AsRef<str>]) -> Result<(), CgroupE
         .open(path)
         .map_err(|e| failed(first.as_ref(), e))?;
     for value in values {
+        // One write(2) each: the kernel parses each write as a whole.
         let value = value.as_ref();
         file.write_all(value.as_bytes())
             .map_err(|e| failed(value, e))?;
     }
     Ok(())
 }
+// ANCHOR_END: write
 
 /// Reads a cgroup file.
 pub fn read(path: &Path) -> Result<String, CgroupError> {

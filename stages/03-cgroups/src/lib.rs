@@ -55,7 +55,8 @@ pub mod v2;
 pub mod view;
 
 pub use cgroup::{
-    Cgroup, CgroupPath, DEFAULT_PARENT, defer_parent_removal, open, remove_deferred_parents,
+    Cgroup, CgroupPath, DEFAULT_PARENT, defer_parent_removal, open, parents_deferred,
+    remove_deferred_parents,
 };
 pub use detect::{Host, Setup, V1Hierarchy};
 pub use devices::{DeviceKind, DeviceRule};

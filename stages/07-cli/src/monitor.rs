@@ -503,11 +503,12 @@ pub fn finish(
     for left in networking::feature::remove_deferred_bridges(linger, &now_lingering) {
         eprintln!("skiff monitor: cleanup: {left}");
     }
-    // The parent cgroup lingers as long (the bridge's linger may have passed already).
-    if !linger.is_zero() {
+    // The parent cgroup, if one waits, lingers as long (the bridge's linger may be over).
+    let rest = linger.saturating_sub(lingering.elapsed());
+    if cgroups::parents_deferred() && !rest.is_zero() {
         now_lingering();
+        std::thread::sleep(rest);
     }
-    std::thread::sleep(linger.saturating_sub(lingering.elapsed()));
     cgroups::remove_deferred_parents();
     let Some(after) = after else {
         return 0;

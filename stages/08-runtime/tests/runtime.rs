@@ -87,6 +87,14 @@ impl Bundle {
         self.create_with(&[])
     }
 
+    /// `create`, which must fail and leave no state behind: what it said.
+    fn create_refused(&self) -> String {
+        let (ok, message) = self.create();
+        assert!(!ok, "create succeeded");
+        assert!(!self.root.join(&self.id).exists(), "state left behind");
+        message
+    }
+
     /// `create` with more flags.
     fn create_with(&self, flags: &[&str]) -> (bool, String) {
         let err_path = self.dir.join("create.err");
@@ -547,10 +555,8 @@ fn skiff_refuses_what_it_does_not_map() {
     bundle.edit(|c| {
         c["domainname"] = Value::from("example.org");
     });
-    let (ok, message) = bundle.create();
-    assert!(!ok, "create succeeded");
+    let message = bundle.create_refused();
     assert!(message.contains("domainname"), "{message}");
-    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
 }
 
 /// A user namespace: root inside is an unprivileged range of host ids.
@@ -1010,10 +1016,9 @@ fn skiff_refuses_to_join_a_mount_namespace() {
             }
         }
     });
-    let (ok, message) = bundle.create();
-    assert!(!ok, "create succeeded joining a mount namespace");
+    // Joining a mount namespace is refused.
+    let message = bundle.create_refused();
     assert!(message.contains("remove the \"path\""), "{message}");
-    assert!(!bundle.root.join(&bundle.id).exists(), "state left behind");
 }
 
 /// A user namespace joined by path (a Kubernetes pod with `hostUsers: false`: each container
