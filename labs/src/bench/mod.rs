@@ -62,7 +62,7 @@ pub struct Options {
     /// The bench file [default: labs/bench.toml]
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Use the stage binaries already in TARGET/release instead of building them
+    /// Use the stage binaries already in TARGET/<triple>/dist instead of building them
     #[arg(long)]
     pub no_build: bool,
     /// Where report.md and startup.svg go [default: TARGET/bench]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// A stage binary's store and programs.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// The stage binary (`…/release/skiff`).
+    /// The stage binary (`…/dist/skiff`).
     pub program: PathBuf,
     /// Its state root (`SKIFF_ROOT`).
     pub root: PathBuf,

@@ -307,6 +307,9 @@ fn cmdline(pid: u32) -> Option<String> {
     )
 }
 
+/// The store's directory of things kept to be faster (`namespaces::seccomp::CACHE`).
+const CACHE: &str = "cache";
+
 /// Whether a file is a lock or the store's journal: an engine may keep its lock files
 /// (`containers.lock`, `networks/lock`) once made, since removing a lock another engine may hold
 /// is a race; and its event journal (`events.log`, turned over to `events.log.1`) is history
@@ -316,9 +319,11 @@ fn is_lock(name: &str) -> bool {
 }
 
 /// The files and directories under the store root `store`, as paths relative to it, but for
-/// lock files and the store's layout: a directory right under the root that holds nothing but
-/// locks (`containers/`, `networks/` with its lock), which an engine makes on first use and may
-/// keep. What a container leaves is content: `containers/<id>/...`.
+/// lock files, the store's layout (a directory right under the root that holds nothing but
+/// locks: `containers/`, `networks/` with its lock, which an engine makes on first use and may
+/// keep) and its `cache/`, which holds what the engine keeps only to be faster (stage 02's
+/// compiled seccomp filter) and may delete at any time. What a container leaves is content:
+/// `containers/<id>/...`.
 fn store_files(store: &Path) -> BTreeSet<PathBuf> {
     fn walk(store: &Path, dir: &Path, depth: u32, found: &mut BTreeSet<PathBuf>) -> usize {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -329,6 +334,9 @@ fn store_files(store: &Path) -> BTreeSet<PathBuf> {
             let path = entry.path();
             let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
             if !is_dir && is_lock(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            if is_dir && dir == store && entry.file_name() == CACHE {
                 continue;
             }
             let inside = if is_dir && depth > 1 {
@@ -491,14 +499,20 @@ mod tests {
     }
 
     #[test]
-    fn files_under_the_store_but_not_locks_or_layout() {
+    fn files_under_the_store_but_not_locks_layout_or_cache() {
         let store = tempfile::tempdir().unwrap();
         let root = store.path();
         let before = store_files(root);
         for dir in ["containers", "networks", "images/abc", "overlay/ab12/upper"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        for file in ["networks/lock", "containers.lock", "images/abc/layer.tar"] {
+        std::fs::create_dir_all(root.join("cache")).unwrap();
+        for file in [
+            "networks/lock",
+            "containers.lock",
+            "images/abc/layer.tar",
+            "cache/seccomp-default-00000000a80425fb.bpf",
+        ] {
             std::fs::write(root.join(file), "").unwrap();
         }
         let after = store_files(root);

@@ -320,7 +320,8 @@ pub fn spawn<'a>(
         }
     }
     crate::timeline::mark("clone");
-    match start_child(process, &plan, features) {
+    let network = plan.network_ahead.take();
+    match start_child(process, &plan, features, network) {
         Ok(pid) => Ok(Running { pid, features }),
         Err(err) => {
             cleanup_all(features);
@@ -334,6 +335,7 @@ fn start_child(
     process: &Process,
     plan: &Plan,
     features: &mut [Box<dyn Feature>],
+    network: Option<crate::ahead::NetworkAhead>,
 ) -> Result<Pid, LaunchError> {
     // 2. Everything the child touches is prepared now, before the clone.
     let exec = ExecData::new(process, &plan.exec_init)?;
@@ -356,7 +358,8 @@ fn start_child(
             .collect()
     };
     // 3. The clone. From here until execve, the child runs `child_main` only.
-    let pid = match clone3_into(plan.clone_flags, plan.cgroup_fd) {
+    let (flags, entered) = born_in(plan, network);
+    let pid = match clone3_into(flags, plan.cgroup_fd) {
         Ok(None) => child_main(&steps, &exec, plan, err_write.as_raw_fd()),
         Ok(Some(pid)) => pid,
         Err(errno) => {
@@ -366,6 +369,16 @@ fn start_child(
             });
         }
     };
+    if let Some(entered) = entered
+        && let Err(errno) = entered.leave()
+    {
+        // The engine would go on in the container's network: stop here.
+        kill_and_reap(pid);
+        return Err(LaunchError::Sys {
+            call: "setns back to the engine's network namespace",
+            errno,
+        });
+    }
     drop(go_read);
     drop(err_write);
     let pid = if plan.steps_before_go().any(|s| matches!(s, Step::Reborn)) {
@@ -412,6 +425,34 @@ fn start_child(
         }
     }
 }
+
+// ANCHOR: born_in
+/// The clone's flags, and where the engine stands for it: inside the network namespace made
+/// ahead (see [`crate::ahead`]), with `CLONE_NEWNET` dropped from the flags, when the plan
+/// still asks for a new one and there is no user namespace; else where it is, with the flags
+/// as planned (the clone makes the namespace, as it would have anyway).
+fn born_in(
+    plan: &Plan,
+    network: Option<crate::ahead::NetworkAhead>,
+) -> (u64, Option<crate::ahead::Entered>) {
+    let newnet = libc::CLONE_NEWNET.unsigned_abs() as u64;
+    let newuser = libc::CLONE_NEWUSER.unsigned_abs() as u64;
+    let flags = plan.clone_flags;
+    let Some(network) = network else {
+        return (flags, None);
+    };
+    if flags & newnet == 0 || flags & newuser != 0 || plan.user_namespace {
+        return (flags, None);
+    }
+    match network
+        .join()
+        .and_then(|namespace| crate::ahead::Entered::enter(&namespace))
+    {
+        Ok(entered) => (flags & !newnet, Some(entered)),
+        Err(_) => (flags, None),
+    }
+}
+// ANCHOR_END: born_in
 
 /// The child's report on the error pipe: the index of the step that failed and its errno, or
 /// `None` at end-of-file (the child exec'd, or died without a word).

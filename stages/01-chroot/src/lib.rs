@@ -32,6 +32,7 @@
 //! list of [`Step`]s built in advance, and why an error in the child travels back to the parent
 //! as two integers over a pipe.
 
+pub mod ahead;
 pub mod cli;
 pub mod defence;
 pub mod error;

@@ -454,6 +454,10 @@ pub struct Plan {
     /// there. Only stage 02's `--init` with its defence switched off uses it, to show what the
     /// labs catch: a copy of the engine as the container's PID 1. `None` execs.
     pub exec_with: Option<fn(&crate::launch::ExecData, libc::c_int) -> !>,
+    /// A network namespace being made on a thread while the features prepare (stage 02, see
+    /// [`crate::ahead`]): the child is born in it instead of one made by the clone. Used only
+    /// when `clone_flags` still ask for a new network namespace and no user namespace.
+    pub network_ahead: Option<crate::ahead::NetworkAhead>,
     /// How many descriptors after stdio the command inherits: 3 up to `3 + pass_fds - 1`, as
     /// the engine's caller passed them (runc's `--preserve-fds`; systemd's socket activation
     /// counts them in `LISTEN_FDS`). Every other descriptor closes at the exec.

@@ -345,8 +345,11 @@ impl NamespaceArgs {
         };
         let caps = self.capabilities()?;
         let devices = self.device_mappings()?;
-        // The filter is compiled here, in the parent: the child only installs it.
-        let confinement = self.security_opts()?.confinement(&caps)?;
+        // The filter is compiled here, in the parent: the child only installs it. Docker's
+        // default profile, compiled for these capabilities, is kept in the store's `cache/`.
+        let confinement = self
+            .security_opts()?
+            .confinement_cached(&caps, Some(&self.root))?;
         // Docker gives every process HOSTNAME, and HOME from passwd, unless set.
         let process = &mut prepared.process;
         if process.get_env("HOSTNAME").is_none() {

@@ -171,7 +171,8 @@ pub fn current_flags(path: &Path) -> MsFlags {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // ST_RELATIME (statvfs(3)), which nix names for glibc only.
+        (FsFlags::from_bits_retain(0x1000), MsFlags::MS_RELATIME),
     ]
     .into_iter()
     .filter(|(fs, _)| flags.contains(*fs))

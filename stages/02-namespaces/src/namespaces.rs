@@ -239,6 +239,11 @@ impl Feature for Namespaces {
                 ns => plan.clone_flags |= ns.clone_flag().unsigned_abs() as u64,
             }
         }
+        if self.has(Namespace::Net) && self.ids.is_none() && plan.network_ahead.is_none() {
+            // The dearest namespace to make, made on a thread while the rest prepares; the
+            // child is born in it (stage 01's `ahead`).
+            plan.network_ahead = chroot::ahead::NetworkAhead::start();
+        }
         if self.has(Namespace::Net) {
             // A new network namespace holds one device, `lo`, and it is down. Bringing it up needs
             // nothing from the parent (and a user namespace's root has the right to).
@@ -283,9 +288,9 @@ fn loopback_up() -> Result<(), Errno> {
     // SAFETY: the ioctls read and write the ifreq we own; the flags member of the union is
     // the one SIOCGIFFLAGS fills and SIOCSIFFLAGS reads.
     let result = unsafe {
-        Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request)).and_then(|_| {
+        Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut request)).and_then(|_| {
             request.ifr_ifru.ifru_flags |= IFF_UP;
-            Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS, &request))
+            Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &request))
         })
     };
     // SAFETY: closes the socket opened above, once.

@@ -156,6 +156,16 @@ impl SecurityOpts {
     /// The confinement of a process with the capabilities `caps`: the filter compiled for them,
     /// and no_new_privs.
     pub fn confinement(&self, caps: &BTreeSet<u32>) -> Result<Confinement, SeccompError> {
+        self.confinement_cached(caps, None)
+    }
+
+    /// [`SecurityOpts::confinement`], with Docker's default profile taken from (or compiled
+    /// into) the cache of the store at `store` when given (see [`cached_default`]).
+    pub fn confinement_cached(
+        &self,
+        caps: &BTreeSet<u32>,
+        store: Option<&std::path::Path>,
+    ) -> Result<Confinement, SeccompError> {
         let compiled = |name: &str, json: &str| {
             compile(json, caps).map_err(|problem| SeccompError::Profile {
                 name: name.to_string(),
@@ -166,7 +176,17 @@ impl SecurityOpts {
             Seccomp::Unconfined => None,
             // Under a millisecond (benches/namespaces.rs; 0.35 ms for x86_64 alone, about twice
             // that with i386's section): cheap enough to do at every start.
-            Seccomp::Default => Some(compiled("Docker's default", DOCKER_DEFAULT)?),
+            Seccomp::Default => {
+                match store {
+                    Some(store) => Some(cached_default(store, caps).map_err(|problem| {
+                        SeccompError::Profile {
+                            name: "Docker's default".to_string(),
+                            problem,
+                        }
+                    })?),
+                    None => Some(compiled("Docker's default", DOCKER_DEFAULT)?),
+                }
+            }
             Seccomp::File(path) => {
                 let json = std::fs::read_to_string(path).map_err(|source| SeccompError::Read {
                     path: path.clone(),
@@ -182,6 +202,91 @@ impl SecurityOpts {
         })
     }
 }
+
+// ANCHOR: cache
+/// Docker's default profile compiled for `caps`, from the cache of the store at `store`
+/// (`<store>/cache/`) when a file there was compiled by this very binary on this kernel, else
+/// compiled now and kept there.
+///
+/// Compiling the profile (parsing 30 KiB of JSON, deciding its conditions, building three
+/// search trees, one per architecture) is the dearest thing `skiff run` does before it forks
+/// its monitor, and for a given set of capabilities it gives the same program every time. A
+/// kept program is only as good as what it was compiled by and for, so a file starts with a
+/// line naming that: the binary (device, inode, size and modification time of
+/// `/proc/self/exe`: any rebuild or upgrade makes another), the kernel release (the profile's
+/// `minKernel` conditions) and the machine. A file whose line differs, or whose program is not
+/// a whole number of instructions, is compiled again and replaced. The directory is in skiff's
+/// store, which only root may write: anyone who could change a kept filter could change the
+/// container's record just as well.
+pub fn cached_default(store: &std::path::Path, caps: &BTreeSet<u32>) -> Result<BpfProgram, String> {
+    let mask = caps
+        .iter()
+        .filter(|&&cap| cap < 64)
+        .fold(0u64, |mask, cap| mask | 1 << cap);
+    let name = format!("seccomp-default-{mask:016x}.bpf");
+    let path = store.join(CACHE).join(&name);
+    let Some(header) = cache_header() else {
+        return compile(DOCKER_DEFAULT, caps);
+    };
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Some(program) = bytes
+            .strip_prefix(header.as_bytes())
+            .and_then(program_from_bytes)
+    {
+        return Ok(program);
+    }
+    let program = compile(DOCKER_DEFAULT, caps)?;
+    let mut bytes = header.into_bytes();
+    for instruction in &program {
+        bytes.extend_from_slice(&instruction.code.to_le_bytes());
+        bytes.push(instruction.jt);
+        bytes.push(instruction.jf);
+        bytes.extend_from_slice(&instruction.k.to_le_bytes());
+    }
+    // Best effort: a store that cannot keep it compiles again next time.
+    let _ = crate::private::store_dir(store, CACHE)
+        .and_then(|dir| crate::records::replace_file(&dir.join(&name), &bytes));
+    Ok(program)
+}
+
+/// The store's directory of things kept only to be faster, which may be deleted any time.
+pub const CACHE: &str = "cache";
+
+/// The first line of a kept program: what compiled it, for what.
+fn cache_header() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let binary = std::fs::metadata("/proc/self/exe").ok()?;
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    Some(format!(
+        "skiff seccomp 1 {}:{} {} {}.{} {} {}\n",
+        binary.dev(),
+        binary.ino(),
+        binary.size(),
+        binary.mtime(),
+        binary.mtime_nsec(),
+        release.trim(),
+        std::env::consts::ARCH,
+    ))
+}
+
+/// A program kept as 8-byte instructions (code, jt, jf, k; little-endian).
+fn program_from_bytes(bytes: &[u8]) -> Option<BpfProgram> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > MAX_INSTRUCTIONS {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|b| seccompiler::sock_filter {
+                code: u16::from_le_bytes([b[0], b[1]]),
+                jt: b[2],
+                jf: b[3],
+                k: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            })
+            .collect(),
+    )
+}
+// ANCHOR_END: cache
 
 /// What [`crate::security::Privileges`] needs besides capabilities and user: no_new_privs, and
 /// the seccomp filter, compiled.
@@ -880,6 +985,56 @@ mod tests {
 
     fn docker_caps() -> BTreeSet<u32> {
         capability_set(&[], &[]).unwrap()
+    }
+
+    fn same(a: &BpfProgram, b: &BpfProgram) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k))
+    }
+
+    #[test]
+    fn the_default_profile_is_kept_compiled_and_what_is_kept_must_match() {
+        let store = tempfile::tempdir().unwrap();
+        let caps = docker_caps();
+        let fresh = compile(DOCKER_DEFAULT, &caps).unwrap();
+        let first = cached_default(store.path(), &caps).unwrap();
+        assert!(same(&first, &fresh));
+        let kept: Vec<_> = std::fs::read_dir(store.path().join(CACHE))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let [file] = kept.as_slice() else {
+            panic!("one kept program: {kept:?}")
+        };
+        let bytes = std::fs::read(file).unwrap();
+        let header = cache_header().unwrap();
+        assert!(
+            bytes.starts_with(header.as_bytes()),
+            "names what compiled it"
+        );
+        assert_eq!(bytes.len(), header.len() + 8 * fresh.len());
+        // Read back: the same program. Kept by another binary, or cut short: compiled again.
+        assert!(same(&cached_default(store.path(), &caps).unwrap(), &fresh));
+        let other = header.replace("skiff seccomp 1 ", "skiff seccomp 1 9");
+        let mut forged = other.into_bytes();
+        forged.extend_from_slice(&[0; 8]);
+        std::fs::write(file, &forged).unwrap();
+        assert!(same(&cached_default(store.path(), &caps).unwrap(), &fresh));
+        assert_eq!(std::fs::read(file).unwrap(), bytes, "replaced");
+        std::fs::write(file, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(same(&cached_default(store.path(), &caps).unwrap(), &fresh));
+        // Other capabilities, another file and another program.
+        let mut admin = caps.clone();
+        admin.insert(21); // CAP_SYS_ADMIN
+        let with_admin = cached_default(store.path(), &admin).unwrap();
+        assert!(same(&with_admin, &compile(DOCKER_DEFAULT, &admin).unwrap()));
+        assert!(!same(&with_admin, &fresh));
+        assert_eq!(
+            std::fs::read_dir(store.path().join(CACHE)).unwrap().count(),
+            2
+        );
     }
 
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;

@@ -66,9 +66,10 @@ impl FsKind {
             path: path.to_path_buf(),
             source,
         })?;
-        // The magic's C type (`__fsword_t`) differs between architectures.
-        #[allow(clippy::useless_conversion)]
-        let magic = i64::from(stat.filesystem_type().0);
+        // The magic's C type (`__fsword_t`) differs between architectures and C libraries
+        // (musl's is unsigned); every magic fits in 32 bits.
+        #[allow(clippy::unnecessary_cast)]
+        let magic = stat.filesystem_type().0 as i64;
         Ok(FsKind::from_magic(magic))
     }
 }
