@@ -386,9 +386,17 @@ impl MountInRoot {
         data: Option<&str>,
     ) -> io::Result<Self> {
         let c = |s: &str| cstr(s).map_err(io::Error::other);
+        // A target that is never made needs no answer in advance: the child opens it with
+        // RESOLVE_IN_ROOT, which follows its links inside the root all the same. Resolving
+        // here costs a call per path, for paths (`/proc/kcore`) that live in a filesystem the
+        // child mounts later, not in the image.
+        let target = match create {
+            Create::Nothing => root.unresolved_path(target)?,
+            _ => root.child_path(target)?,
+        };
         Ok(MountInRoot {
             root: root.child.clone(),
-            target: root.child_path(target)?,
+            target,
             create,
             source,
             fstype: fstype.map(c).transpose()?,
@@ -738,6 +746,14 @@ impl Root {
     /// `path`, resolved inside the root, ready for a step of the child.
     pub fn child_path(&self, path: &str) -> io::Result<PathInRoot> {
         let mut child = self.path(&self.resolve(path)?)?;
+        child.text = path.to_string();
+        Ok(child)
+    }
+
+    /// `path` as the child will open it, without looking at the root now: for a target that
+    /// is opened, never made ([`Create::Nothing`]).
+    pub fn unresolved_path(&self, path: &str) -> io::Result<PathInRoot> {
+        let mut child = self.path(path)?;
         child.text = path.to_string();
         Ok(child)
     }

@@ -155,12 +155,15 @@ impl Host {
         if let Some(host) = HOST.get() {
             return Ok(host);
         }
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| {
-            CgroupError::Read {
+        // A proc file says its size is 0, so a string that grows from nothing reads it in
+        // eight calls; with room for a usual table, two.
+        let mut mountinfo = String::with_capacity(16 * 1024);
+        std::fs::File::open("/proc/self/mountinfo")
+            .and_then(|mut file| std::io::Read::read_to_string(&mut file, &mut mountinfo))
+            .map_err(|source| CgroupError::Read {
                 path: "/proc/self/mountinfo".into(),
                 source,
-            }
-        })?;
+            })?;
         let host = Host::detect_at(Path::new(CGROUP_ROOT), &mountinfo)?;
         Ok(HOST.get_or_init(|| host))
     }

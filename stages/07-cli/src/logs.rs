@@ -203,7 +203,9 @@ fn rotated_path(path: &Path, n: u32) -> PathBuf {
 pub struct LogWriter {
     path: PathBuf,
     options: LogOptions,
-    file: File,
+    /// The file, once there is something to write: a container that prints nothing gets no
+    /// file (readers take a missing log for an empty one), and its start makes one inode fewer.
+    file: Option<File>,
     /// Bytes in the current file.
     size: u64,
     /// The unfinished line of each stream, until its newline comes (at most `MAX_PIECE`).
@@ -213,10 +215,17 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Opens (appends to) the log at `path`.
+    /// Opens (appends to) the log at `path`; it is made when the first record is written.
     pub fn open(path: &Path, options: LogOptions) -> io::Result<Self> {
-        let file = open_for_append(path)?;
-        let size = file.metadata()?.len();
+        let file = match OpenOptions::new().append(true).open(path) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let size = match &file {
+            Some(file) => file.metadata()?.len(),
+            None => 0,
+        };
         Ok(LogWriter {
             path: path.to_path_buf(),
             options,
@@ -323,13 +332,25 @@ impl LogWriter {
         if len == 0 {
             return Ok(());
         }
-        let result = self.file.write_all(&self.out[..len]);
+        let file = match self.file.take() {
+            Some(file) => Ok(file),
+            None => open_for_append(&self.path),
+        };
+        let (file, result) = match file {
+            Ok(mut file) => {
+                let result = file.write_all(&self.out[..len]);
+                (Some(file), result)
+            }
+            Err(e) => (None, Err(e)),
+        };
         self.out.drain(..len);
-        match result {
-            Ok(()) => self.size += len as u64,
+        match (&result, &file) {
+            (Ok(()), _) => self.size += len as u64,
             // Part of it may have been written.
-            Err(_) => self.size = self.file.metadata().map_or(self.size, |m| m.len()),
+            (Err(_), Some(file)) => self.size = file.metadata().map_or(self.size, |m| m.len()),
+            (Err(_), None) => {}
         }
+        self.file = file;
         result
     }
 
@@ -347,8 +368,9 @@ impl LogWriter {
             }
             ignore_missing(std::fs::rename(&self.path, rotated_path(&self.path, 1)))?;
         }
-        self.file = open_for_append(&self.path)?;
-        self.size = self.file.metadata()?.len();
+        let file = open_for_append(&self.path)?;
+        self.size = file.metadata()?.len();
+        self.file = Some(file);
         Ok(())
     }
 }

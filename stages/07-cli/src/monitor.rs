@@ -467,23 +467,30 @@ pub fn finish(
     let policy = record.spec.restart_policy().unwrap_or(RestartPolicy::No);
     let now = images::human::now_rfc3339();
     let mut restart = false;
-    let after = update(&records, id, |r| {
-        restart = policy.restarts(code, r.state.restart_count, r.state.stopped_by_user);
-        r.state.status = if restart {
-            Status::Restarting
-        } else {
-            Status::Exited
-        };
-        if restart {
-            r.state.restart_count += 1;
-        } else {
-            r.state.monitor = None;
-        }
-        r.state.exit_code = code;
-        r.state.oom_killed = oom;
-        r.state.finished_at = Some(now.clone());
-        r.state.pid = None;
-    });
+    // With --rm the record went with the container, unless its sweep left something (no
+    // restart policy goes with --rm).
+    let removed = record.spec.auto_remove() && left.is_empty();
+    let after = (!removed)
+        .then(|| {
+            update(&records, id, |r| {
+                restart = policy.restarts(code, r.state.restart_count, r.state.stopped_by_user);
+                r.state.status = if restart {
+                    Status::Restarting
+                } else {
+                    Status::Exited
+                };
+                if restart {
+                    r.state.restart_count += 1;
+                } else {
+                    r.state.monitor = None;
+                }
+                r.state.exit_code = code;
+                r.state.oom_killed = oom;
+                r.state.finished_at = Some(now.clone());
+                r.state.pid = None;
+            })
+        })
+        .flatten();
     chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
     namespaces::records::release_replaced();
