@@ -32,9 +32,14 @@ const THREAD_NET: &CStr = c"/proc/thread-self/ns/net";
 
 // ANCHOR: ahead
 /// A network namespace being made on a thread of its own.
+///
+/// The thread is always waited for: by [`NetworkAhead::join`], or when the value is dropped
+/// unused. The process must have one thread again before it clones or forks, since a copy of
+/// a process has only the thread that made it, and any lock another thread held (the
+/// allocator's, say) stays held in the copy forever.
 #[derive(Debug)]
 pub struct NetworkAhead {
-    thread: JoinHandle<Result<OwnedFd, Errno>>,
+    thread: Option<JoinHandle<Result<OwnedFd, Errno>>>,
 }
 
 impl NetworkAhead {
@@ -46,12 +51,29 @@ impl NetworkAhead {
             .stack_size(64 * 1024)
             .spawn(make)
             .ok()
-            .map(|thread| NetworkAhead { thread })
+            .map(|thread| NetworkAhead {
+                thread: Some(thread),
+            })
     }
 
     /// Waits for the namespace: a descriptor that holds it.
-    pub fn join(self) -> Result<OwnedFd, Errno> {
-        self.thread.join().unwrap_or(Err(Errno::ECHILD))
+    pub fn join(mut self) -> Result<OwnedFd, Errno> {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Result<OwnedFd, Errno> {
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or(Err(Errno::ECHILD)),
+            None => Err(Errno::ECHILD),
+        }
+    }
+}
+
+impl Drop for NetworkAhead {
+    /// Not wanted after all (a feature failed, or the plan no longer asks for a new network
+    /// namespace): the thread is waited for all the same, and the namespace let go.
+    fn drop(&mut self) {
+        let _ = self.wait();
     }
 }
 

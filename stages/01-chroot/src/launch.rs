@@ -442,6 +442,8 @@ fn born_in(
         return (flags, None);
     };
     if flags & newnet == 0 || flags & newuser != 0 || plan.user_namespace {
+        // Dropped here, before the clone: its thread is waited for (see `NetworkAhead`).
+        drop(network);
         return (flags, None);
     }
     match network
