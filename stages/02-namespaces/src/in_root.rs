@@ -391,7 +391,7 @@ impl MountInRoot {
         // here costs a call per path, for paths (`/proc/kcore`) that live in a filesystem the
         // child mounts later, not in the image.
         let target = match create {
-            Create::Nothing => root.unresolved_path(target)?,
+            Create::Nothing => root.path(target)?,
             _ => root.child_path(target)?,
         };
         Ok(MountInRoot {
@@ -746,14 +746,6 @@ impl Root {
     /// `path`, resolved inside the root, ready for a step of the child.
     pub fn child_path(&self, path: &str) -> io::Result<PathInRoot> {
         let mut child = self.path(&self.resolve(path)?)?;
-        child.text = path.to_string();
-        Ok(child)
-    }
-
-    /// `path` as the child will open it, without looking at the root now: for a target that
-    /// is opened, never made ([`Create::Nothing`]).
-    pub fn unresolved_path(&self, path: &str) -> io::Result<PathInRoot> {
-        let mut child = self.path(path)?;
         child.text = path.to_string();
         Ok(child)
     }

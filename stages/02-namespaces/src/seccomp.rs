@@ -166,27 +166,25 @@ impl SecurityOpts {
         caps: &BTreeSet<u32>,
         store: Option<&std::path::Path>,
     ) -> Result<Confinement, SeccompError> {
-        let compiled = |name: &str, json: &str| {
-            compile(json, caps).map_err(|problem| SeccompError::Profile {
+        let named = |name: &str, compiled: Result<BpfProgram, String>| {
+            compiled.map_err(|problem| SeccompError::Profile {
                 name: name.to_string(),
                 problem,
             })
         };
+        let compiled = |name: &str, json: &str| named(name, compile(json, caps));
         let program = match &self.seccomp {
             Seccomp::Unconfined => None,
             // Under a millisecond (benches/namespaces.rs; 0.35 ms for x86_64 alone, about twice
-            // that with i386's section): cheap enough to do at every start.
-            Seccomp::Default => {
+            // that with i386's section), but the same program every time: kept in the store
+            // when there is one.
+            Seccomp::Default => Some(named(
+                "Docker's default",
                 match store {
-                    Some(store) => Some(cached_default(store, caps).map_err(|problem| {
-                        SeccompError::Profile {
-                            name: "Docker's default".to_string(),
-                            problem,
-                        }
-                    })?),
-                    None => Some(compiled("Docker's default", DOCKER_DEFAULT)?),
-                }
-            }
+                    Some(store) => cached_default(store, caps),
+                    None => compile(DOCKER_DEFAULT, caps),
+                },
+            )?),
             Seccomp::File(path) => {
                 let json = std::fs::read_to_string(path).map_err(|source| SeccompError::Read {
                     path: path.clone(),

@@ -332,25 +332,23 @@ impl LogWriter {
         if len == 0 {
             return Ok(());
         }
-        let file = match self.file.take() {
-            Some(file) => Ok(file),
-            None => open_for_append(&self.path),
+        let file = match &mut self.file {
+            Some(file) => file,
+            missing @ None => match open_for_append(&self.path) {
+                Ok(file) => missing.insert(file),
+                Err(e) => {
+                    self.out.drain(..len);
+                    return Err(e);
+                }
+            },
         };
-        let (file, result) = match file {
-            Ok(mut file) => {
-                let result = file.write_all(&self.out[..len]);
-                (Some(file), result)
-            }
-            Err(e) => (None, Err(e)),
-        };
+        let result = file.write_all(&self.out[..len]);
         self.out.drain(..len);
-        match (&result, &file) {
-            (Ok(()), _) => self.size += len as u64,
+        match result {
+            Ok(()) => self.size += len as u64,
             // Part of it may have been written.
-            (Err(_), Some(file)) => self.size = file.metadata().map_or(self.size, |m| m.len()),
-            (Err(_), None) => {}
+            Err(_) => self.size = file.metadata().map_or(self.size, |m| m.len()),
         }
-        self.file = file;
         result
     }
 
@@ -1421,6 +1419,22 @@ mod tests {
         log.write(Stream::Stdout, b"first\nsecond\n").unwrap();
         assert_eq!(read_all(&path, &ReadOptions::default()).0, "second\n");
         assert!(!rotated_path(&path, 1).exists());
+    }
+
+    #[test]
+    fn the_file_is_made_with_the_first_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut log = LogWriter::open(&path, LogOptions::default()).unwrap();
+        log.flush().unwrap();
+        assert!(!path.exists(), "nothing written, no file");
+        assert_eq!(
+            read_all(&path, &ReadOptions::default()).0,
+            "",
+            "read as empty"
+        );
+        log.write(Stream::Stdout, b"first\n").unwrap();
+        assert_eq!(read_all(&path, &ReadOptions::default()).0, "first\n");
     }
 
     #[test]
