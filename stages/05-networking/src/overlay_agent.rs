@@ -133,16 +133,24 @@ fn sync(
 /// anew when it was lost.
 fn keep_lease(root: &Path, etcd: &Etcd, overlay: &OverlayNetwork, local: Ipv4Addr) {
     loop {
-        let lease = etcd
-            .grant(LEASE_TTL)
-            .map_err(|e| e.to_string())
-            .and_then(|lease| renew_all(root, etcd, overlay, local, lease).map(|()| lease));
+        let lease = etcd.grant(LEASE_TTL).map_err(|e| e.to_string());
+        // The records written again and the lease noted under the host's network lock, which
+        // a container joins under: a container that joined before is in the mirror and
+        // written again here; one that joins after finds this lease noted and attaches its
+        // records to it (see `join`). Without the lock, a container joining in between could
+        // read the note of a killed agent, whose lease was still alive, and its records would
+        // expire with that lease a few seconds later.
+        let lease = lease.and_then(|lease| {
+            let _host = store::host_lock().map_err(|e| e.to_string())?;
+            renew_all(root, etcd, overlay, local, lease)?;
+            std::fs::write(lease_path(root, &overlay.id), lease.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok(lease)
+        });
         let Ok(lease) = lease else {
             std::thread::sleep(Duration::from_secs(1));
             continue;
         };
-        // Containers joining from now on attach their records to it (see `join`).
-        let _ = std::fs::write(lease_path(root, &overlay.id), lease.to_string());
         loop {
             std::thread::sleep(KEEPALIVE);
             match etcd.keep_alive(lease) {
