@@ -409,12 +409,28 @@ impl NamespaceArgs {
         if self.privileged {
             add.insert(0, "ALL".to_string());
         }
-        let mut set = capability_set(&add, &self.cap_drop)?;
-        if self.privileged {
-            // "All" is all the engine has: one cannot give what one was not given.
-            set = &set & &crate::security::bounding_set();
+        let set = capability_set(&add, &self.cap_drop)?;
+        // "All" (`--privileged`, `--cap-add ALL`) and Docker's default set are what the
+        // engine has of them: one cannot give what one was not given, and a sandbox may run
+        // skiff without some. A capability asked for by name is refused when the engine lacks
+        // it, with the reason, rather than failing later as "Operation not permitted".
+        let engine = crate::security::bounding_set();
+        let named: BTreeSet<u32> = self
+            .cap_add
+            .iter()
+            .filter(|name| !name.eq_ignore_ascii_case("ALL"))
+            .filter_map(|name| crate::security::capability_number(name).ok())
+            .collect();
+        if let Some(missing) = named
+            .iter()
+            .find(|cap| set.contains(cap) && !engine.contains(cap))
+        {
+            let name = crate::security::capability_name(*missing);
+            anyhow::bail!(
+                "--cap-add {name}: skiff itself runs without CAP_{name} (its bounding set lacks it), so it cannot give it to a container: run skiff where it has that capability, or leave the flag out"
+            );
         }
-        Ok(set)
+        Ok(&set & &engine)
     }
     // ANCHOR_END: privileged
 
@@ -628,6 +644,41 @@ mod tests {
             ..NamespaceArgs::default()
         };
         assert!(bad.namespace_set(&NetworkMode::None).is_err());
+    }
+
+    #[test]
+    fn all_is_what_the_engine_has_and_a_missing_one_by_name_is_refused() {
+        let engine = crate::security::bounding_set();
+        let all = NamespaceArgs {
+            cap_add: vec!["all".into()],
+            ..NamespaceArgs::default()
+        };
+        let privileged = NamespaceArgs {
+            privileged: true,
+            ..NamespaceArgs::default()
+        };
+        let set = all.capabilities().unwrap();
+        assert!(set.is_subset(&engine), "{set:?} not within {engine:?}");
+        assert_eq!(set, privileged.capabilities().unwrap());
+        let last = crate::security::last_capability();
+        let Some(missing) = (0..=last).find(|cap| !engine.contains(cap)) else {
+            println!("skipped: the refusal: this engine's bounding set has every capability");
+            return;
+        };
+        let name = crate::security::capability_name(missing);
+        let named = NamespaceArgs {
+            cap_add: vec![name.clone()],
+            ..NamespaceArgs::default()
+        };
+        let err = named.capabilities().unwrap_err().to_string();
+        assert!(err.contains(&format!("CAP_{name}")), "{err}");
+        // Added and dropped again: nothing to give, nothing refused.
+        let dropped = NamespaceArgs {
+            cap_add: vec![name.clone()],
+            cap_drop: vec![name],
+            ..NamespaceArgs::default()
+        };
+        assert!(!dropped.capabilities().unwrap().contains(&missing));
     }
 
     #[test]

@@ -110,6 +110,15 @@ pub fn capability_number(name: &str) -> Result<u32, UnknownCapability> {
         .ok_or_else(|| UnknownCapability(name.to_string()))
 }
 
+/// The name of capability `number` without `CAP_` (`SYS_RESOURCE`), or the number itself for
+/// one newer than this list.
+pub fn capability_name(number: u32) -> String {
+    usize::try_from(number)
+        .ok()
+        .and_then(|i| CAPABILITIES.get(i))
+        .map_or_else(|| number.to_string(), |name| (*name).to_string())
+}
+
 /// The highest capability this kernel knows (`/proc/sys/kernel/cap_last_cap`).
 pub fn last_capability() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
