@@ -415,17 +415,14 @@ impl NamespaceArgs {
         // skiff without some. A capability asked for by name is refused when the engine lacks
         // it, with the reason, rather than failing later as "Operation not permitted".
         let engine = crate::security::bounding_set();
-        let named: BTreeSet<u32> = self
+        let missing = self
             .cap_add
             .iter()
             .filter(|name| !name.eq_ignore_ascii_case("ALL"))
             .filter_map(|name| crate::security::capability_number(name).ok())
-            .collect();
-        if let Some(missing) = named
-            .iter()
-            .find(|cap| set.contains(cap) && !engine.contains(cap))
-        {
-            let name = crate::security::capability_name(*missing);
+            .find(|cap| set.contains(cap) && !engine.contains(cap));
+        if let Some(missing) = missing {
+            let name = crate::security::capability_name(missing);
             anyhow::bail!(
                 "--cap-add {name}: skiff itself runs without CAP_{name} (its bounding set lacks it), so it cannot give it to a container: run skiff where it has that capability, or leave the flag out"
             );

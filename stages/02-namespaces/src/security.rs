@@ -154,19 +154,19 @@ pub fn capability_set(add: &[String], drop: &[String]) -> Result<BTreeSet<u32>, 
 }
 
 /// The capabilities this process may still hand on: its bounding set (`CapBnd` in
-/// `/proc/self/status`). A sandbox may run the engine without some; `--privileged` gives all
-/// the others.
+/// `/proc/self/status`), asked of the kernel one capability at a time with prctl(2)
+/// `PR_CAPBSET_READ`, which answers `EINVAL` past the last one it knows. A sandbox may run the
+/// engine without some; `--privileged` and `--cap-add ALL` give all the others.
 pub fn bounding_set() -> BTreeSet<u32> {
-    let mask = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    (0..64u32)
+        .map_while(|cap| {
+            // SAFETY: PR_CAPBSET_READ only reads the calling thread's bounding set.
+            let held =
+                unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap), 0, 0, 0) };
+            (held >= 0).then_some((cap, held == 1))
         })
-        .unwrap_or(u64::MAX);
-    (0..64).filter(|cap| mask & (1u64 << cap) != 0).collect()
+        .filter_map(|(cap, held)| held.then_some(cap))
+        .collect()
 }
 
 /// A set of capability numbers as the 64-bit mask `/proc/PID/status` shows.
@@ -290,6 +290,17 @@ mod tests {
         let only = capability_set(&["KILL".into()], &["all".into()]).unwrap();
         assert_eq!(only.into_iter().collect::<Vec<_>>(), [5]);
         assert!(capability_set(&["ALL".into()], &[]).unwrap().len() > 38);
+    }
+
+    #[test]
+    fn the_bounding_set_is_what_proc_shows() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let shown = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(mask(&bounding_set()), shown);
     }
 
     #[test]

@@ -470,27 +470,27 @@ pub fn finish(
     // With --rm the record went with the container, unless its sweep left something (no
     // restart policy goes with --rm).
     let removed = record.spec.auto_remove() && left.is_empty();
-    let after = (!removed)
-        .then(|| {
-            update(&records, id, |r| {
-                restart = policy.restarts(code, r.state.restart_count, r.state.stopped_by_user);
-                r.state.status = if restart {
-                    Status::Restarting
-                } else {
-                    Status::Exited
-                };
-                if restart {
-                    r.state.restart_count += 1;
-                } else {
-                    r.state.monitor = None;
-                }
-                r.state.exit_code = code;
-                r.state.oom_killed = oom;
-                r.state.finished_at = Some(now.clone());
-                r.state.pid = None;
-            })
+    let after = if removed {
+        None
+    } else {
+        update(&records, id, |r| {
+            restart = policy.restarts(code, r.state.restart_count, r.state.stopped_by_user);
+            r.state.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            if restart {
+                r.state.restart_count += 1;
+            } else {
+                r.state.monitor = None;
+            }
+            r.state.exit_code = code;
+            r.state.oom_killed = oom;
+            r.state.finished_at = Some(now.clone());
+            r.state.pid = None;
         })
-        .flatten();
+    };
     chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
     namespaces::records::release_replaced();
