@@ -285,12 +285,19 @@ fn loopback_up() -> Result<(), Errno> {
     for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
         *slot = *byte as libc::c_char;
     }
+    // The request numbers are small; ioctl(2) takes them as a c_ulong with glibc, a c_int with
+    // musl (`libc::Ioctl`), and the constants are c_ulong.
+    #[allow(clippy::cast_possible_truncation)]
+    let (get, set) = (
+        libc::SIOCGIFFLAGS as libc::Ioctl,
+        libc::SIOCSIFFLAGS as libc::Ioctl,
+    );
     // SAFETY: the ioctls read and write the ifreq we own; the flags member of the union is
     // the one SIOCGIFFLAGS fills and SIOCSIFFLAGS reads.
     let result = unsafe {
-        Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut request)).and_then(|_| {
+        Errno::result(libc::ioctl(fd, get, &mut request)).and_then(|_| {
             request.ifr_ifru.ifru_flags |= IFF_UP;
-            Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &request))
+            Errno::result(libc::ioctl(fd, set, &request))
         })
     };
     // SAFETY: closes the socket opened above, once.

@@ -826,7 +826,9 @@ fn parse_record_time(text: &str) -> Option<SystemTime> {
 /// The local time zone's offset from UTC at `now`, in seconds: Docker reads a time without a
 /// zone in the zone the client is in at that moment.
 fn local_offset(now: SystemTime) -> i64 {
-    let secs: libc::time_t = unix_parts(now).0;
+    // `time_t` is 64 bits on every target skiff builds for (musl's libc crate marks the name
+    // itself deprecated until it follows musl 1.2's change to 64 bits everywhere).
+    let secs: i64 = unix_parts(now).0;
     // SAFETY: an all-zero `tm` is a valid value (integers and a null zone-name pointer).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to live locals; localtime_r only writes into `tm`.

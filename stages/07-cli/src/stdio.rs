@@ -272,7 +272,10 @@ fn send_fd(socket: RawFd, fd: RawFd) -> Result<(), Errno> {
     message.msg_iov = &mut iov;
     message.msg_iovlen = 1;
     message.msg_control = (&mut control as *mut Control).cast();
-    message.msg_controllen = std::mem::size_of::<Control>() as _;
+    // A size_t with glibc, a socklen_t with musl; the size is a few bytes either way.
+    #[allow(clippy::cast_possible_truncation)]
+    let length = std::mem::size_of::<Control>() as _;
+    message.msg_controllen = length;
     // SAFETY: the message and everything it points to live on this stack during the call.
     Errno::result(unsafe { libc::sendmsg(socket, &message, 0) }).map(drop)
 }

@@ -157,14 +157,14 @@ fn send_fd(socket: libc::c_int, fd: libc::c_int) -> Result<(), Errno> {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(int_size) as usize;
+        msg.msg_controllen = libc::CMSG_SPACE(int_size) as _;
         let header = libc::CMSG_FIRSTHDR(&msg);
         if header.is_null() {
             return Err(Errno::EINVAL);
         }
         (*header).cmsg_level = libc::SOL_SOCKET;
         (*header).cmsg_type = libc::SCM_RIGHTS;
-        (*header).cmsg_len = libc::CMSG_LEN(int_size) as usize;
+        (*header).cmsg_len = libc::CMSG_LEN(int_size) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>(), fd);
         Errno::result(libc::sendmsg(socket, &msg, 0)).map(drop)
     }

@@ -219,8 +219,15 @@ impl Feature for PassFds {
 /// `process.rlimits`, set on the waiting child from outside with prlimit(2): they survive
 /// setuid and execve, and the parent still has the right to raise hard limits.
 pub struct Rlimits {
-    limits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    limits: Vec<(Resource, libc::rlimit)>,
 }
+
+/// A resource number as prlimit(2) takes it: an unsigned int in glibc's headers, an int in
+/// musl's.
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
 
 impl Rlimits {
     /// `process.rlimits`, each type checked.
@@ -371,7 +378,7 @@ impl Feature for OomScoreAdj {
 }
 
 /// The resource number of an `RLIMIT_*` name.
-fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+fn rlimit_resource(name: &str) -> Option<Resource> {
     Some(match name {
         "RLIMIT_AS" => libc::RLIMIT_AS,
         "RLIMIT_CORE" => libc::RLIMIT_CORE,
