@@ -260,7 +260,7 @@ fn sysroot() -> Option<PathBuf> {
 /// The target the bench builds stage binaries for: the host's own architecture with musl
 /// (`x86_64-unknown-linux-musl`) when that target is installed, else the host's triple (glibc).
 ///
-/// glibc's start-up asks the CPU for its cache sizes with some seventy `CPUID` instructions,
+/// glibc's start-up asks the CPU for its cache sizes with dozens of `CPUID` instructions,
 /// and in a virtual machine each one is answered by the hypervisor: 0.55 ms more for every
 /// start of a glibc program on the machine this was measured on, against musl, which asks
 /// nothing. `rustup target add x86_64-unknown-linux-musl` installs the target.
