@@ -236,23 +236,24 @@ fn helper(setup: &Setup, command: &mut Command, timeout: Duration) -> Result<Str
     }
 }
 
+/// What `rustc ARGS` prints (`$RUSTC`, else `rustc` on PATH).
+fn rustc(args: &[&str]) -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(rustc).args(args).output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// This machine's target triple (`x86_64-unknown-linux-gnu`), from `rustc -vV`.
 fn host_triple() -> Option<String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc).arg("-vV").output().ok()?;
-    String::from_utf8_lossy(&output.stdout)
+    rustc(&["-vV"])?
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
 }
 
 /// The toolchain's sysroot, where each installed target has `lib/rustlib/<triple>`.
 fn sysroot() -> Option<PathBuf> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let path = rustc(&["--print", "sysroot"])?;
+    let path = path.trim();
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
 

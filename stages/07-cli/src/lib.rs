@@ -32,8 +32,8 @@
 /// caches, with the `CPUID` instruction, dozens of times. On a machine of its own that is
 /// nothing. In a virtual machine, where many containers run, each `CPUID` stops the guest and
 /// lets the hypervisor answer: on the machine this course was measured on, a static program
-/// that does nothing took 0.65 ms to run with glibc and 0.10 ms with musl, which asks nothing. A `skiff run`
-/// starts skiff once, so it pays that once per container.
+/// that does nothing took 0.65 ms to run with glibc and 0.10 ms with musl, which asks nothing.
+/// A `skiff run` starts skiff once, so it pays that once per container.
 ///
 /// musl's own `malloc` is small and careful with memory, and slower: skiff built with it gave
 /// back most of what its start had won. dlmalloc (the allocator Rust's standard library uses on
