@@ -19,10 +19,21 @@
 //! Not with a user namespace: a network namespace belongs to the user namespace it was made
 //! in, and the child's does not exist before the clone.
 //!
-//! See unshare(2), setns(2), network_namespaces(7), proc_pid_ns(5) (`/proc/thread-self/ns`).
+//! A thread has a price, though: it shares the engine's memory. While it works, every page
+//! the main thread copies on write (a fork's child writes to nearly every page it touches)
+//! must be flushed from the other core's TLB too, an interrupt to that core each time, which
+//! in a virtual machine costs as much as the work. So an engine that already has a second
+//! process at hand, as stage 07 does when it double-forks its monitor, lets that process make
+//! the namespace ([`make_and_send`]) and send it over a unix socket (`SCM_RIGHTS`): a process
+//! of its own, with memory of its own. [`expect_from`] tells the next [`NetworkAhead::start`]
+//! to take it from there instead of starting a thread.
+//!
+//! See unshare(2), setns(2), network_namespaces(7), proc_pid_ns(5) (`/proc/thread-self/ns`),
+//! unix(7) (`SCM_RIGHTS`).
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use nix::errno::Errno;
@@ -31,7 +42,7 @@ use nix::errno::Errno;
 const THREAD_NET: &CStr = c"/proc/thread-self/ns/net";
 
 // ANCHOR: ahead
-/// A network namespace being made on a thread of its own.
+/// A network namespace being made on a thread of its own, or by another process.
 ///
 /// The thread is always waited for: by [`NetworkAhead::join`], or when the value is dropped
 /// unused. The process must have one thread again before it clones or forks, since a copy of
@@ -39,20 +50,37 @@ const THREAD_NET: &CStr = c"/proc/thread-self/ns/net";
 /// allocator's, say) stays held in the copy forever.
 #[derive(Debug)]
 pub struct NetworkAhead {
-    thread: Option<JoinHandle<Result<OwnedFd, Errno>>>,
+    maker: Option<Maker>,
 }
 
+#[derive(Debug)]
+enum Maker {
+    Thread(JoinHandle<Result<OwnedFd, Errno>>),
+    /// The socket the namespace comes over, from another process.
+    Process(OwnedFd),
+}
+
+/// The socket a network namespace made by another process comes over ([`make_and_send`]),
+/// until a [`NetworkAhead::start`] takes it.
+static OFFERED: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
 impl NetworkAhead {
-    /// Starts making a network namespace; `None` when no thread could be started (the clone
-    /// then makes it, as it would have).
+    /// Starts making a network namespace: takes the one another process is making, when
+    /// [`expect_from`] said so, else starts a thread. `None` when no thread could be started
+    /// (the clone then makes it, as it would have).
     pub fn start() -> Option<NetworkAhead> {
+        if let Some(socket) = take_offer() {
+            return Some(NetworkAhead {
+                maker: Some(Maker::Process(socket)),
+            });
+        }
         std::thread::Builder::new()
             .name("skiff-netns".into())
             .stack_size(64 * 1024)
             .spawn(make)
             .ok()
             .map(|thread| NetworkAhead {
-                thread: Some(thread),
+                maker: Some(Maker::Thread(thread)),
             })
     }
 
@@ -62,8 +90,9 @@ impl NetworkAhead {
     }
 
     fn wait(&mut self) -> Result<OwnedFd, Errno> {
-        match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or(Err(Errno::ECHILD)),
+        match self.maker.take() {
+            Some(Maker::Thread(thread)) => thread.join().unwrap_or(Err(Errno::ECHILD)),
+            Some(Maker::Process(socket)) => receive(&socket),
             None => Err(Errno::ECHILD),
         }
     }
@@ -71,20 +100,112 @@ impl NetworkAhead {
 
 impl Drop for NetworkAhead {
     /// Not wanted after all (a feature failed, or the plan no longer asks for a new network
-    /// namespace): the thread is waited for all the same, and the namespace let go.
+    /// namespace): the thread is waited for all the same, and the namespace let go. (One sent
+    /// by another process goes with the socket, unread.)
     fn drop(&mut self) {
-        let _ = self.wait();
+        if let Some(Maker::Thread(_)) = self.maker {
+            let _ = self.wait();
+        }
     }
 }
 
-/// On the thread: a new network namespace for this thread alone, kept as a descriptor. The
-/// namespace outlives the thread for as long as the descriptor is open.
+/// On the thread (or in the process that sends it, [`make_and_send`]): a new network namespace
+/// for this thread alone, kept as a descriptor. The namespace outlives the thread for as long as
+/// the descriptor is open. Its loopback interface is up too: one step fewer for the child.
 fn make() -> Result<OwnedFd, Errno> {
     // SAFETY: unshare(2) changes the calling thread's namespaces only.
     Errno::result(unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
+    // Should it fail, the child's own step says why.
+    let _ = loopback_up();
     open_namespace(THREAD_NET)
 }
 // ANCHOR_END: ahead
+
+/// `IFF_UP` as the `short` that `struct ifreq` holds (libc declares it as an `int`).
+const IFF_UP: libc::c_short = 0x1;
+
+// ANCHOR: loopback
+/// Sets `IFF_UP` on `lo`, as `ip link set lo up` does: SIOCGIFFLAGS, then SIOCSIFFLAGS when
+/// it is not up yet. Runs in the child between clone and exec, so only system calls; and where
+/// a namespace is made ahead, there first, off the clock.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is closed below.
+    let fd = Errno::result(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    // The request numbers are small; ioctl(2) takes them as a c_ulong with glibc, a c_int with
+    // musl (`libc::Ioctl`), and the constants are c_ulong.
+    #[allow(clippy::cast_possible_truncation)]
+    let (get, set) = (
+        libc::SIOCGIFFLAGS as libc::Ioctl,
+        libc::SIOCSIFFLAGS as libc::Ioctl,
+    );
+    // SAFETY: the ioctls read and write the ifreq we own; the flags member of the union is
+    // the one SIOCGIFFLAGS fills and SIOCSIFFLAGS reads.
+    let result = unsafe {
+        Errno::result(libc::ioctl(fd, get, &mut request)).and_then(|_| {
+            if request.ifr_ifru.ifru_flags & IFF_UP != 0 {
+                return Ok(0);
+            }
+            request.ifr_ifru.ifru_flags |= IFF_UP;
+            Errno::result(libc::ioctl(fd, set, &request))
+        })
+    };
+    // SAFETY: closes the socket opened above, once.
+    unsafe { libc::close(fd) };
+    result.map(drop)
+}
+// ANCHOR_END: loopback
+
+// ANCHOR: serve
+/// Tells the next [`NetworkAhead::start`] in this process to take the network namespace that
+/// comes over unix socket `socket` (from a process running [`make_and_send`]) instead of
+/// starting a thread. An offer no launch took is let go by [`withdraw`].
+pub fn expect_from(socket: OwnedFd) {
+    if let Ok(mut offered) = OFFERED.lock() {
+        *offered = Some(socket);
+    }
+}
+
+/// Lets go of an offer no launch took, and of the namespace that came with it.
+pub fn withdraw() {
+    drop(take_offer());
+}
+
+fn take_offer() -> Option<OwnedFd> {
+    OFFERED.lock().ok().and_then(|mut offered| offered.take())
+}
+
+/// In the other process: makes a network namespace and sends it over `socket` at once; the
+/// socket keeps it until it is read or closed. On failure nothing is sent, the socket closes
+/// with this process, and the engine's clone makes the namespace. The calling process moves
+/// into the new namespace and to `SCHED_IDLE`: call it in one that ends next.
+///
+/// `SCHED_IDLE` (sched(7)) because this work is worth doing only on a core nobody else wants.
+/// Just after a fork the engine may share this process's core, and without it the engine would
+/// wait out the whole namespace (half a millisecond) before it ran again.
+pub fn make_and_send(socket: &OwnedFd) {
+    // SAFETY: plain data; all-zero is priority 0, the only one SCHED_IDLE takes.
+    let idle: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_setscheduler(2) of the calling thread, with a parameter we own. As a raw
+    // system call: musl's wrapper only says ENOSYS.
+    unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_IDLE, &idle) };
+    if let Ok(namespace) = make() {
+        let _ = crate::fdpass::send_fd(socket.as_raw_fd(), namespace.as_raw_fd());
+    }
+}
+// ANCHOR_END: serve
+
+/// The namespace the other process sent; `ECHILD` when it closed the socket without one (it
+/// could not make one).
+fn receive(socket: &OwnedFd) -> Result<OwnedFd, Errno> {
+    crate::fdpass::receive_fd(socket)?.ok_or(Errno::ECHILD)
+}
 
 fn open_namespace(path: &CStr) -> Result<OwnedFd, Errno> {
     // SAFETY: open(2) of a NUL-terminated path; the descriptor it returns is ours alone.
@@ -145,12 +266,67 @@ mod tests {
         std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
     }
 
+    /// The offer is one per process: tests that start a namespace take turns.
+    static TURN: Mutex<()> = Mutex::new(());
+
+    fn loopback_is_up() -> bool {
+        // SAFETY: a socket for one ioctl, closed below; the ifreq is ours.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            let mut request: libc::ifreq = std::mem::zeroed();
+            for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+                *slot = *byte as libc::c_char;
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            let got = libc::ioctl(fd, libc::SIOCGIFFLAGS as libc::Ioctl, &mut request);
+            libc::close(fd);
+            got == 0 && request.ifr_ifru.ifru_flags & IFF_UP != 0
+        }
+    }
+
+    #[test]
+    fn a_namespace_made_by_another_arrives_new_with_its_loopback_up() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: making a network namespace needs root");
+            return;
+        }
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let before = own();
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        // A thread stands in for the other process: it moves only itself.
+        let server = std::thread::spawn(move || make_and_send(&theirs.into()));
+        expect_from(mine.into());
+        let ahead = NetworkAhead::start().unwrap();
+        assert!(
+            matches!(ahead.maker, Some(Maker::Process(_))),
+            "taken, not a thread"
+        );
+        let namespace = ahead.join().unwrap();
+        server.join().unwrap();
+        assert_ne!(inode(&namespace), before, "a new namespace");
+        assert_eq!(own(), before, "this thread stayed where it was");
+        let entered = Entered::enter(&namespace).unwrap();
+        let up = loopback_is_up();
+        entered.leave().unwrap();
+        assert!(up, "its loopback is up already");
+    }
+
+    #[test]
+    fn an_offer_withdrawn_is_not_taken() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        expect_from(mine.into());
+        withdraw();
+        assert!(take_offer().is_none());
+    }
+
     #[test]
     fn a_namespace_made_ahead_is_new_and_entering_it_comes_back() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: making a network namespace needs root");
             return;
         }
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let before = own();
         let namespace = NetworkAhead::start().unwrap().join().unwrap();
         assert_ne!(inode(&namespace), before, "the thread made a new namespace");

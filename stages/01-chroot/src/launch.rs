@@ -315,10 +315,13 @@ pub fn spawn<'a>(
         }
         if let Err(source) = features[index].prepare(&mut plan) {
             let feature = features[index].name();
+            crate::ahead::withdraw();
             cleanup_all(&mut features[..=index]);
             return Err(LaunchError::Feature { feature, source });
         }
     }
+    // A process offered to make a network namespace and not asked (stage 07's) may end now.
+    crate::ahead::withdraw();
     crate::timeline::mark("clone");
     let network = plan.network_ahead.take();
     match start_child(process, &plan, features, network) {

@@ -36,6 +36,7 @@ pub mod ahead;
 pub mod cli;
 pub mod defence;
 pub mod error;
+pub mod fdpass;
 pub mod launch;
 pub mod plan;
 pub mod prepared;

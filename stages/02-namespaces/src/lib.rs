@@ -29,6 +29,7 @@ pub mod in_root;
 pub mod init;
 pub mod join;
 pub mod namespaces;
+pub mod placement;
 pub mod private;
 pub mod record;
 pub mod records;

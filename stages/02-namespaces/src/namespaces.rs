@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chroot::{Feature, FeatureError, Plan, Started, Step};
-use nix::errno::Errno;
 
 /// Bad namespace settings.
 #[derive(Debug, thiserror::Error)]
@@ -246,9 +245,10 @@ impl Feature for Namespaces {
         }
         if self.has(Namespace::Net) {
             // A new network namespace holds one device, `lo`, and it is down. Bringing it up needs
-            // nothing from the parent (and a user namespace's root has the right to).
+            // nothing from the parent (and a user namespace's root has the right to). One made
+            // ahead has it up already, and the step finds nothing to do.
             plan.root_setup().push(Step::Call {
-                run: loopback_up,
+                run: chroot::ahead::loopback_up,
                 what: "bring up the loopback interface",
             });
         }
@@ -268,43 +268,6 @@ impl Feature for Namespaces {
     }
 }
 // ANCHOR_END: feature
-
-/// `IFF_UP` as the `short` that `struct ifreq` holds (libc declares it as an `int`).
-const IFF_UP: libc::c_short = 0x1;
-
-// ANCHOR: loopback
-/// Sets `IFF_UP` on `lo`, as `ip link set lo up` does: SIOCGIFFLAGS, then SIOCSIFFLAGS.
-/// Runs in the child between clone and exec, so only system calls.
-fn loopback_up() -> Result<(), Errno> {
-    // SAFETY: socket(2) with constant arguments; the descriptor is closed below.
-    let fd = Errno::result(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })?;
-    // SAFETY: ifreq is plain data; all-zero is a valid value.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
-        *slot = *byte as libc::c_char;
-    }
-    // The request numbers are small; ioctl(2) takes them as a c_ulong with glibc, a c_int with
-    // musl (`libc::Ioctl`), and the constants are c_ulong.
-    #[allow(clippy::cast_possible_truncation)]
-    let (get, set) = (
-        libc::SIOCGIFFLAGS as libc::Ioctl,
-        libc::SIOCSIFFLAGS as libc::Ioctl,
-    );
-    // SAFETY: the ioctls read and write the ifreq we own; the flags member of the union is
-    // the one SIOCGIFFLAGS fills and SIOCSIFFLAGS reads.
-    let result = unsafe {
-        Errno::result(libc::ioctl(fd, get, &mut request)).and_then(|_| {
-            request.ifr_ifru.ifru_flags |= IFF_UP;
-            Errno::result(libc::ioctl(fd, set, &request))
-        })
-    };
-    // SAFETY: closes the socket opened above, once.
-    unsafe { libc::close(fd) };
-    result.map(drop)
-}
-// ANCHOR_END: loopback
 
 #[cfg(test)]
 mod tests {

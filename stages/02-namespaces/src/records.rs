@@ -301,7 +301,12 @@ impl Locked<'_> {
         check_name(&record.name)?;
         self.check_name_free(&record.name, &record.id)?;
         let dir = self.records.dir(&record.id);
-        fs::create_dir_all(&dir).map_err(|e| io_error(format!("create {}", dir.display()), e))?;
+        match crate::placement::make_dir(&self.records.root, &dir, &record.id) {
+            Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir()) => {
+                return Err(io_error(format!("create {}", dir.display()), e));
+            }
+            _ => {}
+        }
         self.write(record)
     }
 

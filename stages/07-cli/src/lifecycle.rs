@@ -17,7 +17,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -196,26 +196,102 @@ pub fn start(
             // second fork, so the monitor is nobody's child but init's (or the nearest
             // subreaper's) and never a zombie of a long-lived caller.
             let _ = nix::unistd::setsid();
+            // This process has nothing else to do: it makes the container's network namespace
+            // while the monitor prepares the rest, in memory of its own (stage 01's `ahead`).
+            let ahead = network_ahead(record)
+                .then(UnixStream::pair)
+                .and_then(Result::ok);
             match chroot::launch::clone3(0) {
                 Ok(None) => {
                     drop(read);
+                    if let Some((_, monitor_end)) = ahead {
+                        chroot::ahead::expect_from(monitor_end.into());
+                    }
                     chroot::timeline::mark("monitor: start");
                     let code = monitor_in_fork(root, record, prepared, write, listener, client);
                     std::process::exit(code)
                 }
-                // SAFETY: _exit ends this intermediate process without running the caller's
-                // exit handlers or destructors.
-                _ => unsafe { libc::_exit(0) },
+                Ok(Some(monitor)) => {
+                    // The caller reads the report to its end: only the monitor holds it.
+                    drop((read, write));
+                    if let Some((maker_end, monitor_end)) = ahead {
+                        drop(monitor_end);
+                        keep_off_the_core_of(monitor);
+                        chroot::ahead::make_and_send(&maker_end.into());
+                    }
+                    // SAFETY: _exit ends this intermediate process without running the
+                    // caller's exit handlers or destructors.
+                    unsafe { libc::_exit(0) }
+                }
+                // SAFETY: as above.
+                Err(_) => unsafe { libc::_exit(0) },
             }
         }
         Some(child) => {
-            let _ = nix::sys::wait::waitpid(child, None);
             drop(write);
             let r = crate::monitor::read_report(File::from(read));
             chroot::timeline::mark("cli: monitor reported");
+            let _ = nix::sys::wait::waitpid(child, None);
             Ok(r)
         }
     }
+}
+
+// ANCHOR: keep_off
+/// Moves this process to another core than process `pid` when the two share one, so that
+/// what this process does next runs beside `pid`, not in its way.
+///
+/// A fork's child is queued on the core the scheduler finds idlest at that instant, and just
+/// after the first fork the caller may not have gone to sleep yet: about one run in three, the
+/// monitor landed on the intermediate process's core and waited there, half a millisecond,
+/// while the other core idled. See sched(7), sched_setaffinity(2), proc_pid_stat(5) (field 39,
+/// the core a task is on).
+fn keep_off_the_core_of(pid: nix::unistd::Pid) {
+    use nix::sched::{sched_getaffinity, sched_setaffinity};
+    let Some(theirs) = core_of(pid) else {
+        return;
+    };
+    // SAFETY: sched_getcpu(3) only reads which core the caller runs on.
+    let ours = unsafe { libc::sched_getcpu() };
+    if usize::try_from(ours).ok() != Some(theirs) {
+        return;
+    }
+    let me = nix::unistd::Pid::from_raw(0);
+    let Ok(mut allowed) = sched_getaffinity(me) else {
+        return;
+    };
+    let others = (0..nix::sched::CpuSet::count())
+        .filter(|&core| core != theirs && allowed.is_set(core).unwrap_or(false))
+        .count();
+    if others > 0 && allowed.unset(theirs).is_ok() {
+        let _ = sched_setaffinity(me, &allowed);
+    }
+}
+
+/// The core process `pid` runs or is queued on: field 39 of `/proc/PID/stat`.
+fn core_of(pid: nix::unistd::Pid) -> Option<usize> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses (which may hold spaces) come fields 3, 4, ...
+    let (_, fields) = stat.rsplit_once(')')?;
+    fields.split_whitespace().nth(39 - 3)?.parse().ok()
+}
+// ANCHOR_END: keep_off
+
+/// Whether the container is born in a network namespace of its own that may be made before its
+/// clone: not with the host's or another container's network, not in a user namespace (whose
+/// namespaces exist only after the clone). A guess that is wrong costs a namespace made for
+/// nothing, or a thread: the monitor's launch decides.
+fn network_ahead(record: &Record) -> bool {
+    use namespaces::container::NetworkMode;
+    let namespaces = &record.spec.image_args().namespaces;
+    let own = !matches!(
+        namespaces.network_mode(),
+        NetworkMode::Host | NetworkMode::Container(_)
+    );
+    own && namespaces
+        .userns
+        .as_deref()
+        .is_none_or(|mode| mode == "host")
 }
 
 /// The monitor, in the forked process: its stdio is `/dev/null`, the caller's client is not
@@ -598,4 +674,21 @@ pub fn wait(root: &Path, key: &str) -> anyhow::Result<i32> {
 /// The records of a store, for callers that only need to change one.
 pub fn store(root: &Path) -> Records {
     records(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_of_a_process_is_one_of_the_machine_s() {
+        let me = nix::unistd::Pid::this();
+        let core = core_of(me).expect("field 39 of /proc/self/stat");
+        assert!(core < nix::sched::CpuSet::count());
+        assert_eq!(
+            core_of(nix::unistd::Pid::from_raw(i32::MAX)),
+            None,
+            "no such process"
+        );
+    }
 }

@@ -21,7 +21,7 @@
 use std::ffi::CString;
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use chroot::{ChildStep, Feature, FeatureError, Plan, Slot, Started, Step};
@@ -223,7 +223,7 @@ impl ChildStep for Console {
                 libc::TIOCGPTPEER,
                 libc::O_RDWR | libc::O_NOCTTY,
             ))?;
-            send_fd(self.socket, master)?;
+            chroot::fdpass::send_fd(self.socket, master)?;
             libc::close(master);
             Errno::result(libc::setsid())?;
             Errno::result(libc::ioctl(slave, libc::TIOCSCTTY, 0))?;
@@ -242,68 +242,12 @@ impl ChildStep for Console {
     }
 }
 
-/// Sends descriptor `fd` over unix socket `socket` (`SCM_RIGHTS`), with one byte of data.
-/// Stack buffers only: it runs in the child.
-fn send_fd(socket: RawFd, fd: RawFd) -> Result<(), Errno> {
-    // A control message holding one int, aligned as cmsghdr needs.
-    #[repr(C)]
-    struct Control {
-        header: libc::cmsghdr,
-        fd: libc::c_int,
-    }
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: zeroed plain data, then filled as cmsg(3) describes.
-    let mut control: Control = unsafe { std::mem::zeroed() };
-    // The size of one int, 4, as the u32 CMSG_LEN takes.
-    let int = std::mem::size_of::<libc::c_int>()
-        .try_into()
-        .unwrap_or(4u32);
-    // SAFETY: CMSG_LEN computes a length; no memory is touched.
-    control.header.cmsg_len = unsafe { libc::CMSG_LEN(int) } as _;
-    control.header.cmsg_level = libc::SOL_SOCKET;
-    control.header.cmsg_type = libc::SCM_RIGHTS;
-    control.fd = fd;
-    // SAFETY: zeroed plain data.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = (&mut control as *mut Control).cast();
-    // A size_t with glibc, a socklen_t with musl; the size is a few bytes either way.
-    #[allow(clippy::cast_possible_truncation)]
-    let length = std::mem::size_of::<Control>() as _;
-    message.msg_controllen = length;
-    // SAFETY: the message and everything it points to live on this stack during the call.
-    Errno::result(unsafe { libc::sendmsg(socket, &message, 0) }).map(drop)
-}
 // ANCHOR_END: console
 
 /// In the monitor, once the container runs: the terminal master its child sent.
 pub fn receive_master(socket: &OwnedFd) -> std::io::Result<OwnedFd> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
-    let message = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    for cmsg in message.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg
-            && let Some(&fd) = fds.first()
-        {
-            // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    Err(std::io::Error::other(
-        "the container sent no terminal: its start failed",
-    ))
+    chroot::fdpass::receive_fd(socket)?
+        .ok_or_else(|| std::io::Error::other("the container sent no terminal: its start failed"))
 }
 
 /// Sets the terminal size of the container's terminal (`master`).
