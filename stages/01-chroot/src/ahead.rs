@@ -186,9 +186,10 @@ fn take_offer() -> Option<OwnedFd> {
 /// with this process, and the engine's clone makes the namespace. The calling process moves
 /// into the new namespace and to `SCHED_IDLE`: call it in one that ends next.
 ///
-/// `SCHED_IDLE` (sched(7)) because this work is worth doing only on a core nobody else wants.
-/// Just after a fork the engine may share this process's core, and without it the engine would
-/// wait out the whole namespace (half a millisecond) before it ran again.
+/// `SCHED_IDLE` (sched(7)) because this work is worth doing only on a core nobody else wants:
+/// on a core it shares with the engine (on a machine with one core, say), the engine takes the
+/// core back whenever it wakes. (Where there are two, the caller had better move this process
+/// off the engine's core first: stage 07's `keep_off_the_core_of`.)
 pub fn make_and_send(socket: &OwnedFd) {
     // SAFETY: plain data; all-zero is priority 0, the only one SCHED_IDLE takes.
     let idle: libc::sched_param = unsafe { std::mem::zeroed() };
