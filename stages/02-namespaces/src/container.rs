@@ -555,6 +555,13 @@ impl Feature for StateDir {
         {
             crate::private::store_dir(root, "containers")
                 .map_err(|e| FeatureError::with(format!("create {}", containers.display()), e))?;
+            // Made where the store spreads its churn (`placement`), unless a record made it.
+            if let Some(id) = self.dir.file_name().and_then(|n| n.to_str())
+                && !self.dir.is_dir()
+            {
+                crate::placement::make_dir(root, &self.dir, id)
+                    .map_err(|e| FeatureError::with(format!("create {}", self.dir.display()), e))?;
+            }
         }
         write_etc_files(&self.dir, &self.hostname, self.host_network, &self.etc)
             .map_err(|e| FeatureError::with(format!("write {}", self.dir.display()), e))
