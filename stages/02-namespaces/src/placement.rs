@@ -31,7 +31,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How many directories the churn is shared among.
 const SPREAD: u64 = 8;
@@ -48,9 +48,16 @@ pub fn make_dir(root: &Path, target: &Path, id: &str) -> io::Result<()> {
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)?;
     }
-    let placed = shard(root, id).and_then(|shard| {
-        let temp = shard.join(id);
-        fs::create_dir(&temp)?;
+    let shard = shard(root, id);
+    let temp = shard.join(id);
+    // The placement directories exist after the store's first container: made only then.
+    let made = match fs::create_dir(&temp) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            make_shard(root, &shard).and_then(|()| fs::create_dir(&temp))
+        }
+        made => made,
+    };
+    let placed = made.and_then(|()| {
         rename_noreplace(&temp, target).inspect_err(|_| {
             let _ = fs::remove_dir(&temp);
         })
@@ -63,25 +70,30 @@ pub fn make_dir(root: &Path, target: &Path, id: &str) -> io::Result<()> {
 }
 // ANCHOR_END: make_dir
 
-/// The placement directory for `id`, made (with its flagged parent) on first use.
-fn shard(root: &Path, id: &str) -> io::Result<std::path::PathBuf> {
-    let placement = root.join(crate::seccomp::CACHE).join("placement");
+/// The placement directory for `id`.
+fn shard(root: &Path, id: &str) -> PathBuf {
     // Ids are random hex: their last digits choose evenly.
     let tail = id.get(id.len().saturating_sub(4)..).unwrap_or_default();
     let index = u64::from_str_radix(tail, 16).unwrap_or(0) % SPREAD;
-    let shard = placement.join(index.to_string());
-    if shard.is_dir() {
-        return Ok(shard);
-    }
+    placement(root).join(index.to_string())
+}
+
+fn placement(root: &Path) -> PathBuf {
+    root.join(crate::seccomp::CACHE).join("placement")
+}
+
+/// Makes placement directory `shard`, and first its flagged parent when that is missing.
+fn make_shard(root: &Path, shard: &Path) -> io::Result<()> {
+    let placement = placement(root);
     if !placement.is_dir() {
         crate::private::store_dir(root, crate::seccomp::CACHE)?;
         fs::create_dir_all(&placement)?;
         // Not ext4 (or not allowed): no flag, and no harm.
         let _ = set_topdir(&placement);
     }
-    match fs::create_dir(&shard) {
+    match fs::create_dir(shard) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(shard),
+        _ => Ok(()),
     }
 }
 

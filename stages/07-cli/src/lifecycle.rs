@@ -278,16 +278,15 @@ fn core_of(pid: nix::unistd::Pid) -> Option<usize> {
 // ANCHOR_END: keep_off
 
 /// Whether the container is born in a network namespace of its own that may be made before its
-/// clone: not with the host's or another container's network, not in a user namespace (whose
-/// namespaces exist only after the clone). A guess that is wrong costs a namespace made for
-/// nothing, or a thread: the monitor's launch decides.
+/// clone: one stage 02 would create for it (not with the host's or another container's network,
+/// nor with `--ns` leaving it out), and not in a user namespace (whose namespaces exist only
+/// after the clone). A guess that is wrong costs a namespace made for nothing, or a thread: the
+/// monitor's launch decides.
 fn network_ahead(record: &Record) -> bool {
-    use namespaces::container::NetworkMode;
     let namespaces = &record.spec.image_args().namespaces;
-    let own = !matches!(
-        namespaces.network_mode(),
-        NetworkMode::Host | NetworkMode::Container(_)
-    );
+    let own = namespaces
+        .namespace_set(&namespaces.network_mode())
+        .is_ok_and(|set| set.contains(&namespaces::namespaces::Namespace::Net));
     own && namespaces
         .userns
         .as_deref()
