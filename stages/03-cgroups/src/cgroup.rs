@@ -233,37 +233,45 @@ fn mkdir(dirs: Dirs, dir: &Path, exist_ok: bool) -> Result<(), CgroupError> {
 // ANCHOR_END: create
 
 // ANCHOR: remove
-/// Removes the cgroup `dir`: kills every process listed in its `cgroup.procs` until none is
-/// left (a process may fork while we kill), then rmdir(2), again while the kernel says `EBUSY`
-/// (killed processes take a moment to leave). A cgroup that does not exist is fine.
+/// Removes the cgroup `dir` with rmdir(2); while the kernel says `EBUSY`, kills every process
+/// listed in its `cgroup.procs` (a process may fork while we kill) and tries again (killed
+/// processes take a moment to leave). A cgroup that does not exist is fine.
 pub(crate) fn remove_dir(dir: &Path, dirs: Dirs) -> Result<(), CgroupError> {
     let deadline = Instant::now() + REMOVE_TIMEOUT;
     loop {
+        // Removed at once when empty, as it usually is (a container's processes die with its
+        // first one): the processes are read only when the kernel says some are left.
+        let timed_out = Instant::now() > deadline;
+        let busy = match (dirs.rmdir)(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => err,
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
         let left = match files::pids(dir) {
-            Err(err) if err.is_not_found() => Vec::new(),
+            Err(err) if err.is_not_found() => return Ok(()),
             other => other?,
         };
         for &pid in &left {
             kill(pid);
         }
-        let timed_out = Instant::now() > deadline;
-        if left.is_empty() {
-            match (dirs.rmdir)(dir) {
-                Ok(()) => return Ok(()),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(err) if err.raw_os_error() == Some(libc::EBUSY) && !timed_out => {}
-                Err(source) => {
-                    return Err(CgroupError::Remove {
-                        path: dir.to_path_buf(),
-                        source,
-                    });
+        if timed_out {
+            return Err(if left.is_empty() {
+                CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source: busy,
                 }
-            }
-        } else if timed_out {
-            return Err(CgroupError::StillPopulated {
-                path: dir.to_path_buf(),
-                count: left.len(),
-                seconds: REMOVE_TIMEOUT.as_secs(),
+            } else {
+                CgroupError::StillPopulated {
+                    path: dir.to_path_buf(),
+                    count: left.len(),
+                    seconds: REMOVE_TIMEOUT.as_secs(),
+                }
             });
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -2,13 +2,16 @@
 //!
 //! | hook       | where           | what                                                        |
 //! |------------|-----------------|-------------------------------------------------------------|
-//! | `prepare`  | parent          | create `skiff/ID` in every controller, write the limits, deny devices but Docker's list; plan the container's `/sys/fs/cgroup` |
-//! | `started`  | parent          | write the child's pid to `cgroup.procs` while it waits for the go-ahead, so all its work counts |
+//! | `prepare`  | parent          | plan the child's join and its `/sys/fs/cgroup`; on v2, or in a user namespace, create `skiff/ID` in every controller, write the limits, deny devices but Docker's list |
+//! | `started`  | parent          | on v1: create the cgroup now, while the child mounts, and tell it to join; on v2 without `CLONE_INTO_CGROUP`: write the child's pid to `cgroup.procs` |
 //! | `exited`   | parent          | read the OOM counter (and usage with `--stats`): notes       |
 //! | `cleanup`  | parent          | kill what is left inside, remove the cgroup (and an empty `skiff/`) |
 //!
-//! The child does nothing cgroup-related but the mounts: it is born outside the cgroup and put in
-//! from outside, which is how runc and Docker do it. See cgroups(7).
+//! The child is born outside the cgroup. On v2 the clone itself puts it in (`CLONE_INTO_CGROUP`,
+//! see `join`); on v1 it moves itself, by writing `0` to each hierarchy's `tasks`, before it
+//! makes its cgroup namespace and long before it execs. See cgroups(7).
+
+use std::os::fd::AsRawFd;
 
 use chroot::plan::cstr;
 use chroot::{Exit, Feature, FeatureError, Plan, Started, Step};
@@ -40,8 +43,31 @@ pub struct CgroupFeature {
     host: Option<Host>,
     /// The cgroup, once `prepare` started making it.
     cgroup: Option<Box<dyn Cgroup>>,
-    /// The child moves itself into the cgroup (v1), so `started` has nothing to do.
+    /// The child moves itself into the cgroup (v1), so `started` need not move it.
     joins_itself: bool,
+    /// The pipe on which `started` tells the child that its cgroup is made (see `prepare`).
+    ready: Option<Ready>,
+}
+
+/// A pipe from the engine to the child: one byte when the cgroup is ready to be joined.
+struct Ready {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+impl Ready {
+    fn new() -> Result<Ready, FeatureError> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|err| FeatureError::with("make a pipe to the child", err))?;
+        Ok(Ready { read, write })
+    }
+
+    /// Tells the child to go on (it waits in `Step::WaitForParent`), and closes the pipe.
+    fn tell(self) -> Result<(), FeatureError> {
+        nix::unistd::write(&self.write, b"c")
+            .map(drop)
+            .map_err(|err| FeatureError::with("tell the child its cgroup is ready", err))
+    }
 }
 
 impl Feature for CgroupFeature {
@@ -63,53 +89,39 @@ impl Feature for CgroupFeature {
                 .clone(),
         };
         let host = crate::v1::narrow(&host, &self.limits);
-        let mut cgroup = cgroup::open(&host, path.clone());
-        let created = cgroup.create(&self.limits);
-        // The child joins by itself, first thing, when that is cheaper: before the go-ahead, so
-        // before its cgroup namespace is made and long before it execs.
+        let cgroup = cgroup::open(&host, path.clone());
         self.joins_itself = false;
-        if created.is_ok()
-            && let Some(writes) = cgroup.self_join()
-        {
-            let steps = writes
-                .into_iter()
-                .map(|(path, data)| {
-                    Ok(Step::WriteFile {
-                        path: cstr(&path)?,
-                        data: data.to_vec(),
-                    })
-                })
-                .collect::<Result<Vec<_>, chroot::LaunchError>>()
-                .map_err(|err| FeatureError::with("plan the cgroup join", err))?;
-            plan.early.splice(0..0, steps);
-            self.joins_itself = true;
-        } else {
-            // `started` moves the child in; its cgroup namespace must wait for that.
-            plan.needs_started = true;
-        }
-        // Kept even on failure: cleanup removes whatever was made.
+        self.ready = None;
+        // ANCHOR: after_clone
+        // The child joins by itself when that is cheaper (v1, see `self_join`). Its cgroup then
+        // need not exist before the clone, only before the join: the engine makes it in
+        // `started`, while the child mounts its /proc, /sys and /dev, and says so on a pipe of
+        // its own; the child waits for that after its mounts and joins first thing after,
+        // before its cgroup namespace is made and long before it execs. (In a user namespace
+        // the cgroup is made first, as without a self-join: see below.)
+        let join = cgroup.self_join();
         self.cgroup = Some(cgroup);
-        created.map_err(|err| {
-            FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
-        })?;
-        // ANCHOR: restrict_devices
-        // Before the child may run: it joins the cgroup first thing, and its rules with it.
-        // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
-        if let Some(rules) = &self.devices
-            && !chroot::defence::disabled("devices-cgroup")
-            && let Some(cgroup) = &self.cgroup
-        {
-            cgroup.restrict_devices(rules).map_err(|err| {
-                FeatureError::with(
-                    format!(
-                        "restrict the devices of cgroup {}",
-                        path.relative().display()
-                    ),
-                    err,
-                )
-            })?;
+        match join {
+            Some(writes) if !plan.user_namespace => {
+                let ready = Ready::new()?;
+                let mut steps = vec![Step::WaitForParent(ready.read.as_raw_fd())];
+                steps.extend(join_steps(writes)?);
+                plan.before_root.splice(0..0, steps);
+                self.ready = Some(ready);
+                self.joins_itself = true;
+            }
+            Some(writes) => {
+                self.make(&path)?;
+                plan.early.splice(0..0, join_steps(writes)?);
+                self.joins_itself = true;
+            }
+            None => {
+                self.make(&path)?;
+                // `started` moves the child in; its cgroup namespace must wait for that.
+                plan.needs_started = true;
+            }
         }
-        // ANCHOR_END: restrict_devices
+        // ANCHOR_END: after_clone
         if self.mount_cgroupfs && view::has_mount_namespace(plan) {
             let steps = view::steps(&host, &path, plan)
                 .map_err(|err| FeatureError::with("plan the container's /sys/fs/cgroup", err))?;
@@ -119,6 +131,12 @@ impl Feature for CgroupFeature {
     }
 
     fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
+        if let Some(ready) = self.ready.take() {
+            let path = CgroupPath::new(&self.parent, &self.id)
+                .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
+            self.make(&path)?;
+            return ready.tell();
+        }
         let Some(cgroup) = &self.cgroup else {
             return Ok(());
         };
@@ -158,6 +176,35 @@ impl Feature for CgroupFeature {
 // ANCHOR_END: feature
 
 impl CgroupFeature {
+    /// Makes the cgroup at `path` with the limits, and denies every device but the allowed
+    /// ones. What was made stays in `self.cgroup` even on failure: cleanup removes it.
+    fn make(&mut self, path: &CgroupPath) -> Result<(), FeatureError> {
+        let Some(cgroup) = self.cgroup.as_mut() else {
+            return Ok(());
+        };
+        cgroup.create(&self.limits).map_err(|err| {
+            FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
+        })?;
+        // ANCHOR: restrict_devices
+        // Before the child may run: it joins the cgroup before it execs, and its rules with it.
+        // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
+        if let Some(rules) = &self.devices
+            && !chroot::defence::disabled("devices-cgroup")
+        {
+            cgroup.restrict_devices(rules).map_err(|err| {
+                FeatureError::with(
+                    format!(
+                        "restrict the devices of cgroup {}",
+                        path.relative().display()
+                    ),
+                    err,
+                )
+            })?;
+        }
+        // ANCHOR_END: restrict_devices
+        Ok(())
+    }
+
     /// A cgroup named `id` under `skiff`, with `limits`.
     pub fn new(id: &str, limits: Limits) -> Self {
         CgroupFeature {
@@ -170,6 +217,7 @@ impl CgroupFeature {
             host: None,
             cgroup: None,
             joins_itself: false,
+            ready: None,
         }
     }
 
@@ -210,6 +258,20 @@ impl CgroupArgs {
         feature.report_usage = self.stats;
         Ok(feature)
     }
+}
+
+/// The child's steps that move it into its cgroup: one write per file.
+fn join_steps(writes: Vec<(std::path::PathBuf, &'static [u8])>) -> Result<Vec<Step>, FeatureError> {
+    writes
+        .into_iter()
+        .map(|(path, data)| {
+            Ok(Step::WriteFile {
+                path: cstr(&path)?,
+                data: data.to_vec(),
+            })
+        })
+        .collect::<Result<Vec<_>, chroot::LaunchError>>()
+        .map_err(|err| FeatureError::with("plan the cgroup join", err))
 }
 
 // ANCHOR: oom
@@ -325,5 +387,52 @@ mod tests {
         assert!(feature.cgroup().is_none());
         feature.cleanup().unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn on_v1_the_cgroup_is_made_after_the_clone_and_the_child_told_to_join() {
+        use crate::detect::V1Hierarchy;
+        let dir = tempfile::tempdir().unwrap();
+        let memory = dir.path().join("memory");
+        std::fs::create_dir(&memory).unwrap();
+        let host = Host::v1(
+            dir.path(),
+            vec![V1Hierarchy::new(memory.clone(), &["memory"])],
+        );
+        let mut feature = CgroupFeature::new("ab12", Limits::default()).with_host(host);
+        feature.devices = None;
+        feature.mount_cgroupfs = false;
+        let mut plan = Plan::default();
+        feature.prepare(&mut plan).unwrap();
+        let made = memory.join("skiff/ab12");
+        assert!(!made.exists(), "made before the clone");
+        // The child waits for the engine, then writes to the cgroup's tasks: after its mounts.
+        assert!(plan.early.is_empty(), "{:?}", plan.early);
+        let Some(Step::WaitForParent(fd)) = plan.before_root.first() else {
+            panic!("the child does not wait: {:?}", plan.before_root);
+        };
+        let Some(Step::WriteFile { path, .. }) = plan.before_root.get(1) else {
+            panic!("no join after the wait: {:?}", plan.before_root);
+        };
+        assert_eq!(path.to_str().unwrap(), made.join("tasks").to_str().unwrap());
+        assert!(!plan.needs_started, "the go-ahead may stay at exec");
+        // SAFETY: `fd` is the pipe's read end, owned by the feature until `started`; the copy
+        // is ours and closed when `read` drops.
+        let read = unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(*fd))
+        };
+        let started = Started {
+            pid: nix::unistd::Pid::this(),
+        };
+        feature.started(&started).unwrap();
+        assert!(made.is_dir(), "not made in started");
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            nix::unistd::read(&read, &mut byte),
+            Ok(1),
+            "the child was not told"
+        );
+        feature.cleanup().unwrap();
+        assert!(!made.exists());
     }
 }
