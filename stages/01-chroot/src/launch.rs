@@ -250,6 +250,55 @@ pub fn clone3_into(flags: u64, cgroup: Option<libc::c_int>) -> Result<Option<Pid
     }
 }
 
+// ANCHOR: cores
+/// Where the child runs until it execs. A new process is queued on its parent's core, and runs
+/// there once the parent sleeps; but right after the clone the parent has work of its own (the
+/// features' `started`: stage 03 makes the cgroup then), and the child has its mounts. So the
+/// parent moves the child off its own core before it ever runs, and the child, once its steps
+/// are done and just before it execs, takes back every core the engine had. See sched(7),
+/// sched_setaffinity(2).
+pub struct Cores {
+    /// The engine's cores, when there is another than the one it runs on.
+    ours: Option<nix::sched::CpuSet>,
+}
+
+impl Cores {
+    /// The cores this process may run on, read before the clone.
+    pub fn ours() -> Cores {
+        let ours = nix::sched::sched_getaffinity(Pid::from_raw(0))
+            .ok()
+            .filter(|set| {
+                (0..nix::sched::CpuSet::count())
+                    .filter(|&core| set.is_set(core).unwrap_or(false))
+                    .nth(1)
+                    .is_some()
+            });
+        Cores { ours }
+    }
+
+    /// In the parent: lets `child` run anywhere but on the core the parent is on now.
+    pub fn move_off_ours(&self, child: Pid) {
+        let Some(ours) = &self.ours else {
+            return;
+        };
+        // SAFETY: sched_getcpu(3) only reads which core the caller runs on.
+        let here = unsafe { libc::sched_getcpu() };
+        let mut elsewhere = *ours;
+        if usize::try_from(here).is_ok_and(|core| elsewhere.unset(core).is_ok()) {
+            let _ = nix::sched::sched_setaffinity(child, &elsewhere);
+        }
+    }
+
+    /// In the child, before exec: every core the engine had. One system call on data made
+    /// before the clone.
+    pub fn restore(&self) {
+        if let Some(ours) = &self.ours {
+            let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), ours);
+        }
+    }
+}
+// ANCHOR_END: cores
+
 /// A container whose command is running.
 pub struct Running<'a> {
     pid: Pid,
@@ -362,9 +411,13 @@ fn start_child(
     };
     // 3. The clone. From here until execve, the child runs `child_main` only.
     let (flags, entered) = born_in(plan, network);
+    let cores = Cores::ours();
     let pid = match clone3_into(flags, plan.cgroup_fd) {
-        Ok(None) => child_main(&steps, &exec, plan, err_write.as_raw_fd()),
-        Ok(Some(pid)) => pid,
+        Ok(None) => child_main(&steps, &exec, plan, &cores, err_write.as_raw_fd()),
+        Ok(Some(pid)) => {
+            cores.move_off_ours(pid);
+            pid
+        }
         Err(errno) => {
             return Err(LaunchError::Sys {
                 call: "clone3",
@@ -553,7 +606,13 @@ fn child_error(
 // ANCHOR: child
 /// The child, between clone and exec. No allocation, no locks, no printing: only system calls
 /// on data the parent prepared.
-fn child_main(steps: &[Step], exec: &ExecData, plan: &Plan, report_fd: libc::c_int) -> ! {
+fn child_main(
+    steps: &[Step],
+    exec: &ExecData,
+    plan: &Plan,
+    cores: &Cores,
+    report_fd: libc::c_int,
+) -> ! {
     reset_signals();
     for (index, step) in steps.iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(0);
@@ -565,6 +624,8 @@ fn child_main(steps: &[Step], exec: &ExecData, plan: &Plan, report_fd: libc::c_i
             report_and_exit(report_fd, index, errno as i32, 125);
         }
     }
+    // The command may run on every core the engine may (see `Cores`).
+    cores.restore();
     // Every descriptor but 0, 1, 2 (and those the plan passes on) closes at exec: the command
     // starts with those three only.
     // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
@@ -758,6 +819,43 @@ impl Running<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The child runs off the parent's core until its steps are done, and execs with every
+    /// core the engine had.
+    #[test]
+    fn a_child_moved_off_the_parents_core_gets_every_core_back() {
+        let cores = Cores::ours();
+        let Some(all) = cores.ours else {
+            eprintln!("skipped: this process may run on one core only");
+            return;
+        };
+        let count = |set: &nix::sched::CpuSet| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&core| set.is_set(core).unwrap_or(false))
+                .count()
+        };
+        let (go_read, go_write) = pipe().unwrap();
+        match clone3_into(0, None).unwrap() {
+            None => {
+                // The child: system calls only. Exit 0 when it was moved and then restored.
+                let mut byte = [0u8; 1];
+                let _ = nix::unistd::read(&go_read, &mut byte);
+                let me = Pid::from_raw(0);
+                let moved = nix::sched::sched_getaffinity(me).map(|set| count(&set));
+                cores.restore();
+                let back = nix::sched::sched_getaffinity(me).map(|set| count(&set));
+                let ok = moved == Ok(count(&all) - 1) && back == Ok(count(&all));
+                // SAFETY: _exit(2) ends the child without running the test harness's code.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            }
+            Some(pid) => {
+                cores.move_off_ours(pid);
+                nix::unistd::write(&go_write, b"g").unwrap();
+                let status = nix::sys::wait::waitpid(pid, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+            }
+        }
+    }
 
     /// A child born in a cgroup v2 directory is there from its first instruction: its
     /// `/proc/PID/cgroup` says so before it has done anything.
