@@ -188,15 +188,19 @@ fn take_offer() -> Option<OwnedFd> {
 ///
 /// `SCHED_IDLE` (sched(7)) because this work is worth doing only on a core nobody else wants:
 /// on a core it shares with the engine (on a machine with one core, say), the engine takes the
-/// core back whenever it wakes. (Where there are two, the caller had better move this process
-/// off the engine's core first: stage 07's `keep_off_the_core_of`.)
-pub fn make_and_send(socket: &OwnedFd) {
+/// core back whenever it wakes. (Where there are two, the caller had better have moved the
+/// engine to another core: stage 07 does, with [`crate::launch::Cores`].) `before_send` runs
+/// once the namespace is made or could not be, before the engine can hear of it: stage 07
+/// gives the engine its cores back there.
+pub fn make_and_send(socket: &OwnedFd, before_send: impl FnOnce()) {
     // SAFETY: plain data; all-zero is priority 0, the only one SCHED_IDLE takes.
     let idle: libc::sched_param = unsafe { std::mem::zeroed() };
     // SAFETY: sched_setscheduler(2) of the calling thread, with a parameter we own. As a raw
     // system call: musl's wrapper only says ENOSYS.
     unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_IDLE, &idle) };
-    if let Ok(namespace) = make() {
+    let made = make();
+    before_send();
+    if let Ok(namespace) = made {
         let _ = crate::fdpass::send_fd(socket.as_raw_fd(), namespace.as_raw_fd());
     }
 }
@@ -295,7 +299,7 @@ mod tests {
         let before = own();
         let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         // A thread stands in for the other process: it moves only itself.
-        let server = std::thread::spawn(move || make_and_send(&theirs.into()));
+        let server = std::thread::spawn(move || make_and_send(&theirs.into(), || {}));
         expect_from(mine.into());
         let ahead = NetworkAhead::start().unwrap();
         assert!(

@@ -292,8 +292,14 @@ impl Cores {
     /// In the child, before exec: every core the engine had. One system call on data made
     /// before the clone.
     pub fn restore(&self) {
+        self.give_back(Pid::from_raw(0));
+    }
+
+    /// Lets process `pid` (0: this one) run on every core this process could when
+    /// [`Cores::ours`] looked.
+    pub fn give_back(&self, pid: Pid) {
         if let Some(ours) = &self.ours {
-            let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), ours);
+            let _ = nix::sched::sched_setaffinity(pid, ours);
         }
     }
 }

@@ -190,7 +190,17 @@ pub fn start(
     }
     chroot::timeline::mark("cli: fork the monitor");
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    match chroot::launch::clone3(0).context("fork the container's monitor")? {
+    // What the first child needs is made here, where the code is warm: a fork maps none of
+    // the code its parent ran, and each page it touches costs it a fault.
+    let ahead = network_ahead(record)
+        .then(UnixStream::pair)
+        .and_then(Result::ok);
+    let cores = chroot::launch::Cores::ours();
+    // `CLONE_VFORK`: this process sleeps from the fork until the first child exits, as it
+    // would soon on the report anyway, so that the child runs at once, on this core, not
+    // behind this process's last steps or on a core that must first be woken.
+    let vfork = libc::CLONE_VFORK.unsigned_abs() as u64;
+    match chroot::launch::clone3(vfork).context("fork the container's monitor")? {
         None => {
             // The first child: a session of its own, away from the caller's terminal, then a
             // second fork, so the monitor is nobody's child but init's (or the nearest
@@ -198,9 +208,6 @@ pub fn start(
             let _ = nix::unistd::setsid();
             // This process has nothing else to do: it makes the container's network namespace
             // while the monitor prepares the rest, in memory of its own (stage 01's `ahead`).
-            let ahead = network_ahead(record)
-                .then(UnixStream::pair)
-                .and_then(Result::ok);
             match chroot::launch::clone3(0) {
                 Ok(None) => {
                     drop(read);
@@ -214,11 +221,18 @@ pub fn start(
                 Ok(Some(monitor)) => {
                     // The caller reads the report to its end: only the monitor holds it.
                     drop((read, write));
+                    // ANCHOR: keep_off
+                    // The monitor is queued on this core, and would wait there while this
+                    // process makes the namespace: it goes to another one at once, and gets
+                    // every core back before it can hear of the namespace.
                     if let Some((maker_end, monitor_end)) = ahead {
                         drop(monitor_end);
-                        keep_off_the_core_of(monitor);
-                        chroot::ahead::make_and_send(&maker_end.into());
+                        cores.move_off_ours(monitor);
+                        chroot::ahead::make_and_send(&maker_end.into(), || {
+                            cores.give_back(monitor)
+                        });
                     }
+                    // ANCHOR_END: keep_off
                     // SAFETY: _exit ends this intermediate process without running the
                     // caller's exit handlers or destructors.
                     unsafe { libc::_exit(0) }
@@ -228,7 +242,9 @@ pub fn start(
             }
         }
         Some(child) => {
-            drop(write);
+            // The socket's ends are the first child's and the monitor's: a namespace it could
+            // not make must reach the monitor as the socket's end.
+            drop((write, ahead));
             let r = crate::monitor::read_report(File::from(read));
             chroot::timeline::mark("cli: monitor reported");
             let _ = nix::sys::wait::waitpid(child, None);
@@ -236,46 +252,6 @@ pub fn start(
         }
     }
 }
-
-// ANCHOR: keep_off
-/// Moves this process to another core than process `pid` when the two share one, so that
-/// what this process does next runs beside `pid`, not in its way.
-///
-/// A fork's child is queued on the core the scheduler finds idlest at that instant, and just
-/// after the first fork the caller may not have gone to sleep yet: about one run in three, the
-/// monitor landed on the intermediate process's core and waited there, half a millisecond,
-/// while the other core idled. See sched(7), sched_setaffinity(2), proc_pid_stat(5) (field 39,
-/// the core a task is on).
-fn keep_off_the_core_of(pid: nix::unistd::Pid) {
-    use nix::sched::{sched_getaffinity, sched_setaffinity};
-    let Some(theirs) = core_of(pid) else {
-        return;
-    };
-    // SAFETY: sched_getcpu(3) only reads which core the caller runs on.
-    let ours = unsafe { libc::sched_getcpu() };
-    if usize::try_from(ours).ok() != Some(theirs) {
-        return;
-    }
-    let me = nix::unistd::Pid::from_raw(0);
-    let Ok(mut allowed) = sched_getaffinity(me) else {
-        return;
-    };
-    let others = (0..nix::sched::CpuSet::count())
-        .filter(|&core| core != theirs && allowed.is_set(core).unwrap_or(false))
-        .count();
-    if others > 0 && allowed.unset(theirs).is_ok() {
-        let _ = sched_setaffinity(me, &allowed);
-    }
-}
-
-/// The core process `pid` runs or is queued on: field 39 of `/proc/PID/stat`.
-fn core_of(pid: nix::unistd::Pid) -> Option<usize> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses (which may hold spaces) come fields 3, 4, ...
-    let (_, fields) = stat.rsplit_once(')')?;
-    fields.split_whitespace().nth(39 - 3)?.parse().ok()
-}
-// ANCHOR_END: keep_off
 
 /// Whether the container is born in a network namespace of its own that may be made before its
 /// clone: one stage 02 would create for it (not with the host's or another container's network,
@@ -673,21 +649,4 @@ pub fn wait(root: &Path, key: &str) -> anyhow::Result<i32> {
 /// The records of a store, for callers that only need to change one.
 pub fn store(root: &Path) -> Records {
     records(root)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_core_of_a_process_is_one_of_the_machine_s() {
-        let me = nix::unistd::Pid::this();
-        let core = core_of(me).expect("field 39 of /proc/self/stat");
-        assert!(core < nix::sched::CpuSet::count());
-        assert_eq!(
-            core_of(nix::unistd::Pid::from_raw(i32::MAX)),
-            None,
-            "no such process"
-        );
-    }
 }
