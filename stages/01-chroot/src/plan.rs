@@ -420,6 +420,10 @@ pub struct Plan {
     /// Whether the child is born in a user namespace of its own. Its work in the new root then
     /// waits for the go-ahead: until the parent has written its id maps it is nobody there.
     pub user_namespace: bool,
+    /// Whether the child joins an existing user namespace in its first steps (an OCI config's
+    /// `linux.namespaces` path, stage 08): what it must do as the host's root, such as moving
+    /// itself into its cgroup, comes before that.
+    pub joins_user_namespace: bool,
     /// The cgroup the child is born in: a descriptor of its directory in a cgroup v2 tree, for
     /// clone3's `CLONE_INTO_CGROUP` (stage 07's `exec`). `None`: the engine's own cgroup.
     pub cgroup_fd: Option<std::os::fd::RawFd>,

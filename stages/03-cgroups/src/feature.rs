@@ -97,12 +97,13 @@ impl Feature for CgroupFeature {
         // need not exist before the clone, only before the join: the engine makes it in
         // `started`, while the child mounts its /proc, /sys and /dev, and says so on a pipe of
         // its own; the child waits for that after its mounts and joins first thing after,
-        // before its cgroup namespace is made and long before it execs. (In a user namespace
-        // the cgroup is made first, as without a self-join: see below.)
+        // before its cgroup namespace is made and long before it execs. (In a user namespace,
+        // new or joined, the cgroup is made first, and the child joins before anything else:
+        // once in that namespace, it may no longer write the host's cgroup files.)
         let join = cgroup.self_join();
         self.cgroup = Some(cgroup);
         match join {
-            Some(writes) if !plan.user_namespace => {
+            Some(writes) if !plan.user_namespace && !plan.joins_user_namespace => {
                 let ready = Ready::new()?;
                 let mut steps = vec![Step::WaitForParent(ready.read.as_raw_fd())];
                 steps.extend(join_steps(writes)?);
@@ -112,6 +113,7 @@ impl Feature for CgroupFeature {
             }
             Some(writes) => {
                 self.make(&path)?;
+                // First of all, before the steps that enter a joined user namespace.
                 plan.early.splice(0..0, join_steps(writes)?);
                 self.joins_itself = true;
             }
@@ -431,6 +433,42 @@ mod tests {
             nix::unistd::read(&read, &mut byte),
             Ok(1),
             "the child was not told"
+        );
+        feature.cleanup().unwrap();
+        assert!(!made.exists());
+    }
+
+    #[test]
+    fn a_child_that_joins_a_user_namespace_joins_its_cgroup_first() {
+        use crate::detect::V1Hierarchy;
+        let dir = tempfile::tempdir().unwrap();
+        let memory = dir.path().join("memory");
+        std::fs::create_dir(&memory).unwrap();
+        let host = Host::v1(
+            dir.path(),
+            vec![V1Hierarchy::new(memory.clone(), &["memory"])],
+        );
+        let mut feature = CgroupFeature::new("ab34", Limits::default()).with_host(host);
+        feature.devices = None;
+        feature.mount_cgroupfs = false;
+        // A setns into another user namespace, as stage 08 plans it.
+        let mut plan = Plan {
+            joins_user_namespace: true,
+            early: vec![Step::Unshare(0)],
+            ..Plan::default()
+        };
+        feature.prepare(&mut plan).unwrap();
+        let made = memory.join("skiff/ab34");
+        assert!(made.is_dir(), "not made before the clone");
+        let Some(Step::WriteFile { path, .. }) = plan.early.first() else {
+            panic!("the join is not the first step: {:?}", plan.early);
+        };
+        assert_eq!(path.to_str().unwrap(), made.join("tasks").to_str().unwrap());
+        assert!(
+            !plan
+                .before_root
+                .iter()
+                .any(|s| matches!(s, Step::WaitForParent(_)))
         );
         feature.cleanup().unwrap();
         assert!(!made.exists());

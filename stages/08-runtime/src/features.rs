@@ -146,6 +146,7 @@ impl Feature for JoinPaths {
         if let Some((fd, path)) = pid {
             self.enter_pid_namespace(fd, &path)?;
         }
+        plan.joins_user_namespace |= joins_user;
         if joins_user {
             // Nothing from the clone: everything new comes after the join.
             let flags = std::mem::take(&mut plan.clone_flags);
