@@ -391,19 +391,24 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
-    #[test]
-    fn on_v1_the_cgroup_is_made_after_the_clone_and_the_child_told_to_join() {
-        use crate::detect::V1Hierarchy;
+    /// A v1 host with only a memory hierarchy, in a temporary directory, and the feature for
+    /// container `id` on it (no device rules, no `/sys/fs/cgroup` view: plain directories).
+    fn fake_v1_memory(id: &str) -> (tempfile::TempDir, CgroupFeature) {
         let dir = tempfile::tempdir().unwrap();
         let memory = dir.path().join("memory");
         std::fs::create_dir(&memory).unwrap();
-        let host = Host::v1(
-            dir.path(),
-            vec![V1Hierarchy::new(memory.clone(), &["memory"])],
-        );
-        let mut feature = CgroupFeature::new("ab12", Limits::default()).with_host(host);
+        let hierarchy = crate::detect::V1Hierarchy::new(memory, &["memory"]);
+        let host = Host::v1(dir.path(), vec![hierarchy]);
+        let mut feature = CgroupFeature::new(id, Limits::default()).with_host(host);
         feature.devices = None;
         feature.mount_cgroupfs = false;
+        (dir, feature)
+    }
+
+    #[test]
+    fn on_v1_the_cgroup_is_made_after_the_clone_and_the_child_told_to_join() {
+        let (dir, mut feature) = fake_v1_memory("ab12");
+        let memory = dir.path().join("memory");
         let mut plan = Plan::default();
         feature.prepare(&mut plan).unwrap();
         let made = memory.join("skiff/ab12");
@@ -440,17 +445,8 @@ mod tests {
 
     #[test]
     fn a_child_that_joins_a_user_namespace_joins_its_cgroup_first() {
-        use crate::detect::V1Hierarchy;
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, mut feature) = fake_v1_memory("ab34");
         let memory = dir.path().join("memory");
-        std::fs::create_dir(&memory).unwrap();
-        let host = Host::v1(
-            dir.path(),
-            vec![V1Hierarchy::new(memory.clone(), &["memory"])],
-        );
-        let mut feature = CgroupFeature::new("ab34", Limits::default()).with_host(host);
-        feature.devices = None;
-        feature.mount_cgroupfs = false;
         // A setns into another user namespace, as stage 08 plans it.
         let mut plan = Plan {
             joins_user_namespace: true,
