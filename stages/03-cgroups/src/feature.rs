@@ -112,13 +112,13 @@ impl Feature for CgroupFeature {
                 self.joins_itself = true;
             }
             Some(writes) => {
-                self.make(&path)?;
+                self.make()?;
                 // First of all, before the steps that enter a joined user namespace.
                 plan.early.splice(0..0, join_steps(writes)?);
                 self.joins_itself = true;
             }
             None => {
-                self.make(&path)?;
+                self.make()?;
                 // `started` moves the child in; its cgroup namespace must wait for that.
                 plan.needs_started = true;
             }
@@ -134,9 +134,7 @@ impl Feature for CgroupFeature {
 
     fn started(&mut self, child: &Started) -> Result<(), FeatureError> {
         if let Some(ready) = self.ready.take() {
-            let path = CgroupPath::new(&self.parent, &self.id)
-                .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
-            self.make(&path)?;
+            self.make()?;
             return ready.tell();
         }
         let Some(cgroup) = &self.cgroup else {
@@ -178,15 +176,16 @@ impl Feature for CgroupFeature {
 // ANCHOR_END: feature
 
 impl CgroupFeature {
-    /// Makes the cgroup at `path` with the limits, and denies every device but the allowed
-    /// ones. What was made stays in `self.cgroup` even on failure: cleanup removes it.
-    fn make(&mut self, path: &CgroupPath) -> Result<(), FeatureError> {
+    /// Makes the cgroup `prepare` opened, with the limits, and denies every device but the
+    /// allowed ones. What was made stays in `self.cgroup` even on failure: cleanup removes it.
+    fn make(&mut self) -> Result<(), FeatureError> {
+        let name = self.path();
         let Some(cgroup) = self.cgroup.as_mut() else {
             return Ok(());
         };
-        cgroup.create(&self.limits).map_err(|err| {
-            FeatureError::with(format!("set up cgroup {}", path.relative().display()), err)
-        })?;
+        cgroup
+            .create(&self.limits)
+            .map_err(|err| FeatureError::with(format!("set up cgroup {name}"), err))?;
         // ANCHOR: restrict_devices
         // Before the child may run: it joins the cgroup before it execs, and its rules with it.
         // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
@@ -194,13 +193,7 @@ impl CgroupFeature {
             && !chroot::defence::disabled("devices-cgroup")
         {
             cgroup.restrict_devices(rules).map_err(|err| {
-                FeatureError::with(
-                    format!(
-                        "restrict the devices of cgroup {}",
-                        path.relative().display()
-                    ),
-                    err,
-                )
+                FeatureError::with(format!("restrict the devices of cgroup {name}"), err)
             })?;
         }
         // ANCHOR_END: restrict_devices
