@@ -64,6 +64,10 @@ enum Maker {
 /// until a [`NetworkAhead::start`] takes it.
 static OFFERED: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
+/// The socket once the namespace came over it, until [`settle`]: the other process may still
+/// be at work (stage 07's features' jobs), and closes it when it ends.
+static AT_WORK: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
 impl NetworkAhead {
     /// Starts making a network namespace: takes the one another process is making, when
     /// [`expect_from`] said so, else starts a thread. `None` when no thread could be started
@@ -92,7 +96,13 @@ impl NetworkAhead {
     fn wait(&mut self) -> Result<OwnedFd, Errno> {
         match self.maker.take() {
             Some(Maker::Thread(thread)) => thread.join().unwrap_or(Err(Errno::ECHILD)),
-            Some(Maker::Process(socket)) => receive(&socket),
+            Some(Maker::Process(socket)) => {
+                let namespace = receive(&socket);
+                if let Ok(mut at_work) = AT_WORK.lock() {
+                    *at_work = Some(socket);
+                }
+                namespace
+            }
             None => Err(Errno::ECHILD),
         }
     }
@@ -100,12 +110,10 @@ impl NetworkAhead {
 
 impl Drop for NetworkAhead {
     /// Not wanted after all (a feature failed, or the plan no longer asks for a new network
-    /// namespace): the thread is waited for all the same, and the namespace let go. (One sent
-    /// by another process goes with the socket, unread.)
+    /// namespace): the thread, or the other process's message, is waited for all the same, and
+    /// the namespace let go. (The other process's end: [`settle`].)
     fn drop(&mut self) {
-        if let Some(Maker::Thread(_)) = self.maker {
-            let _ = self.wait();
-        }
+        let _ = self.wait();
     }
 }
 
@@ -172,9 +180,31 @@ pub fn expect_from(socket: OwnedFd) {
     }
 }
 
-/// Lets go of an offer no launch took, and of the namespace that came with it.
+/// Lets go of an offer no launch took, and of the namespace that came with it: [`settle`].
 pub fn withdraw() {
-    drop(take_offer());
+    settle();
+}
+
+/// Waits until the process that offered a namespace has ended, with whatever it does after
+/// sending it (stage 07 runs its features' [`crate::launch::Feature::ahead`] jobs there):
+/// the socket's end of file, which comes when that process exits. The launch settles before
+/// the features act on the child (`started`) and before a failed launch cleans up, so that
+/// neither works beside the jobs. Returns at once when no process was offered.
+pub fn settle() {
+    let offered = take_offer();
+    let at_work = AT_WORK.lock().ok().and_then(|mut at_work| at_work.take());
+    for socket in offered.into_iter().chain(at_work) {
+        // A namespace still unread goes with the bytes read(2) takes: the kernel closes the
+        // descriptors of a message read without room for them (unix(7)).
+        let mut bytes = [0u8; 16];
+        loop {
+            match nix::unistd::read(&socket, &mut bytes) {
+                Ok(0) => break,
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 fn take_offer() -> Option<OwnedFd> {
@@ -191,7 +221,9 @@ fn take_offer() -> Option<OwnedFd> {
 /// core back whenever it wakes. (Where there are two, the caller had better have moved the
 /// engine to another core: stage 07 does, with [`crate::launch::Cores`].) `before_send` runs
 /// once the namespace is made or could not be, before the engine can hear of it: stage 07
-/// gives the engine its cores back there.
+/// gives the engine its cores back there. The process's own work after this returns, which the
+/// engine waits for with [`settle`], runs at its usual priority again: it is no longer only
+/// worth doing on an idle core (stage 07's features' jobs, [`crate::launch::Feature::ahead`]).
 pub fn make_and_send(socket: &OwnedFd, before_send: impl FnOnce()) {
     // SAFETY: plain data; all-zero is priority 0, the only one SCHED_IDLE takes.
     let idle: libc::sched_param = unsafe { std::mem::zeroed() };
@@ -203,6 +235,9 @@ pub fn make_and_send(socket: &OwnedFd, before_send: impl FnOnce()) {
     if let Ok(namespace) = made {
         let _ = crate::fdpass::send_fd(socket.as_raw_fd(), namespace.as_raw_fd());
     }
+    let normal: libc::sched_param = idle;
+    // SAFETY: as above, back to the default policy.
+    unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_OTHER, &normal) };
 }
 // ANCHOR_END: serve
 
@@ -257,7 +292,7 @@ fn setns(namespace: &OwnedFd) -> Result<(), Errno> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
@@ -271,8 +306,33 @@ mod tests {
         std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
     }
 
-    /// The offer is one per process: tests that start a namespace take turns.
-    static TURN: Mutex<()> = Mutex::new(());
+    /// The offer is one per process (a static): tests that use it take turns.
+    pub(crate) static TURN: Mutex<()> = Mutex::new(());
+
+    /// Another process at work, as a thread: offers its end of a socket pair in this process,
+    /// sends a descriptor over it when `sends` (any stands for the namespace: no root needed),
+    /// works 50 ms more, then says it is done and closes its end. Returns the flag it sets.
+    pub(crate) fn another_at_work(
+        sends: bool,
+    ) -> (
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        expect_from(mine.into());
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&done);
+        let other = std::thread::spawn(move || {
+            if sends {
+                let null = std::fs::File::open("/dev/null").unwrap();
+                crate::fdpass::send_fd(theirs.as_raw_fd(), null.as_raw_fd()).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(theirs);
+        });
+        (done, other)
+    }
 
     fn loopback_is_up() -> bool {
         // SAFETY: a socket for one ioctl, closed below; the ifreq is ours.
@@ -317,12 +377,30 @@ mod tests {
     }
 
     #[test]
-    fn an_offer_withdrawn_is_not_taken() {
+    fn an_offer_withdrawn_is_not_taken_once_the_other_side_is_done() {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        expect_from(mine.into());
+        let (done, other) = another_at_work(false);
         withdraw();
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "withdraw returned while the other side was still at work"
+        );
         assert!(take_offer().is_none());
+        other.join().unwrap();
+    }
+
+    #[test]
+    fn settling_waits_for_the_sender_to_end_after_its_message() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, other) = another_at_work(true);
+        let ahead = NetworkAhead::start().expect("the offer was not taken");
+        assert!(ahead.join().is_ok(), "the descriptor did not come");
+        settle();
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "settle returned while the sender was still at work"
+        );
+        other.join().unwrap();
     }
 
     #[test]

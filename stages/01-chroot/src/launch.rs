@@ -100,8 +100,23 @@ pub trait Feature {
     /// `cleanup` must leave what a later start of the same container needs: its state
     /// directory, its writable layer, its volumes. Only removing the container removes those.
     fn keep(&mut self) {}
+
+    /// Before `prepare`, when another process has time on its hands (stage 07's double fork
+    /// has one): host work of this feature's that the other process may do first, beside the
+    /// engine's own preparing, for the feature to find done. The job must be harmless beside
+    /// this feature's own hooks, and the feature must then take over what it finds, whether
+    /// the job did all of its work, part of it or none. The caller sees to it that the job
+    /// has ended, or will never run, before the features act on the child (`started`) and
+    /// before a failed launch cleans up (see [`crate::ahead::settle`]). `None`: nothing to
+    /// do ahead.
+    fn ahead(&mut self) -> Option<AheadJob> {
+        None
+    }
 }
 // ANCHOR_END: feature
+
+/// Work a feature hands to another process: see [`Feature::ahead`].
+pub type AheadJob = Box<dyn FnOnce() + Send>;
 
 /// A child that exists and waits for the go-ahead.
 #[derive(Debug, Clone, Copy)]
@@ -370,6 +385,10 @@ pub fn spawn<'a>(
         }
         if let Err(source) = features[index].prepare(&mut plan) {
             let feature = features[index].name();
+            // A namespace on its way is let go first (its maker's message read), then the
+            // process making it is waited for to its end: nothing it does runs beside the
+            // cleanup.
+            drop(plan.network_ahead.take());
             crate::ahead::withdraw();
             cleanup_all(&mut features[..=index]);
             return Err(LaunchError::Feature { feature, source });
@@ -382,6 +401,7 @@ pub fn spawn<'a>(
     match start_child(process, &plan, features, network) {
         Ok(pid) => Ok(Running { pid, features }),
         Err(err) => {
+            crate::ahead::settle();
             cleanup_all(features);
             Err(err)
         }
@@ -452,6 +472,8 @@ fn start_child(
     // 4. The child waits; the features that act on it from outside do so now. When one fails
     // and the child has already reported a failed early step, that step is the real cause.
     crate::timeline::mark("cloned");
+    // Whatever another process did ahead for the features is done before they act.
+    crate::ahead::settle();
     let started = Started { pid };
     for feature in features.iter_mut() {
         if let Err(source) = feature.started(&started) {
@@ -825,6 +847,76 @@ impl Running<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Takes the network namespace another process offers, as stage 02's feature does.
+    struct TakesTheOffer;
+
+    impl Feature for TakesTheOffer {
+        fn name(&self) -> &'static str {
+            "takes the offer"
+        }
+        fn slot(&self) -> Slot {
+            Slot::Namespaces
+        }
+        fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
+            plan.network_ahead = crate::ahead::NetworkAhead::start();
+            Ok(())
+        }
+    }
+
+    /// Fails in `prepare`, after [`TakesTheOffer`].
+    struct FailsToPrepare;
+
+    impl Feature for FailsToPrepare {
+        fn name(&self) -> &'static str {
+            "fails"
+        }
+        fn slot(&self) -> Slot {
+            Slot::Cgroup
+        }
+        fn prepare(&mut self, _plan: &mut Plan) -> Result<(), FeatureError> {
+            Err(FeatureError::with(
+                "fail on purpose",
+                std::io::Error::other("test"),
+            ))
+        }
+    }
+
+    /// A launch that fails after it took a namespace from another process returns only once
+    /// that process has ended, with the work it does after sending (stage 07's jobs): a
+    /// failed launch never cleans up beside it.
+    #[test]
+    fn a_failed_launch_waits_for_the_process_working_ahead() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: a launch needs root");
+            return;
+        }
+        let _turn = crate::ahead::tests::TURN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (done, other) = crate::ahead::tests::another_at_work(true);
+        let mut features: Vec<Box<dyn Feature>> =
+            vec![Box::new(FailsToPrepare), Box::new(TakesTheOffer)];
+        let process = Process::new(vec!["/bin/true".into()]);
+        let err = spawn(&process, &mut features)
+            .err()
+            .expect("the launch did not fail");
+        assert!(
+            matches!(
+                err,
+                LaunchError::Feature {
+                    feature: "fails",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "the launch returned while the other process was still at work"
+        );
+        other.join().unwrap();
+    }
 
     /// The child runs off the parent's core until its steps are done, and execs with every
     /// core the engine had.

@@ -46,7 +46,7 @@ pub mod signals;
 pub mod timeline;
 
 pub use error::{FeatureError, LaunchError};
-pub use launch::{Exit, Feature, Slot, Started};
+pub use launch::{AheadJob, Exit, Feature, Slot, Started};
 pub use plan::{ChildStep, Plan, Step};
 pub use prepared::Prepared;
 pub use process::Process;

@@ -45,6 +45,11 @@ impl Prepared {
         self.features.iter_mut().for_each(|f| f.keep());
     }
 
+    /// The work the features hand to another process: see [`Feature::ahead`].
+    pub fn ahead(&mut self) -> Vec<launch::AheadJob> {
+        self.features.iter_mut().filter_map(|f| f.ahead()).collect()
+    }
+
     /// Whether a feature fills `slot`.
     pub fn has(&self, slot: Slot) -> bool {
         self.features.iter().any(|f| f.slot() == slot)

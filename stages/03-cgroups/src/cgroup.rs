@@ -39,6 +39,10 @@ pub trait Cgroup: Send {
     /// limits. On failure, [`Cgroup::remove`] removes whatever was made.
     fn create(&mut self, limits: &Limits) -> Result<(), CgroupError>;
 
+    /// Lets [`Cgroup::create`] find the container's own directory made already: by another
+    /// process, for this same container, working ahead (see `CgroupFeature`'s `ahead`).
+    fn may_exist(&mut self);
+
     /// Sets `limits` on the cgroup, which exists.
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError>;
 
@@ -153,6 +157,9 @@ pub(crate) struct Dirs {
     pub mkdir: fn(&Path) -> std::io::Result<()>,
     /// Removes one directory.
     pub rmdir: fn(&Path) -> std::io::Result<()>,
+    /// The container's own directory may exist already: another process made it for this
+    /// container, working ahead ([`Cgroup::may_exist`]). Otherwise finding it is an error.
+    pub leaf_may_exist: bool,
 }
 
 impl Dirs {
@@ -160,6 +167,7 @@ impl Dirs {
     pub const HOST: Dirs = Dirs {
         mkdir: host_mkdir,
         rmdir: host_rmdir,
+        leaf_may_exist: false,
     };
 }
 
@@ -217,7 +225,7 @@ fn make_once(
         above = dir;
     }
     let dir = above.join(&path.id);
-    mkdir(dirs, &dir, false)?;
+    mkdir(dirs, &dir, dirs.leaf_may_exist)?;
     Ok((above, dir))
 }
 
@@ -445,6 +453,7 @@ mod tests {
         let fake = Dirs {
             mkdir: host_mkdir,
             rmdir: fake_rmdir,
+            leaf_may_exist: false,
         };
         let dir = make_dirs(root.path(), &path, fake, &noop).unwrap();
         make_dirs(root.path(), &other, fake, &noop).unwrap();

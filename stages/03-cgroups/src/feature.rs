@@ -47,6 +47,8 @@ pub struct CgroupFeature {
     joins_itself: bool,
     /// The pipe on which `started` tells the child that its cgroup is made (see `prepare`).
     ready: Option<Ready>,
+    /// Another process may have made the cgroup already (see `ahead`).
+    made_ahead: bool,
 }
 
 /// A pipe from the engine to the child: one byte when the cgroup is ready to be joined.
@@ -89,7 +91,10 @@ impl Feature for CgroupFeature {
                 .clone(),
         };
         let host = crate::v1::narrow(&host, &self.limits);
-        let cgroup = cgroup::open(&host, path.clone());
+        let mut cgroup = cgroup::open(&host, path.clone());
+        if self.made_ahead {
+            cgroup.may_exist();
+        }
         self.joins_itself = false;
         self.ready = None;
         // ANCHOR: after_clone
@@ -172,6 +177,48 @@ impl Feature for CgroupFeature {
             .remove()
             .map_err(|err| FeatureError::with("remove the container's cgroup", err))
     }
+
+    // ANCHOR: ahead
+    /// Making a v1 cgroup is dear: a directory in every hierarchy, each new control file's
+    /// first open (hundreds of microseconds here, where the kernel makes its inode), the limits
+    /// and the device rules. Another process makes it all ahead (stage 07's double fork), opens
+    /// the `tasks` files the child will write and reads the OOM counter the end reads, so that
+    /// `make` finds every directory made and every file opened before, and only writes the same
+    /// values again: done, half done or not done, the work comes to the same cgroup. Errors are
+    /// left for `make` to meet and report. Not on v2, where the device rules are a program
+    /// attached to the directory, which two processes would attach twice.
+    fn ahead(&mut self) -> Option<chroot::AheadJob> {
+        let path = CgroupPath::new(&self.parent, &self.id).ok()?;
+        let (host, limits, devices) =
+            (self.host.clone(), self.limits.clone(), self.devices.clone());
+        self.made_ahead = true;
+        Some(Box::new(move || {
+            let Some(host) = host.or_else(|| Host::detect().ok().cloned()) else {
+                return;
+            };
+            let host = crate::v1::narrow(&host, &limits);
+            if matches!(host.setup, crate::detect::Setup::Unified) {
+                return;
+            }
+            let mut cgroup = cgroup::open(&host, path);
+            cgroup.may_exist();
+            if cgroup.create(&limits).is_err() {
+                return;
+            }
+            if let Some(rules) = &devices
+                && !chroot::defence::disabled("devices-cgroup")
+                && cgroup.restrict_devices(rules).is_err()
+            {
+                return;
+            }
+            for (file, _) in cgroup.self_join().into_iter().flatten() {
+                drop(std::fs::File::open(file));
+            }
+            // And the OOM counter the monitor reads when the container ends.
+            let _ = cgroup.oom_kills();
+        }))
+    }
+    // ANCHOR_END: ahead
 }
 // ANCHOR_END: feature
 
@@ -213,6 +260,7 @@ impl CgroupFeature {
             cgroup: None,
             joins_itself: false,
             ready: None,
+            made_ahead: false,
         }
     }
 
@@ -461,5 +509,31 @@ mod tests {
         );
         feature.cleanup().unwrap();
         assert!(!made.exists());
+    }
+
+    #[test]
+    fn a_cgroup_made_ahead_by_another_process_is_taken_over() {
+        let (dir, mut feature) = fake_v1_memory("ab56");
+        let made = dir.path().join("memory/skiff/ab56");
+        let job = feature.ahead().expect("no job for a v1 cgroup");
+        assert!(!made.exists(), "made before the job ran");
+        job();
+        assert!(made.is_dir(), "the job made nothing");
+        let mut plan = Plan::default();
+        feature.prepare(&mut plan).unwrap();
+        let started = Started {
+            pid: nix::unistd::Pid::this(),
+        };
+        feature.started(&started).unwrap();
+        feature.cleanup().unwrap();
+        assert!(!made.exists());
+
+        // Without the job, a cgroup of the same name is someone else's: refused.
+        let (dir, mut other) = fake_v1_memory("ab78");
+        let theirs = dir.path().join("memory/skiff/ab78");
+        std::fs::create_dir_all(&theirs).unwrap();
+        other.prepare(&mut Plan::default()).unwrap();
+        let err = other.started(&started).unwrap_err();
+        assert!(format!("{err:#}").contains("exists already"), "{err:#}");
     }
 }

@@ -173,6 +173,10 @@ impl Cgroup for V1Cgroup {
         self.apply(limits)
     }
 
+    fn may_exist(&mut self) {
+        self.dirs.leaf_may_exist = true;
+    }
+
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         // ANCHOR: v1_memory
         // A defence the labs prove: a debug build can be told not to write the memory limit.
@@ -376,6 +380,7 @@ mod tests {
     const FAKE: Dirs = Dirs {
         mkdir: fake_mkdir,
         rmdir: cgroup::fake_rmdir,
+        leaf_may_exist: false,
     };
 
     /// A fake v1 host in a temporary directory.

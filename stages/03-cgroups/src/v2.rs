@@ -103,6 +103,10 @@ impl Cgroup for V2Cgroup {
         self.apply(limits)
     }
 
+    fn may_exist(&mut self) {
+        self.dirs.leaf_may_exist = true;
+    }
+
     fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         // A defence the labs prove: a debug build can be told not to write the memory limit.
         let memory = if chroot::defence::disabled("memory-limit") {
@@ -267,6 +271,7 @@ mod tests {
     const FAKE: Dirs = Dirs {
         mkdir: fake_mkdir,
         rmdir: cgroup::fake_rmdir,
+        leaf_may_exist: false,
     };
 
     /// A fake unified host: the root holds the root cgroup's files (no limits there).

@@ -195,6 +195,13 @@ pub fn start(
     let ahead = network_ahead(record)
         .then(UnixStream::pair)
         .and_then(Result::ok);
+    // The features' work the first child may do too (see `chroot::Feature::ahead`): only
+    // where it sends a namespace, which the monitor's launch waits for before its clone.
+    let mut prepared = prepared;
+    let jobs = match (&ahead, prepared.as_mut()) {
+        (Some(_), Some(run)) => run.container.prepared.ahead(),
+        _ => Vec::new(),
+    };
     let cores = chroot::launch::Cores::ours();
     // `CLONE_VFORK`: this process sleeps from the fork until the first child exits, as it
     // would soon on the report anyway, so that the child runs at once, on this core, not
@@ -211,7 +218,9 @@ pub fn start(
             match chroot::launch::clone3(0) {
                 Ok(None) => {
                     drop(read);
-                    if let Some((_, monitor_end)) = ahead {
+                    // The first child's end is its alone: its closing says it is done.
+                    if let Some((maker_end, monitor_end)) = ahead {
+                        drop(maker_end);
                         chroot::ahead::expect_from(monitor_end.into());
                     }
                     chroot::timeline::mark("monitor: start");
@@ -224,13 +233,16 @@ pub fn start(
                     // ANCHOR: keep_off
                     // The monitor is queued on this core, and would wait there while this
                     // process makes the namespace: it goes to another one at once, and gets
-                    // every core back before it can hear of the namespace.
+                    // every core back before it can hear of the namespace. Then the features'
+                    // jobs: the monitor's launch waits for this process to end before its
+                    // features act on the child (`chroot::ahead::settle`).
                     if let Some((maker_end, monitor_end)) = ahead {
                         drop(monitor_end);
                         cores.move_off_ours(monitor);
-                        chroot::ahead::make_and_send(&maker_end.into(), || {
-                            cores.give_back(monitor)
-                        });
+                        // Open until this process exits: its end of file says "done".
+                        let maker_end: OwnedFd = maker_end.into();
+                        chroot::ahead::make_and_send(&maker_end, || cores.give_back(monitor));
+                        jobs.into_iter().for_each(|job| job());
                     }
                     // ANCHOR_END: keep_off
                     // SAFETY: _exit ends this intermediate process without running the

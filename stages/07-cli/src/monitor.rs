@@ -181,6 +181,12 @@ fn start(
     let (pid, ends) = match launch(record, prepared) {
         Ok(launched) => launched,
         Err(failure) => {
+            // What the launch's features did not get to undo, or another process made for
+            // them ahead (`chroot::Feature::ahead`; the launch waited for it to end), goes
+            // before the client hears of the failure.
+            if !record.spec.auto_remove() {
+                crate::lifecycle::sweep_runtime(root, record);
+            }
             let never_ran = record.state.started_at.is_none();
             update(&records, &record.id, |r| {
                 r.state.status = if never_ran {
