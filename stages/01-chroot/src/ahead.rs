@@ -173,23 +173,19 @@ pub fn loopback_up() -> Result<(), Errno> {
 // ANCHOR: serve
 /// Tells the next [`NetworkAhead::start`] in this process to take the network namespace that
 /// comes over unix socket `socket` (from a process running [`make_and_send`]) instead of
-/// starting a thread. An offer no launch took is let go by [`withdraw`].
+/// starting a thread. An offer no launch took is let go by [`settle`].
 pub fn expect_from(socket: OwnedFd) {
     if let Ok(mut offered) = OFFERED.lock() {
         *offered = Some(socket);
     }
 }
 
-/// Lets go of an offer no launch took, and of the namespace that came with it: [`settle`].
-pub fn withdraw() {
-    settle();
-}
-
 /// Waits until the process that offered a namespace has ended, with whatever it does after
 /// sending it (stage 07 runs its features' [`crate::launch::Feature::ahead`] jobs there):
-/// the socket's end of file, which comes when that process exits. The launch settles before
-/// the features act on the child (`started`) and before a failed launch cleans up, so that
-/// neither works beside the jobs. Returns at once when no process was offered.
+/// the socket's end of file, which comes when that process exits. An offer no launch took is
+/// let go with the namespace that came with it. The launch settles before the features act on
+/// the child (`started`) and before a failed launch cleans up, so that neither works beside
+/// the jobs. Returns at once when no process was offered.
 pub fn settle() {
     let offered = take_offer();
     let at_work = AT_WORK.lock().ok().and_then(|mut at_work| at_work.take());
@@ -377,13 +373,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_offer_withdrawn_is_not_taken_once_the_other_side_is_done() {
+    fn an_offer_not_taken_is_let_go_once_the_other_side_is_done() {
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let (done, other) = another_at_work(false);
-        withdraw();
+        settle();
         assert!(
             done.load(std::sync::atomic::Ordering::SeqCst),
-            "withdraw returned while the other side was still at work"
+            "settle returned while the other side was still at work"
         );
         assert!(take_offer().is_none());
         other.join().unwrap();

@@ -389,13 +389,14 @@ pub fn spawn<'a>(
             // process making it is waited for to its end: nothing it does runs beside the
             // cleanup.
             drop(plan.network_ahead.take());
-            crate::ahead::withdraw();
+            crate::ahead::settle();
             cleanup_all(&mut features[..=index]);
             return Err(LaunchError::Feature { feature, source });
         }
     }
-    // A process offered to make a network namespace and not asked (stage 07's) may end now.
-    crate::ahead::withdraw();
+    // A process offered to make a network namespace and not asked (stage 07's) is let go, once
+    // it has ended.
+    crate::ahead::settle();
     crate::timeline::mark("clone");
     let network = plan.network_ahead.take();
     match start_child(process, &plan, features, network) {

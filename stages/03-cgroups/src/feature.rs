@@ -84,13 +84,8 @@ impl Feature for CgroupFeature {
     fn prepare(&mut self, plan: &mut Plan) -> Result<(), FeatureError> {
         let path = CgroupPath::new(&self.parent, &self.id)
             .map_err(|err| FeatureError::with("name the container's cgroup", err))?;
-        let host = match &self.host {
-            Some(host) => host.clone(),
-            None => Host::detect()
-                .map_err(|err| FeatureError::with("detect the host's cgroups", err))?
-                .clone(),
-        };
-        let host = crate::v1::narrow(&host, &self.limits);
+        let host = host_for(self.host.as_ref(), &self.limits)
+            .map_err(|err| FeatureError::with("detect the host's cgroups", err))?;
         let mut cgroup = cgroup::open(&host, path.clone());
         if self.made_ahead {
             cgroup.may_exist();
@@ -193,22 +188,15 @@ impl Feature for CgroupFeature {
             (self.host.clone(), self.limits.clone(), self.devices.clone());
         self.made_ahead = true;
         Some(Box::new(move || {
-            let Some(host) = host.or_else(|| Host::detect().ok().cloned()) else {
+            let Ok(host) = host_for(host.as_ref(), &limits) else {
                 return;
             };
-            let host = crate::v1::narrow(&host, &limits);
             if matches!(host.setup, crate::detect::Setup::Unified) {
                 return;
             }
             let mut cgroup = cgroup::open(&host, path);
             cgroup.may_exist();
-            if cgroup.create(&limits).is_err() {
-                return;
-            }
-            if let Some(rules) = &devices
-                && !chroot::defence::disabled("devices-cgroup")
-                && cgroup.restrict_devices(rules).is_err()
-            {
+            if make_with(cgroup.as_mut(), &limits, devices.as_deref(), "").is_err() {
                 return;
             }
             for (file, _) in cgroup.self_join().into_iter().flatten() {
@@ -230,21 +218,12 @@ impl CgroupFeature {
         let Some(cgroup) = self.cgroup.as_mut() else {
             return Ok(());
         };
-        cgroup
-            .create(&self.limits)
-            .map_err(|err| FeatureError::with(format!("set up cgroup {name}"), err))?;
-        // ANCHOR: restrict_devices
-        // Before the child may run: it joins the cgroup before it execs, and its rules with it.
-        // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
-        if let Some(rules) = &self.devices
-            && !chroot::defence::disabled("devices-cgroup")
-        {
-            cgroup.restrict_devices(rules).map_err(|err| {
-                FeatureError::with(format!("restrict the devices of cgroup {name}"), err)
-            })?;
-        }
-        // ANCHOR_END: restrict_devices
-        Ok(())
+        make_with(
+            cgroup.as_mut(),
+            &self.limits,
+            self.devices.as_deref(),
+            &name,
+        )
     }
 
     /// A cgroup named `id` under `skiff`, with `limits`.
@@ -301,6 +280,41 @@ impl CgroupArgs {
         feature.report_usage = self.stats;
         Ok(feature)
     }
+}
+
+/// The host's cgroups as a container with `limits` sees them: `given` (tests give a fake host)
+/// or detected, narrowed to the v1 hierarchies it joins.
+fn host_for(given: Option<&Host>, limits: &Limits) -> Result<Host, crate::error::CgroupError> {
+    let host = match given {
+        Some(host) => host,
+        None => Host::detect()?,
+    };
+    Ok(crate::v1::narrow(host, limits))
+}
+
+/// Creates `cgroup` (named `name` in errors) with `limits`, and denies every device but the
+/// `devices` allowed: what the feature's `make` does, and its job ahead.
+fn make_with(
+    cgroup: &mut dyn Cgroup,
+    limits: &Limits,
+    devices: Option<&[DeviceRule]>,
+    name: &str,
+) -> Result<(), FeatureError> {
+    cgroup
+        .create(limits)
+        .map_err(|err| FeatureError::with(format!("set up cgroup {name}"), err))?;
+    // ANCHOR: restrict_devices
+    // Before the child may run: it joins the cgroup before it execs, and its rules with it.
+    // `devices-cgroup` is a defence the labs prove: a debug build can be told to skip it.
+    if let Some(rules) = devices
+        && !chroot::defence::disabled("devices-cgroup")
+    {
+        cgroup.restrict_devices(rules).map_err(|err| {
+            FeatureError::with(format!("restrict the devices of cgroup {name}"), err)
+        })?;
+    }
+    // ANCHOR_END: restrict_devices
+    Ok(())
 }
 
 /// The child's steps that move it into its cgroup: one write per file.

@@ -181,7 +181,7 @@ pub fn remove_record(root: &Path, record: &Record) {
 pub fn start(
     root: &Path,
     record: &Record,
-    prepared: Option<images::cli::PreparedRun>,
+    mut prepared: Option<images::cli::PreparedRun>,
     listener: Option<&UnixListener>,
     client: Option<std::os::fd::RawFd>,
 ) -> anyhow::Result<Report> {
@@ -196,8 +196,8 @@ pub fn start(
         .then(UnixStream::pair)
         .and_then(Result::ok);
     // The features' work the first child may do too (see `chroot::Feature::ahead`): only
-    // where it sends a namespace, which the monitor's launch waits for before its clone.
-    let mut prepared = prepared;
+    // where it sends a namespace, whose socket's end of file the monitor's launch waits for
+    // before its features act on the child.
     let jobs = match (&ahead, prepared.as_mut()) {
         (Some(_), Some(run)) => run.container.prepared.ahead(),
         _ => Vec::new(),
