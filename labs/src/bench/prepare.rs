@@ -293,6 +293,46 @@ pub const PROFILE: &str = "dist";
 /// randomised address of skiff's own code.
 pub const RUSTFLAGS: &str = "-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs";
 
+// ANCHOR: profile
+/// The profile the stage binaries are optimised with: `pgo/skiff.profdata`, which
+/// `scripts/pgo` makes from skiff's and stage 04's runs (see `chroot::pgo`). Every stage links
+/// the same crates, so each finds its functions in it. It is used when it is there and this
+/// toolchain's LLVM can read it (its own version or a later one: `pgo/llvm-version`); else the
+/// binaries are built without it and the reason is the second value.
+pub fn profile_flags(workspace: &Path) -> (String, Option<String>) {
+    let profile = workspace.join("pgo").join("skiff.profdata");
+    let made_by = std::fs::read_to_string(workspace.join("pgo").join("llvm-version"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let ours = rustc(&["-vV"]).and_then(|v| {
+        v.lines()
+            .find_map(|l| l.strip_prefix("LLVM version: "))
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
+    });
+    let usable = match (profile.is_file(), made_by, ours) {
+        (false, _, _) => Err("no pgo/skiff.profdata (scripts/pgo makes it)".to_string()),
+        (true, Some(made_by), Some(ours)) if ours >= made_by => Ok(()),
+        (true, made_by, ours) => Err(format!(
+            "pgo/skiff.profdata is from LLVM {}, this rustc has LLVM {}",
+            made_by.map_or("?".into(), |v| v.to_string()),
+            ours.map_or("?".into(), |v| v.to_string())
+        )),
+    };
+    match usable {
+        // A function changed since the profile was made is compiled as without one: not
+        // worth a warning per function.
+        Ok(()) => (
+            format!(
+                "{RUSTFLAGS} -Cprofile-use={} -Cllvm-args=-no-pgo-warn-mismatch",
+                profile.display()
+            ),
+            None,
+        ),
+        Err(why) => (RUSTFLAGS.to_string(), Some(why)),
+    }
+}
+// ANCHOR_END: profile
+
 /// The `dist` binary of the workspace package `package`, built first (unless `--no-build`).
 fn package_binary(package: &str, setup: &Setup, progress: &Progress) -> Result<PathBuf, Prepared> {
     let triple = build_triple(host_triple().as_deref(), sysroot().as_deref());
@@ -313,7 +353,11 @@ fn package_binary(package: &str, setup: &Setup, progress: &Progress) -> Result<P
             .arg(&setup.target_dir)
             .current_dir(&setup.workspace);
         if let Some(triple) = &triple {
-            cargo.args(["--target", triple]).env("RUSTFLAGS", RUSTFLAGS);
+            let (flags, without) = profile_flags(&setup.workspace);
+            if let Some(why) = without {
+                progress.note(&format!("{package}: built without a profile: {why}"));
+            }
+            cargo.args(["--target", triple]).env("RUSTFLAGS", flags);
         }
         let output = cargo.output();
         match output {
@@ -643,6 +687,31 @@ fn bundle_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_is_used_only_where_this_toolchain_can_read_it() {
+        let workspace = tempfile::tempdir().unwrap();
+        let (flags, why) = profile_flags(workspace.path());
+        assert_eq!(flags, RUSTFLAGS);
+        assert!(why.unwrap().contains("scripts/pgo"));
+
+        let pgo = workspace.path().join("pgo");
+        std::fs::create_dir(&pgo).unwrap();
+        std::fs::write(pgo.join("skiff.profdata"), b"").unwrap();
+        // Made by an LLVM far newer than any rustc's: its format may be unreadable here.
+        std::fs::write(pgo.join("llvm-version"), "999\n").unwrap();
+        let (flags, why) = profile_flags(workspace.path());
+        assert_eq!(flags, RUSTFLAGS);
+        assert!(why.unwrap().contains("LLVM 999"));
+
+        // Made by an LLVM as old as can be: this rustc's reads it.
+        std::fs::write(pgo.join("llvm-version"), "1\n").unwrap();
+        let (flags, why) = profile_flags(workspace.path());
+        assert_eq!(why, None);
+        let profile = pgo.join("skiff.profdata");
+        assert!(flags.starts_with(RUSTFLAGS));
+        assert!(flags.contains(&format!("-Cprofile-use={}", profile.display())));
+    }
 
     #[test]
     fn placeholders_are_filled_and_the_workload_spliced() {

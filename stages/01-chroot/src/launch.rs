@@ -642,6 +642,7 @@ fn child_main(
     cores: &Cores,
     report_fd: libc::c_int,
 ) -> ! {
+    crate::pgo::forked();
     reset_signals();
     for (index, step) in steps.iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(0);
@@ -676,6 +677,7 @@ fn child_main(
 /// Only returns by exiting: 126 when a candidate exists but cannot run, 127 when none exists,
 /// after reporting the errno on `report_fd`. Safe between clone and exec.
 pub fn exec_command(exec: &ExecData, report_fd: libc::c_int) -> ! {
+    crate::pgo::dump();
     let mut denied = false;
     for candidate in &exec.candidates {
         // SAFETY: path, argv and envp are NUL-terminated C strings and NULL-terminated arrays

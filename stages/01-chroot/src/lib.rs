@@ -38,6 +38,7 @@ pub mod defence;
 pub mod error;
 pub mod fdpass;
 pub mod launch;
+pub mod pgo;
 pub mod plan;
 pub mod prepared;
 pub mod process;

@@ -212,11 +212,13 @@ pub fn start(
             // The first child: a session of its own, away from the caller's terminal, then a
             // second fork, so the monitor is nobody's child but init's (or the nearest
             // subreaper's) and never a zombie of a long-lived caller.
+            chroot::pgo::forked();
             let _ = nix::unistd::setsid();
             // This process has nothing else to do: it makes the container's network namespace
             // while the monitor prepares the rest, in memory of its own (stage 01's `ahead`).
             match chroot::launch::clone3(0) {
                 Ok(None) => {
+                    chroot::pgo::forked();
                     drop(read);
                     // The first child's end is its alone: its closing says it is done.
                     if let Some((maker_end, monitor_end)) = ahead {
@@ -245,6 +247,7 @@ pub fn start(
                         jobs.into_iter().for_each(|job| job());
                     }
                     // ANCHOR_END: keep_off
+                    chroot::pgo::dump();
                     // SAFETY: _exit ends this intermediate process without running the
                     // caller's exit handlers or destructors.
                     unsafe { libc::_exit(0) }
