@@ -243,11 +243,16 @@ fn rustc(args: &[&str]) -> Option<String> {
     Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// This machine's target triple (`x86_64-unknown-linux-gnu`), from `rustc -vV`.
-fn host_triple() -> Option<String> {
+/// The value of one line of `rustc -vV` (`host: `, `LLVM version: `).
+fn rustc_version_field(prefix: &str) -> Option<String> {
     rustc(&["-vV"])?
         .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+}
+
+/// This machine's target triple (`x86_64-unknown-linux-gnu`), from `rustc -vV`.
+fn host_triple() -> Option<String> {
+    rustc_version_field("host: ")
 }
 
 /// The toolchain's sysroot, where each installed target has `lib/rustlib/<triple>`.
@@ -304,11 +309,8 @@ pub fn profile_flags(workspace: &Path) -> (String, Option<String>) {
     let made_by = std::fs::read_to_string(workspace.join("pgo").join("llvm-version"))
         .ok()
         .and_then(|v| v.trim().parse::<u32>().ok());
-    let ours = rustc(&["-vV"]).and_then(|v| {
-        v.lines()
-            .find_map(|l| l.strip_prefix("LLVM version: "))
-            .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
-    });
+    let ours = rustc_version_field("LLVM version: ")
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
     let usable = match (profile.is_file(), made_by, ours) {
         (false, _, _) => Err("no pgo/skiff.profdata (scripts/pgo makes it)".to_string()),
         (true, Some(made_by), Some(ours)) if ours >= made_by => Ok(()),
