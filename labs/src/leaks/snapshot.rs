@@ -511,7 +511,7 @@ mod tests {
             "networks/lock",
             "containers.lock",
             "images/abc/layer.tar",
-            "cache/seccomp-default-00000000a80425fb.bpf",
+            "cache/seccomp-default-00000000a80425fb-8c1e2f3a4b5d6e7f.bpf",
         ] {
             std::fs::write(root.join(file), "").unwrap();
         }

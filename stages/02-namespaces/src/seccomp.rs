@@ -216,16 +216,22 @@ impl SecurityOpts {
 /// a whole number of instructions, is compiled again and replaced. The directory is in skiff's
 /// store, which only root may write: anyone who could change a kept filter could change the
 /// container's record just as well.
+///
+/// The file's name carries a hash of that line as well as the capabilities: several binaries
+/// share one store (a learner's stage binaries beside the installed `skiff`, the benchmark's
+/// contestants run in turns), and with one file per capability set each would replace the
+/// other's program on every run and none would ever find its own. Each keeps a file of its
+/// own; a rebuild makes a new one, so a store keeps at most [`KEPT`] of them, the newest.
 pub fn cached_default(store: &std::path::Path, caps: &BTreeSet<u32>) -> Result<BpfProgram, String> {
     let mask = caps
         .iter()
         .filter(|&&cap| cap < 64)
         .fold(0u64, |mask, cap| mask | 1 << cap);
-    let name = format!("seccomp-default-{mask:016x}.bpf");
-    let path = store.join(CACHE).join(&name);
     let Some(header) = cache_header() else {
         return compile(DOCKER_DEFAULT, caps);
     };
+    let name = format!("{PREFIX}{mask:016x}-{:016x}.bpf", fnv1a(header.as_bytes()));
+    let path = store.join(CACHE).join(&name);
     if let Ok(bytes) = std::fs::read(&path)
         && let Some(program) = bytes
             .strip_prefix(header.as_bytes())
@@ -242,13 +248,50 @@ pub fn cached_default(store: &std::path::Path, caps: &BTreeSet<u32>) -> Result<B
         bytes.extend_from_slice(&instruction.k.to_le_bytes());
     }
     // Best effort: a store that cannot keep it compiles again next time.
-    let _ = crate::private::store_dir(store, CACHE)
-        .and_then(|dir| crate::records::replace_file(&dir.join(&name), &bytes));
+    if let Ok(dir) = crate::private::store_dir(store, CACHE)
+        && crate::records::replace_file(&dir.join(&name), &bytes).is_ok()
+    {
+        keep_newest(&dir);
+    }
     Ok(program)
 }
 
 /// The store's directory of things kept only to be faster, which may be deleted any time.
 pub const CACHE: &str = "cache";
+
+/// How the kept programs' names begin.
+const PREFIX: &str = "seccomp-default-";
+
+/// How many kept programs a store holds at most: one per binary and set of capabilities in use.
+pub const KEPT: usize = 16;
+
+/// Removes the oldest kept programs of `dir` beyond [`KEPT`] (those of binaries rebuilt or
+/// upgraded since: a binary still in use that loses its file compiles once more).
+fn keep_newest(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut kept: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if kept.len() <= KEPT {
+        return;
+    }
+    kept.sort();
+    for (_, path) in &kept[..kept.len() - KEPT] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// FNV-1a, 64 bits: a short name for a kept program's first line (the line itself, inside the
+/// file, is what is checked).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// The first line of a kept program: what compiled it, for what.
 fn cache_header() -> Option<String> {
@@ -1032,6 +1075,57 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(store.path().join(CACHE)).unwrap().count(),
             2
+        );
+    }
+
+    #[test]
+    fn each_binary_keeps_its_own_program_and_a_store_keeps_the_newest() {
+        let store = tempfile::tempdir().unwrap();
+        let cache = store.path().join(CACHE);
+        let caps = docker_caps();
+        cached_default(store.path(), &caps).unwrap();
+        let kept: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let [ours] = kept.as_slice() else {
+            panic!("one kept program: {kept:?}")
+        };
+        let ours = ours.clone();
+        let bytes = std::fs::read(&ours).unwrap();
+        // Another build of skiff, sharing the store, keeps its program beside ours: neither
+        // replaces the other's.
+        let theirs = cache.join(format!("{PREFIX}00000000a80425fb-0123456789abcdef.bpf"));
+        std::fs::write(&theirs, b"skiff seccomp 1 9:9 other binary\n").unwrap();
+        std::fs::remove_file(&ours).unwrap();
+        cached_default(store.path(), &caps).unwrap();
+        assert_eq!(std::fs::read(&ours).unwrap(), bytes, "ours again");
+        assert!(theirs.exists(), "another binary's program is left alone");
+        // Past KEPT programs (rebuilds), the oldest go when one is written.
+        for n in 0..KEPT {
+            let old = cache.join(format!("{PREFIX}00000000a80425fb-{n:016x}.bpf"));
+            std::fs::write(&old, b"old").unwrap();
+            let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(n as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(&old)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        std::fs::remove_file(&ours).unwrap();
+        cached_default(store.path(), &caps).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left.len(), KEPT);
+        assert!(left.contains(&ours), "the program just written stays");
+        assert!(left.contains(&theirs), "newer than the rebuilds' programs");
+        assert!(
+            !cache
+                .join(format!("{PREFIX}00000000a80425fb-{:016x}.bpf", 0))
+                .exists()
         );
     }
 
