@@ -751,7 +751,15 @@ fn monitor(args: MonitorArgs) -> i32 {
     let Some(listener) = listener else {
         return 2;
     };
-    crate::monitor::finish(root, &args.id, listener, clients, status, args.backoff)
+    crate::monitor::finish(
+        root,
+        &args.id,
+        listener,
+        clients,
+        status,
+        args.backoff,
+        crate::monitor::Held::nothing(),
+    )
 }
 
 // ANCHOR: fast_run

@@ -178,7 +178,7 @@ fn start(
     backoff_ms: u64,
 ) -> i32 {
     let records = Records::new(root);
-    let (pid, ends) = match launch(record, prepared) {
+    let (pid, ends, held) = match launch(record, prepared) {
         Ok(launched) => launched,
         Err(failure) => {
             // What the launch's features did not get to undo, or another process made for
@@ -240,6 +240,7 @@ fn start(
                 clients,
                 pump::reap(pid),
                 backoff_ms,
+                held,
             );
         }
     };
@@ -260,8 +261,11 @@ fn start(
             clients,
             pump::reap(pid),
             backoff_ms,
+            held,
         );
     }
+    // The pump (an exec) gives them up: the container outlived the launch.
+    drop(held);
     if let Some(log) = &mut log {
         let _ = log.flush();
     }
@@ -312,6 +316,7 @@ fn start(
         clients,
         pump::reap(pid),
         backoff_ms,
+        Held::nothing(),
     )
 }
 // ANCHOR_END: start
@@ -324,7 +329,7 @@ fn start(
 fn launch(
     record: &Record,
     prepared: Option<images::cli::PreparedRun>,
-) -> Result<(i32, Ends), Failed> {
+) -> Result<(i32, Ends, Held), Failed> {
     chroot::timeline::mark("monitor: launch");
     let spec = &record.spec;
     let id = ContainerId::from_hex(&record.id)
@@ -360,14 +365,58 @@ fn launch(
         .pid()
         .as_raw();
     chroot::timeline::mark("monitor: container runs");
+    let held = Held::of(pid, spec.auto_remove());
     let ends = match console {
         Ok(ends) => ends,
         // The terminal's master arrives from the container once it made it.
         Err(socket) => Ends::Terminal(receive(&socket).map_err(io_failed)?),
     };
-    Ok((pid, ends))
+    Ok((pid, ends, held))
 }
 // ANCHOR_END: launch
+
+// ANCHOR: held
+/// The `--rm` container's mount and network namespaces, held open by its monitor from the
+/// launch until the client has the exit code.
+///
+/// A namespace goes when the last reference to it goes, and the kernel tears it down in
+/// whichever process drops that reference (namespaces(7)). Left alone, that is the container's
+/// first process, on its way out (`exit_task_namespaces` in `do_exit`), before its parent can
+/// reap it: every mount of the container unmounted, with an RCU grace period to wait out, and
+/// the network namespace's cleanup queued to a kernel worker that then competes with the
+/// monitor's sweep for the machine's cores. A descriptor of `/proc/PID/ns/mnt` and
+/// `/proc/PID/ns/net` (proc(5)) is such a reference: with the monitor holding them, the
+/// container's end reaches it sooner, and the teardown happens when it closes them, once the
+/// client has its answer. Nothing is visible meanwhile: no process is in those namespaces and
+/// no path on the host leads to them. Only for `--rm`: a kept container may be started again
+/// at once, on the same writable layer, which its old mount must have let go of by then.
+pub struct Held {
+    /// Open only to be closed: the references themselves.
+    _namespaces: Vec<OwnedFd>,
+}
+
+impl Held {
+    fn of(pid: i32, auto_remove: bool) -> Held {
+        if !auto_remove {
+            return Held::nothing();
+        }
+        // Opened with close-on-exec (the standard library's default): a container that
+        // outlives the monitor's first second gives them up when the monitor execs its pump.
+        let open = |ns: &str| File::open(format!("/proc/{pid}/ns/{ns}")).ok();
+        let namespaces = ["mnt", "net"].into_iter().filter_map(open);
+        Held {
+            _namespaces: namespaces.map(OwnedFd::from).collect(),
+        }
+    }
+
+    /// Holds nothing: the container's namespaces went with it.
+    pub fn nothing() -> Held {
+        Held {
+            _namespaces: Vec::new(),
+        }
+    }
+}
+// ANCHOR_END: held
 
 fn receive(socket: &OwnedFd) -> std::io::Result<OwnedFd> {
     crate::stdio::receive_master(socket)
@@ -416,7 +465,8 @@ fn now_lingering() {
 // ANCHOR: finish
 /// Part 3: the container's first process ended with `status`. Reads the OOM counter, sweeps
 /// what the run held (all of the container with `--rm`), records the end, tells the clients,
-/// and starts the container again when its restart policy says so.
+/// lets go of the container's namespaces (`held`, see [`Held`]), and starts the container again
+/// when its restart policy says so.
 pub fn finish(
     root: &Path,
     id: &str,
@@ -424,6 +474,7 @@ pub fn finish(
     clients: Vec<Client>,
     status: pump::Status,
     backoff_ms: u64,
+    held: Held,
 ) -> i32 {
     chroot::timeline::mark("monitor: container ended");
     let records = Records::new(root);
@@ -499,6 +550,9 @@ pub fn finish(
     };
     chroot::timeline::mark("monitor: swept");
     tell(clients, &notes, code);
+    // Now the kernel tears the container's namespaces down (see `Held`).
+    drop(held);
+    chroot::timeline::mark("monitor: namespaces let go");
     namespaces::records::release_replaced();
     // With --rm, the container's directory waits in the trash: deleted now that the client
     // has its exit code (see `namespaces::sweep::move_to_trash`).
@@ -663,5 +717,59 @@ pub fn read_report(pipe: File) -> Report {
             125,
             "the container's monitor ended before it could start the container".into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn inode(path: &str) -> u64 {
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    #[test]
+    fn an_rm_containers_namespaces_are_held_and_no_others() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: making namespaces needs root");
+            return;
+        }
+        // A process in a mount and a network namespace of its own, as a container's first.
+        let mut child = std::process::Command::new("unshare")
+            .args(["--mount", "--net", "sleep", "10"])
+            .spawn()
+            .unwrap();
+        let pid = child.id().cast_signed();
+        let net = format!("/proc/{pid}/ns/net");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while inode(&net) == inode("/proc/self/ns/net") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let held = Held::of(pid, true);
+        let held: Vec<u64> = held
+            ._namespaces
+            .iter()
+            .map(|fd| {
+                std::fs::File::from(fd.try_clone().unwrap())
+                    .metadata()
+                    .unwrap()
+                    .ino()
+            })
+            .collect();
+        let theirs = vec![inode(&format!("/proc/{pid}/ns/mnt")), inode(&net)];
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            held, theirs,
+            "the container's own namespaces, not the monitor's"
+        );
+        assert_ne!(theirs[1], inode("/proc/self/ns/net"));
+        // A container that is kept may start again at once: its namespaces go with it.
+        assert!(
+            Held::of(std::process::id().cast_signed(), false)
+                ._namespaces
+                .is_empty()
+        );
     }
 }
