@@ -397,6 +397,20 @@ fn package_binary(package: &str, setup: &Setup, progress: &Progress) -> Result<P
 }
 
 // ANCHOR: stage
+/// What a stage binary's environment must say so that it works on its own store: nothing names a
+/// daemon. `DOCKER_HOST`, which the docker contestant is found through, would make skiff a client
+/// of that daemon (chapter 7's `-H`, `SKIFF_HOST`, `DOCKER_HOST`), and the bench would time
+/// dockerd under skiff's name. An empty value names no daemon, for skiff as for docker.
+pub const NOT_A_CLIENT: [(&str, &str); 2] = [("DOCKER_HOST", ""), ("SKIFF_HOST", "")];
+
+/// A stage binary's environment, on top of the harness's own: its state root, and no daemon.
+fn stage_env(setup: &Setup) -> Vec<(String, String)> {
+    let root = setup.skiff_root().to_string_lossy().into_owned();
+    let mut env = vec![("SKIFF_ROOT".to_string(), root)];
+    env.extend(NOT_A_CLIENT.map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
 /// A stage binary: built with cargo (unless `--no-build`), given a state root of its own; for
 /// stage 04 on, the fixture rootfs imported as an image first.
 ///
@@ -411,8 +425,7 @@ pub fn stage(spec: &StageSpec, setup: &Setup, progress: &Progress) -> Prepared {
         Ok(bin) => bin,
         Err(not_ready) => return not_ready,
     };
-    let root = setup.skiff_root().to_string_lossy().into_owned();
-    let env = vec![("SKIFF_ROOT".to_string(), root)];
+    let env = stage_env(setup);
     let mut values = values(setup);
     if let Some(image) = &spec.image {
         let tarball = match fixture_tarball(setup) {
@@ -749,6 +762,30 @@ mod tests {
             "not Linux with glibc"
         );
         assert_eq!(build_triple(None, Some(sysroot.path())), None);
+    }
+
+    #[test]
+    fn a_stage_binary_never_sees_the_daemon_the_docker_contestant_uses() {
+        let setup = Setup {
+            rootfs: PathBuf::new(),
+            workload: Vec::new(),
+            workspace: PathBuf::new(),
+            target_dir: PathBuf::new(),
+            build: false,
+            work: PathBuf::from("/tmp/bench-work"),
+            cache: PathBuf::new(),
+        };
+        let output = Command::new("sh")
+            .args(["-c", "echo \"[$SKIFF_ROOT][$DOCKER_HOST][$SKIFF_HOST]\""])
+            .env("DOCKER_HOST", "unix:///run/docker.sock")
+            .env("SKIFF_HOST", "tcp://127.0.0.1:2375")
+            .envs(stage_env(&setup))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "[/tmp/bench-work/skiff-root][][]\n"
+        );
     }
 
     #[test]

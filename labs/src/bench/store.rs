@@ -113,6 +113,7 @@ impl Store {
         for id in ids {
             let _ = Command::new(&self.program)
                 .env("SKIFF_ROOT", &self.root)
+                .envs(super::prepare::NOT_A_CLIENT)
                 .args(["rm", "-f", id])
                 .output();
         }
